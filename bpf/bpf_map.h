@@ -1,0 +1,78 @@
+// A typed view of one BPF map's file descriptor. It owns nothing: the skeleton owns
+// the map; this only spares callers the void pointers of the raw syscalls.
+#pragma once
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace skouter {
+
+template <typename Key, typename Value>
+class BpfMap {
+ public:
+  BpfMap() = default;
+  explicit BpfMap(int fd) : fd_(fd) {}
+
+  int fd() const { return fd_; }
+
+  std::optional<Value> lookup(const Key& key) const {
+    Value value{};
+    if (bpf_map_lookup_elem(fd_, &key, &value) != 0) return std::nullopt;
+    return value;
+  }
+
+  // Returns 0 or a negative errno (E2BIG when the map is full).
+  int update(const Key& key, const Value& value, std::uint64_t flags = BPF_ANY) {
+    return bpf_map_update_elem(fd_, &key, &value, flags) == 0 ? 0 : -errno;
+  }
+
+  bool erase(const Key& key) { return bpf_map_delete_elem(fd_, &key) == 0; }
+
+  // Keys are collected first, so `visit` may erase entries as it goes.
+  template <typename Visit>
+  void forEach(Visit&& visit) const {
+    for (const Key& key : keys()) {
+      if (auto value = lookup(key)) visit(key, *value);
+    }
+  }
+
+  std::vector<Key> keys() const {
+    std::vector<Key> result;
+    Key key{};
+    const Key* previous = nullptr;
+    while (bpf_map_get_next_key(fd_, previous, &key) == 0) {
+      result.push_back(key);
+      previous = &result.back();
+    }
+    return result;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// A BPF_MAP_TYPE_PERCPU_ARRAY of u64 counters, summed over CPUs on read.
+class PerCpuCounters {
+ public:
+  PerCpuCounters() = default;
+  explicit PerCpuCounters(int fd) : fd_(fd), cpus_(libbpf_num_possible_cpus()) {}
+
+  std::uint64_t read(std::uint32_t index) const {
+    std::vector<std::uint64_t> per_cpu(cpus_ > 0 ? cpus_ : 1);
+    if (bpf_map_lookup_elem(fd_, &index, per_cpu.data()) != 0) return 0;
+    std::uint64_t sum = 0;
+    for (auto value : per_cpu) sum += value;
+    return sum;
+  }
+
+ private:
+  int fd_ = -1;
+  int cpus_ = 1;
+};
+
+}  // namespace skouter

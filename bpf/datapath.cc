@@ -1,0 +1,198 @@
+#include "bpf/datapath.h"
+
+#include <net/if.h>
+#include <net/if_arp.h>
+#include <spdlog/spdlog.h>
+#include <sys/mount.h>
+#include <sys/statfs.h>
+#include <sys/vfs.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "skouter.skel.h"
+
+namespace skouter {
+namespace {
+
+constexpr long kBpfFsMagic = 0xcafe4a11;
+// skouter's filters on every interface: a fixed handle and the first priority, so
+// they run before other filters (which still see every packet skouter passes) and a
+// new daemon replaces exactly the filters of the old one.
+constexpr std::uint32_t kTcHandle = 0x5c0;
+constexpr std::uint32_t kTcPriority = 1;
+
+int logLibbpf(enum libbpf_print_level level, const char* format, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char line[1024];
+  vsnprintf(line, sizeof(line), format, args);
+  std::string text(line);
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  // bpf_tc_hook_create reports an existing clsact qdisc, which is expected on every
+  // interface skouter or someone else attached to before.
+  const bool expected = text.find("Exclusivity flag on") != std::string::npos;
+  if (level == LIBBPF_WARN && !expected)
+    spdlog::warn("libbpf: {}", text);
+  else
+    spdlog::debug("libbpf: {}", text);
+  return 0;
+}
+
+bool onBpfFs(const std::filesystem::path& path) {
+  struct statfs info {};
+  return statfs(path.c_str(), &info) == 0 && info.f_type == kBpfFsMagic;
+}
+
+void ensureBpfFs(const std::filesystem::path& pin_dir) {
+  const auto mount_point = pin_dir.parent_path();
+  std::error_code error;
+  std::filesystem::create_directories(mount_point, error);
+  if (!onBpfFs(mount_point)) {
+    if (mount("bpf", mount_point.c_str(), "bpf", 0, "mode=0700") != 0) {
+      throw DatapathError("cannot mount bpffs on " + mount_point.string() + ": " +
+                          std::strerror(errno));
+    }
+    spdlog::info("mounted bpffs on {}", mount_point.string());
+  }
+  std::filesystem::create_directories(pin_dir, error);
+  if (error) {
+    throw DatapathError("cannot create " + pin_dir.string() + ": " + error.message());
+  }
+}
+
+// Maps that hold no state worth keeping across restarts are not pinned.
+bool pinned(const bpf_map* map) { return std::strcmp(bpf_map__name(map), "answer_scratch") != 0; }
+
+int interfaceIndex(const std::string& interface) {
+  const int index = static_cast<int>(if_nametoindex(interface.c_str()));
+  if (index == 0) throw DatapathError("no interface named '" + interface + "'");
+  return index;
+}
+
+void requireEthernet(const std::string& interface) {
+  std::ifstream type_file("/sys/class/net/" + interface + "/type");
+  int type = -1;
+  type_file >> type;
+  if (type != ARPHRD_ETHER) {
+    throw DatapathError("interface '" + interface +
+                        "' is not an Ethernet device; skouter's programs parse Ethernet frames");
+  }
+}
+
+void attachOne(int ifindex, bpf_tc_attach_point point, int prog_fd, const std::string& interface) {
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
+  int rc = bpf_tc_hook_create(&hook);
+  if (rc != 0 && rc != -EEXIST) {
+    throw DatapathError("cannot create clsact qdisc on " + interface + ": " + std::strerror(-rc));
+  }
+  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .flags = BPF_TC_F_REPLACE,
+              .handle = kTcHandle, .priority = kTcPriority);
+  rc = bpf_tc_attach(&hook, &opts);
+  if (rc != 0) {
+    throw DatapathError("cannot attach to " + interface +
+                        (point == BPF_TC_INGRESS ? " ingress: " : " egress: ") +
+                        std::strerror(-rc));
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<Datapath> Datapath::open(const std::string& pin_dir) {
+  libbpf_set_print(logLibbpf);
+  ensureBpfFs(pin_dir);
+
+  std::unique_ptr<Datapath> datapath(new Datapath());
+  datapath->pin_dir_ = pin_dir;
+  datapath->took_over_ = std::filesystem::exists(std::filesystem::path(pin_dir) / "config");
+  datapath->skeleton_ = skouter_bpf__open();
+  if (!datapath->skeleton_) throw DatapathError("cannot open the BPF skeleton");
+
+  bpf_map* map;
+  bpf_object__for_each_map(map, datapath->skeleton_->obj) {
+    if (!pinned(map)) continue;
+    const std::string path = pin_dir + "/" + bpf_map__name(map);
+    if (bpf_map__set_pin_path(map, path.c_str()) != 0) {
+      throw DatapathError("cannot set pin path " + path);
+    }
+  }
+  const int rc = skouter_bpf__load(datapath->skeleton_);
+  if (rc != 0) {
+    std::string reason = std::strerror(-rc);
+    if (datapath->took_over_) {
+      reason += " (the maps pinned under " + pin_dir +
+                " may be of another skouter version; `skouterd --detach` removes them and "
+                "everything they allow)";
+    }
+    throw DatapathError("cannot load the BPF programs: " + reason);
+  }
+
+  const auto settings = datapath->config().lookup(0);
+  if (settings && settings->layout_version != 0 &&
+      settings->layout_version != SKOUTER_LAYOUT_VERSION) {
+    throw DatapathError("the maps pinned under " + pin_dir + " have layout version " +
+                        std::to_string(settings->layout_version) + ", this build uses " +
+                        std::to_string(SKOUTER_LAYOUT_VERSION) +
+                        "; refusing to reuse them (`skouterd --detach` removes them)");
+  }
+  return datapath;
+}
+
+Datapath::~Datapath() { skouter_bpf__destroy(skeleton_); }
+
+void Datapath::attachUplink(const std::string& interface) {
+  const int ifindex = interfaceIndex(interface);
+  requireEthernet(interface);
+  attachOne(ifindex, BPF_TC_EGRESS, bpf_program__fd(skeleton_->progs.uplink_egress), interface);
+  attachOne(ifindex, BPF_TC_INGRESS, bpf_program__fd(skeleton_->progs.uplink_ingress), interface);
+}
+
+void Datapath::detachUplink(const std::string& interface) {
+  const int ifindex = interfaceIndex(interface);
+  for (auto point : {BPF_TC_EGRESS, BPF_TC_INGRESS}) {
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
+    LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
+    const int rc = bpf_tc_detach(&hook, &opts);
+    if (rc != 0 && rc != -ENOENT && rc != -EINVAL) {
+      throw DatapathError("cannot detach from " + interface + ": " + std::strerror(-rc));
+    }
+  }
+}
+
+void Datapath::removePins(const std::string& pin_dir) {
+  std::error_code error;
+  std::filesystem::remove_all(pin_dir, error);
+  if (error) throw DatapathError("cannot remove " + pin_dir + ": " + error.message());
+}
+
+IdentityMap Datapath::identities() const {
+  return IdentityMap(bpf_map__fd(skeleton_->maps.identities));
+}
+AllowedIpMap Datapath::allowedIps() const {
+  return AllowedIpMap(bpf_map__fd(skeleton_->maps.allowed_ips));
+}
+LearnedNameMap Datapath::learnedNames() const {
+  return LearnedNameMap(bpf_map__fd(skeleton_->maps.learned_names));
+}
+CidrMap Datapath::allowedCidrs() const {
+  return CidrMap(bpf_map__fd(skeleton_->maps.allowed_cidrs));
+}
+FlowMap Datapath::flows() const { return FlowMap(bpf_map__fd(skeleton_->maps.flows)); }
+DnsQueryMap Datapath::dnsQueries() const {
+  return DnsQueryMap(bpf_map__fd(skeleton_->maps.dns_queries));
+}
+ResolverMap Datapath::trustedResolvers() const {
+  return ResolverMap(bpf_map__fd(skeleton_->maps.trusted_resolvers));
+}
+ConfigMap Datapath::config() const { return ConfigMap(bpf_map__fd(skeleton_->maps.config)); }
+HeartbeatMap Datapath::heartbeat() const {
+  return HeartbeatMap(bpf_map__fd(skeleton_->maps.heartbeat));
+}
+PerCpuCounters Datapath::counters() const {
+  return PerCpuCounters(bpf_map__fd(skeleton_->maps.counters));
+}
+int Datapath::answersRingFd() const { return bpf_map__fd(skeleton_->maps.answers); }
+
+}  // namespace skouter

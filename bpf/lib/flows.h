@@ -1,0 +1,56 @@
+/* The flow table: once a flow is allowed (or was opened from outside), its packets
+ * pass without a policy lookup, and it outlives the DNS entry that allowed it. */
+#ifndef SKOUTER_BPF_LIB_FLOWS_H
+#define SKOUTER_BPF_LIB_FLOWS_H
+
+#include "maps.h"
+#include "parse.h"
+
+static __always_inline int is_icmp(const struct packet *pkt) {
+  return pkt->protocol == IPPROTO_ICMP || pkt->protocol == IPPROTO_ICMPV6;
+}
+
+/* Key of a packet leaving the workload: it is the local side. */
+static __always_inline void flow_key_outgoing(const struct packet *pkt,
+                                              struct skouter_flow_key *key) {
+  key->family = pkt->family;
+  key->protocol = pkt->protocol;
+  key->local_port = pkt->sport;
+  key->remote_port = pkt->dport;
+  copy_addr(key->local, pkt->saddr);
+  copy_addr(key->remote, pkt->daddr);
+}
+
+/* Key of a packet arriving for the workload, turned around to match its replies. */
+static __always_inline void flow_key_incoming(const struct packet *pkt,
+                                              struct skouter_flow_key *key) {
+  key->family = pkt->family;
+  key->protocol = pkt->protocol;
+  /* An ICMP echo identifier is the same in both directions. */
+  key->local_port = is_icmp(pkt) ? pkt->sport : pkt->dport;
+  key->remote_port = is_icmp(pkt) ? 0 : pkt->sport;
+  copy_addr(key->local, pkt->daddr);
+  copy_addr(key->remote, pkt->saddr);
+}
+
+/* Refreshes a live flow; a flow idle past the configured timeout no longer counts. */
+static __always_inline int flow_touch(const struct skouter_flow_key *key, __u64 now,
+                                      const struct skouter_config *cfg) {
+  struct skouter_flow_value *flow = bpf_map_lookup_elem(&flows, key);
+  if (!flow) return 0;
+  if (now - flow->last_seen_ns > cfg->flow_idle_ns) return 0;
+  flow->last_seen_ns = now;
+  return 1;
+}
+
+static __always_inline void flow_open(const struct skouter_flow_key *key, __u64 now,
+                                      enum skouter_flow_origin origin, __u32 identity) {
+  struct skouter_flow_value flow = {
+      .last_seen_ns = now,
+      .origin = origin,
+      .identity = identity,
+  };
+  bpf_map_update_elem(&flows, key, &flow, BPF_ANY);
+}
+
+#endif /* SKOUTER_BPF_LIB_FLOWS_H */

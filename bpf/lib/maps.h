@@ -1,0 +1,101 @@
+/* Every map of the datapath. The definitions are __weak so that each program file can
+ * include this header and the BPF linker merges them into one set of maps. Each map
+ * has one writer in userspace (see bpf/datapath.h); the programs only read, except for
+ * the flow table, the query table, the counters and the answer ring buffer. */
+#ifndef SKOUTER_BPF_LIB_MAPS_H
+#define SKOUTER_BPF_LIB_MAPS_H
+
+#include "common.h"
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct skouter_addr);
+  __type(value, struct skouter_identity_value);
+} identities SEC(".maps") __weak;
+
+/* Sized for high-churn names (CDNs); entries are allocated on use. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1 << 20);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct skouter_allowed_ip_key);
+  __type(value, struct skouter_allowed_ip_value);
+} allowed_ips SEC(".maps") __weak;
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1 << 20);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct skouter_learned_name_key);
+  __type(value, struct skouter_learned_name_value);
+} learned_names SEC(".maps") __weak;
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+  __uint(max_entries, 1 << 16);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct skouter_cidr_key);
+  __type(value, struct skouter_cidr_value);
+} allowed_cidrs SEC(".maps") __weak;
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 1 << 18);
+  __type(key, struct skouter_flow_key);
+  __type(value, struct skouter_flow_value);
+} flows SEC(".maps") __weak;
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 1 << 16);
+  __type(key, struct skouter_dns_query_key);
+  __type(value, struct skouter_dns_query_value);
+} dns_queries SEC(".maps") __weak;
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 64);
+  __type(key, struct skouter_resolver_key);
+  __type(value, struct skouter_resolver_value);
+} trusted_resolvers SEC(".maps") __weak;
+
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 8 << 20);
+} answers SEC(".maps") __weak;
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, SKOUTER_CNT_MAX);
+  __type(key, __u32);
+  __type(value, __u64);
+} counters SEC(".maps") __weak;
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct skouter_config);
+} config SEC(".maps") __weak;
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct skouter_heartbeat);
+} heartbeat SEC(".maps") __weak;
+
+static __always_inline void count(enum skouter_counter counter) {
+  __u32 key = counter;
+  __u64 *value = bpf_map_lookup_elem(&counters, &key);
+  if (value) *value += 1;
+}
+
+static __always_inline const struct skouter_config *config_get(void) {
+  __u32 key = 0;
+  return bpf_map_lookup_elem(&config, &key);
+}
+
+#endif /* SKOUTER_BPF_LIB_MAPS_H */

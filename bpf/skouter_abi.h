@@ -1,0 +1,210 @@
+/* Structures and constants shared by the BPF programs and the C++ daemon.
+ *
+ * Everything that crosses the kernel/userspace boundary is defined here once, with
+ * explicit padding, so both compilers agree on the layout. The layout of the pinned
+ * maps is versioned by SKOUTER_LAYOUT_VERSION: change it whenever a key or value
+ * below changes, so an old daemon never silently reuses a map it cannot read.
+ */
+#ifndef SKOUTER_BPF_SKOUTER_ABI_H
+#define SKOUTER_BPF_SKOUTER_ABI_H
+
+#ifdef __cplusplus
+#include <cstdint>
+#define SKOUTER_U8 std::uint8_t
+#define SKOUTER_U16 std::uint16_t
+#define SKOUTER_U32 std::uint32_t
+#define SKOUTER_U64 std::uint64_t
+#else
+#define SKOUTER_U8 __u8
+#define SKOUTER_U16 __u16
+#define SKOUTER_U32 __u32
+#define SKOUTER_U64 __u64
+#endif
+
+#define SKOUTER_LAYOUT_VERSION 1
+
+/* Identity of the node's own traffic. Pod identities are allocated above it. */
+#define SKOUTER_HOST_IDENTITY 1
+
+#define SKOUTER_FAMILY_IPV4 4
+#define SKOUTER_FAMILY_IPV6 6
+
+/* Largest frame copied to the daemon: a jumbo frame. Larger answers pass untouched
+ * and are counted (they cannot be re-injected in one piece anyway). */
+#define SKOUTER_MAX_FRAME 9216
+
+/* An IPv4 address occupies the first 4 bytes of addr; the rest is zero. */
+struct skouter_addr {
+  SKOUTER_U8 family;
+  SKOUTER_U8 pad[3];
+  SKOUTER_U8 addr[16];
+};
+
+/* allowed_ips: an address learned from an allowed DNS answer. */
+struct skouter_allowed_ip_key {
+  SKOUTER_U32 identity;
+  struct skouter_addr ip;
+};
+
+struct skouter_allowed_ip_value {
+  SKOUTER_U64 expiry_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns); 0 = never expires */
+  SKOUTER_U32 rule_id;
+  SKOUTER_U32 pad;
+};
+
+/* learned_names: which names resolved to a learned address. Only the daemon reads and
+ * writes it; it is pinned so the names survive a restart together with the address. */
+#define SKOUTER_MAX_NAME 256
+struct skouter_learned_name_key {
+  struct skouter_allowed_ip_key ip;
+  SKOUTER_U32 name_hash; /* FNV-1a of the lower-case name */
+};
+
+struct skouter_learned_name_value {
+  char name[SKOUTER_MAX_NAME]; /* NUL-terminated, lower case, no trailing dot */
+};
+
+/* allowed_cidrs: static IPs and CIDRs. prefixlen counts the identity, the family byte
+ * and its padding (SKOUTER_CIDR_FIXED_BITS) plus the address prefix. */
+#define SKOUTER_CIDR_FIXED_BITS 64
+struct skouter_cidr_key {
+  SKOUTER_U32 prefixlen;
+  SKOUTER_U32 identity;
+  SKOUTER_U8 family;
+  SKOUTER_U8 pad[3];
+  SKOUTER_U8 addr[16];
+};
+
+struct skouter_cidr_value {
+  SKOUTER_U32 rule_id;
+  SKOUTER_U32 pad;
+};
+
+/* identities: a workload address -> who it is. The host's identity is implicit (a
+ * packet leaving the uplink that was originated locally); pods are added here. */
+struct skouter_identity_value {
+  SKOUTER_U32 identity;
+  SKOUTER_U32 flags;
+};
+
+/* flows: keyed in the egress orientation (local side as source), whichever side
+ * started the flow, so a reply leaving the node finds the flow its peer opened. */
+struct skouter_flow_key {
+  SKOUTER_U8 family;
+  SKOUTER_U8 protocol;
+  SKOUTER_U16 pad;
+  SKOUTER_U16 local_port;  /* network byte order; ICMP echo: identifier */
+  SKOUTER_U16 remote_port; /* network byte order; ICMP echo: 0 */
+  SKOUTER_U8 local[16];
+  SKOUTER_U8 remote[16];
+};
+
+enum skouter_flow_origin {
+  SKOUTER_FLOW_OUTBOUND = 1, /* opened by the workload, allowed by policy */
+  SKOUTER_FLOW_INBOUND = 2,  /* opened from outside; its replies always pass */
+};
+
+struct skouter_flow_value {
+  SKOUTER_U64 last_seen_ns;
+  SKOUTER_U32 origin; /* enum skouter_flow_origin */
+  SKOUTER_U32 identity;
+};
+
+/* dns_queries: an outstanding query from a policed workload to a trusted resolver. */
+struct skouter_dns_query_key {
+  SKOUTER_U8 family;
+  SKOUTER_U8 pad;
+  SKOUTER_U16 client_port; /* network byte order */
+  SKOUTER_U16 dns_id;      /* network byte order */
+  SKOUTER_U16 pad2;
+  SKOUTER_U8 client[16];
+};
+
+struct skouter_dns_query_value {
+  SKOUTER_U64 sent_ns;
+  SKOUTER_U32 identity;
+  SKOUTER_U32 pad;
+};
+
+/* trusted_resolvers: {address, port} of a resolver whose answers open the firewall. */
+struct skouter_resolver_key {
+  SKOUTER_U8 family;
+  SKOUTER_U8 pad;
+  SKOUTER_U16 port; /* network byte order */
+  SKOUTER_U8 addr[16];
+};
+
+struct skouter_resolver_value {
+  SKOUTER_U32 flags;
+};
+
+/* Header of each record in the answers ring buffer; the frame, starting at its
+ * Ethernet header, follows immediately. */
+enum skouter_hook {
+  SKOUTER_HOOK_UPLINK_INGRESS = 1,
+};
+
+struct skouter_answer_header {
+  SKOUTER_U64 received_ns;
+  SKOUTER_U32 ifindex;
+  SKOUTER_U32 hook; /* enum skouter_hook */
+  SKOUTER_U32 identity;
+  SKOUTER_U32 frame_len; /* bytes that follow */
+  SKOUTER_U32 l3_offset; /* offset of the IP header within the frame */
+  SKOUTER_U32 l4_offset; /* offset of the UDP header within the frame */
+};
+
+/* config: settings that can change at run time, one entry. */
+enum skouter_config_flags {
+  SKOUTER_CFG_HOST_POLICED = 1 << 0, /* a policy selects this node's own traffic */
+  SKOUTER_CFG_AUDIT = 1 << 1,        /* count and pass instead of dropping */
+};
+
+struct skouter_config {
+  SKOUTER_U32 layout_version;
+  SKOUTER_U32 flags;         /* enum skouter_config_flags */
+  SKOUTER_U32 reinject_mark; /* skb->mark of answers the daemon re-injects */
+  SKOUTER_U32 pad;
+  SKOUTER_U64 failsafe_ns;  /* answers pass untouched when the heartbeat is older */
+  SKOUTER_U64 flow_idle_ns; /* a flow idle longer than this is judged anew */
+};
+
+/* heartbeat: CLOCK_MONOTONIC time of the daemon's last beat, one entry. */
+struct skouter_heartbeat {
+  SKOUTER_U64 last_beat_ns;
+};
+
+/* counters: one per-CPU slot per reason. Keep skouter_counter_names in step. */
+enum skouter_counter {
+  SKOUTER_CNT_EGRESS_ALLOWED_FLOW = 0,   /* packet of an existing flow */
+  SKOUTER_CNT_EGRESS_ALLOWED_LEARNED,    /* new flow to a learned address */
+  SKOUTER_CNT_EGRESS_ALLOWED_STATIC,     /* new flow to a static IP or CIDR */
+  SKOUTER_CNT_EGRESS_ALLOWED_RESOLVER,   /* traffic to a trusted resolver */
+  SKOUTER_CNT_EGRESS_ALLOWED_CONTROL,    /* NDP, DHCP, ICMP errors, link multicast */
+  SKOUTER_CNT_EGRESS_DENIED,             /* dropped */
+  SKOUTER_CNT_EGRESS_AUDITED,            /* would have been dropped; audit mode */
+  SKOUTER_CNT_EGRESS_EXPIRED,            /* learned address found but expired */
+  SKOUTER_CNT_DNS_QUERY_RECORDED,        /* query to a trusted resolver noted */
+  SKOUTER_CNT_DNS_ANSWER_PUNTED,         /* answer copied to the daemon and held */
+  SKOUTER_CNT_DNS_ANSWER_UNSOLICITED,    /* from a trusted resolver, no query: passed */
+  SKOUTER_CNT_DNS_ANSWER_FAILSAFE,       /* daemon silent: answer passed untouched */
+  SKOUTER_CNT_DNS_ANSWER_RINGBUF_FULL,   /* could not punt: dropped, client retries */
+  SKOUTER_CNT_DNS_ANSWER_FRAGMENT,       /* IP fragment of an answer: passed */
+  SKOUTER_CNT_DNS_ANSWER_TOO_LARGE,      /* larger than SKOUTER_MAX_FRAME: passed */
+  SKOUTER_CNT_INGRESS_FLOW_RECORDED,     /* inbound-started flow noted */
+  SKOUTER_CNT_REINJECTED_SEEN,           /* our own re-injected answer let through */
+  SKOUTER_CNT_PARSE_ERROR,               /* truncated or unparseable header: passed */
+  SKOUTER_CNT_MAX,
+};
+
+#define SKOUTER_COUNTER_NAMES                                                           \
+  {                                                                                     \
+    "egress_allowed_flow", "egress_allowed_learned", "egress_allowed_static",           \
+        "egress_allowed_resolver", "egress_allowed_control", "egress_denied",           \
+        "egress_audited", "egress_expired", "dns_query_recorded", "dns_answer_punted",  \
+        "dns_answer_unsolicited", "dns_answer_failsafe", "dns_answer_ringbuf_full",     \
+        "dns_answer_fragment", "dns_answer_too_large", "ingress_flow_recorded",         \
+        "reinjected_seen", "parse_error",                                               \
+  }
+
+#endif /* SKOUTER_BPF_SKOUTER_ABI_H */

@@ -1,0 +1,23 @@
+/* tc egress of the uplink: the host's own traffic leaving the node. */
+#include "lib/enforce.h"
+
+SEC("tc")
+int uplink_egress(struct __sk_buff *skb) {
+  const struct skouter_config *cfg = config_get();
+  if (!cfg || !(cfg->flags & SKOUTER_CFG_HOST_POLICED)) return VERDICT_PASS;
+  /* A locally originated packet never arrived on an interface. Forwarded packets
+   * (pods, routed traffic) are judged where they entered the node. */
+  if (skb->ingress_ifindex != 0) return VERDICT_PASS;
+
+  struct packet pkt = {};
+  int rc = parse_packet(skb, &pkt);
+  if (rc == PARSE_NOT_IP) return VERDICT_PASS;
+  if (rc != PARSE_OK) {
+    /* What cannot be parsed cannot be shown to be allowed. */
+    count(SKOUTER_CNT_PARSE_ERROR);
+    return (cfg->flags & SKOUTER_CFG_AUDIT) ? VERDICT_PASS : VERDICT_DROP;
+  }
+  return enforce_outgoing(skb, &pkt, SKOUTER_HOST_IDENTITY, cfg);
+}
+
+char LICENSE[] SEC("license") = "GPL";

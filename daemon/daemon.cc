@@ -1,0 +1,292 @@
+#include "daemon/daemon.h"
+
+#include <arpa/inet.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "daemon/host_network.h"
+#include "daemon/version.h"
+#include "policy/loader.h"
+
+namespace skouter::daemon {
+namespace http = boost::beast::http;
+using nlohmann::json;
+using resolver::monotonicNowNs;
+
+namespace {
+
+constexpr auto kHeartbeatInterval = std::chrono::milliseconds(250);
+constexpr auto kGcInterval = std::chrono::seconds(2);
+constexpr std::uint64_t kNanosPerSecond = 1'000'000'000ULL;
+
+const char* const kCounterNames[] = SKOUTER_COUNTER_NAMES;
+static_assert(sizeof(kCounterNames) / sizeof(kCounterNames[0]) == SKOUTER_CNT_MAX,
+              "SKOUTER_COUNTER_NAMES must name every counter");
+
+std::vector<std::string> resolveInterfaces(const DaemonOptions& options) {
+  if (!options.interfaces.empty()) return options.interfaces;
+  auto interface = defaultRouteInterface();
+  if (!interface) throw std::runtime_error("no default route; name the uplink with --interface");
+  return {*interface};
+}
+
+skouter_resolver_key resolverKey(const resolver::ResolverAddress& address) {
+  skouter_resolver_key key{};
+  const auto addr = resolver::toBpfAddr(address.ip);
+  key.family = addr.family;
+  key.port = htons(address.port);
+  std::memcpy(key.addr, addr.addr, sizeof(key.addr));
+  return key;
+}
+
+}  // namespace
+
+Daemon::Daemon(DaemonOptions options) : options_(std::move(options)) {
+  options_.interfaces = resolveInterfaces(options_);
+  if (options_.trusted_dns.empty()) {
+    options_.trusted_dns = resolver::systemNameservers();
+    if (options_.trusted_dns.empty()) {
+      throw std::runtime_error("no nameserver in /etc/resolv.conf; give --trusted-dns");
+    }
+  }
+
+  egresses_ = policy::loadPolicyPath(options_.policy_path);
+  host_policy_ = policy::compileForNode(egresses_, options_.node_labels);
+
+  datapath_ = Datapath::open(options_.bpffs);
+  allowed_ips_ = std::make_unique<resolver::AllowedIpTable>(datapath_->allowedIps(),
+                                                            datapath_->learnedNames());
+  static_rules_ = std::make_unique<StaticRuleTable>(datapath_->allowedCidrs());
+  injector_ = std::make_unique<resolver::AnswerInjector>(options_.reinject_mark);
+
+  // State first, programs last: a program never runs against a half-written config.
+  beat();
+  writeConfig();
+  syncTrustedResolvers();
+  applyPolicy();
+  answers_ = std::make_unique<resolver::AnswerPipeline>(
+      io_, datapath_->answersRingFd(), *allowed_ips_, *injector_,
+      [this](std::uint32_t identity) -> const policy::CompiledPolicy* {
+        return identity == SKOUTER_HOST_IDENTITY && host_policy_.polices_host ? &host_policy_
+                                                                             : nullptr;
+      },
+      resolver::TtlSettings{options_.min_ttl_s, options_.ttl_grace_s});
+  for (const auto& interface : options_.interfaces) datapath_->attachUplink(interface);
+
+  admin_ = std::make_unique<AdminServer>(
+      io_, options_.admin_socket, [this](const HttpRequest& request) { return handleAdmin(request); });
+
+  spdlog::info("skouterd {} {} state in {}; policing {} on {}; trusted resolvers: {}", kVersion,
+               datapath_->tookOverPinnedState() ? "took over the" : "created fresh",
+               options_.bpffs, host_policy_.polices_host ? "this host" : "nothing",
+               fmt::join(options_.interfaces, ", "), [&] {
+                 std::vector<std::string> names;
+                 for (const auto& r : options_.trusted_dns) names.push_back(r.toString());
+                 return fmt::format("{}", fmt::join(names, ", "));
+               }());
+}
+
+Daemon::~Daemon() = default;
+
+void Daemon::writeConfig() {
+  skouter_config config{};
+  config.layout_version = SKOUTER_LAYOUT_VERSION;
+  config.flags = host_policy_.polices_host ? SKOUTER_CFG_HOST_POLICED : 0;
+  config.reinject_mark = options_.reinject_mark;
+  config.failsafe_ns = options_.failsafe_timeout_s * kNanosPerSecond;
+  config.flow_idle_ns = options_.flow_idle_timeout_s * kNanosPerSecond;
+  if (datapath_->config().update(0, config) != 0) {
+    throw DatapathError("cannot write the datapath configuration");
+  }
+}
+
+void Daemon::syncTrustedResolvers() {
+  auto map = datapath_->trustedResolvers();
+  std::vector<skouter_resolver_key> wanted;
+  for (const auto& address : options_.trusted_dns) {
+    wanted.push_back(resolverKey(address));
+    if (map.update(wanted.back(), skouter_resolver_value{}) != 0) {
+      throw DatapathError("cannot add trusted resolver " + address.toString());
+    }
+  }
+  for (const auto& key : map.keys()) {
+    const bool keep = std::any_of(wanted.begin(), wanted.end(), [&](const auto& w) {
+      return std::memcmp(&w, &key, sizeof(key)) == 0;
+    });
+    if (!keep) map.erase(key);
+  }
+}
+
+void Daemon::applyPolicy() {
+  const auto result = static_rules_->sync(SKOUTER_HOST_IDENTITY, host_policy_.static_entries);
+  if (result.failed > 0) {
+    throw DatapathError("the static rule table is full: " + std::to_string(result.failed) +
+                        " IPs/CIDRs could not be installed");
+  }
+  spdlog::info("policy: {} Egress document(s), {} exact name(s), {} regex(es), {} static "
+               "IP/CIDR(s) (+{} -{})",
+               egresses_.size(), host_policy_.names.exactCount(), host_policy_.names.regexCount(),
+               host_policy_.static_entries.size(), result.added, result.removed);
+}
+
+void Daemon::beat() {
+  skouter_heartbeat heartbeat{monotonicNowNs()};
+  if (datapath_->heartbeat().update(0, heartbeat) != 0) {
+    spdlog::error("cannot write the heartbeat; answers will pass untouched");
+  }
+}
+
+void Daemon::collectGarbage() {
+  const auto now = monotonicNowNs();
+  expired_removed_ += allowed_ips_->removeExpired(now);
+  const std::uint64_t idle = options_.flow_idle_timeout_s * kNanosPerSecond;
+  auto flows = datapath_->flows();
+  flows.forEach([&](const skouter_flow_key& key, const skouter_flow_value& value) {
+    if (now - value.last_seen_ns > idle && flows.erase(key)) ++flows_removed_;
+  });
+}
+
+void Daemon::run() {
+  signals_.async_wait([this](const boost::system::error_code&, int signal) {
+    spdlog::info("signal {}: exiting; programs and maps stay in place", signal);
+    io_.stop();
+  });
+  scheduleHeartbeat();
+  scheduleGarbageCollection();
+  answers_->start();
+  io_.run();
+}
+
+void Daemon::scheduleHeartbeat() {
+  beat();
+  heartbeat_timer_.expires_after(kHeartbeatInterval);
+  heartbeat_timer_.async_wait([this](const boost::system::error_code& error) {
+    if (!error) scheduleHeartbeat();
+  });
+}
+
+void Daemon::scheduleGarbageCollection() {
+  collectGarbage();
+  gc_timer_.expires_after(kGcInterval);
+  gc_timer_.async_wait([this](const boost::system::error_code& error) {
+    if (!error) scheduleGarbageCollection();
+  });
+}
+
+HttpResponse Daemon::handleAdmin(const HttpRequest& request) {
+  if (request.method() != http::verb::get) {
+    return jsonResponse(request, http::status::method_not_allowed,
+                        json{{"error", "only GET is supported"}}.dump());
+  }
+  const std::string target(request.target());
+  if (target == "/v1/status") return jsonResponse(request, http::status::ok, statusJson());
+  if (target == "/v1/entries") return jsonResponse(request, http::status::ok, entriesJson());
+  return jsonResponse(request, http::status::not_found,
+                      json{{"error", "no such endpoint: " + target},
+                           {"endpoints", {"/v1/status", "/v1/entries"}}}
+                          .dump());
+}
+
+std::string Daemon::statusJson() const {
+  json trusted = json::array();
+  for (const auto& address : options_.trusted_dns) trusted.push_back(address.toString());
+  json datapath_counters = json::object();
+  const auto counters = datapath_->counters();
+  for (std::uint32_t i = 0; i < SKOUTER_CNT_MAX; ++i) {
+    datapath_counters[kCounterNames[i]] = counters.read(i);
+  }
+  const auto& answers = answers_->stats();
+  json policies = json::array();
+  for (const auto& egress : egresses_) {
+    policies.push_back({{"name", egress.name},
+                        {"source", egress.source},
+                        {"selects_this_node",
+                         egress.node_selector && egress.node_selector->matches(options_.node_labels)}});
+  }
+  const auto heartbeat = datapath_->heartbeat().lookup(0);
+  const auto uptime = std::chrono::steady_clock::now() - started_;
+  json status = {
+      {"version", kVersion},
+      {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(uptime).count()},
+      {"took_over_pinned_state", datapath_->tookOverPinnedState()},
+      {"bpffs", options_.bpffs},
+      {"interfaces", options_.interfaces},
+      {"trusted_resolvers", trusted},
+      {"host_policed", host_policy_.polices_host},
+      {"policies", policies},
+      {"heartbeat_age_ms",
+       heartbeat ? (monotonicNowNs() - heartbeat->last_beat_ns) / 1'000'000 : 0},
+      {"entries",
+       {{"learned", allowed_ips_->size()}, {"static", static_rules_->entries().size()}}},
+      {"counters",
+       {{"datapath", datapath_counters},
+        {"answers",
+         {{"allowed", answers.allowed},
+          {"denied", answers.denied},
+          {"malformed", answers.malformed},
+          {"dropped_install_failed", answers.dropped_install_failed},
+          {"inject_failed", answers.inject_failed},
+          {"addresses_installed", answers.addresses_installed},
+          {"max_hold_us", answers.max_hold_ns / 1000}}},
+        {"gc", {{"expired_entries_removed", expired_removed_}, {"idle_flows_removed", flows_removed_}}}}},
+  };
+  return status.dump();
+}
+
+std::string Daemon::entriesJson() const {
+  const auto ruleName = [this](policy::RuleId rule) -> std::string {
+    const auto found = host_policy_.rule_descriptions.find(rule);
+    if (found != host_policy_.rule_descriptions.end()) return found->second;
+    return fmt::format("(rule {:08x} of an earlier policy)", rule);
+  };
+  const auto now = monotonicNowNs();
+  json entries = json::array();
+  for (const auto& entry : allowed_ips_->entries()) {
+    json expires_in = nullptr;
+    if (entry.expiry_ns != 0) {
+      expires_in = entry.expiry_ns > now
+                       ? static_cast<double>(entry.expiry_ns - now) / kNanosPerSecond
+                       : 0.0;
+    }
+    entries.push_back({{"identity", entry.identity},
+                       {"ip", entry.ip.toString()},
+                       {"names", entry.names},
+                       {"expires_in_s", expires_in},
+                       {"rule", ruleName(entry.rule)}});
+  }
+  for (const auto& entry : static_rules_->entries()) {
+    const auto& prefix = entry.entry.prefix;
+    entries.push_back({{"identity", entry.identity},
+                       {"ip", prefix.length == prefix.address.maxPrefixLength()
+                                  ? prefix.address.toString()
+                                  : prefix.toString()},
+                       {"names", json::array()},
+                       {"expires_in_s", nullptr},
+                       {"rule", ruleName(entry.entry.rule)}});
+  }
+  return entries.dump();
+}
+
+int detach(const DaemonOptions& options) {
+  std::vector<std::string> interfaces = resolveInterfaces(options);
+  int status = 0;
+  for (const auto& interface : interfaces) {
+    try {
+      Datapath::detachUplink(interface);
+      spdlog::info("detached from {}", interface);
+    } catch (const std::exception& error) {
+      spdlog::error("{}", error.what());
+      status = 1;
+    }
+  }
+  Datapath::removePins(options.bpffs);
+  std::filesystem::remove(options.admin_socket);
+  spdlog::info("removed pinned maps under {}", options.bpffs);
+  return status;
+}
+
+}  // namespace skouter::daemon

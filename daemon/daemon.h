@@ -1,0 +1,68 @@
+// skouterd's wiring: the policy, the datapath, the answer path and the admin API on
+// one Asio event loop.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "bpf/datapath.h"
+#include "daemon/admin_server.h"
+#include "daemon/options.h"
+#include "daemon/static_rule_table.h"
+#include "policy/compiled_policy.h"
+#include "policy/egress.h"
+#include "resolver/allowed_ip_table.h"
+#include "resolver/answer_injector.h"
+#include "resolver/answer_pipeline.h"
+
+namespace skouter::daemon {
+
+class Daemon {
+ public:
+  // Loads the policy and the datapath and attaches; throws with a message fit for the
+  // operator when anything is wrong (the daemon then refuses to start).
+  explicit Daemon(DaemonOptions options);
+  ~Daemon();
+
+  // Serves until SIGTERM or SIGINT. Programs and maps stay in place afterwards.
+  void run();
+
+ private:
+  void applyPolicy();
+  void writeConfig();
+  void syncTrustedResolvers();
+  void beat();
+  void scheduleHeartbeat();
+  void collectGarbage();
+  void scheduleGarbageCollection();
+  HttpResponse handleAdmin(const HttpRequest& request);
+  std::string statusJson() const;
+  std::string entriesJson() const;
+
+  DaemonOptions options_;
+  std::vector<policy::Egress> egresses_;
+  policy::CompiledPolicy host_policy_;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+
+  boost::asio::io_context io_;
+  std::unique_ptr<Datapath> datapath_;
+  std::unique_ptr<resolver::AllowedIpTable> allowed_ips_;
+  std::unique_ptr<StaticRuleTable> static_rules_;
+  std::unique_ptr<resolver::AnswerInjector> injector_;
+  std::unique_ptr<resolver::AnswerPipeline> answers_;
+  std::unique_ptr<AdminServer> admin_;
+  boost::asio::steady_timer heartbeat_timer_{io_};
+  boost::asio::steady_timer gc_timer_{io_};
+  boost::asio::signal_set signals_{io_, SIGTERM, SIGINT};
+  std::size_t expired_removed_ = 0;
+  std::size_t flows_removed_ = 0;
+};
+
+// `skouterd --detach`: removes the programs from the interfaces and the pinned maps.
+int detach(const DaemonOptions& options);
+
+}  // namespace skouter::daemon

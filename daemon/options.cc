@@ -1,0 +1,104 @@
+#include "daemon/options.h"
+
+#include <boost/program_options.hpp>
+#include <sstream>
+
+#include "daemon/version.h"
+
+namespace skouter::daemon {
+namespace po = boost::program_options;
+
+namespace {
+
+ParsedCommandLine usageError(const std::string& message) {
+  return {std::nullopt, "skouterd: " + message + "\nTry 'skouterd --help'.", 2};
+}
+
+}  // namespace
+
+ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
+  DaemonOptions options;
+  std::vector<std::string> trusted_dns;
+  std::vector<std::string> node_labels;
+  std::string reinject_mark = "0x5c0a";
+
+  po::options_description description(
+      "skouterd: DNS-driven egress firewall daemon\n\nUsage: skouterd --policy PATH [flags]\n"
+      "       skouterd --detach [--interface NAME]... [--bpffs PATH]\n\nFlags");
+  description.add_options()
+      ("help,h", "print this help and exit")
+      ("version", "print the version and exit")
+      ("policy", po::value(&options.policy_path),
+       "Egress policy: a YAML file (several documents allowed) or a directory of *.yaml/*.yml")
+      ("interface", po::value(&options.interfaces),
+       "uplink to police (repeatable; default: the interface of the default route)")
+      ("trusted-dns", po::value(&trusted_dns),
+       "trusted resolver ADDR[:PORT] or [ADDR6]:PORT (repeatable; default: the nameservers "
+       "of /etc/resolv.conf)")
+      ("admin-socket", po::value(&options.admin_socket)->default_value(options.admin_socket),
+       "Unix socket of the admin API (mode 0600)")
+      ("bpffs", po::value(&options.bpffs)->default_value(options.bpffs),
+       "directory in bpffs where the maps are pinned (bpffs is mounted if needed)")
+      ("min-ttl", po::value(&options.min_ttl_s)->default_value(options.min_ttl_s),
+       "seconds: learned addresses live at least this long, whatever the answer's TTL")
+      ("ttl-grace", po::value(&options.ttl_grace_s)->default_value(options.ttl_grace_s),
+       "seconds added to every learned address's expiry, for clients that connect late")
+      ("failsafe-timeout",
+       po::value(&options.failsafe_timeout_s)->default_value(options.failsafe_timeout_s),
+       "seconds without a daemon heartbeat after which DNS answers pass untouched "
+       "(enforcement of installed state continues)")
+      ("flow-idle-timeout",
+       po::value(&options.flow_idle_timeout_s)->default_value(options.flow_idle_timeout_s),
+       "seconds after which an idle allowed connection is judged anew")
+      ("reinject-mark", po::value(&reinject_mark)->default_value(reinject_mark),
+       "socket mark of re-injected answers, which the datapath lets through")
+      ("node-label", po::value(&node_labels),
+       "KEY=VALUE label of this node for nodeSelector matching (repeatable)")
+      ("log-level", po::value(&options.log_level)->default_value(options.log_level),
+       "trace, debug, info, warn, error or off")
+      ("detach", po::bool_switch(&options.detach),
+       "remove the programs from the interfaces and the pinned maps, then exit; this "
+       "drops all installed state and opens the firewall");
+
+  po::variables_map values;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(description).run(), values);
+    po::notify(values);
+  } catch (const po::error& error) {
+    return usageError(error.what());
+  }
+  if (values.count("help")) {
+    std::ostringstream text;
+    text << description;
+    return {std::nullopt, text.str(), 0};
+  }
+  if (values.count("version")) return {std::nullopt, std::string("skouterd ") + kVersion, 0};
+
+  for (const auto& text : trusted_dns) {
+    auto address = resolver::parseResolverAddress(text);
+    if (!address) return usageError("--trusted-dns: '" + text + "' is not ADDR[:PORT]");
+    options.trusted_dns.push_back(*address);
+  }
+  for (const auto& label : node_labels) {
+    const auto equals = label.find('=');
+    if (equals == std::string::npos || equals == 0) {
+      return usageError("--node-label: '" + label + "' is not KEY=VALUE");
+    }
+    options.node_labels[label.substr(0, equals)] = label.substr(equals + 1);
+  }
+  try {
+    std::size_t used = 0;
+    const unsigned long mark = std::stoul(reinject_mark, &used, 0);
+    if (used != reinject_mark.size() || mark == 0 || mark > 0xffffffffUL) throw std::exception();
+    options.reinject_mark = static_cast<std::uint32_t>(mark);
+  } catch (const std::exception&) {
+    return usageError("--reinject-mark: '" + reinject_mark + "' is not a non-zero 32-bit number");
+  }
+  if (options.failsafe_timeout_s == 0) return usageError("--failsafe-timeout must be at least 1");
+  if (options.flow_idle_timeout_s == 0) return usageError("--flow-idle-timeout must be at least 1");
+  if (!options.detach && options.policy_path.empty()) return usageError("--policy is required");
+  if (options.policy_path == "-") return usageError("--policy - is not supported; give a path");
+  return {options, "", 0};
+}
+
+}  // namespace skouter::daemon

@@ -1,0 +1,41 @@
+// skouterd's command line. Every knob is a flag with a documented default; the flag
+// names are the interface and stay stable.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "policy/compiled_policy.h"
+#include "resolver/system_resolvers.h"
+
+namespace skouter::daemon {
+
+struct DaemonOptions {
+  std::string policy_path;
+  std::vector<std::string> interfaces;  // empty: the default route's interface
+  std::vector<resolver::ResolverAddress> trusted_dns;  // empty: /etc/resolv.conf
+  std::string admin_socket = "/run/skouter/skouterd.sock";
+  std::string bpffs = "/sys/fs/bpf/skouter";
+  std::uint32_t min_ttl_s = 0;
+  std::uint32_t ttl_grace_s = 5;
+  std::uint32_t failsafe_timeout_s = 2;
+  std::uint32_t flow_idle_timeout_s = 3600;
+  std::uint32_t reinject_mark = 0x5c0a;
+  policy::NodeLabels node_labels;
+  std::string log_level = "info";
+  bool detach = false;
+};
+
+// Either options to run with, or an exit: `--help`/`--version` text (exit code 0) or a
+// usage error (exit code 2).
+struct ParsedCommandLine {
+  std::optional<DaemonOptions> options;
+  std::string message;
+  int exit_code = 0;
+};
+
+ParsedCommandLine parseCommandLine(int argc, const char* const* argv);
+
+}  // namespace skouter::daemon

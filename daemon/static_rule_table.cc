@@ -1,0 +1,67 @@
+#include "daemon/static_rule_table.h"
+
+#include <cstring>
+#include <map>
+
+#include "resolver/allowed_ip_table.h"
+
+namespace skouter::daemon {
+namespace {
+
+skouter_cidr_key keyOf(std::uint32_t identity, const IpPrefix& prefix) {
+  skouter_cidr_key key{};
+  key.prefixlen = SKOUTER_CIDR_FIXED_BITS + prefix.length;
+  key.identity = identity;
+  const auto addr = resolver::toBpfAddr(prefix.address);
+  key.family = addr.family;
+  std::memcpy(key.addr, addr.addr, sizeof(key.addr));
+  return key;
+}
+
+IpPrefix prefixOf(const skouter_cidr_key& key) {
+  skouter_addr addr{};
+  addr.family = key.family;
+  std::memcpy(addr.addr, key.addr, sizeof(addr.addr));
+  return IpPrefix::of(resolver::fromBpfAddr(addr), key.prefixlen - SKOUTER_CIDR_FIXED_BITS);
+}
+
+}  // namespace
+
+SyncResult StaticRuleTable::sync(std::uint32_t identity,
+                                 const std::vector<policy::StaticEntry>& wanted) {
+  SyncResult result;
+  std::map<IpPrefix, policy::RuleId> present;
+  for (const auto& entry : entries()) {
+    if (entry.identity == identity) present[entry.entry.prefix] = entry.entry.rule;
+  }
+  // Add first, then remove: at no moment is a destination of both policies denied.
+  for (const auto& entry : wanted) {
+    const auto found = present.find(entry.prefix);
+    if (found != present.end() && found->second == entry.rule) {
+      present.erase(found);
+      continue;
+    }
+    skouter_cidr_value value{};
+    value.rule_id = entry.rule;
+    if (map_.update(keyOf(identity, entry.prefix), value) != 0) {
+      ++result.failed;
+      continue;
+    }
+    if (found != present.end()) present.erase(found);
+    ++result.added;
+  }
+  for (const auto& [prefix, rule] : present) {
+    if (map_.erase(keyOf(identity, prefix))) ++result.removed;
+  }
+  return result;
+}
+
+std::vector<StaticRuleEntry> StaticRuleTable::entries() const {
+  std::vector<StaticRuleEntry> result;
+  map_.forEach([&](const skouter_cidr_key& key, const skouter_cidr_value& value) {
+    result.push_back({key.identity, {prefixOf(key), value.rule_id}});
+  });
+  return result;
+}
+
+}  // namespace skouter::daemon

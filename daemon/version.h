@@ -1,0 +1,5 @@
+#pragma once
+
+namespace skouter::daemon {
+inline constexpr const char* kVersion = SKOUTER_VERSION;
+}  // namespace skouter::daemon

@@ -1,0 +1,87 @@
+// The policy as the daemon enforces it for one node: what the loader read, reduced to
+// the questions the answer path and the datapath ask. Built once per policy load;
+// matching touches no I/O and no mutable state of ours.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/ip_address.h"
+#include "policy/egress.h"
+
+namespace skouter::policy {
+
+// Stable id of one rule: a 32-bit FNV-1a hash of its description, so ids written into
+// pinned maps keep their meaning across restarts of the same policy.
+using RuleId = std::uint32_t;
+
+// Which names a workload may resolve: exact names in a hash, all regexes in one
+// RE2::Set. Case-insensitive; a trailing dot on the name is ignored.
+class NameMatcher {
+ public:
+  NameMatcher();
+  ~NameMatcher();
+  NameMatcher(NameMatcher&&) noexcept;
+  NameMatcher& operator=(NameMatcher&&) noexcept;
+
+  void addExact(std::string_view name, RuleId rule);
+  // Throws std::invalid_argument with RE2's message on a bad pattern.
+  void addRegex(std::string_view pattern, RuleId rule);
+  // Must be called once after the last add and before match. Throws
+  // std::invalid_argument when the regexes together exceed RE2's memory budget.
+  void compile();
+
+  // The rule allowing `name`, if any. Exact matches win over regexes.
+  std::optional<RuleId> match(std::string_view name) const;
+
+  std::size_t exactCount() const { return exact_.size(); }
+  std::size_t regexCount() const { return regex_rules_.size(); }
+
+ private:
+  // Lets exact_ be searched with a string_view without building a std::string.
+  struct TransparentHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view name) const {
+      return std::hash<std::string_view>{}(name);
+    }
+  };
+  // RE2::Set is nested in RE2 and cannot be forward-declared; this wraps it so the
+  // header stays free of RE2.
+  class RegexSet;
+
+  std::unordered_map<std::string, RuleId, TransparentHash, std::equal_to<>> exact_;
+  std::unique_ptr<RegexSet> regexes_;
+  std::vector<RuleId> regex_rules_;
+};
+
+struct StaticEntry {
+  IpPrefix prefix;
+  RuleId rule = 0;
+  auto operator<=>(const StaticEntry&) const = default;
+};
+
+struct CompiledPolicy {
+  // True when at least one Egress selects this node: only then is the host policed.
+  bool polices_host = false;
+  NameMatcher names;
+  // Static IPs and CIDRs, deduplicated and sorted; an IP is a full-length prefix.
+  std::vector<StaticEntry> static_entries;
+  // RuleId -> "egress-name/rules[i]" (with "namespace/" in front when set).
+  std::map<RuleId, std::string> rule_descriptions;
+};
+
+using NodeLabels = std::map<std::string, std::string>;
+
+// Unions the rules of every Egress whose nodeSelector selects a node with `labels`.
+// Throws PolicyError if a regex does not compile.
+CompiledPolicy compileForNode(const std::vector<Egress>& egresses, const NodeLabels& labels);
+
+RuleId ruleIdOf(std::string_view description);
+
+}  // namespace skouter::policy

@@ -1,0 +1,46 @@
+// The Egress resource (egress.skouter/v1alpha1) as written by operators, after
+// validation. Field names follow the YAML.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "common/ip_address.h"
+
+namespace skouter::policy {
+
+struct LabelSelector {
+  std::map<std::string, std::string> match_labels;
+  // An empty selector ({}) selects everything.
+  bool matches(const std::map<std::string, std::string>& labels) const;
+};
+
+struct EgressRule {
+  std::vector<std::string> domains;  // lower case, no trailing dot
+  std::vector<std::string> regexes;  // `regex` and its alias `fqdn`, as written
+  std::vector<IpPrefix> ips;         // full-length prefixes
+  std::vector<IpPrefix> cidrs;       // normalized: host bits cleared
+};
+
+struct Egress {
+  std::string name;
+  std::string namespace_name;  // empty when metadata.namespace is absent
+  std::string source;          // file the document came from
+  int document = 0;            // 1-based index of the document in that file
+  // Absent nodeSelector: the Egress selects no node (it is meant for pods).
+  std::optional<LabelSelector> node_selector;
+  std::vector<EgressRule> rules;
+};
+
+// A policy that cannot be loaded. what() names the file, the document, the field and,
+// where known, the line: "policy.yaml: document 2 (metadata.name=web), line 14:
+// spec.rules[1].cidrs[0]: '10.0.0.0/33' is not a valid CIDR".
+class PolicyError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace skouter::policy

@@ -1,0 +1,209 @@
+#include "resolver/answer_handler.h"
+
+#include <ldns/ldns.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <memory>
+#include <set>
+
+namespace skouter::resolver {
+namespace {
+
+constexpr std::uint64_t kNanosPerSecond = 1'000'000'000ULL;
+constexpr std::size_t kIpv4HeaderMin = 20;
+constexpr std::size_t kIpv6Header = 40;
+constexpr std::size_t kUdpHeader = 8;
+
+struct PacketDeleter {
+  void operator()(ldns_pkt* packet) const { ldns_pkt_free(packet); }
+};
+using LdnsPacket = std::unique_ptr<ldns_pkt, PacketDeleter>;
+
+// Lower case, no trailing dot: the form policy matching and the admin API use.
+std::string canonicalName(const ldns_rdf* dname) {
+  std::string name;
+  const std::uint8_t* data = ldns_rdf_data(dname);
+  const std::size_t size = ldns_rdf_size(dname);
+  std::size_t offset = 0;
+  while (offset < size && data[offset] != 0) {
+    const std::size_t label = data[offset++];
+    if (offset + label > size) break;
+    if (!name.empty()) name += '.';
+    for (std::size_t i = 0; i < label; ++i) {
+      const char c = static_cast<char>(data[offset + i]);
+      name += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    }
+    offset += label;
+  }
+  return name;
+}
+
+std::optional<LearnedAddress> addressOf(const ldns_rr* record, std::uint64_t now_ns,
+                                        const TtlSettings& settings) {
+  const ldns_rdf* rdata = ldns_rr_rdf(record, 0);
+  if (!rdata) return std::nullopt;
+  LearnedAddress learned;
+  if (ldns_rr_get_type(record) == LDNS_RR_TYPE_A && ldns_rdf_size(rdata) == 4) {
+    learned.ip = IpAddress::fromV4(ldns_rdf_data(rdata));
+  } else if (ldns_rr_get_type(record) == LDNS_RR_TYPE_AAAA && ldns_rdf_size(rdata) == 16) {
+    learned.ip = IpAddress::fromV6(ldns_rdf_data(rdata));
+  } else {
+    return std::nullopt;
+  }
+  learned.ttl_s = ldns_rr_ttl(record);
+  learned.expiry_ns = expiryFor(now_ns, learned.ttl_s, settings);
+  return learned;
+}
+
+// The names an answer vouches for: the question's, then each CNAME target reachable
+// from it. Records for other owners in the same answer are ignored.
+std::set<std::string> chainFrom(const std::string& question, const ldns_rr_list* answers) {
+  std::set<std::string> chain{question};
+  const std::size_t count = ldns_rr_list_rr_count(answers);
+  // A chain can be listed in any order; each pass adds at least one link or stops.
+  for (std::size_t pass = 0; pass < count; ++pass) {
+    bool grew = false;
+    for (std::size_t i = 0; i < count; ++i) {
+      const ldns_rr* record = ldns_rr_list_rr(answers, i);
+      if (ldns_rr_get_type(record) != LDNS_RR_TYPE_CNAME || ldns_rr_rd_count(record) < 1) continue;
+      if (!chain.contains(canonicalName(ldns_rr_owner(record)))) continue;
+      grew |= chain.insert(canonicalName(ldns_rr_rdf(record, 0))).second;
+    }
+    if (!grew) break;
+  }
+  return chain;
+}
+
+std::uint32_t addWords(std::span<const std::uint8_t> bytes, std::uint32_t sum) {
+  for (std::size_t i = 0; i + 1 < bytes.size(); i += 2) sum += (bytes[i] << 8) | bytes[i + 1];
+  if (bytes.size() % 2) sum += bytes.back() << 8;
+  return sum;
+}
+
+std::uint16_t fold(std::uint32_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<std::uint16_t>(sum);
+}
+
+}  // namespace
+
+UdpChecksum completeUdpChecksum(HeldPacket& held) {
+  auto& packet = held.ip_packet;
+  const std::size_t udp_length = held.dns_length + kUdpHeader;
+  const auto udp = std::span<std::uint8_t>(packet).subspan(held.udp_offset, udp_length);
+  const bool ipv4 = held.client.family == IpFamily::kV4;
+  std::uint32_t pseudo = ipv4 ? addWords({&packet[12], 8}, 0) : addWords({&packet[8], 32}, 0);
+  pseudo += IPPROTO_UDP + static_cast<std::uint32_t>(udp_length);
+
+  const std::uint16_t stored = static_cast<std::uint16_t>((udp[6] << 8) | udp[7]);
+  if (ipv4 && stored == 0) return UdpChecksum::kValid;
+  if (fold(addWords(udp, pseudo)) == 0xffff) return UdpChecksum::kValid;
+  if (stored != fold(pseudo)) return UdpChecksum::kCorrupt;
+
+  udp[6] = udp[7] = 0;
+  std::uint16_t checksum = static_cast<std::uint16_t>(~fold(addWords(udp, pseudo)));
+  if (checksum == 0) checksum = 0xffff;  // zero means "no checksum" in UDP
+  udp[6] = static_cast<std::uint8_t>(checksum >> 8);
+  udp[7] = static_cast<std::uint8_t>(checksum & 0xff);
+  return UdpChecksum::kCompleted;
+}
+
+std::uint64_t expiryFor(std::uint64_t now_ns, std::uint32_t ttl_s, const TtlSettings& settings) {
+  const std::uint64_t seconds =
+      static_cast<std::uint64_t>(std::max(ttl_s, settings.min_ttl_s)) + settings.grace_s;
+  return now_ns + seconds * kNanosPerSecond;
+}
+
+const char* toString(AnswerVerdict verdict) {
+  switch (verdict) {
+    case AnswerVerdict::kAllowed:
+      return "allowed";
+    case AnswerVerdict::kDenied:
+      return "denied";
+    case AnswerVerdict::kMalformed:
+      return "malformed";
+  }
+  return "unknown";
+}
+
+AnswerDecision decideAnswer(std::span<const std::uint8_t> dns, const policy::NameMatcher& names,
+                            std::uint64_t now_ns, const TtlSettings& settings) {
+  AnswerDecision decision;
+  ldns_pkt* raw = nullptr;
+  if (ldns_wire2pkt(&raw, dns.data(), dns.size()) != LDNS_STATUS_OK || !raw) {
+    decision.error = "unparseable DNS message";
+    return decision;
+  }
+  LdnsPacket packet(raw);
+  if (!ldns_pkt_qr(packet.get())) {
+    decision.error = "a query, not an answer";
+    return decision;
+  }
+  const ldns_rr_list* questions = ldns_pkt_question(packet.get());
+  if (ldns_rr_list_rr_count(questions) != 1) {
+    decision.error = "answer with " + std::to_string(ldns_rr_list_rr_count(questions)) +
+                     " questions; exactly one is accepted";
+    return decision;
+  }
+  const ldns_rr* question = ldns_rr_list_rr(questions, 0);
+  decision.question = canonicalName(ldns_rr_owner(question));
+  decision.question_type = static_cast<std::uint16_t>(ldns_rr_get_type(question));
+  decision.rule = names.match(decision.question);
+  if (!decision.rule) {
+    decision.verdict = AnswerVerdict::kDenied;
+    return decision;
+  }
+
+  decision.verdict = AnswerVerdict::kAllowed;
+  const ldns_rr_list* answers = ldns_pkt_answer(packet.get());
+  const auto chain = chainFrom(decision.question, answers);
+  for (std::size_t i = 0; i < ldns_rr_list_rr_count(answers); ++i) {
+    const ldns_rr* record = ldns_rr_list_rr(answers, i);
+    if (ldns_rr_get_class(record) != LDNS_RR_CLASS_IN) continue;
+    if (!chain.contains(canonicalName(ldns_rr_owner(record)))) continue;
+    if (auto learned = addressOf(record, now_ns, settings)) decision.addresses.push_back(*learned);
+  }
+  return decision;
+}
+
+std::optional<HeldPacket> extractHeldPacket(std::span<const std::uint8_t> frame,
+                                            std::uint32_t l3_offset, std::uint32_t l4_offset,
+                                            std::string& error) {
+  if (l3_offset >= frame.size() || l4_offset < l3_offset || l4_offset >= frame.size()) {
+    error = "header offsets outside the frame";
+    return std::nullopt;
+  }
+  const auto ip = frame.subspan(l3_offset);
+  const unsigned version = ip[0] >> 4;
+  std::size_t ip_length = 0;
+  HeldPacket held;
+  if (version == 4 && ip.size() >= kIpv4HeaderMin) {
+    ip_length = (static_cast<std::size_t>(ip[2]) << 8) | ip[3];
+    held.client = IpAddress::fromV4(&ip[16]);
+  } else if (version == 6 && ip.size() >= kIpv6Header) {
+    ip_length = kIpv6Header + ((static_cast<std::size_t>(ip[4]) << 8) | ip[5]);
+    held.client = IpAddress::fromV6(&ip[24]);
+  } else {
+    error = "not an IPv4 or IPv6 packet";
+    return std::nullopt;
+  }
+  const std::size_t udp_offset = l4_offset - l3_offset;
+  if (ip_length > ip.size() || udp_offset + kUdpHeader > ip_length) {
+    error = "IP length " + std::to_string(ip_length) + " does not fit the frame";
+    return std::nullopt;
+  }
+  const auto udp = ip.subspan(udp_offset);
+  const std::size_t udp_length = (static_cast<std::size_t>(udp[4]) << 8) | udp[5];
+  if (udp_length < kUdpHeader || udp_offset + udp_length > ip_length) {
+    error = "UDP length " + std::to_string(udp_length) + " does not fit the IP packet";
+    return std::nullopt;
+  }
+  held.ip_packet.assign(ip.begin(), ip.begin() + static_cast<std::ptrdiff_t>(ip_length));
+  held.udp_offset = udp_offset;
+  held.dns_offset = udp_offset + kUdpHeader;
+  held.dns_length = udp_length - kUdpHeader;
+  return held;
+}
+
+}  // namespace skouter::resolver

@@ -1,0 +1,87 @@
+// The decision on one DNS answer held by the datapath: a pure function of the frame,
+// the policy, the clock and the TTL settings. No I/O, so it is unit-tested on real
+// captured answers and fuzzed.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/ip_address.h"
+#include "policy/compiled_policy.h"
+
+namespace skouter::resolver {
+
+struct TtlSettings {
+  std::uint32_t min_ttl_s = 0;    // --min-ttl: a shorter TTL is raised to this
+  std::uint32_t grace_s = 5;      // --ttl-grace: added to every expiry
+};
+
+// Nanoseconds of CLOCK_MONOTONIC (the clock of bpf_ktime_get_ns) at which an address
+// learned from a record with `ttl_s` stops opening new connections.
+std::uint64_t expiryFor(std::uint64_t now_ns, std::uint32_t ttl_s, const TtlSettings& settings);
+
+struct LearnedAddress {
+  IpAddress ip;
+  std::uint32_t ttl_s = 0;
+  std::uint64_t expiry_ns = 0;
+};
+
+enum class AnswerVerdict {
+  kAllowed,    // the question is allowed: install `addresses`, then deliver
+  kDenied,     // not allowed: deliver unchanged, install nothing
+  kMalformed,  // not a DNS answer we can read: deliver unchanged, install nothing
+};
+
+const char* toString(AnswerVerdict verdict);
+
+struct AnswerDecision {
+  AnswerVerdict verdict = AnswerVerdict::kMalformed;
+  std::string question;  // lower case, without the trailing dot
+  std::uint16_t question_type = 0;
+  std::optional<policy::RuleId> rule;
+  // A and AAAA records of the question's name and of every name its CNAME chain in
+  // the same answer leads to. Empty unless the verdict is kAllowed.
+  std::vector<LearnedAddress> addresses;
+  std::string error;  // why the answer is kMalformed
+};
+
+// `dns` is the DNS message (the UDP payload).
+AnswerDecision decideAnswer(std::span<const std::uint8_t> dns, const policy::NameMatcher& names,
+                            std::uint64_t now_ns, const TtlSettings& settings);
+
+// The IP packet of a held frame, ready for re-injection: the bytes from the IP header
+// to the end of the IP datagram (Ethernet padding dropped), its destination (the
+// client) and the DNS message inside it.
+struct HeldPacket {
+  std::vector<std::uint8_t> ip_packet;
+  IpAddress client;
+  std::size_t udp_offset = 0;
+  std::size_t dns_offset = 0;
+  std::size_t dns_length = 0;
+
+  std::span<const std::uint8_t> dns() const {
+    return std::span<const std::uint8_t>(ip_packet).subspan(dns_offset, dns_length);
+  }
+};
+
+// Returns nullopt with `error` set when the frame is not a well-formed IPv4/IPv6 UDP
+// datagram at the offsets the datapath reported.
+std::optional<HeldPacket> extractHeldPacket(std::span<const std::uint8_t> frame,
+                                            std::uint32_t l3_offset, std::uint32_t l4_offset,
+                                            std::string& error);
+
+enum class UdpChecksum {
+  kValid,      // correct, or absent (IPv4 allows that)
+  kCompleted,  // was only the pseudo-header sum a sender with checksum offload leaves
+               // for the hardware (veth pairs hand such packets over as they are):
+               // now computed, as the NIC would have
+  kCorrupt,    // wrong: the packet was damaged and must not be trusted
+};
+
+// The datapath copies frames before the kernel checks or completes their checksum.
+UdpChecksum completeUdpChecksum(HeldPacket& held);
+
+}  // namespace skouter::resolver

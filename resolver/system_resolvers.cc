@@ -1,0 +1,82 @@
+#include "resolver/system_resolvers.h"
+
+#include <ares.h>
+#include <arpa/inet.h>
+
+#include <charconv>
+#include <stdexcept>
+
+namespace skouter::resolver {
+
+std::string ResolverAddress::toString() const {
+  const auto address = ip.toString();
+  return (ip.family == IpFamily::kV6 ? "[" + address + "]" : address) + ":" +
+         std::to_string(port);
+}
+
+std::optional<ResolverAddress> parseResolverAddress(std::string_view text) {
+  ResolverAddress result;
+  std::string_view address = text;
+  std::string_view port;
+  if (text.starts_with('[')) {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    address = text.substr(1, close - 1);
+    const auto rest = text.substr(close + 1);
+    if (!rest.empty()) {
+      if (!rest.starts_with(':')) return std::nullopt;
+      port = rest.substr(1);
+    }
+  } else if (text.find(':') == text.rfind(':') && text.find(':') != std::string_view::npos) {
+    // Exactly one colon: IPv4 with a port. More colons: a bare IPv6 address.
+    address = text.substr(0, text.find(':'));
+    port = text.substr(text.find(':') + 1);
+  }
+  auto ip = IpAddress::parse(address);
+  if (!ip) return std::nullopt;
+  result.ip = *ip;
+  if (!port.empty() || text.ends_with(':')) {
+    unsigned value = 0;
+    const auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (port.empty() || error != std::errc() || end != port.data() + port.size() || value == 0 ||
+        value > 65535) {
+      return std::nullopt;
+    }
+    result.port = static_cast<std::uint16_t>(value);
+  }
+  return result;
+}
+
+std::vector<ResolverAddress> systemNameservers() {
+  if (ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) {
+    throw std::runtime_error("c-ares initialisation failed");
+  }
+  ares_channel channel = nullptr;
+  if (const int rc = ares_init(&channel); rc != ARES_SUCCESS) {
+    ares_library_cleanup();
+    throw std::runtime_error(std::string("cannot read the resolver configuration: ") +
+                             ares_strerror(rc));
+  }
+  ares_addr_port_node* servers = nullptr;
+  std::vector<ResolverAddress> result;
+  if (ares_get_servers_ports(channel, &servers) == ARES_SUCCESS) {
+    for (auto* node = servers; node; node = node->next) {
+      ResolverAddress address;
+      address.port = static_cast<std::uint16_t>(node->udp_port ? node->udp_port : 53);
+      if (node->family == AF_INET) {
+        address.ip = IpAddress::fromV4(reinterpret_cast<const std::uint8_t*>(&node->addr.addr4));
+      } else if (node->family == AF_INET6) {
+        address.ip = IpAddress::fromV6(reinterpret_cast<const std::uint8_t*>(&node->addr.addr6));
+      } else {
+        continue;
+      }
+      result.push_back(address);
+    }
+  }
+  ares_free_data(servers);
+  ares_destroy(channel);
+  ares_library_cleanup();
+  return result;
+}
+
+}  // namespace skouter::resolver

@@ -1,0 +1,324 @@
+#!/usr/bin/env bash
+# The skouter e2e lab: two network namespaces joined by a veth pair.
+#
+#   NAME-node                                NAME-world
+#   ---------                                ----------
+#   NAME-up  198.51.100.2/24     <-- veth -->  NAME-dn  198.51.100.1/24   (gateway)
+#            2001:db8:1::2/64                          2001:db8:1::1/64
+#   default via 198.51.100.1                           198.51.100.53/24   (resolver)
+#   default via 2001:db8:1::1                          2001:db8:1::53/64  (resolver)
+#   resolv.conf: nameserver 198.51.100.53    local routes on lo: 203.0.113.0/24,
+#   http_server.py on [::]:8080                198.18.0.0/15, 2001:db8:100::/64
+#                                            unbound on 198.51.100.53 / 2001:db8:1::53
+#                                            http_server.py on [::]:80
+#
+# The node is the host skouter protects (its uplink is NAME-up); the world is
+# "the Internet": it owns whole address ranges, so every lab name resolves to
+# an address whose port 80 answers. Zone data: lab/lab.zone.in.
+#
+# Usage:
+#   lab.sh up NAME               build the lab (fails if it already exists)
+#   lab.sh down NAME             tear it down (idempotent)
+#   lab.sh exec NAME node|world CMD...
+#
+# NAME: 1-8 characters [A-Za-z0-9_-], so "NAME-world" and "NAME-up" stay
+# within the interface/namespace name limits. Needs root.
+# Everything up creates is recorded under /run/skouter-lab/NAME/.
+set -euo pipefail
+
+LAB_FILES="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lab"
+readonly LAB_FILES
+readonly STATE_ROOT=/run/skouter-lab
+if [[ -n "${SKOUTER_LAB_PYTHON:-}" ]]; then
+  readonly PYTHON="$SKOUTER_LAB_PYTHON"
+elif [[ -x /usr/bin/python3 ]]; then
+  readonly PYTHON=/usr/bin/python3
+else
+  readonly PYTHON=python3
+fi
+
+die() {
+  echo "lab.sh: $*" >&2
+  exit 1
+}
+
+usage() {
+  cat >&2 <<'EOF'
+usage: lab.sh up NAME
+       lab.sh down NAME
+       lab.sh exec NAME node|world CMD...
+EOF
+  exit 2
+}
+
+set_name() {
+  [[ "$1" =~ ^[A-Za-z0-9][A-Za-z0-9_-]{0,7}$ ]] ||
+    die "invalid lab name '$1': use 1-8 characters [A-Za-z0-9_-], starting with a letter or digit"
+  NAME=$1
+  NODE_NS="$NAME-node"
+  WORLD_NS="$NAME-world"
+  UPLINK="$NAME-up"   # node side of the veth pair
+  DOWNLINK="$NAME-dn" # world side of the veth pair
+  STATE="$STATE_ROOT/$NAME"
+}
+
+require_root() {
+  [[ $EUID -eq 0 ]] || die "must run as root"
+}
+
+ns_exists() {
+  [[ -e "/run/netns/$1" ]]
+}
+
+# Files and processes that `up` creates are appended to $STATE/created and
+# $STATE/pids ("PID STARTTIME", so a recycled PID is never killed).
+record_file() {
+  echo "$1" >>"$STATE/created"
+}
+
+start_time() {
+  local stat rest fields
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  rest=${stat##*) }
+  read -ra fields <<<"$rest"
+  echo "${fields[19]}"
+}
+
+# start_daemon NS TAG CMD... : runs CMD in NS in its own session, output to $STATE/TAG.log.
+start_daemon() {
+  local ns=$1 tag=$2
+  shift 2
+  record_file "$STATE/$tag.log"
+  setsid ip netns exec "$ns" "$@" </dev/null >"$STATE/$tag.log" 2>&1 &
+  local pid=$!
+  echo "$pid $(start_time "$pid" || echo 0)" >>"$STATE/pids"
+  echo "$pid" >"$STATE/$tag.pid"
+  record_file "$STATE/$tag.pid"
+}
+
+daemon_alive() {
+  local pid
+  pid=$(cat "$STATE/$1.pid")
+  [[ -e "/proc/$pid" ]] && [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]]
+}
+
+# wait_for TAG DESCRIPTION CMD... : retries CMD for up to 10 s while daemon TAG lives.
+wait_for() {
+  local tag=$1 what=$2
+  shift 2
+  local i
+  for ((i = 0; i < 100; i++)); do
+    if "$@" >/dev/null 2>&1; then
+      return 0
+    fi
+    if ! daemon_alive "$tag"; then
+      echo "lab.sh: $what exited; its log ($STATE/$tag.log):" >&2
+      sed 's/^/  /' "$STATE/$tag.log" >&2 || true
+      return 1
+    fi
+    sleep 0.1
+  done
+  echo "lab.sh: timed out waiting for $what; its log ($STATE/$tag.log):" >&2
+  sed 's/^/  /' "$STATE/$tag.log" >&2 || true
+  return 1
+}
+
+resolver_answers() {
+  [[ "$(ip netns exec "$NODE_NS" dig +time=1 +tries=1 +short @"$1" example.com A)" == 203.0.113.10 ]]
+}
+
+listening() {
+  [[ -n "$(ip netns exec "$1" ss -Hltn "sport = :$2")" ]]
+}
+
+write_zone() {
+  local zone=$1 k
+  cp "$LAB_FILES/lab.zone.in" "$zone"
+  # nK.wikipedia.org -> 198.18.(1 + (K-1)/100).(1 + (K-1)%100), see lab.zone.in.
+  for ((k = 1; k <= 300; k++)); do
+    printf 'n%d.wikipedia.org. 300 IN A 198.18.%d.%d\n' "$k" $((1 + (k - 1) / 100)) $((1 + (k - 1) % 100))
+  done >>"$zone"
+}
+
+UP_DONE=0
+on_up_exit() {
+  local rc=$?
+  if [[ $UP_DONE -ne 1 ]]; then
+    echo "lab.sh: up $NAME failed (exit $rc); cleaning up" >&2
+    do_down || true
+  fi
+  exit "$rc"
+}
+
+do_up() {
+  require_root
+  local tool
+  for tool in ip unbound dig ss setsid; do
+    command -v "$tool" >/dev/null || die "'$tool' not found"
+  done
+  [[ -x "$PYTHON" ]] || command -v "$PYTHON" >/dev/null || die "python '$PYTHON' not found"
+
+  local ns
+  for ns in "$NODE_NS" "$WORLD_NS"; do
+    ! ns_exists "$ns" || die "lab '$NAME' already exists (namespace $ns); run: lab.sh down $NAME"
+    [[ ! -e "/etc/netns/$ns" ]] || die "lab '$NAME' already exists (/etc/netns/$ns); run: lab.sh down $NAME"
+  done
+  mkdir -p "$STATE_ROOT"
+  mkdir "$STATE" 2>/dev/null || die "lab '$NAME' already exists ($STATE); run: lab.sh down $NAME"
+  trap on_up_exit EXIT
+  : >"$STATE/pids"
+  : >"$STATE/created"
+
+  # Namespaces and the veth pair (created inside the namespaces: the root
+  # namespace never sees the interfaces).
+  ip netns add "$WORLD_NS"
+  echo "$WORLD_NS" >>"$STATE/netns"
+  ip netns add "$NODE_NS"
+  echo "$NODE_NS" >>"$STATE/netns"
+  ip -n "$NODE_NS" link add "$UPLINK" type veth peer name "$DOWNLINK" netns "$WORLD_NS"
+
+  # World: gateway, resolver addresses, and whole ranges answered locally.
+  ip -n "$WORLD_NS" link set lo up
+  ip -n "$WORLD_NS" addr add 198.51.100.1/24 dev "$DOWNLINK"
+  ip -n "$WORLD_NS" addr add 198.51.100.53/24 dev "$DOWNLINK"
+  ip -n "$WORLD_NS" addr add 2001:db8:1::1/64 dev "$DOWNLINK" nodad
+  ip -n "$WORLD_NS" addr add 2001:db8:1::53/64 dev "$DOWNLINK" nodad
+  ip -n "$WORLD_NS" link set "$DOWNLINK" up
+  ip -n "$WORLD_NS" route add local 203.0.113.0/24 dev lo
+  ip -n "$WORLD_NS" route add local 198.18.0.0/15 dev lo
+  ip -n "$WORLD_NS" -6 route add local 2001:db8:100::/64 dev lo
+
+  # Node: the protected host.
+  ip -n "$NODE_NS" link set lo up
+  ip -n "$NODE_NS" addr add 198.51.100.2/24 dev "$UPLINK"
+  ip -n "$NODE_NS" addr add 2001:db8:1::2/64 dev "$UPLINK" nodad
+  ip -n "$NODE_NS" link set "$UPLINK" up
+  ip -n "$NODE_NS" route add default via 198.51.100.1 dev "$UPLINK"
+  ip -n "$NODE_NS" -6 route add default via 2001:db8:1::1 dev "$UPLINK"
+
+  # `ip netns exec` bind-mounts /etc/netns/NS/* over /etc: both namespaces use
+  # the lab resolver.
+  for ns in "$NODE_NS" "$WORLD_NS"; do
+    mkdir -p "/etc/netns/$ns"
+    record_file "/etc/netns/$ns"
+    echo "nameserver 198.51.100.53" >"/etc/netns/$ns/resolv.conf"
+  done
+
+  # Resolver.
+  record_file "$STATE/lab.zone"
+  write_zone "$STATE/lab.zone"
+  record_file "$STATE/unbound.conf"
+  sed "s|@STATE@|$STATE|g" "$LAB_FILES/unbound.conf.in" >"$STATE/unbound.conf"
+  unbound-checkconf "$STATE/unbound.conf" >/dev/null
+  record_file "$STATE/unbound.pid"
+  start_daemon "$WORLD_NS" unbound unbound -d -c "$STATE/unbound.conf"
+
+  # HTTP servers.
+  start_daemon "$WORLD_NS" http-world "$PYTHON" "$LAB_FILES/http_server.py" --port 80
+  start_daemon "$NODE_NS" http-node "$PYTHON" "$LAB_FILES/http_server.py" --port 8080
+
+  wait_for unbound "unbound" resolver_answers 198.51.100.53
+  wait_for unbound "unbound (IPv6)" resolver_answers 2001:db8:1::53
+  wait_for http-world "the world's http_server.py" listening "$WORLD_NS" 80
+  wait_for http-node "the node's http_server.py" listening "$NODE_NS" 8080
+
+  UP_DONE=1
+  echo "lab $NAME up: namespaces $NODE_NS (uplink $UPLINK) and $WORLD_NS (link $DOWNLINK), state in $STATE"
+}
+
+# kill_all PID... : SIGTERM, up to 3 s grace, then SIGKILL. Zombies count as gone.
+alive() {
+  local state
+  state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ -n "$state" && "$state" != Z ]]
+}
+
+kill_all() {
+  local pid i left
+  [[ $# -gt 0 ]] || return 0
+  kill -TERM "$@" 2>/dev/null || true
+  for ((i = 0; i < 30; i++)); do
+    left=()
+    for pid in "$@"; do
+      if alive "$pid"; then left+=("$pid"); fi
+    done
+    [[ ${#left[@]} -gt 0 ]] || return 0
+    sleep 0.1
+  done
+  kill -KILL "${left[@]}" 2>/dev/null || true
+  for ((i = 0; i < 20; i++)); do
+    left=()
+    for pid in "$@"; do
+      if alive "$pid"; then left+=("$pid"); fi
+    done
+    [[ ${#left[@]} -gt 0 ]] || return 0
+    sleep 0.1
+  done
+  echo "lab.sh: processes still alive after SIGKILL: ${left[*]}" >&2
+  return 1
+}
+
+do_down() {
+  require_root
+  local pids=() pid started ns rc=0
+
+  # Recorded daemons (also when their namespace is already gone).
+  if [[ -f "$STATE/pids" ]]; then
+    while read -r pid started; do
+      [[ -n "$pid" ]] || continue
+      if [[ "$(start_time "$pid" 2>/dev/null || true)" == "$started" ]]; then pids+=("$pid"); fi
+    done <"$STATE/pids"
+  fi
+  # Everything else still running in the namespaces (e.g. skouterd, tests' helpers).
+  for ns in "$NODE_NS" "$WORLD_NS"; do
+    if ns_exists "$ns"; then
+      for pid in $(ip netns pids "$ns" 2>/dev/null); do
+        if [[ "$pid" != "$$" ]]; then pids+=("$pid"); fi
+      done
+    fi
+  done
+  kill_all "${pids[@]}" || rc=1
+
+  # Deleting the node namespace also deletes the veth pair.
+  for ns in "$NODE_NS" "$WORLD_NS"; do
+    if ns_exists "$ns"; then
+      ip netns del "$ns" || rc=1
+    fi
+    rm -rf "/etc/netns/$ns"
+  done
+  rmdir /etc/netns 2>/dev/null || true
+  rm -rf "$STATE"
+  rmdir "$STATE_ROOT" 2>/dev/null || true
+  return "$rc"
+}
+
+main() {
+  [[ $# -ge 2 ]] || usage
+  local cmd=$1
+  set_name "$2"
+  shift 2
+  case "$cmd" in
+    up)
+      [[ $# -eq 0 ]] || usage
+      do_up
+      ;;
+    down)
+      [[ $# -eq 0 ]] || usage
+      do_down
+      ;;
+    exec)
+      [[ $# -ge 2 ]] || usage
+      local role=$1
+      shift
+      case "$role" in
+        node) ns_exists "$NODE_NS" || die "lab '$NAME' is not up" ;;
+        world) ns_exists "$WORLD_NS" || die "lab '$NAME' is not up" ;;
+        *) usage ;;
+      esac
+      exec ip netns exec "$NAME-$role" "$@"
+      ;;
+    *) usage ;;
+  esac
+}
+
+main "$@"
