@@ -145,8 +145,8 @@ Datapath::~Datapath() { skouter_bpf__destroy(skeleton_); }
 void Datapath::attachUplink(const std::string& interface) {
   const int ifindex = interfaceIndex(interface);
   requireEthernet(interface);
-  attachOne(ifindex, BPF_TC_EGRESS, bpf_program__fd(skeleton_->progs.uplink_egress), interface);
-  attachOne(ifindex, BPF_TC_INGRESS, bpf_program__fd(skeleton_->progs.uplink_ingress), interface);
+  attachOne(ifindex, BPF_TC_EGRESS, uplinkEgressProgramFd(), interface);
+  attachOne(ifindex, BPF_TC_INGRESS, uplinkIngressProgramFd(), interface);
 }
 
 void Datapath::detachUplink(const std::string& interface) {
@@ -194,5 +194,11 @@ PerCpuCounters Datapath::counters() const {
   return PerCpuCounters(bpf_map__fd(skeleton_->maps.counters));
 }
 int Datapath::answersRingFd() const { return bpf_map__fd(skeleton_->maps.answers); }
+int Datapath::uplinkEgressProgramFd() const {
+  return bpf_program__fd(skeleton_->progs.uplink_egress);
+}
+int Datapath::uplinkIngressProgramFd() const {
+  return bpf_program__fd(skeleton_->progs.uplink_ingress);
+}
 
 }  // namespace skouter

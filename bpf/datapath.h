@@ -68,6 +68,8 @@ class Datapath {
   HeartbeatMap heartbeat() const;
   PerCpuCounters counters() const;
   int answersRingFd() const;
+  int uplinkEgressProgramFd() const;
+  int uplinkIngressProgramFd() const;
 
  private:
   Datapath() = default;
