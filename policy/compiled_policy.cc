@@ -1,0 +1,156 @@
+#include "policy/compiled_policy.h"
+
+#include <re2/re2.h>
+#include <re2/set.h>
+
+#include <algorithm>
+#include <array>
+#include <stdexcept>
+
+namespace skouter::policy {
+namespace {
+
+// A DNS name has at most 253 characters without its trailing dot. Longer names cannot
+// be resolved, so match() denies them instead of sizing its buffer for them.
+constexpr std::size_t kMaxNameLength = 253;
+
+// std::tolower depends on the locale; DNS case folding is ASCII only.
+char asciiLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+std::string_view withoutTrailingDot(std::string_view name) {
+  if (!name.empty() && name.back() == '.') name.remove_suffix(1);
+  return name;
+}
+
+RE2::Options regexOptions() {
+  RE2::Options options;
+  options.set_case_sensitive(false);
+  // Bad patterns are reported to the caller through the exception, not on stderr.
+  options.set_log_errors(false);
+  return options;
+}
+
+std::string qualifiedName(const Egress& egress) {
+  return egress.namespace_name.empty() ? egress.name : egress.namespace_name + "/" + egress.name;
+}
+
+std::string describeRule(const Egress& egress, std::size_t index) {
+  return qualifiedName(egress) + "/rules[" + std::to_string(index) + "]";
+}
+
+std::string originOf(const Egress& egress) {
+  if (egress.source.empty()) return "";
+  return " (" + egress.source + ": document " + std::to_string(egress.document) + ")";
+}
+
+}  // namespace
+
+// Anchored at both ends: a regex has to describe the whole name, so
+// `.*\.wikipedia\.org` does not allow wikipedia.org.attacker.test.
+class NameMatcher::RegexSet : public RE2::Set {
+ public:
+  RegexSet() : RE2::Set(regexOptions(), RE2::ANCHOR_BOTH) {}
+};
+
+NameMatcher::NameMatcher() : regexes_(std::make_unique<RegexSet>()) {}
+NameMatcher::~NameMatcher() = default;
+NameMatcher::NameMatcher(NameMatcher&&) noexcept = default;
+NameMatcher& NameMatcher::operator=(NameMatcher&&) noexcept = default;
+
+void NameMatcher::addExact(std::string_view name, RuleId rule) {
+  std::string key(withoutTrailingDot(name));
+  std::transform(key.begin(), key.end(), key.begin(), asciiLower);
+  // The first rule to allow a name keeps it, as for static entries.
+  exact_.emplace(std::move(key), rule);
+}
+
+void NameMatcher::addRegex(std::string_view pattern, RuleId rule) {
+  std::string error;
+  if (regexes_->Add(pattern, &error) < 0) throw std::invalid_argument(error);
+  regex_rules_.push_back(rule);
+}
+
+void NameMatcher::compile() {
+  if (!regexes_->Compile()) {
+    throw std::invalid_argument("the regexes together exceed RE2's memory budget");
+  }
+}
+
+std::optional<RuleId> NameMatcher::match(std::string_view name) const {
+  name = withoutTrailingDot(name);
+  if (name.size() > kMaxNameLength) return std::nullopt;
+  std::array<char, kMaxNameLength> buffer;
+  std::transform(name.begin(), name.end(), buffer.begin(), asciiLower);
+  const std::string_view lowered(buffer.data(), name.size());
+
+  if (const auto exact = exact_.find(lowered); exact != exact_.end()) return exact->second;
+  if (regex_rules_.empty()) return std::nullopt;
+  std::vector<int> matched;
+  if (!regexes_->Match(lowered, &matched)) return std::nullopt;
+  // RE2 reports matches in no particular order; the earliest regex decides, so the
+  // answer does not depend on RE2's internals.
+  return regex_rules_[*std::min_element(matched.begin(), matched.end())];
+}
+
+CompiledPolicy compileForNode(const std::vector<Egress>& egresses, const NodeLabels& labels) {
+  CompiledPolicy policy;
+  for (const Egress& egress : egresses) {
+    if (!egress.node_selector || !egress.node_selector->matches(labels)) continue;
+    policy.polices_host = true;
+    for (std::size_t index = 0; index < egress.rules.size(); ++index) {
+      const EgressRule& rule = egress.rules[index];
+      const std::string description = describeRule(egress, index);
+      const RuleId id = ruleIdOf(description);
+      const auto [known, inserted] = policy.rule_descriptions.emplace(id, description);
+      if (!inserted && known->second == description) {
+        throw PolicyError(description + originOf(egress) + ": Egress " + qualifiedName(egress) +
+                          " is defined more than once");
+      }
+      if (!inserted) {
+        throw PolicyError(description + originOf(egress) + ": its rule id collides with " +
+                          known->second + "; rename one of the two Egress resources");
+      }
+
+      for (const std::string& domain : rule.domains) policy.names.addExact(domain, id);
+      for (const std::string& regex : rule.regexes) {
+        try {
+          policy.names.addRegex(regex, id);
+        } catch (const std::invalid_argument& error) {
+          throw PolicyError(description + originOf(egress) + ": invalid regex '" + regex +
+                            "': " + error.what());
+        }
+      }
+      for (const IpPrefix& ip : rule.ips) policy.static_entries.push_back({ip, id});
+      for (const IpPrefix& cidr : rule.cidrs) policy.static_entries.push_back({cidr, id});
+    }
+  }
+
+  try {
+    policy.names.compile();
+  } catch (const std::invalid_argument& error) {
+    throw PolicyError(std::string("cannot compile the policy's regexes: ") + error.what());
+  }
+
+  // Stable, so among identical prefixes the first rule stays first and is kept.
+  auto& entries = policy.static_entries;
+  std::stable_sort(entries.begin(), entries.end(),
+                   [](const StaticEntry& a, const StaticEntry& b) { return a.prefix < b.prefix; });
+  entries.erase(
+      std::unique(entries.begin(), entries.end(),
+                  [](const StaticEntry& a, const StaticEntry& b) { return a.prefix == b.prefix; }),
+      entries.end());
+  return policy;
+}
+
+RuleId ruleIdOf(std::string_view description) {
+  constexpr std::uint32_t kFnvOffsetBasis = 2166136261u;
+  constexpr std::uint32_t kFnvPrime = 16777619u;
+  std::uint32_t hash = kFnvOffsetBasis;
+  for (const char c : description) {
+    hash ^= static_cast<std::uint8_t>(c);
+    hash *= kFnvPrime;
+  }
+  return hash;
+}
+
+}  // namespace skouter::policy

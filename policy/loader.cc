@@ -1,0 +1,436 @@
+#include "policy/loader.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <initializer_list>
+#include <iterator>
+#include <map>
+#include <stdexcept>
+#include <utility>
+
+#include "policy/compiled_policy.h"
+
+namespace skouter::policy {
+namespace {
+
+constexpr std::string_view kApiVersion = "egress.skouter/v1alpha1";
+constexpr std::string_view kKind = "Egress";
+constexpr std::size_t kMaxDomainLength = 253;
+constexpr std::size_t kMaxLabelLength = 63;
+
+// One entry of a YAML map. The key is kept for its line: a null value (`key:` with
+// nothing after it) is marked at the next token, possibly several lines further down.
+struct Field {
+  YAML::Node key;
+  YAML::Node value;
+};
+using Fields = std::map<std::string, Field, std::less<>>;
+
+YAML::Mark markOf(const Field& field) {
+  return field.value.IsNull() ? field.key.Mark() : field.value.Mark();
+}
+
+std::string inQuotes(std::string_view text) { return "'" + std::string(text) + "'"; }
+
+std::string childPath(const std::string& parent, std::string_view child) {
+  return parent.empty() ? std::string(child) : parent + "." + std::string(child);
+}
+
+std::string itemPath(const std::string& list, std::size_t index) {
+  return list + "[" + std::to_string(index) + "]";
+}
+
+std::string documentLocation(const std::string& source, int document, const std::string& name) {
+  std::string location = source + ": document " + std::to_string(document);
+  if (!name.empty()) location += " (metadata.name=" + name + ")";
+  return location;
+}
+
+// std::tolower depends on the locale; DNS case folding is ASCII only.
+char asciiLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool isDomainCharacter(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+bool isValidDomain(std::string_view name) {
+  if (name.empty() || name.size() > kMaxDomainLength) return false;
+  std::size_t label_start = 0;
+  while (true) {
+    const std::size_t label_end = std::min(name.find('.', label_start), name.size());
+    const std::string_view label = name.substr(label_start, label_end - label_start);
+    if (label.empty() || label.size() > kMaxLabelLength ||
+        !std::all_of(label.begin(), label.end(), isDomainCharacter)) {
+      return false;
+    }
+    if (label_end == name.size()) return true;
+    label_start = label_end + 1;
+  }
+}
+
+// Validates one Egress document. Every check fails with the document's location, the
+// line and the field path, so the operator knows exactly what to fix.
+class DocumentReader {
+ public:
+  DocumentReader(const std::string& source, int document) : source_(source), document_(document) {}
+
+  Egress read(const YAML::Node& root) {
+    if (!root.IsMap()) fail(root.Mark(), "", "a policy document must be a map");
+    const Fields top = readMap(root, root.Mark(), "");
+    name_ = nameIfReadable(top);
+
+    const Field& api_version = require(top, "apiVersion", "", root.Mark());
+    if (const std::string value = readString(api_version, "apiVersion"); value != kApiVersion) {
+      fail(markOf(api_version), "apiVersion",
+           "must be " + std::string(kApiVersion) + ", not " + inQuotes(value));
+    }
+    const Field& kind = require(top, "kind", "", root.Mark());
+    if (const std::string value = readString(kind, "kind"); value != kKind) {
+      fail(markOf(kind), "kind", "must be " + std::string(kKind) + ", not " + inQuotes(value));
+    }
+    // status is written by controllers, never by the operator; it carries no policy.
+    rejectUnknownFields(top, "", {"apiVersion", "kind", "metadata", "spec", "status"});
+
+    Egress egress;
+    egress.source = source_;
+    egress.document = document_;
+    readMetadata(require(top, "metadata", "", root.Mark()), egress);
+    readSpec(require(top, "spec", "", root.Mark()), egress);
+    return egress;
+  }
+
+ private:
+  [[noreturn]] void fail(const YAML::Mark& mark, const std::string& path,
+                         const std::string& message) const {
+    std::string text = documentLocation(source_, document_, name_);
+    if (!mark.is_null()) text += ", line " + std::to_string(mark.line + 1);
+    text += ": ";
+    if (!path.empty()) text += path + ": ";
+    throw PolicyError(text + message);
+  }
+
+  // metadata.name, if it can be read, to name the document in errors found before
+  // metadata itself is validated.
+  static std::string nameIfReadable(const Fields& top) {
+    const auto metadata = top.find("metadata");
+    if (metadata == top.end() || !metadata->second.value.IsMap()) return "";
+    for (const auto& entry : metadata->second.value) {
+      if (entry.first.IsScalar() && entry.first.Scalar() == "name" && entry.second.IsScalar()) {
+        return entry.second.Scalar();
+      }
+    }
+    return "";
+  }
+
+  Fields readMap(const YAML::Node& node, const YAML::Mark& mark, const std::string& path) const {
+    if (!node.IsMap()) fail(mark, path, "must be a map");
+    Fields fields;
+    for (const auto& entry : node) {
+      if (!entry.first.IsScalar()) fail(entry.first.Mark(), path, "keys must be strings");
+      const std::string& key = entry.first.Scalar();
+      if (!fields.emplace(key, Field{entry.first, entry.second}).second) {
+        fail(entry.first.Mark(), childPath(path, key), "duplicate key");
+      }
+    }
+    return fields;
+  }
+
+  void rejectUnknownFields(const Fields& fields, const std::string& path,
+                           std::initializer_list<std::string_view> known) const {
+    for (const auto& [key, field] : fields) {
+      if (std::find(known.begin(), known.end(), key) != known.end()) continue;
+      std::string expected;
+      for (const std::string_view name : known) {
+        expected += (expected.empty() ? "" : ", ") + std::string(name);
+      }
+      fail(field.key.Mark(), childPath(path, key),
+           "unknown field " + inQuotes(key) + " (expected one of: " + expected + ")");
+    }
+  }
+
+  const Field& require(const Fields& fields, std::string_view key, const std::string& parent_path,
+                       const YAML::Mark& parent_mark) const {
+    const auto field = fields.find(key);
+    if (field == fields.end()) fail(parent_mark, childPath(parent_path, key), "is required");
+    return field->second;
+  }
+
+  std::string readString(const Field& field, const std::string& path) const {
+    if (!field.value.IsScalar()) fail(markOf(field), path, "must be a string");
+    return field.value.Scalar();
+  }
+
+  // Calls visit(value, mark, path) for every item of a list of strings.
+  void forEachString(const Field& field, const std::string& path,
+                     const std::function<void(const std::string&, const YAML::Mark&,
+                                              const std::string&)>& visit) const {
+    if (!field.value.IsSequence()) fail(markOf(field), path, "must be a list of strings");
+    std::size_t index = 0;
+    for (const YAML::Node& item : field.value) {
+      const std::string item_path = itemPath(path, index++);
+      if (!item.IsScalar()) fail(item.Mark(), item_path, "must be a string");
+      visit(item.Scalar(), item.Mark(), item_path);
+    }
+  }
+
+  void readMetadata(const Field& field, Egress& egress) const {
+    // Kubernetes adds labels, annotations, uid, resourceVersion and more: only the
+    // fields the policy needs are read, the rest is left alone.
+    const Fields metadata = readMap(field.value, markOf(field), "metadata");
+    const Field& name = require(metadata, "name", "metadata", field.key.Mark());
+    egress.name = readString(name, "metadata.name");
+    if (egress.name.empty()) fail(markOf(name), "metadata.name", "must not be empty");
+    if (const auto namespace_name = metadata.find("namespace"); namespace_name != metadata.end()) {
+      egress.namespace_name = readString(namespace_name->second, "metadata.namespace");
+    }
+  }
+
+  void readSpec(const Field& field, Egress& egress) const {
+    const Fields spec = readMap(field.value, markOf(field), "spec");
+    rejectUnknownFields(spec, "spec",
+                        {"nodeSelector", "podSelector", "namespaceSelector", "rules"});
+    if (const auto selector = spec.find("nodeSelector"); selector != spec.end()) {
+      egress.node_selector = readLabelSelector(selector->second, "spec.nodeSelector");
+    }
+    // Pod policies are not enforced yet. Their selectors are still validated, so a
+    // policy accepted today is not rejected once they are.
+    for (const std::string_view key : {"podSelector", "namespaceSelector"}) {
+      if (const auto selector = spec.find(key); selector != spec.end()) {
+        readLabelSelector(selector->second, childPath("spec", key));
+      }
+    }
+    const auto rules = spec.find("rules");
+    if (rules == spec.end()) return;
+    if (!rules->second.value.IsSequence()) {
+      fail(markOf(rules->second), "spec.rules", "must be a list of rules");
+    }
+    for (const YAML::Node& rule : rules->second.value) {
+      egress.rules.push_back(readRule(rule, itemPath("spec.rules", egress.rules.size())));
+    }
+  }
+
+  // Accepts {matchLabels: {k: v}} and, as the Go original did, a plain {k: v}.
+  LabelSelector readLabelSelector(const Field& field, const std::string& path) const {
+    const Fields selector = readMap(field.value, markOf(field), path);
+    if (const auto expressions = selector.find("matchExpressions"); expressions != selector.end()) {
+      fail(expressions->second.key.Mark(), childPath(path, "matchExpressions"),
+           "matchExpressions is not supported yet; use matchLabels");
+    }
+    const auto match_labels = selector.find("matchLabels");
+    if (match_labels == selector.end()) return LabelSelector{readLabels(selector, path)};
+
+    rejectUnknownFields(selector, path, {"matchLabels"});
+    const std::string labels_path = childPath(path, "matchLabels");
+    const Fields labels =
+        readMap(match_labels->second.value, markOf(match_labels->second), labels_path);
+    return LabelSelector{readLabels(labels, labels_path)};
+  }
+
+  std::map<std::string, std::string> readLabels(const Fields& fields,
+                                                const std::string& path) const {
+    std::map<std::string, std::string> labels;
+    for (const auto& [key, field] : fields) labels[key] = readString(field, childPath(path, key));
+    return labels;
+  }
+
+  EgressRule readRule(const YAML::Node& node, const std::string& path) const {
+    const Fields fields = readMap(node, node.Mark(), path);
+    if (const auto ports = fields.find("ports"); ports != fields.end()) {
+      fail(ports->second.key.Mark(), childPath(path, "ports"), "ports is not supported yet");
+    }
+    rejectUnknownFields(fields, path, {"domains", "ips", "cidrs", "regex", "fqdn"});
+
+    EgressRule rule;
+    const auto each = [&](std::string_view key, const auto& visit) {
+      if (const auto field = fields.find(key); field != fields.end()) {
+        forEachString(field->second, childPath(path, key), visit);
+      }
+    };
+    each("domains", [&](const std::string& value, const YAML::Mark& mark, const std::string& at) {
+      rule.domains.push_back(readDomain(value, mark, at));
+    });
+    each("ips", [&](const std::string& value, const YAML::Mark& mark, const std::string& at) {
+      rule.ips.push_back(readIp(value, mark, at));
+    });
+    each("cidrs", [&](const std::string& value, const YAML::Mark& mark, const std::string& at) {
+      rule.cidrs.push_back(readCidr(value, mark, at));
+    });
+    const auto add_regex = [&](const std::string& value, const YAML::Mark& mark,
+                               const std::string& at) {
+      validateRegex(value, mark, at);
+      rule.regexes.push_back(value);
+    };
+    each("regex", add_regex);
+    each("fqdn", add_regex);
+
+    if (rule.domains.empty() && rule.ips.empty() && rule.cidrs.empty() && rule.regexes.empty()) {
+      fail(node.Mark(), path, "a rule must list at least one of domains, ips, cidrs, regex, fqdn");
+    }
+    return rule;
+  }
+
+  std::string readDomain(const std::string& written, const YAML::Mark& mark,
+                         const std::string& path) const {
+    if (written.find('*') != std::string::npos) {
+      fail(mark, path,
+           inQuotes(written) + ": wildcards in domains are not supported; use regex, e.g. " +
+               inQuotes(".*\\.example\\.com"));
+    }
+    std::string name = written;
+    std::transform(name.begin(), name.end(), name.begin(), asciiLower);
+    if (!name.empty() && name.back() == '.') name.pop_back();
+    if (!isValidDomain(name)) {
+      fail(mark, path,
+           inQuotes(written) +
+               " is not a valid domain name (dot-separated labels of 1 to 63 characters "
+               "from a-z, 0-9, '-' and '_', at most 253 characters in all)");
+    }
+    return name;
+  }
+
+  IpPrefix readIp(const std::string& written, const YAML::Mark& mark,
+                  const std::string& path) const {
+    if (written.find('/') != std::string::npos) {
+      fail(mark, path, inQuotes(written) + " is a CIDR; list it under cidrs");
+    }
+    const auto address = IpAddress::parse(written);
+    if (!address) fail(mark, path, inQuotes(written) + " is not a valid IP address");
+    return IpPrefix::of(*address, address->maxPrefixLength());
+  }
+
+  IpPrefix readCidr(const std::string& written, const YAML::Mark& mark,
+                    const std::string& path) const {
+    const auto slash = written.find('/');
+    if (slash == std::string::npos) {
+      fail(mark, path,
+           inQuotes(written) + " has no prefix length; list single addresses under ips");
+    }
+    const auto prefix = IpPrefix::parse(written);
+    if (prefix) return *prefix;
+    const auto address = IpAddress::parse(written.substr(0, slash));
+    if (!address) {
+      fail(mark, path,
+           inQuotes(written) + " is not a valid CIDR: " + inQuotes(written.substr(0, slash)) +
+               " is not an IP address");
+    }
+    fail(mark, path,
+         inQuotes(written) + " is not a valid CIDR: the prefix length must be 0 to " +
+             std::to_string(address->maxPrefixLength()));
+  }
+
+  // Compiled exactly as compileForNode will compile it, so a policy that loads also
+  // compiles, and the error points at the line that holds the regex.
+  void validateRegex(const std::string& pattern, const YAML::Mark& mark,
+                     const std::string& path) const {
+    NameMatcher validator;
+    try {
+      validator.addRegex(pattern, 0);
+      validator.compile();
+    } catch (const std::invalid_argument& error) {
+      fail(mark, path, "invalid regex " + inQuotes(pattern) + ": " + error.what());
+    }
+  }
+
+  const std::string& source_;
+  const int document_;
+  std::string name_;  // metadata.name once known
+};
+
+std::string qualifiedName(const Egress& egress) {
+  return egress.namespace_name.empty() ? egress.name : egress.namespace_name + "/" + egress.name;
+}
+
+// Two Egress resources with one name would share rule descriptions and so rule ids.
+void rejectDuplicateNames(const std::vector<Egress>& egresses) {
+  std::map<std::string, const Egress*> seen;
+  for (const Egress& egress : egresses) {
+    const auto [first, inserted] = seen.emplace(qualifiedName(egress), &egress);
+    if (inserted) continue;
+    throw PolicyError(documentLocation(egress.source, egress.document, egress.name) +
+                      ": metadata.name: Egress " + inQuotes(first->first) +
+                      " is already defined in " + first->second->source + " document " +
+                      std::to_string(first->second->document));
+  }
+}
+
+std::vector<Egress> parseDocuments(std::string_view yaml_text, const std::string& source_name) {
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(std::string(yaml_text));
+  } catch (const YAML::Exception& error) {
+    std::string location = source_name;
+    if (!error.mark.is_null()) location += ": line " + std::to_string(error.mark.line + 1);
+    throw PolicyError(location + ": invalid YAML: " + error.msg);
+  }
+
+  std::vector<Egress> egresses;
+  for (std::size_t index = 0; index < documents.size(); ++index) {
+    // `---` followed by nothing, or only comments, is an empty document.
+    if (documents[index].IsNull()) continue;
+    egresses.push_back(
+        DocumentReader(source_name, static_cast<int>(index + 1)).read(documents[index]));
+  }
+  return egresses;
+}
+
+std::string readFile(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw PolicyError(path + ": cannot read: " + std::strerror(errno));
+  return std::string(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+}
+
+std::vector<std::string> policyFilesIn(const std::string& directory) {
+  std::vector<std::string> files;
+  std::error_code error;
+  for (std::filesystem::directory_iterator entry(directory, error), end; !error && entry != end;
+       entry.increment(error)) {
+    const std::string name = entry->path().filename().string();
+    const std::string extension = entry->path().extension().string();
+    // Like the shell glob *.yaml, skip dotfiles: editors and Kubernetes' ConfigMap
+    // mounts (..data) put their own files there.
+    if (name.starts_with('.') || (extension != ".yaml" && extension != ".yml")) continue;
+    // is_regular_file follows symlinks, which is how ConfigMap mounts expose files.
+    std::error_code type_error;
+    if (entry->is_regular_file(type_error)) files.push_back(entry->path().string());
+  }
+  if (error) throw PolicyError(directory + ": cannot list directory: " + error.message());
+  if (files.empty()) throw PolicyError(directory + ": directory has no *.yaml or *.yml files");
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+}  // namespace
+
+std::vector<Egress> parsePolicyDocuments(std::string_view yaml_text,
+                                         const std::string& source_name) {
+  std::vector<Egress> egresses = parseDocuments(yaml_text, source_name);
+  rejectDuplicateNames(egresses);
+  return egresses;
+}
+
+std::vector<Egress> loadPolicyPath(const std::string& path) {
+  std::error_code error;
+  const auto status = std::filesystem::status(path, error);
+  if (!std::filesystem::exists(status)) {
+    throw PolicyError(path + ": cannot read: " +
+                      (error ? error.message() : std::string("no such file or directory")));
+  }
+  const std::vector<std::string> files =
+      std::filesystem::is_directory(status) ? policyFilesIn(path) : std::vector<std::string>{path};
+
+  std::vector<Egress> egresses;
+  for (const std::string& file : files) {
+    std::vector<Egress> from_file = parseDocuments(readFile(file), file);
+    std::move(from_file.begin(), from_file.end(), std::back_inserter(egresses));
+  }
+  rejectDuplicateNames(egresses);
+  return egresses;
+}
+
+}  // namespace skouter::policy

@@ -1,0 +1,421 @@
+#include "policy/loader.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "policy/compiled_policy.h"
+
+namespace skouter::policy {
+namespace {
+
+const std::string kPolicies = std::string(SKOUTER_TEST_DATA) + "/policies";
+const std::string kExample =
+    std::string(SKOUTER_TEST_DATA) + "/../../../deploy/examples/egress-example.yaml";
+
+std::vector<std::string> toStrings(const std::vector<IpPrefix>& prefixes) {
+  std::vector<std::string> strings;
+  for (const IpPrefix& prefix : prefixes) strings.push_back(prefix.toString());
+  return strings;
+}
+
+// The message of the PolicyError that `load` throws, or a test failure.
+template <typename Load>
+std::string policyErrorOf(Load load) {
+  try {
+    load();
+  } catch (const PolicyError& error) {
+    return error.what();
+  }
+  ADD_FAILURE() << "no PolicyError thrown";
+  return "";
+}
+
+std::string parseError(const std::string& yaml) {
+  return policyErrorOf([&] { parsePolicyDocuments(yaml, "inline.yaml"); });
+}
+
+testing::AssertionResult startsWith(const std::string& text, const std::string& prefix) {
+  if (text.starts_with(prefix)) return testing::AssertionSuccess();
+  return testing::AssertionFailure() << "'" << text << "' does not start with '" << prefix << "'";
+}
+
+testing::AssertionResult contains(const std::string& text, const std::string& part) {
+  if (text.find(part) != std::string::npos) return testing::AssertionSuccess();
+  return testing::AssertionFailure() << "'" << text << "' does not contain '" << part << "'";
+}
+
+// A valid Egress named web whose spec.rules list is `rules`, which starts on line 8.
+std::string egressWithRules(const std::string& rules) {
+  return "apiVersion: egress.skouter/v1alpha1\n"
+         "kind: Egress\n"
+         "metadata:\n"
+         "  name: web\n"
+         "spec:\n"
+         "  nodeSelector: {}\n"
+         "  rules:\n" +
+         rules;
+}
+
+const std::string kRuleLocation = "inline.yaml: document 1 (metadata.name=web), line 8: ";
+
+TEST(PolicyLoaderTest, LoadsTheExampleExactlyAsWritten) {
+  const std::vector<Egress> egresses = loadPolicyPath(kExample);
+
+  ASSERT_EQ(egresses.size(), 1u);
+  const Egress& example = egresses[0];
+  EXPECT_EQ(example.name, "example");
+  EXPECT_EQ(example.namespace_name, "");
+  EXPECT_EQ(example.source, kExample);
+  EXPECT_EQ(example.document, 1);
+  ASSERT_TRUE(example.node_selector.has_value());
+  EXPECT_TRUE(example.node_selector->match_labels.empty());
+
+  ASSERT_EQ(example.rules.size(), 4u);
+  EXPECT_EQ(example.rules[0].domains, (std::vector<std::string>{"example.com", "httpbin.org"}));
+  EXPECT_TRUE(example.rules[0].ips.empty());
+  EXPECT_TRUE(example.rules[0].cidrs.empty());
+  EXPECT_TRUE(example.rules[0].regexes.empty());
+
+  EXPECT_EQ(toStrings(example.rules[1].ips),
+            (std::vector<std::string>{"1.2.3.4/32", "5.7.3.1/32"}));
+  EXPECT_TRUE(example.rules[1].domains.empty());
+
+  EXPECT_EQ(toStrings(example.rules[2].cidrs),
+            (std::vector<std::string>{"127.0.0.0/8", "10.0.10.0/24"}));
+  EXPECT_TRUE(example.rules[2].ips.empty());
+
+  EXPECT_EQ(example.rules[3].regexes, (std::vector<std::string>{R"(.*\.wikipedia\.org)"}));
+  EXPECT_TRUE(example.rules[3].domains.empty());
+
+  const CompiledPolicy policy = compileForNode(egresses, {{"kubernetes.io/hostname", "n1"}});
+  EXPECT_TRUE(policy.polices_host);
+  EXPECT_EQ(policy.names.match("httpbin.org"), ruleIdOf("example/rules[0]"));
+  EXPECT_EQ(policy.names.match("de.wikipedia.org"), ruleIdOf("example/rules[3]"));
+  EXPECT_EQ(policy.names.match("wikipedia.org.attacker.test"), std::nullopt);
+  EXPECT_EQ(policy.names.match("wikipedia.org"), std::nullopt);
+  ASSERT_EQ(policy.static_entries.size(), 4u);
+  EXPECT_EQ(policy.rule_descriptions.at(ruleIdOf("example/rules[2]")), "example/rules[2]");
+}
+
+TEST(PolicyLoaderTest, ReadsEveryDocumentOfAFileAndCountsEmptyOnes) {
+  const std::vector<Egress> egresses = loadPolicyPath(kPolicies + "/multi.yaml");
+
+  ASSERT_EQ(egresses.size(), 3u);
+  const Egress& web = egresses[0];
+  EXPECT_EQ(web.name, "web");
+  EXPECT_EQ(web.namespace_name, "prod");
+  EXPECT_EQ(web.document, 1);
+  ASSERT_TRUE(web.node_selector.has_value());
+  EXPECT_EQ(web.node_selector->match_labels, (std::map<std::string, std::string>{{"role", "web"}}));
+  ASSERT_EQ(web.rules.size(), 2u);
+  EXPECT_EQ(web.rules[0].domains, std::vector<std::string>{"api.example.com"});
+  EXPECT_EQ(toStrings(web.rules[1].cidrs),
+            (std::vector<std::string>{"10.0.0.0/8", "2001:db8::/32"}));
+
+  const Egress& db = egresses[1];
+  EXPECT_EQ(db.name, "db");
+  EXPECT_EQ(db.document, 3);  // the empty document between them still counts
+  ASSERT_TRUE(db.node_selector.has_value());
+  EXPECT_EQ(db.node_selector->match_labels, (std::map<std::string, std::string>{{"role", "db"}}));
+  ASSERT_EQ(db.rules.size(), 2u);
+  EXPECT_EQ(toStrings(db.rules[0].ips),
+            (std::vector<std::string>{"192.0.2.10/32", "2001:db8::10/128"}));
+  EXPECT_EQ(db.rules[1].regexes.size(), 2u);
+
+  const Egress& pods_only = egresses[2];
+  EXPECT_EQ(pods_only.document, 4);
+  EXPECT_FALSE(pods_only.node_selector.has_value());
+  EXPECT_TRUE(pods_only.rules.empty());
+}
+
+TEST(PolicyLoaderTest, SkipsEmptyAndCommentOnlyDocuments) {
+  EXPECT_TRUE(parsePolicyDocuments("", "empty.yaml").empty());
+  EXPECT_TRUE(parsePolicyDocuments("# nothing yet\n---\n---\n", "empty.yaml").empty());
+}
+
+TEST(PolicyLoaderTest, LoadsTheYamlFilesOfADirectoryInNameOrder) {
+  const std::vector<Egress> egresses = loadPolicyPath(kPolicies + "/dir");
+
+  ASSERT_EQ(egresses.size(), 2u);
+  EXPECT_EQ(egresses[0].name, "base");
+  EXPECT_EQ(egresses[0].source, kPolicies + "/dir/10-base.yaml");
+  EXPECT_EQ(egresses[1].name, "extra");
+  EXPECT_EQ(egresses[1].source, kPolicies + "/dir/20-extra.yml");
+}
+
+TEST(PolicyLoaderTest, ErrorNamesFileDocumentLineAndField) {
+  EXPECT_EQ(policyErrorOf([] { loadPolicyPath(kPolicies + "/bad-second-document.yaml"); }),
+            kPolicies +
+                "/bad-second-document.yaml: document 2 (metadata.name=web), line 14: "
+                "spec.rules[1].cidrs[0]: '10.0.0.0/33' is not a valid CIDR: the prefix length "
+                "must be 0 to 32");
+}
+
+TEST(PolicyLoaderTest, RejectsAnotherApiVersion) {
+  const std::string error =
+      parseError("apiVersion: egress.skouter/v1\nkind: Egress\nmetadata: {name: web}\nspec: {}\n");
+  EXPECT_EQ(error,
+            "inline.yaml: document 1 (metadata.name=web), line 1: apiVersion: must be "
+            "egress.skouter/v1alpha1, not 'egress.skouter/v1'");
+}
+
+TEST(PolicyLoaderTest, RejectsAnotherKind) {
+  const std::string error = parseError(
+      "apiVersion: egress.skouter/v1alpha1\nkind: NetworkPolicy\nmetadata: {name: web}\nspec: "
+      "{}\n");
+  EXPECT_EQ(error,
+            "inline.yaml: document 1 (metadata.name=web), line 2: kind: must be Egress, not "
+            "'NetworkPolicy'");
+}
+
+TEST(PolicyLoaderTest, RequiresTheTopLevelFields) {
+  EXPECT_EQ(parseError("kind: Egress\nmetadata: {name: web}\nspec: {}\n"),
+            "inline.yaml: document 1 (metadata.name=web), line 1: apiVersion: is required");
+  EXPECT_EQ(parseError("apiVersion: egress.skouter/v1alpha1\nkind: Egress\nmetadata: {name: "
+                       "web}\n"),
+            "inline.yaml: document 1 (metadata.name=web), line 1: spec: is required");
+}
+
+TEST(PolicyLoaderTest, RequiresANonEmptyName) {
+  EXPECT_EQ(parseError("apiVersion: egress.skouter/v1alpha1\nkind: Egress\nmetadata:\n"
+                       "  namespace: prod\nspec: {}\n"),
+            "inline.yaml: document 1, line 3: metadata.name: is required");
+  EXPECT_EQ(parseError("apiVersion: egress.skouter/v1alpha1\nkind: Egress\nmetadata:\n"
+                       "  name: ''\nspec: {}\n"),
+            "inline.yaml: document 1, line 4: metadata.name: must not be empty");
+}
+
+TEST(PolicyLoaderTest, AcceptsKubernetesMetadataAndStatus) {
+  const std::vector<Egress> egresses = parsePolicyDocuments(
+      "apiVersion: egress.skouter/v1alpha1\n"
+      "kind: Egress\n"
+      "metadata:\n"
+      "  name: web\n"
+      "  namespace: prod\n"
+      "  generation: 3\n"
+      "  labels: {app: web}\n"
+      "  annotations: {note: hi}\n"
+      "  managedFields: [{manager: kubectl}]\n"
+      "spec: {}\n"
+      "status: {observedGeneration: 3}\n",
+      "inline.yaml");
+  ASSERT_EQ(egresses.size(), 1u);
+  EXPECT_EQ(egresses[0].namespace_name, "prod");
+  EXPECT_FALSE(egresses[0].node_selector.has_value());
+  EXPECT_TRUE(egresses[0].rules.empty());
+}
+
+TEST(PolicyLoaderTest, RejectsUnknownFieldsByName) {
+  EXPECT_TRUE(startsWith(
+      parseError("apiVersion: egress.skouter/v1alpha1\nkind: Egress\nmetadata: {name: web}\n"
+                 "spec: {}\nspecs: {}\n"),
+      "inline.yaml: document 1 (metadata.name=web), line 5: specs: unknown field 'specs'"));
+  EXPECT_TRUE(startsWith(
+      parseError("apiVersion: egress.skouter/v1alpha1\nkind: Egress\nmetadata: {name: web}\n"
+                 "spec:\n  egress: []\n"),
+      "inline.yaml: document 1 (metadata.name=web), line 5: spec.egress: unknown field "
+      "'egress'"));
+  const std::string in_rule = parseError(egressWithRules("    - domain: [example.com]\n"));
+  EXPECT_TRUE(startsWith(in_rule, kRuleLocation + "spec.rules[0].domain: unknown field 'domain'"));
+  EXPECT_TRUE(contains(in_rule, "domains, ips, cidrs, regex, fqdn"));
+}
+
+TEST(PolicyLoaderTest, RejectsPortsUntilTheyAreSupported) {
+  EXPECT_EQ(parseError(egressWithRules("    - domains: [example.com]\n      ports: [443]\n")),
+            "inline.yaml: document 1 (metadata.name=web), line 9: spec.rules[0].ports: ports "
+            "is not supported yet");
+}
+
+TEST(PolicyLoaderTest, RejectsDuplicateKeys) {
+  EXPECT_EQ(parseError(egressWithRules("    - domains: [a.example.com]\n"
+                                       "      domains: [b.example.com]\n")),
+            "inline.yaml: document 1 (metadata.name=web), line 9: spec.rules[0].domains: "
+            "duplicate key");
+}
+
+TEST(PolicyLoaderTest, RejectsAnInvalidCidr) {
+  EXPECT_EQ(parseError(egressWithRules("    - cidrs: [10.0.0.0/33]\n")),
+            kRuleLocation +
+                "spec.rules[0].cidrs[0]: '10.0.0.0/33' is not a valid CIDR: the prefix length "
+                "must be 0 to 32");
+  EXPECT_EQ(parseError(egressWithRules("    - cidrs: [2001:db8::/129]\n")),
+            kRuleLocation +
+                "spec.rules[0].cidrs[0]: '2001:db8::/129' is not a valid CIDR: the prefix "
+                "length must be 0 to 128");
+  EXPECT_EQ(parseError(egressWithRules("    - cidrs: [10.0.0/8]\n")),
+            kRuleLocation +
+                "spec.rules[0].cidrs[0]: '10.0.0/8' is not a valid CIDR: '10.0.0' is not an IP "
+                "address");
+}
+
+TEST(PolicyLoaderTest, RejectsACidrWithoutLength) {
+  EXPECT_EQ(parseError(egressWithRules("    - cidrs: [10.0.0.1]\n")),
+            kRuleLocation +
+                "spec.rules[0].cidrs[0]: '10.0.0.1' has no prefix length; list single "
+                "addresses under ips");
+}
+
+TEST(PolicyLoaderTest, RejectsAnIpWithLength) {
+  EXPECT_EQ(parseError(egressWithRules("    - ips: [1.2.3.4, 10.0.0.0/8]\n")),
+            kRuleLocation + "spec.rules[0].ips[1]: '10.0.0.0/8' is a CIDR; list it under cidrs");
+  EXPECT_EQ(parseError(egressWithRules("    - ips: [1.2.3.256]\n")),
+            kRuleLocation + "spec.rules[0].ips[0]: '1.2.3.256' is not a valid IP address");
+}
+
+TEST(PolicyLoaderTest, NormalizesDomains) {
+  const std::vector<Egress> egresses = parsePolicyDocuments(
+      egressWithRules("    - domains: [WWW.Example.COM., _dmarc.x-y.org]\n"), "inline.yaml");
+  ASSERT_EQ(egresses.size(), 1u);
+  EXPECT_EQ(egresses[0].rules[0].domains,
+            (std::vector<std::string>{"www.example.com", "_dmarc.x-y.org"}));
+}
+
+TEST(PolicyLoaderTest, RejectsInvalidDomains) {
+  const std::string long_label(64, 'a');
+  std::string long_name;
+  for (int i = 0; i < 4; ++i) long_name += std::string(63, 'a') + ".";
+  long_name += "com";  // 4 * 64 + 3 = 259 characters
+  for (const std::string& domain : {std::string("bad..example.com"), std::string("ex@mple.com"),
+                                    std::string("."), long_label + ".com", long_name}) {
+    SCOPED_TRACE(domain);
+    const std::string error = parseError(egressWithRules("    - domains: ['" + domain + "']\n"));
+    EXPECT_TRUE(startsWith(error, kRuleLocation + "spec.rules[0].domains[0]: '" + domain +
+                                      "' is not a valid domain name"));
+  }
+}
+
+TEST(PolicyLoaderTest, RejectsWildcardDomainsWithAHint) {
+  const std::string error = parseError(egressWithRules("    - domains: ['*.example.com']\n"));
+  EXPECT_TRUE(startsWith(error, kRuleLocation + "spec.rules[0].domains[0]: '*.example.com': "));
+  EXPECT_TRUE(contains(error, "wildcards in domains are not supported; use regex"));
+}
+
+TEST(PolicyLoaderTest, RejectsAnInvalidRegexWithRe2sReason) {
+  EXPECT_EQ(parseError(egressWithRules("    - regex: ['(unclosed']\n")),
+            kRuleLocation +
+                "spec.rules[0].regex[0]: invalid regex '(unclosed': missing ): "
+                "(unclosed");
+  EXPECT_TRUE(startsWith(parseError(egressWithRules("    - fqdn: ['a**']\n")),
+                         kRuleLocation + "spec.rules[0].fqdn[0]: invalid regex 'a**': "));
+}
+
+TEST(PolicyLoaderTest, RequiresListsOfStrings) {
+  EXPECT_EQ(parseError(egressWithRules("    - domains: example.com\n")),
+            kRuleLocation + "spec.rules[0].domains: must be a list of strings");
+  EXPECT_EQ(parseError(egressWithRules("    - ips: [{address: 1.2.3.4}]\n")),
+            kRuleLocation + "spec.rules[0].ips[0]: must be a string");
+  EXPECT_EQ(parseError(egressWithRules("    - cidrs:\n      - [10.0.0.0/8]\n")),
+            "inline.yaml: document 1 (metadata.name=web), line 9: spec.rules[0].cidrs[0]: must "
+            "be a string");
+  EXPECT_EQ(parseError(egressWithRules("    - domains: [~]\n")),
+            kRuleLocation + "spec.rules[0].domains[0]: must be a string");
+}
+
+TEST(PolicyLoaderTest, RejectsARuleThatAllowsNothing) {
+  EXPECT_EQ(parseError(egressWithRules("    - {}\n")),
+            kRuleLocation +
+                "spec.rules[0]: a rule must list at least one of domains, ips, cidrs, regex, "
+                "fqdn");
+  EXPECT_EQ(parseError(egressWithRules("    - domains: []\n")),
+            kRuleLocation +
+                "spec.rules[0]: a rule must list at least one of domains, ips, cidrs, regex, "
+                "fqdn");
+  EXPECT_EQ(parseError(egressWithRules("    - example.com\n")),
+            kRuleLocation + "spec.rules[0]: must be a map");
+}
+
+TEST(PolicyLoaderTest, RejectsMalformedSelectors) {
+  const std::string header =
+      "apiVersion: egress.skouter/v1alpha1\nkind: Egress\nmetadata: {name: web}\nspec:\n";
+  EXPECT_EQ(parseError(header + "  nodeSelector:\n"),
+            "inline.yaml: document 1 (metadata.name=web), line 5: spec.nodeSelector: must be a "
+            "map");
+  EXPECT_EQ(parseError(header + "  nodeSelector: {matchLabels: {role: [web]}}\n"),
+            "inline.yaml: document 1 (metadata.name=web), line 5: "
+            "spec.nodeSelector.matchLabels.role: must be a string");
+  EXPECT_EQ(parseError(header + "  nodeSelector: {matchLabels: {}, zone: a}\n"),
+            "inline.yaml: document 1 (metadata.name=web), line 5: spec.nodeSelector.zone: "
+            "unknown field 'zone' (expected one of: matchLabels)");
+  EXPECT_EQ(parseError(header + "  nodeSelector:\n    matchExpressions: []\n"),
+            "inline.yaml: document 1 (metadata.name=web), line 6: "
+            "spec.nodeSelector.matchExpressions: matchExpressions is not supported yet; use "
+            "matchLabels");
+  EXPECT_EQ(parseError(header + "  podSelector: [app]\n"),
+            "inline.yaml: document 1 (metadata.name=web), line 5: spec.podSelector: must be a "
+            "map");
+  EXPECT_EQ(parseError(header + "  rules: {domains: [a.com]}\n"),
+            "inline.yaml: document 1 (metadata.name=web), line 5: spec.rules: must be a list "
+            "of rules");
+}
+
+TEST(PolicyLoaderTest, RejectsADocumentThatIsNotAMap) {
+  EXPECT_EQ(parseError("---\n- apiVersion: egress.skouter/v1alpha1\n"),
+            "inline.yaml: document 1, line 2: a policy document must be a map");
+}
+
+TEST(PolicyLoaderTest, ReportsYamlSyntaxErrorsWithFileAndLine) {
+  EXPECT_EQ(parseError("apiVersion: egress.skouter/v1alpha1\nkind: Egress\n"
+                       "metadata: {name: web\nspec: {}\n"),
+            "inline.yaml: line 4: invalid YAML: end of map flow not found");
+}
+
+TEST(PolicyLoaderTest, RejectsTwoEgressesWithOneName) {
+  EXPECT_EQ(policyErrorOf([] { loadPolicyPath(kPolicies + "/duplicate-names"); }),
+            kPolicies +
+                "/duplicate-names/b.yaml: document 1 (metadata.name=shared): "
+                "metadata.name: Egress 'shared' is already defined in " +
+                kPolicies + "/duplicate-names/a.yaml document 1");
+  // The same name in two namespaces is two different Egress resources.
+  const std::string in_namespace =
+      "apiVersion: egress.skouter/v1alpha1\nkind: Egress\nmetadata: {name: web, namespace: "
+      "a}\nspec: {}\n";
+  EXPECT_EQ(parsePolicyDocuments(in_namespace + "---\n" + egressWithRules("    - ips: [::1]\n"),
+                                 "inline.yaml")
+                .size(),
+            2u);
+}
+
+TEST(PolicyLoaderTest, RejectsAMissingPath) {
+  const std::string missing = kPolicies + "/no-such-file.yaml";
+  EXPECT_EQ(policyErrorOf([&] { loadPolicyPath(missing); }),
+            missing + ": cannot read: No such file or directory");
+}
+
+class PolicyLoaderTempDirTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    directory_ = std::filesystem::path(testing::TempDir()) /
+                 ("policy_loader_test_" + std::to_string(getpid()));
+    std::filesystem::create_directories(directory_);
+  }
+  void TearDown() override { std::filesystem::remove_all(directory_); }
+
+  std::filesystem::path directory_;
+};
+
+TEST_F(PolicyLoaderTempDirTest, RejectsADirectoryWithoutPolicyFiles) {
+  EXPECT_EQ(policyErrorOf([&] { loadPolicyPath(directory_.string()); }),
+            directory_.string() + ": directory has no *.yaml or *.yml files");
+  std::ofstream(directory_ / "notes.txt") << "not a policy\n";
+  std::filesystem::create_directory(directory_ / "nested.yaml");
+  EXPECT_EQ(policyErrorOf([&] { loadPolicyPath(directory_.string()); }),
+            directory_.string() + ": directory has no *.yaml or *.yml files");
+}
+
+TEST_F(PolicyLoaderTempDirTest, RejectsAnUnreadableFile) {
+  const std::string file = (directory_ / "locked.yaml").string();
+  std::ofstream(file) << "kind: Egress\n";
+  chmod(file.c_str(), 0);
+  if (std::ifstream(file).good()) GTEST_SKIP() << "running as root: permissions do not apply";
+  EXPECT_EQ(policyErrorOf([&] { loadPolicyPath(file); }),
+            file + ": cannot read: Permission denied");
+}
+
+}  // namespace
+}  // namespace skouter::policy

@@ -1,0 +1,268 @@
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "policy/compiled_policy.h"
+#include "policy/loader.h"
+
+namespace skouter::policy {
+namespace {
+
+IpPrefix prefix(const std::string& text) { return IpPrefix::parse(text).value(); }
+
+EgressRule domainRule(const std::string& domain) {
+  EgressRule rule;
+  rule.domains = {domain};
+  return rule;
+}
+
+EgressRule regexRule(const std::string& regex) {
+  EgressRule rule;
+  rule.regexes = {regex};
+  return rule;
+}
+
+EgressRule addressRule(const std::string& ip, const std::string& cidr) {
+  EgressRule rule;
+  rule.ips = {prefix(ip)};
+  rule.cidrs = {prefix(cidr)};
+  return rule;
+}
+
+Egress egressNamed(const std::string& name, std::optional<LabelSelector> node_selector,
+                   std::vector<EgressRule> rules) {
+  Egress egress;
+  egress.name = name;
+  egress.source = "test.yaml";
+  egress.document = 1;
+  egress.node_selector = std::move(node_selector);
+  egress.rules = std::move(rules);
+  return egress;
+}
+
+std::vector<std::string> describe(const std::vector<StaticEntry>& entries,
+                                  const CompiledPolicy& policy) {
+  std::vector<std::string> described;
+  for (const StaticEntry& entry : entries) {
+    described.push_back(entry.prefix.toString() + " " + policy.rule_descriptions.at(entry.rule));
+  }
+  return described;
+}
+
+TEST(NameMatcherTest, EmptyMatcherMatchesNothing) {
+  NameMatcher matcher;
+  matcher.compile();
+  EXPECT_EQ(matcher.match("example.com"), std::nullopt);
+  EXPECT_EQ(matcher.match(""), std::nullopt);
+}
+
+TEST(NameMatcherTest, ExactNamesIgnoreCaseAndTrailingDot) {
+  NameMatcher matcher;
+  matcher.addExact("Example.COM.", 7);
+  matcher.compile();
+  EXPECT_EQ(matcher.match("example.com"), 7u);
+  EXPECT_EQ(matcher.match("EXAMPLE.com."), 7u);
+  EXPECT_EQ(matcher.match("www.example.com"), std::nullopt);
+  EXPECT_EQ(matcher.match("example.com.."), std::nullopt);
+  EXPECT_EQ(matcher.exactCount(), 1u);
+}
+
+TEST(NameMatcherTest, RegexesMatchTheWholeNameIgnoringCaseAndTrailingDot) {
+  NameMatcher matcher;
+  matcher.addRegex(R"(.*\.wikipedia\.org)", 3);
+  matcher.addRegex(R"(api\.EXAMPLE\.com)", 4);
+  matcher.compile();
+  EXPECT_EQ(matcher.match("de.wikipedia.org"), 3u);
+  EXPECT_EQ(matcher.match("DE.Wikipedia.ORG."), 3u);
+  EXPECT_EQ(matcher.match("wikipedia.org"), std::nullopt);
+  EXPECT_EQ(matcher.match("wikipedia.org.attacker.test"), std::nullopt);
+  EXPECT_EQ(matcher.match("de.wikipedia.org.attacker.test"), std::nullopt);
+  EXPECT_EQ(matcher.match("api.example.com"), 4u);
+  EXPECT_EQ(matcher.match("xapi.example.com"), std::nullopt);
+  EXPECT_EQ(matcher.regexCount(), 2u);
+}
+
+TEST(NameMatcherTest, ExactNameBeatsRegex) {
+  NameMatcher matcher;
+  matcher.addRegex(R"(.*\.example\.com)", 1);
+  matcher.addExact("www.example.com", 2);
+  matcher.compile();
+  EXPECT_EQ(matcher.match("www.example.com"), 2u);
+  EXPECT_EQ(matcher.match("mail.example.com"), 1u);
+}
+
+TEST(NameMatcherTest, EarliestMatchingRegexDecides) {
+  NameMatcher matcher;
+  matcher.addRegex(R"(mail\..*)", 1);
+  matcher.addRegex(R"(.*\.example\.com)", 2);
+  matcher.addRegex(R"(.*)", 3);
+  matcher.compile();
+  EXPECT_EQ(matcher.match("mail.example.com"), 1u);
+  EXPECT_EQ(matcher.match("www.example.com"), 2u);
+  EXPECT_EQ(matcher.match("anything.test"), 3u);
+}
+
+TEST(NameMatcherTest, FirstRuleKeepsAnExactName) {
+  NameMatcher matcher;
+  matcher.addExact("example.com", 1);
+  matcher.addExact("EXAMPLE.com", 2);
+  matcher.compile();
+  EXPECT_EQ(matcher.match("example.com"), 1u);
+}
+
+TEST(NameMatcherTest, NamesLongerThanDnsAllowsNeverMatch) {
+  NameMatcher matcher;
+  matcher.addRegex(".*", 1);
+  matcher.compile();
+  EXPECT_EQ(matcher.match(std::string(253, 'a') + "."), 1u);
+  EXPECT_EQ(matcher.match(std::string(254, 'a')), std::nullopt);
+}
+
+TEST(NameMatcherTest, RejectsAnInvalidRegex) {
+  NameMatcher matcher;
+  EXPECT_THROW(matcher.addRegex("(unclosed", 1), std::invalid_argument);
+}
+
+TEST(NameMatcherTest, MatchesFromManyThreadsAtOnce) {
+  NameMatcher matcher;
+  matcher.addExact("example.com", 1);
+  matcher.addRegex(R"(.*\.wikipedia\.org)", 2);
+  matcher.compile();
+  std::vector<std::thread> threads;
+  std::vector<int> mismatches(4, 0);
+  for (int& thread_mismatches : mismatches) {
+    threads.emplace_back([&matcher, &thread_mismatches] {
+      for (int i = 0; i < 2000; ++i) {
+        const std::string wiki = "w" + std::to_string(i) + ".wikipedia.org";
+        if (matcher.match(wiki) != 2u || matcher.match("example.com") != 1u ||
+            matcher.match("x" + std::to_string(i) + ".test").has_value()) {
+          ++thread_mismatches;
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(mismatches, std::vector<int>(4, 0));
+}
+
+TEST(LabelSelectorTest, EveryMatchLabelMustBePresent) {
+  const LabelSelector web{{{"role", "web"}, {"zone", "a"}}};
+  EXPECT_TRUE(web.matches({{"role", "web"}, {"zone", "a"}, {"extra", "x"}}));
+  EXPECT_FALSE(web.matches({{"role", "web"}}));
+  EXPECT_FALSE(web.matches({{"role", "db"}, {"zone", "a"}}));
+  EXPECT_TRUE(LabelSelector{}.matches({}));
+  EXPECT_TRUE(LabelSelector{}.matches({{"role", "db"}}));
+}
+
+TEST(CompileForNodeTest, NodeSelectorChoosesTheEgresses) {
+  const std::vector<Egress> egresses = {
+      egressNamed("web", LabelSelector{{{"role", "web"}}}, {domainRule("web.example.com")}),
+      egressNamed("db", LabelSelector{{{"role", "db"}}}, {domainRule("db.example.com")}),
+      egressNamed("pods", std::nullopt, {domainRule("pods.example.com")}),
+  };
+
+  const CompiledPolicy web = compileForNode(egresses, {{"role", "web"}, {"zone", "a"}});
+  EXPECT_TRUE(web.polices_host);
+  EXPECT_EQ(web.names.match("web.example.com"), ruleIdOf("web/rules[0]"));
+  EXPECT_EQ(web.names.match("db.example.com"), std::nullopt);
+  EXPECT_EQ(web.names.match("pods.example.com"), std::nullopt);
+
+  const CompiledPolicy other = compileForNode(egresses, {{"role", "cache"}});
+  EXPECT_FALSE(other.polices_host);
+  EXPECT_EQ(other.names.match("web.example.com"), std::nullopt);
+  EXPECT_TRUE(other.rule_descriptions.empty());
+}
+
+TEST(CompileForNodeTest, AnEgressWithoutRulesStillPolicesTheHost) {
+  const CompiledPolicy policy = compileForNode({egressNamed("deny-all", LabelSelector{}, {})}, {});
+  EXPECT_TRUE(policy.polices_host);
+  EXPECT_EQ(policy.names.exactCount() + policy.names.regexCount(), 0u);
+  EXPECT_TRUE(policy.static_entries.empty());
+}
+
+TEST(CompileForNodeTest, UnionsTheRulesOfEverySelectingEgress) {
+  const std::vector<Egress> egresses = parsePolicyDocuments(
+      "apiVersion: egress.skouter/v1alpha1\n"
+      "kind: Egress\n"
+      "metadata: {name: base}\n"
+      "spec:\n"
+      "  nodeSelector: {}\n"
+      "  rules:\n"
+      "    - domains: [base.example.com]\n"
+      "    - ips: [2001:db8::1, 192.0.2.1]\n"
+      "---\n"
+      "apiVersion: egress.skouter/v1alpha1\n"
+      "kind: Egress\n"
+      "metadata: {name: web, namespace: prod}\n"
+      "spec:\n"
+      "  nodeSelector: {matchLabels: {role: web}}\n"
+      "  rules:\n"
+      "    - regex: ['.*\\.web\\.example\\.com']\n"
+      "      cidrs: [2001:db8::1/32, 192.0.2.1/32, 10.1.2.3/8]\n",
+      "union.yaml");
+
+  const CompiledPolicy policy = compileForNode(egresses, {{"role", "web"}});
+  EXPECT_TRUE(policy.polices_host);
+  EXPECT_EQ(policy.rule_descriptions, (std::map<RuleId, std::string>{
+                                          {ruleIdOf("base/rules[0]"), "base/rules[0]"},
+                                          {ruleIdOf("base/rules[1]"), "base/rules[1]"},
+                                          {ruleIdOf("prod/web/rules[0]"), "prod/web/rules[0]"},
+                                      }));
+  EXPECT_EQ(policy.names.match("base.example.com"), ruleIdOf("base/rules[0]"));
+  EXPECT_EQ(policy.names.match("a.web.example.com"), ruleIdOf("prod/web/rules[0]"));
+  // 192.0.2.1 is both an ip of base and a /32 cidr of web: the first rule keeps it.
+  EXPECT_EQ(describe(policy.static_entries, policy), (std::vector<std::string>{
+                                                         "10.0.0.0/8 prod/web/rules[0]",
+                                                         "192.0.2.1/32 base/rules[1]",
+                                                         "2001:db8::/32 prod/web/rules[0]",
+                                                         "2001:db8::1/128 base/rules[1]",
+                                                     }));
+
+  const CompiledPolicy other = compileForNode(egresses, {{"role", "db"}});
+  EXPECT_EQ(
+      describe(other.static_entries, other),
+      (std::vector<std::string>{"192.0.2.1/32 base/rules[1]", "2001:db8::1/128 base/rules[1]"}));
+  EXPECT_EQ(other.names.match("a.web.example.com"), std::nullopt);
+}
+
+TEST(CompileForNodeTest, StaticEntriesContainTheirAddresses) {
+  const CompiledPolicy policy = compileForNode(
+      {egressNamed("v6", LabelSelector{}, {addressRule("2001:db8::10", "fd00::/8")})}, {});
+  ASSERT_EQ(policy.static_entries.size(), 2u);
+  EXPECT_TRUE(policy.static_entries[0].prefix.contains(IpAddress::parse("2001:db8::10").value()));
+  EXPECT_FALSE(policy.static_entries[0].prefix.contains(IpAddress::parse("2001:db8::11").value()));
+  EXPECT_TRUE(policy.static_entries[1].prefix.contains(IpAddress::parse("fd12::1").value()));
+  EXPECT_FALSE(policy.static_entries[1].prefix.contains(IpAddress::parse("fe80::1").value()));
+}
+
+TEST(CompileForNodeTest, RejectsAnInvalidRegexNamingTheRule) {
+  try {
+    compileForNode({egressNamed("bad", LabelSelector{}, {regexRule("(unclosed")})}, {});
+    FAIL() << "no PolicyError thrown";
+  } catch (const PolicyError& error) {
+    EXPECT_EQ(std::string(error.what()),
+              "bad/rules[0] (test.yaml: document 1): invalid regex '(unclosed': missing ): "
+              "(unclosed");
+  }
+}
+
+TEST(CompileForNodeTest, RejectsTheSameEgressTwice) {
+  const Egress twice = egressNamed("web", LabelSelector{}, {domainRule("example.com")});
+  EXPECT_THROW(compileForNode({twice, twice}, {}), PolicyError);
+}
+
+TEST(RuleIdTest, IsFnv1aOfTheDescription) {
+  // Published FNV-1a 32-bit test vectors: ids must never change between releases.
+  EXPECT_EQ(ruleIdOf(""), 0x811c9dc5u);
+  EXPECT_EQ(ruleIdOf("a"), 0xe40c292cu);
+  EXPECT_EQ(ruleIdOf("foobar"), 0xbf9cf968u);
+  // Pinned: a changed id would orphan what the datapath recorded under the old one.
+  EXPECT_EQ(ruleIdOf("example/rules[0]"), 0xcbdb78c1u);
+  EXPECT_NE(ruleIdOf("example/rules[0]"), ruleIdOf("example/rules[1]"));
+}
+
+}  // namespace
+}  // namespace skouter::policy
