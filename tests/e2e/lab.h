@@ -99,6 +99,8 @@ class Lab {
   std::string nsName(const std::string& role) const;       // "node" -> "NAME-node"
   std::string uplink() const { return name_ + "-up"; }     // node side of the veth
   std::string worldLink() const { return name_ + "-dn"; }  // world side of the veth
+  // A bpffs mounted for this lab, where skouterd's pins outlive any one daemon.
+  std::string bpffsDir() const { return "/run/skouter-lab/" + name_ + "/bpffs"; }
 
   // `ip netns exec NAME-ROLE sh -c SHELL_COMMAND`.
   CommandResult run(const std::string& role, const std::string& shell_command,

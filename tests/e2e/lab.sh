@@ -204,6 +204,12 @@ do_up() {
     echo "nameserver 198.51.100.53" >"/etc/netns/$ns/resolv.conf"
   done
 
+  # A bpffs of the lab's own for skouterd's pins: `ip netns exec` gives each command
+  # a fresh /sys, so /sys/fs/bpf would not outlive one daemon there.
+  mkdir "$STATE/bpffs"
+  mount -t bpf bpf "$STATE/bpffs"
+  echo "$STATE/bpffs" >"$STATE/bpffs-mounted"
+
   # Resolver.
   record_file "$STATE/lab.zone"
   write_zone "$STATE/lab.zone"
@@ -287,6 +293,9 @@ do_down() {
     rm -rf "/etc/netns/$ns"
   done
   rmdir /etc/netns 2>/dev/null || true
+  if [[ -f "$STATE/bpffs-mounted" ]] && mountpoint -q "$STATE/bpffs"; then
+    umount "$STATE/bpffs" || rc=1
+  fi
   rm -rf "$STATE"
   rmdir "$STATE_ROOT" 2>/dev/null || true
   return "$rc"

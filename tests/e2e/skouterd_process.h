@@ -1,0 +1,60 @@
+// skouterd running in a lab's node namespace, as the e2e tests drive it: started
+// with the lab's uplink, resolvers and bpffs, and queried through skouterctl.
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "lab.h"
+
+namespace skouter::e2e {
+
+// The seed example policy and the lab's static rules, copied into a fresh directory
+// so skouterd loads them as a directory of two files. Removed by the destructor.
+class PolicyDirectory {
+ public:
+  PolicyDirectory();
+  ~PolicyDirectory();
+  const std::string& path() const { return path_; }
+  void write(const std::string& file_name, const std::string& yaml) const;
+
+ private:
+  std::string path_;
+};
+
+class Skouterd {
+ public:
+  Skouterd(const Lab& lab, std::string policy_path, std::vector<std::string> extra_flags = {});
+  ~Skouterd();
+
+  // Starts the daemon and waits until its admin API answers; throws with its log if
+  // it exits or does not answer within a few seconds.
+  void start();
+  // Sends `signal` to the daemon and waits for it to exit.
+  void kill(int signal);
+  // Runs skouterd once with the same flags plus `flags` (e.g. {"--detach"}).
+  CommandResult runOnce(const std::vector<std::string>& flags) const;
+
+  nlohmann::json status() const;
+  nlohmann::json entries() const;
+  std::string log() const;
+  std::string socketPath() const;
+  std::string pinDir() const;
+
+ private:
+  std::string commandLine(const std::vector<std::string>& more) const;
+  nlohmann::json ctl(const std::string& command) const;
+
+  const Lab& lab_;
+  std::string policy_path_;
+  std::vector<std::string> extra_flags_;
+  std::unique_ptr<BackgroundProcess> process_;
+  std::string last_log_;
+};
+
+// Path of the built skouterctl, for tests that run it themselves.
+std::string skouterctlPath();
+
+}  // namespace skouter::e2e
