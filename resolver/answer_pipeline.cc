@@ -104,7 +104,8 @@ void AnswerPipeline::handle(const skouter_answer_header& header,
     }
     case AnswerVerdict::kDenied:
       ++stats_.denied;
-      spdlog::info("denied name {} for identity {}", decision.question, header.identity);
+      spdlog::info("denied name {} (type {}) for identity {}", decision.question,
+                   decision.question_type, header.identity);
       break;
     case AnswerVerdict::kMalformed:
       ++stats_.malformed;

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Builds skouter and runs the whole test suite: unit tests, BPF tests in the running
+# kernel (BPF_PROG_TEST_RUN) and end-to-end tests in network namespaces. Needs root.
+# Installs the Debian packages it needs first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [[ $EUID -ne 0 ]]; then
+  echo "tests/run.sh: run as root (BPF programs and network namespaces)" >&2
+  exit 1
+fi
+
+bash deploy/install-deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build build -j"$(nproc)"
+# e2e tests are marked RUN_SERIAL; unit and BPF tests share the two cores.
+ctest --test-dir build --output-on-failure -j"$(nproc)" "$@"
