@@ -66,6 +66,23 @@ TEST_F(HostFirewallTest, AllowedNamesConnectOverIpv4AndIpv6) {
   }
 }
 
+// The same through the resolver's IPv6 address: the answer arrives over IPv6 and is
+// held and re-injected over IPv6.
+TEST_F(HostFirewallTest, AnswersOverIpv6TransportAreHeldAndInstalled) {
+  startDaemon();
+  const auto lookup = node(std::string("dig +short +tries=1 +timeout=2 @") + kResolverV6 +
+                           " en.wikipedia.org A");
+  ASSERT_TRUE(lookup.ok()) << lookup.describe();
+  EXPECT_EQ(lookup.out, "203.0.113.14\n");
+  EXPECT_TRUE(node(httpGet("http://203.0.113.14/")).ok());
+  EXPECT_TRUE(learnedAddresses().contains("203.0.113.14"));
+
+  const auto denied = node(std::string("dig +short +tries=1 +timeout=2 @") + kResolverV6 +
+                           " github.com AAAA");
+  EXPECT_EQ(denied.out, "2001:db8:100::20\n") << denied.describe();
+  EXPECT_EQ(node(httpGet("http://[2001:db8:100::20]/")).exit_code, kCurlTimedOut);
+}
+
 TEST_F(HostFirewallTest, NamesOutsideThePolicyTimeOut) {
   startDaemon();
   for (const std::string name : {"github.com", "blocked.test", "wikipedia.org.attacker.test"}) {
@@ -218,9 +235,11 @@ TEST_F(HostFirewallTest, EachAnswerIsDeliveredExactlyOnce) {
   };
   const auto before = received();
   constexpr int kLookups = 20;
-  const auto result = node("for i in $(seq " + std::to_string(kLookups) +
-                           "); do dig +short +tries=1 +timeout=2 example.com A >/dev/null || "
-                           "exit 1; done");
+  // Half of the lookups go to the resolver's IPv6 address.
+  const auto result = node("for i in $(seq " + std::to_string(kLookups / 2) +
+                           "); do dig +short +tries=1 +timeout=2 example.com A >/dev/null && "
+                           "dig +short +tries=1 +timeout=2 @" + kResolverV6 +
+                           " example.com AAAA >/dev/null || exit 1; done");
   ASSERT_TRUE(result.ok()) << result.describe();
   EXPECT_EQ(received() - before, static_cast<std::uint64_t>(kLookups));
 }
