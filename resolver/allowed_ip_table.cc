@@ -112,6 +112,10 @@ std::vector<AllowedIpEntry> AllowedIpTable::entries() const {
   return result;
 }
 
-std::size_t AllowedIpTable::size() const { return addresses_.keys().size(); }
+std::size_t AllowedIpTable::size() const {
+  std::size_t count = 0;
+  addresses_.forEach([&](const auto&, const auto&) { ++count; });
+  return count;
+}
 
 }  // namespace skouter::resolver
