@@ -88,8 +88,8 @@ void attachOne(int ifindex, bpf_tc_attach_point point, int prog_fd, const std::s
   if (rc != 0 && rc != -EEXIST) {
     throw DatapathError("cannot create clsact qdisc on " + interface + ": " + std::strerror(-rc));
   }
-  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .flags = BPF_TC_F_REPLACE,
-              .handle = kTcHandle, .priority = kTcPriority);
+  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .flags = BPF_TC_F_REPLACE, .handle = kTcHandle,
+              .priority = kTcPriority);
   rc = bpf_tc_attach(&hook, &opts);
   if (rc != 0) {
     throw DatapathError("cannot attach to " + interface +

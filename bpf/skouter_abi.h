@@ -174,37 +174,36 @@ struct skouter_heartbeat {
   SKOUTER_U64 last_beat_ns;
 };
 
-/* counters: one per-CPU slot per reason. Keep skouter_counter_names in step. */
+/* counters: one per-CPU slot per reason. Keep SKOUTER_COUNTER_NAMES in step. */
 enum skouter_counter {
-  SKOUTER_CNT_EGRESS_ALLOWED_FLOW = 0,   /* packet of an existing flow */
-  SKOUTER_CNT_EGRESS_ALLOWED_LEARNED,    /* new flow to a learned address */
-  SKOUTER_CNT_EGRESS_ALLOWED_STATIC,     /* new flow to a static IP or CIDR */
-  SKOUTER_CNT_EGRESS_ALLOWED_RESOLVER,   /* traffic to a trusted resolver */
-  SKOUTER_CNT_EGRESS_ALLOWED_CONTROL,    /* NDP, DHCP, ICMP errors, link multicast */
-  SKOUTER_CNT_EGRESS_DENIED,             /* dropped */
-  SKOUTER_CNT_EGRESS_AUDITED,            /* would have been dropped; audit mode */
-  SKOUTER_CNT_EGRESS_EXPIRED,            /* learned address found but expired */
-  SKOUTER_CNT_DNS_QUERY_RECORDED,        /* query to a trusted resolver noted */
-  SKOUTER_CNT_DNS_ANSWER_PUNTED,         /* answer copied to the daemon and held */
-  SKOUTER_CNT_DNS_ANSWER_UNSOLICITED,    /* from a trusted resolver, no query: passed */
-  SKOUTER_CNT_DNS_ANSWER_FAILSAFE,       /* daemon silent: answer passed untouched */
-  SKOUTER_CNT_DNS_ANSWER_RINGBUF_FULL,   /* could not punt: dropped, client retries */
-  SKOUTER_CNT_DNS_ANSWER_FRAGMENT,       /* IP fragment of an answer: passed */
-  SKOUTER_CNT_DNS_ANSWER_TOO_LARGE,      /* larger than SKOUTER_MAX_FRAME: passed */
-  SKOUTER_CNT_INGRESS_FLOW_RECORDED,     /* inbound-started flow noted */
-  SKOUTER_CNT_REINJECTED_SEEN,           /* our own re-injected answer let through */
-  SKOUTER_CNT_PARSE_ERROR,               /* truncated or unparseable header: passed */
+  SKOUTER_CNT_EGRESS_ALLOWED_FLOW = 0, /* packet of an existing flow */
+  SKOUTER_CNT_EGRESS_ALLOWED_LEARNED,  /* new flow to a learned address */
+  SKOUTER_CNT_EGRESS_ALLOWED_STATIC,   /* new flow to a static IP or CIDR */
+  SKOUTER_CNT_EGRESS_ALLOWED_RESOLVER, /* traffic to a trusted resolver */
+  SKOUTER_CNT_EGRESS_ALLOWED_CONTROL,  /* NDP, DHCP, ICMP errors, link multicast */
+  SKOUTER_CNT_EGRESS_DENIED,           /* dropped */
+  SKOUTER_CNT_EGRESS_AUDITED,          /* would have been dropped; audit mode */
+  SKOUTER_CNT_EGRESS_EXPIRED,          /* learned address found but expired */
+  SKOUTER_CNT_DNS_QUERY_RECORDED,      /* query to a trusted resolver noted */
+  SKOUTER_CNT_DNS_ANSWER_PUNTED,       /* answer copied to the daemon and held */
+  SKOUTER_CNT_DNS_ANSWER_UNSOLICITED,  /* from a trusted resolver, no query: passed */
+  SKOUTER_CNT_DNS_ANSWER_FAILSAFE,     /* daemon silent: answer passed untouched */
+  SKOUTER_CNT_DNS_ANSWER_RINGBUF_FULL, /* could not punt: dropped, client retries */
+  SKOUTER_CNT_DNS_ANSWER_FRAGMENT,     /* IP fragment of an answer: passed */
+  SKOUTER_CNT_DNS_ANSWER_TOO_LARGE,    /* larger than SKOUTER_MAX_FRAME: passed */
+  SKOUTER_CNT_INGRESS_FLOW_RECORDED,   /* inbound-started flow noted */
+  SKOUTER_CNT_REINJECTED_SEEN,         /* our own re-injected answer let through */
+  SKOUTER_CNT_PARSE_ERROR,             /* unparseable: dropped on egress, passed on ingress */
   SKOUTER_CNT_MAX,
 };
 
-#define SKOUTER_COUNTER_NAMES                                                           \
-  {                                                                                     \
-    "egress_allowed_flow", "egress_allowed_learned", "egress_allowed_static",           \
-        "egress_allowed_resolver", "egress_allowed_control", "egress_denied",           \
-        "egress_audited", "egress_expired", "dns_query_recorded", "dns_answer_punted",  \
-        "dns_answer_unsolicited", "dns_answer_failsafe", "dns_answer_ringbuf_full",     \
-        "dns_answer_fragment", "dns_answer_too_large", "ingress_flow_recorded",         \
-        "reinjected_seen", "parse_error",                                               \
+#define SKOUTER_COUNTER_NAMES                                                                   \
+  {                                                                                             \
+    "egress_allowed_flow", "egress_allowed_learned", "egress_allowed_static",                   \
+        "egress_allowed_resolver", "egress_allowed_control", "egress_denied", "egress_audited", \
+        "egress_expired", "dns_query_recorded", "dns_answer_punted", "dns_answer_unsolicited",  \
+        "dns_answer_failsafe", "dns_answer_ringbuf_full", "dns_answer_fragment",                \
+        "dns_answer_too_large", "ingress_flow_recorded", "reinjected_seen", "parse_error",      \
   }
 
 #endif /* SKOUTER_BPF_SKOUTER_ABI_H */

@@ -2,8 +2,8 @@
 #include "lib/enforce.h"
 
 SEC("tc")
-int uplink_egress(struct __sk_buff *skb) {
-  const struct skouter_config *cfg = config_get();
+int uplink_egress(struct __sk_buff* skb) {
+  const struct skouter_config* cfg = config_get();
   if (!cfg || !(cfg->flags & SKOUTER_CFG_HOST_POLICED)) return VERDICT_PASS;
   /* A locally originated packet never arrived on an interface. Forwarded packets
    * (pods, routed traffic) are judged where they entered the node. */

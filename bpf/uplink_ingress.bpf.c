@@ -4,8 +4,8 @@
 #include "lib/dns.h"
 #include "lib/flows.h"
 
-static __always_inline void note_incoming_flow(const struct packet *pkt, __u64 now,
-                                               const struct skouter_config *cfg) {
+static __always_inline void note_incoming_flow(const struct packet* pkt, __u64 now,
+                                               const struct skouter_config* cfg) {
   if (!pkt->has_ports) return;
   struct skouter_flow_key key = {};
   flow_key_incoming(pkt, &key);
@@ -32,8 +32,8 @@ static __always_inline void note_incoming_flow(const struct packet *pkt, __u64 n
 }
 
 SEC("tc")
-int uplink_ingress(struct __sk_buff *skb) {
-  const struct skouter_config *cfg = config_get();
+int uplink_ingress(struct __sk_buff* skb) {
+  const struct skouter_config* cfg = config_get();
   if (!cfg || !(cfg->flags & SKOUTER_CFG_HOST_POLICED)) return VERDICT_PASS;
   if (cfg->reinject_mark != 0 && skb->mark == cfg->reinject_mark) {
     count(SKOUTER_CNT_REINJECTED_SEEN);

@@ -69,8 +69,6 @@ bool IpPrefix::contains(const IpAddress& candidate) const {
   return candidate.family == address.family && of(candidate, length).address == address;
 }
 
-std::string IpPrefix::toString() const {
-  return address.toString() + "/" + std::to_string(length);
-}
+std::string IpPrefix::toString() const { return address.toString() + "/" + std::to_string(length); }
 
 }  // namespace skouter

@@ -32,11 +32,11 @@ class AdminSession : public std::enable_shared_from_this<AdminSession> {
     auto response = std::make_shared<HttpResponse>(handler_(request_));
     response->keep_alive(request_.keep_alive());
     response->prepare_payload();
-    http::async_write(socket_, *response,
-                      [self = shared_from_this(), response](boost::beast::error_code error,
-                                                            std::size_t) {
-                        if (!error && response->keep_alive()) self->readRequest();
-                      });
+    http::async_write(
+        socket_, *response,
+        [self = shared_from_this(), response](boost::beast::error_code error, std::size_t) {
+          if (!error && response->keep_alive()) self->readRequest();
+        });
   }
 
   stream_protocol::socket socket_;

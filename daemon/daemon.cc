@@ -72,17 +72,18 @@ Daemon::Daemon(DaemonOptions options) : options_(std::move(options)) {
       io_, datapath_->answersRingFd(), *allowed_ips_, *injector_,
       [this](std::uint32_t identity) -> const policy::CompiledPolicy* {
         return identity == SKOUTER_HOST_IDENTITY && host_policy_.polices_host ? &host_policy_
-                                                                             : nullptr;
+                                                                              : nullptr;
       },
       resolver::TtlSettings{options_.min_ttl_s, options_.ttl_grace_s});
   for (const auto& interface : options_.interfaces) datapath_->attachUplink(interface);
 
   admin_ = std::make_unique<AdminServer>(
-      io_, options_.admin_socket, [this](const HttpRequest& request) { return handleAdmin(request); });
+      io_, options_.admin_socket,
+      [this](const HttpRequest& request) { return handleAdmin(request); });
 
   spdlog::info("skouterd {} {} state in {}; policing {} on {}; trusted resolvers: {}", kVersion,
-               datapath_->tookOverPinnedState() ? "took over the" : "created fresh",
-               options_.bpffs, host_policy_.polices_host ? "this host" : "nothing",
+               datapath_->tookOverPinnedState() ? "took over the" : "created fresh", options_.bpffs,
+               host_policy_.polices_host ? "this host" : "nothing",
                fmt::join(options_.interfaces, ", "), [&] {
                  std::vector<std::string> names;
                  for (const auto& r : options_.trusted_dns) names.push_back(r.toString());
@@ -127,10 +128,11 @@ void Daemon::applyPolicy() {
     throw DatapathError("the static rule table is full: " + std::to_string(result.failed) +
                         " IPs/CIDRs could not be installed");
   }
-  spdlog::info("policy: {} Egress document(s), {} exact name(s), {} regex(es), {} static "
-               "IP/CIDR(s) (+{} -{})",
-               egresses_.size(), host_policy_.names.exactCount(), host_policy_.names.regexCount(),
-               host_policy_.static_entries.size(), result.added, result.removed);
+  spdlog::info(
+      "policy: {} Egress document(s), {} exact name(s), {} regex(es), {} static "
+      "IP/CIDR(s) (+{} -{})",
+      egresses_.size(), host_policy_.names.exactCount(), host_policy_.names.regexCount(),
+      host_policy_.static_entries.size(), result.added, result.removed);
 }
 
 void Daemon::beat() {
@@ -185,10 +187,10 @@ HttpResponse Daemon::handleAdmin(const HttpRequest& request) {
   const std::string target(request.target());
   if (target == "/v1/status") return jsonResponse(request, http::status::ok, statusJson());
   if (target == "/v1/entries") return jsonResponse(request, http::status::ok, entriesJson());
-  return jsonResponse(request, http::status::not_found,
-                      json{{"error", "no such endpoint: " + target},
-                           {"endpoints", {"/v1/status", "/v1/entries"}}}
-                          .dump());
+  return jsonResponse(
+      request, http::status::not_found,
+      json{{"error", "no such endpoint: " + target}, {"endpoints", {"/v1/status", "/v1/entries"}}}
+          .dump());
 }
 
 std::string Daemon::statusJson() const {
@@ -204,8 +206,8 @@ std::string Daemon::statusJson() const {
   for (const auto& egress : egresses_) {
     policies.push_back({{"name", egress.name},
                         {"source", egress.source},
-                        {"selects_this_node",
-                         egress.node_selector && egress.node_selector->matches(options_.node_labels)}});
+                        {"selects_this_node", egress.node_selector && egress.node_selector->matches(
+                                                                          options_.node_labels)}});
   }
   const auto heartbeat = datapath_->heartbeat().lookup(0);
   const auto uptime = std::chrono::steady_clock::now() - started_;
@@ -220,8 +222,7 @@ std::string Daemon::statusJson() const {
       {"policies", policies},
       {"heartbeat_age_ms",
        heartbeat ? (monotonicNowNs() - heartbeat->last_beat_ns) / 1'000'000 : 0},
-      {"entries",
-       {{"learned", allowed_ips_->size()}, {"static", static_rules_->entries().size()}}},
+      {"entries", {{"learned", allowed_ips_->size()}, {"static", static_rules_->entries().size()}}},
       {"counters",
        {{"datapath", datapath_counters},
         {"answers",
@@ -232,7 +233,8 @@ std::string Daemon::statusJson() const {
           {"inject_failed", answers.inject_failed},
           {"addresses_installed", answers.addresses_installed},
           {"max_hold_us", answers.max_hold_ns / 1000}}},
-        {"gc", {{"expired_entries_removed", expired_removed_}, {"idle_flows_removed", flows_removed_}}}}},
+        {"gc",
+         {{"expired_entries_removed", expired_removed_}, {"idle_flows_removed", flows_removed_}}}}},
   };
   return status.dump();
 }
@@ -260,13 +262,13 @@ std::string Daemon::entriesJson() const {
   }
   for (const auto& entry : static_rules_->entries()) {
     const auto& prefix = entry.entry.prefix;
-    entries.push_back({{"identity", entry.identity},
-                       {"ip", prefix.length == prefix.address.maxPrefixLength()
-                                  ? prefix.address.toString()
-                                  : prefix.toString()},
-                       {"names", json::array()},
-                       {"expires_in_s", nullptr},
-                       {"rule", ruleName(entry.entry.rule)}});
+    entries.push_back(
+        {{"identity", entry.identity},
+         {"ip", prefix.length == prefix.address.maxPrefixLength() ? prefix.address.toString()
+                                                                  : prefix.toString()},
+         {"names", json::array()},
+         {"expires_in_s", nullptr},
+         {"rule", ruleName(entry.entry.rule)}});
   }
   return entries.dump();
 }

@@ -25,40 +25,39 @@ ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
   po::options_description description(
       "skouterd: DNS-driven egress firewall daemon\n\nUsage: skouterd --policy PATH [flags]\n"
       "       skouterd --detach [--interface NAME]... [--bpffs PATH]\n\nFlags");
-  description.add_options()
-      ("help,h", "print this help and exit")
-      ("version", "print the version and exit")
-      ("policy", po::value(&options.policy_path),
-       "Egress policy: a YAML file (several documents allowed) or a directory of *.yaml/*.yml")
-      ("interface", po::value(&options.interfaces),
-       "uplink to police (repeatable; default: the interface of the default route)")
-      ("trusted-dns", po::value(&trusted_dns),
-       "trusted resolver ADDR[:PORT] or [ADDR6]:PORT (repeatable; default: the nameservers "
-       "of /etc/resolv.conf)")
-      ("admin-socket", po::value(&options.admin_socket)->default_value(options.admin_socket),
-       "Unix socket of the admin API (mode 0600)")
-      ("bpffs", po::value(&options.bpffs)->default_value(options.bpffs),
-       "directory in bpffs where the maps are pinned (bpffs is mounted if needed)")
-      ("min-ttl", po::value(&options.min_ttl_s)->default_value(options.min_ttl_s),
-       "seconds: learned addresses live at least this long, whatever the answer's TTL")
-      ("ttl-grace", po::value(&options.ttl_grace_s)->default_value(options.ttl_grace_s),
-       "seconds added to every learned address's expiry, for clients that connect late")
-      ("failsafe-timeout",
-       po::value(&options.failsafe_timeout_s)->default_value(options.failsafe_timeout_s),
-       "seconds without a daemon heartbeat after which DNS answers pass untouched "
-       "(enforcement of installed state continues)")
-      ("flow-idle-timeout",
-       po::value(&options.flow_idle_timeout_s)->default_value(options.flow_idle_timeout_s),
-       "seconds after which an idle allowed connection is judged anew")
-      ("reinject-mark", po::value(&reinject_mark)->default_value(reinject_mark),
-       "socket mark of re-injected answers, which the datapath lets through")
-      ("node-label", po::value(&node_labels),
-       "KEY=VALUE label of this node for nodeSelector matching (repeatable)")
-      ("log-level", po::value(&options.log_level)->default_value(options.log_level),
-       "trace, debug, info, warn, error or off")
-      ("detach", po::bool_switch(&options.detach),
-       "remove the programs from the interfaces and the pinned maps, then exit; this "
-       "drops all installed state and opens the firewall");
+  description.add_options()("help,h", "print this help and exit")("version",
+                                                                  "print the version and exit")(
+      "policy", po::value(&options.policy_path),
+      "Egress policy: a YAML file (several documents allowed) or a directory of *.yaml/*.yml")(
+      "interface", po::value(&options.interfaces),
+      "uplink to police (repeatable; default: the interface of the default route)")(
+      "trusted-dns", po::value(&trusted_dns),
+      "trusted resolver ADDR[:PORT] or [ADDR6]:PORT (repeatable; default: the nameservers "
+      "of /etc/resolv.conf)")("admin-socket",
+                              po::value(&options.admin_socket)->default_value(options.admin_socket),
+                              "Unix socket of the admin API (mode 0600)")(
+      "bpffs", po::value(&options.bpffs)->default_value(options.bpffs),
+      "directory in bpffs where the maps are pinned (bpffs is mounted if needed)")(
+      "min-ttl", po::value(&options.min_ttl_s)->default_value(options.min_ttl_s),
+      "seconds: learned addresses live at least this long, whatever the answer's TTL")(
+      "ttl-grace", po::value(&options.ttl_grace_s)->default_value(options.ttl_grace_s),
+      "seconds added to every learned address's expiry, for clients that connect late")(
+      "failsafe-timeout",
+      po::value(&options.failsafe_timeout_s)->default_value(options.failsafe_timeout_s),
+      "seconds without a daemon heartbeat after which DNS answers pass untouched "
+      "(enforcement of installed state continues)")(
+      "flow-idle-timeout",
+      po::value(&options.flow_idle_timeout_s)->default_value(options.flow_idle_timeout_s),
+      "seconds after which an idle allowed connection is judged anew")(
+      "reinject-mark", po::value(&reinject_mark)->default_value(reinject_mark),
+      "socket mark of re-injected answers, which the datapath lets through")(
+      "node-label", po::value(&node_labels),
+      "KEY=VALUE label of this node for nodeSelector matching (repeatable)")(
+      "log-level", po::value(&options.log_level)->default_value(options.log_level),
+      "trace, debug, info, warn, error or off")(
+      "detach", po::bool_switch(&options.detach),
+      "remove the programs from the interfaces and the pinned maps, then exit; this "
+      "drops all installed state and opens the firewall");
 
   po::variables_map values;
   try {

@@ -14,7 +14,7 @@ namespace skouter::daemon {
 
 struct DaemonOptions {
   std::string policy_path;
-  std::vector<std::string> interfaces;  // empty: the default route's interface
+  std::vector<std::string> interfaces;                 // empty: the default route's interface
   std::vector<resolver::ResolverAddress> trusted_dns;  // empty: /etc/resolv.conf
   std::string admin_socket = "/run/skouter/skouterd.sock";
   std::string bpffs = "/sys/fs/bpf/skouter";

@@ -116,8 +116,9 @@ void printStatus(const json& status) {
   rows.push_back({"entries", "learned " + scalar(status["entries"]["learned"]) + ", static " +
                                  scalar(status["entries"]["static"])});
   for (const auto& policy : status["policies"]) {
-    rows.push_back({"policy", scalar(policy["name"]) + " (" + scalar(policy["source"]) + ")" +
-                                  (policy["selects_this_node"].get<bool>() ? "" : " [not this node]")});
+    rows.push_back(
+        {"policy", scalar(policy["name"]) + " (" + scalar(policy["source"]) + ")" +
+                       (policy["selects_this_node"].get<bool>() ? "" : " [not this node]")});
   }
   for (const auto& [group, counters] : status["counters"].items()) {
     for (const auto& [name, value] : counters.items()) {

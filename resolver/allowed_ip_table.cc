@@ -92,8 +92,7 @@ std::vector<AllowedIpEntry> AllowedIpTable::entries() const {
     return std::vector<std::uint8_t>(begin, begin + sizeof(key));
   };
   names_.forEach([&](const skouter_learned_name_key& key, const skouter_learned_name_value& value) {
-    names_by_key[bytesOf(key.ip)].emplace_back(
-        value.name, strnlen(value.name, sizeof(value.name)));
+    names_by_key[bytesOf(key.ip)].emplace_back(value.name, strnlen(value.name, sizeof(value.name)));
   });
 
   std::vector<AllowedIpEntry> result;

@@ -14,13 +14,16 @@ constexpr std::uint64_t kNanosPerSecond = 1'000'000'000ULL;
 constexpr std::size_t kIpv4HeaderMin = 20;
 constexpr std::size_t kIpv6Header = 40;
 constexpr std::size_t kUdpHeader = 8;
+constexpr std::uint32_t kMaxTtl = 0x7fffffff;
 
 struct PacketDeleter {
   void operator()(ldns_pkt* packet) const { ldns_pkt_free(packet); }
 };
 using LdnsPacket = std::unique_ptr<ldns_pkt, PacketDeleter>;
 
-// Lower case, no trailing dot: the form policy matching and the admin API use.
+// Lower case, no trailing dot: the form policy matching and the admin API use. A dot
+// or backslash inside a label is escaped as in presentation format, so the one-label
+// name example\.com. is not mistaken for example.com.
 std::string canonicalName(const ldns_rdf* dname) {
   std::string name;
   const std::uint8_t* data = ldns_rdf_data(dname);
@@ -32,6 +35,7 @@ std::string canonicalName(const ldns_rdf* dname) {
     if (!name.empty()) name += '.';
     for (std::size_t i = 0; i < label; ++i) {
       const char c = static_cast<char>(data[offset + i]);
+      if (c == '.' || c == '\\') name += '\\';
       name += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
     }
     offset += label;
@@ -51,7 +55,9 @@ std::optional<LearnedAddress> addressOf(const ldns_rr* record, std::uint64_t now
   } else {
     return std::nullopt;
   }
-  learned.ttl_s = ldns_rr_ttl(record);
+  // RFC 2181 section 8: a TTL with the most significant bit set is read as zero.
+  const std::uint32_t ttl = ldns_rr_ttl(record);
+  learned.ttl_s = ttl > kMaxTtl ? 0 : ttl;
   learned.expiry_ns = expiryFor(now_ns, learned.ttl_s, settings);
   return learned;
 }
@@ -177,11 +183,14 @@ std::optional<HeldPacket> extractHeldPacket(std::span<const std::uint8_t> frame,
   const auto ip = frame.subspan(l3_offset);
   const unsigned version = ip[0] >> 4;
   std::size_t ip_length = 0;
+  std::size_t header_length = 0;
   HeldPacket held;
   if (version == 4 && ip.size() >= kIpv4HeaderMin) {
+    header_length = static_cast<std::size_t>(ip[0] & 0x0f) * 4;
     ip_length = (static_cast<std::size_t>(ip[2]) << 8) | ip[3];
     held.client = IpAddress::fromV4(&ip[16]);
   } else if (version == 6 && ip.size() >= kIpv6Header) {
+    header_length = kIpv6Header;
     ip_length = kIpv6Header + ((static_cast<std::size_t>(ip[4]) << 8) | ip[5]);
     held.client = IpAddress::fromV6(&ip[24]);
   } else {
@@ -189,6 +198,13 @@ std::optional<HeldPacket> extractHeldPacket(std::span<const std::uint8_t> frame,
     return std::nullopt;
   }
   const std::size_t udp_offset = l4_offset - l3_offset;
+  // completeUdpChecksum reads the addresses from the fixed header: the UDP header
+  // must follow a whole IP header.
+  if (header_length < kIpv4HeaderMin || udp_offset < header_length) {
+    error = "UDP header at offset " + std::to_string(udp_offset) + " of a " +
+            std::to_string(header_length) + "-byte IP header";
+    return std::nullopt;
+  }
   if (ip_length > ip.size() || udp_offset + kUdpHeader > ip_length) {
     error = "IP length " + std::to_string(ip_length) + " does not fit the frame";
     return std::nullopt;

@@ -15,8 +15,8 @@
 namespace skouter::resolver {
 
 struct TtlSettings {
-  std::uint32_t min_ttl_s = 0;    // --min-ttl: a shorter TTL is raised to this
-  std::uint32_t grace_s = 5;      // --ttl-grace: added to every expiry
+  std::uint32_t min_ttl_s = 0;  // --min-ttl: a shorter TTL is raised to this
+  std::uint32_t grace_s = 5;    // --ttl-grace: added to every expiry
 };
 
 // Nanoseconds of CLOCK_MONOTONIC (the clock of bpf_ktime_get_ns) at which an address

@@ -74,8 +74,7 @@ void AnswerPipeline::handle(const skouter_answer_header& header,
 
   if (completeUdpChecksum(*held) == UdpChecksum::kCorrupt) {
     ++stats_.malformed;
-    spdlog::warn("dropped a held answer to {} with a wrong UDP checksum",
-                 held->client.toString());
+    spdlog::warn("dropped a held answer to {} with a wrong UDP checksum", held->client.toString());
     return;
   }
 
@@ -92,9 +91,10 @@ void AnswerPipeline::handle(const skouter_answer_header& header,
       stats_.addresses_installed += result.installed;
       if (result.failed > 0) {
         ++stats_.dropped_install_failed;
-        spdlog::error("allowed-IP table full: dropped the answer for {} ({} of {} addresses "
-                      "not installed); the client will retry",
-                      decision.question, result.failed, decision.addresses.size());
+        spdlog::error(
+            "allowed-IP table full: dropped the answer for {} ({} of {} addresses "
+            "not installed); the client will retry",
+            decision.question, result.failed, decision.addresses.size());
         return;
       }
       ++stats_.allowed;

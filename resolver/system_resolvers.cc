@@ -10,8 +10,7 @@ namespace skouter::resolver {
 
 std::string ResolverAddress::toString() const {
   const auto address = ip.toString();
-  return (ip.family == IpFamily::kV6 ? "[" + address + "]" : address) + ":" +
-         std::to_string(port);
+  return (ip.family == IpFamily::kV6 ? "[" + address + "]" : address) + ":" + std::to_string(port);
 }
 
 std::optional<ResolverAddress> parseResolverAddress(std::string_view text) {

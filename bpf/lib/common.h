@@ -22,7 +22,7 @@
 #define VERDICT_PASS TC_ACT_UNSPEC
 #define VERDICT_DROP TC_ACT_SHOT
 
-static __always_inline void copy_addr(__u8 *dst, const __u8 *src) {
+static __always_inline void copy_addr(__u8* dst, const __u8* src) {
   __builtin_memcpy(dst, src, 16);
 }
 

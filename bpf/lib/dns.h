@@ -29,19 +29,19 @@ struct {
   __type(value, struct answer_record);
 } answer_scratch SEC(".maps") __weak;
 
-static __always_inline int trusted_resolver(__u8 family, __be16 port, const __u8 *addr) {
+static __always_inline int trusted_resolver(__u8 family, __be16 port, const __u8* addr) {
   struct skouter_resolver_key key = {.family = family, .port = port};
   copy_addr(key.addr, addr);
   return bpf_map_lookup_elem(&trusted_resolvers, &key) != NULL;
 }
 
-static __always_inline int load_dns_header(struct __sk_buff *skb, const struct packet *pkt,
-                                           struct dns_header_start *dns) {
+static __always_inline int load_dns_header(struct __sk_buff* skb, const struct packet* pkt,
+                                           struct dns_header_start* dns) {
   return bpf_skb_load_bytes(skb, pkt->l4_offset + sizeof(struct udphdr), dns, sizeof(*dns));
 }
 
 static __always_inline void dns_query_key(__u8 family, __be16 client_port, __be16 dns_id,
-                                          const __u8 *client, struct skouter_dns_query_key *key) {
+                                          const __u8* client, struct skouter_dns_query_key* key) {
   key->family = family;
   key->client_port = client_port;
   key->dns_id = dns_id;
@@ -49,7 +49,7 @@ static __always_inline void dns_query_key(__u8 family, __be16 client_port, __be1
 }
 
 /* A UDP query leaving a policed workload for a trusted resolver. */
-static __always_inline void dns_record_query(struct __sk_buff *skb, const struct packet *pkt,
+static __always_inline void dns_record_query(struct __sk_buff* skb, const struct packet* pkt,
                                              __u32 identity, __u64 now) {
   struct dns_header_start dns;
   if (pkt->protocol != IPPROTO_UDP || pkt->is_later_fragment) return;
@@ -62,17 +62,17 @@ static __always_inline void dns_record_query(struct __sk_buff *skb, const struct
   count(SKOUTER_CNT_DNS_QUERY_RECORDED);
 }
 
-static __always_inline int daemon_alive(const struct skouter_config *cfg, __u64 now) {
+static __always_inline int daemon_alive(const struct skouter_config* cfg, __u64 now) {
   __u32 key = 0;
-  struct skouter_heartbeat *beat = bpf_map_lookup_elem(&heartbeat, &key);
+  struct skouter_heartbeat* beat = bpf_map_lookup_elem(&heartbeat, &key);
   return beat && beat->last_beat_ns != 0 && now - beat->last_beat_ns <= cfg->failsafe_ns;
 }
 
 /* A UDP packet from a trusted resolver. Returns the tc verdict: answers to a recorded
  * query are copied to the daemon and dropped (the daemon re-injects them once their
  * addresses are installed); anything else passes. */
-static __always_inline int dns_intercept_answer(struct __sk_buff *skb, const struct packet *pkt,
-                                                const struct skouter_config *cfg,
+static __always_inline int dns_intercept_answer(struct __sk_buff* skb, const struct packet* pkt,
+                                                const struct skouter_config* cfg,
                                                 enum skouter_hook hook, __u64 now) {
   if (pkt->is_fragment) {
     /* Only the first fragment could be held; the client would never reassemble it. */
@@ -84,7 +84,7 @@ static __always_inline int dns_intercept_answer(struct __sk_buff *skb, const str
 
   struct skouter_dns_query_key key = {};
   dns_query_key(pkt->family, pkt->dport, dns.id, pkt->daddr, &key);
-  struct skouter_dns_query_value *query = bpf_map_lookup_elem(&dns_queries, &key);
+  struct skouter_dns_query_value* query = bpf_map_lookup_elem(&dns_queries, &key);
   if (!query) {
     count(SKOUTER_CNT_DNS_ANSWER_UNSOLICITED);
     return VERDICT_PASS;
@@ -102,7 +102,7 @@ static __always_inline int dns_intercept_answer(struct __sk_buff *skb, const str
     return VERDICT_PASS;
   }
   __u32 zero = 0;
-  struct answer_record *record = bpf_map_lookup_elem(&answer_scratch, &zero);
+  struct answer_record* record = bpf_map_lookup_elem(&answer_scratch, &zero);
   if (!record || len == 0) return VERDICT_PASS;
   /* Re-derive the bound in a form the verifier tracks through the helper calls. */
   len &= 0x3fff;

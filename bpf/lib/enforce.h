@@ -21,7 +21,7 @@
 /* Traffic a host needs to stay on the network at all: address configuration,
  * neighbour discovery, multicast membership, and error reports about packets it
  * received. None of it can carry a connection to a chosen destination. */
-static __always_inline int is_control_traffic(const struct packet *pkt) {
+static __always_inline int is_control_traffic(const struct packet* pkt) {
   if (pkt->is_later_fragment) return 0;
   switch (pkt->protocol) {
     case IPPROTO_UDP:
@@ -44,11 +44,11 @@ static __always_inline int is_control_traffic(const struct packet *pkt) {
   }
 }
 
-static __always_inline int allowed_by_learned_ip(const struct packet *pkt, __u32 identity,
+static __always_inline int allowed_by_learned_ip(const struct packet* pkt, __u32 identity,
                                                  __u64 now) {
   struct skouter_allowed_ip_key key = {.identity = identity, .ip = {.family = pkt->family}};
   copy_addr(key.ip.addr, pkt->daddr);
-  struct skouter_allowed_ip_value *entry = bpf_map_lookup_elem(&allowed_ips, &key);
+  struct skouter_allowed_ip_value* entry = bpf_map_lookup_elem(&allowed_ips, &key);
   if (!entry) return 0;
   if (entry->expiry_ns != 0 && entry->expiry_ns <= now) {
     count(SKOUTER_CNT_EGRESS_EXPIRED);
@@ -57,7 +57,7 @@ static __always_inline int allowed_by_learned_ip(const struct packet *pkt, __u32
   return 1;
 }
 
-static __always_inline int allowed_by_static_rule(const struct packet *pkt, __u32 identity) {
+static __always_inline int allowed_by_static_rule(const struct packet* pkt, __u32 identity) {
   struct skouter_cidr_key key = {
       .prefixlen = SKOUTER_CIDR_FIXED_BITS + (pkt->family == SKOUTER_FAMILY_IPV4 ? 32 : 128),
       .identity = identity,
@@ -67,8 +67,8 @@ static __always_inline int allowed_by_static_rule(const struct packet *pkt, __u3
   return bpf_map_lookup_elem(&allowed_cidrs, &key) != NULL;
 }
 
-static __always_inline int enforce_outgoing(struct __sk_buff *skb, const struct packet *pkt,
-                                            __u32 identity, const struct skouter_config *cfg) {
+static __always_inline int enforce_outgoing(struct __sk_buff* skb, const struct packet* pkt,
+                                            __u32 identity, const struct skouter_config* cfg) {
   __u64 now = bpf_ktime_get_ns();
 
   if (is_control_traffic(pkt)) {

@@ -6,13 +6,13 @@
 #include "maps.h"
 #include "parse.h"
 
-static __always_inline int is_icmp(const struct packet *pkt) {
+static __always_inline int is_icmp(const struct packet* pkt) {
   return pkt->protocol == IPPROTO_ICMP || pkt->protocol == IPPROTO_ICMPV6;
 }
 
 /* Key of a packet leaving the workload: it is the local side. */
-static __always_inline void flow_key_outgoing(const struct packet *pkt,
-                                              struct skouter_flow_key *key) {
+static __always_inline void flow_key_outgoing(const struct packet* pkt,
+                                              struct skouter_flow_key* key) {
   key->family = pkt->family;
   key->protocol = pkt->protocol;
   key->local_port = pkt->sport;
@@ -22,8 +22,8 @@ static __always_inline void flow_key_outgoing(const struct packet *pkt,
 }
 
 /* Key of a packet arriving for the workload, turned around to match its replies. */
-static __always_inline void flow_key_incoming(const struct packet *pkt,
-                                              struct skouter_flow_key *key) {
+static __always_inline void flow_key_incoming(const struct packet* pkt,
+                                              struct skouter_flow_key* key) {
   key->family = pkt->family;
   key->protocol = pkt->protocol;
   /* An ICMP echo identifier is the same in both directions. */
@@ -34,16 +34,16 @@ static __always_inline void flow_key_incoming(const struct packet *pkt,
 }
 
 /* Refreshes a live flow; a flow idle past the configured timeout no longer counts. */
-static __always_inline int flow_touch(const struct skouter_flow_key *key, __u64 now,
-                                      const struct skouter_config *cfg) {
-  struct skouter_flow_value *flow = bpf_map_lookup_elem(&flows, key);
+static __always_inline int flow_touch(const struct skouter_flow_key* key, __u64 now,
+                                      const struct skouter_config* cfg) {
+  struct skouter_flow_value* flow = bpf_map_lookup_elem(&flows, key);
   if (!flow) return 0;
   if (now - flow->last_seen_ns > cfg->flow_idle_ns) return 0;
   flow->last_seen_ns = now;
   return 1;
 }
 
-static __always_inline void flow_open(const struct skouter_flow_key *key, __u64 now,
+static __always_inline void flow_open(const struct skouter_flow_key* key, __u64 now,
                                       enum skouter_flow_origin origin, __u32 identity) {
   struct skouter_flow_value flow = {
       .last_seen_ns = now,

@@ -89,11 +89,11 @@ struct {
 
 static __always_inline void count(enum skouter_counter counter) {
   __u32 key = counter;
-  __u64 *value = bpf_map_lookup_elem(&counters, &key);
+  __u64* value = bpf_map_lookup_elem(&counters, &key);
   if (value) *value += 1;
 }
 
-static __always_inline const struct skouter_config *config_get(void) {
+static __always_inline const struct skouter_config* config_get(void) {
   __u32 key = 0;
   return bpf_map_lookup_elem(&config, &key);
 }

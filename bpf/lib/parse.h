@@ -49,8 +49,8 @@ enum parse_result {
 };
 
 struct packet {
-  __u8 family;    /* SKOUTER_FAMILY_* */
-  __u8 protocol;  /* the upper-layer protocol after extension headers */
+  __u8 family;            /* SKOUTER_FAMILY_* */
+  __u8 protocol;          /* the upper-layer protocol after extension headers */
   __u8 is_fragment;       /* any fragment, the first included */
   __u8 is_later_fragment; /* a non-first fragment: no upper-layer header */
   __u8 has_ports;         /* TCP, UDP, or ICMP echo (identifier as source port) */
@@ -70,7 +70,7 @@ struct vlan_tag {
   __be16 encapsulated_proto;
 };
 
-static __always_inline int parse_ethernet(struct __sk_buff *skb, __be16 *proto, __u32 *offset) {
+static __always_inline int parse_ethernet(struct __sk_buff* skb, __be16* proto, __u32* offset) {
   struct ethhdr eth;
   if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)) < 0) return PARSE_MALFORMED;
   *proto = eth.h_proto;
@@ -86,7 +86,7 @@ static __always_inline int parse_ethernet(struct __sk_buff *skb, __be16 *proto, 
   return PARSE_OK;
 }
 
-static __always_inline int parse_ipv4(struct __sk_buff *skb, struct packet *pkt) {
+static __always_inline int parse_ipv4(struct __sk_buff* skb, struct packet* pkt) {
   struct iphdr ip;
   if (bpf_skb_load_bytes(skb, pkt->l3_offset, &ip, sizeof(ip)) < 0) return PARSE_MALFORMED;
   if (ip.version != 4 || ip.ihl < 5) return PARSE_MALFORMED;
@@ -107,7 +107,7 @@ struct ipv6_ext_header {
   __be16 fragment_offset; /* meaningful in a fragment header only */
 };
 
-static __always_inline int parse_ipv6(struct __sk_buff *skb, struct packet *pkt) {
+static __always_inline int parse_ipv6(struct __sk_buff* skb, struct packet* pkt) {
   struct ipv6hdr ip;
   if (bpf_skb_load_bytes(skb, pkt->l3_offset, &ip, sizeof(ip)) < 0) return PARSE_MALFORMED;
   if (ip.version != 6) return PARSE_MALFORMED;
@@ -117,8 +117,10 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct packet *pkt)
 
   __u8 nexthdr = ip.nexthdr;
   __u32 offset = pkt->l3_offset + sizeof(ip);
+  /* One pass per extension header, and one more to reach the upper layer behind the
+   * last of them. */
 #pragma unroll
-  for (int i = 0; i < MAX_IPV6_EXT_HEADERS; i++) {
+  for (int i = 0; i <= MAX_IPV6_EXT_HEADERS; i++) {
     struct ipv6_ext_header ext;
     switch (nexthdr) {
       case IPV6_NEXTHDR_HOP:
@@ -150,7 +152,7 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct packet *pkt)
   return PARSE_MALFORMED;
 }
 
-static __always_inline int parse_l4(struct __sk_buff *skb, struct packet *pkt) {
+static __always_inline int parse_l4(struct __sk_buff* skb, struct packet* pkt) {
   if (pkt->is_later_fragment) return PARSE_OK;
   switch (pkt->protocol) {
     case IPPROTO_TCP: {
@@ -158,7 +160,7 @@ static __always_inline int parse_l4(struct __sk_buff *skb, struct packet *pkt) {
       if (bpf_skb_load_bytes(skb, pkt->l4_offset, &tcp, sizeof(tcp)) < 0) return PARSE_MALFORMED;
       pkt->sport = tcp.source;
       pkt->dport = tcp.dest;
-      pkt->tcp_flags = ((__u8 *)&tcp)[13];
+      pkt->tcp_flags = ((__u8*)&tcp)[13];
       pkt->has_ports = 1;
       return PARSE_OK;
     }
@@ -193,7 +195,7 @@ static __always_inline int parse_l4(struct __sk_buff *skb, struct packet *pkt) {
   }
 }
 
-static __always_inline int parse_packet(struct __sk_buff *skb, struct packet *pkt) {
+static __always_inline int parse_packet(struct __sk_buff* skb, struct packet* pkt) {
   __be16 proto;
   int rc = parse_ethernet(skb, &proto, &pkt->l3_offset);
   if (rc != PARSE_OK) return rc;

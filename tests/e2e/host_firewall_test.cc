@@ -70,15 +70,15 @@ TEST_F(HostFirewallTest, AllowedNamesConnectOverIpv4AndIpv6) {
 // held and re-injected over IPv6.
 TEST_F(HostFirewallTest, AnswersOverIpv6TransportAreHeldAndInstalled) {
   startDaemon();
-  const auto lookup = node(std::string("dig +short +tries=1 +timeout=2 @") + kResolverV6 +
-                           " en.wikipedia.org A");
+  const auto lookup =
+      node(std::string("dig +short +tries=1 +timeout=2 @") + kResolverV6 + " en.wikipedia.org A");
   ASSERT_TRUE(lookup.ok()) << lookup.describe();
   EXPECT_EQ(lookup.out, "203.0.113.14\n");
   EXPECT_TRUE(node(httpGet("http://203.0.113.14/")).ok());
   EXPECT_TRUE(learnedAddresses().contains("203.0.113.14"));
 
-  const auto denied = node(std::string("dig +short +tries=1 +timeout=2 @") + kResolverV6 +
-                           " github.com AAAA");
+  const auto denied =
+      node(std::string("dig +short +tries=1 +timeout=2 @") + kResolverV6 + " github.com AAAA");
   EXPECT_EQ(denied.out, "2001:db8:100::20\n") << denied.describe();
   EXPECT_EQ(node(httpGet("http://[2001:db8:100::20]/")).exit_code, kCurlTimedOut);
 }
@@ -143,8 +143,8 @@ TEST_F(HostFirewallTest, EntriesShowNamesExpiryAndRule) {
   EXPECT_TRUE(found_learned);
   EXPECT_TRUE(found_static);
 
-  const auto table = runCommand({skouterctlPath(), "--socket", daemon_->socketPath(), "entries"},
-                                seconds(5));
+  const auto table =
+      runCommand({skouterctlPath(), "--socket", daemon_->socketPath(), "entries"}, seconds(5));
   EXPECT_TRUE(table.ok()) << table.describe();
   EXPECT_NE(table.out.find("example.com"), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("EXPIRES IN"), std::string::npos) << table.out;
@@ -175,11 +175,12 @@ TEST_F(HostFirewallTest, FirstConnectionAfterEachOf300LookupsIsNeverDropped) {
   }
   std::sort(connect_times.begin(), connect_times.end());
   ASSERT_EQ(connect_times.size(), static_cast<std::size_t>(kFreshNameCount));
-  std::printf("first connections: %d; SYNs retransmitted: %llu; connect time p50 %.2f ms, "
-              "p99 %.2f ms, max %.2f ms\n",
-              kFreshNameCount, static_cast<unsigned long long>(retransmitted),
-              connect_times[connect_times.size() / 2] * 1000,
-              connect_times[connect_times.size() * 99 / 100] * 1000, connect_times.back() * 1000);
+  std::printf(
+      "first connections: %d; SYNs retransmitted: %llu; connect time p50 %.2f ms, "
+      "p99 %.2f ms, max %.2f ms\n",
+      kFreshNameCount, static_cast<unsigned long long>(retransmitted),
+      connect_times[connect_times.size() / 2] * 1000,
+      connect_times[connect_times.size() * 99 / 100] * 1000, connect_times.back() * 1000);
   EXPECT_EQ(retransmitted, 0u);
   EXPECT_EQ(learnedAddresses().size() >= static_cast<std::size_t>(kFreshNameCount), true);
 }
@@ -229,17 +230,17 @@ TEST_F(HostFirewallTest, EachAnswerIsDeliveredExactlyOnce) {
   startDaemon();
   const auto received = [&] {
     const auto counters = lab_->readSnmpCounters("node");
-    return counters.at("UdpInDatagrams") + counters.at("UdpNoPorts") +
-           counters.at("UdpInErrors") + counters.at("Udp6InDatagrams") +
-           counters.at("Udp6NoPorts") + counters.at("Udp6InErrors");
+    return counters.at("UdpInDatagrams") + counters.at("UdpNoPorts") + counters.at("UdpInErrors") +
+           counters.at("Udp6InDatagrams") + counters.at("Udp6NoPorts") +
+           counters.at("Udp6InErrors");
   };
   const auto before = received();
   constexpr int kLookups = 20;
   // Half of the lookups go to the resolver's IPv6 address.
   const auto result = node("for i in $(seq " + std::to_string(kLookups / 2) +
                            "); do dig +short +tries=1 +timeout=2 example.com A >/dev/null && "
-                           "dig +short +tries=1 +timeout=2 @" + kResolverV6 +
-                           " example.com AAAA >/dev/null || exit 1; done");
+                           "dig +short +tries=1 +timeout=2 @" +
+                           kResolverV6 + " example.com AAAA >/dev/null || exit 1; done");
   ASSERT_TRUE(result.ok()) << result.describe();
   EXPECT_EQ(received() - before, static_cast<std::uint64_t>(kLookups));
 }

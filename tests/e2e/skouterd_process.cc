@@ -114,9 +114,9 @@ CommandResult Skouterd::runOnce(const std::vector<std::string>& flags) const {
 }
 
 nlohmann::json Skouterd::ctl(const std::string& command) const {
-  const auto result = runCommand(
-      {SKOUTER_E2E_SKOUTERCTL, "--socket", socketPath(), command, "-o", "json"},
-      std::chrono::seconds(5));
+  const auto result =
+      runCommand({SKOUTER_E2E_SKOUTERCTL, "--socket", socketPath(), command, "-o", "json"},
+                 std::chrono::seconds(5));
   if (!result.ok()) throw std::runtime_error("skouterctl " + command + ": " + result.describe());
   return nlohmann::json::parse(result.out);
 }
