@@ -64,11 +64,12 @@ void printTable(const std::vector<std::string>& header,
     for (std::size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
   }
   const auto printRow = [&](const std::vector<std::string>& row) {
+    std::string line;
     for (std::size_t i = 0; i < row.size(); ++i) {
-      std::cout << (i + 1 < row.size() ? std::left : std::left)
-                << std::setw(static_cast<int>(i + 1 < row.size() ? widths[i] + 2 : 0)) << row[i];
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(widths[i] + 2 - row[i].size(), ' ');
     }
-    std::cout << "\n";
+    std::cout << line << "\n";
   };
   printRow(header);
   for (const auto& row : rows) printRow(row);
