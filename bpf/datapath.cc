@@ -1,11 +1,14 @@
 #include "bpf/datapath.h"
 
+#include <fcntl.h>
 #include <net/if.h>
 #include <net/if_arp.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/statfs.h>
 #include <sys/vfs.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdarg>
@@ -63,6 +66,21 @@ void ensureBpfFs(const std::filesystem::path& pin_dir) {
   }
 }
 
+// One daemon per pin directory: two would fight over the attachments and both read
+// the answers ring. The lock goes with the process, so a killed daemon frees it.
+int lockPinDir(const std::string& pin_dir) {
+  const int fd = ::open(pin_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw DatapathError("cannot open " + pin_dir + ": " + std::strerror(errno));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
+    close(fd);
+    throw DatapathError(error == EWOULDBLOCK
+                            ? "another skouterd is running on " + pin_dir
+                            : "cannot lock " + pin_dir + ": " + std::strerror(error));
+  }
+  return fd;
+}
+
 // Maps that hold no state worth keeping across restarts are not pinned.
 bool pinned(const bpf_map* map) { return std::strcmp(bpf_map__name(map), "answer_scratch") != 0; }
 
@@ -106,6 +124,7 @@ std::unique_ptr<Datapath> Datapath::open(const std::string& pin_dir) {
 
   std::unique_ptr<Datapath> datapath(new Datapath());
   datapath->pin_dir_ = pin_dir;
+  datapath->lock_fd_ = lockPinDir(pin_dir);
   datapath->took_over_ = std::filesystem::exists(std::filesystem::path(pin_dir) / "config");
   datapath->skeleton_ = skouter_bpf__open();
   if (!datapath->skeleton_) throw DatapathError("cannot open the BPF skeleton");
@@ -140,7 +159,10 @@ std::unique_ptr<Datapath> Datapath::open(const std::string& pin_dir) {
   return datapath;
 }
 
-Datapath::~Datapath() { skouter_bpf__destroy(skeleton_); }
+Datapath::~Datapath() {
+  skouter_bpf__destroy(skeleton_);
+  if (lock_fd_ >= 0) close(lock_fd_);
+}
 
 void Datapath::attachUplink(const std::string& interface) {
   const int ifindex = interfaceIndex(interface);
@@ -162,6 +184,8 @@ void Datapath::detachUplink(const std::string& interface) {
 }
 
 void Datapath::removePins(const std::string& pin_dir) {
+  if (!std::filesystem::exists(pin_dir)) return;
+  close(lockPinDir(pin_dir));
   std::error_code error;
   std::filesystem::remove_all(pin_dir, error);
   if (error) throw DatapathError("cannot remove " + pin_dir + ": " + error.message());

@@ -54,7 +54,8 @@ class Datapath {
 
   // Removes skouter's filters from `interface` (absent ones are not an error).
   static void detachUplink(const std::string& interface);
-  // Unpins every map under `pin_dir` and removes the directory.
+  // Unpins every map under `pin_dir` and removes the directory. Refuses while a
+  // daemon holds it.
   static void removePins(const std::string& pin_dir);
 
   IdentityMap identities() const;
@@ -75,6 +76,7 @@ class Datapath {
   Datapath() = default;
   skouter_bpf* skeleton_ = nullptr;
   std::string pin_dir_;
+  int lock_fd_ = -1;
   bool took_over_ = false;
 };
 

@@ -275,6 +275,9 @@ std::string Daemon::entriesJson() const {
 
 int detach(const DaemonOptions& options) {
   std::vector<std::string> interfaces = resolveInterfaces(options);
+  // Pins first: it refuses while a daemon runs, before anything is detached.
+  Datapath::removePins(options.bpffs);
+  spdlog::info("removed pinned maps under {}", options.bpffs);
   int status = 0;
   for (const auto& interface : interfaces) {
     try {
@@ -285,9 +288,7 @@ int detach(const DaemonOptions& options) {
       status = 1;
     }
   }
-  Datapath::removePins(options.bpffs);
   std::filesystem::remove(options.admin_socket);
-  spdlog::info("removed pinned maps under {}", options.bpffs);
   return status;
 }
 

@@ -312,6 +312,19 @@ TEST_F(HostFirewallTest, AttachesBesideOtherFiltersAndDetachRemovesOnlySkouter) 
   EXPECT_TRUE(node(httpGet("http://github.com/")).ok());
 }
 
+TEST_F(HostFirewallTest, SecondDaemonAndDetachAreRefusedWhileOneRuns) {
+  startDaemon();
+  const auto second = daemon_->runOnce({});
+  EXPECT_EQ(second.exit_code, 1) << second.describe();
+  EXPECT_NE((second.out + second.err).find("another skouterd is running"), std::string::npos)
+      << second.describe();
+  const auto detach = daemon_->runOnce({"--detach"});
+  EXPECT_NE(detach.exit_code, 0) << detach.describe();
+  // The running daemon is untouched.
+  EXPECT_TRUE(node(httpGet("http://example.com/")).ok());
+  EXPECT_EQ(node(httpGet("http://github.com/")).exit_code, kCurlTimedOut);
+}
+
 TEST_F(HostFirewallTest, BrokenPolicyIsRefusedWithFileAndField) {
   policies_.write("broken.yaml", R"(apiVersion: egress.skouter/v1alpha1
 kind: Egress
