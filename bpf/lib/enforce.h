@@ -96,9 +96,11 @@ static __always_inline int enforce_outgoing(struct __sk_buff* skb, const struct 
     verdict = SKOUTER_CNT_EGRESS_ALLOWED_LEARNED;
   else if (allowed_by_static_rule(pkt, identity))
     verdict = SKOUTER_CNT_EGRESS_ALLOWED_STATIC;
-  else if (cfg->flags & SKOUTER_CFG_AUDIT)
-    verdict = SKOUTER_CNT_EGRESS_AUDITED;
-  else {
+  else if (cfg->flags & SKOUTER_CFG_AUDIT) {
+    /* No flow: a connection audit let through must not outlive the audit. */
+    count(SKOUTER_CNT_EGRESS_AUDITED);
+    return VERDICT_PASS;
+  } else {
     count(SKOUTER_CNT_EGRESS_DENIED);
     return VERDICT_DROP;
   }

@@ -1,0 +1,438 @@
+#include "tests/bpf/datapath_fixture.h"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+
+#include "resolver/allowed_ip_table.h"
+
+namespace skouter::bpftest {
+namespace {
+
+IpAddress address(const char* text) { return IpAddress::parse(text).value(); }
+
+void copyAddress(std::uint8_t* destination, const IpAddress& address) {
+  std::memcpy(destination, address.bytes.data(), address.bytes.size());
+}
+
+std::uint8_t bpfFamily(const IpAddress& address) {
+  return address.family == IpFamily::kV4 ? SKOUTER_FAMILY_IPV4 : SKOUTER_FAMILY_IPV6;
+}
+
+int collectAnswer(void* context, void* data, std::size_t size) {
+  auto* answers = static_cast<std::vector<PuntedAnswer>*>(context);
+  const auto* bytes = static_cast<const std::uint8_t*>(data);
+  PuntedAnswer answer{};
+  if (size < sizeof(answer.header)) throw std::runtime_error("ring record shorter than a header");
+  std::memcpy(&answer.header, bytes, sizeof(answer.header));
+  answer.frame.assign(bytes + sizeof(answer.header), bytes + size);
+  answers->push_back(std::move(answer));
+  return 0;
+}
+
+IpAddress fromBpf(std::uint8_t family, const std::uint8_t* bytes) {
+  return family == SKOUTER_FAMILY_IPV4 ? IpAddress::fromV4(bytes) : IpAddress::fromV6(bytes);
+}
+
+std::string endpoint(const IpAddress& address, std::uint16_t port) {
+  const std::string text = address.toString();
+  return (address.family == IpFamily::kV4 ? text : "[" + text + "]") + ":" + std::to_string(port);
+}
+
+std::string protocolName(std::uint8_t protocol) {
+  switch (protocol) {
+    case IPPROTO_TCP:
+      return "TCP";
+    case IPPROTO_UDP:
+      return "UDP";
+    case IPPROTO_ICMP:
+      return "ICMP";
+    case IPPROTO_ICMPV6:
+      return "ICMPv6";
+  }
+  return "protocol " + std::to_string(protocol);
+}
+
+std::string originName(std::uint32_t origin) {
+  switch (origin) {
+    case SKOUTER_FLOW_OUTBOUND:
+      return "outbound";
+    case SKOUTER_FLOW_INBOUND:
+      return "inbound";
+  }
+  return "origin " + std::to_string(origin);
+}
+
+std::string hex16(std::uint16_t value) {
+  char text[8];
+  std::snprintf(text, sizeof(text), "0x%04x", value);
+  return text;
+}
+
+}  // namespace
+
+std::ostream& operator<<(std::ostream& out, Verdict verdict) {
+  switch (verdict) {
+    case Verdict::kPass:
+      return out << "pass";
+    case Verdict::kDrop:
+      return out << "drop";
+  }
+  return out << "tc verdict " << static_cast<int>(verdict);
+}
+
+std::uint64_t monotonicNowNs() {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<std::uint64_t>(now.tv_sec) * kNanosPerSecond + now.tv_nsec;
+}
+
+// Documentation ranges only (RFC 5737, RFC 3849), so nothing here is anyone's address.
+const TestNetwork& ipv4Network() {
+  static const TestNetwork network{
+      .name = "IPv4",
+      .host = address("192.0.2.10"),
+      .resolver = address("192.0.2.53"),
+      .learned = address("198.51.100.20"),
+      .expired = address("198.51.100.21"),
+      .static_ip = address("203.0.113.5"),
+      .in_cidr = address("203.0.113.200"),
+      .outside_cidr = address("203.0.113.127"),
+      .denied = address("198.51.100.99"),
+      .world = address("198.51.100.150"),
+      .static_prefix = "203.0.113.5/32",
+      .cidr = "203.0.113.128/25",
+  };
+  return network;
+}
+
+const TestNetwork& ipv6Network() {
+  static const TestNetwork network{
+      .name = "IPv6",
+      .host = address("2001:db8::10"),
+      .resolver = address("2001:db8::53"),
+      .learned = address("2001:db8:1::20"),
+      .expired = address("2001:db8:1::21"),
+      .static_ip = address("2001:db8:2::5"),
+      .in_cidr = address("2001:db8:3::abcd"),
+      .outside_cidr = address("2001:db8:3:1::abcd"),
+      .denied = address("2001:db8:1::99"),
+      .world = address("2001:db8:1::150"),
+      .static_prefix = "2001:db8:2::5/128",
+      .cidr = "2001:db8:3::/64",
+  };
+  return network;
+}
+
+void DatapathFixture::SetUp() {
+  // Unique per process and per test, so concurrent runs never share maps.
+  static int opened = 0;
+  started_ns_ = monotonicNowNs();
+  pin_dir_ =
+      "/sys/fs/bpf/skouter-test-" + std::to_string(getpid()) + "-" + std::to_string(opened++);
+  datapath_ = Datapath::open(pin_dir_);
+  skouter_config settings{};
+  settings.layout_version = SKOUTER_LAYOUT_VERSION;
+  settings.flags = SKOUTER_CFG_HOST_POLICED;
+  settings.reinject_mark = kReinjectMark;
+  settings.failsafe_ns = kFailsafeNs;
+  settings.flow_idle_ns = kFlowIdleNs;
+  writeConfig(settings);
+  beatNow();
+}
+
+void DatapathFixture::TearDown() {
+  datapath_.reset();
+  if (!pin_dir_.empty()) Datapath::removePins(pin_dir_);
+}
+
+skouter_config DatapathFixture::config() const { return datapath_->config().lookup(0).value(); }
+
+void DatapathFixture::writeConfig(const skouter_config& settings) {
+  if (datapath_->config().update(0, settings) != 0) throw std::runtime_error("cannot write config");
+}
+
+void DatapathFixture::setFlags(std::uint32_t flags) {
+  skouter_config settings = config();
+  settings.flags = flags;
+  writeConfig(settings);
+}
+
+void DatapathFixture::setFailsafeNs(std::uint64_t failsafe_ns) {
+  skouter_config settings = config();
+  settings.failsafe_ns = failsafe_ns;
+  writeConfig(settings);
+}
+
+void DatapathFixture::setFlowIdleNs(std::uint64_t flow_idle_ns) {
+  skouter_config settings = config();
+  settings.flow_idle_ns = flow_idle_ns;
+  writeConfig(settings);
+}
+
+void DatapathFixture::setReinjectMark(std::uint32_t mark) {
+  skouter_config settings = config();
+  settings.reinject_mark = mark;
+  writeConfig(settings);
+}
+
+void DatapathFixture::beatAt(std::uint64_t beat_ns) {
+  if (datapath_->heartbeat().update(0, {.last_beat_ns = beat_ns}) != 0) {
+    throw std::runtime_error("cannot write heartbeat");
+  }
+}
+
+void DatapathFixture::trustResolver(const IpAddress& address, std::uint16_t port) {
+  skouter_resolver_key key{};
+  key.family = bpfFamily(address);
+  key.port = htons(port);
+  copyAddress(key.addr, address);
+  if (datapath_->trustedResolvers().update(key, {}) != 0) {
+    throw std::runtime_error("cannot trust resolver " + address.toString());
+  }
+}
+
+void DatapathFixture::allowIp(const IpAddress& address, std::uint64_t expiry_ns) {
+  const skouter_allowed_ip_key key{.identity = SKOUTER_HOST_IDENTITY,
+                                   .ip = resolver::toBpfAddr(address)};
+  skouter_allowed_ip_value value{};
+  value.expiry_ns = expiry_ns;
+  if (datapath_->allowedIps().update(key, value) != 0) {
+    throw std::runtime_error("cannot allow " + address.toString());
+  }
+}
+
+void DatapathFixture::allowPrefix(const std::string& text) {
+  const IpPrefix prefix = IpPrefix::parse(text).value();
+  skouter_cidr_key key{};
+  key.prefixlen = SKOUTER_CIDR_FIXED_BITS + prefix.length;
+  key.identity = SKOUTER_HOST_IDENTITY;
+  key.family = bpfFamily(prefix.address);
+  copyAddress(key.addr, prefix.address);
+  if (datapath_->allowedCidrs().update(key, {}) != 0) {
+    throw std::runtime_error("cannot allow " + text);
+  }
+}
+
+void DatapathFixture::installPolicy(const TestNetwork& network) {
+  const std::uint64_t now = monotonicNowNs();
+  trustResolver(network.resolver, kDnsPort);
+  allowIp(network.learned, now + 3600 * kNanosPerSecond);
+  allowIp(network.expired, now - kNanosPerSecond);
+  allowPrefix(network.static_prefix);
+  allowPrefix(network.cidr);
+}
+
+skouter_flow_key DatapathFixture::flowKey(std::uint8_t protocol, const IpAddress& local,
+                                          std::uint16_t local_port, const IpAddress& remote,
+                                          std::uint16_t remote_port) {
+  skouter_flow_key key{};
+  key.family = bpfFamily(local);
+  key.protocol = protocol;
+  key.local_port = htons(local_port);
+  key.remote_port = htons(remote_port);
+  copyAddress(key.local, local);
+  copyAddress(key.remote, remote);
+  return key;
+}
+
+void DatapathFixture::putFlow(const skouter_flow_key& key, skouter_flow_origin origin,
+                              std::uint64_t last_seen_ns) {
+  const skouter_flow_value value{.last_seen_ns = last_seen_ns,
+                                 .origin = static_cast<std::uint32_t>(origin),
+                                 .identity = SKOUTER_HOST_IDENTITY};
+  if (datapath_->flows().update(key, value) != 0) throw std::runtime_error("cannot put flow");
+}
+
+std::vector<std::pair<skouter_flow_key, skouter_flow_value>> DatapathFixture::flows() const {
+  std::vector<std::pair<skouter_flow_key, skouter_flow_value>> result;
+  datapath_->flows().forEach([&](const skouter_flow_key& key, const skouter_flow_value& value) {
+    result.emplace_back(key, value);
+  });
+  return result;
+}
+
+Descriptions DatapathFixture::flowDescriptions() const {
+  Descriptions result;
+  for (const auto& [key, value] : flows()) result.push_back(flowDescription(key, value));
+  std::sort(result.begin(), result.end());
+  return result;
+}
+
+skouter_dns_query_key DatapathFixture::queryKey(const IpAddress& client, std::uint16_t client_port,
+                                                std::uint16_t dns_id) {
+  skouter_dns_query_key key{};
+  key.family = bpfFamily(client);
+  key.client_port = htons(client_port);
+  key.dns_id = htons(dns_id);
+  copyAddress(key.client, client);
+  return key;
+}
+
+void DatapathFixture::putQuery(const skouter_dns_query_key& key, std::uint64_t sent_ns) {
+  skouter_dns_query_value value{};
+  value.sent_ns = sent_ns;
+  value.identity = SKOUTER_HOST_IDENTITY;
+  if (datapath_->dnsQueries().update(key, value) != 0) throw std::runtime_error("cannot put query");
+}
+
+std::vector<std::pair<skouter_dns_query_key, skouter_dns_query_value>> DatapathFixture::queries()
+    const {
+  std::vector<std::pair<skouter_dns_query_key, skouter_dns_query_value>> result;
+  datapath_->dnsQueries().forEach(
+      [&](const skouter_dns_query_key& key, const skouter_dns_query_value& value) {
+        result.emplace_back(key, value);
+      });
+  return result;
+}
+
+Descriptions DatapathFixture::queryDescriptions() const {
+  Descriptions result;
+  for (const auto& [key, value] : queries()) result.push_back(queryDescription(key, value));
+  std::sort(result.begin(), result.end());
+  return result;
+}
+
+Counters DatapathFixture::counters() const {
+  static const char* const kNames[] = SKOUTER_COUNTER_NAMES;
+  const PerCpuCounters per_cpu = datapath_->counters();
+  Counters result;
+  for (std::uint32_t index = 0; index < SKOUTER_CNT_MAX; ++index) {
+    if (const std::uint64_t value = per_cpu.read(index); value != 0) result[kNames[index]] = value;
+  }
+  return result;
+}
+
+void DatapathFixture::expectStampedDuringTest(std::uint64_t time_ns) const {
+  EXPECT_GE(time_ns, started_ns_);
+  EXPECT_LE(time_ns, monotonicNowNs());
+}
+
+std::vector<PuntedAnswer> DatapathFixture::drainAnswers() {
+  std::vector<PuntedAnswer> answers;
+  ring_buffer* ring =
+      ring_buffer__new(datapath_->answersRingFd(), collectAnswer, &answers, nullptr);
+  if (!ring) throw std::runtime_error("cannot open the answers ring buffer");
+  const int consumed = ring_buffer__consume(ring);
+  ring_buffer__free(ring);
+  if (consumed < 0) throw std::runtime_error("cannot consume the answers ring buffer");
+  return answers;
+}
+
+Verdict DatapathFixture::runUplinkEgress(const Packet& packet, const SkbContext& context) {
+  return run(datapath_->uplinkEgressProgramFd(), packet.frame, context);
+}
+
+Verdict DatapathFixture::runUplinkIngress(const Packet& packet, const SkbContext& context) {
+  return run(datapath_->uplinkIngressProgramFd(), packet.frame, context);
+}
+
+Verdict DatapathFixture::run(int program_fd, const Bytes& frame, const SkbContext& context,
+                             __sk_buff* context_out) {
+  __sk_buff context_in{};
+  context_in.mark = context.mark;
+  context_in.ingress_ifindex = context.ingress_ifindex;
+  __sk_buff seen{};
+  LIBBPF_OPTS(bpf_test_run_opts, options, .data_in = frame.data(),
+              .data_size_in = static_cast<std::uint32_t>(frame.size()), .ctx_in = &context_in,
+              .ctx_out = &seen, .ctx_size_in = sizeof(context_in), .ctx_size_out = sizeof(seen),
+              .repeat = 1);
+  if (bpf_prog_test_run_opts(program_fd, &options) != 0) {
+    throw std::runtime_error(std::string("BPF_PROG_TEST_RUN: ") + std::strerror(errno));
+  }
+  if (context_out) *context_out = seen;
+  return static_cast<Verdict>(static_cast<int>(options.retval));
+}
+
+Counters countersMoved(const Counters& before, const Counters& after) {
+  Counters moved;
+  for (const auto& [name, value] : after) {
+    const auto previous = before.find(name);
+    const std::uint64_t delta = value - (previous == before.end() ? 0 : previous->second);
+    if (delta != 0) moved[name] = delta;
+  }
+  return moved;
+}
+
+std::string flowDescription(const skouter_flow_key& key, const skouter_flow_value& value) {
+  return protocolName(key.protocol) + " " +
+         endpoint(fromBpf(key.family, key.local), ntohs(key.local_port)) + " > " +
+         endpoint(fromBpf(key.family, key.remote), ntohs(key.remote_port)) + " " +
+         originName(value.origin) + " identity " + std::to_string(value.identity);
+}
+
+std::string flowDescription(std::uint8_t protocol, const IpAddress& local, std::uint16_t local_port,
+                            const IpAddress& remote, std::uint16_t remote_port,
+                            skouter_flow_origin origin) {
+  const skouter_flow_value value{.last_seen_ns = 0,
+                                 .origin = static_cast<std::uint32_t>(origin),
+                                 .identity = SKOUTER_HOST_IDENTITY};
+  return flowDescription(DatapathFixture::flowKey(protocol, local, local_port, remote, remote_port),
+                         value);
+}
+
+std::string queryDescription(const skouter_dns_query_key& key,
+                             const skouter_dns_query_value& value) {
+  return endpoint(fromBpf(key.family, key.client), ntohs(key.client_port)) + " id " +
+         hex16(ntohs(key.dns_id)) + " identity " + std::to_string(value.identity);
+}
+
+std::string queryDescription(const IpAddress& client, std::uint16_t client_port,
+                             std::uint16_t dns_id) {
+  skouter_dns_query_value value{};
+  value.identity = SKOUTER_HOST_IDENTITY;
+  return queryDescription(DatapathFixture::queryKey(client, client_port, dns_id), value);
+}
+
+std::uint8_t icmpProtocol(IpFamily family) {
+  return family == IpFamily::kV4 ? std::uint8_t{IPPROTO_ICMP} : std::uint8_t{IPPROTO_ICMPV6};
+}
+
+std::function<void(DatapathFixture&)> expectFlows(Descriptions expected) {
+  return
+      [expected](DatapathFixture& datapath) { EXPECT_EQ(datapath.flowDescriptions(), expected); };
+}
+
+void PrintTo(const PacketCase& packet_case, std::ostream* out) {
+  *out << packet_case.description << " (" << packet_case.network->name << ")";
+}
+
+std::string caseName(const ::testing::TestParamInfo<PacketCase>& info) {
+  std::string name;
+  bool word_start = true;
+  for (const char c : info.param.description + " " + info.param.network->name) {
+    if (!std::isalnum(static_cast<unsigned char>(c))) {
+      word_start = true;
+      continue;
+    }
+    name += word_start ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
+    word_start = false;
+  }
+  return name;
+}
+
+void PacketCaseTest::runCase(Program program) {
+  const PacketCase& packet_case = GetParam();
+  installPolicy(*packet_case.network);
+  if (packet_case.setup) packet_case.setup(*this);
+  const Counters before = counters();
+
+  const Verdict verdict = program == Program::kUplinkEgress
+                              ? runUplinkEgress(packet_case.packet, packet_case.context)
+                              : runUplinkIngress(packet_case.packet, packet_case.context);
+
+  EXPECT_EQ(verdict, packet_case.verdict);
+  EXPECT_EQ(countersMoved(before, counters()), packet_case.moved);
+  if (packet_case.check) packet_case.check(*this);
+}
+
+}  // namespace skouter::bpftest

@@ -1,0 +1,197 @@
+// A freshly loaded datapath per test, its maps pinned under a directory of the test's
+// own, and the means to run its programs on crafted packets with BPF_PROG_TEST_RUN.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "bpf/datapath.h"
+#include "bpf/skouter_abi.h"
+#include "common/ip_address.h"
+#include "tests/bpf/packet_builder.h"
+
+namespace skouter::bpftest {
+
+inline constexpr std::uint64_t kNanosPerSecond = 1'000'000'000;
+
+// The tc verdicts the programs return.
+enum class Verdict : int {
+  kPass = TC_ACT_UNSPEC,  // on to the next filter, or through
+  kDrop = TC_ACT_SHOT,
+};
+std::ostream& operator<<(std::ostream& out, Verdict verdict);
+
+// What the kernel knows about a packet besides its bytes, set through the
+// struct __sk_buff context of BPF_PROG_TEST_RUN.
+struct SkbContext {
+  // 0: originated on this host. Otherwise the interface a forwarded packet came in on.
+  std::uint32_t ingress_ifindex = 0;
+  std::uint32_t mark = 0;
+};
+
+inline constexpr SkbContext kLocallyOriginated{};
+// Any index will do: the kernel does not look it up for ingress_ifindex.
+inline constexpr SkbContext kForwarded{.ingress_ifindex = 7};
+
+// A punted answer as the daemon reads it from the answers ring buffer.
+struct PuntedAnswer {
+  skouter_answer_header header;
+  Bytes frame;
+};
+
+// Map entries as flowDescription() and queryDescription() put them.
+using Descriptions = std::vector<std::string>;
+
+// Counter name -> value, holding only the counters that are not zero.
+using Counters = std::map<std::string, std::uint64_t>;
+
+// The CLOCK_MONOTONIC time bpf_ktime_get_ns() reads, for expiries and heartbeats.
+std::uint64_t monotonicNowNs();
+
+// The addresses the tests talk about, in one family.
+struct TestNetwork {
+  std::string name;     // the family, as test names show it
+  IpAddress host;       // this node
+  IpAddress resolver;   // trusted on port 53
+  IpAddress learned;    // from a DNS answer that is still valid
+  IpAddress expired;    // from a DNS answer whose TTL ran out
+  IpAddress static_ip;  // allowed as a single-address prefix
+  IpAddress in_cidr;
+  IpAddress outside_cidr;  // next to the CIDR, outside it
+  IpAddress denied;        // in no rule
+  IpAddress world;         // a peer that opens connections to the host
+  std::string static_prefix;
+  std::string cidr;
+};
+const TestNetwork& ipv4Network();
+const TestNetwork& ipv6Network();
+
+inline constexpr std::uint16_t kDnsPort = 53;
+
+class DatapathFixture : public ::testing::Test {
+ public:
+  // Defaults every test starts from: the host is policed, the daemon is alive.
+  static constexpr std::uint64_t kFailsafeNs = 5 * kNanosPerSecond;
+  static constexpr std::uint64_t kFlowIdleNs = 60 * kNanosPerSecond;
+  static constexpr std::uint32_t kReinjectMark = 0x5c0a;
+
+  void SetUp() override;
+  void TearDown() override;
+
+  // config
+  void setFlags(std::uint32_t flags);
+  void setFailsafeNs(std::uint64_t failsafe_ns);
+  void setFlowIdleNs(std::uint64_t flow_idle_ns);
+  void setReinjectMark(std::uint32_t mark);
+  skouter_config config() const;
+
+  // heartbeat
+  void beatAt(std::uint64_t beat_ns);
+  void beatNow() { beatAt(monotonicNowNs()); }
+  // Older than the failsafe timeout: the daemon is taken for gone.
+  void beatStale() { beatAt(monotonicNowNs() - 2 * config().failsafe_ns); }
+
+  // Policy of the host identity. An expiry of 0 never expires.
+  void trustResolver(const IpAddress& address, std::uint16_t port);
+  void allowIp(const IpAddress& address, std::uint64_t expiry_ns);
+  void allowPrefix(const std::string& prefix);
+  // The policy every table case starts from: what the addresses of `network` say.
+  void installPolicy(const TestNetwork& network);
+
+  // Flows, keyed in the egress orientation: `local` is the host's side.
+  static skouter_flow_key flowKey(std::uint8_t protocol, const IpAddress& local,
+                                  std::uint16_t local_port, const IpAddress& remote,
+                                  std::uint16_t remote_port);
+  void putFlow(const skouter_flow_key& key, skouter_flow_origin origin, std::uint64_t last_seen_ns);
+  std::vector<std::pair<skouter_flow_key, skouter_flow_value>> flows() const;
+  // Every flow as flowDescription() puts it, sorted.
+  Descriptions flowDescriptions() const;
+
+  // Outstanding DNS queries.
+  static skouter_dns_query_key queryKey(const IpAddress& client, std::uint16_t client_port,
+                                        std::uint16_t dns_id);
+  void putQuery(const skouter_dns_query_key& key, std::uint64_t sent_ns);
+  std::vector<std::pair<skouter_dns_query_key, skouter_dns_query_value>> queries() const;
+  // Every outstanding query as queryDescription() puts it, sorted.
+  Descriptions queryDescriptions() const;
+
+  Counters counters() const;
+  // A time the programs stamped during this test: not in the future, and not from
+  // before the test began.
+  void expectStampedDuringTest(std::uint64_t time_ns) const;
+  // Every answer record waiting in the ring buffer, consumed.
+  std::vector<PuntedAnswer> drainAnswers();
+
+  Verdict runUplinkEgress(const Packet& packet, const SkbContext& context = {});
+  Verdict runUplinkIngress(const Packet& packet, const SkbContext& context = {});
+  // Runs `program_fd` on a frame; returns the verdict and the context as the kernel
+  // handed it to the program, read back from ctx_out.
+  Verdict run(int program_fd, const Bytes& frame, const SkbContext& context,
+              __sk_buff* context_out = nullptr);
+
+  Datapath& datapath() { return *datapath_; }
+
+ private:
+  void writeConfig(const skouter_config& config);
+
+  std::string pin_dir_;
+  std::uint64_t started_ns_ = 0;
+  std::unique_ptr<Datapath> datapath_;
+};
+
+// Counters that moved between two readings, with how much.
+Counters countersMoved(const Counters& before, const Counters& after);
+
+// Map entries as readable text, so a failed comparison shows what differs, e.g.
+// "TCP 192.0.2.10:40000 > 198.51.100.20:443 outbound identity 1".
+std::string flowDescription(const skouter_flow_key& key, const skouter_flow_value& value);
+std::string flowDescription(std::uint8_t protocol, const IpAddress& local, std::uint16_t local_port,
+                            const IpAddress& remote, std::uint16_t remote_port,
+                            skouter_flow_origin origin);
+// "192.0.2.10:40000 id 0x1234 identity 1"
+std::string queryDescription(const skouter_dns_query_key& key,
+                             const skouter_dns_query_value& value);
+std::string queryDescription(const IpAddress& client, std::uint16_t client_port,
+                             std::uint16_t dns_id);
+
+// ICMP or ICMPv6, as the flow key of an echo holds it.
+std::uint8_t icmpProtocol(IpFamily family);
+
+// A check of a case: exactly these flows, as flowDescription() puts them.
+std::function<void(DatapathFixture&)> expectFlows(Descriptions expected);
+
+enum class Program { kUplinkEgress, kUplinkIngress };
+
+// One row of a table of cases: a packet, the datapath state it meets, and what must
+// come of it.
+struct PacketCase {
+  std::string description;
+  const TestNetwork* network = nullptr;  // the policy the case starts from
+  Packet packet{};
+  SkbContext context{};
+  std::function<void(DatapathFixture&)> setup{};  // changes to that policy, if any
+  Verdict verdict = Verdict::kPass;
+  Counters moved{};                               // exactly the counters that move
+  std::function<void(DatapathFixture&)> check{};  // assertions on the maps, if any
+};
+void PrintTo(const PacketCase& packet_case, std::ostream* out);
+// The description in CamelCase with the family appended, as a test name.
+std::string caseName(const ::testing::TestParamInfo<PacketCase>& info);
+
+class PacketCaseTest : public DatapathFixture, public ::testing::WithParamInterface<PacketCase> {
+ protected:
+  // Installs the case's policy, runs its packet through `program` and checks the
+  // verdict, the counters and the maps.
+  void runCase(Program program);
+};
+
+}  // namespace skouter::bpftest

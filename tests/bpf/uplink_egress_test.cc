@@ -1,0 +1,465 @@
+// uplink_egress: the verdict on the host's own traffic leaving the node.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+
+#include <vector>
+
+#include "tests/bpf/datapath_fixture.h"
+#include "tests/bpf/packet_builder.h"
+
+namespace skouter::bpftest {
+namespace {
+
+constexpr std::uint16_t kHostPort = 40000;
+constexpr std::uint16_t kHttpsPort = 443;
+constexpr std::uint16_t kDnsId = 0x1234;
+constexpr std::uint16_t kEchoId = 0x4242;
+constexpr std::uint16_t kVlanId = 100;
+
+constexpr std::uint32_t kPolicedAndAudited = SKOUTER_CFG_HOST_POLICED | SKOUTER_CFG_AUDIT;
+
+PacketBuilder fromHost(const TestNetwork& network, const IpAddress& destination) {
+  return PacketBuilder(network.host, destination);
+}
+
+Packet synTo(const TestNetwork& network, const IpAddress& destination) {
+  return fromHost(network, destination).tcp(kHostPort, kHttpsPort, kTcpSyn).build();
+}
+
+Packet queryTo(const TestNetwork& network, const IpAddress& resolver, std::uint16_t port) {
+  return fromHost(network, resolver)
+      .udp(kHostPort, port, dnsQuery(kDnsId, "example.com", network.host.family))
+      .build();
+}
+
+// BPF_PROG_TEST_RUN refuses a frame whose EtherType is IP but which is too short for the
+// base IP header; behind a VLAN tag it lets such a frame through to the program.
+Packet taggedWithIpHeaderCutOff(const TestNetwork& network) {
+  Packet packet =
+      fromHost(network, network.learned).vlan(kVlanId).tcp(kHostPort, kHttpsPort, kTcpSyn).build();
+  packet.frame.resize(packet.l3_offset + 10);
+  return packet;
+}
+
+// The data of a later fragment: the middle of some datagram, no header in it.
+Bytes fragmentBytes() { return Bytes(64, 0xab); }
+
+auto expectNoFlows() { return expectFlows({}); }
+
+auto expectOutboundTcpFlow(const TestNetwork& network, const IpAddress& remote) {
+  return expectFlows({flowDescription(IPPROTO_TCP, network.host, kHostPort, remote, kHttpsPort,
+                                      SKOUTER_FLOW_OUTBOUND)});
+}
+
+auto expectFlowStampedDuringTest() {
+  return [](DatapathFixture& datapath) {
+    const auto flows = datapath.flows();
+    ASSERT_EQ(flows.size(), 1u);
+    datapath.expectStampedDuringTest(flows[0].second.last_seen_ns);
+  };
+}
+
+template <typename... Checks>
+std::function<void(DatapathFixture&)> all(Checks... checks) {
+  return [=](DatapathFixture& datapath) { (checks(datapath), ...); };
+}
+
+std::vector<PacketCase> casesFor(const TestNetwork& n) {
+  const bool v4 = n.host.family == IpFamily::kV4;
+  const std::uint64_t idle = DatapathFixture::kFlowIdleNs;
+  const auto denied_flow =
+      DatapathFixture::flowKey(IPPROTO_TCP, n.host, kHostPort, n.denied, kHttpsPort);
+  const auto expired_flow =
+      DatapathFixture::flowKey(IPPROTO_TCP, n.host, kHostPort, n.expired, kHttpsPort);
+  const auto learned_flow =
+      DatapathFixture::flowKey(IPPROTO_TCP, n.host, kHostPort, n.learned, kHttpsPort);
+
+  std::vector<PacketCase> cases = {
+      // Before any judgement.
+      {.description = "host not policed passes a denied destination",
+       .packet = synTo(n, n.denied),
+       .setup = [](DatapathFixture& datapath) { datapath.setFlags(0); },
+       .verdict = Verdict::kPass,
+       .check = expectNoFlows()},
+      {.description = "forwarded packet passes untouched even to a denied destination",
+       .packet = synTo(n, n.denied),
+       .context = kForwarded,
+       .verdict = Verdict::kPass,
+       .check = expectNoFlows()},
+
+      // New flows, judged by policy.
+      {.description = "SYN to a learned address opens an outbound flow",
+       .packet = synTo(n, n.learned),
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_allowed_learned", 1}},
+       .check = all(expectOutboundTcpFlow(n, n.learned), expectFlowStampedDuringTest())},
+      {.description = "SYN to an expired learned address is dropped",
+       .packet = synTo(n, n.expired),
+       .verdict = Verdict::kDrop,
+       .moved = {{"egress_expired", 1}, {"egress_denied", 1}},
+       .check = expectNoFlows()},
+      {.description = "SYN to a static address passes",
+       .packet = synTo(n, n.static_ip),
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_allowed_static", 1}},
+       .check = expectOutboundTcpFlow(n, n.static_ip)},
+      {.description = "SYN into a CIDR passes",
+       .packet = synTo(n, n.in_cidr),
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_allowed_static", 1}},
+       .check = expectOutboundTcpFlow(n, n.in_cidr)},
+      {.description = "SYN just outside a CIDR is dropped",
+       .packet = synTo(n, n.outside_cidr),
+       .verdict = Verdict::kDrop,
+       .moved = {{"egress_denied", 1}},
+       .check = expectNoFlows()},
+      {.description = "SYN to an address in no rule is dropped",
+       .packet = synTo(n, n.denied),
+       .verdict = Verdict::kDrop,
+       .moved = {{"egress_denied", 1}},
+       .check = expectNoFlows()},
+      // No flow: back in enforce mode, the connection must not pass.
+      {.description = "audit mode passes a denied SYN, counts it, opens no flow",
+       .packet = synTo(n, n.denied),
+       .setup = [](DatapathFixture& datapath) { datapath.setFlags(kPolicedAndAudited); },
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_audited", 1}},
+       .check = expectNoFlows()},
+
+      // Established flows.
+      {.description = "established flow passes after its learned address expired",
+       .packet = fromHost(n, n.expired).tcp(kHostPort, kHttpsPort, kTcpAck).build(),
+       .setup =
+           [=](DatapathFixture& datapath) {
+             datapath.putFlow(expired_flow, SKOUTER_FLOW_OUTBOUND, monotonicNowNs() - idle / 2);
+           },
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_allowed_flow", 1}},
+       .check = all(expectOutboundTcpFlow(n, n.expired), expectFlowStampedDuringTest())},
+      {.description = "flow idle beyond the timeout is judged anew and dropped",
+       .packet = fromHost(n, n.denied).tcp(kHostPort, kHttpsPort, kTcpAck).build(),
+       .setup =
+           [=](DatapathFixture& datapath) {
+             datapath.putFlow(denied_flow, SKOUTER_FLOW_OUTBOUND, monotonicNowNs() - 2 * idle);
+           },
+       .verdict = Verdict::kDrop,
+       .moved = {{"egress_denied", 1}}},
+      {.description = "flow idle beyond a shortened timeout is judged anew",
+       .packet = fromHost(n, n.denied).tcp(kHostPort, kHttpsPort, kTcpAck).build(),
+       .setup =
+           [=](DatapathFixture& datapath) {
+             datapath.setFlowIdleNs(kNanosPerSecond);
+             datapath.putFlow(denied_flow, SKOUTER_FLOW_OUTBOUND,
+                              monotonicNowNs() - 2 * kNanosPerSecond);
+           },
+       .verdict = Verdict::kDrop,
+       .moved = {{"egress_denied", 1}}},
+      {.description = "flow idle beyond the timeout is judged anew and reopened",
+       .packet = fromHost(n, n.learned).tcp(kHostPort, kHttpsPort, kTcpAck).build(),
+       .setup =
+           [=](DatapathFixture& datapath) {
+             datapath.putFlow(learned_flow, SKOUTER_FLOW_OUTBOUND, monotonicNowNs() - 2 * idle);
+           },
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_allowed_learned", 1}},
+       .check = all(expectOutboundTcpFlow(n, n.learned), expectFlowStampedDuringTest())},
+
+      // DNS to the trusted resolvers.
+      {.description = "UDP query to a trusted resolver passes and is recorded",
+       .packet = queryTo(n, n.resolver, kDnsPort),
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_allowed_resolver", 1}, {"dns_query_recorded", 1}},
+       .check =
+           [=](DatapathFixture& datapath) {
+             EXPECT_EQ(datapath.queryDescriptions(),
+                       (Descriptions{queryDescription(n.host, kHostPort, kDnsId)}));
+             datapath.expectStampedDuringTest(datapath.queries().at(0).second.sent_ns);
+             EXPECT_EQ(datapath.flowDescriptions(), Descriptions{});
+           }},
+      {.description = "TCP to a trusted resolver passes without recording a query",
+       .packet = fromHost(n, n.resolver).tcp(kHostPort, kDnsPort, kTcpSyn).build(),
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_allowed_resolver", 1}},
+       .check =
+           [](DatapathFixture& datapath) {
+             EXPECT_EQ(datapath.queryDescriptions(), Descriptions{});
+           }},
+      {.description = "query to a resolver address on another port is policed",
+       .packet = queryTo(n, n.resolver, 5353),
+       .verdict = Verdict::kDrop,
+       .moved = {{"egress_denied", 1}},
+       .check =
+           [](DatapathFixture& datapath) {
+             EXPECT_EQ(datapath.queryDescriptions(), Descriptions{});
+           }},
+
+      // Headers that move the upper layer.
+      {.description = "VLAN tagged SYN to a learned address passes",
+       .packet = fromHost(n, n.learned).vlan(kVlanId).tcp(kHostPort, kHttpsPort, kTcpSyn).build(),
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_allowed_learned", 1}},
+       .check = expectOutboundTcpFlow(n, n.learned)},
+      {.description = "VLAN tagged SYN to a denied address is dropped",
+       .packet = fromHost(n, n.denied).vlan(kVlanId).tcp(kHostPort, kHttpsPort, kTcpSyn).build(),
+       .verdict = Verdict::kDrop,
+       .moved = {{"egress_denied", 1}}},
+      {.description = "doubly VLAN tagged query to a trusted resolver is recorded",
+       .packet = fromHost(n, n.resolver)
+                     .vlan(kVlanId)
+                     .vlan(kVlanId + 1)
+                     .udp(kHostPort, kDnsPort, dnsQuery(kDnsId, "example.com", n.host.family))
+                     .build(),
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_allowed_resolver", 1}, {"dns_query_recorded", 1}}},
+
+      // Malformed packets.
+      {.description = "TCP header cut off is dropped",
+       .packet = fromHost(n, n.learned)
+                     .tcp(kHostPort, kHttpsPort, kTcpSyn)
+                     .truncateUpperLayerTo(10)
+                     .build(),
+       .verdict = Verdict::kDrop,
+       .moved = {{"parse_error", 1}},
+       .check = expectNoFlows()},
+      {.description = "UDP header cut off is dropped",
+       .packet = fromHost(n, n.resolver).udp(kHostPort, kDnsPort).truncateUpperLayerTo(6).build(),
+       .verdict = Verdict::kDrop,
+       .moved = {{"parse_error", 1}}},
+      {.description = "VLAN tagged frame with its IP header cut off is dropped",
+       .packet = taggedWithIpHeaderCutOff(n),
+       .verdict = Verdict::kDrop,
+       .moved = {{"parse_error", 1}}},
+      {.description = "malformed packet passes in audit mode",
+       .packet = fromHost(n, n.denied)
+                     .tcp(kHostPort, kHttpsPort, kTcpSyn)
+                     .truncateUpperLayerTo(10)
+                     .build(),
+       .setup = [](DatapathFixture& datapath) { datapath.setFlags(kPolicedAndAudited); },
+       .verdict = Verdict::kPass,
+       .moved = {{"parse_error", 1}}},
+
+      // Fragments after the first carry no ports: judged by address alone.
+      {.description = "later fragment to a learned address passes",
+       .packet = fromHost(n, n.learned)
+                     .fragment(1480, false)
+                     .fragmentData(IPPROTO_UDP, fragmentBytes())
+                     .build(),
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_allowed_learned", 1}},
+       .check = expectNoFlows()},
+      {.description = "later fragment to a denied address is dropped",
+       .packet = fromHost(n, n.denied)
+                     .fragment(1480, true)
+                     .fragmentData(IPPROTO_UDP, fragmentBytes())
+                     .build(),
+       .verdict = Verdict::kDrop,
+       .moved = {{"egress_denied", 1}}},
+      {.description = "first fragment to a learned address opens a flow",
+       .packet = fromHost(n, n.learned)
+                     .fragment(0, true)
+                     .udp(kHostPort, kHttpsPort, Bytes(32, 0xcd))
+                     .build(),
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_allowed_learned", 1}},
+       .check = expectFlows({flowDescription(IPPROTO_UDP, n.host, kHostPort, n.learned, kHttpsPort,
+                                             SKOUTER_FLOW_OUTBOUND)})},
+
+      // Control traffic the host needs to stay on the network.
+      {.description = "ICMP destination unreachable passes as control traffic",
+       .packet = fromHost(n, n.denied).destinationUnreachable().build(),
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_allowed_control", 1}}},
+      {.description = "DHCP client to server passes as control traffic",
+       .packet =
+           v4 ? PacketBuilder(*IpAddress::parse("0.0.0.0"), *IpAddress::parse("255.255.255.255"))
+                    .udp(68, 67, Bytes(240, 0))
+                    .build()
+              : PacketBuilder(*IpAddress::parse("fe80::1"), *IpAddress::parse("ff02::1:2"))
+                    .udp(546, 547, Bytes(32, 0))
+                    .build(),
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_allowed_control", 1}},
+       .check = expectNoFlows()},
+
+      // ICMP echo: the identifier stands in for the ports.
+      {.description = "echo request to a learned address opens a flow keyed by its identifier",
+       .packet = fromHost(n, n.learned).echoRequest(kEchoId).build(),
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_allowed_learned", 1}},
+       .check = expectFlows({flowDescription(icmpProtocol(n.host.family), n.host, kEchoId,
+                                             n.learned, 0, SKOUTER_FLOW_OUTBOUND)})},
+      {.description = "echo request to a denied address is dropped",
+       .packet = fromHost(n, n.denied).echoRequest(kEchoId).build(),
+       .verdict = Verdict::kDrop,
+       .moved = {{"egress_denied", 1}},
+       .check = expectNoFlows()},
+  };
+
+  if (v4) {
+    // Record Route with room for two addresses: 12 bytes of options, IHL 8.
+    const Bytes record_route = {7, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0};
+    const std::vector<PacketCase> ipv4_only = {
+        {.description = "ARP passes",
+         .packet = {.frame = arpRequest(n.host, n.denied)},
+         .verdict = Verdict::kPass},
+        {.description = "SYN with IP options to a learned address passes",
+         .packet = fromHost(n, n.learned)
+                       .ipv4Options(record_route)
+                       .tcp(kHostPort, kHttpsPort, kTcpSyn)
+                       .build(),
+         .verdict = Verdict::kPass,
+         .moved = {{"egress_allowed_learned", 1}},
+         .check = expectOutboundTcpFlow(n, n.learned)},
+        {.description = "SYN with IP options to a denied address is dropped",
+         .packet = fromHost(n, n.denied)
+                       .ipv4Options(record_route)
+                       .tcp(kHostPort, kHttpsPort, kTcpSyn)
+                       .build(),
+         .verdict = Verdict::kDrop,
+         .moved = {{"egress_denied", 1}}},
+        {.description = "query with IP options to a trusted resolver is recorded",
+         .packet = fromHost(n, n.resolver)
+                       .ipv4Options(record_route)
+                       .udp(kHostPort, kDnsPort, dnsQuery(kDnsId, "example.com", n.host.family))
+                       .build(),
+         .verdict = Verdict::kPass,
+         .moved = {{"egress_allowed_resolver", 1}, {"dns_query_recorded", 1}},
+         .check =
+             [=](DatapathFixture& datapath) {
+               EXPECT_EQ(datapath.queryDescriptions(),
+                         (Descriptions{queryDescription(n.host, kHostPort, kDnsId)}));
+             }},
+        {.description = "header length below five words is dropped",
+         .packet =
+             fromHost(n, n.learned).ipv4HeaderWords(4).tcp(kHostPort, kHttpsPort, kTcpSyn).build(),
+         .verdict = Verdict::kDrop,
+         .moved = {{"parse_error", 1}}},
+    };
+    cases.insert(cases.end(), ipv4_only.begin(), ipv4_only.end());
+  } else {
+    // Every extension header RFC 8200 (4.1) lets come before an upper layer header,
+    // in its order; the fragment header makes this the first fragment.
+    const auto behind_six_extension_headers = [&](const IpAddress& destination) {
+      PacketBuilder builder(n.host, destination);
+      builder.hopByHop().destinationOptions().routing().fragment(0, true).authentication();
+      return builder.destinationOptions();
+    };
+    const std::vector<PacketCase> ipv6_only = {
+        {.description = "SYN after extension headers to a learned address passes",
+         .packet = fromHost(n, n.learned)
+                       .hopByHop()
+                       .destinationOptions()
+                       .tcp(kHostPort, kHttpsPort, kTcpSyn)
+                       .build(),
+         .verdict = Verdict::kPass,
+         .moved = {{"egress_allowed_learned", 1}},
+         .check = expectOutboundTcpFlow(n, n.learned)},
+        {.description = "SYN after extension headers to a denied address is dropped",
+         .packet = fromHost(n, n.denied)
+                       .hopByHop()
+                       .destinationOptions()
+                       .tcp(kHostPort, kHttpsPort, kTcpSyn)
+                       .build(),
+         .verdict = Verdict::kDrop,
+         .moved = {{"egress_denied", 1}}},
+        {.description = "query after extension headers to a trusted resolver is recorded",
+         .packet = fromHost(n, n.resolver)
+                       .hopByHop()
+                       .destinationOptions()
+                       .udp(kHostPort, kDnsPort, dnsQuery(kDnsId, "example.com", n.host.family))
+                       .build(),
+         .verdict = Verdict::kPass,
+         .moved = {{"egress_allowed_resolver", 1}, {"dns_query_recorded", 1}},
+         .check =
+             [=](DatapathFixture& datapath) {
+               EXPECT_EQ(datapath.queryDescriptions(),
+                         (Descriptions{queryDescription(n.host, kHostPort, kDnsId)}));
+             }},
+        {.description = "first fragment behind six extension headers opens a flow",
+         .packet = behind_six_extension_headers(n.learned)
+                       .udp(kHostPort, kHttpsPort, Bytes(32, 0xcd))
+                       .build(),
+         .verdict = Verdict::kPass,
+         .moved = {{"egress_allowed_learned", 1}},
+         .check = expectFlows({flowDescription(IPPROTO_UDP, n.host, kHostPort, n.learned,
+                                               kHttpsPort, SKOUTER_FLOW_OUTBOUND)})},
+        {.description = "query behind six extension headers to a trusted resolver is noted",
+         .packet = behind_six_extension_headers(n.resolver)
+                       .udp(kHostPort, kDnsPort, dnsQuery(kDnsId, "example.com", n.host.family))
+                       .build(),
+         .verdict = Verdict::kPass,
+         .moved = {{"egress_allowed_resolver", 1}, {"dns_query_recorded", 1}}},
+        {.description = "SYN behind seven extension headers is dropped",
+         .packet = behind_six_extension_headers(n.learned)
+                       .destinationOptions()
+                       .tcp(kHostPort, kHttpsPort, kTcpSyn)
+                       .build(),
+         .verdict = Verdict::kDrop,
+         .moved = {{"parse_error", 1}},
+         .check = expectNoFlows()},
+        {.description = "later fragment after a hop by hop header to a learned address passes",
+         .packet = fromHost(n, n.learned)
+                       .hopByHop()
+                       .fragment(1448, true)
+                       .fragmentData(IPPROTO_TCP, fragmentBytes())
+                       .build(),
+         .verdict = Verdict::kPass,
+         .moved = {{"egress_allowed_learned", 1}}},
+        {.description = "neighbour solicitation passes as control traffic",
+         .packet = PacketBuilder(n.host, *IpAddress::parse("ff02::1:ff00:99"))
+                       .neighbourSolicitation(n.denied)
+                       .build(),
+         .verdict = Verdict::kPass,
+         .moved = {{"egress_allowed_control", 1}}},
+    };
+    cases.insert(cases.end(), ipv6_only.begin(), ipv6_only.end());
+  }
+
+  for (PacketCase& packet_case : cases) packet_case.network = &n;
+  return cases;
+}
+
+std::vector<PacketCase> allCases() {
+  std::vector<PacketCase> cases = casesFor(ipv4Network());
+  const std::vector<PacketCase> ipv6 = casesFor(ipv6Network());
+  cases.insert(cases.end(), ipv6.begin(), ipv6.end());
+  return cases;
+}
+
+class UplinkEgressTest : public PacketCaseTest {};
+
+TEST_P(UplinkEgressTest, Verdict) { runCase(Program::kUplinkEgress); }
+
+INSTANTIATE_TEST_SUITE_P(Table, UplinkEgressTest, ::testing::ValuesIn(allCases()), caseName);
+
+// Whether a packet leaving the uplink is the host's own or forwarded rests on
+// skb->ingress_ifindex alone: 0 for a packet that never arrived on an interface. The
+// same denied packet must be judged in one case and passed in the other, and the
+// kernel must hand the program the ingress_ifindex the test set.
+class LocallyOriginatedTest : public DatapathFixture,
+                              public ::testing::WithParamInterface<const TestNetwork*> {};
+
+TEST_P(LocallyOriginatedTest, IngressIfindexZeroIsJudgedNonZeroIsForwarded) {
+  const TestNetwork& n = *GetParam();
+  installPolicy(n);
+  const Packet packet = synTo(n, n.denied);
+  __sk_buff seen{};
+
+  EXPECT_EQ(run(datapath().uplinkEgressProgramFd(), packet.frame, kLocallyOriginated, &seen),
+            Verdict::kDrop);
+  EXPECT_EQ(seen.ingress_ifindex, 0u);
+  EXPECT_EQ(counters(), (Counters{{"egress_denied", 1}}));
+
+  EXPECT_EQ(run(datapath().uplinkEgressProgramFd(), packet.frame, kForwarded, &seen),
+            Verdict::kPass);
+  EXPECT_EQ(seen.ingress_ifindex, kForwarded.ingress_ifindex);
+  EXPECT_EQ(counters(), (Counters{{"egress_denied", 1}}));
+  EXPECT_EQ(flowDescriptions(), Descriptions{});
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, LocallyOriginatedTest,
+                         ::testing::Values(&ipv4Network(), &ipv6Network()),
+                         [](const auto& info) { return info.param->name; });
+
+}  // namespace
+}  // namespace skouter::bpftest
