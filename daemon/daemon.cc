@@ -48,7 +48,9 @@ skouter_resolver_key resolverKey(const resolver::ResolverAddress& address) {
 Daemon::Daemon(DaemonOptions options) : options_(std::move(options)) {
   options_.interfaces = resolveInterfaces(options_);
   if (options_.trusted_dns.empty()) {
-    options_.trusted_dns = resolver::systemNameservers();
+    std::string note;
+    options_.trusted_dns = resolver::systemNameservers(note);
+    if (!note.empty()) spdlog::info("{}", note);
     if (options_.trusted_dns.empty()) {
       throw std::runtime_error("no nameserver in /etc/resolv.conf; give --trusted-dns");
     }
