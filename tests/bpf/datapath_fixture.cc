@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/mount.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -134,11 +135,13 @@ const TestNetwork& ipv6Network() {
 }
 
 void DatapathFixture::SetUp() {
-  // Unique per process and per test, so concurrent runs never share maps.
-  static int opened = 0;
+  // A bpffs of the test's own (Datapath::open mounts it on the empty directory), so
+  // tests never share maps and leave nothing in the host's /sys/fs/bpf.
+  char bpffs[] = "/tmp/skouter-bpftest-XXXXXX";
+  ASSERT_NE(mkdtemp(bpffs), nullptr);
+  bpffs_dir_ = bpffs;
+  pin_dir_ = bpffs_dir_ + "/skouter";
   started_ns_ = monotonicNowNs();
-  pin_dir_ =
-      "/sys/fs/bpf/skouter-test-" + std::to_string(getpid()) + "-" + std::to_string(opened++);
   datapath_ = Datapath::open(pin_dir_);
   skouter_config settings{};
   settings.layout_version = SKOUTER_LAYOUT_VERSION;
@@ -152,7 +155,10 @@ void DatapathFixture::SetUp() {
 
 void DatapathFixture::TearDown() {
   datapath_.reset();
-  if (!pin_dir_.empty()) Datapath::removePins(pin_dir_);
+  if (bpffs_dir_.empty()) return;
+  Datapath::removePins(pin_dir_);
+  umount(bpffs_dir_.c_str());
+  rmdir(bpffs_dir_.c_str());
 }
 
 skouter_config DatapathFixture::config() const { return datapath_->config().lookup(0).value(); }

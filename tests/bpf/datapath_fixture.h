@@ -143,6 +143,7 @@ class DatapathFixture : public ::testing::Test {
  private:
   void writeConfig(const skouter_config& config);
 
+  std::string bpffs_dir_;
   std::string pin_dir_;
   std::uint64_t started_ns_ = 0;
   std::unique_ptr<Datapath> datapath_;
