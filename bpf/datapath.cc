@@ -82,7 +82,10 @@ int lockPinDir(const std::string& pin_dir) {
 }
 
 // Maps that hold no state worth keeping across restarts are not pinned.
-bool pinned(const bpf_map* map) { return std::strcmp(bpf_map__name(map), "answer_scratch") != 0; }
+bool pinned(const bpf_map* map) {
+  return std::strcmp(bpf_map__name(map), "answer_scratch") != 0 &&
+         std::strcmp(bpf_map__name(map), "query_scratch") != 0;
+}
 
 int interfaceIndex(const std::string& interface) {
   const int index = static_cast<int>(if_nametoindex(interface.c_str()));
@@ -129,6 +132,11 @@ std::unique_ptr<Datapath> Datapath::open(const std::string& pin_dir) {
   datapath->skeleton_ = skouter_bpf__open();
   if (!datapath->skeleton_) throw DatapathError("cannot open the BPF skeleton");
 
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0 || bpf_map__set_max_entries(datapath->skeleton_->maps.answer_scratch,
+                                            static_cast<std::uint32_t>(cpus)) != 0) {
+    throw DatapathError("cannot size the answer scratch buffers");
+  }
   bpf_map* map;
   bpf_object__for_each_map(map, datapath->skeleton_->obj) {
     if (!pinned(map)) continue;

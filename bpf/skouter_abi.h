@@ -21,7 +21,7 @@
 #define SKOUTER_U64 __u64
 #endif
 
-#define SKOUTER_LAYOUT_VERSION 1
+#define SKOUTER_LAYOUT_VERSION 2
 
 /* Identity of the node's own traffic. Pod identities are allocated above it. */
 #define SKOUTER_HOST_IDENTITY 1
@@ -29,9 +29,13 @@
 #define SKOUTER_FAMILY_IPV4 4
 #define SKOUTER_FAMILY_IPV6 6
 
-/* Largest frame copied to the daemon: a jumbo frame. Larger answers pass untouched
- * and are counted (they cannot be re-injected in one piece anyway). */
-#define SKOUTER_MAX_FRAME 9216
+/* Largest frame copied to the daemon: a whole GRO-merged TCP segment (64 KiB), so no
+ * DNS answer is too large to hold. Records take only the bytes the frame has. */
+#define SKOUTER_MAX_FRAME 65535
+
+/* The question section of a query as sent, kept to check that the answer is for it:
+ * the longest name (255 bytes in wire form), its type and its class. */
+#define SKOUTER_MAX_QUESTION 260
 
 /* An IPv4 address occupies the first 4 bytes of addr; the rest is zero. */
 struct skouter_addr {
@@ -110,20 +114,26 @@ struct skouter_flow_value {
   SKOUTER_U32 identity;
 };
 
-/* dns_queries: an outstanding query from a policed workload to a trusted resolver. */
+/* dns_queries: an outstanding UDP query from a policed workload to a trusted
+ * resolver, or (protocol TCP, dns_id 0) a TCP connection to one, whose segments from
+ * the resolver are held the same way. */
 struct skouter_dns_query_key {
   SKOUTER_U8 family;
-  SKOUTER_U8 pad;
+  SKOUTER_U8 protocol;     /* IPPROTO_UDP or IPPROTO_TCP */
   SKOUTER_U16 client_port; /* network byte order */
-  SKOUTER_U16 dns_id;      /* network byte order */
-  SKOUTER_U16 pad2;
+  SKOUTER_U16 dns_id;      /* network byte order; 0 for TCP */
+  SKOUTER_U16 pad;
   SKOUTER_U8 client[16];
 };
 
 struct skouter_dns_query_value {
   SKOUTER_U64 sent_ns;
   SKOUTER_U32 identity;
-  SKOUTER_U32 pad;
+  SKOUTER_U16 question_len; /* bytes of question that are valid; 0 for TCP */
+  SKOUTER_U16 pad;
+  /* The bytes after the query's header, as sent: the question section first (an
+   * OPT record may follow when the question is shorter than this). */
+  SKOUTER_U8 question[SKOUTER_MAX_QUESTION];
 };
 
 /* trusted_resolvers: {address, port} of a resolver whose answers open the firewall. */
@@ -151,13 +161,18 @@ struct skouter_answer_header {
   SKOUTER_U32 identity;
   SKOUTER_U32 frame_len; /* bytes that follow */
   SKOUTER_U32 l3_offset; /* offset of the IP header within the frame */
-  SKOUTER_U32 l4_offset; /* offset of the UDP header within the frame */
+  SKOUTER_U32 l4_offset; /* offset of the UDP or TCP header within the frame */
+  SKOUTER_U8 protocol;   /* IPPROTO_UDP or IPPROTO_TCP */
+  SKOUTER_U8 pad;
+  SKOUTER_U16 question_len; /* UDP: the recorded query's question (see dns_queries) */
+  SKOUTER_U8 question[SKOUTER_MAX_QUESTION];
 };
 
 /* config: settings that can change at run time, one entry. */
 enum skouter_config_flags {
   SKOUTER_CFG_HOST_POLICED = 1 << 0, /* a policy selects this node's own traffic */
   SKOUTER_CFG_AUDIT = 1 << 1,        /* count and pass instead of dropping */
+  SKOUTER_CFG_FAIL_OPEN = 1 << 2,    /* no enforcement while the daemon is silent */
 };
 
 struct skouter_config {
@@ -186,13 +201,15 @@ enum skouter_counter {
   SKOUTER_CNT_EGRESS_EXPIRED,          /* learned address found but expired */
   SKOUTER_CNT_DNS_QUERY_RECORDED,      /* query to a trusted resolver noted */
   SKOUTER_CNT_DNS_ANSWER_PUNTED,       /* answer copied to the daemon and held */
-  SKOUTER_CNT_DNS_ANSWER_UNSOLICITED,  /* from a trusted resolver, no query: passed */
+  SKOUTER_CNT_DNS_ANSWER_UNSOLICITED,  /* from a trusted resolver, no query: dropped */
   SKOUTER_CNT_DNS_ANSWER_FAILSAFE,     /* daemon silent: answer passed untouched */
   SKOUTER_CNT_DNS_ANSWER_RINGBUF_FULL, /* could not punt: dropped, client retries */
   SKOUTER_CNT_DNS_ANSWER_FRAGMENT,     /* IP fragment of an answer: passed */
-  SKOUTER_CNT_DNS_ANSWER_TOO_LARGE,    /* larger than SKOUTER_MAX_FRAME: passed */
+  SKOUTER_CNT_DNS_ANSWER_TOO_LARGE,    /* larger than SKOUTER_MAX_FRAME: dropped */
   SKOUTER_CNT_INGRESS_FLOW_RECORDED,   /* inbound-started flow noted */
   SKOUTER_CNT_REINJECTED_SEEN,         /* our own re-injected answer let through */
+  SKOUTER_CNT_DNS_TCP_SEGMENT_HELD,    /* TCP segment with data from a resolver, held */
+  SKOUTER_CNT_EGRESS_FAIL_OPEN,        /* daemon silent and --fail-open: passed */
   SKOUTER_CNT_PARSE_ERROR,             /* unparseable: dropped on egress, passed on ingress */
   SKOUTER_CNT_MAX,
 };
@@ -203,7 +220,8 @@ enum skouter_counter {
         "egress_allowed_resolver", "egress_allowed_control", "egress_denied", "egress_audited", \
         "egress_expired", "dns_query_recorded", "dns_answer_punted", "dns_answer_unsolicited",  \
         "dns_answer_failsafe", "dns_answer_ringbuf_full", "dns_answer_fragment",                \
-        "dns_answer_too_large", "ingress_flow_recorded", "reinjected_seen", "parse_error",      \
+        "dns_answer_too_large", "ingress_flow_recorded", "reinjected_seen",                     \
+        "dns_tcp_segment_held", "egress_fail_open", "parse_error",                              \
   }
 
 #endif /* SKOUTER_BPF_SKOUTER_ABI_H */

@@ -49,9 +49,12 @@ int uplink_ingress(struct __sk_buff* skb) {
   }
 
   __u64 now = bpf_ktime_get_ns();
-  if (pkt.protocol == IPPROTO_UDP && pkt.has_ports &&
-      trusted_resolver(pkt.family, pkt.sport, pkt.saddr))
-    return dns_intercept_answer(skb, &pkt, cfg, SKOUTER_HOOK_UPLINK_INGRESS, now);
+  if (pkt.has_ports && trusted_resolver(pkt.family, pkt.sport, pkt.saddr)) {
+    if (pkt.protocol == IPPROTO_UDP)
+      return dns_intercept_udp(skb, &pkt, cfg, SKOUTER_HOOK_UPLINK_INGRESS, now);
+    if (pkt.protocol == IPPROTO_TCP)
+      return dns_intercept_tcp(skb, &pkt, cfg, SKOUTER_HOOK_UPLINK_INGRESS, now);
+  }
 
   note_incoming_flow(&pkt, now, cfg);
   return VERDICT_PASS;

@@ -21,6 +21,9 @@ namespace {
 
 constexpr auto kHeartbeatInterval = std::chrono::milliseconds(250);
 constexpr auto kGcInterval = std::chrono::seconds(2);
+// A resolver's TCP connection silent this long is forgotten (resolvers close idle
+// ones within seconds; RFC 7766 suggests keeping them open for tens of seconds).
+constexpr auto kTcpStreamIdle = std::chrono::seconds(120);
 constexpr std::uint64_t kNanosPerSecond = 1'000'000'000ULL;
 
 const char* const kCounterNames[] = SKOUTER_COUNTER_NAMES;
@@ -60,8 +63,8 @@ Daemon::Daemon(DaemonOptions options) : options_(std::move(options)) {
   host_policy_ = policy::compileForNode(egresses_, options_.node_labels);
 
   datapath_ = Datapath::open(options_.bpffs);
-  allowed_ips_ = std::make_unique<resolver::AllowedIpTable>(datapath_->allowedIps(),
-                                                            datapath_->learnedNames());
+  allowed_ips_ = std::make_unique<resolver::AllowedIpTable>(
+      datapath_->allowedIps(), datapath_->learnedNames(), options_.max_ips_per_name);
   static_rules_ = std::make_unique<StaticRuleTable>(datapath_->allowedCidrs());
   injector_ = std::make_unique<resolver::AnswerInjector>(options_.reinject_mark);
 
@@ -76,7 +79,9 @@ Daemon::Daemon(DaemonOptions options) : options_(std::move(options)) {
         return identity == SKOUTER_HOST_IDENTITY && host_policy_.polices_host ? &host_policy_
                                                                               : nullptr;
       },
-      resolver::TtlSettings{options_.min_ttl_s, options_.ttl_grace_s});
+      resolver::TtlSettings{options_.min_ttl_s, options_.ttl_grace_s, options_.max_ttl_s},
+      resolver::RewriteSettings{options_.deny_response, options_.max_ttl_s,
+                                options_.block_private_answers});
   for (const auto& interface : options_.interfaces) datapath_->attachUplink(interface);
 
   admin_ = std::make_unique<AdminServer>(
@@ -98,7 +103,8 @@ Daemon::~Daemon() = default;
 void Daemon::writeConfig() {
   skouter_config config{};
   config.layout_version = SKOUTER_LAYOUT_VERSION;
-  config.flags = host_policy_.polices_host ? SKOUTER_CFG_HOST_POLICED : 0;
+  config.flags = (host_policy_.polices_host ? SKOUTER_CFG_HOST_POLICED : 0) |
+                 (options_.fail_open ? SKOUTER_CFG_FAIL_OPEN : 0);
   config.reinject_mark = options_.reinject_mark;
   config.failsafe_ns = options_.failsafe_timeout_s * kNanosPerSecond;
   config.flow_idle_ns = options_.flow_idle_timeout_s * kNanosPerSecond;
@@ -146,6 +152,7 @@ void Daemon::beat() {
 
 void Daemon::collectGarbage() {
   const auto now = monotonicNowNs();
+  answers_->forgetIdleTcpStreams(now, kTcpStreamIdle.count() * kNanosPerSecond);
   expired_removed_ += allowed_ips_->removeExpired(now);
   const std::uint64_t idle = options_.flow_idle_timeout_s * kNanosPerSecond;
   auto flows = datapath_->flows();
@@ -234,6 +241,12 @@ std::string Daemon::statusJson() const {
           {"dropped_install_failed", answers.dropped_install_failed},
           {"inject_failed", answers.inject_failed},
           {"addresses_installed", answers.addresses_installed},
+          {"addresses_evicted", answers.addresses_evicted},
+          {"question_mismatch", answers.question_mismatch},
+          {"rewritten", answers.rewritten},
+          {"private_removed", answers.private_removed},
+          {"tcp_segments", answers.tcp_segments},
+          {"tcp_messages", answers.tcp_messages},
           {"max_hold_us", answers.max_hold_ns / 1000}}},
         {"gc",
          {{"expired_entries_removed", expired_removed_}, {"idle_flows_removed", flows_removed_}}}}},

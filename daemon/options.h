@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "policy/compiled_policy.h"
+#include "resolver/answer_rewriter.h"
 #include "resolver/system_resolvers.h"
 
 namespace skouter::daemon {
@@ -23,6 +24,11 @@ struct DaemonOptions {
   std::uint32_t failsafe_timeout_s = 2;
   std::uint32_t flow_idle_timeout_s = 3600;
   std::uint32_t reinject_mark = 0x5c0a;
+  std::optional<std::uint32_t> max_ttl_s;
+  resolver::DenyResponse deny_response = resolver::DenyResponse::kPassthrough;
+  bool block_private_answers = false;
+  std::size_t max_ips_per_name = 1000;
+  bool fail_open = false;
   policy::NodeLabels node_labels;
   std::string log_level = "info";
   bool detach = false;

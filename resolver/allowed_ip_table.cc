@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <tuple>
 
 namespace skouter::resolver {
 namespace {
@@ -23,6 +24,13 @@ skouter_allowed_ip_key keyOf(std::uint32_t identity, const IpAddress& ip) {
   return key;
 }
 
+skouter_learned_name_key nameKeyOf(const skouter_allowed_ip_key& ip, const std::string& name) {
+  skouter_learned_name_key key{};
+  key.ip = ip;
+  key.name_hash = fnv1a(name);
+  return key;
+}
+
 }  // namespace
 
 skouter_addr toBpfAddr(const IpAddress& ip) {
@@ -37,8 +45,35 @@ IpAddress fromBpfAddr(const skouter_addr& addr) {
                                             : IpAddress::fromV6(addr.addr);
 }
 
-AllowedIpTable::AllowedIpTable(AllowedIpMap addresses, LearnedNameMap names)
-    : addresses_(addresses), names_(names) {}
+AllowedIpTable::AllowedIpTable(AllowedIpMap addresses, LearnedNameMap names,
+                               std::size_t max_ips_per_name)
+    : addresses_(addresses), names_(names), max_ips_per_name_(max_ips_per_name) {
+  // Recency is not stored; the later expiry stands in for the more recent answer.
+  std::vector<std::tuple<std::uint64_t, IpKey, std::string>> learned;
+  names_.forEach([&](const skouter_learned_name_key& key, const skouter_learned_name_value& value) {
+    const auto entry = addresses_.lookup(key.ip);
+    if (!entry) return;
+    learned.emplace_back(entry->expiry_ns, IpKey{key.ip.identity, fromBpfAddr(key.ip.ip)},
+                         std::string(value.name, strnlen(value.name, sizeof(value.name))));
+  });
+  std::sort(learned.begin(), learned.end());
+  for (const auto& [expiry, ip, name] : learned) {
+    ips_of_name_[{ip.first, name}].push_back(ip.second);
+    names_of_ip_[ip].insert(name);
+  }
+}
+
+void AllowedIpTable::forget(const IpKey& ip, const std::string& name) {
+  const auto key = keyOf(ip.first, ip.second);
+  names_.erase(nameKeyOf(key, name));
+  auto names = names_of_ip_.find(ip);
+  if (names != names_of_ip_.end()) {
+    names->second.erase(name);
+    if (!names->second.empty()) return;
+    names_of_ip_.erase(names);
+  }
+  addresses_.erase(key);
+}
 
 InstallResult AllowedIpTable::install(std::uint32_t identity,
                                       const std::vector<LearnedAddress>& addresses,
@@ -60,27 +95,45 @@ InstallResult AllowedIpTable::install(std::uint32_t identity,
     }
     ++result.installed;
 
-    skouter_learned_name_key name_key{};
-    name_key.ip = key;
-    name_key.name_hash = fnv1a(name);
     skouter_learned_name_value name_value{};
     std::strncpy(name_value.name, name.c_str(), sizeof(name_value.name) - 1);
     // A missing name only makes `entries` less informative; the address is in.
-    names_.update(name_key, name_value);
+    names_.update(nameKeyOf(key, name), name_value);
+
+    auto& ips = ips_of_name_[{identity, name}];
+    ips.remove(learned.ip);
+    ips.push_back(learned.ip);
+    names_of_ip_[{identity, learned.ip}].insert(name);
+  }
+
+  if (max_ips_per_name_ > 0) {
+    auto& ips = ips_of_name_[{identity, name}];
+    while (ips.size() > max_ips_per_name_) {
+      const IpAddress oldest = ips.front();
+      ips.pop_front();
+      forget({identity, oldest}, name);
+      ++result.evicted;
+    }
   }
   return result;
 }
 
 std::size_t AllowedIpTable::removeExpired(std::uint64_t now_ns) {
   std::size_t removed = 0;
-  std::vector<skouter_allowed_ip_key> expired;
   addresses_.forEach([&](const skouter_allowed_ip_key& key, const skouter_allowed_ip_value& value) {
-    if (value.expiry_ns != 0 && value.expiry_ns <= now_ns && addresses_.erase(key)) {
-      ++removed;
+    if (value.expiry_ns == 0 || value.expiry_ns > now_ns || !addresses_.erase(key)) return;
+    ++removed;
+    const IpKey ip{key.identity, fromBpfAddr(key.ip)};
+    const auto names = names_of_ip_.find(ip);
+    if (names == names_of_ip_.end()) return;
+    for (const auto& name : names->second) {
+      names_.erase(nameKeyOf(key, name));
+      auto ips = ips_of_name_.find({key.identity, name});
+      if (ips == ips_of_name_.end()) continue;
+      ips->second.remove(ip.second);
+      if (ips->second.empty()) ips_of_name_.erase(ips);
     }
-  });
-  names_.forEach([&](const skouter_learned_name_key& key, const skouter_learned_name_value&) {
-    if (!addresses_.lookup(key.ip)) names_.erase(key);
+    names_of_ip_.erase(names);
   });
   return removed;
 }

@@ -1,6 +1,9 @@
 #include "resolver/answer_pipeline.h"
 
+#include "resolver/dns_question.h"
+
 #include <bpf/libbpf.h>
+#include <netinet/in.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -19,8 +22,14 @@ std::uint64_t monotonicNowNs() {
 }
 
 AnswerPipeline::AnswerPipeline(boost::asio::io_context& io, int ring_fd, AllowedIpTable& table,
-                               AnswerInjector& injector, PolicyLookup policy, TtlSettings ttl)
-    : table_(table), injector_(injector), policy_(std::move(policy)), ttl_(ttl), readiness_(io) {
+                               AnswerInjector& injector, PolicyLookup policy, TtlSettings ttl,
+                               RewriteSettings rewrite)
+    : table_(table),
+      injector_(injector),
+      policy_(std::move(policy)),
+      ttl_(ttl),
+      rewrite_(rewrite),
+      readiness_(io) {
   ring_ = ring_buffer__new(ring_fd, &AnswerPipeline::onRecord, this, nullptr);
   if (!ring_) {
     throw std::runtime_error(std::string("cannot open the answers ring buffer: ") +
@@ -63,6 +72,63 @@ int AnswerPipeline::onRecord(void* self, void* data, std::size_t size) {
 
 void AnswerPipeline::handle(const skouter_answer_header& header,
                             std::span<const std::uint8_t> frame) {
+  if (header.protocol == IPPROTO_TCP) {
+    handleTcpSegment(header, frame);
+  } else {
+    handleUdpAnswer(header, frame);
+  }
+}
+
+AnswerDecision AnswerPipeline::decide(std::uint32_t identity,
+                                      std::span<const std::uint8_t> dns) const {
+  static const policy::NameMatcher kNothingAllowed;
+  const auto* policy = policy_(identity);
+  return decideAnswer(dns, policy ? policy->names : kNothingAllowed, monotonicNowNs(), ttl_);
+}
+
+bool AnswerPipeline::install(std::uint32_t identity, const AnswerDecision& decision) {
+  switch (decision.verdict) {
+    case AnswerVerdict::kAllowed: {
+      const auto result =
+          table_.install(identity, decision.addresses, decision.question, *decision.rule);
+      stats_.addresses_installed += result.installed;
+      stats_.addresses_evicted += result.evicted;
+      if (result.failed > 0) {
+        ++stats_.dropped_install_failed;
+        spdlog::error("allowed-IP table full: {} of {} addresses of {} not installed",
+                      result.failed, decision.addresses.size(), decision.question);
+        return false;
+      }
+      ++stats_.allowed;
+      spdlog::debug("allowed {} for identity {}: {} address(es)", decision.question, identity,
+                    decision.addresses.size());
+      return true;
+    }
+    case AnswerVerdict::kDenied:
+      ++stats_.denied;
+      spdlog::info("denied name {} (type {}) for identity {}", decision.question,
+                   decision.question_type, identity);
+      return true;
+    case AnswerVerdict::kMalformed:
+      ++stats_.malformed;
+      spdlog::debug("answer not understood ({}); delivered without installing", decision.error);
+      return true;
+  }
+  return true;
+}
+
+void AnswerPipeline::deliver(std::span<const std::uint8_t> ip_packet, const IpAddress& client,
+                             const skouter_answer_header& header) {
+  if (auto failure = injector_.deliverToHost(ip_packet, client); !failure.empty()) {
+    ++stats_.inject_failed;
+    spdlog::warn("cannot re-inject the answer to {}: {}", client.toString(), failure);
+    return;
+  }
+  stats_.max_hold_ns = std::max(stats_.max_hold_ns, monotonicNowNs() - header.received_ns);
+}
+
+void AnswerPipeline::handleUdpAnswer(const skouter_answer_header& header,
+                                     std::span<const std::uint8_t> frame) {
   std::string error;
   auto held = extractHeldPacket(frame, header.l3_offset, header.l4_offset, error);
   if (!held) {
@@ -71,54 +137,71 @@ void AnswerPipeline::handle(const skouter_answer_header& header,
     spdlog::warn("dropped a held answer that is not a UDP datagram: {}", error);
     return;
   }
-
   if (completeUdpChecksum(*held) == UdpChecksum::kCorrupt) {
     ++stats_.malformed;
     spdlog::warn("dropped a held answer to {} with a wrong UDP checksum", held->client.toString());
     return;
   }
 
-  const std::uint64_t now = monotonicNowNs();
-  const auto* policy = policy_(header.identity);
-  static const policy::NameMatcher kNothingAllowed;
-  const auto decision =
-      decideAnswer(held->dns(), policy ? policy->names : kNothingAllowed, now, ttl_);
-
-  switch (decision.verdict) {
-    case AnswerVerdict::kAllowed: {
-      const auto result =
-          table_.install(header.identity, decision.addresses, decision.question, *decision.rule);
-      stats_.addresses_installed += result.installed;
-      if (result.failed > 0) {
-        ++stats_.dropped_install_failed;
-        spdlog::error(
-            "allowed-IP table full: dropped the answer for {} ({} of {} addresses "
-            "not installed); the client will retry",
-            decision.question, result.failed, decision.addresses.size());
-        return;
-      }
-      ++stats_.allowed;
-      spdlog::debug("allowed {} for identity {}: {} address(es)", decision.question,
-                    header.identity, decision.addresses.size());
-      break;
-    }
-    case AnswerVerdict::kDenied:
-      ++stats_.denied;
-      spdlog::info("denied name {} (type {}) for identity {}", decision.question,
-                   decision.question_type, header.identity);
-      break;
-    case AnswerVerdict::kMalformed:
-      ++stats_.malformed;
-      spdlog::debug("answer not understood ({}); delivered without installing", decision.error);
-      break;
-  }
-
-  if (auto failure = injector_.deliverToHost(held->ip_packet, held->client); !failure.empty()) {
-    ++stats_.inject_failed;
-    spdlog::warn("cannot re-inject the answer to {}: {}", held->client.toString(), failure);
+  auto decision = decide(header.identity, held->dns());
+  const auto asked = parseQuestionSection(
+      {header.question, std::min<std::size_t>(header.question_len, sizeof(header.question))});
+  if (decision.verdict != AnswerVerdict::kMalformed &&
+      (!asked || asked->name != decision.question || asked->type != decision.question_type)) {
+    // The datapath matched the id and port; the question must match too, or this
+    // is a spoofed answer that guessed them.
+    ++stats_.question_mismatch;
+    spdlog::warn("dropped an answer for {} to {}: the query asked for {}", decision.question,
+                 held->client.toString(), asked ? asked->name : "(unreadable question)");
     return;
   }
-  stats_.max_hold_ns = std::max(stats_.max_hold_ns, monotonicNowNs() - header.received_ns);
+  static const std::vector<policy::StaticEntry> kNoStaticEntries;
+  const auto* policy = policy_(header.identity);
+  const auto rewritten = rewriteAnswer(held->dns(), decision, rewrite_,
+                                       policy ? policy->static_entries : kNoStaticEntries);
+  // When a table is full the client retries, by which time it may have room.
+  if (!install(header.identity, decision)) return;
+  if (!rewritten.changed) {
+    deliver(held->ip_packet, held->client, header);
+    return;
+  }
+  ++stats_.rewritten;
+  stats_.private_removed += rewritten.removed_private.size();
+  for (const auto& address : rewritten.removed_private) {
+    spdlog::info("removed private address {} from the answer for {}", address.toString(),
+                 decision.question);
+  }
+  deliver(rebuildUdpPacket(*held, rewritten.dns), held->client, header);
+}
+
+void AnswerPipeline::handleTcpSegment(const skouter_answer_header& header,
+                                      std::span<const std::uint8_t> frame) {
+  std::string error;
+  auto segment = extractHeldSegment(frame, header.l3_offset, header.l4_offset, error);
+  if (!segment) {
+    ++stats_.malformed;
+    spdlog::warn("dropped a held segment that is not TCP: {}", error);
+    return;
+  }
+  if (completeTcpChecksum(*segment) == TcpChecksum::kCorrupt) {
+    // Dropped like a damaged segment on the wire: the resolver retransmits it.
+    ++stats_.malformed;
+    spdlog::warn("dropped a held segment to {} with a wrong TCP checksum",
+                 segment->client.toString());
+    return;
+  }
+  for (const auto& message : tcp_streams_.accept(*segment, monotonicNowNs())) {
+    ++stats_.tcp_messages;
+    // A TCP segment cannot be withheld for good (the retransmission would pass as
+    // already seen), so a full table is logged and counted, and the segment goes on.
+    install(header.identity, decide(header.identity, message));
+  }
+  ++stats_.tcp_segments;
+  deliver(segment->ip_packet, segment->client, header);
+}
+
+void AnswerPipeline::forgetIdleTcpStreams(std::uint64_t now_ns, std::uint64_t idle_ns) {
+  if (now_ns > idle_ns) tcp_streams_.forgetIdle(now_ns - idle_ns);
 }
 
 }  // namespace skouter::resolver

@@ -14,6 +14,8 @@
 #include "resolver/allowed_ip_table.h"
 #include "resolver/answer_handler.h"
 #include "resolver/answer_injector.h"
+#include "resolver/answer_rewriter.h"
+#include "resolver/tcp_answer_stream.h"
 
 struct ring_buffer;
 
@@ -23,10 +25,16 @@ struct AnswerStats {
   std::uint64_t allowed = 0;
   std::uint64_t denied = 0;
   std::uint64_t malformed = 0;
+  std::uint64_t question_mismatch = 0;       // not the question that was asked: dropped
+  std::uint64_t tcp_segments = 0;            // held TCP segments released
+  std::uint64_t tcp_messages = 0;            // DNS messages reassembled from them
   std::uint64_t dropped_install_failed = 0;  // a map was full: the client retries
   std::uint64_t inject_failed = 0;
   std::uint64_t addresses_installed = 0;
-  std::uint64_t max_hold_ns = 0;  // longest time from interception to re-injection
+  std::uint64_t addresses_evicted = 0;  // beyond --max-ips-per-name
+  std::uint64_t rewritten = 0;          // denied, capped or filtered before delivery
+  std::uint64_t private_removed = 0;    // --block-private-answers
+  std::uint64_t max_hold_ns = 0;        // longest time from interception to re-injection
 };
 
 class AnswerPipeline {
@@ -35,23 +43,36 @@ class AnswerPipeline {
   using PolicyLookup = std::function<const policy::CompiledPolicy*(std::uint32_t identity)>;
 
   AnswerPipeline(boost::asio::io_context& io, int ring_fd, AllowedIpTable& table,
-                 AnswerInjector& injector, PolicyLookup policy, TtlSettings ttl);
+                 AnswerInjector& injector, PolicyLookup policy, TtlSettings ttl,
+                 RewriteSettings rewrite);
   ~AnswerPipeline();
   AnswerPipeline(const AnswerPipeline&) = delete;
   AnswerPipeline& operator=(const AnswerPipeline&) = delete;
 
   void start();
   const AnswerStats& stats() const { return stats_; }
+  // Forgets TCP connections to resolvers that have been silent for `idle_ns`.
+  void forgetIdleTcpStreams(std::uint64_t now_ns, std::uint64_t idle_ns);
 
  private:
   static int onRecord(void* self, void* data, std::size_t size);
   void handle(const skouter_answer_header& header, std::span<const std::uint8_t> frame);
+  void handleUdpAnswer(const skouter_answer_header& header, std::span<const std::uint8_t> frame);
+  void handleTcpSegment(const skouter_answer_header& header, std::span<const std::uint8_t> frame);
+  AnswerDecision decide(std::uint32_t identity, std::span<const std::uint8_t> dns) const;
+  // Installs what the decision allows. False when an allowed address could not be
+  // installed (a table is full).
+  bool install(std::uint32_t identity, const AnswerDecision& decision);
+  void deliver(std::span<const std::uint8_t> ip_packet, const IpAddress& client,
+               const skouter_answer_header& header);
   void waitForAnswers();
 
   AllowedIpTable& table_;
   AnswerInjector& injector_;
   PolicyLookup policy_;
   TtlSettings ttl_;
+  RewriteSettings rewrite_;
+  TcpAnswerStreams tcp_streams_;
   ring_buffer* ring_ = nullptr;
   boost::asio::posix::stream_descriptor readiness_;
   AnswerStats stats_;

@@ -15,15 +15,17 @@ struct dns_header_start {
   __u8 flags2;
 };
 
-/* The frame as it goes into the answers ring buffer; a per-CPU scratch copy, because
- * a record this large does not fit on the BPF stack. */
+/* The frame as it goes into the answers ring buffer; a scratch copy per CPU, because
+ * a record this large does not fit on the BPF stack. A per-CPU map cannot hold values
+ * over 32 KiB, so this is an array with one slot per CPU (its size is set at load
+ * time); tc programs are not migrated while they run. */
 struct answer_record {
   struct skouter_answer_header header;
   __u8 frame[SKOUTER_MAX_FRAME];
 };
 
 struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(type, BPF_MAP_TYPE_ARRAY);
   __uint(max_entries, 1);
   __type(key, __u32);
   __type(value, struct answer_record);
@@ -40,26 +42,78 @@ static __always_inline int load_dns_header(struct __sk_buff* skb, const struct p
   return bpf_skb_load_bytes(skb, pkt->l4_offset + sizeof(struct udphdr), dns, sizeof(*dns));
 }
 
-static __always_inline void dns_query_key(__u8 family, __be16 client_port, __be16 dns_id,
-                                          const __u8* client, struct skouter_dns_query_key* key) {
+/* The query's question, copied to the map through a per-CPU buffer: it does not fit
+ * on the BPF stack beside the rest of the program's state. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct skouter_dns_query_value);
+} query_scratch SEC(".maps") __weak;
+
+#define DNS_HEADER_LEN 12
+
+static __always_inline void dns_query_key(__u8 family, __u8 protocol, __be16 client_port,
+                                          __be16 dns_id, const __u8* client,
+                                          struct skouter_dns_query_key* key) {
   key->family = family;
+  key->protocol = protocol;
   key->client_port = client_port;
   key->dns_id = dns_id;
   copy_addr(key->client, client);
 }
 
-/* A UDP query leaving a policed workload for a trusted resolver. */
-static __always_inline void dns_record_query(struct __sk_buff* skb, const struct packet* pkt,
-                                             __u32 identity, __u64 now) {
+static __always_inline void dns_record_udp_query(struct __sk_buff* skb, const struct packet* pkt,
+                                                 __u32 identity, __u64 now) {
   struct dns_header_start dns;
-  if (pkt->protocol != IPPROTO_UDP || pkt->is_later_fragment) return;
   if (load_dns_header(skb, pkt, &dns) < 0 || (dns.flags1 & DNS_FLAG_QR)) return;
 
+  __u32 zero = 0;
+  struct skouter_dns_query_value* value = bpf_map_lookup_elem(&query_scratch, &zero);
+  if (!value) return;
+  value->sent_ns = now;
+  value->identity = identity;
+  value->question_len = 0;
+  __u32 question_offset = pkt->l4_offset + sizeof(struct udphdr) + DNS_HEADER_LEN;
+  if (pkt->l3_end > question_offset) {
+    __u32 len = pkt->l3_end - question_offset;
+    if (len > SKOUTER_MAX_QUESTION) len = SKOUTER_MAX_QUESTION;
+    len &= 0x1ff; /* a bound the verifier can see */
+    if (len > 0 && len <= SKOUTER_MAX_QUESTION &&
+        bpf_skb_load_bytes(skb, question_offset, value->question, len) == 0)
+      value->question_len = len;
+  }
+
   struct skouter_dns_query_key key = {};
-  dns_query_key(pkt->family, pkt->sport, dns.id, pkt->saddr, &key);
-  struct skouter_dns_query_value value = {.sent_ns = now, .identity = identity};
-  bpf_map_update_elem(&dns_queries, &key, &value, BPF_ANY);
+  dns_query_key(pkt->family, IPPROTO_UDP, pkt->sport, dns.id, pkt->saddr, &key);
+  bpf_map_update_elem(&dns_queries, &key, value, BPF_ANY);
   count(SKOUTER_CNT_DNS_QUERY_RECORDED);
+}
+
+/* A TCP connection to a resolver: everything the resolver sends back on it is held. */
+static __always_inline void dns_record_tcp_connection(const struct packet* pkt, __u32 identity,
+                                                      __u64 now) {
+  struct skouter_dns_query_key key = {};
+  dns_query_key(pkt->family, IPPROTO_TCP, pkt->sport, 0, pkt->saddr, &key);
+  if (bpf_map_lookup_elem(&dns_queries, &key)) return;
+  __u32 zero = 0;
+  struct skouter_dns_query_value* value = bpf_map_lookup_elem(&query_scratch, &zero);
+  if (!value) return;
+  value->sent_ns = now;
+  value->identity = identity;
+  value->question_len = 0;
+  bpf_map_update_elem(&dns_queries, &key, value, BPF_ANY);
+  count(SKOUTER_CNT_DNS_QUERY_RECORDED);
+}
+
+/* Traffic leaving a policed workload for a trusted resolver. */
+static __always_inline void dns_record_query(struct __sk_buff* skb, const struct packet* pkt,
+                                             __u32 identity, __u64 now) {
+  if (pkt->is_later_fragment) return;
+  if (pkt->protocol == IPPROTO_UDP)
+    dns_record_udp_query(skb, pkt, identity, now);
+  else if (pkt->protocol == IPPROTO_TCP)
+    dns_record_tcp_connection(pkt, identity, now);
 }
 
 static __always_inline int daemon_alive(const struct skouter_config* cfg, __u64 now) {
@@ -68,12 +122,46 @@ static __always_inline int daemon_alive(const struct skouter_config* cfg, __u64 
   return beat && beat->last_beat_ns != 0 && now - beat->last_beat_ns <= cfg->failsafe_ns;
 }
 
-/* A UDP packet from a trusted resolver. Returns the tc verdict: answers to a recorded
- * query are copied to the daemon and dropped (the daemon re-injects them once their
- * addresses are installed); anything else passes. */
-static __always_inline int dns_intercept_answer(struct __sk_buff* skb, const struct packet* pkt,
-                                                const struct skouter_config* cfg,
-                                                enum skouter_hook hook, __u64 now) {
+/* Copies the frame into the answers ring buffer. Returns 0 when it is there. */
+static __always_inline int punt_frame(struct __sk_buff* skb, const struct packet* pkt,
+                                      const struct skouter_dns_query_value* query,
+                                      enum skouter_hook hook, __u64 now) {
+  __u32 cpu = bpf_get_smp_processor_id();
+  struct answer_record* record = bpf_map_lookup_elem(&answer_scratch, &cpu);
+  if (!record) return -1;
+  __u32 len = skb->len;
+  if (len > SKOUTER_MAX_FRAME) {
+    count(SKOUTER_CNT_DNS_ANSWER_TOO_LARGE);
+    return -1;
+  }
+  len &= 0xffff; /* a bound the verifier can see */
+  if (len == 0 || len > SKOUTER_MAX_FRAME) return -1;
+  if (bpf_skb_load_bytes(skb, 0, record->frame, len) < 0) return -1;
+
+  record->header.received_ns = now;
+  record->header.ifindex = skb->ifindex;
+  record->header.hook = hook;
+  record->header.identity = query->identity;
+  record->header.frame_len = len;
+  record->header.l3_offset = pkt->l3_offset;
+  record->header.l4_offset = pkt->l4_offset;
+  record->header.protocol = pkt->protocol;
+  record->header.pad = 0;
+  record->header.question_len = query->question_len;
+  __builtin_memcpy(record->header.question, query->question, SKOUTER_MAX_QUESTION);
+  if (bpf_ringbuf_output(&answers, record, sizeof(record->header) + len, 0) < 0) {
+    count(SKOUTER_CNT_DNS_ANSWER_RINGBUF_FULL);
+    return -1;
+  }
+  return 0;
+}
+
+/* A UDP packet from a trusted resolver. Returns the tc verdict: an answer to a
+ * recorded query is copied to the daemon and dropped (the daemon re-injects it once
+ * its addresses are installed); an answer to no recorded query is dropped. */
+static __always_inline int dns_intercept_udp(struct __sk_buff* skb, const struct packet* pkt,
+                                             const struct skouter_config* cfg,
+                                             enum skouter_hook hook, __u64 now) {
   if (pkt->is_fragment) {
     /* Only the first fragment could be held; the client would never reassemble it. */
     count(SKOUTER_CNT_DNS_ANSWER_FRAGMENT);
@@ -83,11 +171,12 @@ static __always_inline int dns_intercept_answer(struct __sk_buff* skb, const str
   if (load_dns_header(skb, pkt, &dns) < 0 || !(dns.flags1 & DNS_FLAG_QR)) return VERDICT_PASS;
 
   struct skouter_dns_query_key key = {};
-  dns_query_key(pkt->family, pkt->dport, dns.id, pkt->daddr, &key);
+  dns_query_key(pkt->family, IPPROTO_UDP, pkt->dport, dns.id, pkt->daddr, &key);
   struct skouter_dns_query_value* query = bpf_map_lookup_elem(&dns_queries, &key);
   if (!query) {
+    /* Spoofed, late, or a second answer to one query: it must not reach the client. */
     count(SKOUTER_CNT_DNS_ANSWER_UNSOLICITED);
-    return VERDICT_PASS;
+    return VERDICT_DROP;
   }
   if (!daemon_alive(cfg, now)) {
     /* DNS must not go dark while the daemon is away; enforcement goes on. */
@@ -95,35 +184,38 @@ static __always_inline int dns_intercept_answer(struct __sk_buff* skb, const str
     count(SKOUTER_CNT_DNS_ANSWER_FAILSAFE);
     return VERDICT_PASS;
   }
-
-  __u32 len = skb->len;
-  if (len > SKOUTER_MAX_FRAME) {
-    count(SKOUTER_CNT_DNS_ANSWER_TOO_LARGE);
-    return VERDICT_PASS;
-  }
-  __u32 zero = 0;
-  struct answer_record* record = bpf_map_lookup_elem(&answer_scratch, &zero);
-  if (!record || len == 0) return VERDICT_PASS;
-  /* Re-derive the bound in a form the verifier tracks through the helper calls. */
-  len &= 0x3fff;
-  if (len > SKOUTER_MAX_FRAME || len == 0) return VERDICT_PASS;
-  if (bpf_skb_load_bytes(skb, 0, record->frame, len) < 0) return VERDICT_PASS;
-
-  record->header.received_ns = now;
-  record->header.ifindex = skb->ifindex;
-  record->header.hook = hook;
-  record->header.identity = query->identity;
-  record->header.frame_len = len;
-  record->header.l3_offset = pkt->l3_offset;
-  record->header.l4_offset = pkt->l4_offset;
-  if (bpf_ringbuf_output(&answers, record, sizeof(record->header) + len, 0) < 0) {
-    /* Never release an answer whose addresses are not installed: the client's retry
-     * finds the query still recorded. */
-    count(SKOUTER_CNT_DNS_ANSWER_RINGBUF_FULL);
-    return VERDICT_DROP;
-  }
+  /* Never release an answer whose addresses are not installed: when the copy fails,
+   * the client's retry finds the query still recorded. */
+  if (punt_frame(skb, pkt, query, hook, now) < 0) return VERDICT_DROP;
   bpf_map_delete_elem(&dns_queries, &key);
   count(SKOUTER_CNT_DNS_ANSWER_PUNTED);
+  return VERDICT_DROP;
+}
+
+/* A TCP segment from a trusted resolver. Segments carrying data on a connection a
+ * policed workload opened are held like UDP answers; the daemon reassembles the
+ * stream and releases each segment once the answers it completes are installed. */
+static __always_inline int dns_intercept_tcp(struct __sk_buff* skb, const struct packet* pkt,
+                                             const struct skouter_config* cfg,
+                                             enum skouter_hook hook, __u64 now) {
+  if (pkt->is_fragment) {
+    count(SKOUTER_CNT_DNS_ANSWER_FRAGMENT);
+    return VERDICT_PASS;
+  }
+  __u32 data_offset = pkt->l4_offset + pkt->tcp_header_len;
+  if (pkt->l3_end <= data_offset) return VERDICT_PASS; /* handshake, ACK, FIN, RST */
+
+  struct skouter_dns_query_key key = {};
+  dns_query_key(pkt->family, IPPROTO_TCP, pkt->dport, 0, pkt->daddr, &key);
+  struct skouter_dns_query_value* connection = bpf_map_lookup_elem(&dns_queries, &key);
+  if (!connection) return VERDICT_PASS; /* not a policed workload's connection */
+  if (!daemon_alive(cfg, now)) {
+    count(SKOUTER_CNT_DNS_ANSWER_FAILSAFE);
+    return VERDICT_PASS;
+  }
+  /* A segment that cannot be copied is dropped: TCP retransmits it. */
+  if (punt_frame(skb, pkt, connection, hook, now) < 0) return VERDICT_DROP;
+  count(SKOUTER_CNT_DNS_TCP_SEGMENT_HELD);
   return VERDICT_DROP;
 }
 

@@ -71,6 +71,10 @@ static __always_inline int enforce_outgoing(struct __sk_buff* skb, const struct 
                                             __u32 identity, const struct skouter_config* cfg) {
   __u64 now = bpf_ktime_get_ns();
 
+  if ((cfg->flags & SKOUTER_CFG_FAIL_OPEN) && !daemon_alive(cfg, now)) {
+    count(SKOUTER_CNT_EGRESS_FAIL_OPEN);
+    return VERDICT_PASS;
+  }
   if (is_control_traffic(pkt)) {
     count(SKOUTER_CNT_EGRESS_ALLOWED_CONTROL);
     return VERDICT_PASS;

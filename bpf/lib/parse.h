@@ -56,9 +56,10 @@ struct packet {
   __u8 has_ports;         /* TCP, UDP, or ICMP echo (identifier as source port) */
   __u8 tcp_flags;
   __u8 icmp_type;
-  __u8 pad;
+  __u8 tcp_header_len; /* TCP: bytes of header, options included */
   __u32 l3_offset;
   __u32 l4_offset;
+  __u32 l3_end; /* offset just past the IP datagram (Ethernet padding excluded) */
   __be16 sport;
   __be16 dport;
   __u8 saddr[16];
@@ -96,6 +97,7 @@ static __always_inline int parse_ipv4(struct __sk_buff* skb, struct packet* pkt)
   pkt->is_later_fragment = (frag_off & IPV4_FRAG_OFFSET_MASK) != 0;
   pkt->is_fragment = pkt->is_later_fragment || (frag_off & IPV4_MORE_FRAGMENTS);
   pkt->l4_offset = pkt->l3_offset + ip.ihl * 4;
+  pkt->l3_end = pkt->l3_offset + bpf_ntohs(ip.tot_len);
   __builtin_memcpy(pkt->saddr, &ip.saddr, 4);
   __builtin_memcpy(pkt->daddr, &ip.daddr, 4);
   return PARSE_OK;
@@ -112,6 +114,7 @@ static __always_inline int parse_ipv6(struct __sk_buff* skb, struct packet* pkt)
   if (bpf_skb_load_bytes(skb, pkt->l3_offset, &ip, sizeof(ip)) < 0) return PARSE_MALFORMED;
   if (ip.version != 6) return PARSE_MALFORMED;
   pkt->family = SKOUTER_FAMILY_IPV6;
+  pkt->l3_end = pkt->l3_offset + sizeof(ip) + bpf_ntohs(ip.payload_len);
   __builtin_memcpy(pkt->saddr, &ip.saddr, 16);
   __builtin_memcpy(pkt->daddr, &ip.daddr, 16);
 
@@ -161,6 +164,7 @@ static __always_inline int parse_l4(struct __sk_buff* skb, struct packet* pkt) {
       pkt->sport = tcp.source;
       pkt->dport = tcp.dest;
       pkt->tcp_flags = ((__u8*)&tcp)[13];
+      pkt->tcp_header_len = tcp.doff * 4;
       pkt->has_ports = 1;
       return PARSE_OK;
     }

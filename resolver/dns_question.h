@@ -1,0 +1,30 @@
+// The question of a DNS message in the form skouter compares and shows names: lower
+// case, no trailing dot, a dot or backslash inside a label escaped as in presentation
+// format (so the one-label name "example\.com" never passes for example.com).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+
+namespace skouter::resolver {
+
+// A wire-format name without compression pointers (as in a question section or an
+// ldns rdf). Returns nullopt when the labels run past `wire` or no root label ends it;
+// `consumed` gets the bytes the name took.
+std::optional<std::string> canonicalName(std::span<const std::uint8_t> wire,
+                                         std::size_t* consumed = nullptr);
+
+struct DnsQuestion {
+  std::string name;
+  std::uint16_t type = 0;
+  std::uint16_t klass = 0;
+  auto operator<=>(const DnsQuestion&) const = default;
+};
+
+// The first question of a question section as sent (what the datapath kept of a
+// query: the bytes after its header).
+std::optional<DnsQuestion> parseQuestionSection(std::span<const std::uint8_t> bytes);
+
+}  // namespace skouter::resolver
