@@ -67,6 +67,7 @@ Daemon::Daemon(DaemonOptions options) : options_(std::move(options)) {
       datapath_->allowedIps(), datapath_->learnedNames(), options_.max_ips_per_name);
   static_rules_ = std::make_unique<StaticRuleTable>(datapath_->allowedCidrs());
   injector_ = std::make_unique<resolver::AnswerInjector>(options_.reinject_mark);
+  dns_client_ = std::make_unique<resolver::DnsClient>(io_, options_.trusted_dns);
 
   // State first, programs last: a program never runs against a half-written config.
   beat();
@@ -81,7 +82,8 @@ Daemon::Daemon(DaemonOptions options) : options_(std::move(options)) {
       },
       resolver::TtlSettings{options_.min_ttl_s, options_.ttl_grace_s, options_.max_ttl_s},
       resolver::RewriteSettings{options_.deny_response, options_.max_ttl_s,
-                                options_.block_private_answers});
+                                options_.block_private_answers},
+      dns_client_.get());
   for (const auto& interface : options_.interfaces) datapath_->attachUplink(interface);
 
   admin_ = std::make_unique<AdminServer>(
@@ -169,7 +171,29 @@ void Daemon::run() {
   scheduleHeartbeat();
   scheduleGarbageCollection();
   answers_->start();
+  prewarm();
   io_.run();
+}
+
+// Applications that resolved a name before skouterd started still hold its
+// addresses: looking every literal name up now installs them before they connect.
+void Daemon::prewarm() {
+  if (!host_policy_.polices_host) return;
+  for (const auto& name : host_policy_.names.exactNames()) {
+    for (const auto type : {resolver::DnsClient::kTypeA, resolver::DnsClient::kTypeAAAA}) {
+      dns_client_->query(name, type, resolver::DnsClient::Transport::kUdp,
+                         [this, name](const std::string& error,
+                                      const std::vector<std::uint8_t>& answer) {
+                           if (answer.empty()) {
+                             spdlog::warn("pre-warming {}: {}", name, error);
+                             return;
+                           }
+                           const auto installed =
+                               answers_->installOwnAnswer(SKOUTER_HOST_IDENTITY, answer);
+                           spdlog::debug("pre-warmed {}: {} address(es)", name, installed);
+                         });
+    }
+  }
 }
 
 void Daemon::scheduleHeartbeat() {
@@ -247,6 +271,8 @@ std::string Daemon::statusJson() const {
           {"private_removed", answers.private_removed},
           {"tcp_segments", answers.tcp_segments},
           {"tcp_messages", answers.tcp_messages},
+          {"truncated_resolved", answers.truncated_resolved},
+          {"truncated_failed", answers.truncated_failed},
           {"max_hold_us", answers.max_hold_ns / 1000}}},
         {"gc",
          {{"expired_entries_removed", expired_removed_}, {"idle_flows_removed", flows_removed_}}}}},

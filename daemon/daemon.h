@@ -18,6 +18,7 @@
 #include "resolver/allowed_ip_table.h"
 #include "resolver/answer_injector.h"
 #include "resolver/answer_pipeline.h"
+#include "resolver/dns_client.h"
 
 namespace skouter::daemon {
 
@@ -38,6 +39,7 @@ class Daemon {
   void beat();
   void scheduleHeartbeat();
   void collectGarbage();
+  void prewarm();
   void scheduleGarbageCollection();
   HttpResponse handleAdmin(const HttpRequest& request);
   std::string statusJson() const;
@@ -53,6 +55,7 @@ class Daemon {
   std::unique_ptr<resolver::AllowedIpTable> allowed_ips_;
   std::unique_ptr<StaticRuleTable> static_rules_;
   std::unique_ptr<resolver::AnswerInjector> injector_;
+  std::unique_ptr<resolver::DnsClient> dns_client_;
   std::unique_ptr<resolver::AnswerPipeline> answers_;
   std::unique_ptr<AdminServer> admin_;
   boost::asio::steady_timer heartbeat_timer_{io_};

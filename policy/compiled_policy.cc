@@ -76,6 +76,13 @@ void NameMatcher::compile() {
   }
 }
 
+std::vector<std::string> NameMatcher::exactNames() const {
+  std::vector<std::string> names;
+  for (const auto& [name, rule] : exact_) names.push_back(name);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 std::optional<RuleId> NameMatcher::match(std::string_view name) const {
   name = withoutTrailingDot(name);
   if (name.size() > kMaxNameLength) return std::nullopt;

@@ -41,6 +41,8 @@ class NameMatcher {
   std::optional<RuleId> match(std::string_view name) const;
 
   std::size_t exactCount() const { return exact_.size(); }
+  // The exact names, for looking them up ahead of any client (pre-warming).
+  std::vector<std::string> exactNames() const;
   std::size_t regexCount() const { return regex_rules_.size(); }
 
  private:

@@ -14,6 +14,13 @@
 
 namespace skouter::resolver {
 
+namespace {
+
+// The TC bit: the resolver had more to say than fits in a UDP datagram.
+bool isTruncated(std::span<const std::uint8_t> dns) { return dns.size() > 2 && (dns[2] & 0x02); }
+
+}  // namespace
+
 std::uint64_t monotonicNowNs() {
   timespec now{};
   clock_gettime(CLOCK_MONOTONIC, &now);
@@ -23,12 +30,13 @@ std::uint64_t monotonicNowNs() {
 
 AnswerPipeline::AnswerPipeline(boost::asio::io_context& io, int ring_fd, AllowedIpTable& table,
                                AnswerInjector& injector, PolicyLookup policy, TtlSettings ttl,
-                               RewriteSettings rewrite)
+                               RewriteSettings rewrite, DnsClient* dns_client)
     : table_(table),
       injector_(injector),
       policy_(std::move(policy)),
       ttl_(ttl),
       rewrite_(rewrite),
+      dns_client_(dns_client),
       readiness_(io) {
   ring_ = ring_buffer__new(ring_fd, &AnswerPipeline::onRecord, this, nullptr);
   if (!ring_) {
@@ -161,17 +169,48 @@ void AnswerPipeline::handleUdpAnswer(const skouter_answer_header& header,
                                        policy ? policy->static_entries : kNoStaticEntries);
   // When a table is full the client retries, by which time it may have room.
   if (!install(header.identity, decision)) return;
-  if (!rewritten.changed) {
-    deliver(held->ip_packet, held->client, header);
+  if (rewritten.changed) {
+    ++stats_.rewritten;
+    stats_.private_removed += rewritten.removed_private.size();
+    for (const auto& address : rewritten.removed_private) {
+      spdlog::info("removed private address {} from the answer for {}", address.toString(),
+                   decision.question);
+    }
+  }
+  auto packet = rewritten.changed ? rebuildUdpPacket(*held, rewritten.dns) : held->ip_packet;
+  if (decision.verdict == AnswerVerdict::kAllowed && isTruncated(held->dns()) && dns_client_) {
+    completeThenDeliver(header, decision, std::move(packet), held->client);
     return;
   }
-  ++stats_.rewritten;
-  stats_.private_removed += rewritten.removed_private.size();
-  for (const auto& address : rewritten.removed_private) {
-    spdlog::info("removed private address {} from the answer for {}", address.toString(),
-                 decision.question);
-  }
-  deliver(rebuildUdpPacket(*held, rewritten.dns), held->client, header);
+  deliver(packet, held->client, header);
+}
+
+void AnswerPipeline::completeThenDeliver(const skouter_answer_header& header,
+                                         const AnswerDecision& decision,
+                                         std::vector<std::uint8_t> ip_packet, IpAddress client) {
+  // The header is copied: the ring buffer's record is gone once this returns.
+  dns_client_->query(
+      decision.question, decision.question_type, DnsClient::Transport::kTcp,
+      [this, header, question = decision.question, packet = std::move(ip_packet), client](
+          const std::string& error, const std::vector<std::uint8_t>& answer) {
+        if (error.empty()) {
+          ++stats_.truncated_resolved;
+          install(header.identity, decide(header.identity, answer));
+        } else {
+          ++stats_.truncated_failed;
+          spdlog::warn("truncated answer for {}: the lookup over TCP failed ({}); delivering "
+                       "the partial answer",
+                       question, error);
+        }
+        deliver(packet, client, header);
+      });
+}
+
+std::size_t AnswerPipeline::installOwnAnswer(std::uint32_t identity,
+                                             std::span<const std::uint8_t> dns) {
+  const auto decision = decide(identity, dns);
+  if (decision.verdict != AnswerVerdict::kAllowed || !install(identity, decision)) return 0;
+  return decision.addresses.size();
 }
 
 void AnswerPipeline::handleTcpSegment(const skouter_answer_header& header,

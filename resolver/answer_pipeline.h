@@ -15,6 +15,7 @@
 #include "resolver/answer_handler.h"
 #include "resolver/answer_injector.h"
 #include "resolver/answer_rewriter.h"
+#include "resolver/dns_client.h"
 #include "resolver/tcp_answer_stream.h"
 
 struct ring_buffer;
@@ -34,6 +35,8 @@ struct AnswerStats {
   std::uint64_t addresses_evicted = 0;  // beyond --max-ips-per-name
   std::uint64_t rewritten = 0;          // denied, capped or filtered before delivery
   std::uint64_t private_removed = 0;    // --block-private-answers
+  std::uint64_t truncated_resolved = 0;  // truncated answers completed over TCP first
+  std::uint64_t truncated_failed = 0;    // ... whose TCP lookup failed (delivered anyway)
   std::uint64_t max_hold_ns = 0;        // longest time from interception to re-injection
 };
 
@@ -42,15 +45,19 @@ class AnswerPipeline {
   // The name policy of an identity, or nullptr when nothing polices it.
   using PolicyLookup = std::function<const policy::CompiledPolicy*(std::uint32_t identity)>;
 
+  // `dns_client` (may be null) re-resolves truncated answers over TCP.
   AnswerPipeline(boost::asio::io_context& io, int ring_fd, AllowedIpTable& table,
                  AnswerInjector& injector, PolicyLookup policy, TtlSettings ttl,
-                 RewriteSettings rewrite);
+                 RewriteSettings rewrite, DnsClient* dns_client);
   ~AnswerPipeline();
   AnswerPipeline(const AnswerPipeline&) = delete;
   AnswerPipeline& operator=(const AnswerPipeline&) = delete;
 
   void start();
   const AnswerStats& stats() const { return stats_; }
+  // Installs what an answer to the daemon's own query allows for `identity` (the
+  // pre-warming of literal names at start). Returns the addresses installed.
+  std::size_t installOwnAnswer(std::uint32_t identity, std::span<const std::uint8_t> dns);
   // Forgets TCP connections to resolvers that have been silent for `idle_ns`.
   void forgetIdleTcpStreams(std::uint64_t now_ns, std::uint64_t idle_ns);
 
@@ -65,6 +72,11 @@ class AnswerPipeline {
   bool install(std::uint32_t identity, const AnswerDecision& decision);
   void deliver(std::span<const std::uint8_t> ip_packet, const IpAddress& client,
                const skouter_answer_header& header);
+  // Delivers `answer` (a truncated allowed answer) once the complete answer, looked up
+  // over TCP, is installed: a client that connects to an address missing from the
+  // partial answer is not dropped.
+  void completeThenDeliver(const skouter_answer_header& header, const AnswerDecision& decision,
+                           std::vector<std::uint8_t> ip_packet, IpAddress client);
   void waitForAnswers();
 
   AllowedIpTable& table_;
@@ -72,6 +84,7 @@ class AnswerPipeline {
   PolicyLookup policy_;
   TtlSettings ttl_;
   RewriteSettings rewrite_;
+  DnsClient* dns_client_;
   TcpAnswerStreams tcp_streams_;
   ring_buffer* ring_ = nullptr;
   boost::asio::posix::stream_descriptor readiness_;

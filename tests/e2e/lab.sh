@@ -138,6 +138,14 @@ write_zone() {
   for ((k = 1; k <= 300; k++)); do
     printf 'n%d.wikipedia.org. 300 IN A 198.18.%d.%d\n' "$k" $((1 + (k - 1) / 100)) $((1 + (k - 1) % 100))
   done >>"$zone"
+  # big.wikipedia.org: 120 A records, 198.18.10.1 .. 198.18.10.120: too many for a
+  # 512-byte UDP answer, so a client without EDNS gets it truncated.
+  for ((k = 1; k <= 120; k++)); do
+    printf 'big.wikipedia.org. 300 IN A 198.18.10.%d\n' "$k"
+  done >>"$zone"
+  # rebind.wikipedia.org: a public and two private addresses (DNS rebinding). Nothing
+  # in the lab routes to the private ones; they only ever appear in answers.
+  printf 'rebind.wikipedia.org. 300 IN A %s\n' 203.0.113.60 10.0.0.1 192.168.1.1 >>"$zone"
 }
 
 UP_DONE=0
