@@ -482,6 +482,73 @@ TEST(ExpiryTest, ZeroTtlLastsOnlyTheGraceOrTheMinTtl) {
   EXPECT_EQ(expiryFor(0, 0, {.min_ttl_s = 0, .grace_s = 0}), 0u);
 }
 
+TEST(ExpiryTest, MaxTtlLowersLongTtlsOnly) {
+  const TtlSettings settings{.min_ttl_s = 0, .grace_s = 5, .max_ttl_s = 60};
+  EXPECT_EQ(expiryFor(kNow, 300, settings), kNow + 65 * kSecond);
+  EXPECT_EQ(expiryFor(kNow, 60, settings), kNow + 65 * kSecond);
+  EXPECT_EQ(expiryFor(kNow, 2, settings), kNow + 7 * kSecond);
+  EXPECT_EQ(expiryFor(kNow, 0x7fffffff, settings), kNow + 65 * kSecond);
+  // No --max-ttl: nothing is lowered.
+  EXPECT_EQ(expiryFor(kNow, 300, {.min_ttl_s = 0, .grace_s = 5, .max_ttl_s = std::nullopt}),
+            kNow + 305 * kSecond);
+}
+
+TEST(ExpiryTest, MaxTtlThenMinTtlThenGrace) {
+  // max(min(ttl, max_ttl), min_ttl) + grace.
+  const TtlSettings both{.min_ttl_s = 30, .grace_s = 5, .max_ttl_s = 120};
+  EXPECT_EQ(expiryFor(kNow, 2, both), kNow + 35 * kSecond);
+  EXPECT_EQ(expiryFor(kNow, 90, both), kNow + 95 * kSecond);
+  EXPECT_EQ(expiryFor(kNow, 300, both), kNow + 125 * kSecond);
+  // min_ttl above max_ttl (refused by the daemon's flags): min_ttl wins.
+  EXPECT_EQ(expiryFor(kNow, 300, {.min_ttl_s = 30, .grace_s = 5, .max_ttl_s = 10}),
+            kNow + 35 * kSecond);
+  EXPECT_EQ(expiryFor(kNow, 300, {.min_ttl_s = 30, .grace_s = 0, .max_ttl_s = 30}),
+            kNow + 30 * kSecond);
+  // max_ttl 0: only the grace (or min_ttl) keeps the address.
+  EXPECT_EQ(expiryFor(kNow, 300, {.min_ttl_s = 0, .grace_s = 5, .max_ttl_s = 0}),
+            kNow + 5 * kSecond);
+  EXPECT_EQ(expiryFor(kNow, 300, {.min_ttl_s = 0, .grace_s = 0, .max_ttl_s = 0}), kNow);
+  const std::uint32_t max = std::numeric_limits<std::uint32_t>::max();
+  EXPECT_EQ(expiryFor(kNow, max, {.min_ttl_s = 0, .grace_s = 5, .max_ttl_s = max}),
+            kNow + (static_cast<std::uint64_t>(max) + 5) * kSecond);
+}
+
+TEST_F(CapturedAnswerTest, MaxTtlCapsTheExpiryButNotTheReportedTtl) {
+  // example.com TTL 300; short.wikipedia.org TTL 2.
+  EXPECT_EQ(
+      describe(decide("example.com-A.bin", names_, {.min_ttl_s = 0, .grace_s = 5, .max_ttl_s = 60})
+                   .addresses),
+      (Strings{"203.0.113.10 ttl 300 expires +65s"}));
+  EXPECT_EQ(describe(decide("example.com-A.bin", names_,
+                            {.min_ttl_s = 30, .grace_s = 10, .max_ttl_s = 60})
+                         .addresses),
+            (Strings{"203.0.113.10 ttl 300 expires +70s"}));
+  EXPECT_EQ(describe(decide("short.wikipedia.org-A.bin", names_,
+                            {.min_ttl_s = 30, .grace_s = 5, .max_ttl_s = 60})
+                         .addresses),
+            (Strings{"203.0.113.30 ttl 2 expires +35s"}));
+  EXPECT_EQ(describe(decide("short.wikipedia.org-A.bin", names_,
+                            {.min_ttl_s = 0, .grace_s = 0, .max_ttl_s = 1})
+                         .addresses),
+            (Strings{"203.0.113.30 ttl 2 expires +1s"}));
+  // Every record of a multi-record answer and of a CNAME chain.
+  for (const auto& learned :
+       decide("multi.wikipedia.org-A.bin", names_, {.min_ttl_s = 0, .grace_s = 5, .max_ttl_s = 5})
+           .addresses) {
+    EXPECT_EQ(describe(learned), learned.ip.toString() + " ttl 300 expires +10s");
+  }
+  EXPECT_EQ(describe(decide("alias.wikipedia.org-A.bin", names_,
+                            {.min_ttl_s = 0, .grace_s = 5, .max_ttl_s = 5})
+                         .addresses),
+            (Strings{"203.0.113.40 ttl 300 expires +10s"}));
+  // A TTL with the high bit set is 0, below any cap.
+  EXPECT_EQ(describe(decide("crafted-ttl-msb.bin", names_,
+                            {.min_ttl_s = 0, .grace_s = 5, .max_ttl_s = 60})
+                         .addresses),
+            (Strings{"203.0.113.10 ttl 0 expires +5s", "203.0.113.11 ttl 0 expires +5s",
+                     "203.0.113.12 ttl 2147483647 expires +65s"}));
+}
+
 TEST(ExpiryTest, LargestTtlsDoNotOverflow) {
   // Computed in 128 bits, compared with the 64-bit result.
   const auto exact = [](std::uint64_t now, std::uint64_t seconds) {
