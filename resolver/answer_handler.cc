@@ -92,6 +92,57 @@ std::uint16_t fold(std::uint32_t sum) {
   return static_cast<std::uint16_t>(sum);
 }
 
+std::size_t read16(std::span<const std::uint8_t> bytes, std::size_t at) {
+  return (static_cast<std::size_t>(bytes[at]) << 8) | bytes[at + 1];
+}
+
+// Past the (possibly compressed) name at `at`; false if it leaves the message or uses
+// a label type other than a length or a pointer.
+bool skipName(std::span<const std::uint8_t> dns, std::size_t& at) {
+  while (at < dns.size()) {
+    const std::uint8_t length = dns[at];
+    if ((length & 0xc0) == 0xc0) {
+      at += 2;
+      return at <= dns.size();
+    }
+    if (length & 0xc0) return false;
+    at += 1 + length;
+    if (length == 0) return true;
+  }
+  return false;
+}
+
+// ldns reads the RDATA fields of a record's type and carries on where they end, even
+// when RDLENGTH says the RDATA is longer (a CNAME whose 2-byte compressed target sits
+// in a 9-byte RDATA). A client skips RDLENGTH bytes, and so does the rewriter's TTL
+// cap: from there on they see other records than ldns does, so we would learn
+// addresses the client never gets and miss those it does, and the rewriter would
+// write TTLs into them. True when ldns reads every record after the question exactly
+// up to the end of its RDATA.
+bool recordsEndAtRdlength(std::span<const std::uint8_t> dns) {
+  constexpr std::size_t kDnsHeader = 12;
+  if (dns.size() < kDnsHeader) return false;
+  std::size_t at = kDnsHeader;
+  for (std::size_t i = 0; i < read16(dns, 4); ++i) {
+    if (!skipName(dns, at) || at + 4 > dns.size()) return false;
+    at += 4;  // type, class
+  }
+  const std::size_t records = read16(dns, 6) + read16(dns, 8) + read16(dns, 10);
+  for (std::size_t i = 0; i < records; ++i) {
+    std::size_t ldns_end = at;
+    if (!skipName(dns, at) || at + 10 > dns.size()) return false;
+    const std::size_t end = at + 10 + read16(dns, at + 8);  // type, class, TTL, RDLENGTH
+    if (end > dns.size()) return false;
+    ldns_rr* record = nullptr;
+    const ldns_status status =
+        ldns_wire2rr(&record, dns.data(), dns.size(), &ldns_end, LDNS_SECTION_ANSWER);
+    if (status == LDNS_STATUS_OK) ldns_rr_free(record);
+    if (status != LDNS_STATUS_OK || ldns_end != end) return false;
+    at = end;
+  }
+  return true;
+}
+
 }  // namespace
 
 UdpChecksum completeUdpChecksum(HeldPacket& held) {
@@ -116,8 +167,9 @@ UdpChecksum completeUdpChecksum(HeldPacket& held) {
 }
 
 std::uint64_t expiryFor(std::uint64_t now_ns, std::uint32_t ttl_s, const TtlSettings& settings) {
+  const std::uint32_t capped = settings.max_ttl_s ? std::min(ttl_s, *settings.max_ttl_s) : ttl_s;
   const std::uint64_t seconds =
-      static_cast<std::uint64_t>(std::max(ttl_s, settings.min_ttl_s)) + settings.grace_s;
+      static_cast<std::uint64_t>(std::max(capped, settings.min_ttl_s)) + settings.grace_s;
   return now_ns + seconds * kNanosPerSecond;
 }
 
@@ -142,6 +194,10 @@ AnswerDecision decideAnswer(std::span<const std::uint8_t> dns, const policy::Nam
     return decision;
   }
   LdnsPacket packet(raw);
+  if (!recordsEndAtRdlength(dns)) {
+    decision.error = "a record's data does not end where its RDLENGTH says";
+    return decision;
+  }
   if (!ldns_pkt_qr(packet.get())) {
     decision.error = "a query, not an answer";
     return decision;

@@ -17,15 +17,19 @@ namespace skouter::resolver {
 struct TtlSettings {
   std::uint32_t min_ttl_s = 0;  // --min-ttl: a shorter TTL is raised to this
   std::uint32_t grace_s = 5;    // --ttl-grace: added to every expiry
+  // --max-ttl: a longer TTL is lowered to this (the answer's TTLs are capped alike by
+  // the rewriter, so the client forgets the address no later than the datapath does).
+  std::optional<std::uint32_t> max_ttl_s = std::nullopt;
 };
 
 // Nanoseconds of CLOCK_MONOTONIC (the clock of bpf_ktime_get_ns) at which an address
-// learned from a record with `ttl_s` stops opening new connections.
+// learned from a record with `ttl_s` stops opening new connections:
+// now + (max(min(ttl, max_ttl), min_ttl) + grace) seconds.
 std::uint64_t expiryFor(std::uint64_t now_ns, std::uint32_t ttl_s, const TtlSettings& settings);
 
 struct LearnedAddress {
   IpAddress ip;
-  std::uint32_t ttl_s = 0;
+  std::uint32_t ttl_s = 0;  // as received (0 for a TTL with the high bit set)
   std::uint64_t expiry_ns = 0;
 };
 
