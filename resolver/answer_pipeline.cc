@@ -189,21 +189,21 @@ void AnswerPipeline::completeThenDeliver(const skouter_answer_header& header,
                                          const AnswerDecision& decision,
                                          std::vector<std::uint8_t> ip_packet, IpAddress client) {
   // The header is copied: the ring buffer's record is gone once this returns.
-  dns_client_->query(
-      decision.question, decision.question_type, DnsClient::Transport::kTcp,
-      [this, header, question = decision.question, packet = std::move(ip_packet), client](
-          const std::string& error, const std::vector<std::uint8_t>& answer) {
-        if (error.empty()) {
-          ++stats_.truncated_resolved;
-          install(header.identity, decide(header.identity, answer));
-        } else {
-          ++stats_.truncated_failed;
-          spdlog::warn("truncated answer for {}: the lookup over TCP failed ({}); delivering "
-                       "the partial answer",
-                       question, error);
-        }
-        deliver(packet, client, header);
-      });
+  dns_client_->query(decision.question, decision.question_type, DnsClient::Transport::kTcp,
+                     [this, header, question = decision.question, packet = std::move(ip_packet),
+                      client](const std::string& error, const std::vector<std::uint8_t>& answer) {
+                       if (error.empty()) {
+                         ++stats_.truncated_resolved;
+                         install(header.identity, decide(header.identity, answer));
+                       } else {
+                         ++stats_.truncated_failed;
+                         spdlog::warn(
+                             "truncated answer for {}: the lookup over TCP failed ({}); delivering "
+                             "the partial answer",
+                             question, error);
+                       }
+                       deliver(packet, client, header);
+                     });
 }
 
 std::size_t AnswerPipeline::installOwnAnswer(std::uint32_t identity,
@@ -229,12 +229,30 @@ void AnswerPipeline::handleTcpSegment(const skouter_answer_header& header,
                  segment->client.toString());
     return;
   }
+  // Over TCP only edits that keep a message's size are possible (the client's stream
+  // offsets must not move): TTL capping, in messages that lie wholly in this segment.
+  const RewriteSettings in_place{DenyResponse::kPassthrough, rewrite_.max_ttl_s, false};
+  static const std::vector<policy::StaticEntry> kNoStaticEntries;
+  bool edited = false;
   for (const auto& message : tcp_streams_.accept(*segment, monotonicNowNs())) {
     ++stats_.tcp_messages;
+    auto decision = decide(header.identity, message.dns);
+    if (message.offset_in_segment && in_place.max_ttl_s) {
+      const auto rewritten = rewriteAnswer(message.dns, decision, in_place, kNoStaticEntries);
+      if (rewritten.changed && rewritten.dns.size() == message.dns.size()) {
+        std::copy(
+            rewritten.dns.begin(), rewritten.dns.end(),
+            segment->ip_packet.begin() +
+                static_cast<std::ptrdiff_t>(segment->payload_offset + *message.offset_in_segment));
+        edited = true;
+        ++stats_.rewritten;
+      }
+    }
     // A TCP segment cannot be withheld for good (the retransmission would pass as
     // already seen), so a full table is logged and counted, and the segment goes on.
-    install(header.identity, decide(header.identity, message));
+    install(header.identity, decision);
   }
+  if (edited) recomputeTcpChecksum(*segment);
   ++stats_.tcp_segments;
   deliver(segment->ip_packet, segment->client, header);
 }

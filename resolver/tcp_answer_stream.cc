@@ -87,6 +87,15 @@ TcpChecksum completeTcpChecksum(HeldSegment& segment) {
   return TcpChecksum::kCompleted;
 }
 
+void recomputeTcpChecksum(HeldSegment& segment) {
+  auto tcp = std::span<std::uint8_t>(segment.ip_packet).subspan(segment.tcp_offset);
+  tcp[16] = tcp[17] = 0;
+  const auto checksum = static_cast<std::uint16_t>(~foldSum(
+      sumWords(tcp, pseudoHeaderSum(segment.server, segment.client, IPPROTO_TCP, tcp.size()))));
+  tcp[16] = static_cast<std::uint8_t>(checksum >> 8);
+  tcp[17] = static_cast<std::uint8_t>(checksum & 0xff);
+}
+
 void TcpAnswerStreams::append(Stream& stream, std::uint32_t sequence,
                               std::span<const std::uint8_t> data) {
   const std::int32_t behind = distance(sequence, stream.next_sequence);
@@ -99,8 +108,8 @@ void TcpAnswerStreams::append(Stream& stream, std::uint32_t sequence,
   stream.next_sequence += static_cast<std::uint32_t>(data.size());
 }
 
-std::vector<std::vector<std::uint8_t>> TcpAnswerStreams::accept(const HeldSegment& segment,
-                                                                std::uint64_t now_ns) {
+std::vector<StreamMessage> TcpAnswerStreams::accept(const HeldSegment& segment,
+                                                    std::uint64_t now_ns) {
   const Key key{segment.client, segment.client_port, segment.server, segment.server_port};
   auto [found, created] = streams_.try_emplace(key);
   Stream& stream = found->second;
@@ -133,14 +142,26 @@ std::vector<std::vector<std::uint8_t>> TcpAnswerStreams::accept(const HeldSegmen
     stream.out_of_order.erase(next);
   }
 
-  std::vector<std::vector<std::uint8_t>> messages;
+  std::vector<StreamMessage> messages;
+  // The sequence number of the buffer's first byte.
+  const std::uint32_t buffer_start =
+      stream.next_sequence - static_cast<std::uint32_t>(stream.buffer.size());
+  const std::uint32_t segment_end =
+      segment.sequence + static_cast<std::uint32_t>(segment.payload_length);
   std::size_t consumed = 0;
   while (stream.buffer.size() - consumed >= 2) {
     const std::size_t length =
         (std::size_t{stream.buffer[consumed]} << 8) | stream.buffer[consumed + 1];
     if (stream.buffer.size() - consumed - 2 < length) break;
     const auto begin = stream.buffer.begin() + static_cast<std::ptrdiff_t>(consumed + 2);
-    messages.emplace_back(begin, begin + static_cast<std::ptrdiff_t>(length));
+    StreamMessage message{{begin, begin + static_cast<std::ptrdiff_t>(length)}, std::nullopt};
+    const std::uint32_t message_start = buffer_start + static_cast<std::uint32_t>(consumed);
+    const std::uint32_t message_end = message_start + static_cast<std::uint32_t>(2 + length);
+    if (distance(segment.sequence, message_start) >= 0 && distance(message_end, segment_end) >= 0) {
+      message.offset_in_segment =
+          static_cast<std::size_t>(distance(segment.sequence, message_start)) + 2;
+    }
+    messages.push_back(std::move(message));
     consumed += 2 + length;
   }
   stream.buffer.erase(stream.buffer.begin(),

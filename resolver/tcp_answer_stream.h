@@ -51,15 +51,26 @@ enum class TcpChecksum { kValid, kCompleted, kCorrupt };
 // reported corrupt.
 TcpChecksum completeTcpChecksum(HeldSegment& segment);
 
+// Writes the TCP checksum of a segment whose bytes the daemon changed.
+void recomputeTcpChecksum(HeldSegment& segment);
+
+// A DNS message reassembled from a stream (without its length prefix).
+struct StreamMessage {
+  std::vector<std::uint8_t> dns;
+  // Where the message lies in the payload of the segment that completed it, when the
+  // whole of it does: only then can it be edited in place before release.
+  std::optional<std::size_t> offset_in_segment;
+};
+
 class TcpAnswerStreams {
  public:
   // Bytes buffered out of order per connection before later ones are ignored; a
   // connection the limit cuts short yields malformed messages, never a crash.
   static constexpr std::size_t kMaxOutOfOrderBytes = 256 * 1024;
 
-  // The DNS messages (without their length prefix) this segment completes, in stream
-  // order. The first segment seen on a connection is taken to start a message.
-  std::vector<std::vector<std::uint8_t>> accept(const HeldSegment& segment, std::uint64_t now_ns);
+  // The DNS messages this segment completes, in stream order. The first segment
+  // seen on a connection is taken to start a message.
+  std::vector<StreamMessage> accept(const HeldSegment& segment, std::uint64_t now_ns);
 
   // Forgets connections silent since before `cutoff_ns`; returns how many.
   std::size_t forgetIdle(std::uint64_t cutoff_ns);
