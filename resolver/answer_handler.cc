@@ -7,6 +7,9 @@
 #include <memory>
 #include <set>
 
+#include "common/internet_checksum.h"
+#include "resolver/dns_question.h"
+
 namespace skouter::resolver {
 namespace {
 
@@ -21,26 +24,9 @@ struct PacketDeleter {
 };
 using LdnsPacket = std::unique_ptr<ldns_pkt, PacketDeleter>;
 
-// Lower case, no trailing dot: the form policy matching and the admin API use. A dot
-// or backslash inside a label is escaped as in presentation format, so the one-label
-// name example\.com. is not mistaken for example.com.
-std::string canonicalName(const ldns_rdf* dname) {
-  std::string name;
-  const std::uint8_t* data = ldns_rdf_data(dname);
-  const std::size_t size = ldns_rdf_size(dname);
-  std::size_t offset = 0;
-  while (offset < size && data[offset] != 0) {
-    const std::size_t label = data[offset++];
-    if (offset + label > size) break;
-    if (!name.empty()) name += '.';
-    for (std::size_t i = 0; i < label; ++i) {
-      const char c = static_cast<char>(data[offset + i]);
-      if (c == '.' || c == '\\') name += '\\';
-      name += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-    }
-    offset += label;
-  }
-  return name;
+// The name of an ldns dname in skouter's canonical form (see dns_question.h).
+std::string nameOf(const ldns_rdf* dname) {
+  return canonicalName({ldns_rdf_data(dname), ldns_rdf_size(dname)}).value_or("");
 }
 
 std::optional<LearnedAddress> addressOf(const ldns_rr* record, std::uint64_t now_ns,
@@ -73,23 +59,12 @@ std::set<std::string> chainFrom(const std::string& question, const ldns_rr_list*
     for (std::size_t i = 0; i < count; ++i) {
       const ldns_rr* record = ldns_rr_list_rr(answers, i);
       if (ldns_rr_get_type(record) != LDNS_RR_TYPE_CNAME || ldns_rr_rd_count(record) < 1) continue;
-      if (!chain.contains(canonicalName(ldns_rr_owner(record)))) continue;
-      grew |= chain.insert(canonicalName(ldns_rr_rdf(record, 0))).second;
+      if (!chain.contains(nameOf(ldns_rr_owner(record)))) continue;
+      grew |= chain.insert(nameOf(ldns_rr_rdf(record, 0))).second;
     }
     if (!grew) break;
   }
   return chain;
-}
-
-std::uint32_t addWords(std::span<const std::uint8_t> bytes, std::uint32_t sum) {
-  for (std::size_t i = 0; i + 1 < bytes.size(); i += 2) sum += (bytes[i] << 8) | bytes[i + 1];
-  if (bytes.size() % 2) sum += bytes.back() << 8;
-  return sum;
-}
-
-std::uint16_t fold(std::uint32_t sum) {
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<std::uint16_t>(sum);
 }
 
 std::size_t read16(std::span<const std::uint8_t> bytes, std::size_t at) {
@@ -150,16 +125,16 @@ UdpChecksum completeUdpChecksum(HeldPacket& held) {
   const std::size_t udp_length = held.dns_length + kUdpHeader;
   const auto udp = std::span<std::uint8_t>(packet).subspan(held.udp_offset, udp_length);
   const bool ipv4 = held.client.family == IpFamily::kV4;
-  std::uint32_t pseudo = ipv4 ? addWords({&packet[12], 8}, 0) : addWords({&packet[8], 32}, 0);
+  std::uint32_t pseudo = ipv4 ? sumWords({&packet[12], 8}, 0) : sumWords({&packet[8], 32}, 0);
   pseudo += IPPROTO_UDP + static_cast<std::uint32_t>(udp_length);
 
   const std::uint16_t stored = static_cast<std::uint16_t>((udp[6] << 8) | udp[7]);
   if (ipv4 && stored == 0) return UdpChecksum::kValid;
-  if (fold(addWords(udp, pseudo)) == 0xffff) return UdpChecksum::kValid;
-  if (stored != fold(pseudo)) return UdpChecksum::kCorrupt;
+  if (foldSum(sumWords(udp, pseudo)) == 0xffff) return UdpChecksum::kValid;
+  if (stored != foldSum(pseudo)) return UdpChecksum::kCorrupt;
 
   udp[6] = udp[7] = 0;
-  std::uint16_t checksum = static_cast<std::uint16_t>(~fold(addWords(udp, pseudo)));
+  std::uint16_t checksum = static_cast<std::uint16_t>(~foldSum(sumWords(udp, pseudo)));
   if (checksum == 0) checksum = 0xffff;  // zero means "no checksum" in UDP
   udp[6] = static_cast<std::uint8_t>(checksum >> 8);
   udp[7] = static_cast<std::uint8_t>(checksum & 0xff);
@@ -209,7 +184,7 @@ AnswerDecision decideAnswer(std::span<const std::uint8_t> dns, const policy::Nam
     return decision;
   }
   const ldns_rr* question = ldns_rr_list_rr(questions, 0);
-  decision.question = canonicalName(ldns_rr_owner(question));
+  decision.question = nameOf(ldns_rr_owner(question));
   decision.question_type = static_cast<std::uint16_t>(ldns_rr_get_type(question));
   decision.rule = names.match(decision.question);
   if (!decision.rule) {
@@ -223,7 +198,7 @@ AnswerDecision decideAnswer(std::span<const std::uint8_t> dns, const policy::Nam
   for (std::size_t i = 0; i < ldns_rr_list_rr_count(answers); ++i) {
     const ldns_rr* record = ldns_rr_list_rr(answers, i);
     if (ldns_rr_get_class(record) != LDNS_RR_CLASS_IN) continue;
-    if (!chain.contains(canonicalName(ldns_rr_owner(record)))) continue;
+    if (!chain.contains(nameOf(ldns_rr_owner(record)))) continue;
     if (auto learned = addressOf(record, now_ns, settings)) decision.addresses.push_back(*learned);
   }
   return decision;

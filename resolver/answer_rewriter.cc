@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "common/internet_checksum.h"
+
 namespace skouter::resolver {
 namespace {
 
@@ -279,19 +281,6 @@ std::vector<std::uint8_t> toWire(const ldns_pkt& packet) {
   return bytes;
 }
 
-// --- Checksums -------------------------------------------------------------------------
-
-std::uint32_t addWords(std::span<const std::uint8_t> bytes, std::uint32_t sum) {
-  for (std::size_t i = 0; i + 1 < bytes.size(); i += 2) sum += (bytes[i] << 8) | bytes[i + 1];
-  if (bytes.size() % 2) sum += bytes.back() << 8;
-  return sum;
-}
-
-std::uint16_t fold(std::uint32_t sum) {
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<std::uint16_t>(sum);
-}
-
 }  // namespace
 
 std::optional<DenyResponse> parseDenyResponse(std::string_view text) {
@@ -380,7 +369,7 @@ std::vector<std::uint8_t> rebuildUdpPacket(const HeldPacket& held,
     write16(packet, 10, 0);
     write16(packet, 10,
             static_cast<std::uint16_t>(
-                ~fold(addWords(std::span<const std::uint8_t>(packet).first(header_length), 0))));
+                ~foldSum(sumWords(std::span<const std::uint8_t>(packet).first(header_length), 0))));
   } else {
     if ((packet[0] >> 4) != 6 || held.udp_offset < kIpv6Header) {
       throw std::invalid_argument("held packet is neither IPv4 nor IPv6");
@@ -392,11 +381,11 @@ std::vector<std::uint8_t> rebuildUdpPacket(const HeldPacket& held,
   write16(packet, held.udp_offset + 4, static_cast<std::uint16_t>(udp_length));
   write16(packet, held.udp_offset + 6, 0);
   // Pseudo-header: addresses from the fixed IP header, protocol, UDP length.
-  std::uint32_t sum = ipv4 ? addWords(std::span<const std::uint8_t>(packet).subspan(12, 8), 0)
-                           : addWords(std::span<const std::uint8_t>(packet).subspan(8, 32), 0);
+  std::uint32_t sum = ipv4 ? sumWords(std::span<const std::uint8_t>(packet).subspan(12, 8), 0)
+                           : sumWords(std::span<const std::uint8_t>(packet).subspan(8, 32), 0);
   sum += IPPROTO_UDP + static_cast<std::uint32_t>(udp_length);
-  sum = addWords(std::span<const std::uint8_t>(packet).subspan(held.udp_offset), sum);
-  std::uint16_t checksum = static_cast<std::uint16_t>(~fold(sum));
+  sum = sumWords(std::span<const std::uint8_t>(packet).subspan(held.udp_offset), sum);
+  std::uint16_t checksum = static_cast<std::uint16_t>(~foldSum(sum));
   if (checksum == 0) checksum = 0xffff;  // zero means "no checksum" in UDP
   write16(packet, held.udp_offset + 6, checksum);
   return packet;
