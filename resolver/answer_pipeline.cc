@@ -103,8 +103,9 @@ bool AnswerPipeline::install(std::uint32_t identity, const AnswerDecision& decis
       stats_.addresses_evicted += result.evicted;
       if (result.failed > 0) {
         ++stats_.dropped_install_failed;
-        spdlog::error("allowed-IP table full: {} of {} addresses of {} not installed",
-                      result.failed, decision.addresses.size(), decision.question);
+        trouble_log_.log(monotonicNowNs(), spdlog::level::err,
+                         "allowed-IP table full: {} of {} addresses of {} not installed",
+                         result.failed, decision.addresses.size(), decision.question);
         return false;
       }
       ++stats_.allowed;
@@ -114,8 +115,9 @@ bool AnswerPipeline::install(std::uint32_t identity, const AnswerDecision& decis
     }
     case AnswerVerdict::kDenied:
       ++stats_.denied;
-      spdlog::info("denied name {} (type {}) for identity {}", decision.question,
-                   decision.question_type, identity);
+      decision_log_.log(monotonicNowNs(), spdlog::level::info,
+                        "denied name {} (type {}) for identity {}", decision.question,
+                        decision.question_type, identity);
       return true;
     case AnswerVerdict::kMalformed:
       ++stats_.malformed;
@@ -129,7 +131,8 @@ void AnswerPipeline::deliver(std::span<const std::uint8_t> ip_packet, const IpAd
                              const skouter_answer_header& header) {
   if (auto failure = injector_.deliverToHost(ip_packet, client); !failure.empty()) {
     ++stats_.inject_failed;
-    spdlog::warn("cannot re-inject the answer to {}: {}", client.toString(), failure);
+    trouble_log_.log(monotonicNowNs(), spdlog::level::warn, "cannot re-inject the answer to {}: {}",
+                     client.toString(), failure);
     return;
   }
   stats_.max_hold_ns = std::max(stats_.max_hold_ns, monotonicNowNs() - header.received_ns);
@@ -142,12 +145,15 @@ void AnswerPipeline::handleUdpAnswer(const skouter_answer_header& header,
   if (!held) {
     // Nothing sensible can be delivered; the client's retry gets a fresh chance.
     ++stats_.malformed;
-    spdlog::warn("dropped a held answer that is not a UDP datagram: {}", error);
+    trouble_log_.log(monotonicNowNs(), spdlog::level::warn,
+                     "dropped a held answer that is not a UDP datagram: {}", error);
     return;
   }
   if (completeUdpChecksum(*held) == UdpChecksum::kCorrupt) {
     ++stats_.malformed;
-    spdlog::warn("dropped a held answer to {} with a wrong UDP checksum", held->client.toString());
+    trouble_log_.log(monotonicNowNs(), spdlog::level::warn,
+                     "dropped a held answer to {} with a wrong UDP checksum",
+                     held->client.toString());
     return;
   }
 
@@ -159,8 +165,9 @@ void AnswerPipeline::handleUdpAnswer(const skouter_answer_header& header,
     // The datapath matched the id and port; the question must match too, or this
     // is a spoofed answer that guessed them.
     ++stats_.question_mismatch;
-    spdlog::warn("dropped an answer for {} to {}: the query asked for {}", decision.question,
-                 held->client.toString(), asked ? asked->name : "(unreadable question)");
+    trouble_log_.log(monotonicNowNs(), spdlog::level::warn,
+                     "dropped an answer for {} to {}: the query asked for {}", decision.question,
+                     held->client.toString(), asked ? asked->name : "(unreadable question)");
     return;
   }
   static const std::vector<policy::StaticEntry> kNoStaticEntries;
@@ -173,8 +180,9 @@ void AnswerPipeline::handleUdpAnswer(const skouter_answer_header& header,
     ++stats_.rewritten;
     stats_.private_removed += rewritten.removed_private.size();
     for (const auto& address : rewritten.removed_private) {
-      spdlog::info("removed private address {} from the answer for {}", address.toString(),
-                   decision.question);
+      decision_log_.log(monotonicNowNs(), spdlog::level::info,
+                        "removed private address {} from the answer for {}", address.toString(),
+                        decision.question);
     }
   }
   auto packet = rewritten.changed ? rebuildUdpPacket(*held, rewritten.dns) : held->ip_packet;
@@ -197,7 +205,8 @@ void AnswerPipeline::completeThenDeliver(const skouter_answer_header& header,
                          install(header.identity, decide(header.identity, answer));
                        } else {
                          ++stats_.truncated_failed;
-                         spdlog::warn(
+                         trouble_log_.log(
+                             monotonicNowNs(), spdlog::level::warn,
                              "truncated answer for {}: the lookup over TCP failed ({}); delivering "
                              "the partial answer",
                              question, error);
@@ -219,14 +228,16 @@ void AnswerPipeline::handleTcpSegment(const skouter_answer_header& header,
   auto segment = extractHeldSegment(frame, header.l3_offset, header.l4_offset, error);
   if (!segment) {
     ++stats_.malformed;
-    spdlog::warn("dropped a held segment that is not TCP: {}", error);
+    trouble_log_.log(monotonicNowNs(), spdlog::level::warn,
+                     "dropped a held segment that is not TCP: {}", error);
     return;
   }
   if (completeTcpChecksum(*segment) == TcpChecksum::kCorrupt) {
     // Dropped like a damaged segment on the wire: the resolver retransmits it.
     ++stats_.malformed;
-    spdlog::warn("dropped a held segment to {} with a wrong TCP checksum",
-                 segment->client.toString());
+    trouble_log_.log(monotonicNowNs(), spdlog::level::warn,
+                     "dropped a held segment to {} with a wrong TCP checksum",
+                     segment->client.toString());
     return;
   }
   // Over TCP only edits that keep a message's size are possible (the client's stream

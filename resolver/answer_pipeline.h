@@ -16,6 +16,7 @@
 #include "resolver/answer_injector.h"
 #include "resolver/answer_rewriter.h"
 #include "resolver/dns_client.h"
+#include "resolver/rate_limited_log.h"
 #include "resolver/tcp_answer_stream.h"
 
 struct ring_buffer;
@@ -32,12 +33,12 @@ struct AnswerStats {
   std::uint64_t dropped_install_failed = 0;  // a map was full: the client retries
   std::uint64_t inject_failed = 0;
   std::uint64_t addresses_installed = 0;
-  std::uint64_t addresses_evicted = 0;  // beyond --max-ips-per-name
-  std::uint64_t rewritten = 0;          // denied, capped or filtered before delivery
-  std::uint64_t private_removed = 0;    // --block-private-answers
+  std::uint64_t addresses_evicted = 0;   // beyond --max-ips-per-name
+  std::uint64_t rewritten = 0;           // denied, capped or filtered before delivery
+  std::uint64_t private_removed = 0;     // --block-private-answers
   std::uint64_t truncated_resolved = 0;  // truncated answers completed over TCP first
   std::uint64_t truncated_failed = 0;    // ... whose TCP lookup failed (delivered anyway)
-  std::uint64_t max_hold_ns = 0;        // longest time from interception to re-injection
+  std::uint64_t max_hold_ns = 0;         // longest time from interception to re-injection
 };
 
 class AnswerPipeline {
@@ -89,6 +90,9 @@ class AnswerPipeline {
   ring_buffer* ring_ = nullptr;
   boost::asio::posix::stream_descriptor readiness_;
   AnswerStats stats_;
+  // Separate budgets, so a flood of denied lookups cannot hide a malformed answer.
+  RateLimitedLog trouble_log_;
+  RateLimitedLog decision_log_;
 };
 
 std::uint64_t monotonicNowNs();
