@@ -71,10 +71,6 @@ static __always_inline int enforce_outgoing(struct __sk_buff* skb, const struct 
                                             __u32 identity, const struct skouter_config* cfg) {
   __u64 now = bpf_ktime_get_ns();
 
-  if ((cfg->flags & SKOUTER_CFG_FAIL_OPEN) && !daemon_alive(cfg, now)) {
-    count(SKOUTER_CNT_EGRESS_FAIL_OPEN);
-    return VERDICT_PASS;
-  }
   if (is_control_traffic(pkt)) {
     count(SKOUTER_CNT_EGRESS_ALLOWED_CONTROL);
     return VERDICT_PASS;
@@ -83,6 +79,12 @@ static __always_inline int enforce_outgoing(struct __sk_buff* skb, const struct 
       trusted_resolver(pkt->family, pkt->dport, pkt->daddr)) {
     dns_record_query(skb, pkt, identity, now);
     count(SKOUTER_CNT_EGRESS_ALLOWED_RESOLVER);
+    return VERDICT_PASS;
+  }
+  /* After the query is noted: the ingress program drops answers to no noted query,
+   * so failing open before it would take DNS down with the daemon. */
+  if ((cfg->flags & SKOUTER_CFG_FAIL_OPEN) && !daemon_alive(cfg, now)) {
+    count(SKOUTER_CNT_EGRESS_FAIL_OPEN);
     return VERDICT_PASS;
   }
 

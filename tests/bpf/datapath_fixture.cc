@@ -278,16 +278,28 @@ skouter_dns_query_key DatapathFixture::queryKey(const IpAddress& client, std::ui
                                                 std::uint16_t dns_id) {
   skouter_dns_query_key key{};
   key.family = bpfFamily(client);
+  key.protocol = IPPROTO_UDP;
   key.client_port = htons(client_port);
   key.dns_id = htons(dns_id);
   copyAddress(key.client, client);
   return key;
 }
 
-void DatapathFixture::putQuery(const skouter_dns_query_key& key, std::uint64_t sent_ns) {
+skouter_dns_query_key DatapathFixture::tcpConnectionKey(const IpAddress& client,
+                                                        std::uint16_t client_port) {
+  skouter_dns_query_key key = queryKey(client, client_port, 0);
+  key.protocol = IPPROTO_TCP;
+  return key;
+}
+
+void DatapathFixture::putQuery(const skouter_dns_query_key& key, std::uint64_t sent_ns,
+                               const Bytes& question) {
   skouter_dns_query_value value{};
   value.sent_ns = sent_ns;
   value.identity = SKOUTER_HOST_IDENTITY;
+  if (question.size() > sizeof(value.question)) throw std::invalid_argument("question too long");
+  std::copy(question.begin(), question.end(), value.question);
+  value.question_len = static_cast<std::uint16_t>(question.size());
   if (datapath_->dnsQueries().update(key, value) != 0) throw std::runtime_error("cannot put query");
 }
 
@@ -332,6 +344,31 @@ std::vector<PuntedAnswer> DatapathFixture::drainAnswers() {
   ring_buffer__free(ring);
   if (consumed < 0) throw std::runtime_error("cannot consume the answers ring buffer");
   return answers;
+}
+
+std::size_t DatapathFixture::largestTestRunFrame() {
+  // An EtherType of no protocol the programs parse (IEEE 802 local experimental): the
+  // program returns at once, whatever the frame's length.
+  const auto accepted = [&](std::size_t size) {
+    Bytes frame(size, 0);
+    frame[12] = 0x88;
+    frame[13] = 0xb5;
+    try {
+      run(datapath_->uplinkIngressProgramFd(), frame, {});
+      return true;
+    } catch (const std::runtime_error&) {
+      return false;
+    }
+  };
+  std::size_t low = 64;                       // accepted
+  std::size_t high = SKOUTER_MAX_FRAME + 1u;  // refused, or more than the datapath holds
+  if (!accepted(low)) throw std::runtime_error("BPF_PROG_TEST_RUN refuses a 64-byte frame");
+  if (accepted(high)) return high;
+  while (high - low > 1) {
+    const std::size_t middle = low + (high - low) / 2;
+    (accepted(middle) ? low : high) = middle;
+  }
+  return low;
 }
 
 Verdict DatapathFixture::runUplinkEgress(const Packet& packet, const SkbContext& context) {
@@ -388,8 +425,11 @@ std::string flowDescription(std::uint8_t protocol, const IpAddress& local, std::
 
 std::string queryDescription(const skouter_dns_query_key& key,
                              const skouter_dns_query_value& value) {
-  return endpoint(fromBpf(key.family, key.client), ntohs(key.client_port)) + " id " +
-         hex16(ntohs(key.dns_id)) + " identity " + std::to_string(value.identity);
+  std::string text = protocolName(key.protocol) + " " +
+                     endpoint(fromBpf(key.family, key.client), ntohs(key.client_port));
+  // A TCP connection stands for every query on it: its id is 0, and shown when not.
+  if (key.protocol != IPPROTO_TCP || key.dns_id != 0) text += " id " + hex16(ntohs(key.dns_id));
+  return text + " identity " + std::to_string(value.identity);
 }
 
 std::string queryDescription(const IpAddress& client, std::uint16_t client_port,
@@ -397,6 +437,12 @@ std::string queryDescription(const IpAddress& client, std::uint16_t client_port,
   skouter_dns_query_value value{};
   value.identity = SKOUTER_HOST_IDENTITY;
   return queryDescription(DatapathFixture::queryKey(client, client_port, dns_id), value);
+}
+
+std::string tcpConnectionDescription(const IpAddress& client, std::uint16_t client_port) {
+  skouter_dns_query_value value{};
+  value.identity = SKOUTER_HOST_IDENTITY;
+  return queryDescription(DatapathFixture::tcpConnectionKey(client, client_port), value);
 }
 
 std::uint8_t icmpProtocol(IpFamily family) {

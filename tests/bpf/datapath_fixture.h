@@ -116,10 +116,13 @@ class DatapathFixture : public ::testing::Test {
   // Every flow as flowDescription() puts it, sorted.
   Descriptions flowDescriptions() const;
 
-  // Outstanding DNS queries.
+  // Outstanding DNS queries over UDP, and TCP connections to a trusted resolver.
   static skouter_dns_query_key queryKey(const IpAddress& client, std::uint16_t client_port,
                                         std::uint16_t dns_id);
-  void putQuery(const skouter_dns_query_key& key, std::uint64_t sent_ns);
+  static skouter_dns_query_key tcpConnectionKey(const IpAddress& client, std::uint16_t client_port);
+  // `question`: the bytes after the query's header, as the egress program keeps them.
+  void putQuery(const skouter_dns_query_key& key, std::uint64_t sent_ns,
+                const Bytes& question = {});
   std::vector<std::pair<skouter_dns_query_key, skouter_dns_query_value>> queries() const;
   // Every outstanding query as queryDescription() puts it, sorted.
   Descriptions queryDescriptions() const;
@@ -130,6 +133,10 @@ class DatapathFixture : public ::testing::Test {
   void expectStampedDuringTest(std::uint64_t time_ns) const;
   // Every answer record waiting in the ring buffer, consumed.
   std::vector<PuntedAnswer> drainAnswers();
+
+  // The largest frame BPF_PROG_TEST_RUN accepts for the tc programs (it refuses
+  // larger ones with EINVAL), found by running uplink_ingress on frames it ignores.
+  std::size_t largestTestRunFrame();
 
   Verdict runUplinkEgress(const Packet& packet, const SkbContext& context = {});
   Verdict runUplinkIngress(const Packet& packet, const SkbContext& context = {});
@@ -158,11 +165,12 @@ std::string flowDescription(const skouter_flow_key& key, const skouter_flow_valu
 std::string flowDescription(std::uint8_t protocol, const IpAddress& local, std::uint16_t local_port,
                             const IpAddress& remote, std::uint16_t remote_port,
                             skouter_flow_origin origin);
-// "192.0.2.10:40000 id 0x1234 identity 1"
+// "UDP 192.0.2.10:40000 id 0x1234 identity 1", "TCP 192.0.2.10:40000 identity 1"
 std::string queryDescription(const skouter_dns_query_key& key,
                              const skouter_dns_query_value& value);
 std::string queryDescription(const IpAddress& client, std::uint16_t client_port,
                              std::uint16_t dns_id);
+std::string tcpConnectionDescription(const IpAddress& client, std::uint16_t client_port);
 
 // ICMP or ICMPv6, as the flow key of an echo holds it.
 std::uint8_t icmpProtocol(IpFamily family);

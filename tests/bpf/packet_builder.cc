@@ -181,17 +181,20 @@ PacketBuilder& PacketBuilder::upperLayer(std::uint8_t protocol, Bytes segment) {
 std::uint8_t PacketBuilder::icmpProtocol() const { return isV4() ? kProtoIcmp : kProtoIcmpv6; }
 
 PacketBuilder& PacketBuilder::tcp(std::uint16_t source_port, std::uint16_t destination_port,
-                                  std::uint8_t flags) {
+                                  std::uint8_t flags, Bytes payload, Bytes options) {
+  while (options.size() % 4 != 0) options.push_back(0);  // End of Option List
   Bytes segment;
   put16(segment, source_port);
   put16(segment, destination_port);
   put32(segment, 1000);                        // sequence number
   put32(segment, flags & kTcpAck ? 2000 : 0);  // acknowledgement number
-  segment.push_back(5 << 4);                   // data offset: no options
+  segment.push_back(static_cast<std::uint8_t>((5 + options.size() / 4) << 4));  // data offset
   segment.push_back(flags);
   put16(segment, 65535);  // window
   put16(segment, 0);      // checksum
   put16(segment, 0);      // urgent pointer
+  segment.insert(segment.end(), options.begin(), options.end());
+  segment.insert(segment.end(), payload.begin(), payload.end());
   segment_has_checksum_ = true;
   checksum_offset_ = 16;
   return upperLayer(kProtoTcp, std::move(segment));
@@ -256,6 +259,11 @@ PacketBuilder& PacketBuilder::fragmentData(std::uint8_t protocol, Bytes data) {
 
 PacketBuilder& PacketBuilder::truncateUpperLayerTo(std::size_t bytes) {
   truncate_to_ = bytes;
+  return *this;
+}
+
+PacketBuilder& PacketBuilder::ethernetPadding(std::size_t bytes) {
+  ethernet_padding_ = bytes;
   return *this;
 }
 
@@ -354,6 +362,7 @@ Packet PacketBuilder::build() const {
   }
   packet.l4_offset = out.size();
   out.insert(out.end(), segment.begin(), segment.end());
+  out.insert(out.end(), ethernet_padding_, 0);
   return packet;
 }
 
@@ -370,6 +379,32 @@ Bytes dnsAnswer(std::uint16_t id, const std::string& name, const IpAddress& addr
   put32(out, 60);  // TTL
   put16(out, static_cast<std::uint16_t>(address.size()));
   putAddress(out, address);
+  return out;
+}
+
+Bytes withEdns(Bytes query) {
+  store16(query, 10, 1);  // additional records
+  query.push_back(0);     // owner: the root
+  put16(query, 41);       // type OPT
+  put16(query, 1232);     // class: the UDP payload size
+  put32(query, 0);        // extended RCODE, version, flags
+  put16(query, 0);        // no options
+  return query;
+}
+
+Bytes tcpFramed(const Bytes& message) {
+  Bytes out;
+  put16(out, static_cast<std::uint16_t>(message.size()));
+  out.insert(out.end(), message.begin(), message.end());
+  return out;
+}
+
+Bytes afterDnsHeader(const Bytes& message) { return Bytes(message.begin() + 12, message.end()); }
+
+Bytes tcpTimestampOptions() {
+  Bytes out = {1, 1, 8, 10};  // NOP, NOP, timestamp of 10 bytes
+  put32(out, 0x01020304);     // value
+  put32(out, 0x05060708);     // echo reply
   return out;
 }
 

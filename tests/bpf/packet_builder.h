@@ -23,8 +23,15 @@ struct Packet {
 };
 
 // TCP flag bits, as in the flags byte of the header.
+inline constexpr std::uint8_t kTcpFin = 0x01;
 inline constexpr std::uint8_t kTcpSyn = 0x02;
+inline constexpr std::uint8_t kTcpRst = 0x04;
+inline constexpr std::uint8_t kTcpPsh = 0x08;
 inline constexpr std::uint8_t kTcpAck = 0x10;
+
+// The TCP options of a Linux segment after the handshake: two No-Operations and a
+// timestamp (12 bytes, so the header is 32 bytes long).
+Bytes tcpTimestampOptions();
 
 // One IP packet in an Ethernet frame. The family follows the addresses. Headers are
 // laid out in the order of the calls that add them; build() fills in lengths and
@@ -51,7 +58,9 @@ class PacketBuilder {
   PacketBuilder& fragment(std::uint16_t offset_bytes, bool more_fragments);
 
   // The upper layer; exactly one of these.
-  PacketBuilder& tcp(std::uint16_t source_port, std::uint16_t destination_port, std::uint8_t flags);
+  // TCP `options` are padded with End-of-Options to whole words; `payload` follows.
+  PacketBuilder& tcp(std::uint16_t source_port, std::uint16_t destination_port, std::uint8_t flags,
+                     Bytes payload = {}, Bytes options = {});
   PacketBuilder& udp(std::uint16_t source_port, std::uint16_t destination_port, Bytes payload = {});
   // ICMP for IPv4, ICMPv6 for IPv6.
   PacketBuilder& echoRequest(std::uint16_t identifier);
@@ -63,6 +72,10 @@ class PacketBuilder {
 
   // Keeps only the first `bytes` of the upper layer: a header cut off.
   PacketBuilder& truncateUpperLayerTo(std::size_t bytes);
+
+  // Zero bytes after the IP datagram, as Ethernet pads a frame to its minimum size:
+  // the frame is longer than the IP length fields say.
+  PacketBuilder& ethernetPadding(std::size_t bytes);
 
   Packet build() const;
 
@@ -90,12 +103,20 @@ class PacketBuilder {
   bool segment_has_checksum_ = false;
   std::size_t checksum_offset_ = 0;
   std::size_t truncate_to_ = SIZE_MAX;
+  std::size_t ethernet_padding_ = 0;
 };
 
 // A DNS message with one question (A for an IPv4 `address`, AAAA for IPv6).
 Bytes dnsQuery(std::uint16_t id, const std::string& name, IpFamily family);
 // The response to it, with one answer record holding `address`.
 Bytes dnsAnswer(std::uint16_t id, const std::string& name, const IpAddress& address);
+// `query` with an EDNS OPT record (RFC 6891) appended, as most resolvers send them:
+// the bytes after the header are then more than the question.
+Bytes withEdns(Bytes query);
+// A DNS message as DNS over TCP carries it: a two-byte length, then the message.
+Bytes tcpFramed(const Bytes& message);
+// What follows the 12-byte header of a DNS message: the question section onwards.
+Bytes afterDnsHeader(const Bytes& message);
 
 // A broadcast ARP request frame: the kind of non-IP traffic every host sends.
 Bytes arpRequest(const IpAddress& sender, const IpAddress& target);

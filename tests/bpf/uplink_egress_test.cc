@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 
+#include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "tests/bpf/datapath_fixture.h"
@@ -17,6 +19,7 @@ constexpr std::uint16_t kEchoId = 0x4242;
 constexpr std::uint16_t kVlanId = 100;
 
 constexpr std::uint32_t kPolicedAndAudited = SKOUTER_CFG_HOST_POLICED | SKOUTER_CFG_AUDIT;
+constexpr std::uint32_t kPolicedFailOpen = SKOUTER_CFG_HOST_POLICED | SKOUTER_CFG_FAIL_OPEN;
 
 PacketBuilder fromHost(const TestNetwork& network, const IpAddress& destination) {
   return PacketBuilder(network.host, destination);
@@ -26,10 +29,43 @@ Packet synTo(const TestNetwork& network, const IpAddress& destination) {
   return fromHost(network, destination).tcp(kHostPort, kHttpsPort, kTcpSyn).build();
 }
 
+Bytes queryMessage(const TestNetwork& network) {
+  return dnsQuery(kDnsId, "example.com", network.host.family);
+}
+
 Packet queryTo(const TestNetwork& network, const IpAddress& resolver, std::uint16_t port) {
-  return fromHost(network, resolver)
-      .udp(kHostPort, port, dnsQuery(kDnsId, "example.com", network.host.family))
-      .build();
+  return fromHost(network, resolver).udp(kHostPort, port, queryMessage(network)).build();
+}
+
+// The only outstanding query is the host's kDnsId from kHostPort, kept with `question`
+// (the bytes after the query's header) and stamped during the test.
+auto expectQueryRecordedWith(const TestNetwork& network, Bytes question) {
+  return [=](DatapathFixture& datapath) {
+    EXPECT_EQ(datapath.queryDescriptions(),
+              (Descriptions{queryDescription(network.host, kHostPort, kDnsId)}));
+    const auto queries = datapath.queries();
+    ASSERT_EQ(queries.size(), 1u);
+    const skouter_dns_query_value& value = queries[0].second;
+    datapath.expectStampedDuringTest(value.sent_ns);
+    ASSERT_LE(value.question_len, sizeof(value.question));
+    EXPECT_EQ(Bytes(value.question, value.question + value.question_len), question);
+  };
+}
+
+// The host's TCP connections to the resolver, noted to hold what comes back on them.
+auto expectTcpConnections(std::vector<std::pair<const TestNetwork*, std::uint16_t>> ports) {
+  return [=](DatapathFixture& datapath) {
+    Descriptions expected;
+    for (const auto& [network, port] : ports) {
+      expected.push_back(tcpConnectionDescription(network->host, port));
+    }
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(datapath.queryDescriptions(), expected);
+    for (const auto& [key, value] : datapath.queries()) {
+      EXPECT_EQ(value.question_len, 0u) << "a TCP connection keeps no question";
+      EXPECT_EQ(key.dns_id, 0u);
+    }
+  };
 }
 
 // BPF_PROG_TEST_RUN refuses a frame whose EtherType is IP but which is too short for the
@@ -73,6 +109,9 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
       DatapathFixture::flowKey(IPPROTO_TCP, n.host, kHostPort, n.expired, kHttpsPort);
   const auto learned_flow =
       DatapathFixture::flowKey(IPPROTO_TCP, n.host, kHostPort, n.learned, kHttpsPort);
+
+  const Bytes query_message = queryMessage(n);
+  const Bytes header_only_query(query_message.begin(), query_message.begin() + 12);
 
   std::vector<PacketCase> cases = {
       // Before any judgement.
@@ -165,21 +204,89 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
        .check = all(expectOutboundTcpFlow(n, n.learned), expectFlowStampedDuringTest())},
 
       // DNS to the trusted resolvers.
-      {.description = "UDP query to a trusted resolver passes and is recorded",
+      {.description = "UDP query to a trusted resolver passes and is recorded with its question",
        .packet = queryTo(n, n.resolver, kDnsPort),
        .verdict = Verdict::kPass,
        .moved = {{"egress_allowed_resolver", 1}, {"dns_query_recorded", 1}},
-       .check =
-           [=](DatapathFixture& datapath) {
-             EXPECT_EQ(datapath.queryDescriptions(),
-                       (Descriptions{queryDescription(n.host, kHostPort, kDnsId)}));
-             datapath.expectStampedDuringTest(datapath.queries().at(0).second.sent_ns);
-             EXPECT_EQ(datapath.flowDescriptions(), Descriptions{});
-           }},
-      {.description = "TCP to a trusted resolver passes without recording a query",
-       .packet = fromHost(n, n.resolver).tcp(kHostPort, kDnsPort, kTcpSyn).build(),
+       .check = all(expectQueryRecordedWith(n, afterDnsHeader(queryMessage(n))), expectNoFlows())},
+      {.description = "UDP query with EDNS keeps the OPT record after its question",
+       .packet = fromHost(n, n.resolver).udp(kHostPort, kDnsPort, withEdns(queryMessage(n))).build(),
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_allowed_resolver", 1}, {"dns_query_recorded", 1}},
+       .check = expectQueryRecordedWith(n, afterDnsHeader(withEdns(queryMessage(n))))},
+      {.description = "UDP query in a padded frame keeps only the datagram's bytes",
+       .packet = fromHost(n, n.resolver)
+                     .udp(kHostPort, kDnsPort, dnsQuery(kDnsId, "a.io", n.host.family))
+                     .ethernetPadding(24)
+                     .build(),
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_allowed_resolver", 1}, {"dns_query_recorded", 1}},
+       .check = expectQueryRecordedWith(n, afterDnsHeader(dnsQuery(kDnsId, "a.io", n.host.family)))},
+      {.description = "UDP query with only a header is recorded without a question",
+       .packet = fromHost(n, n.resolver)
+                     .udp(kHostPort, kDnsPort, header_only_query)
+                     .build(),
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_allowed_resolver", 1}, {"dns_query_recorded", 1}},
+       .check = expectQueryRecordedWith(n, {})},
+      {.description = "response sent to a trusted resolver is not recorded as a query",
+       .packet = fromHost(n, n.resolver)
+                     .udp(kHostPort, kDnsPort, dnsAnswer(kDnsId, "example.com", n.learned))
+                     .build(),
        .verdict = Verdict::kPass,
        .moved = {{"egress_allowed_resolver", 1}},
+       .check =
+           [](DatapathFixture& datapath) {
+             EXPECT_EQ(datapath.queryDescriptions(), Descriptions{});
+           }},
+      {.description = "TCP SYN to a trusted resolver passes and notes the connection",
+       .packet = fromHost(n, n.resolver).tcp(kHostPort, kDnsPort, kTcpSyn).build(),
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_allowed_resolver", 1}, {"dns_query_recorded", 1}},
+       .check = all(expectTcpConnections({{&n, kHostPort}}),
+                    [](DatapathFixture& datapath) {
+                      datapath.expectStampedDuringTest(datapath.queries().at(0).second.sent_ns);
+                    },
+                    expectNoFlows())},
+      {.description = "TCP query data to a trusted resolver notes the connection, not a query",
+       .packet = fromHost(n, n.resolver)
+                     .tcp(kHostPort, kDnsPort, kTcpPsh | kTcpAck, tcpFramed(queryMessage(n)))
+                     .build(),
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_allowed_resolver", 1}, {"dns_query_recorded", 1}},
+       .check = expectTcpConnections({{&n, kHostPort}})},
+      // A connection open before skouter started is noted by its next packet.
+      {.description = "TCP ACK of a connection not yet noted notes it",
+       .packet = fromHost(n, n.resolver).tcp(kHostPort, kDnsPort, kTcpAck).build(),
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_allowed_resolver", 1}, {"dns_query_recorded", 1}},
+       .check = expectTcpConnections({{&n, kHostPort}})},
+      {.description = "TCP ACK of a noted connection passes and leaves the note as it was",
+       .packet = fromHost(n, n.resolver).tcp(kHostPort, kDnsPort, kTcpAck).build(),
+       .setup =
+           [=](DatapathFixture& datapath) {
+             datapath.putQuery(DatapathFixture::tcpConnectionKey(n.host, kHostPort), 12345);
+           },
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_allowed_resolver", 1}},
+       .check = all(expectTcpConnections({{&n, kHostPort}}),
+                    [](DatapathFixture& datapath) {
+                      EXPECT_EQ(datapath.queries().at(0).second.sent_ns, 12345u);
+                    })},
+      {.description = "TCP from another client port notes a connection of its own",
+       .packet = fromHost(n, n.resolver).tcp(kHostPort + 1, kDnsPort, kTcpSyn).build(),
+       .setup =
+           [=](DatapathFixture& datapath) {
+             datapath.putQuery(DatapathFixture::tcpConnectionKey(n.host, kHostPort),
+                               monotonicNowNs());
+           },
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_allowed_resolver", 1}, {"dns_query_recorded", 1}},
+       .check = expectTcpConnections({{&n, kHostPort}, {&n, kHostPort + 1}})},
+      {.description = "TCP to a resolver address on another port is policed and not noted",
+       .packet = fromHost(n, n.resolver).tcp(kHostPort, 5353, kTcpSyn).build(),
+       .verdict = Verdict::kDrop,
+       .moved = {{"egress_denied", 1}},
        .check =
            [](DatapathFixture& datapath) {
              EXPECT_EQ(datapath.queryDescriptions(), Descriptions{});
@@ -192,6 +299,78 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
            [](DatapathFixture& datapath) {
              EXPECT_EQ(datapath.queryDescriptions(), Descriptions{});
            }},
+
+      // --fail-open: no enforcement while the daemon is silent, and only then.
+      {.description = "fail open with a stale heartbeat passes a denied SYN and opens no flow",
+       .packet = synTo(n, n.denied),
+       .setup =
+           [](DatapathFixture& datapath) {
+             datapath.setFlags(kPolicedFailOpen);
+             datapath.beatStale();
+           },
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_fail_open", 1}},
+       .check = expectNoFlows()},
+      {.description = "fail open before the daemon's first heartbeat passes a denied SYN",
+       .packet = synTo(n, n.denied),
+       .setup =
+           [](DatapathFixture& datapath) {
+             datapath.setFlags(kPolicedFailOpen);
+             datapath.beatAt(0);
+           },
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_fail_open", 1}},
+       .check = expectNoFlows()},
+      {.description = "fail open with a stale heartbeat passes a denied echo request",
+       .packet = fromHost(n, n.denied).echoRequest(kEchoId).build(),
+       .setup =
+           [](DatapathFixture& datapath) {
+             datapath.setFlags(kPolicedFailOpen);
+             datapath.beatStale();
+           },
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_fail_open", 1}},
+       .check = expectNoFlows()},
+      {.description = "fail open with a fresh heartbeat drops a denied SYN",
+       .packet = synTo(n, n.denied),
+       .setup = [](DatapathFixture& datapath) { datapath.setFlags(kPolicedFailOpen); },
+       .verdict = Verdict::kDrop,
+       .moved = {{"egress_denied", 1}},
+       .check = expectNoFlows()},
+      {.description = "fail open with a fresh heartbeat opens flows to allowed addresses",
+       .packet = synTo(n, n.learned),
+       .setup = [](DatapathFixture& datapath) { datapath.setFlags(kPolicedFailOpen); },
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_allowed_learned", 1}},
+       .check = expectOutboundTcpFlow(n, n.learned)},
+      {.description = "fail open within a lengthened failsafe timeout drops a denied SYN",
+       .packet = synTo(n, n.denied),
+       .setup =
+           [](DatapathFixture& datapath) {
+             datapath.setFlags(kPolicedFailOpen);
+             datapath.setFailsafeNs(60 * kNanosPerSecond);
+             datapath.beatAt(monotonicNowNs() - 10 * kNanosPerSecond);
+           },
+       .verdict = Verdict::kDrop,
+       .moved = {{"egress_denied", 1}}},
+      {.description = "stale heartbeat without fail open still drops a denied SYN",
+       .packet = synTo(n, n.denied),
+       .setup = [](DatapathFixture& datapath) { datapath.beatStale(); },
+       .verdict = Verdict::kDrop,
+       .moved = {{"egress_denied", 1}},
+       .check = expectNoFlows()},
+      // The answer finds its query on ingress and passes (the daemon is away): without
+      // the note it would be dropped as unsolicited, and DNS would go dark.
+      {.description = "fail open with a stale heartbeat still records queries",
+       .packet = queryTo(n, n.resolver, kDnsPort),
+       .setup =
+           [](DatapathFixture& datapath) {
+             datapath.setFlags(kPolicedFailOpen);
+             datapath.beatStale();
+           },
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_allowed_resolver", 1}, {"dns_query_recorded", 1}},
+       .check = expectQueryRecordedWith(n, afterDnsHeader(queryMessage(n)))},
 
       // Headers that move the upper layer.
       {.description = "VLAN tagged SYN to a learned address passes",

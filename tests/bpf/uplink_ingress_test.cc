@@ -4,6 +4,8 @@
 #include <net/if.h>
 #include <netinet/in.h>
 
+#include <algorithm>
+#include <string>
 #include <vector>
 
 #include "tests/bpf/datapath_fixture.h"
@@ -26,6 +28,14 @@ PacketBuilder toHost(const TestNetwork& network, const IpAddress& source) {
   return PacketBuilder(source, network.host);
 }
 
+// The host's query kDnsId for kName, as its DNS message.
+Bytes hostQueryMessage(const TestNetwork& network, std::uint16_t dns_id = kDnsId) {
+  return dnsQuery(dns_id, kName, network.host.family);
+}
+
+// What the egress program keeps of that query: the bytes after its header.
+Bytes hostQuestion(const TestNetwork& network) { return afterDnsHeader(hostQueryMessage(network)); }
+
 // The answer to the host's query kDnsId from kHostPort, as `resolver`:`port` sends it.
 Packet answerFrom(const TestNetwork& network, const IpAddress& resolver, std::uint16_t port,
                   std::uint16_t client_port = kHostPort, std::uint16_t dns_id = kDnsId) {
@@ -34,18 +44,41 @@ Packet answerFrom(const TestNetwork& network, const IpAddress& resolver, std::ui
       .build();
 }
 
+// The answer to the host's query as DNS over TCP carries it.
+Bytes tcpAnswerData(const TestNetwork& network) {
+  return tcpFramed(dnsAnswer(kDnsId, kName, network.learned));
+}
+
+// A segment from the resolver to the host's connection from kHostPort.
+Packet tcpFromResolver(const TestNetwork& network, std::uint8_t flags, Bytes payload = {},
+                       Bytes options = {}) {
+  return toHost(network, network.resolver)
+      .tcp(kDnsPort, kHostPort, flags, std::move(payload), std::move(options))
+      .build();
+}
+
 void recordHostQuery(DatapathFixture& datapath, const TestNetwork& network) {
-  datapath.putQuery(DatapathFixture::queryKey(network.host, kHostPort, kDnsId), monotonicNowNs());
+  datapath.putQuery(DatapathFixture::queryKey(network.host, kHostPort, kDnsId), monotonicNowNs(),
+                    hostQuestion(network));
+}
+
+// As uplink_egress notes the host's TCP connection from kHostPort to the resolver.
+void recordHostTcpConnection(DatapathFixture& datapath, const TestNetwork& network) {
+  datapath.putQuery(DatapathFixture::tcpConnectionKey(network.host, kHostPort), monotonicNowNs());
 }
 
 std::uint32_t loopbackIfindex() { return if_nametoindex("lo"); }
 
-// The answer went to the daemon exactly as it arrived, with what it needs to find its
-// headers and to whom it belongs.
-void expectPuntedOnce(DatapathFixture& datapath, const Packet& packet) {
-  const std::vector<PuntedAnswer> answers = datapath.drainAnswers();
-  ASSERT_EQ(answers.size(), 1u);
-  const skouter_answer_header& header = answers[0].header;
+Bytes questionOf(const skouter_answer_header& header) {
+  const std::size_t length = std::min<std::size_t>(header.question_len, SKOUTER_MAX_QUESTION);
+  return Bytes(header.question, header.question + length);
+}
+
+// The frame went to the daemon exactly as it arrived, with what it needs to find its
+// headers, to whom it belongs and (UDP) what its query asked.
+void expectPunted(DatapathFixture& datapath, const PuntedAnswer& answer, const Packet& packet,
+                  std::uint8_t protocol, const Bytes& question) {
+  const skouter_answer_header& header = answer.header;
   datapath.expectStampedDuringTest(header.received_ns);
   // BPF_PROG_TEST_RUN puts the packet on the loopback device unless told otherwise.
   EXPECT_EQ(header.ifindex, loopbackIfindex());
@@ -54,7 +87,27 @@ void expectPuntedOnce(DatapathFixture& datapath, const Packet& packet) {
   EXPECT_EQ(header.frame_len, packet.frame.size());
   EXPECT_EQ(header.l3_offset, packet.l3_offset);
   EXPECT_EQ(header.l4_offset, packet.l4_offset);
-  EXPECT_EQ(answers[0].frame, packet.frame);
+  EXPECT_EQ(static_cast<int>(header.protocol), static_cast<int>(protocol));
+  EXPECT_EQ(questionOf(header), question);
+  EXPECT_EQ(answer.frame, packet.frame);
+}
+
+void expectPuntedOnce(DatapathFixture& datapath, const Packet& packet, std::uint8_t protocol,
+                      const Bytes& question) {
+  const std::vector<PuntedAnswer> answers = datapath.drainAnswers();
+  ASSERT_EQ(answers.size(), 1u);
+  expectPunted(datapath, answers[0], packet, protocol, question);
+}
+
+// A UDP answer to the host's query, with that query's question.
+void expectAnswerPuntedOnce(DatapathFixture& datapath, const TestNetwork& network,
+                            const Packet& packet) {
+  expectPuntedOnce(datapath, packet, IPPROTO_UDP, hostQuestion(network));
+}
+
+// A TCP segment: no question (the queries are in the stream).
+void expectSegmentHeldOnce(DatapathFixture& datapath, const Packet& packet) {
+  expectPuntedOnce(datapath, packet, IPPROTO_TCP, {});
 }
 
 void expectNothingPunted(DatapathFixture& datapath) {
@@ -75,6 +128,25 @@ void expectQueryGoneNothingPunted(DatapathFixture& datapath) {
   expectNothingPunted(datapath);
 }
 
+// The connection stays noted (it holds every answer on it), and nothing went to the
+// daemon.
+auto expectConnectionKeptNothingHeld(const TestNetwork& n) {
+  return [=](DatapathFixture& datapath) {
+    EXPECT_EQ(datapath.queryDescriptions(),
+              (Descriptions{tcpConnectionDescription(n.host, kHostPort)}));
+    expectNothingPunted(datapath);
+  };
+}
+
+// The segment went to the daemon whole, and the connection stays noted for the next.
+auto expectHeldConnectionKept(const TestNetwork& n, const Packet& packet) {
+  return [=](DatapathFixture& datapath) {
+    EXPECT_EQ(datapath.queryDescriptions(),
+              (Descriptions{tcpConnectionDescription(n.host, kHostPort)}));
+    expectSegmentHeldOnce(datapath, packet);
+  };
+}
+
 std::vector<PacketCase> casesFor(const TestNetwork& n) {
   const bool v4 = n.host.family == IpFamily::kV4;
   const auto record_query = [=](DatapathFixture& datapath) { recordHostQuery(datapath, n); };
@@ -91,6 +163,30 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
   const auto outbound_flow =
       DatapathFixture::flowKey(IPPROTO_TCP, n.host, kHostPort, n.learned, kHttpsPort);
 
+  const auto record_connection = [=](DatapathFixture& datapath) {
+    recordHostTcpConnection(datapath, n);
+  };
+  const Packet tcp_answer = tcpFromResolver(n, kTcpPsh | kTcpAck, tcpAnswerData(n));
+  const Packet tcp_answer_with_timestamps =
+      tcpFromResolver(n, kTcpPsh | kTcpAck, tcpAnswerData(n), tcpTimestampOptions());
+  PacketBuilder displaced_segment = toHost(n, n.resolver).vlan(kVlanId);
+  if (v4) {
+    displaced_segment.ipv4Options({1, 1, 1, 1});
+  } else {
+    displaced_segment.hopByHop().destinationOptions();
+  }
+  const Packet displaced_tcp_answer =
+      displaced_segment
+          .tcp(kDnsPort, kHostPort, kTcpPsh | kTcpAck, tcpAnswerData(n), tcpTimestampOptions())
+          .build();
+  // One byte of the stream: the smallest segment with data. Ethernet pads the IPv4
+  // frame to its minimum of 60 bytes.
+  const Packet one_byte = toHost(n, n.resolver)
+                              .tcp(kDnsPort, kHostPort, kTcpPsh | kTcpAck, {0x00})
+                              .ethernetPadding(v4 ? 5 : 0)
+                              .build();
+  const Packet fin_with_data = tcpFromResolver(n, kTcpFin | kTcpPsh | kTcpAck, tcpAnswerData(n));
+
   std::vector<PacketCase> cases = {
       // Answers from the trusted resolvers.
       {.description = "answer to a recorded query is punted to the daemon and dropped",
@@ -101,14 +197,14 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
        .check =
            [=](DatapathFixture& datapath) {
              EXPECT_EQ(datapath.queryDescriptions(), Descriptions{});
-             expectPuntedOnce(datapath, answer);
+             expectAnswerPuntedOnce(datapath, n, answer);
            }},
       {.description = "answer behind a VLAN tag and options is punted with its offsets",
        .packet = displaced,
        .setup = record_query,
        .verdict = Verdict::kDrop,
        .moved = {{"dns_answer_punted", 1}},
-       .check = [=](DatapathFixture& datapath) { expectPuntedOnce(datapath, displaced); }},
+       .check = [=](DatapathFixture& datapath) { expectAnswerPuntedOnce(datapath, n, displaced); }},
       {.description = "answer while the daemon's heartbeat is stale passes",
        .packet = answer,
        .setup =
@@ -129,7 +225,7 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
            },
        .verdict = Verdict::kDrop,
        .moved = {{"dns_answer_punted", 1}},
-       .check = [=](DatapathFixture& datapath) { expectPuntedOnce(datapath, answer); }},
+       .check = [=](DatapathFixture& datapath) { expectAnswerPuntedOnce(datapath, n, answer); }},
       {.description = "answer before the daemon's first heartbeat passes",
        .packet = answer,
        .setup =
@@ -140,23 +236,51 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
        .verdict = Verdict::kPass,
        .moved = {{"dns_answer_failsafe", 1}},
        .check = expectQueryGoneNothingPunted},
-      {.description = "answer with no query recorded passes untouched",
+      // Spoofed or late: never delivered, and the real answer still finds its query.
+      {.description = "answer with no query recorded is dropped",
        .packet = answer,
-       .verdict = Verdict::kPass,
+       .verdict = Verdict::kDrop,
        .moved = {{"dns_answer_unsolicited", 1}},
        .check = expectQueryGoneNothingPunted},
-      {.description = "answer with another DNS id passes untouched",
+      {.description = "answer with another DNS id is dropped",
        .packet = answerFrom(n, n.resolver, kDnsPort, kHostPort, kOtherDnsId),
        .setup = record_query,
-       .verdict = Verdict::kPass,
+       .verdict = Verdict::kDrop,
        .moved = {{"dns_answer_unsolicited", 1}},
        .check = expectQueryStillOutstanding(n)},
-      {.description = "answer to another client port passes untouched",
+      {.description = "answer to another client port is dropped",
        .packet = answerFrom(n, n.resolver, kDnsPort, kHostPort + 1),
        .setup = record_query,
-       .verdict = Verdict::kPass,
+       .verdict = Verdict::kDrop,
        .moved = {{"dns_answer_unsolicited", 1}},
        .check = expectQueryStillOutstanding(n)},
+      {.description = "answer to a query another address sent is dropped",
+       .packet = answer,
+       .setup =
+           [=](DatapathFixture& datapath) {
+             datapath.putQuery(DatapathFixture::queryKey(n.world, kHostPort, kDnsId),
+                               monotonicNowNs(), hostQuestion(n));
+           },
+       .verdict = Verdict::kDrop,
+       .moved = {{"dns_answer_unsolicited", 1}},
+       .check =
+           [=](DatapathFixture& datapath) {
+             EXPECT_EQ(datapath.queryDescriptions(),
+                       (Descriptions{queryDescription(n.world, kHostPort, kDnsId)}));
+             expectNothingPunted(datapath);
+           }},
+      {.description = "UDP answer to a port with only a TCP connection noted is dropped",
+       .packet = answerFrom(n, n.resolver, kDnsPort, kHostPort, 0),
+       .setup = record_connection,
+       .verdict = Verdict::kDrop,
+       .moved = {{"dns_answer_unsolicited", 1}},
+       .check = expectConnectionKeptNothingHeld(n)},
+      {.description = "unsolicited answer is dropped while the heartbeat is stale",
+       .packet = answer,
+       .setup = [](DatapathFixture& datapath) { datapath.beatStale(); },
+       .verdict = Verdict::kDrop,
+       .moved = {{"dns_answer_unsolicited", 1}},
+       .check = expectQueryGoneNothingPunted},
       {.description = "query from a trusted resolver is not taken for an answer",
        .packet = toHost(n, n.resolver)
                      .udp(kDnsPort, kHostPort, dnsQuery(kDnsId, kName, n.host.family))
@@ -197,7 +321,7 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
            },
        .verdict = Verdict::kDrop,
        .moved = {{"dns_answer_punted", 1}},
-       .check = [=](DatapathFixture& datapath) { expectPuntedOnce(datapath, answer); }},
+       .check = [=](DatapathFixture& datapath) { expectAnswerPuntedOnce(datapath, n, answer); }},
       {.description = "host not policed lets answers pass and punts nothing",
        .packet = answer,
        .setup =
@@ -207,6 +331,148 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
            },
        .verdict = Verdict::kPass,
        .check = expectQueryStillOutstanding(n)},
+
+      // DNS over TCP, on a connection the host opened to a trusted resolver.
+      {.description = "TCP segment with an answer is held for the daemon",
+       .packet = tcp_answer,
+       .setup = record_connection,
+       .verdict = Verdict::kDrop,
+       .moved = {{"dns_tcp_segment_held", 1}},
+       .check = expectHeldConnectionKept(n, tcp_answer)},
+      {.description = "TCP segment with timestamps and data is held with its offsets",
+       .packet = tcp_answer_with_timestamps,
+       .setup = record_connection,
+       .verdict = Verdict::kDrop,
+       .moved = {{"dns_tcp_segment_held", 1}},
+       .check = expectHeldConnectionKept(n, tcp_answer_with_timestamps)},
+      {.description = "TCP segment behind a VLAN tag and options is held with its offsets",
+       .packet = displaced_tcp_answer,
+       .setup = record_connection,
+       .verdict = Verdict::kDrop,
+       .moved = {{"dns_tcp_segment_held", 1}},
+       .check = expectHeldConnectionKept(n, displaced_tcp_answer)},
+      {.description = "TCP segment with a single byte of data is held",
+       .packet = one_byte,
+       .setup = record_connection,
+       .verdict = Verdict::kDrop,
+       .moved = {{"dns_tcp_segment_held", 1}},
+       .check = expectHeldConnectionKept(n, one_byte)},
+      {.description = "TCP FIN with the last data is held",
+       .packet = fin_with_data,
+       .setup = record_connection,
+       .verdict = Verdict::kDrop,
+       .moved = {{"dns_tcp_segment_held", 1}},
+       .check = expectHeldConnectionKept(n, fin_with_data)},
+      {.description = "TCP SYN ACK from the resolver passes and is not held",
+       .packet = tcpFromResolver(n, kTcpSyn | kTcpAck),
+       .setup = record_connection,
+       .verdict = Verdict::kPass,
+       .check = expectConnectionKeptNothingHeld(n)},
+      {.description = "TCP ACK without data passes and is not held",
+       .packet = tcpFromResolver(n, kTcpAck),
+       .setup = record_connection,
+       .verdict = Verdict::kPass,
+       .check = expectConnectionKeptNothingHeld(n)},
+      {.description = "TCP ACK with timestamps and no data passes",
+       .packet = tcpFromResolver(n, kTcpAck, {}, tcpTimestampOptions()),
+       .setup = record_connection,
+       .verdict = Verdict::kPass,
+       .check = expectConnectionKeptNothingHeld(n)},
+      {.description = "TCP ACK in a padded frame passes: the padding is not data",
+       .packet = toHost(n, n.resolver).tcp(kDnsPort, kHostPort, kTcpAck).ethernetPadding(6).build(),
+       .setup = record_connection,
+       .verdict = Verdict::kPass,
+       .check = expectConnectionKeptNothingHeld(n)},
+      {.description = "TCP FIN without data passes",
+       .packet = tcpFromResolver(n, kTcpFin | kTcpAck),
+       .setup = record_connection,
+       .verdict = Verdict::kPass,
+       .check = expectConnectionKeptNothingHeld(n)},
+      {.description = "TCP RST passes",
+       .packet = tcpFromResolver(n, kTcpRst | kTcpAck),
+       .setup = record_connection,
+       .verdict = Verdict::kPass,
+       .check = expectConnectionKeptNothingHeld(n)},
+      {.description = "TCP data on a connection no policed workload opened passes",
+       .packet = tcp_answer,
+       .verdict = Verdict::kPass,
+       .check =
+           [](DatapathFixture& datapath) {
+             EXPECT_EQ(datapath.flowDescriptions(), Descriptions{});
+             expectQueryGoneNothingPunted(datapath);
+           }},
+      {.description = "TCP data to another client port passes",
+       .packet = toHost(n, n.resolver)
+                     .tcp(kDnsPort, kHostPort + 1, kTcpPsh | kTcpAck, tcpAnswerData(n))
+                     .build(),
+       .setup = record_connection,
+       .verdict = Verdict::kPass,
+       .check = expectConnectionKeptNothingHeld(n)},
+      {.description = "TCP data to a port with only a UDP query of id 0 noted passes",
+       .packet = tcp_answer,
+       .setup =
+           [=](DatapathFixture& datapath) {
+             datapath.putQuery(DatapathFixture::queryKey(n.host, kHostPort, 0), monotonicNowNs(),
+                               hostQuestion(n));
+           },
+       .verdict = Verdict::kPass,
+       .check =
+           [=](DatapathFixture& datapath) {
+             EXPECT_EQ(datapath.queryDescriptions(),
+                       (Descriptions{queryDescription(n.host, kHostPort, 0)}));
+             expectNothingPunted(datapath);
+           }},
+      {.description = "TCP data while the daemon's heartbeat is stale passes",
+       .packet = tcp_answer,
+       .setup =
+           [=](DatapathFixture& datapath) {
+             recordHostTcpConnection(datapath, n);
+             datapath.beatStale();
+           },
+       .verdict = Verdict::kPass,
+       .moved = {{"dns_answer_failsafe", 1}},
+       .check = expectConnectionKeptNothingHeld(n)},
+      {.description = "TCP data before the daemon's first heartbeat passes",
+       .packet = tcp_answer,
+       .setup =
+           [=](DatapathFixture& datapath) {
+             recordHostTcpConnection(datapath, n);
+             datapath.beatAt(0);
+           },
+       .verdict = Verdict::kPass,
+       .moved = {{"dns_answer_failsafe", 1}},
+       .check = expectConnectionKeptNothingHeld(n)},
+      {.description = "first fragment of a TCP segment passes untouched",
+       .packet = toHost(n, n.resolver)
+                     .fragment(0, true)
+                     .tcp(kDnsPort, kHostPort, kTcpPsh | kTcpAck, tcpAnswerData(n))
+                     .build(),
+       .setup = record_connection,
+       .verdict = Verdict::kPass,
+       .moved = {{"dns_answer_fragment", 1}},
+       .check = expectConnectionKeptNothingHeld(n)},
+      {.description = "TCP data the daemon re-injected passes",
+       .packet = tcp_answer,
+       .context = {.mark = DatapathFixture::kReinjectMark},
+       .setup = record_connection,
+       .verdict = Verdict::kPass,
+       .moved = {{"reinjected_seen", 1}},
+       .check = expectConnectionKeptNothingHeld(n)},
+      {.description = "TCP data from a resolver address on another port is not held",
+       .packet =
+           toHost(n, n.resolver).tcp(5353, kHostPort, kTcpPsh | kTcpAck, tcpAnswerData(n)).build(),
+       .setup = record_connection,
+       .verdict = Verdict::kPass,
+       .check = expectConnectionKeptNothingHeld(n)},
+      {.description = "host not policed lets TCP data pass",
+       .packet = tcp_answer,
+       .setup =
+           [=](DatapathFixture& datapath) {
+             recordHostTcpConnection(datapath, n);
+             datapath.setFlags(0);
+           },
+       .verdict = Verdict::kPass,
+       .check = expectConnectionKeptNothingHeld(n)},
 
       // Answers from elsewhere are just datagrams.
       {.description = "answer from an untrusted address passes and is not punted",
@@ -352,19 +618,19 @@ TEST_P(UplinkSequenceTest, InboundAckLetsNothingOut) {
 
 TEST_P(UplinkSequenceTest, QueryNotedOnEgressHoldsItsAnswerOnIngress) {
   const TestNetwork& n = network();
-  const Packet query = PacketBuilder(n.host, n.resolver)
-                           .udp(kHostPort, kDnsPort, dnsQuery(kDnsId, kName, n.host.family))
-                           .build();
+  const Packet query =
+      PacketBuilder(n.host, n.resolver).udp(kHostPort, kDnsPort, hostQueryMessage(n)).build();
   ASSERT_EQ(runUplinkEgress(query), Verdict::kPass);
 
   const Packet answer = answerFrom(n, n.resolver, kDnsPort);
   EXPECT_EQ(runUplinkIngress(answer), Verdict::kDrop);
-  expectPuntedOnce(*this, answer);
+  // The daemon gets the question exactly as the query asked it.
+  expectPuntedOnce(*this, answer, IPPROTO_UDP, hostQuestion(n));
   EXPECT_EQ(queryDescriptions(), Descriptions{});
 
-  // A second copy of the answer (a resolver's retransmission) finds no query left: an
-  // answer is punted once.
-  EXPECT_EQ(runUplinkIngress(answer), Verdict::kPass);
+  // A second copy of the answer (a resolver's retransmission, or a spoofed one racing
+  // the real answer) finds no query left: it never reaches the client.
+  EXPECT_EQ(runUplinkIngress(answer), Verdict::kDrop);
   expectNothingPunted(*this);
   EXPECT_EQ(counters(), (Counters{{"egress_allowed_resolver", 1},
                                   {"dns_query_recorded", 1},
@@ -372,7 +638,224 @@ TEST_P(UplinkSequenceTest, QueryNotedOnEgressHoldsItsAnswerOnIngress) {
                                   {"dns_answer_unsolicited", 1}}));
 }
 
+// The question bytes the ring record carries for the answer to `query`.
+Bytes questionPuntedFor(DatapathFixture& datapath, const TestNetwork& n, const Packet& query) {
+  EXPECT_EQ(datapath.runUplinkEgress(query), Verdict::kPass);
+  const Packet answer = answerFrom(n, n.resolver, kDnsPort);
+  EXPECT_EQ(datapath.runUplinkIngress(answer), Verdict::kDrop);
+  const std::vector<PuntedAnswer> answers = datapath.drainAnswers();
+  if (answers.size() != 1) {
+    ADD_FAILURE() << answers.size() << " answers punted";
+    return {};
+  }
+  return questionOf(answers[0].header);
+}
+
+TEST_P(UplinkSequenceTest, QueryWithEdnsKeepsEverythingAfterItsHeader) {
+  const TestNetwork& n = network();
+  const Bytes message = withEdns(hostQueryMessage(n));
+  const Packet query = PacketBuilder(n.host, n.resolver).udp(kHostPort, kDnsPort, message).build();
+  // The question section, then the 11 bytes of the OPT record.
+  EXPECT_EQ(questionPuntedFor(*this, n, query), afterDnsHeader(message));
+}
+
+TEST_P(UplinkSequenceTest, QuestionBeyondTheLimitIsCutAtTheLimit) {
+  const TestNetwork& n = network();
+  // A name of 253 characters, the longest there is: 255 bytes in wire form. With its
+  // type, class and an OPT record the bytes after the header run past the limit.
+  const std::string label(62, 'a');
+  const std::string longest = label + "." + label + "." + label + "." + label + ".a";
+  ASSERT_EQ(longest.size(), 253u);
+  const Bytes message = withEdns(dnsQuery(kDnsId, longest, n.host.family));
+  ASSERT_GT(afterDnsHeader(message).size(), std::size_t{SKOUTER_MAX_QUESTION});
+  const Packet query = PacketBuilder(n.host, n.resolver).udp(kHostPort, kDnsPort, message).build();
+
+  const Bytes kept = questionPuntedFor(*this, n, query);
+  const Bytes after_header = afterDnsHeader(message);
+  EXPECT_EQ(kept, Bytes(after_header.begin(), after_header.begin() + SKOUTER_MAX_QUESTION));
+}
+
+TEST_P(UplinkSequenceTest, QueryInAPaddedFrameKeepsOnlyTheDatagramsBytes) {
+  const TestNetwork& n = network();
+  // A short name: the frame gets Ethernet padding (and a trailer) past the datagram.
+  const Bytes message = dnsQuery(kDnsId, "a.io", n.host.family);
+  const Packet query = PacketBuilder(n.host, n.resolver)
+                           .udp(kHostPort, kDnsPort, message)
+                           .ethernetPadding(24)
+                           .build();
+  EXPECT_EQ(questionPuntedFor(*this, n, query), afterDnsHeader(message));
+}
+
+TEST_P(UplinkSequenceTest, QueryOnAnotherPortDoesNotLendItsQuestion) {
+  const TestNetwork& n = network();
+  // Two outstanding queries of the host; each answer carries its own query's question.
+  const Bytes other = dnsQuery(kOtherDnsId, "other.example.org", n.host.family);
+  ASSERT_EQ(
+      runUplinkEgress(
+          PacketBuilder(n.host, n.resolver).udp(kHostPort + 1, kDnsPort, withEdns(other)).build()),
+      Verdict::kPass);
+  ASSERT_EQ(
+      runUplinkEgress(
+          PacketBuilder(n.host, n.resolver).udp(kHostPort, kDnsPort, hostQueryMessage(n)).build()),
+      Verdict::kPass);
+
+  const Packet answer = answerFrom(n, n.resolver, kDnsPort);
+  ASSERT_EQ(runUplinkIngress(answer), Verdict::kDrop);
+  expectPuntedOnce(*this, answer, IPPROTO_UDP, hostQuestion(n));
+  const Packet other_answer =
+      toHost(n, n.resolver)
+          .udp(kDnsPort, kHostPort + 1, dnsAnswer(kOtherDnsId, "other.example.org", n.learned))
+          .build();
+  ASSERT_EQ(runUplinkIngress(other_answer), Verdict::kDrop);
+  expectPuntedOnce(*this, other_answer, IPPROTO_UDP, afterDnsHeader(withEdns(other)));
+}
+
+TEST_P(UplinkSequenceTest, TcpConnectionNotedOnEgressHoldsTheResolversData) {
+  const TestNetwork& n = network();
+  const auto to_resolver = [&](std::uint8_t flags, Bytes payload = {}) {
+    return PacketBuilder(n.host, n.resolver)
+        .tcp(kHostPort, kDnsPort, flags, std::move(payload))
+        .build();
+  };
+  ASSERT_EQ(runUplinkEgress(to_resolver(kTcpSyn)), Verdict::kPass);
+  EXPECT_EQ(queryDescriptions(), (Descriptions{tcpConnectionDescription(n.host, kHostPort)}));
+  EXPECT_EQ(runUplinkIngress(tcpFromResolver(n, kTcpSyn | kTcpAck)), Verdict::kPass);
+  ASSERT_EQ(runUplinkEgress(to_resolver(kTcpAck)), Verdict::kPass);
+  ASSERT_EQ(runUplinkEgress(to_resolver(kTcpPsh | kTcpAck, tcpFramed(hostQueryMessage(n)))),
+            Verdict::kPass);
+
+  // The answer comes in two segments; both are held.
+  const Bytes data = tcpAnswerData(n);
+  const Packet first = tcpFromResolver(n, kTcpAck, Bytes(data.begin(), data.begin() + 10));
+  const Packet second = tcpFromResolver(n, kTcpPsh | kTcpAck, Bytes(data.begin() + 10, data.end()));
+  EXPECT_EQ(runUplinkIngress(first), Verdict::kDrop);
+  EXPECT_EQ(runUplinkIngress(second), Verdict::kDrop);
+  const std::vector<PuntedAnswer> held = drainAnswers();
+  ASSERT_EQ(held.size(), 2u);
+  expectPunted(*this, held[0], first, IPPROTO_TCP, {});
+  expectPunted(*this, held[1], second, IPPROTO_TCP, {});
+
+  // The client's ACK and the resolver's FIN close the connection; nothing more is held.
+  ASSERT_EQ(runUplinkEgress(to_resolver(kTcpAck)), Verdict::kPass);
+  EXPECT_EQ(runUplinkIngress(tcpFromResolver(n, kTcpFin | kTcpAck)), Verdict::kPass);
+  expectNothingPunted(*this);
+  // One connection, noted once, however many packets it had.
+  EXPECT_EQ(queryDescriptions(), (Descriptions{tcpConnectionDescription(n.host, kHostPort)}));
+  EXPECT_EQ(counters(), (Counters{{"egress_allowed_resolver", 4},
+                                  {"dns_query_recorded", 1},
+                                  {"dns_tcp_segment_held", 2}}));
+}
+
+TEST_P(UplinkSequenceTest, FailOpenWithADeadDaemonKeepsDnsWorking) {
+  const TestNetwork& n = network();
+  setFlags(SKOUTER_CFG_HOST_POLICED | SKOUTER_CFG_FAIL_OPEN);
+  beatStale();
+
+  // Everything leaves the host while the daemon is away...
+  EXPECT_EQ(
+      runUplinkEgress(PacketBuilder(n.host, n.denied).tcp(kHostPort, kHttpsPort, kTcpSyn).build()),
+      Verdict::kPass);
+  // ...and the answers to its queries must come back: failing open must not take DNS
+  // down with it.
+  ASSERT_EQ(
+      runUplinkEgress(
+          PacketBuilder(n.host, n.resolver).udp(kHostPort, kDnsPort, hostQueryMessage(n)).build()),
+      Verdict::kPass);
+  EXPECT_EQ(runUplinkIngress(answerFrom(n, n.resolver, kDnsPort)), Verdict::kPass);
+  expectNothingPunted(*this);
+  EXPECT_EQ(counters(), (Counters{{"egress_fail_open", 1},
+                                  {"egress_allowed_resolver", 1},
+                                  {"dns_query_recorded", 1},
+                                  {"dns_answer_failsafe", 1}}));
+}
+
+// A frame the ring buffer has no room for is dropped: a UDP answer's query stays noted
+// so the client's retry is held once there is room; TCP retransmits the segment.
+TEST_P(UplinkSequenceTest, FullRingDropsWhatItCannotHoldAndTheRetryIsHeld) {
+  const TestNetwork& n = network();
+  recordHostTcpConnection(*this, n);
+  const auto ring_full = [&] {
+    const Counters now = counters();
+    const auto found = now.find("dns_answer_ringbuf_full");
+    return found == now.end() ? std::uint64_t{0} : found->second;
+  };
+  // Fills the ring with `segment` until it refuses one.
+  const auto fill_with = [&](const Packet& segment) {
+    const std::uint64_t refused = ring_full();
+    for (int i = 0; i < 100000 && ring_full() == refused; ++i) {
+      ASSERT_EQ(runUplinkIngress(segment), Verdict::kDrop);
+    }
+    ASSERT_EQ(ring_full(), refused + 1) << "the ring never filled";
+  };
+  // 8 MiB of the largest records a test can make, then of the smallest, so not even a
+  // small answer fits.
+  const std::size_t overhead = tcpFromResolver(n, kTcpPsh | kTcpAck).frame.size();
+  fill_with(tcpFromResolver(n, kTcpPsh | kTcpAck, Bytes(largestTestRunFrame() - overhead, 0x5a)));
+  fill_with(tcpFromResolver(n, kTcpPsh | kTcpAck, {0x00}));
+  const std::uint64_t held = counters().at("dns_tcp_segment_held");
+
+  recordHostQuery(*this, n);
+  const Packet answer = answerFrom(n, n.resolver, kDnsPort);
+  const Counters before = counters();
+  EXPECT_EQ(runUplinkIngress(answer), Verdict::kDrop);
+  EXPECT_EQ(countersMoved(before, counters()), (Counters{{"dns_answer_ringbuf_full", 1}}));
+  EXPECT_EQ(queryDescriptions(), (Descriptions{tcpConnectionDescription(n.host, kHostPort),
+                                               queryDescription(n.host, kHostPort, kDnsId)}));
+
+  // The daemon reads the ring; the client's retry gets the answer held.
+  EXPECT_EQ(drainAnswers().size(), held);
+  EXPECT_EQ(runUplinkIngress(answer), Verdict::kDrop);
+  expectAnswerPuntedOnce(*this, n, answer);
+  EXPECT_EQ(queryDescriptions(), (Descriptions{tcpConnectionDescription(n.host, kHostPort)}));
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, UplinkSequenceTest,
+                         ::testing::Values(&ipv4Network(), &ipv6Network()),
+                         [](const auto& info) { return info.param->name; });
+
+// Frames as large as BPF_PROG_TEST_RUN lets a test make are held whole. (The datapath
+// holds up to SKOUTER_MAX_FRAME; the kernel caps test frames at about a page, well
+// below it, so the largest the kernel accepts is what can be shown here.)
+class LargeFrameTest : public DatapathFixture,
+                       public ::testing::WithParamInterface<const TestNetwork*> {};
+
+TEST_P(LargeFrameTest, LargestTcpSegmentIsHeldWhole) {
+  const TestNetwork& n = *GetParam();
+  installPolicy(n);
+  recordHostTcpConnection(*this, n);
+  const std::size_t largest = largestTestRunFrame();
+  RecordProperty("largest_test_run_frame", static_cast<int>(largest));
+  // At least a full Ethernet frame of a 1500-byte MTU.
+  ASSERT_GE(largest, 1514u);
+  const std::size_t overhead = tcpFromResolver(n, kTcpPsh | kTcpAck).frame.size();
+  Bytes payload(largest - overhead);
+  for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<std::uint8_t>(i * 7);
+  const Packet segment = tcpFromResolver(n, kTcpPsh | kTcpAck, payload);
+  ASSERT_EQ(segment.frame.size(), largest);
+
+  EXPECT_EQ(runUplinkIngress(segment), Verdict::kDrop);
+  expectSegmentHeldOnce(*this, segment);
+  EXPECT_EQ(counters(), (Counters{{"dns_tcp_segment_held", 1}}));
+}
+
+TEST_P(LargeFrameTest, LargestUdpAnswerIsPuntedWhole) {
+  const TestNetwork& n = *GetParam();
+  installPolicy(n);
+  recordHostQuery(*this, n);
+  const std::size_t largest = largestTestRunFrame();
+  // The answer, then padding to the size (as an EDNS answer with many records would be
+  // that large).
+  Bytes dns = dnsAnswer(kDnsId, kName, n.learned);
+  const std::size_t overhead = answerFrom(n, n.resolver, kDnsPort).frame.size();
+  dns.resize(dns.size() + largest - overhead, 0x33);
+  const Packet answer = toHost(n, n.resolver).udp(kDnsPort, kHostPort, dns).build();
+  ASSERT_EQ(answer.frame.size(), largest);
+
+  EXPECT_EQ(runUplinkIngress(answer), Verdict::kDrop);
+  expectAnswerPuntedOnce(*this, n, answer);
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, LargeFrameTest,
                          ::testing::Values(&ipv4Network(), &ipv6Network()),
                          [](const auto& info) { return info.param->name; });
 
