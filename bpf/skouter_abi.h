@@ -25,6 +25,9 @@
 
 /* Identity of the node's own traffic. Pod identities are allocated above it. */
 #define SKOUTER_HOST_IDENTITY 1
+/* The identity of queries nobody polices (forwarded through the node): their answers
+ * are checked against the query and then passed, never held. */
+#define SKOUTER_UNPOLICED_IDENTITY 0
 
 #define SKOUTER_FAMILY_IPV4 4
 #define SKOUTER_FAMILY_IPV6 6

@@ -178,6 +178,10 @@ static __always_inline int dns_intercept_udp(struct __sk_buff* skb, const struct
     count(SKOUTER_CNT_DNS_ANSWER_UNSOLICITED);
     return VERDICT_DROP;
   }
+  if (query->identity == SKOUTER_UNPOLICED_IDENTITY) {
+    bpf_map_delete_elem(&dns_queries, &key);
+    return VERDICT_PASS;
+  }
   if (!daemon_alive(cfg, now)) {
     /* DNS must not go dark while the daemon is away; enforcement goes on. */
     bpf_map_delete_elem(&dns_queries, &key);
@@ -208,7 +212,8 @@ static __always_inline int dns_intercept_tcp(struct __sk_buff* skb, const struct
   struct skouter_dns_query_key key = {};
   dns_query_key(pkt->family, IPPROTO_TCP, pkt->dport, 0, pkt->daddr, &key);
   struct skouter_dns_query_value* connection = bpf_map_lookup_elem(&dns_queries, &key);
-  if (!connection) return VERDICT_PASS; /* not a policed workload's connection */
+  /* Not a policed workload's connection */
+  if (!connection || connection->identity == SKOUTER_UNPOLICED_IDENTITY) return VERDICT_PASS;
   if (!daemon_alive(cfg, now)) {
     count(SKOUTER_CNT_DNS_ANSWER_FAILSAFE);
     return VERDICT_PASS;

@@ -638,6 +638,23 @@ TEST_P(UplinkSequenceTest, QueryNotedOnEgressHoldsItsAnswerOnIngress) {
                                   {"dns_answer_unsolicited", 1}}));
 }
 
+// A query forwarded through the node (from a container or pod behind its NAT) leaves
+// with the host's address; its answer comes back to the host's address. It must pass
+// untouched, not be dropped as unsolicited, and not be held: nobody polices it here.
+TEST_P(UplinkSequenceTest, ForwardedQueryLetsItsAnswerThroughUnheld) {
+  const TestNetwork& n = network();
+  const Packet query =
+      PacketBuilder(n.host, n.resolver).udp(kHostPort, kDnsPort, hostQueryMessage(n)).build();
+  ASSERT_EQ(runUplinkEgress(query, SkbContext{.ingress_ifindex = 7}), Verdict::kPass);
+
+  const Packet answer = answerFrom(n, n.resolver, kDnsPort);
+  EXPECT_EQ(runUplinkIngress(answer), Verdict::kPass);
+  expectNothingPunted(*this);
+  // Answered once: a second copy is unsolicited.
+  EXPECT_EQ(runUplinkIngress(answer), Verdict::kDrop);
+  EXPECT_EQ(counters(), (Counters{{"dns_query_recorded", 1}, {"dns_answer_unsolicited", 1}}));
+}
+
 // The question bytes the ring record carries for the answer to `query`.
 Bytes questionPuntedFor(DatapathFixture& datapath, const TestNetwork& n, const Packet& query) {
   EXPECT_EQ(datapath.runUplinkEgress(query), Verdict::kPass);
