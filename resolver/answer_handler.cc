@@ -177,6 +177,12 @@ AnswerDecision decideAnswer(std::span<const std::uint8_t> dns, const policy::Nam
     decision.error = "a query, not an answer";
     return decision;
   }
+  if (ldns_pkt_get_opcode(packet.get()) != LDNS_PACKET_QUERY) {
+    // NOTIFY, UPDATE and the like carry no answer to a lookup.
+    decision.error = "opcode " + std::to_string(ldns_pkt_get_opcode(packet.get())) +
+                     ", not QUERY";
+    return decision;
+  }
   const ldns_rr_list* questions = ldns_pkt_question(packet.get());
   if (ldns_rr_list_rr_count(questions) != 1) {
     decision.error = "answer with " + std::to_string(ldns_rr_list_rr_count(questions)) +

@@ -419,10 +419,18 @@ struct MalformedCase {
 
 void PrintTo(const MalformedCase& malformed, std::ostream* out) { *out << malformed.name; }
 
+// A real answer with its opcode (bits 3-6 of the third byte) set to `opcode`.
+Bytes withOpcode(Bytes dns, unsigned opcode) {
+  dns[2] = static_cast<std::uint8_t>((dns[2] & 0x87) | (opcode << 3));
+  return dns;
+}
+
 std::vector<MalformedCase> malformedCases() {
   const std::string garbage = "this is not a DNS message, it is plain text";
   const Bytes example = readAnswer("example.com-A.bin");
   return {
+      {"opcode_notify", withOpcode(example, 4), "not QUERY"},
+      {"opcode_update", withOpcode(example, 5), "not QUERY"},
       {"query", readAnswer("crafted-qr0-with-answer.bin"), "query"},
       {"two_questions", readAnswer("crafted-two-questions.bin"), "2 questions"},
       {"no_question", readAnswer("crafted-no-question.bin"), "0 questions"},
