@@ -7,6 +7,8 @@ packages=(
   # build
   build-essential cmake pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   linux-libc-dev clang-format
+  # libFuzzer and the sanitizer runtimes for clang 14 (tests/fuzz)
+  libclang-rt-14-dev
   # libraries
   libc-ares-dev libldns-dev libboost-dev libboost-program-options-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libyaml-cpp-dev nlohmann-json3-dev libre2-dev

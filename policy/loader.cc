@@ -1,5 +1,6 @@
 #include "policy/loader.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <initializer_list>
 #include <iterator>
 #include <map>
+#include <sstream>
 #include <stdexcept>
 #include <utility>
 
@@ -359,10 +361,52 @@ void rejectDuplicateNames(const std::vector<Egress>& egresses) {
   }
 }
 
+// Counts documents and nothing else.
+class DocumentCounter : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    ++documents;
+    last_start = mark;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+  std::size_t documents = 0;
+  YAML::Mark last_start;
+};
+
+// yaml-cpp 0.7's LoadAll never returns, appending null documents until memory runs
+// out, when a ',' stands outside a flow collection ("- a\n,"): its parser reports a
+// document without consuming that token (jbeder/yaml-cpp#1040, fixed upstream by
+// #1319, after 0.8.0). So the events are read once first. Every document after the
+// first needs a 3-byte `---` or `...`: more documents than bytes means it is stuck.
+void rejectEndlessDocuments(const std::string& text) {
+  std::istringstream stream(text);
+  YAML::Parser parser(stream);
+  DocumentCounter counter;
+  while (parser.HandleNextDocument(counter)) {
+    if (counter.documents > text.size()) {
+      throw YAML::ParserException(counter.last_start,
+                                  "unexpected token (a ',' outside a flow collection?)");
+    }
+  }
+}
+
 std::vector<Egress> parseDocuments(std::string_view yaml_text, const std::string& source_name) {
   std::vector<YAML::Node> documents;
   try {
-    documents = YAML::LoadAll(std::string(yaml_text));
+    const std::string text(yaml_text);
+    rejectEndlessDocuments(text);
+    documents = YAML::LoadAll(text);
   } catch (const YAML::Exception& error) {
     std::string location = source_name;
     if (!error.mark.is_null()) location += ": line " + std::to_string(error.mark.line + 1);

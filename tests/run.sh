@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds skouter and runs the whole test suite: unit tests, BPF tests in the running
-# kernel (BPF_PROG_TEST_RUN) and end-to-end tests in network namespaces. Needs root.
+# kernel (BPF_PROG_TEST_RUN), end-to-end tests in network namespaces, then the unit
+# tests under sanitizers and the fuzzers (tests/sanitize-and-fuzz.sh). Needs root.
 # Installs the Debian packages it needs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,3 +16,6 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j"$(nproc)"
 # e2e tests are marked RUN_SERIAL; unit and BPF tests share the two cores.
 ctest --test-dir build --output-on-failure -j"$(nproc)" "$@"
+# Unit tests under ASan/UBSan/LSan (gcc) and each fuzzer for SKOUTER_FUZZ_SECONDS
+# (clang, libFuzzer); ends with "sanitize-and-fuzz: N passed, M failed".
+bash tests/sanitize-and-fuzz.sh
