@@ -130,16 +130,57 @@ std::optional<std::vector<WireRecord>> walkRecords(std::span<const std::uint8_t>
 }
 
 // Lowers every TTL above `max_ttl_s` in place; the OPT record is skipped.
+std::uint32_t cappedTtl(std::uint32_t ttl, std::uint32_t max_ttl_s) {
+  return std::min(ttl > kMaxTtl ? 0 : ttl, max_ttl_s);  // RFC 2181 section 8
+}
+
+// True when both messages hold the same records, TTLs aside (ldns_rr_compare ignores
+// them).
+bool sameRecords(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) {
+  const LdnsPacket first = parse(a);
+  const LdnsPacket second = parse(b);
+  if (!first || !second) return false;
+  for (auto section : {ldns_pkt_answer, ldns_pkt_authority, ldns_pkt_additional}) {
+    const ldns_rr_list* x = section(first.get());
+    const ldns_rr_list* y = section(second.get());
+    if (ldns_rr_list_rr_count(x) != ldns_rr_list_rr_count(y)) return false;
+    for (std::size_t i = 0; i < ldns_rr_list_rr_count(x); ++i) {
+      if (ldns_rr_compare(ldns_rr_list_rr(x, i), ldns_rr_list_rr(y, i)) != 0) return false;
+    }
+  }
+  return true;
+}
+
+std::vector<std::uint8_t> toWire(const ldns_pkt& packet);
+
+// Lowers every TTL above `max_ttl_s`. In place (the size stays, which DNS over TCP
+// needs), unless a compression pointer leads into a TTL field: then the in-place
+// edit would change a name, and the message is written anew by ldns instead.
 void capTtls(std::vector<std::uint8_t>& dns, std::uint32_t max_ttl_s) {
   const auto records = walkRecords(dns);
   if (!records) return;
+  std::vector<std::uint8_t> capped = dns;
   for (const WireRecord& record : *records) {
     if (record.type == kTypeOpt) continue;
-    const std::uint32_t ttl = read32(dns, record.ttl_offset);
-    const std::uint32_t effective = ttl > kMaxTtl ? 0 : ttl;  // RFC 2181 section 8
-    const std::uint32_t capped = std::min(effective, max_ttl_s);
-    if (capped != ttl) write32(dns, record.ttl_offset, capped);
+    const std::uint32_t ttl = read32(capped, record.ttl_offset);
+    if (cappedTtl(ttl, max_ttl_s) != ttl) {
+      write32(capped, record.ttl_offset, cappedTtl(ttl, max_ttl_s));
+    }
   }
+  if (sameRecords(dns, capped)) {
+    dns = std::move(capped);
+    return;
+  }
+  const LdnsPacket packet = parse(dns);
+  if (!packet) return;
+  for (auto section : {ldns_pkt_answer, ldns_pkt_authority, ldns_pkt_additional}) {
+    ldns_rr_list* list = section(packet.get());
+    for (std::size_t i = 0; i < ldns_rr_list_rr_count(list); ++i) {
+      ldns_rr* record = ldns_rr_list_rr(list, i);
+      ldns_rr_set_ttl(record, cappedTtl(ldns_rr_ttl(record), max_ttl_s));
+    }
+  }
+  dns = toWire(*packet);
 }
 
 // --- Deny responses ------------------------------------------------------------------

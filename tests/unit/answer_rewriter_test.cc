@@ -344,6 +344,22 @@ TEST(MaxTtlTest, EveryTtlOfACnameChainIsCapped) {
   EXPECT_EQ(again.addresses[0].ttl_s, 5u);
 }
 
+// Found by the answer fuzzer: a compression pointer that leads into a TTL field. An
+// in-place cap would change the name the pointer spells, so the answer is written
+// anew instead, and reads back as the same records with capped TTLs.
+TEST(MaxTtlTest, TtlUnderACompressionPointerDoesNotChangeAName) {
+  const Bytes original =
+      readAnswer("../../../fuzz/corpus/answer/regress-rewriter-ttl-under-pointer.bin");
+  AnswerDecision decision = decideAnswer(original, allowEverything(), kNow, {});
+  const auto result = rewriteAnswer(original, decision, {.max_ttl_s = 3600}, {});
+  const AnswerDecision before = decideAnswer(original, allowEverything(), kNow, {});
+  const AnswerDecision after = decideAnswer(result.dns, allowEverything(), kNow, {});
+  EXPECT_EQ(after.verdict, before.verdict);
+  EXPECT_EQ(after.question, before.question);
+  EXPECT_EQ(addresses(after), addresses(before));
+  for (const auto& learned : after.addresses) EXPECT_LE(learned.ttl_s, 3600u);
+}
+
 TEST(MaxTtlTest, OptRecordKeepsItsTtlField) {
   // Give the OPT record DO and a version in its TTL field: none of it is a TTL.
   Bytes dns = readAnswer("httpbin.org-A-edns.bin");
