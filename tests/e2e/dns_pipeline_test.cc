@@ -9,57 +9,14 @@
 #include <sstream>
 #include <thread>
 
-#include "lab.h"
-#include "skouterd_process.h"
+#include "firewall_test_fixture.h"
 
 namespace skouter::e2e {
 namespace {
 
 using std::chrono::seconds;
 
-constexpr int kCurlTimedOut = 28;
-constexpr int kCurlCouldNotResolve = 6;
-
-std::string httpGet(const std::string& url, const std::string& flags = "") {
-  return "curl -sS --max-time 3 " + flags + " " + url;
-}
-
-class DnsPipelineTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!Lab::isRoot()) GTEST_SKIP() << "e2e tests need root (network namespaces, BPF)";
-    lab_ = std::make_unique<Lab>(Lab::uniqueName());
-    lab_->up();
-  }
-
-  void startDaemon(std::vector<std::string> flags = {}) {
-    daemon_ = std::make_unique<Skouterd>(*lab_, policies_.path(), std::move(flags));
-    daemon_->start();
-  }
-
-  CommandResult node(const std::string& command, seconds timeout = seconds(30)) {
-    return lab_->run("node", command, timeout);
-  }
-
-  std::set<std::string> learnedAddresses(const std::string& name = "") {
-    std::set<std::string> result;
-    for (const auto& entry : daemon_->entries()) {
-      if (entry["expires_in_s"].is_null()) continue;
-      bool named = name.empty();
-      for (const auto& entry_name : entry["names"]) named |= entry_name == name;
-      if (named) result.insert(entry["ip"].get<std::string>());
-    }
-    return result;
-  }
-
-  std::uint64_t counter(const std::string& group, const std::string& name) {
-    return daemon_->status()["counters"][group][name].get<std::uint64_t>();
-  }
-
-  PolicyDirectory policies_;
-  std::unique_ptr<Lab> lab_;
-  std::unique_ptr<Skouterd> daemon_;
-};
+using DnsPipelineTest = FirewallTest;
 
 TEST_F(DnsPipelineTest, LookupsOverTcpConnectAtOnce) {
   startDaemon();
@@ -173,7 +130,9 @@ TEST_F(DnsPipelineTest, MaxTtlCapsWhatTheClientSeesAndWhatIsInstalled) {
     EXPECT_LE(ttl, 5) << client << ": " << lookup.out;
   }
   for (const auto& entry : daemon_->entries()) {
-    if (entry["ip"] == "203.0.113.12") EXPECT_LE(entry["expires_in_s"].get<double>(), 5.0);
+    if (entry["ip"] == "203.0.113.12") {
+      EXPECT_LE(entry["expires_in_s"].get<double>(), 5.0);
+    }
   }
 }
 

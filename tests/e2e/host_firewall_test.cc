@@ -10,50 +10,14 @@
 #include <sstream>
 #include <thread>
 
-#include "lab.h"
-#include "skouterd_process.h"
+#include "firewall_test_fixture.h"
 
 namespace skouter::e2e {
 namespace {
 
 using std::chrono::seconds;
 
-// curl's exit code when --max-time runs out: a dropped SYN looks like this.
-constexpr int kCurlTimedOut = 28;
-
-std::string httpGet(const std::string& url, const std::string& flags = "") {
-  return "curl -sS --max-time 3 " + flags + " " + url;
-}
-
-class HostFirewallTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!Lab::isRoot()) GTEST_SKIP() << "e2e tests need root (network namespaces, BPF)";
-    lab_ = std::make_unique<Lab>(Lab::uniqueName());
-    lab_->up();
-  }
-
-  void startDaemon(std::vector<std::string> flags = {}) {
-    daemon_ = std::make_unique<Skouterd>(*lab_, policies_.path(), std::move(flags));
-    daemon_->start();
-  }
-
-  CommandResult node(const std::string& command, seconds timeout = seconds(30)) {
-    return lab_->run("node", command, timeout);
-  }
-
-  std::set<std::string> learnedAddresses() {
-    std::set<std::string> result;
-    for (const auto& entry : daemon_->entries()) {
-      if (!entry["expires_in_s"].is_null()) result.insert(entry["ip"].get<std::string>());
-    }
-    return result;
-  }
-
-  PolicyDirectory policies_;
-  std::unique_ptr<Lab> lab_;
-  std::unique_ptr<Skouterd> daemon_;
-};
+using HostFirewallTest = FirewallTest;
 
 TEST_F(HostFirewallTest, AllowedNamesConnectOverIpv4AndIpv6) {
   startDaemon();
@@ -206,7 +170,7 @@ except OSError as error:
   EXPECT_TRUE(result.ok()) << result.describe();
   EXPECT_NE(result.out.find("kept: hello from 203.0.113.30"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("new: refused"), std::string::npos) << result.out;
-  EXPECT_GE(daemon_->status()["counters"]["datapath"]["egress_denied"].get<int>(), 1);
+  EXPECT_GE(counter("datapath", "egress_denied"), 1);
 
   // A fresh lookup opens the name again.
   EXPECT_TRUE(node(httpGet("http://short.wikipedia.org/")).ok());

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -412,9 +413,22 @@ TEST_F(PolicyLoaderTempDirTest, RejectsAnUnreadableFile) {
   const std::string file = (directory_ / "locked.yaml").string();
   std::ofstream(file) << "kind: Egress\n";
   chmod(file.c_str(), 0);
-  if (std::ifstream(file).good()) GTEST_SKIP() << "running as root: permissions do not apply";
-  EXPECT_EQ(policyErrorOf([&] { loadPolicyPath(file); }),
-            file + ": cannot read: Permission denied");
+  const std::string expected = file + ": cannot read: Permission denied";
+  if (geteuid() != 0) {
+    EXPECT_EQ(policyErrorOf([&] { loadPolicyPath(file); }), expected);
+    return;
+  }
+  // Root reads everything: try as nobody, in a child process.
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const bool dropped = setgid(65534) == 0 && setuid(65534) == 0;
+    _exit(dropped && policyErrorOf([&] { loadPolicyPath(file); }) == expected ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "as nobody, loading " << file << " did not fail with: " << expected;
 }
 
 }  // namespace
