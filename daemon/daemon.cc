@@ -181,17 +181,16 @@ void Daemon::prewarm() {
   if (!host_policy_.polices_host) return;
   for (const auto& name : host_policy_.names.exactNames()) {
     for (const auto type : {resolver::DnsClient::kTypeA, resolver::DnsClient::kTypeAAAA}) {
-      dns_client_->query(name, type, resolver::DnsClient::Transport::kUdp,
-                         [this, name](const std::string& error,
-                                      const std::vector<std::uint8_t>& answer) {
-                           if (answer.empty()) {
-                             spdlog::warn("pre-warming {}: {}", name, error);
-                             return;
-                           }
-                           const auto installed =
-                               answers_->installOwnAnswer(SKOUTER_HOST_IDENTITY, answer);
-                           spdlog::debug("pre-warmed {}: {} address(es)", name, installed);
-                         });
+      dns_client_->query(
+          name, type, resolver::DnsClient::Transport::kUdp,
+          [this, name](const std::string& error, const std::vector<std::uint8_t>& answer) {
+            if (answer.empty()) {
+              spdlog::warn("pre-warming {}: {}", name, error);
+              return;
+            }
+            const auto installed = answers_->installOwnAnswer(SKOUTER_HOST_IDENTITY, answer);
+            spdlog::debug("pre-warmed {}: {} address(es)", name, installed);
+          });
     }
   }
 }

@@ -64,6 +64,16 @@ void NameMatcher::addExact(std::string_view name, RuleId rule) {
   exact_.emplace(std::move(key), rule);
 }
 
+void NameMatcher::addWildcard(std::string_view suffix, RuleId rule) {
+  std::string key(withoutTrailingDot(suffix));
+  std::transform(key.begin(), key.end(), key.begin(), asciiLower);
+  wildcard_suffixes_.emplace(std::move(key), rule);
+}
+
+void NameMatcher::addAnyName(RuleId rule) {
+  if (!any_name_) any_name_ = rule;
+}
+
 void NameMatcher::addRegex(std::string_view pattern, RuleId rule) {
   std::string error;
   if (regexes_->Add(pattern, &error) < 0) throw std::invalid_argument(error);
@@ -91,12 +101,28 @@ std::optional<RuleId> NameMatcher::match(std::string_view name) const {
   const std::string_view lowered(buffer.data(), name.size());
 
   if (const auto exact = exact_.find(lowered); exact != exact_.end()) return exact->second;
-  if (regex_rules_.empty()) return std::nullopt;
-  std::vector<int> matched;
-  if (!regexes_->Match(lowered, &matched)) return std::nullopt;
-  // RE2 reports matches in no particular order; the earliest regex decides, so the
-  // answer does not depend on RE2's internals.
-  return regex_rules_[*std::min_element(matched.begin(), matched.end())];
+  // The suffixes after each dot, longest first: a.b.example.com tries b.example.com,
+  // example.com, com. The name itself is never tried, so no wildcard covers its apex.
+  if (!wildcard_suffixes_.empty()) {
+    for (std::size_t dot = lowered.find('.'); dot != std::string_view::npos;
+         dot = lowered.find('.', dot + 1)) {
+      // A dot inside a label is escaped ("example\.com" is one label).
+      std::size_t backslashes = 0;
+      while (backslashes < dot && lowered[dot - 1 - backslashes] == '\\') ++backslashes;
+      if (backslashes % 2) continue;
+      const auto found = wildcard_suffixes_.find(lowered.substr(dot + 1));
+      if (found != wildcard_suffixes_.end()) return found->second;
+    }
+  }
+  if (!regex_rules_.empty()) {
+    std::vector<int> matched;
+    if (regexes_->Match(lowered, &matched)) {
+      // RE2 reports matches in no particular order; the earliest regex decides, so
+      // the answer does not depend on RE2's internals.
+      return regex_rules_[*std::min_element(matched.begin(), matched.end())];
+    }
+  }
+  return any_name_;
 }
 
 CompiledPolicy compileForNode(const std::vector<Egress>& egresses, const NodeLabels& labels) {
@@ -118,7 +144,15 @@ CompiledPolicy compileForNode(const std::vector<Egress>& egresses, const NodeLab
                           known->second + "; rename one of the two Egress resources");
       }
 
-      for (const std::string& domain : rule.domains) policy.names.addExact(domain, id);
+      for (const std::string& domain : rule.domains) {
+        if (domain == "*") {
+          policy.names.addAnyName(id);
+        } else if (domain.starts_with("*.")) {
+          policy.names.addWildcard(domain.substr(2), id);
+        } else {
+          policy.names.addExact(domain, id);
+        }
+      }
       for (const std::string& regex : rule.regexes) {
         try {
           policy.names.addRegex(regex, id);

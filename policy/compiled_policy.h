@@ -21,8 +21,9 @@ namespace skouter::policy {
 // pinned maps keep their meaning across restarts of the same policy.
 using RuleId = std::uint32_t;
 
-// Which names a workload may resolve: exact names in a hash, all regexes in one
-// RE2::Set. Case-insensitive; a trailing dot on the name is ignored.
+// Which names a workload may resolve: exact names in a hash, wildcard suffixes in a
+// hash walked label by label, all regexes in one RE2::Set. Case-insensitive; a
+// trailing dot on the name is ignored.
 class NameMatcher {
  public:
   NameMatcher();
@@ -31,18 +32,24 @@ class NameMatcher {
   NameMatcher& operator=(NameMatcher&&) noexcept;
 
   void addExact(std::string_view name, RuleId rule);
+  // Every name below `suffix` (one or more labels), never `suffix` itself.
+  void addWildcard(std::string_view suffix, RuleId rule);
+  // Every name at all ("*").
+  void addAnyName(RuleId rule);
   // Throws std::invalid_argument with RE2's message on a bad pattern.
   void addRegex(std::string_view pattern, RuleId rule);
   // Must be called once after the last add and before match. Throws
   // std::invalid_argument when the regexes together exceed RE2's memory budget.
   void compile();
 
-  // The rule allowing `name`, if any. Exact matches win over regexes.
+  // The rule allowing `name`, if any: an exact name first, then the longest
+  // wildcard suffix, then the earliest regex, then "*".
   std::optional<RuleId> match(std::string_view name) const;
 
   std::size_t exactCount() const { return exact_.size(); }
   // The exact names, for looking them up ahead of any client (pre-warming).
   std::vector<std::string> exactNames() const;
+  std::size_t wildcardCount() const { return wildcard_suffixes_.size(); }
   std::size_t regexCount() const { return regex_rules_.size(); }
 
  private:
@@ -57,7 +64,10 @@ class NameMatcher {
   // header stays free of RE2.
   class RegexSet;
 
-  std::unordered_map<std::string, RuleId, TransparentHash, std::equal_to<>> exact_;
+  using NameTable = std::unordered_map<std::string, RuleId, TransparentHash, std::equal_to<>>;
+  NameTable exact_;
+  NameTable wildcard_suffixes_;
+  std::optional<RuleId> any_name_;
   std::unique_ptr<RegexSet> regexes_;
   std::vector<RuleId> regex_rules_;
 };

@@ -19,7 +19,9 @@ struct LabelSelector {
 };
 
 struct EgressRule {
-  std::vector<std::string> domains;  // lower case, no trailing dot
+  // Lower case, no trailing dot. "*.example.com" stands for every name below
+  // example.com (one or more labels, never the apex); "*" for every name.
+  std::vector<std::string> domains;
   std::vector<std::string> regexes;  // `regex` and its alias `fqdn`, as written
   std::vector<IpPrefix> ips;         // full-length prefixes
   std::vector<IpPrefix> cidrs;       // normalized: host bits cleared

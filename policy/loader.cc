@@ -279,14 +279,25 @@ class DocumentReader {
 
   std::string readDomain(const std::string& written, const YAML::Mark& mark,
                          const std::string& path) const {
-    if (written.find('*') != std::string::npos) {
+    if (written == "*") return written;
+    // "*.example.com": one or more whole labels below example.com, never the apex.
+    const bool wildcard = written.starts_with("*.");
+    if (written.find('*', wildcard ? 1 : 0) != std::string::npos) {
       fail(mark, path,
-           inQuotes(written) + ": wildcards in domains are not supported; use regex, e.g. " +
+           inQuotes(written) +
+               ": '*' may only stand alone or as the whole first label ('*.example.com'); "
+               "use regex for other patterns, e.g. " +
                inQuotes(".*\\.example\\.com"));
     }
-    std::string name = written;
+    std::string name = wildcard ? written.substr(2) : written;
     std::transform(name.begin(), name.end(), name.begin(), asciiLower);
     if (!name.empty() && name.back() == '.') name.pop_back();
+    if (wildcard) {
+      if (!isValidDomain(name)) {
+        fail(mark, path, inQuotes(written) + " is not '*.' followed by a valid domain name");
+      }
+      return "*." + name;
+    }
     if (!isValidDomain(name)) {
       fail(mark, path,
            inQuotes(written) +

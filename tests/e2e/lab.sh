@@ -146,6 +146,8 @@ write_zone() {
   # rebind.wikipedia.org: a public and two private addresses (DNS rebinding). Nothing
   # in the lab routes to the private ones; they only ever appear in answers.
   printf 'rebind.wikipedia.org. 300 IN A %s\n' 203.0.113.60 10.0.0.1 192.168.1.1 >>"$zone"
+  # A name two labels below example.com, for wildcard rules.
+  printf 'a.b.example.com. 300 IN A 203.0.113.15\n' >>"$zone"
 }
 
 UP_DONE=0

@@ -28,10 +28,11 @@ std::string quoted(const std::string& word) {
 
 std::string skouterctlPath() { return SKOUTER_E2E_SKOUTERCTL; }
 
-PolicyDirectory::PolicyDirectory() {
+PolicyDirectory::PolicyDirectory(Contents contents) {
   char pattern[] = "/tmp/skouter-e2e-policy-XXXXXX";
   if (!mkdtemp(pattern)) throw std::runtime_error("mkdtemp failed");
   path_ = pattern;
+  if (contents == Contents::kEmpty) return;
   const std::filesystem::path source(SKOUTER_E2E_SOURCE_DIR);
   std::filesystem::copy_file(source / "deploy/examples/egress-example.yaml",
                              std::filesystem::path(path_) / "egress-example.yaml");

@@ -11,11 +11,12 @@
 
 namespace skouter::e2e {
 
-// The seed example policy and the lab's static rules, copied into a fresh directory
-// so skouterd loads them as a directory of two files. Removed by the destructor.
+// A fresh directory of policy files for skouterd, removed by the destructor. By
+// default it holds the seed example policy and the lab's static rules.
 class PolicyDirectory {
  public:
-  PolicyDirectory();
+  enum class Contents { kExampleAndLabStatic, kEmpty };
+  explicit PolicyDirectory(Contents contents = Contents::kExampleAndLabStatic);
   ~PolicyDirectory();
   const std::string& path() const { return path_; }
   void write(const std::string& file_name, const std::string& yaml) const;

@@ -291,10 +291,24 @@ TEST(PolicyLoaderTest, RejectsInvalidDomains) {
   }
 }
 
-TEST(PolicyLoaderTest, RejectsWildcardDomainsWithAHint) {
-  const std::string error = parseError(egressWithRules("    - domains: ['*.example.com']\n"));
-  EXPECT_TRUE(startsWith(error, kRuleLocation + "spec.rules[0].domains[0]: '*.example.com': "));
-  EXPECT_TRUE(contains(error, "wildcards in domains are not supported; use regex"));
+TEST(PolicyLoaderTest, AcceptsLeadingWildcardsAndABareStar) {
+  const auto egresses = parsePolicyDocuments(
+      egressWithRules("    - domains: ['*.Example.COM.', '*', '*.a.b.example.org']\n"), "p.yaml");
+  ASSERT_EQ(egresses.size(), 1u);
+  EXPECT_EQ(egresses[0].rules.at(0).domains,
+            (std::vector<std::string>{"*.example.com", "*", "*.a.b.example.org"}));
+}
+
+TEST(PolicyLoaderTest, RejectsOtherWildcardsWithAHint) {
+  for (const std::string domain :
+       {"a.*.example.com", "*example.com", "**.example.com", "example.*", "*.*.example.com"}) {
+    SCOPED_TRACE(domain);
+    const std::string error = parseError(egressWithRules("    - domains: ['" + domain + "']\n"));
+    EXPECT_TRUE(startsWith(error, kRuleLocation + "spec.rules[0].domains[0]: '" + domain + "'"));
+    EXPECT_TRUE(contains(error, "use regex")) << error;
+  }
+  const std::string error = parseError(egressWithRules("    - domains: ['*.bad..example.com']\n"));
+  EXPECT_TRUE(contains(error, "is not '*.' followed by a valid domain name")) << error;
 }
 
 TEST(PolicyLoaderTest, RejectsAnInvalidRegexWithRe2sReason) {

@@ -105,6 +105,74 @@ TEST(NameMatcherTest, EarliestMatchingRegexDecides) {
   EXPECT_EQ(matcher.match("anything.test"), 3u);
 }
 
+// Wildcard semantics as Kubernetes' FQDN policy proposal has them: "*.example.com"
+// is one or more whole labels below example.com, never the apex.
+TEST(NameMatcherTest, WildcardCases) {
+  NameMatcher matcher;
+  matcher.addWildcard("example.com", 1);
+  matcher.addWildcard("xn--bcher-kva.example", 2);  // IDN (bücher) in punycode
+  matcher.addExact("exact.example.net", 3);
+  matcher.addWildcard("example.net", 4);
+  matcher.compile();
+  const struct {
+    const char* name;
+    std::optional<RuleId> rule;
+  } cases[] = {
+      {"example.com", std::nullopt},   // the apex
+      {"a.example.com", 1},            // one label
+      {"a.b.c.example.com", 1},        // several labels
+      {"A.Example.COM", 1},            // case
+      {"a.example.com.", 1},           // trailing dot
+      {"example.com.", std::nullopt},  // apex with trailing dot
+      {"aexample.com", std::nullopt},  // not a label boundary
+      {"a.example.com.evil.test", std::nullopt},
+      {"a\\.example.com", std::nullopt},  // one label "a.example" under com
+      {"www.xn--bcher-kva.example", 2},
+      {"xn--bcher-kva.example", std::nullopt},
+      {"exact.example.net", 3},  // exact wins over a wildcard
+      {"other.example.net", 4},
+  };
+  for (const auto& test : cases) {
+    EXPECT_EQ(matcher.match(test.name), test.rule) << test.name;
+  }
+}
+
+TEST(NameMatcherTest, LongestWildcardSuffixDecides) {
+  NameMatcher matcher;
+  matcher.addWildcard("example.com", 1);
+  matcher.addWildcard("b.example.com", 2);
+  matcher.compile();
+  EXPECT_EQ(matcher.match("a.b.example.com"), 2u);
+  EXPECT_EQ(matcher.match("a.c.example.com"), 1u);
+  EXPECT_EQ(matcher.match("b.example.com"), 1u);
+}
+
+TEST(NameMatcherTest, BareStarAllowsEveryNameLast) {
+  NameMatcher matcher;
+  matcher.addRegex(".*\\.wikipedia\\.org", 1);
+  matcher.addAnyName(2);
+  matcher.compile();
+  EXPECT_EQ(matcher.match("de.wikipedia.org"), 1u);
+  EXPECT_EQ(matcher.match("anything.test"), 2u);
+  EXPECT_EQ(matcher.match("com"), 2u);
+}
+
+TEST(CompileForNodeTest, WildcardDomainsAndStarCompileToTheMatcher) {
+  const auto egresses = parsePolicyDocuments(R"(apiVersion: egress.skouter/v1alpha1
+kind: Egress
+metadata: {name: wild}
+spec:
+  nodeSelector: {}
+  rules:
+    - domains: ['*.example.com']
+)",
+                                             "wild.yaml");
+  const CompiledPolicy policy = compileForNode(egresses, {});
+  EXPECT_EQ(policy.names.match("a.b.example.com"), ruleIdOf("wild/rules[0]"));
+  EXPECT_EQ(policy.names.match("example.com"), std::nullopt);
+  EXPECT_TRUE(policy.names.exactNames().empty());
+}
+
 TEST(NameMatcherTest, FirstRuleKeepsAnExactName) {
   NameMatcher matcher;
   matcher.addExact("example.com", 1);
