@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 #include <spdlog/spdlog.h>
+#include <sys/inotify.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -172,7 +174,78 @@ void Daemon::run() {
   scheduleGarbageCollection();
   answers_->start();
   prewarm();
+  watchPolicy();
+  waitForSighup();
   io_.run();
+}
+
+void Daemon::reload(const std::string& why) {
+  std::vector<policy::Egress> egresses;
+  policy::CompiledPolicy compiled;
+  try {
+    egresses = policy::loadPolicyPath(options_.policy_path);
+    compiled = policy::compileForNode(egresses, options_.node_labels);
+  } catch (const std::exception& error) {
+    ++reloads_failed_;
+    last_policy_error_ = error.what();
+    spdlog::error("policy reload ({}) failed; the previous policy stays in force: {}", why,
+                  last_policy_error_);
+    return;
+  }
+  egresses_ = std::move(egresses);
+  host_policy_ = std::move(compiled);
+  // New static entries go in before old ones go out; learned names the policy no
+  // longer allows go last. Open connections keep their flows throughout.
+  applyPolicy();
+  writeConfig();
+  const auto removed = allowed_ips_->removeNamesNoLongerAllowed(
+      SKOUTER_HOST_IDENTITY, [this](const std::string& name) {
+        return host_policy_.polices_host && host_policy_.names.match(name).has_value();
+      });
+  ++reloads_applied_;
+  last_policy_error_.clear();
+  spdlog::info("policy reloaded ({}); {} learned address(es) no longer allowed were removed", why,
+               removed);
+  prewarm();
+}
+
+void Daemon::waitForSighup() {
+  reload_signals_.async_wait([this](const boost::system::error_code& error, int) {
+    if (error) return;
+    reload("SIGHUP");
+    waitForSighup();
+  });
+}
+
+void Daemon::watchPolicy() {
+  const std::filesystem::path path(options_.policy_path);
+  // A file is watched through its directory: editors and ConfigMaps replace files
+  // by renaming, which a watch on the file itself would not follow.
+  const auto directory = std::filesystem::is_directory(path) ? path : path.parent_path();
+  const int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (fd < 0 || inotify_add_watch(fd, directory.empty() ? "." : directory.c_str(),
+                                  IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |
+                                      IN_DELETE | IN_ATTRIB) < 0) {
+    spdlog::warn("cannot watch {} for changes ({}); reload with SIGHUP", directory.string(),
+                 std::strerror(errno));
+    if (fd >= 0) close(fd);
+    return;
+  }
+  policy_watch_.assign(fd);
+  waitForPolicyChange();
+}
+
+void Daemon::waitForPolicyChange() {
+  policy_watch_.async_read_some(
+      boost::asio::buffer(inotify_buffer_),
+      [this](const boost::system::error_code& error, std::size_t) {
+        if (error) return;
+        reload_timer_.expires_after(std::chrono::milliseconds(200));
+        reload_timer_.async_wait([this](const boost::system::error_code& cancelled) {
+          if (!cancelled) reload("policy files changed");
+        });
+        waitForPolicyChange();
+      });
 }
 
 // Applications that resolved a name before skouterd started still hold its
@@ -252,6 +325,8 @@ std::string Daemon::statusJson() const {
       {"trusted_resolvers", trusted},
       {"host_policed", host_policy_.polices_host},
       {"policies", policies},
+      {"policy_reloads", {{"applied", reloads_applied_}, {"failed", reloads_failed_}}},
+      {"last_policy_error", last_policy_error_.empty() ? json(nullptr) : json(last_policy_error_)},
       {"heartbeat_age_ms",
        heartbeat ? (monotonicNowNs() - heartbeat->last_beat_ns) / 1'000'000 : 0},
       {"entries", {{"learned", allowed_ips_->size()}, {"static", static_rules_->entries().size()}}},

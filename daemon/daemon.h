@@ -2,7 +2,9 @@
 // one Asio event loop.
 #pragma once
 
+#include <array>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
@@ -40,6 +42,12 @@ class Daemon {
   void scheduleHeartbeat();
   void collectGarbage();
   void prewarm();
+  // Loads the policy anew and applies it; a policy that fails to load leaves the
+  // one in force untouched and is reported in status.
+  void reload(const std::string& why);
+  void watchPolicy();
+  void waitForPolicyChange();
+  void waitForSighup();
   void scheduleGarbageCollection();
   HttpResponse handleAdmin(const HttpRequest& request);
   std::string statusJson() const;
@@ -61,6 +69,15 @@ class Daemon {
   boost::asio::steady_timer heartbeat_timer_{io_};
   boost::asio::steady_timer gc_timer_{io_};
   boost::asio::signal_set signals_{io_, SIGTERM, SIGINT};
+  boost::asio::signal_set reload_signals_{io_, SIGHUP};
+  // inotify on the policy's directory; changes are applied after a short quiet
+  // period, so an editor's or a ConfigMap's several steps make one reload.
+  boost::asio::posix::stream_descriptor policy_watch_{io_};
+  boost::asio::steady_timer reload_timer_{io_};
+  std::array<char, 4096> inotify_buffer_;
+  std::string last_policy_error_;
+  std::size_t reloads_applied_ = 0;
+  std::size_t reloads_failed_ = 0;
   std::size_t expired_removed_ = 0;
   std::size_t flows_removed_ = 0;
 };

@@ -116,6 +116,9 @@ void printStatus(const json& status) {
   rows.push_back({"heartbeat age", scalar(status["heartbeat_age_ms"]) + "ms"});
   rows.push_back({"entries", "learned " + scalar(status["entries"]["learned"]) + ", static " +
                                  scalar(status["entries"]["static"])});
+  rows.push_back({"policy reloads", "applied " + scalar(status["policy_reloads"]["applied"]) +
+                                        ", failed " + scalar(status["policy_reloads"]["failed"])});
+  rows.push_back({"last policy error", scalar(status["last_policy_error"])});
   for (const auto& policy : status["policies"]) {
     rows.push_back(
         {"policy", scalar(policy["name"]) + " (" + scalar(policy["source"]) + ")" +

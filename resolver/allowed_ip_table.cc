@@ -118,6 +118,21 @@ InstallResult AllowedIpTable::install(std::uint32_t identity,
   return result;
 }
 
+std::size_t AllowedIpTable::removeNamesNoLongerAllowed(
+    std::uint32_t identity, const std::function<bool(const std::string&)>& still_allowed) {
+  const std::size_t before = names_of_ip_.size();
+  for (auto entry = ips_of_name_.begin(); entry != ips_of_name_.end();) {
+    const auto& [key, ips] = *entry;
+    if (key.first != identity || still_allowed(key.second)) {
+      ++entry;
+      continue;
+    }
+    for (const auto& ip : ips) forget({identity, ip}, key.second);
+    entry = ips_of_name_.erase(entry);
+  }
+  return before - names_of_ip_.size();
+}
+
 std::size_t AllowedIpTable::removeExpired(std::uint64_t now_ns) {
   std::size_t removed = 0;
   addresses_.forEach([&](const skouter_allowed_ip_key& key, const skouter_allowed_ip_value& value) {

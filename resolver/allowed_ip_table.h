@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <map>
 #include <optional>
@@ -45,6 +46,12 @@ class AllowedIpTable {
   // when no other name holds it (connections already open keep their flow).
   InstallResult install(std::uint32_t identity, const std::vector<LearnedAddress>& addresses,
                         const std::string& name, policy::RuleId rule);
+
+  // After a policy change: drops every name of `identity` that `still_allowed` no
+  // longer accepts, and each address no remaining name holds. Returns the addresses
+  // removed. Connections already open keep their flows.
+  std::size_t removeNamesNoLongerAllowed(
+      std::uint32_t identity, const std::function<bool(const std::string&)>& still_allowed);
 
   // Removes entries whose expiry is at or before `now_ns`, with their names.
   std::size_t removeExpired(std::uint64_t now_ns);

@@ -1,5 +1,10 @@
 // Policy language end to end: what a rule written by an operator lets through.
 #include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
 
 #include "firewall_test_fixture.h"
 
@@ -29,6 +34,92 @@ spec:
   EXPECT_EQ(node(httpGet("http://example.com/")).exit_code, kCurlTimedOut);
   EXPECT_EQ(node(httpGet("http://github.com/")).exit_code, kCurlTimedOut);
   EXPECT_EQ(learnedAddresses("a.b.example.com"), std::set<std::string>{"203.0.113.15"});
+}
+
+// Polls `condition` for up to `limit`; the reload is asynchronous (inotify, then a
+// short quiet period).
+template <typename Condition>
+bool eventually(Condition condition, std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return condition();
+}
+
+constexpr const char* kGithubPolicy = R"(apiVersion: egress.skouter/v1alpha1
+kind: Egress
+metadata:
+  name: github
+spec:
+  nodeSelector: {}
+  rules:
+    - domains: [github.com]
+)";
+
+TEST_F(PolicyTest, EditingThePolicyChangesEnforcementWithoutARestart) {
+  startDaemon();
+  EXPECT_EQ(node(httpGet("http://github.com/")).exit_code, kCurlTimedOut);
+
+  policies_.write("github.yaml", kGithubPolicy);
+  EXPECT_TRUE(eventually([&] { return daemon_->status()["policy_reloads"]["applied"] == 1; }));
+  EXPECT_TRUE(node(httpGet("http://github.com/")).ok());
+  EXPECT_TRUE(learnedAddresses("github.com").contains("203.0.113.20"));
+
+  // Taking the rule away removes what it let in: a new connection is refused.
+  std::filesystem::remove(std::filesystem::path(policies_.path()) / "github.yaml");
+  EXPECT_TRUE(eventually([&] { return daemon_->status()["policy_reloads"]["applied"] == 2; }));
+  EXPECT_TRUE(learnedAddresses("github.com").empty());
+  EXPECT_EQ(node(httpGet("http://203.0.113.20/")).exit_code, kCurlTimedOut);
+  // SIGHUP reloads too.
+  daemon_->kill(SIGHUP);
+  EXPECT_TRUE(eventually([&] { return daemon_->status()["policy_reloads"]["applied"] == 3; }));
+}
+
+TEST_F(PolicyTest, BrokenPolicyKeepsThePreviousOneAndShowsTheError) {
+  startDaemon();
+  policies_.write("broken.yaml", R"(apiVersion: egress.skouter/v1alpha1
+kind: Egress
+metadata:
+  name: broken
+spec:
+  nodeSelector: {}
+  rules:
+    - cidrs: [10.0.0.0/33]
+)");
+  EXPECT_TRUE(eventually([&] { return daemon_->status()["policy_reloads"]["failed"] >= 1; }));
+  const auto error = daemon_->status()["last_policy_error"];
+  ASSERT_TRUE(error.is_string());
+  EXPECT_NE(error.get<std::string>().find("broken.yaml"), std::string::npos) << error;
+  EXPECT_NE(error.get<std::string>().find("spec.rules[0].cidrs[0]"), std::string::npos) << error;
+  EXPECT_TRUE(node(httpGet("http://example.com/")).ok());
+  EXPECT_TRUE(node(httpGet("http://198.19.0.77/")).ok());
+  EXPECT_EQ(node(httpGet("http://github.com/")).exit_code, kCurlTimedOut);
+}
+
+TEST_F(PolicyTest, ReloadNeitherInterruptsADownloadNorKeepsOldRules) {
+  startDaemon();
+  // About 3 s of download from a static address while the static rules change.
+  auto download = lab_->startBackground("node",
+                                        "curl -sS --max-time 20 -o /dev/null -w '%{size_download}' "
+                                        "'http://203.0.113.200/bytes?n=300000&rate=100000'");
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  policies_.write("lab-static.yaml", R"(apiVersion: egress.skouter/v1alpha1
+kind: Egress
+metadata:
+  name: lab-static
+spec:
+  nodeSelector: {}
+  rules:
+    - ips: [203.0.113.200, 203.0.113.201]
+)");
+  EXPECT_TRUE(eventually([&] { return daemon_->status()["policy_reloads"]["applied"] >= 1; }));
+  EXPECT_TRUE(eventually([&] { return !download->running(); }, std::chrono::seconds(15)));
+  EXPECT_EQ(download->output(), "300000");
+  // The new rule is in force and the dropped CIDR is gone.
+  EXPECT_TRUE(node(httpGet("http://203.0.113.201/")).ok());
+  EXPECT_EQ(node(httpGet("http://198.19.0.77/")).exit_code, kCurlTimedOut);
 }
 
 }  // namespace
