@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include <initializer_list>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <utility>
@@ -20,6 +22,43 @@
 
 namespace skouter::policy {
 namespace {
+
+// Case-insensitive edit distance (insertions, deletions, substitutions, and swaps of
+// neighbours), for suggesting the field an operator probably meant.
+std::size_t editDistance(std::string_view a, std::string_view b) {
+  const auto lower = [](char c) {
+    return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  };
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t cost = lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && lower(a[i - 1]) == lower(b[j - 2]) &&
+          lower(a[i - 2]) == lower(b[j - 1])) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+// The known name closest to `written`, if it is close enough to be a typo.
+std::optional<std::string> closestName(std::string_view written,
+                                       std::initializer_list<std::string_view> known) {
+  std::optional<std::string> best;
+  std::size_t best_distance = std::max<std::size_t>(2, written.size() / 3) + 1;
+  for (const std::string_view name : known) {
+    const std::size_t distance = editDistance(written, name);
+    if (distance < best_distance) {
+      best_distance = distance;
+      best = std::string(name);
+    }
+  }
+  return best;
+}
 
 constexpr std::string_view kApiVersion = "egress.skouter/v1alpha1";
 constexpr std::string_view kKind = "Egress";
@@ -151,8 +190,11 @@ class DocumentReader {
       for (const std::string_view name : known) {
         expected += (expected.empty() ? "" : ", ") + std::string(name);
       }
+      const auto suggestion = closestName(key, known);
       fail(field.key.Mark(), childPath(path, key),
-           "unknown field " + inQuotes(key) + " (expected one of: " + expected + ")");
+           "unknown field " + inQuotes(key) +
+               (suggestion ? "; did you mean " + inQuotes(*suggestion) + "?" : "") +
+               " (expected one of: " + expected + ")");
     }
   }
 

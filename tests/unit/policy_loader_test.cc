@@ -227,6 +227,20 @@ TEST(PolicyLoaderTest, RejectsUnknownFieldsByName) {
   EXPECT_TRUE(contains(in_rule, "domains, ips, cidrs, regex, fqdn"));
 }
 
+TEST(PolicyLoaderTest, SuggestsTheFieldATypoMeant) {
+  const std::string in_rule = parseError(egressWithRules("    - domain: [example.com]\n"));
+  EXPECT_TRUE(contains(in_rule, "unknown field 'domain'; did you mean 'domains'?")) << in_rule;
+  const std::string swapped = parseError(egressWithRules("    - cdirs: [10.0.0.0/8]\n"));
+  EXPECT_TRUE(contains(swapped, "did you mean 'cidrs'?")) << swapped;
+  const std::string selector = parseError(
+      "apiVersion: egress.skouter/v1alpha1\nkind: Egress\nmetadata: {name: web}\n"
+      "spec:\n  nodeselector: {}\n");
+  EXPECT_TRUE(contains(selector, "did you mean 'nodeSelector'?")) << selector;
+  // Nothing close: no guess.
+  const std::string far = parseError(egressWithRules("    - hostnames: [example.com]\n"));
+  EXPECT_FALSE(contains(far, "did you mean")) << far;
+}
+
 TEST(PolicyLoaderTest, RejectsPortsUntilTheyAreSupported) {
   EXPECT_EQ(parseError(egressWithRules("    - domains: [example.com]\n      ports: [443]\n")),
             "inline.yaml: document 1 (metadata.name=web), line 9: spec.rules[0].ports: ports "
