@@ -12,9 +12,19 @@
 
 namespace skouter::policy {
 
+// A Kubernetes label selector requirement (matchExpressions item).
+struct LabelRequirement {
+  enum class Operator { kIn, kNotIn, kExists, kDoesNotExist };
+  std::string key;
+  Operator op = Operator::kExists;
+  std::vector<std::string> values;  // In / NotIn only
+};
+
 struct LabelSelector {
   std::map<std::string, std::string> match_labels;
-  // An empty selector ({}) selects everything.
+  std::vector<LabelRequirement> match_expressions;
+  // Every matchLabels pair and every expression must hold; an empty selector ({})
+  // selects everything.
   bool matches(const std::map<std::string, std::string>& labels) const;
 };
 

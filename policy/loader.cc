@@ -259,21 +259,71 @@ class DocumentReader {
     }
   }
 
-  // Accepts {matchLabels: {k: v}} and, as the Go original did, a plain {k: v}.
+  // Accepts {matchLabels: {k: v}, matchExpressions: [...]} and, as the Go original
+  // did, a plain {k: v}.
   LabelSelector readLabelSelector(const Field& field, const std::string& path) const {
     const Fields selector = readMap(field.value, markOf(field), path);
-    if (const auto expressions = selector.find("matchExpressions"); expressions != selector.end()) {
-      fail(expressions->second.key.Mark(), childPath(path, "matchExpressions"),
-           "matchExpressions is not supported yet; use matchLabels");
-    }
     const auto match_labels = selector.find("matchLabels");
-    if (match_labels == selector.end()) return LabelSelector{readLabels(selector, path)};
+    const auto expressions = selector.find("matchExpressions");
+    if (match_labels == selector.end() && expressions == selector.end()) {
+      return LabelSelector{readLabels(selector, path), {}};
+    }
+    rejectUnknownFields(selector, path, {"matchLabels", "matchExpressions"});
+    LabelSelector result;
+    if (match_labels != selector.end()) {
+      const std::string labels_path = childPath(path, "matchLabels");
+      result.match_labels =
+          readLabels(readMap(match_labels->second.value, markOf(match_labels->second), labels_path),
+                     labels_path);
+    }
+    if (expressions != selector.end()) {
+      const std::string list_path = childPath(path, "matchExpressions");
+      if (!expressions->second.value.IsSequence()) {
+        fail(markOf(expressions->second), list_path, "must be a list of requirements");
+      }
+      for (const YAML::Node& item : expressions->second.value) {
+        result.match_expressions.push_back(
+            readRequirement(item, itemPath(list_path, result.match_expressions.size())));
+      }
+    }
+    return result;
+  }
 
-    rejectUnknownFields(selector, path, {"matchLabels"});
-    const std::string labels_path = childPath(path, "matchLabels");
-    const Fields labels =
-        readMap(match_labels->second.value, markOf(match_labels->second), labels_path);
-    return LabelSelector{readLabels(labels, labels_path)};
+  LabelRequirement readRequirement(const YAML::Node& node, const std::string& path) const {
+    using Operator = LabelRequirement::Operator;
+    const Fields fields = readMap(node, node.Mark(), path);
+    rejectUnknownFields(fields, path, {"key", "operator", "values"});
+    LabelRequirement requirement;
+    requirement.key = readString(require(fields, "key", path, node.Mark()), childPath(path, "key"));
+    const Field& op_field = require(fields, "operator", path, node.Mark());
+    const std::string op = readString(op_field, childPath(path, "operator"));
+    if (op == "In") {
+      requirement.op = Operator::kIn;
+    } else if (op == "NotIn") {
+      requirement.op = Operator::kNotIn;
+    } else if (op == "Exists") {
+      requirement.op = Operator::kExists;
+    } else if (op == "DoesNotExist") {
+      requirement.op = Operator::kDoesNotExist;
+    } else {
+      fail(markOf(op_field), childPath(path, "operator"),
+           inQuotes(op) + " is not In, NotIn, Exists or DoesNotExist");
+    }
+    const auto values = fields.find("values");
+    if (values != fields.end()) {
+      forEachString(values->second, childPath(path, "values"),
+                    [&](const std::string& value, const YAML::Mark&, const std::string&) {
+                      requirement.values.push_back(value);
+                    });
+    }
+    const bool needs_values = requirement.op == Operator::kIn || requirement.op == Operator::kNotIn;
+    if (needs_values && requirement.values.empty()) {
+      fail(node.Mark(), childPath(path, "values"), op + " needs a non-empty list of values");
+    }
+    if (!needs_values && !requirement.values.empty()) {
+      fail(markOf(values->second), childPath(path, "values"), op + " takes no values");
+    }
+    return requirement;
   }
 
   std::map<std::string, std::string> readLabels(const Fields& fields,

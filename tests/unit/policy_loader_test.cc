@@ -359,6 +359,41 @@ TEST(PolicyLoaderTest, RejectsARuleThatAllowsNothing) {
             kRuleLocation + "spec.rules[0]: must be a map");
 }
 
+TEST(PolicyLoaderTest, ReadsMatchExpressions) {
+  const auto egresses = parsePolicyDocuments(R"(apiVersion: egress.skouter/v1alpha1
+kind: Egress
+metadata: {name: web}
+spec:
+  nodeSelector:
+    matchLabels: {zone: a}
+    matchExpressions:
+      - {key: role, operator: In, values: [web, api]}
+      - {key: tier, operator: NotIn, values: [test]}
+      - {key: gpu, operator: DoesNotExist}
+      - {key: kubernetes.io/os, operator: Exists}
+)",
+                                             "inline.yaml");
+  ASSERT_EQ(egresses.size(), 1u);
+  const LabelSelector& selector = egresses[0].node_selector.value();
+  EXPECT_EQ(selector.match_expressions.size(), 4u);
+  const std::map<std::string, std::string> node = {
+      {"zone", "a"}, {"role", "api"}, {"kubernetes.io/os", "linux"}};
+  EXPECT_TRUE(selector.matches(node));
+  auto with = [&](const std::string& key, const std::string& value) {
+    auto labels = node;
+    labels[key] = value;
+    return labels;
+  };
+  EXPECT_FALSE(selector.matches(with("role", "db")));    // In
+  EXPECT_FALSE(selector.matches(with("tier", "test")));  // NotIn
+  EXPECT_TRUE(selector.matches(with("tier", "prod")));   // NotIn, another value
+  EXPECT_FALSE(selector.matches(with("gpu", "yes")));    // DoesNotExist
+  auto without_os = node;
+  without_os.erase("kubernetes.io/os");
+  EXPECT_FALSE(selector.matches(without_os));         // Exists
+  EXPECT_FALSE(selector.matches(with("zone", "b")));  // matchLabels still apply
+}
+
 TEST(PolicyLoaderTest, RejectsMalformedSelectors) {
   const std::string header =
       "apiVersion: egress.skouter/v1alpha1\nkind: Egress\nmetadata: {name: web}\nspec:\n";
@@ -370,11 +405,19 @@ TEST(PolicyLoaderTest, RejectsMalformedSelectors) {
             "spec.nodeSelector.matchLabels.role: must be a string");
   EXPECT_EQ(parseError(header + "  nodeSelector: {matchLabels: {}, zone: a}\n"),
             "inline.yaml: document 1 (metadata.name=web), line 5: spec.nodeSelector.zone: "
-            "unknown field 'zone' (expected one of: matchLabels)");
-  EXPECT_EQ(parseError(header + "  nodeSelector:\n    matchExpressions: []\n"),
-            "inline.yaml: document 1 (metadata.name=web), line 6: "
-            "spec.nodeSelector.matchExpressions: matchExpressions is not supported yet; use "
-            "matchLabels");
+            "unknown field 'zone' (expected one of: matchLabels, matchExpressions)");
+  const std::string expressions = header + "  nodeSelector:\n    matchExpressions:\n";
+  EXPECT_EQ(parseError(expressions + "      - {key: role, operator: Is, values: [web]}\n"),
+            "inline.yaml: document 1 (metadata.name=web), line 7: "
+            "spec.nodeSelector.matchExpressions[0].operator: 'Is' is not In, NotIn, Exists or "
+            "DoesNotExist");
+  EXPECT_TRUE(contains(parseError(expressions + "      - {key: role, operator: In}\n"),
+                       "spec.nodeSelector.matchExpressions[0].values: In needs a non-empty list"));
+  EXPECT_TRUE(
+      contains(parseError(expressions + "      - {key: role, operator: Exists, values: [a]}\n"),
+               "spec.nodeSelector.matchExpressions[0].values: Exists takes no values"));
+  EXPECT_TRUE(contains(parseError(expressions + "      - {operator: Exists}\n"),
+                       "spec.nodeSelector.matchExpressions[0]"));
   EXPECT_EQ(parseError(header + "  podSelector: [app]\n"),
             "inline.yaml: document 1 (metadata.name=web), line 5: spec.podSelector: must be a "
             "map");

@@ -217,7 +217,7 @@ TEST(NameMatcherTest, MatchesFromManyThreadsAtOnce) {
 }
 
 TEST(LabelSelectorTest, EveryMatchLabelMustBePresent) {
-  const LabelSelector web{{{"role", "web"}, {"zone", "a"}}};
+  const LabelSelector web{{{"role", "web"}, {"zone", "a"}}, {}};
   EXPECT_TRUE(web.matches({{"role", "web"}, {"zone", "a"}, {"extra", "x"}}));
   EXPECT_FALSE(web.matches({{"role", "web"}}));
   EXPECT_FALSE(web.matches({{"role", "db"}, {"zone", "a"}}));
@@ -227,8 +227,8 @@ TEST(LabelSelectorTest, EveryMatchLabelMustBePresent) {
 
 TEST(CompileForNodeTest, NodeSelectorChoosesTheEgresses) {
   const std::vector<Egress> egresses = {
-      egressNamed("web", LabelSelector{{{"role", "web"}}}, {domainRule("web.example.com")}),
-      egressNamed("db", LabelSelector{{{"role", "db"}}}, {domainRule("db.example.com")}),
+      egressNamed("web", LabelSelector{{{"role", "web"}}, {}}, {domainRule("web.example.com")}),
+      egressNamed("db", LabelSelector{{{"role", "db"}}, {}}, {domainRule("db.example.com")}),
       egressNamed("pods", std::nullopt, {domainRule("pods.example.com")}),
   };
 
