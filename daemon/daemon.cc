@@ -292,10 +292,11 @@ HttpResponse Daemon::handleAdmin(const HttpRequest& request) {
   const std::string target(request.target());
   if (target == "/v1/status") return jsonResponse(request, http::status::ok, statusJson());
   if (target == "/v1/entries") return jsonResponse(request, http::status::ok, entriesJson());
-  return jsonResponse(
-      request, http::status::not_found,
-      json{{"error", "no such endpoint: " + target}, {"endpoints", {"/v1/status", "/v1/entries"}}}
-          .dump());
+  if (target == "/v1/policies") return jsonResponse(request, http::status::ok, policiesJson());
+  return jsonResponse(request, http::status::not_found,
+                      json{{"error", "no such endpoint: " + target},
+                           {"endpoints", {"/v1/status", "/v1/entries", "/v1/policies"}}}
+                          .dump());
 }
 
 std::string Daemon::statusJson() const {
@@ -311,8 +312,7 @@ std::string Daemon::statusJson() const {
   for (const auto& egress : egresses_) {
     policies.push_back({{"name", egress.name},
                         {"source", egress.source},
-                        {"selects_this_node", egress.node_selector && egress.node_selector->matches(
-                                                                          options_.node_labels)}});
+                        {"selects_this_node", selectsThisNode(egress)}});
   }
   const auto heartbeat = datapath_->heartbeat().lookup(0);
   const auto uptime = std::chrono::steady_clock::now() - started_;
@@ -352,6 +352,37 @@ std::string Daemon::statusJson() const {
          {{"expired_entries_removed", expired_removed_}, {"idle_flows_removed", flows_removed_}}}}},
   };
   return status.dump();
+}
+
+bool Daemon::selectsThisNode(const policy::Egress& egress) const {
+  return egress.node_selector && egress.node_selector->matches(options_.node_labels);
+}
+
+std::string Daemon::policiesJson() const {
+  json policies = json::array();
+  for (const auto& egress : egresses_) {
+    json rules = json::array();
+    for (std::size_t i = 0; i < egress.rules.size(); ++i) {
+      const auto& rule = egress.rules[i];
+      json cidrs = json::array();
+      for (const auto& prefix : rule.ips) cidrs.push_back(prefix.address.toString());
+      for (const auto& prefix : rule.cidrs) cidrs.push_back(prefix.toString());
+      rules.push_back({{"rule", (egress.namespace_name.empty() ? "" : egress.namespace_name + "/") +
+                                    egress.name + "/rules[" + std::to_string(i) + "]"},
+                       {"domains", rule.domains},
+                       {"regex", rule.regexes},
+                       {"addresses", cidrs}});
+    }
+    json identities = json::array();
+    if (selectsThisNode(egress)) identities.push_back("host");
+    policies.push_back({{"name", egress.name},
+                        {"namespace", egress.namespace_name},
+                        {"source", egress.source},
+                        {"document", egress.document},
+                        {"identities", identities},
+                        {"rules", rules}});
+  }
+  return policies.dump();
 }
 
 std::string Daemon::entriesJson() const {

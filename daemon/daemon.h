@@ -52,6 +52,8 @@ class Daemon {
   HttpResponse handleAdmin(const HttpRequest& request);
   std::string statusJson() const;
   std::string entriesJson() const;
+  std::string policiesJson() const;
+  bool selectsThisNode(const policy::Egress& egress) const;
 
   DaemonOptions options_;
   std::vector<policy::Egress> egresses_;

@@ -24,6 +24,7 @@ constexpr const char* kUsage =
     "Commands:\n"
     "  status    version, interfaces, trusted resolvers, entry counts, counters\n"
     "  entries   every allowed address: identity, ip, names, expiry, rule\n"
+    "  policies  the loaded Egress documents, their source and what they select\n"
     "\n"
     "Flags:\n"
     "  --socket PATH   admin socket of skouterd (default /run/skouter/skouterd.sock)\n"
@@ -98,6 +99,22 @@ void printEntries(const json& entries) {
   printTable({"IDENTITY", "IP", "NAMES", "EXPIRES IN", "RULE"}, rows);
 }
 
+void printPolicies(const json& policies) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& policy : policies) {
+    std::string selects;
+    for (const auto& identity : policy["identities"]) {
+      selects += (selects.empty() ? "" : ",") + scalar(identity);
+    }
+    const std::string name = policy["namespace"].get<std::string>().empty()
+                                 ? scalar(policy["name"])
+                                 : scalar(policy["namespace"]) + "/" + scalar(policy["name"]);
+    rows.push_back({name, scalar(policy["source"]) + " #" + scalar(policy["document"]),
+                    selects.empty() ? "-" : selects, std::to_string(policy["rules"].size())});
+  }
+  printTable({"EGRESS", "SOURCE", "SELECTS", "RULES"}, rows);
+}
+
 void printStatus(const json& status) {
   std::vector<std::vector<std::string>> rows;
   const auto join = [](const json& list) {
@@ -157,7 +174,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (command != "status" && command != "entries") {
+  if (command != "status" && command != "entries" && command != "policies") {
     std::cerr << (command.empty() ? "skouterctl: no command\n"
                                   : "skouterctl: unknown command '" + command + "'\n")
               << kUsage;
@@ -173,6 +190,8 @@ int main(int argc, char** argv) {
       std::cout << body.dump(2) << "\n";
     } else if (command == "entries") {
       printEntries(body);
+    } else if (command == "policies") {
+      printPolicies(body);
     } else {
       printStatus(body);
     }

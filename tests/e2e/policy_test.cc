@@ -36,6 +36,26 @@ spec:
   EXPECT_EQ(learnedAddresses("a.b.example.com"), std::set<std::string>{"203.0.113.15"});
 }
 
+TEST_F(PolicyTest, PoliciesListsTheLoadedDocumentsAndWhatTheySelect) {
+  startDaemon();
+  const auto policies = daemon_->ctlJson("policies");
+  ASSERT_EQ(policies.size(), 2u) << policies.dump();
+  EXPECT_EQ(policies[0]["name"], "example");
+  EXPECT_NE(policies[0]["source"].get<std::string>().find("egress-example.yaml"),
+            std::string::npos);
+  EXPECT_EQ(policies[0]["identities"], nlohmann::json::array({"host"}));
+  EXPECT_EQ(policies[0]["rules"].size(), 4u);
+  EXPECT_EQ(policies[0]["rules"][0]["domains"],
+            nlohmann::json::array({"example.com", "httpbin.org"}));
+  EXPECT_EQ(policies[0]["rules"][2]["addresses"],
+            nlohmann::json::array({"127.0.0.0/8", "10.0.10.0/24"}));
+  const auto table = runCommand({skouterctlPath(), "--socket", daemon_->socketPath(), "policies"},
+                                std::chrono::seconds(5));
+  EXPECT_TRUE(table.ok()) << table.describe();
+  EXPECT_NE(table.out.find("lab-static"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("SELECTS"), std::string::npos) << table.out;
+}
+
 // Polls `condition` for up to `limit`; the reload is asynchronous (inotify, then a
 // short quiet period).
 template <typename Condition>

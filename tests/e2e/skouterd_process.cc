@@ -114,7 +114,7 @@ CommandResult Skouterd::runOnce(const std::vector<std::string>& flags) const {
   return lab_.run("node", commandLine(flags), std::chrono::seconds(20));
 }
 
-nlohmann::json Skouterd::ctl(const std::string& command) const {
+nlohmann::json Skouterd::ctlJson(const std::string& command) const {
   const auto result =
       runCommand({SKOUTER_E2E_SKOUTERCTL, "--socket", socketPath(), command, "-o", "json"},
                  std::chrono::seconds(5));
@@ -122,8 +122,8 @@ nlohmann::json Skouterd::ctl(const std::string& command) const {
   return nlohmann::json::parse(result.out);
 }
 
-nlohmann::json Skouterd::status() const { return ctl("status"); }
-nlohmann::json Skouterd::entries() const { return ctl("entries"); }
+nlohmann::json Skouterd::status() const { return ctlJson("status"); }
+nlohmann::json Skouterd::entries() const { return ctlJson("entries"); }
 
 std::string Skouterd::log() const {
   return last_log_ + (process_ ? process_->output() : std::string());

@@ -39,6 +39,8 @@ class Skouterd {
   CommandResult runOnce(const std::vector<std::string>& flags) const;
 
   nlohmann::json status() const;
+  // `skouterctl COMMAND -o json`.
+  nlohmann::json ctlJson(const std::string& command) const;
   nlohmann::json entries() const;
   std::string log() const;
   std::string socketPath() const;
@@ -46,7 +48,6 @@ class Skouterd {
 
  private:
   std::string commandLine(const std::vector<std::string>& more) const;
-  nlohmann::json ctl(const std::string& command) const;
 
   const Lab& lab_;
   std::string policy_path_;
