@@ -164,7 +164,8 @@ AnswerDecision decideAnswer(std::span<const std::uint8_t> dns, const policy::Nam
                             std::uint64_t now_ns, const TtlSettings& settings) {
   AnswerDecision decision;
   ldns_pkt* raw = nullptr;
-  if (ldns_wire2pkt(&raw, dns.data(), dns.size()) != LDNS_STATUS_OK || !raw) {
+  if (!namesAreSound(dns) || ldns_wire2pkt(&raw, dns.data(), dns.size()) != LDNS_STATUS_OK ||
+      !raw) {
     decision.error = "unparseable DNS message";
     return decision;
   }
@@ -179,8 +180,7 @@ AnswerDecision decideAnswer(std::span<const std::uint8_t> dns, const policy::Nam
   }
   if (ldns_pkt_get_opcode(packet.get()) != LDNS_PACKET_QUERY) {
     // NOTIFY, UPDATE and the like carry no answer to a lookup.
-    decision.error = "opcode " + std::to_string(ldns_pkt_get_opcode(packet.get())) +
-                     ", not QUERY";
+    decision.error = "opcode " + std::to_string(ldns_pkt_get_opcode(packet.get())) + ", not QUERY";
     return decision;
   }
   const ldns_rr_list* questions = ldns_pkt_question(packet.get());

@@ -134,53 +134,51 @@ std::uint32_t cappedTtl(std::uint32_t ttl, std::uint32_t max_ttl_s) {
   return std::min(ttl > kMaxTtl ? 0 : ttl, max_ttl_s);  // RFC 2181 section 8
 }
 
-// True when both messages hold the same records, TTLs aside (ldns_rr_compare ignores
-// them).
-bool sameRecords(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) {
-  const LdnsPacket first = parse(a);
-  const LdnsPacket second = parse(b);
-  if (!first || !second) return false;
-  for (auto section : {ldns_pkt_answer, ldns_pkt_authority, ldns_pkt_additional}) {
-    const ldns_rr_list* x = section(first.get());
-    const ldns_rr_list* y = section(second.get());
-    if (ldns_rr_list_rr_count(x) != ldns_rr_list_rr_count(y)) return false;
-    for (std::size_t i = 0; i < ldns_rr_list_rr_count(x); ++i) {
-      if (ldns_rr_compare(ldns_rr_list_rr(x, i), ldns_rr_list_rr(y, i)) != 0) return false;
+// Whether the name at `at`, followed through its compression pointers, reads any
+// byte marked in `ttl_byte`.
+bool nameReadsTtl(std::span<const std::uint8_t> dns, std::size_t at,
+                  const std::vector<bool>& ttl_byte) {
+  for (int hops = 0; at < dns.size() && hops < 64;) {
+    if (ttl_byte[at]) return true;
+    const std::uint8_t length = dns[at];
+    if ((length & 0xc0) == 0xc0) {
+      if (at + 1 >= dns.size()) return false;
+      if (ttl_byte[at + 1]) return true;
+      at = (static_cast<std::size_t>(length & 0x3f) << 8) | dns[at + 1];
+      ++hops;
+      continue;
     }
+    if ((length & 0xc0) != 0 || length == 0) return false;
+    for (std::size_t i = 1; i <= length && at + i < dns.size(); ++i) {
+      if (ttl_byte[at + i]) return true;
+    }
+    at += 1 + length;
   }
-  return true;
+  return false;
 }
 
-std::vector<std::uint8_t> toWire(const ldns_pkt& packet);
-
-// Lowers every TTL above `max_ttl_s`. In place (the size stays, which DNS over TCP
-// needs), unless a compression pointer leads into a TTL field: then the in-place
-// edit would change a name, and the message is written anew by ldns instead.
+// Lowers every TTL above `max_ttl_s`, in place (the size stays, which DNS over TCP
+// needs). A message where a compression pointer leads into a TTL field (no real
+// server writes one) is left as it is: the edit would change a name. Every byte pair
+// that looks like a pointer counts, so the check errs on the side of leaving alone.
 void capTtls(std::vector<std::uint8_t>& dns, std::uint32_t max_ttl_s) {
   const auto records = walkRecords(dns);
   if (!records) return;
-  std::vector<std::uint8_t> capped = dns;
+  std::vector<bool> ttl_byte(dns.size(), false);
+  for (const WireRecord& record : *records) {
+    std::fill_n(ttl_byte.begin() + static_cast<std::ptrdiff_t>(record.ttl_offset), 4, true);
+  }
+  for (std::size_t i = 0; i + 1 < dns.size(); ++i) {
+    if ((dns[i] & 0xc0) != 0xc0) continue;
+    const std::size_t target = (static_cast<std::size_t>(dns[i] & 0x3f) << 8) | dns[i + 1];
+    if (nameReadsTtl(dns, target, ttl_byte)) return;
+  }
   for (const WireRecord& record : *records) {
     if (record.type == kTypeOpt) continue;
-    const std::uint32_t ttl = read32(capped, record.ttl_offset);
-    if (cappedTtl(ttl, max_ttl_s) != ttl) {
-      write32(capped, record.ttl_offset, cappedTtl(ttl, max_ttl_s));
-    }
+    const std::uint32_t ttl = read32(dns, record.ttl_offset);
+    if (cappedTtl(ttl, max_ttl_s) != ttl)
+      write32(dns, record.ttl_offset, cappedTtl(ttl, max_ttl_s));
   }
-  if (sameRecords(dns, capped)) {
-    dns = std::move(capped);
-    return;
-  }
-  const LdnsPacket packet = parse(dns);
-  if (!packet) return;
-  for (auto section : {ldns_pkt_answer, ldns_pkt_authority, ldns_pkt_additional}) {
-    ldns_rr_list* list = section(packet.get());
-    for (std::size_t i = 0; i < ldns_rr_list_rr_count(list); ++i) {
-      ldns_rr* record = ldns_rr_list_rr(list, i);
-      ldns_rr_set_ttl(record, cappedTtl(ldns_rr_ttl(record), max_ttl_s));
-    }
-  }
-  dns = toWire(*packet);
 }
 
 // --- Deny responses ------------------------------------------------------------------

@@ -27,4 +27,10 @@ struct DnsQuestion {
 // query: the bytes after its header).
 std::optional<DnsQuestion> parseQuestionSection(std::span<const std::uint8_t> bytes);
 
+// Whether every name of the message (question, record owners, and the names inside
+// CNAME, NS, PTR, DNAME, MX, SRV and SOA data) stays inside it and compresses only
+// backwards, as every real server writes them. Messages failing this are not handed
+// to ldns at all: its error paths leak memory on some of them.
+bool namesAreSound(std::span<const std::uint8_t> dns);
+
 }  // namespace skouter::resolver

@@ -114,7 +114,8 @@ run_fuzzer() {
   seeds=$(find "$corpus" -type f | wc -l)
 
   echo "sanitize-and-fuzz: fuzzing ${name}_fuzzer for ${SECONDS_PER_FUZZER}s ($seeds seeds)"
-  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0 LSAN_OPTIONS="suppressions=$REPO/tests/fuzz/lsan.supp" \
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     "$binary" -max_total_time="$SECONDS_PER_FUZZER" -rss_limit_mb=2048 -timeout=10 \
     -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus" >"$log" 2>&1 || status=$?
   local took=$((SECONDS - start))

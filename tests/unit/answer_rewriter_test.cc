@@ -345,8 +345,8 @@ TEST(MaxTtlTest, EveryTtlOfACnameChainIsCapped) {
 }
 
 // Found by the answer fuzzer: a compression pointer that leads into a TTL field. An
-// in-place cap would change the name the pointer spells, so the answer is written
-// anew instead, and reads back as the same records with capped TTLs.
+// in-place cap would change the name the pointer spells, so the answer is left as it
+// came (no real server writes such a pointer) and still reads as the same records.
 TEST(MaxTtlTest, TtlUnderACompressionPointerDoesNotChangeAName) {
   const Bytes original =
       readAnswer("../../../fuzz/corpus/answer/regress-rewriter-ttl-under-pointer.bin");
