@@ -211,6 +211,7 @@ LearnedNameMap Datapath::learnedNames() const {
 CidrMap Datapath::allowedCidrs() const {
   return CidrMap(bpf_map__fd(skeleton_->maps.allowed_cidrs));
 }
+PortSetMap Datapath::portSets() const { return PortSetMap(bpf_map__fd(skeleton_->maps.port_sets)); }
 FlowMap Datapath::flows() const { return FlowMap(bpf_map__fd(skeleton_->maps.flows)); }
 DnsQueryMap Datapath::dnsQueries() const {
   return DnsQueryMap(bpf_map__fd(skeleton_->maps.dns_queries));
@@ -226,6 +227,7 @@ PerCpuCounters Datapath::counters() const {
   return PerCpuCounters(bpf_map__fd(skeleton_->maps.counters));
 }
 int Datapath::answersRingFd() const { return bpf_map__fd(skeleton_->maps.answers); }
+int Datapath::eventsRingFd() const { return bpf_map__fd(skeleton_->maps.events); }
 int Datapath::uplinkEgressProgramFd() const {
   return bpf_program__fd(skeleton_->progs.uplink_egress);
 }

@@ -29,6 +29,7 @@ using IdentityMap = BpfMap<skouter_addr, skouter_identity_value>;
 using AllowedIpMap = BpfMap<skouter_allowed_ip_key, skouter_allowed_ip_value>;
 using LearnedNameMap = BpfMap<skouter_learned_name_key, skouter_learned_name_value>;
 using CidrMap = BpfMap<skouter_cidr_key, skouter_cidr_value>;
+using PortSetMap = BpfMap<std::uint32_t, skouter_port_set>;
 using FlowMap = BpfMap<skouter_flow_key, skouter_flow_value>;
 using DnsQueryMap = BpfMap<skouter_dns_query_key, skouter_dns_query_value>;
 using ResolverMap = BpfMap<skouter_resolver_key, skouter_resolver_value>;
@@ -62,6 +63,7 @@ class Datapath {
   AllowedIpMap allowedIps() const;
   LearnedNameMap learnedNames() const;
   CidrMap allowedCidrs() const;
+  PortSetMap portSets() const;
   FlowMap flows() const;
   DnsQueryMap dnsQueries() const;
   ResolverMap trustedResolvers() const;
@@ -69,6 +71,7 @@ class Datapath {
   HeartbeatMap heartbeat() const;
   PerCpuCounters counters() const;
   int answersRingFd() const;
+  int eventsRingFd() const;
   int uplinkEgressProgramFd() const;
   int uplinkIngressProgramFd() const;
 

@@ -21,7 +21,7 @@
 #define SKOUTER_U64 __u64
 #endif
 
-#define SKOUTER_LAYOUT_VERSION 2
+#define SKOUTER_LAYOUT_VERSION 3
 
 /* Identity of the node's own traffic. Pod identities are allocated above it. */
 #define SKOUTER_HOST_IDENTITY 1
@@ -56,7 +56,23 @@ struct skouter_allowed_ip_key {
 struct skouter_allowed_ip_value {
   SKOUTER_U64 expiry_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns); 0 = never expires */
   SKOUTER_U32 rule_id;
+  SKOUTER_U32 port_set; /* key in port_sets; 0 = every port */
+};
+
+/* port_sets: the destination ports an allowed address or CIDR opens, interned by the
+ * daemon (one entry per distinct set, shared by every address that uses it). */
+#define SKOUTER_MAX_PORT_RANGES 32
+struct skouter_port_range {
+  SKOUTER_U16 first; /* host byte order, inclusive */
+  SKOUTER_U16 last;
+  SKOUTER_U8 protocol; /* IPPROTO_TCP, IPPROTO_UDP or IPPROTO_SCTP */
+  SKOUTER_U8 pad[3];
+};
+
+struct skouter_port_set {
+  SKOUTER_U32 count; /* ranges in use */
   SKOUTER_U32 pad;
+  struct skouter_port_range ranges[SKOUTER_MAX_PORT_RANGES];
 };
 
 /* learned_names: which names resolved to a learned address. Only the daemon reads and
@@ -84,7 +100,7 @@ struct skouter_cidr_key {
 
 struct skouter_cidr_value {
   SKOUTER_U32 rule_id;
-  SKOUTER_U32 pad;
+  SKOUTER_U32 port_set; /* key in port_sets; 0 = every port */
 };
 
 /* identities: a workload address -> who it is. The host's identity is implicit (a
@@ -109,6 +125,7 @@ struct skouter_flow_key {
 enum skouter_flow_origin {
   SKOUTER_FLOW_OUTBOUND = 1, /* opened by the workload, allowed by policy */
   SKOUTER_FLOW_INBOUND = 2,  /* opened from outside; its replies always pass */
+  SKOUTER_FLOW_AUDITED = 3,  /* denied but let through by audit; ends with the audit */
 };
 
 struct skouter_flow_value {
@@ -176,6 +193,28 @@ enum skouter_config_flags {
   SKOUTER_CFG_HOST_POLICED = 1 << 0, /* a policy selects this node's own traffic */
   SKOUTER_CFG_AUDIT = 1 << 1,        /* count and pass instead of dropping */
   SKOUTER_CFG_FAIL_OPEN = 1 << 2,    /* no enforcement while the daemon is silent */
+  SKOUTER_CFG_HOST_AUDIT = 1 << 3,   /* an Egress in mode audit selects this node */
+};
+
+/* events: a new flow that policy denies, dropped or (audit) let through. One event per
+ * dropped packet; an audited flow is reported once, when it opens. */
+enum skouter_event_verdict {
+  SKOUTER_EVENT_DENIED = 1,
+  SKOUTER_EVENT_AUDITED = 2,
+};
+
+struct skouter_flow_event {
+  SKOUTER_U64 time_ns; /* CLOCK_MONOTONIC */
+  SKOUTER_U32 identity;
+  SKOUTER_U8 verdict; /* enum skouter_event_verdict */
+  SKOUTER_U8 family;
+  SKOUTER_U8 protocol;
+  SKOUTER_U8 pad;
+  SKOUTER_U16 dport; /* network byte order; 0 without ports */
+  SKOUTER_U16 pad2;
+  SKOUTER_U32 pad3;
+  SKOUTER_U8 saddr[16];
+  SKOUTER_U8 daddr[16];
 };
 
 struct skouter_config {
@@ -214,6 +253,8 @@ enum skouter_counter {
   SKOUTER_CNT_DNS_TCP_SEGMENT_HELD,    /* TCP segment with data from a resolver, held */
   SKOUTER_CNT_EGRESS_FAIL_OPEN,        /* daemon silent and --fail-open: passed */
   SKOUTER_CNT_PARSE_ERROR,             /* unparseable: dropped on egress, passed on ingress */
+  SKOUTER_CNT_EGRESS_PORT_DENIED,      /* address allowed, but not this port or protocol */
+  SKOUTER_CNT_EVENT_RINGBUF_FULL,      /* deny/audit event lost: the daemon is behind */
   SKOUTER_CNT_MAX,
 };
 
@@ -224,7 +265,8 @@ enum skouter_counter {
         "egress_expired", "dns_query_recorded", "dns_answer_punted", "dns_answer_unsolicited",  \
         "dns_answer_failsafe", "dns_answer_ringbuf_full", "dns_answer_fragment",                \
         "dns_answer_too_large", "ingress_flow_recorded", "reinjected_seen",                     \
-        "dns_tcp_segment_held", "egress_fail_open", "parse_error",                              \
+        "dns_tcp_segment_held", "egress_fail_open", "parse_error", "egress_port_denied",        \
+        "event_ringbuf_full",                                                                   \
   }
 
 #endif /* SKOUTER_BPF_SKOUTER_ABI_H */

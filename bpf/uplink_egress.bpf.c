@@ -17,12 +17,13 @@ int uplink_egress(struct __sk_buff* skb) {
     return VERDICT_PASS;
   }
   if (rc == PARSE_NOT_IP) return VERDICT_PASS;
+  int audit = (cfg->flags & (SKOUTER_CFG_AUDIT | SKOUTER_CFG_HOST_AUDIT)) != 0;
   if (rc != PARSE_OK) {
     /* What cannot be parsed cannot be shown to be allowed. */
     count(SKOUTER_CNT_PARSE_ERROR);
-    return (cfg->flags & SKOUTER_CFG_AUDIT) ? VERDICT_PASS : VERDICT_DROP;
+    return audit ? VERDICT_PASS : VERDICT_DROP;
   }
-  return enforce_outgoing(skb, &pkt, SKOUTER_HOST_IDENTITY, cfg);
+  return enforce_outgoing(skb, &pkt, SKOUTER_HOST_IDENTITY, audit, cfg);
 }
 
 char LICENSE[] SEC("license") = "GPL";

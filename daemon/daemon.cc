@@ -8,8 +8,10 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 
+#include "daemon/explain.h"
 #include "daemon/host_network.h"
 #include "daemon/version.h"
 #include "policy/loader.h"
@@ -50,7 +52,8 @@ skouter_resolver_key resolverKey(const resolver::ResolverAddress& address) {
 
 }  // namespace
 
-Daemon::Daemon(DaemonOptions options) : options_(std::move(options)) {
+Daemon::Daemon(DaemonOptions options)
+    : options_(std::move(options)), audit_table_(options_.audit_table_size) {
   options_.interfaces = resolveInterfaces(options_);
   if (options_.trusted_dns.empty()) {
     std::string note;
@@ -62,12 +65,13 @@ Daemon::Daemon(DaemonOptions options) : options_(std::move(options)) {
   }
 
   egresses_ = policy::loadPolicyPath(options_.policy_path);
-  host_policy_ = policy::compileForNode(egresses_, options_.node_labels);
+  host_policy_ = compile(egresses_);
 
   datapath_ = Datapath::open(options_.bpffs);
+  port_sets_ = std::make_unique<resolver::PortSetTable>(datapath_->portSets());
   allowed_ips_ = std::make_unique<resolver::AllowedIpTable>(
-      datapath_->allowedIps(), datapath_->learnedNames(), options_.max_ips_per_name);
-  static_rules_ = std::make_unique<StaticRuleTable>(datapath_->allowedCidrs());
+      datapath_->allowedIps(), datapath_->learnedNames(), *port_sets_, options_.max_ips_per_name);
+  static_rules_ = std::make_unique<StaticRuleTable>(datapath_->allowedCidrs(), *port_sets_);
   injector_ = std::make_unique<resolver::AnswerInjector>(options_.reinject_mark);
   dns_client_ = std::make_unique<resolver::DnsClient>(io_, options_.trusted_dns);
 
@@ -75,7 +79,7 @@ Daemon::Daemon(DaemonOptions options) : options_(std::move(options)) {
   beat();
   writeConfig();
   syncTrustedResolvers();
-  applyPolicy();
+  if (!applyPolicy()) throw DatapathError("the policy does not fit into the datapath's tables");
   answers_ = std::make_unique<resolver::AnswerPipeline>(
       io_, datapath_->answersRingFd(), *allowed_ips_, *injector_,
       [this](std::uint32_t identity) -> const policy::CompiledPolicy* {
@@ -85,7 +89,9 @@ Daemon::Daemon(DaemonOptions options) : options_(std::move(options)) {
       resolver::TtlSettings{options_.min_ttl_s, options_.ttl_grace_s, options_.max_ttl_s},
       resolver::RewriteSettings{options_.deny_response, options_.max_ttl_s,
                                 options_.block_private_answers},
-      dns_client_.get());
+      dns_client_.get(), &observed_names_);
+  flow_events_ = std::make_unique<FlowEventReader>(
+      io_, datapath_->eventsRingFd(), [this](const DeniedFlow& flow) { onDeniedFlow(flow); });
   for (const auto& interface : options_.interfaces) datapath_->attachUplink(interface);
 
   admin_ = std::make_unique<AdminServer>(
@@ -108,7 +114,9 @@ void Daemon::writeConfig() {
   skouter_config config{};
   config.layout_version = SKOUTER_LAYOUT_VERSION;
   config.flags = (host_policy_.polices_host ? SKOUTER_CFG_HOST_POLICED : 0) |
-                 (options_.fail_open ? SKOUTER_CFG_FAIL_OPEN : 0);
+                 (options_.fail_open ? SKOUTER_CFG_FAIL_OPEN : 0) |
+                 (options_.audit ? SKOUTER_CFG_AUDIT : 0) |
+                 (host_policy_.audit_egresses.empty() ? 0 : SKOUTER_CFG_HOST_AUDIT);
   config.reinject_mark = options_.reinject_mark;
   config.failsafe_ns = options_.failsafe_timeout_s * kNanosPerSecond;
   config.flow_idle_ns = options_.flow_idle_timeout_s * kNanosPerSecond;
@@ -134,17 +142,51 @@ void Daemon::syncTrustedResolvers() {
   }
 }
 
-void Daemon::applyPolicy() {
+policy::CompiledPolicy Daemon::compile(const std::vector<policy::Egress>& egresses) const {
+  auto compiled = policy::compileForNode(egresses, options_.node_labels);
+  compiled.audit_everything = options_.audit;
+  return compiled;
+}
+
+bool Daemon::applyPolicy() {
+  // New static entries go in before old ones go out; learned names the policy no
+  // longer allows go last. Open connections keep their flows throughout.
   const auto result = static_rules_->sync(SKOUTER_HOST_IDENTITY, host_policy_.static_entries);
   if (result.failed > 0) {
-    throw DatapathError("the static rule table is full: " + std::to_string(result.failed) +
-                        " IPs/CIDRs could not be installed");
+    spdlog::error("the static rule table is full: {} IPs/CIDRs could not be installed",
+                  result.failed);
   }
+  const auto removed = allowed_ips_->applyPolicy(
+      SKOUTER_HOST_IDENTITY,
+      [this](const std::string& name) -> std::optional<resolver::NameVerdict> {
+        if (!host_policy_.polices_host) return std::nullopt;
+        const auto rule = host_policy_.names.match(name);
+        if (!rule) return std::nullopt;
+        return resolver::NameVerdict{*rule, host_policy_.portsOf(*rule)};
+      });
+  forgetUnusedPortSets();
   spdlog::info(
-      "policy: {} Egress document(s), {} exact name(s), {} regex(es), {} static "
-      "IP/CIDR(s) (+{} -{})",
-      egresses_.size(), host_policy_.names.exactCount(), host_policy_.names.regexCount(),
-      host_policy_.static_entries.size(), result.added, result.removed);
+      "policy: {} Egress document(s), {} exact name(s), {} wildcard(s), {} regex(es), {} static "
+      "IP/CIDR(s) (+{} -{}), {} learned address(es) no longer allowed removed{}",
+      egresses_.size(), host_policy_.names.exactCount(), host_policy_.names.wildcardCount(),
+      host_policy_.names.regexCount(), host_policy_.static_entries.size(), result.added,
+      result.removed, removed, host_policy_.audit() ? "; audit mode: nothing is dropped" : "");
+  return result.failed == 0;
+}
+
+void Daemon::forgetUnusedPortSets() {
+  auto in_use = allowed_ips_->portSetsInUse();
+  in_use.merge(static_rules_->portSetsInUse());
+  port_sets_->retainOnly(in_use);
+}
+
+void Daemon::onDeniedFlow(const DeniedFlow& flow) {
+  auto names = observed_names_.namesOf(flow.identity, flow.destination);
+  denied_flow_log_.log(monotonicNowNs(), spdlog::level::info, "{} flow {} -> {} port {}/{}{}",
+                       toString(flow.verdict), flow.source.toString(), flow.destination.toString(),
+                       flow.port, flow.protocol,
+                       names.empty() ? "" : fmt::format(" ({})", fmt::join(names, ", ")));
+  audit_table_.record(flow, std::move(names), std::chrono::system_clock::now());
 }
 
 void Daemon::beat() {
@@ -158,6 +200,9 @@ void Daemon::collectGarbage() {
   const auto now = monotonicNowNs();
   answers_->forgetIdleTcpStreams(now, kTcpStreamIdle.count() * kNanosPerSecond);
   expired_removed_ += allowed_ips_->removeExpired(now);
+  // Port sets outlive the entries that used them only briefly; a full pass over the
+  // tables is not needed every round.
+  if (++gc_runs_ % 30 == 0) forgetUnusedPortSets();
   const std::uint64_t idle = options_.flow_idle_timeout_s * kNanosPerSecond;
   auto flows = datapath_->flows();
   flows.forEach([&](const skouter_flow_key& key, const skouter_flow_value& value) {
@@ -173,6 +218,7 @@ void Daemon::run() {
   scheduleHeartbeat();
   scheduleGarbageCollection();
   answers_->start();
+  flow_events_->start();
   prewarm();
   watchPolicy();
   waitForSighup();
@@ -184,7 +230,7 @@ void Daemon::reload(const std::string& why) {
   policy::CompiledPolicy compiled;
   try {
     egresses = policy::loadPolicyPath(options_.policy_path);
-    compiled = policy::compileForNode(egresses, options_.node_labels);
+    compiled = compile(egresses);
   } catch (const std::exception& error) {
     ++reloads_failed_;
     last_policy_error_ = error.what();
@@ -194,18 +240,12 @@ void Daemon::reload(const std::string& why) {
   }
   egresses_ = std::move(egresses);
   host_policy_ = std::move(compiled);
-  // New static entries go in before old ones go out; learned names the policy no
-  // longer allows go last. Open connections keep their flows throughout.
-  applyPolicy();
+  const bool complete = applyPolicy();
   writeConfig();
-  const auto removed = allowed_ips_->removeNamesNoLongerAllowed(
-      SKOUTER_HOST_IDENTITY, [this](const std::string& name) {
-        return host_policy_.polices_host && host_policy_.names.match(name).has_value();
-      });
   ++reloads_applied_;
-  last_policy_error_.clear();
-  spdlog::info("policy reloaded ({}); {} learned address(es) no longer allowed were removed", why,
-               removed);
+  last_policy_error_ =
+      complete ? "" : "the datapath's tables are full: part of the policy is missing";
+  spdlog::info("policy reloaded ({})", why);
   prewarm();
 }
 
@@ -290,13 +330,122 @@ HttpResponse Daemon::handleAdmin(const HttpRequest& request) {
                         json{{"error", "only GET is supported"}}.dump());
   }
   const std::string target(request.target());
-  if (target == "/v1/status") return jsonResponse(request, http::status::ok, statusJson());
-  if (target == "/v1/entries") return jsonResponse(request, http::status::ok, entriesJson());
-  if (target == "/v1/policies") return jsonResponse(request, http::status::ok, policiesJson());
-  return jsonResponse(request, http::status::not_found,
-                      json{{"error", "no such endpoint: " + target},
-                           {"endpoints", {"/v1/status", "/v1/entries", "/v1/policies"}}}
-                          .dump());
+  const auto question_mark = target.find('?');
+  const std::string path = target.substr(0, question_mark);
+  const std::string query =
+      question_mark == std::string::npos ? "" : target.substr(question_mark + 1);
+  if (path == "/v1/status") return jsonResponse(request, http::status::ok, statusJson());
+  if (path == "/v1/entries") return jsonResponse(request, http::status::ok, entriesJson());
+  if (path == "/v1/policies") return jsonResponse(request, http::status::ok, policiesJson());
+  if (path == "/v1/audit") return jsonResponse(request, http::status::ok, auditJson());
+  if (path == "/v1/explain") return explain(request, query);
+  return jsonResponse(
+      request, http::status::not_found,
+      json{{"error", "no such endpoint: " + path},
+           {"endpoints", {"/v1/status", "/v1/entries", "/v1/policies", "/v1/audit", "/v1/explain"}}}
+          .dump());
+}
+
+std::string Daemon::auditJson() const {
+  json records = json::array();
+  const auto seconds = [](std::chrono::system_clock::time_point time) {
+    return std::chrono::duration_cast<std::chrono::seconds>(time.time_since_epoch()).count();
+  };
+  for (const auto& record : audit_table_.records()) {
+    const auto& flow = record.flow;
+    records.push_back({{"identity", flow.identity},
+                       {"source", flow.source.toString()},
+                       {"destination", flow.destination.toString()},
+                       {"protocol", flow.protocol},
+                       {"port", flow.port},
+                       {"verdict", toString(flow.verdict)},
+                       {"names", record.names},
+                       {"count", record.count},
+                       {"first_seen", seconds(record.first_seen)},
+                       {"last_seen", seconds(record.last_seen)}});
+  }
+  return json{{"audit", host_policy_.audit()},
+              {"capacity", options_.audit_table_size},
+              {"forgotten", audit_table_.forgotten()},
+              {"records", records}}
+      .dump();
+}
+
+HttpResponse Daemon::explain(const HttpRequest& request, const std::string& query) const {
+  std::map<std::string, std::string> parameters;
+  for (std::size_t start = 0; start <= query.size();) {
+    const auto end = std::min(query.find('&', start), query.size());
+    const std::string pair = query.substr(start, end - start);
+    const auto equals = pair.find('=');
+    if (!pair.empty()) {
+      parameters[pair.substr(0, equals)] =
+          equals == std::string::npos ? "" : pair.substr(equals + 1);
+    }
+    start = end + 1;
+  }
+  const auto badRequest = [&request](const std::string& message) {
+    return jsonResponse(
+        request, http::status::bad_request,
+        json{{"error", message}, {"usage", "/v1/explain?dst=ADDR&port=N&proto=tcp|udp|sctp|icmp"}}
+            .dump());
+  };
+  const auto destination = IpAddress::parse(parameters["dst"]);
+  if (!destination) return badRequest("dst: '" + parameters["dst"] + "' is not an IP address");
+  if (parameters.count("src") && parameters["src"] != "host" &&
+      !isLocalAddress(parameters["src"])) {
+    return badRequest("src: '" + parameters["src"] +
+                      "' is not an address of this node (only the node's own traffic is "
+                      "policed yet)");
+  }
+  const std::string proto = parameters.count("proto") ? parameters["proto"] : "tcp";
+  FlowQuery flow;
+  flow.destination = *destination;
+  const auto protocol = protocolNumber(proto, destination->family);
+  if (!protocol) return badRequest("proto: '" + proto + "' is not tcp, udp, sctp or icmp");
+  flow.protocol = *protocol;
+  if (proto != "icmp") {
+    const std::string& port = parameters["port"];
+    const bool digits =
+        !port.empty() && port.size() <= 5 &&
+        std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (!digits || std::stoul(port) < 1 || std::stoul(port) > 65535) {
+      return badRequest("port: '" + port + "' is not a port from 1 to 65535");
+    }
+    flow.port = static_cast<std::uint16_t>(std::stoul(port));
+  }
+
+  PolicySnapshot snapshot;
+  snapshot.policy = &host_policy_;
+  snapshot.trusted_resolvers = options_.trusted_dns;
+  snapshot.now_ns = monotonicNowNs();
+  for (auto& entry : allowed_ips_->entries()) {
+    if (entry.identity == SKOUTER_HOST_IDENTITY && entry.ip == flow.destination) {
+      snapshot.learned = std::move(entry);
+    }
+  }
+  for (const auto& entry : static_rules_->entries()) {
+    if (entry.identity == SKOUTER_HOST_IDENTITY) snapshot.static_entries.push_back(entry.entry);
+  }
+  snapshot.observed_names = observed_names_.namesOf(SKOUTER_HOST_IDENTITY, flow.destination);
+  const auto explanation = explainFlow(flow, snapshot);
+  json body = {{"verdict", toString(explanation.verdict)},
+               {"passes", explanation.verdict != FlowVerdict::kDenied},
+               {"reason", explanation.reason},
+               {"identity", "host"},
+               {"destination", flow.destination.toString()},
+               {"protocol", proto},
+               {"port", flow.port},
+               {"names", explanation.names},
+               {"rule", nullptr},
+               {"expires_in_s", nullptr}};
+  if (explanation.rule) {
+    const auto found = host_policy_.rule_descriptions.find(*explanation.rule);
+    body["rule"] = found != host_policy_.rule_descriptions.end()
+                       ? found->second
+                       : fmt::format("(rule {:08x} of an earlier policy)", *explanation.rule);
+  }
+  if (explanation.expires_in_s) body["expires_in_s"] = *explanation.expires_in_s;
+  return jsonResponse(request, http::status::ok, body.dump());
 }
 
 std::string Daemon::statusJson() const {
@@ -324,6 +473,12 @@ std::string Daemon::statusJson() const {
       {"interfaces", options_.interfaces},
       {"trusted_resolvers", trusted},
       {"host_policed", host_policy_.polices_host},
+      {"audit",
+       {{"active", host_policy_.audit()},
+        {"flag", options_.audit},
+        {"egresses", host_policy_.audit_egresses},
+        {"records", audit_table_.size()},
+        {"forgotten", audit_table_.forgotten()}}},
       {"policies", policies},
       {"policy_reloads", {{"applied", reloads_applied_}, {"failed", reloads_failed_}}},
       {"last_policy_error", last_policy_error_.empty() ? json(nullptr) : json(last_policy_error_)},
@@ -348,6 +503,8 @@ std::string Daemon::statusJson() const {
           {"truncated_resolved", answers.truncated_resolved},
           {"truncated_failed", answers.truncated_failed},
           {"max_hold_us", answers.max_hold_ns / 1000}}},
+        {"port_sets", port_sets_->size()},
+        {"malformed_events", flow_events_->malformed()},
         {"gc",
          {{"expired_entries_removed", expired_removed_}, {"idle_flows_removed", flows_removed_}}}}},
   };
@@ -371,16 +528,21 @@ std::string Daemon::policiesJson() const {
                                     egress.name + "/rules[" + std::to_string(i) + "]"},
                        {"domains", rule.domains},
                        {"regex", rule.regexes},
-                       {"addresses", cidrs}});
+                       {"addresses", cidrs},
+                       {"ports", policy::describePorts(rule.ports)}});
     }
     json identities = json::array();
     if (selectsThisNode(egress)) identities.push_back("host");
-    policies.push_back({{"name", egress.name},
-                        {"namespace", egress.namespace_name},
-                        {"source", egress.source},
-                        {"document", egress.document},
-                        {"identities", identities},
-                        {"rules", rules}});
+    policies.push_back(
+        {{"name", egress.name},
+         {"namespace", egress.namespace_name},
+         {"source", egress.source},
+         {"document", egress.document},
+         {"identities", identities},
+         {"mode", egress.mode == policy::EgressMode::kAudit ? "audit" : "enforce"},
+         {"deny_response",
+          egress.deny_response ? json(policy::toString(*egress.deny_response)) : json(nullptr)},
+         {"rules", rules}});
   }
   return policies.dump();
 }
@@ -404,6 +566,7 @@ std::string Daemon::entriesJson() const {
                        {"ip", entry.ip.toString()},
                        {"names", entry.names},
                        {"expires_in_s", expires_in},
+                       {"ports", policy::describePorts(entry.ports)},
                        {"rule", ruleName(entry.rule)}});
   }
   for (const auto& entry : static_rules_->entries()) {
@@ -414,6 +577,7 @@ std::string Daemon::entriesJson() const {
                                                                   : prefix.toString()},
          {"names", json::array()},
          {"expires_in_s", nullptr},
+         {"ports", policy::describePorts(entry.entry.ports)},
          {"rule", ruleName(entry.entry.rule)}});
   }
   return entries.dump();

@@ -13,6 +13,8 @@
 
 #include "bpf/datapath.h"
 #include "daemon/admin_server.h"
+#include "daemon/audit_table.h"
+#include "daemon/flow_event_reader.h"
 #include "daemon/options.h"
 #include "daemon/static_rule_table.h"
 #include "policy/compiled_policy.h"
@@ -21,6 +23,9 @@
 #include "resolver/answer_injector.h"
 #include "resolver/answer_pipeline.h"
 #include "resolver/dns_client.h"
+#include "resolver/observed_names.h"
+#include "resolver/port_set_table.h"
+#include "resolver/rate_limited_log.h"
 
 namespace skouter::daemon {
 
@@ -35,7 +40,12 @@ class Daemon {
   void run();
 
  private:
-  void applyPolicy();
+  policy::CompiledPolicy compile(const std::vector<policy::Egress>& egresses) const;
+  // Brings the datapath in line with host_policy_. False (logged) when a table is
+  // full and part of the policy is missing.
+  bool applyPolicy();
+  void forgetUnusedPortSets();
+  void onDeniedFlow(const DeniedFlow& flow);
   void writeConfig();
   void syncTrustedResolvers();
   void beat();
@@ -53,6 +63,8 @@ class Daemon {
   std::string statusJson() const;
   std::string entriesJson() const;
   std::string policiesJson() const;
+  std::string auditJson() const;
+  HttpResponse explain(const HttpRequest& request, const std::string& query) const;
   bool selectsThisNode(const policy::Egress& egress) const;
 
   DaemonOptions options_;
@@ -62,11 +74,16 @@ class Daemon {
 
   boost::asio::io_context io_;
   std::unique_ptr<Datapath> datapath_;
+  std::unique_ptr<resolver::PortSetTable> port_sets_;
   std::unique_ptr<resolver::AllowedIpTable> allowed_ips_;
   std::unique_ptr<StaticRuleTable> static_rules_;
   std::unique_ptr<resolver::AnswerInjector> injector_;
   std::unique_ptr<resolver::DnsClient> dns_client_;
+  resolver::ObservedNames observed_names_;
   std::unique_ptr<resolver::AnswerPipeline> answers_;
+  AuditTable audit_table_;
+  std::unique_ptr<FlowEventReader> flow_events_;
+  resolver::RateLimitedLog denied_flow_log_;
   std::unique_ptr<AdminServer> admin_;
   boost::asio::steady_timer heartbeat_timer_{io_};
   boost::asio::steady_timer gc_timer_{io_};
@@ -82,6 +99,7 @@ class Daemon {
   std::size_t reloads_failed_ = 0;
   std::size_t expired_removed_ = 0;
   std::size_t flows_removed_ = 0;
+  std::size_t gc_runs_ = 0;
 };
 
 // `skouterd --detach`: removes the programs from the interfaces and the pinned maps.

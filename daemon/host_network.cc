@@ -1,7 +1,12 @@
 #include "daemon/host_network.h"
 
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
 #include <fstream>
 #include <sstream>
+
+#include "common/ip_address.h"
 
 namespace skouter::daemon {
 
@@ -29,6 +34,25 @@ std::optional<std::string> defaultRouteInterface() {
     }
   }
   return std::nullopt;
+}
+
+bool isLocalAddress(const std::string& address) {
+  const auto wanted = IpAddress::parse(address);
+  ifaddrs* list = nullptr;
+  if (!wanted || getifaddrs(&list) != 0) return false;
+  bool found = false;
+  for (const ifaddrs* entry = list; entry && !found; entry = entry->ifa_next) {
+    if (!entry->ifa_addr) continue;
+    if (entry->ifa_addr->sa_family == AF_INET) {
+      const auto* v4 = reinterpret_cast<const sockaddr_in*>(entry->ifa_addr);
+      found = IpAddress::fromV4(reinterpret_cast<const std::uint8_t*>(&v4->sin_addr)) == *wanted;
+    } else if (entry->ifa_addr->sa_family == AF_INET6) {
+      const auto* v6 = reinterpret_cast<const sockaddr_in6*>(entry->ifa_addr);
+      found = IpAddress::fromV6(v6->sin6_addr.s6_addr) == *wanted;
+    }
+  }
+  freeifaddrs(list);
+  return found;
 }
 
 }  // namespace skouter::daemon

@@ -64,6 +64,13 @@ ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
        po::value(&options.failsafe_timeout_s)->default_value(options.failsafe_timeout_s),
        "seconds without a daemon heartbeat after which DNS answers pass untouched "
        "(enforcement of installed state continues)")
+      ("audit", po::bool_switch(&options.audit),
+       "drop nothing: flows the policy does not allow pass and are recorded (see "
+       "`skouterctl audit`), and denied names get their real answer")
+      ("audit-table-size",
+       po::value(&options.audit_table_size)->default_value(options.audit_table_size),
+       "denied destinations (address, port, protocol) kept for `skouterctl audit`; the least "
+       "recently seen goes first (0: keep none)")
       ("fail-open", po::bool_switch(&options.fail_open),
        "also stop enforcing while the daemon is silent for --failsafe-timeout")
       ("flow-idle-timeout",

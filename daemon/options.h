@@ -29,6 +29,8 @@ struct DaemonOptions {
   bool block_private_answers = false;
   std::size_t max_ips_per_name = 1000;
   bool fail_open = false;
+  bool audit = false;
+  std::size_t audit_table_size = 4096;
   policy::NodeLabels node_labels;
   std::string log_level = "info";
   bool detach = false;

@@ -4,10 +4,12 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <vector>
 
 #include "bpf/datapath.h"
 #include "policy/compiled_policy.h"
+#include "resolver/port_set_table.h"
 
 namespace skouter::daemon {
 
@@ -19,19 +21,23 @@ struct StaticRuleEntry {
 struct SyncResult {
   std::size_t added = 0;
   std::size_t removed = 0;
-  std::size_t failed = 0;
+  std::size_t failed = 0;  // the map (or the map of port sets) is full
 };
 
 class StaticRuleTable {
  public:
-  explicit StaticRuleTable(CidrMap map) : map_(map) {}
+  StaticRuleTable(CidrMap map, resolver::PortSetTable& port_sets)
+      : map_(map), port_sets_(port_sets) {}
 
   // Makes the entries of `identity` exactly `wanted`.
   SyncResult sync(std::uint32_t identity, const std::vector<policy::StaticEntry>& wanted);
   std::vector<StaticRuleEntry> entries() const;
+  // The port_sets ids the entries refer to.
+  std::set<std::uint32_t> portSetsInUse() const;
 
  private:
   CidrMap map_;
+  resolver::PortSetTable& port_sets_;
 };
 
 }  // namespace skouter::daemon

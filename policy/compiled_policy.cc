@@ -43,6 +43,27 @@ std::string originOf(const Egress& egress) {
   return " (" + egress.source + ": document " + std::to_string(egress.document) + ")";
 }
 
+// One entry per prefix, in prefix order: the first rule listing it, and the ports of
+// every rule listing it or a prefix containing it.
+std::vector<StaticEntry> mergeStaticEntries(const std::vector<StaticEntry>& listed) {
+  std::map<IpPrefix, StaticEntry> by_prefix;
+  for (const StaticEntry& entry : listed) {
+    const auto [found, inserted] = by_prefix.emplace(entry.prefix, entry);
+    if (!inserted) found->second.ports = unitePorts(found->second.ports, entry.ports);
+  }
+  std::vector<StaticEntry> merged;
+  merged.reserve(by_prefix.size());
+  for (const auto& [prefix, entry] : by_prefix) {
+    StaticEntry widened = entry;
+    for (unsigned length = prefix.length; length-- > 0 && !widened.ports.empty();) {
+      const auto wider = by_prefix.find(IpPrefix::of(prefix.address, length));
+      if (wider != by_prefix.end()) widened.ports = unitePorts(widened.ports, wider->second.ports);
+    }
+    merged.push_back(std::move(widened));
+  }
+  return merged;
+}
+
 }  // namespace
 
 // Anchored at both ends: a regex has to describe the whole name, so
@@ -130,6 +151,8 @@ CompiledPolicy compileForNode(const std::vector<Egress>& egresses, const NodeLab
   for (const Egress& egress : egresses) {
     if (!egress.node_selector || !egress.node_selector->matches(labels)) continue;
     policy.polices_host = true;
+    if (egress.mode == EgressMode::kAudit) policy.audit_egresses.push_back(qualifiedName(egress));
+    if (!policy.deny_response) policy.deny_response = egress.deny_response;
     for (std::size_t index = 0; index < egress.rules.size(); ++index) {
       const EgressRule& rule = egress.rules[index];
       const std::string description = describeRule(egress, index);
@@ -161,8 +184,11 @@ CompiledPolicy compileForNode(const std::vector<Egress>& egresses, const NodeLab
                             "': " + error.what());
         }
       }
-      for (const IpPrefix& ip : rule.ips) policy.static_entries.push_back({ip, id});
-      for (const IpPrefix& cidr : rule.cidrs) policy.static_entries.push_back({cidr, id});
+      if (!rule.ports.empty()) policy.rule_ports.emplace(id, rule.ports);
+      for (const IpPrefix& ip : rule.ips) policy.static_entries.push_back({ip, id, rule.ports});
+      for (const IpPrefix& cidr : rule.cidrs) {
+        policy.static_entries.push_back({cidr, id, rule.ports});
+      }
     }
   }
 
@@ -172,15 +198,14 @@ CompiledPolicy compileForNode(const std::vector<Egress>& egresses, const NodeLab
     throw PolicyError(std::string("cannot compile the policy's regexes: ") + error.what());
   }
 
-  // Stable, so among identical prefixes the first rule stays first and is kept.
-  auto& entries = policy.static_entries;
-  std::stable_sort(entries.begin(), entries.end(),
-                   [](const StaticEntry& a, const StaticEntry& b) { return a.prefix < b.prefix; });
-  entries.erase(
-      std::unique(entries.begin(), entries.end(),
-                  [](const StaticEntry& a, const StaticEntry& b) { return a.prefix == b.prefix; }),
-      entries.end());
+  policy.static_entries = mergeStaticEntries(policy.static_entries);
   return policy;
+}
+
+const PortSet& CompiledPolicy::portsOf(RuleId rule) const {
+  static const PortSet kEveryPort;
+  const auto found = rule_ports.find(rule);
+  return found == rule_ports.end() ? kEveryPort : found->second;
 }
 
 RuleId ruleIdOf(std::string_view description) {

@@ -74,7 +74,10 @@ class NameMatcher {
 
 struct StaticEntry {
   IpPrefix prefix;
-  RuleId rule = 0;
+  RuleId rule = 0;  // the first rule listing the prefix
+  // The ports every rule listing this prefix or a wider one allows: the datapath finds
+  // only the longest matching prefix, so it must carry what the wider ones allow too.
+  PortSet ports;
   auto operator<=>(const StaticEntry&) const = default;
 };
 
@@ -86,6 +89,18 @@ struct CompiledPolicy {
   std::vector<StaticEntry> static_entries;
   // RuleId -> "egress-name/rules[i]" (with "namespace/" in front when set).
   std::map<RuleId, std::string> rule_descriptions;
+  // The ports of each rule that restricts them; a rule not listed allows every port.
+  std::map<RuleId, PortSet> rule_ports;
+  // Egresses in mode audit that select this node: if any does, nothing is dropped.
+  std::vector<std::string> audit_egresses;
+  // --audit: nothing is dropped, whatever the Egresses say.
+  bool audit_everything = false;
+  // spec.denyResponse of the first selecting Egress (in load order) that sets one.
+  std::optional<DenyResponse> deny_response;
+
+  bool audit() const { return audit_everything || !audit_egresses.empty(); }
+  // The ports `rule` allows (empty: every port).
+  const PortSet& portsOf(RuleId rule) const;
 };
 
 using NodeLabels = std::map<std::string, std::string>;

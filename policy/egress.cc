@@ -1,6 +1,7 @@
 #include "policy/egress.h"
 
 #include <algorithm>
+#include <string>
 
 namespace skouter::policy {
 
@@ -35,6 +36,78 @@ bool LabelSelector::matches(const std::map<std::string, std::string>& labels) co
   return labels_match &&
          std::all_of(match_expressions.begin(), match_expressions.end(),
                      [&labels](const auto& requirement) { return holds(requirement, labels); });
+}
+
+std::optional<DenyResponse> parseDenyResponse(std::string_view text) {
+  if (text == "passthrough") return DenyResponse::kPassthrough;
+  if (text == "nxdomain") return DenyResponse::kNxdomain;
+  if (text == "refused") return DenyResponse::kRefused;
+  return std::nullopt;
+}
+
+const char* toString(DenyResponse response) {
+  switch (response) {
+    case DenyResponse::kPassthrough:
+      return "passthrough";
+    case DenyResponse::kNxdomain:
+      return "nxdomain";
+    case DenyResponse::kRefused:
+      return "refused";
+  }
+  return "unknown";
+}
+
+const char* toString(PortProtocol protocol) {
+  switch (protocol) {
+    case PortProtocol::kTcp:
+      return "TCP";
+    case PortProtocol::kUdp:
+      return "UDP";
+    case PortProtocol::kSctp:
+      return "SCTP";
+  }
+  return "unknown";
+}
+
+PortSet normalizePorts(PortSet ports) {
+  std::sort(ports.begin(), ports.end());
+  PortSet merged;
+  for (const PortRange& range : ports) {
+    if (!merged.empty() && merged.back().protocol == range.protocol &&
+        static_cast<unsigned>(merged.back().last) + 1 >= range.first) {
+      merged.back().last = std::max(merged.back().last, range.last);
+    } else {
+      merged.push_back(range);
+    }
+  }
+  return merged;
+}
+
+PortSet unitePorts(const PortSet& a, const PortSet& b) {
+  if (a.empty() || b.empty()) return {};
+  PortSet both = a;
+  both.insert(both.end(), b.begin(), b.end());
+  return normalizePorts(std::move(both));
+}
+
+bool portSetAllows(const PortSet& ports, PortProtocol protocol, std::uint16_t port) {
+  if (ports.empty()) return true;
+  return std::any_of(ports.begin(), ports.end(), [&](const PortRange& range) {
+    return range.protocol == protocol && range.first <= port && port <= range.last;
+  });
+}
+
+std::string describePorts(const PortSet& ports) {
+  if (ports.empty()) return "any port";
+  std::string text;
+  for (const PortRange& range : ports) {
+    if (!text.empty()) text += ", ";
+    text += std::to_string(range.first);
+    if (range.last != range.first) text += "-" + std::to_string(range.last);
+    text += "/";
+    text += toString(range.protocol);
+  }
+  return text;
 }
 
 }  // namespace skouter::policy

@@ -2,10 +2,12 @@
 // validation. Field names follow the YAML.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/ip_address.h"
@@ -28,6 +30,48 @@ struct LabelSelector {
   bool matches(const std::map<std::string, std::string>& labels) const;
 };
 
+// What a client asking for a denied name receives (spec.denyResponse, --deny-response).
+enum class DenyResponse {
+  kPassthrough,  // the real answer; the datapath still drops connections to it
+  kNxdomain,     // "no such name"
+  kRefused,      // "the server refuses to answer"
+};
+
+// "passthrough", "nxdomain", "refused"; nullopt for anything else.
+std::optional<DenyResponse> parseDenyResponse(std::string_view text);
+const char* toString(DenyResponse response);
+
+// IANA protocol numbers, as the datapath sees them.
+enum class PortProtocol : std::uint8_t { kTcp = 6, kUdp = 17, kSctp = 132 };
+
+// "TCP", "UDP", "SCTP" (as Kubernetes writes them).
+const char* toString(PortProtocol protocol);
+
+// Destination ports first..last (inclusive) of one protocol. Port 0 never occurs: an
+// entry without `port` covers 1..65535.
+struct PortRange {
+  PortProtocol protocol = PortProtocol::kTcp;
+  std::uint16_t first = 1;
+  std::uint16_t last = 65535;
+  auto operator<=>(const PortRange&) const = default;
+};
+
+// The destination ports a rule allows. Empty: every port of every protocol (a rule
+// without `ports`).
+using PortSet = std::vector<PortRange>;
+
+// The most ranges one destination can carry in the datapath (SKOUTER_MAX_PORT_RANGES),
+// and so the most `ports` entries one rule may list.
+inline constexpr std::size_t kMaxPortRanges = 32;
+
+// Sorted, with overlapping and adjacent ranges of one protocol merged.
+PortSet normalizePorts(PortSet ports);
+// The ports either allows; every port when either does.
+PortSet unitePorts(const PortSet& a, const PortSet& b);
+bool portSetAllows(const PortSet& ports, PortProtocol protocol, std::uint16_t port);
+// "443/TCP, 8000-8080/TCP", or "any port" for the empty set.
+std::string describePorts(const PortSet& ports);
+
 struct EgressRule {
   // Lower case, no trailing dot. "*.example.com" stands for every name below
   // example.com (one or more labels, never the apex); "*" for every name.
@@ -35,6 +79,12 @@ struct EgressRule {
   std::vector<std::string> regexes;  // `regex` and its alias `fqdn`, as written
   std::vector<IpPrefix> ips;         // full-length prefixes
   std::vector<IpPrefix> cidrs;       // normalized: host bits cleared
+  PortSet ports;                     // normalized; empty: every port
+};
+
+enum class EgressMode {
+  kEnforce,  // what no rule allows is dropped
+  kAudit,    // nothing is dropped; what would have been is recorded
 };
 
 struct Egress {
@@ -44,6 +94,9 @@ struct Egress {
   int document = 0;            // 1-based index of the document in that file
   // Absent nodeSelector: the Egress selects no node (it is meant for pods).
   std::optional<LabelSelector> node_selector;
+  EgressMode mode = EgressMode::kEnforce;
+  // Overrides --deny-response for the workloads this Egress selects.
+  std::optional<DenyResponse> deny_response;
   std::vector<EgressRule> rules;
 };
 

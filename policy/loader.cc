@@ -237,8 +237,27 @@ class DocumentReader {
 
   void readSpec(const Field& field, Egress& egress) const {
     const Fields spec = readMap(field.value, markOf(field), "spec");
-    rejectUnknownFields(spec, "spec",
-                        {"nodeSelector", "podSelector", "namespaceSelector", "rules"});
+    rejectUnknownFields(
+        spec, "spec",
+        {"nodeSelector", "podSelector", "namespaceSelector", "mode", "denyResponse", "rules"});
+    if (const auto mode = spec.find("mode"); mode != spec.end()) {
+      const std::string text = readString(mode->second, "spec.mode");
+      if (text == "enforce") {
+        egress.mode = EgressMode::kEnforce;
+      } else if (text == "audit") {
+        egress.mode = EgressMode::kAudit;
+      } else {
+        fail(markOf(mode->second), "spec.mode", inQuotes(text) + " is not enforce or audit");
+      }
+    }
+    if (const auto response = spec.find("denyResponse"); response != spec.end()) {
+      const std::string text = readString(response->second, "spec.denyResponse");
+      egress.deny_response = parseDenyResponse(text);
+      if (!egress.deny_response) {
+        fail(markOf(response->second), "spec.denyResponse",
+             inQuotes(text) + " is not passthrough, nxdomain or refused");
+      }
+    }
     if (const auto selector = spec.find("nodeSelector"); selector != spec.end()) {
       egress.node_selector = readLabelSelector(selector->second, "spec.nodeSelector");
     }
@@ -335,10 +354,7 @@ class DocumentReader {
 
   EgressRule readRule(const YAML::Node& node, const std::string& path) const {
     const Fields fields = readMap(node, node.Mark(), path);
-    if (const auto ports = fields.find("ports"); ports != fields.end()) {
-      fail(ports->second.key.Mark(), childPath(path, "ports"), "ports is not supported yet");
-    }
-    rejectUnknownFields(fields, path, {"domains", "ips", "cidrs", "regex", "fqdn"});
+    rejectUnknownFields(fields, path, {"domains", "ips", "cidrs", "regex", "fqdn", "ports"});
 
     EgressRule rule;
     const auto each = [&](std::string_view key, const auto& visit) {
@@ -366,7 +382,77 @@ class DocumentReader {
     if (rule.domains.empty() && rule.ips.empty() && rule.cidrs.empty() && rule.regexes.empty()) {
       fail(node.Mark(), path, "a rule must list at least one of domains, ips, cidrs, regex, fqdn");
     }
+    if (const auto ports = fields.find("ports"); ports != fields.end()) {
+      rule.ports = readPorts(ports->second, childPath(path, "ports"));
+    }
     return rule;
+  }
+
+  // [{port, endPort?, protocol?}], as in a Kubernetes NetworkPolicy: protocol defaults
+  // to TCP, and an entry without port covers every port of its protocol.
+  PortSet readPorts(const Field& field, const std::string& path) const {
+    if (!field.value.IsSequence() || field.value.size() == 0) {
+      fail(markOf(field), path,
+           "must be a non-empty list of {port, endPort, protocol}; leave ports out to allow "
+           "every port");
+    }
+    if (field.value.size() > kMaxPortRanges) {
+      fail(markOf(field), path,
+           "lists " + std::to_string(field.value.size()) + " entries; at most " +
+               std::to_string(kMaxPortRanges) + " are allowed (use endPort for ranges)");
+    }
+    PortSet ports;
+    std::size_t index = 0;
+    for (const YAML::Node& item : field.value) {
+      const std::string item_path = itemPath(path, index++);
+      const Fields entry = readMap(item, item.Mark(), item_path);
+      rejectUnknownFields(entry, item_path, {"port", "endPort", "protocol"});
+      PortRange range;
+      if (const auto protocol = entry.find("protocol"); protocol != entry.end()) {
+        const std::string text = readString(protocol->second, childPath(item_path, "protocol"));
+        if (text == "TCP") {
+          range.protocol = PortProtocol::kTcp;
+        } else if (text == "UDP") {
+          range.protocol = PortProtocol::kUdp;
+        } else if (text == "SCTP") {
+          range.protocol = PortProtocol::kSctp;
+        } else {
+          fail(markOf(protocol->second), childPath(item_path, "protocol"),
+               inQuotes(text) + " is not TCP, UDP or SCTP");
+        }
+      }
+      const auto port = entry.find("port");
+      const auto end_port = entry.find("endPort");
+      if (port != entry.end()) {
+        range.first = readPort(port->second, childPath(item_path, "port"));
+        range.last = range.first;
+      } else if (end_port != entry.end()) {
+        fail(markOf(end_port->second), childPath(item_path, "endPort"), "needs port");
+      }
+      if (end_port != entry.end()) {
+        range.last = readPort(end_port->second, childPath(item_path, "endPort"));
+        if (range.last < range.first) {
+          fail(markOf(end_port->second), childPath(item_path, "endPort"),
+               std::to_string(range.last) + " is below port " + std::to_string(range.first));
+        }
+      }
+      ports.push_back(range);
+    }
+    return normalizePorts(std::move(ports));
+  }
+
+  std::uint16_t readPort(const Field& field, const std::string& path) const {
+    const std::string text = field.value.IsScalar() ? field.value.Scalar() : "";
+    const bool digits =
+        !text.empty() && text.size() <= 5 &&
+        std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+    const unsigned long number = digits ? std::stoul(text) : 0;
+    if (number < 1 || number > 65535) {
+      fail(markOf(field), path,
+           (field.value.IsScalar() ? inQuotes(text) + " is not" : std::string("must be")) +
+               " a port number from 1 to 65535 (named ports are not supported)");
+    }
+    return static_cast<std::uint16_t>(number);
   }
 
   std::string readDomain(const std::string& written, const YAML::Mark& mark,

@@ -46,8 +46,11 @@ IpAddress fromBpfAddr(const skouter_addr& addr) {
 }
 
 AllowedIpTable::AllowedIpTable(AllowedIpMap addresses, LearnedNameMap names,
-                               std::size_t max_ips_per_name)
-    : addresses_(addresses), names_(names), max_ips_per_name_(max_ips_per_name) {
+                               PortSetTable& port_sets, std::size_t max_ips_per_name)
+    : addresses_(addresses),
+      names_(names),
+      port_sets_(port_sets),
+      max_ips_per_name_(max_ips_per_name) {
   // Recency is not stored; the later expiry stands in for the more recent answer.
   std::vector<std::tuple<std::uint64_t, IpKey, std::string>> learned;
   names_.forEach([&](const skouter_learned_name_key& key, const skouter_learned_name_value& value) {
@@ -75,15 +78,38 @@ void AllowedIpTable::forget(const IpKey& ip, const std::string& name) {
   addresses_.erase(key);
 }
 
+policy::PortSet AllowedIpTable::portsOf(const IpKey& ip, const std::string* also_name) const {
+  std::optional<policy::PortSet> united;
+  const auto add = [&](const std::string& name) {
+    const auto ports = ports_of_name_.find({ip.first, name});
+    const policy::PortSet every_port;
+    const policy::PortSet& opened = ports == ports_of_name_.end() ? every_port : ports->second;
+    united = united ? policy::unitePorts(*united, opened) : opened;
+  };
+  if (also_name) add(*also_name);
+  if (const auto names = names_of_ip_.find(ip); names != names_of_ip_.end()) {
+    for (const std::string& name : names->second) add(name);
+  }
+  return united.value_or(policy::PortSet{});
+}
+
 InstallResult AllowedIpTable::install(std::uint32_t identity,
                                       const std::vector<LearnedAddress>& addresses,
-                                      const std::string& name, policy::RuleId rule) {
+                                      const std::string& name, policy::RuleId rule,
+                                      const policy::PortSet& ports) {
   InstallResult result;
+  ports_of_name_[{identity, name}] = ports;
   for (const auto& learned : addresses) {
     const auto key = keyOf(identity, learned.ip);
+    const auto port_set = port_sets_.intern(portsOf({identity, learned.ip}, &name));
+    if (!port_set) {
+      ++result.failed;
+      continue;
+    }
     skouter_allowed_ip_value value{};
     value.expiry_ns = learned.expiry_ns;
     value.rule_id = rule;
+    value.port_set = *port_set;
     if (const auto existing = addresses_.lookup(key)) {
       if (existing->expiry_ns == 0 || existing->expiry_ns >= learned.expiry_ns) {
         value.expiry_ns = existing->expiry_ns;
@@ -118,19 +144,55 @@ InstallResult AllowedIpTable::install(std::uint32_t identity,
   return result;
 }
 
-std::size_t AllowedIpTable::removeNamesNoLongerAllowed(
-    std::uint32_t identity, const std::function<bool(const std::string&)>& still_allowed) {
+std::size_t AllowedIpTable::applyPolicy(std::uint32_t identity, const NamePolicy& policy) {
   const std::size_t before = names_of_ip_.size();
+  std::set<IpAddress> changed;
   for (auto entry = ips_of_name_.begin(); entry != ips_of_name_.end();) {
     const auto& [key, ips] = *entry;
-    if (key.first != identity || still_allowed(key.second)) {
+    if (key.first != identity) {
       ++entry;
       continue;
     }
-    for (const auto& ip : ips) forget({identity, ip}, key.second);
+    const auto verdict = policy(key.second);
+    if (verdict) {
+      // A name read back from the pins has no ports recorded yet: its addresses hold
+      // whatever the previous daemon wrote, so they are rewritten too.
+      const auto known = ports_of_name_.find(key);
+      if (known == ports_of_name_.end() || known->second != verdict->ports) {
+        changed.insert(ips.begin(), ips.end());
+      }
+      ports_of_name_[key] = verdict->ports;
+      ++entry;
+      continue;
+    }
+    for (const auto& ip : ips) {
+      forget({identity, ip}, key.second);
+      changed.insert(ip);
+    }
+    ports_of_name_.erase(key);
     entry = ips_of_name_.erase(entry);
   }
+  for (const IpAddress& ip : changed) {
+    const auto key = keyOf(identity, ip);
+    auto value = addresses_.lookup(key);
+    if (!value) continue;
+    // Should the map of port sets be full, the address keeps its old ports rather
+    // than losing every port; the next policy change tries again.
+    const auto port_set = port_sets_.intern(portsOf({identity, ip}));
+    if (port_set && *port_set != value->port_set) {
+      value->port_set = *port_set;
+      addresses_.update(key, *value);
+    }
+  }
   return before - names_of_ip_.size();
+}
+
+std::set<std::uint32_t> AllowedIpTable::portSetsInUse() const {
+  std::set<std::uint32_t> in_use;
+  addresses_.forEach([&](const skouter_allowed_ip_key&, const skouter_allowed_ip_value& value) {
+    in_use.insert(value.port_set);
+  });
+  return in_use;
 }
 
 std::size_t AllowedIpTable::removeExpired(std::uint64_t now_ns) {
@@ -146,7 +208,10 @@ std::size_t AllowedIpTable::removeExpired(std::uint64_t now_ns) {
       auto ips = ips_of_name_.find({key.identity, name});
       if (ips == ips_of_name_.end()) continue;
       ips->second.remove(ip.second);
-      if (ips->second.empty()) ips_of_name_.erase(ips);
+      if (ips->second.empty()) {
+        ips_of_name_.erase(ips);
+        ports_of_name_.erase({key.identity, name});
+      }
     }
     names_of_ip_.erase(names);
   });
@@ -170,6 +235,7 @@ std::vector<AllowedIpEntry> AllowedIpTable::entries() const {
     entry.ip = fromBpfAddr(key.ip);
     entry.expiry_ns = value.expiry_ns;
     entry.rule = value.rule_id;
+    entry.ports = port_sets_.lookup(value.port_set);
     if (auto found = names_by_key.find(bytesOf(key)); found != names_by_key.end()) {
       entry.names = found->second;
       std::sort(entry.names.begin(), entry.names.end());

@@ -16,6 +16,7 @@
 #include "common/ip_address.h"
 #include "policy/compiled_policy.h"
 #include "resolver/answer_handler.h"
+#include "resolver/port_set_table.h"
 
 namespace skouter::resolver {
 
@@ -24,8 +25,17 @@ struct AllowedIpEntry {
   IpAddress ip;
   std::uint64_t expiry_ns = 0;  // 0: never
   policy::RuleId rule = 0;
+  policy::PortSet ports;  // empty: every port
   std::vector<std::string> names;
 };
+
+// What the policy in force says of a learned name: the rule allowing it and that
+// rule's ports; nullopt when it is no longer allowed.
+struct NameVerdict {
+  policy::RuleId rule = 0;
+  policy::PortSet ports;
+};
+using NamePolicy = std::function<std::optional<NameVerdict>(const std::string& name)>;
 
 struct InstallResult {
   std::size_t installed = 0;  // new or extended entries
@@ -38,20 +48,29 @@ class AllowedIpTable {
   // `max_ips_per_name` (0: no limit) bounds the addresses one name of one identity
   // holds open; a high-churn name (a CDN) then cannot fill the table. The pinned
   // maps are read back, so a restarted daemon keeps counting where the last stopped.
-  AllowedIpTable(AllowedIpMap addresses, LearnedNameMap names, std::size_t max_ips_per_name = 0);
+  // Port restrictions go through `port_sets`; an address opens the ports of all its
+  // names (two names resolving to one address open the ports of both).
+  AllowedIpTable(AllowedIpMap addresses, LearnedNameMap names, PortSetTable& port_sets,
+                 std::size_t max_ips_per_name = 0);
 
   // Installs each address for `identity`, keeping the later expiry when the address
-  // is already there, and records `name` against it. Beyond the limit, the address
+  // is already there, and records `name` against it; the address opens `ports` (empty:
+  // every port) besides the ports of its other names. Beyond the limit, the address
   // of `name` least recently seen in an answer loses that name, and its entry goes
   // when no other name holds it (connections already open keep their flow).
   InstallResult install(std::uint32_t identity, const std::vector<LearnedAddress>& addresses,
-                        const std::string& name, policy::RuleId rule);
+                        const std::string& name, policy::RuleId rule,
+                        const policy::PortSet& ports = {});
 
-  // After a policy change: drops every name of `identity` that `still_allowed` no
-  // longer accepts, and each address no remaining name holds. Returns the addresses
-  // removed. Connections already open keep their flows.
-  std::size_t removeNamesNoLongerAllowed(
-      std::uint32_t identity, const std::function<bool(const std::string&)>& still_allowed);
+  // After a policy change (and once at start, when the ports of names read back from
+  // the pins are not known yet): drops every name of `identity` that `policy` no
+  // longer allows, removes each address no remaining name holds, and gives every
+  // other address the ports its names now open. Returns the addresses removed.
+  // Connections already open keep their flows.
+  std::size_t applyPolicy(std::uint32_t identity, const NamePolicy& policy);
+
+  // The port_sets ids the entries refer to.
+  std::set<std::uint32_t> portSetsInUse() const;
 
   // Removes entries whose expiry is at or before `now_ns`, with their names.
   std::size_t removeExpired(std::uint64_t now_ns);
@@ -63,14 +82,20 @@ class AllowedIpTable {
   using IpKey = std::pair<std::uint32_t, IpAddress>;      // identity, address
   using NameKey = std::pair<std::uint32_t, std::string>;  // identity, name
   void forget(const IpKey& ip, const std::string& name);
+  // The ports the names of `ip` open, counting `also_name` among them.
+  policy::PortSet portsOf(const IpKey& ip, const std::string* also_name = nullptr) const;
 
   AllowedIpMap addresses_;
   LearnedNameMap names_;
+  PortSetTable& port_sets_;
   std::size_t max_ips_per_name_;
   // Views of learned_names kept in memory: the addresses of each name, least
   // recently seen first, and the names of each address.
   std::map<NameKey, std::list<IpAddress>> ips_of_name_;
   std::map<IpKey, std::set<std::string>> names_of_ip_;
+  // The ports each name opens, from the rule that allowed it. Names read back from the
+  // pins open every port until applyPolicy() tells.
+  std::map<NameKey, policy::PortSet> ports_of_name_;
 };
 
 skouter_addr toBpfAddr(const IpAddress& ip);

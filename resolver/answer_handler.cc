@@ -193,19 +193,21 @@ AnswerDecision decideAnswer(std::span<const std::uint8_t> dns, const policy::Nam
   decision.question = nameOf(ldns_rr_owner(question));
   decision.question_type = static_cast<std::uint16_t>(ldns_rr_get_type(question));
   decision.rule = names.match(decision.question);
-  if (!decision.rule) {
-    decision.verdict = AnswerVerdict::kDenied;
-    return decision;
-  }
+  decision.verdict = decision.rule ? AnswerVerdict::kAllowed : AnswerVerdict::kDenied;
 
-  decision.verdict = AnswerVerdict::kAllowed;
   const ldns_rr_list* answers = ldns_pkt_answer(packet.get());
   const auto chain = chainFrom(decision.question, answers);
   for (std::size_t i = 0; i < ldns_rr_list_rr_count(answers); ++i) {
     const ldns_rr* record = ldns_rr_list_rr(answers, i);
     if (ldns_rr_get_class(record) != LDNS_RR_CLASS_IN) continue;
     if (!chain.contains(nameOf(ldns_rr_owner(record)))) continue;
-    if (auto learned = addressOf(record, now_ns, settings)) decision.addresses.push_back(*learned);
+    const auto learned = addressOf(record, now_ns, settings);
+    if (!learned) continue;
+    if (decision.rule) {
+      decision.addresses.push_back(*learned);
+    } else {
+      decision.denied_addresses.push_back(learned->ip);
+    }
   }
   return decision;
 }

@@ -49,6 +49,9 @@ struct AnswerDecision {
   // A and AAAA records of the question's name and of every name its CNAME chain in
   // the same answer leads to. Empty unless the verdict is kAllowed.
   std::vector<LearnedAddress> addresses;
+  // kDenied: the addresses the same records gave the denied name. Never installed;
+  // they let audit mode name the destination of a flow it reports.
+  std::vector<IpAddress> denied_addresses;
   std::string error;  // why the answer is kMalformed
 };
 

@@ -30,13 +30,15 @@ std::uint64_t monotonicNowNs() {
 
 AnswerPipeline::AnswerPipeline(boost::asio::io_context& io, int ring_fd, AllowedIpTable& table,
                                AnswerInjector& injector, PolicyLookup policy, TtlSettings ttl,
-                               RewriteSettings rewrite, DnsClient* dns_client)
+                               RewriteSettings rewrite, DnsClient* dns_client,
+                               ObservedNames* observed)
     : table_(table),
       injector_(injector),
       policy_(std::move(policy)),
       ttl_(ttl),
       rewrite_(rewrite),
       dns_client_(dns_client),
+      observed_(observed),
       readiness_(io) {
   ring_ = ring_buffer__new(ring_fd, &AnswerPipeline::onRecord, this, nullptr);
   if (!ring_) {
@@ -94,11 +96,26 @@ AnswerDecision AnswerPipeline::decide(std::uint32_t identity,
   return decideAnswer(dns, policy ? policy->names : kNothingAllowed, monotonicNowNs(), ttl_);
 }
 
+RewriteSettings AnswerPipeline::rewriteSettingsFor(const policy::CompiledPolicy* policy) const {
+  RewriteSettings settings = rewrite_;
+  if (policy && policy->deny_response) settings.deny_response = *policy->deny_response;
+  // Audit drops nothing, answers included.
+  if (policy && policy->audit()) settings.deny_response = DenyResponse::kPassthrough;
+  return settings;
+}
+
 bool AnswerPipeline::install(std::uint32_t identity, const AnswerDecision& decision) {
   switch (decision.verdict) {
     case AnswerVerdict::kAllowed: {
-      const auto result =
-          table_.install(identity, decision.addresses, decision.question, *decision.rule);
+      const auto* policy = policy_(identity);
+      if (!policy) return true;  // the policy went away while the answer was held
+      if (observed_) {
+        std::vector<IpAddress> addresses;
+        for (const auto& learned : decision.addresses) addresses.push_back(learned.ip);
+        observed_->record(identity, decision.question, addresses);
+      }
+      const auto result = table_.install(identity, decision.addresses, decision.question,
+                                         *decision.rule, policy->portsOf(*decision.rule));
       stats_.addresses_installed += result.installed;
       stats_.addresses_evicted += result.evicted;
       if (result.failed > 0) {
@@ -115,6 +132,7 @@ bool AnswerPipeline::install(std::uint32_t identity, const AnswerDecision& decis
     }
     case AnswerVerdict::kDenied:
       ++stats_.denied;
+      if (observed_) observed_->record(identity, decision.question, decision.denied_addresses);
       decision_log_.log(monotonicNowNs(), spdlog::level::info,
                         "denied name {} (type {}) for identity {}", decision.question,
                         decision.question_type, identity);
@@ -172,7 +190,7 @@ void AnswerPipeline::handleUdpAnswer(const skouter_answer_header& header,
   }
   static const std::vector<policy::StaticEntry> kNoStaticEntries;
   const auto* policy = policy_(header.identity);
-  const auto rewritten = rewriteAnswer(held->dns(), decision, rewrite_,
+  const auto rewritten = rewriteAnswer(held->dns(), decision, rewriteSettingsFor(policy),
                                        policy ? policy->static_entries : kNoStaticEntries);
   // When a table is full the client retries, by which time it may have room.
   if (!install(header.identity, decision)) return;

@@ -16,6 +16,7 @@
 #include "resolver/answer_injector.h"
 #include "resolver/answer_rewriter.h"
 #include "resolver/dns_client.h"
+#include "resolver/observed_names.h"
 #include "resolver/rate_limited_log.h"
 #include "resolver/tcp_answer_stream.h"
 
@@ -46,10 +47,13 @@ class AnswerPipeline {
   // The name policy of an identity, or nullptr when nothing polices it.
   using PolicyLookup = std::function<const policy::CompiledPolicy*(std::uint32_t identity)>;
 
-  // `dns_client` (may be null) re-resolves truncated answers over TCP.
+  // `dns_client` (may be null) re-resolves truncated answers over TCP. `observed`
+  // (may be null) is told what every allowed and denied answer said. The policy's
+  // denyResponse overrides rewrite.deny_response; a policy in audit mode rewrites
+  // no denied answer.
   AnswerPipeline(boost::asio::io_context& io, int ring_fd, AllowedIpTable& table,
                  AnswerInjector& injector, PolicyLookup policy, TtlSettings ttl,
-                 RewriteSettings rewrite, DnsClient* dns_client);
+                 RewriteSettings rewrite, DnsClient* dns_client, ObservedNames* observed);
   ~AnswerPipeline();
   AnswerPipeline(const AnswerPipeline&) = delete;
   AnswerPipeline& operator=(const AnswerPipeline&) = delete;
@@ -68,6 +72,7 @@ class AnswerPipeline {
   void handleUdpAnswer(const skouter_answer_header& header, std::span<const std::uint8_t> frame);
   void handleTcpSegment(const skouter_answer_header& header, std::span<const std::uint8_t> frame);
   AnswerDecision decide(std::uint32_t identity, std::span<const std::uint8_t> dns) const;
+  RewriteSettings rewriteSettingsFor(const policy::CompiledPolicy* policy) const;
   // Installs what the decision allows. False when an allowed address could not be
   // installed (a table is full).
   bool install(std::uint32_t identity, const AnswerDecision& decision);
@@ -86,6 +91,7 @@ class AnswerPipeline {
   TtlSettings ttl_;
   RewriteSettings rewrite_;
   DnsClient* dns_client_;
+  ObservedNames* observed_;
   TcpAnswerStreams tcp_streams_;
   ring_buffer* ring_ = nullptr;
   boost::asio::posix::stream_descriptor readiness_;

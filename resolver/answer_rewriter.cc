@@ -322,25 +322,6 @@ std::vector<std::uint8_t> toWire(const ldns_pkt& packet) {
 
 }  // namespace
 
-std::optional<DenyResponse> parseDenyResponse(std::string_view text) {
-  if (text == "passthrough") return DenyResponse::kPassthrough;
-  if (text == "nxdomain") return DenyResponse::kNxdomain;
-  if (text == "refused") return DenyResponse::kRefused;
-  return std::nullopt;
-}
-
-const char* toString(DenyResponse response) {
-  switch (response) {
-    case DenyResponse::kPassthrough:
-      return "passthrough";
-    case DenyResponse::kNxdomain:
-      return "nxdomain";
-    case DenyResponse::kRefused:
-      return "refused";
-  }
-  return "unknown";
-}
-
 bool isPrivateAnswerAddress(const IpAddress& address) {
   if (address.family == IpFamily::kV4) return isPrivateV4(address.bytes.data());
   if (const std::uint8_t* v4 = mappedV4(address)) return isPrivateV4(v4);

@@ -16,16 +16,9 @@
 
 namespace skouter::resolver {
 
-// What a client asking for a denied name receives (--deny-response).
-enum class DenyResponse {
-  kPassthrough,  // the real answer; the datapath still drops connections to it
-  kNxdomain,     // "no such name"
-  kRefused,      // "the server refuses to answer"
-};
-
-// "passthrough", "nxdomain", "refused"; nullopt for anything else.
-std::optional<DenyResponse> parseDenyResponse(std::string_view text);
-const char* toString(DenyResponse response);
+using policy::DenyResponse;
+using policy::parseDenyResponse;
+using policy::toString;
 
 struct RewriteSettings {
   DenyResponse deny_response = DenyResponse::kPassthrough;

@@ -44,31 +44,80 @@ static __always_inline int is_control_traffic(const struct packet* pkt) {
   }
 }
 
-static __always_inline int allowed_by_learned_ip(const struct packet* pkt, __u32 identity,
-                                                 __u64 now) {
+/* Whether `port_set` (0: every port) opens the packet's destination port. A later
+ * fragment has no ports: it passes when the protocol is open at all, since its first
+ * fragment, which carries the ports, was judged in full. */
+static __always_inline int port_allowed(__u32 port_set, const struct packet* pkt) {
+  if (port_set == 0) return 1;
+  const struct skouter_port_set* set = bpf_map_lookup_elem(&port_sets, &port_set);
+  if (!set) return 0;
+  __u16 port = bpf_ntohs(pkt->dport);
+  for (__u32 i = 0; i < SKOUTER_MAX_PORT_RANGES; i++) {
+    if (i >= set->count) break;
+    const struct skouter_port_range* range = &set->ranges[i];
+    if (range->protocol != pkt->protocol) continue;
+    if (pkt->is_later_fragment) return 1;
+    if (range->first <= port && port <= range->last) return 1;
+  }
+  return 0;
+}
+
+enum lookup_result {
+  LOOKUP_NONE = 0,
+  LOOKUP_ALLOWED,
+  LOOKUP_WRONG_PORT, /* the address is allowed, this port or protocol is not */
+};
+
+static __always_inline enum lookup_result allowed_by_learned_ip(const struct packet* pkt,
+                                                                __u32 identity, __u64 now) {
   struct skouter_allowed_ip_key key = {.identity = identity, .ip = {.family = pkt->family}};
   copy_addr(key.ip.addr, pkt->daddr);
   struct skouter_allowed_ip_value* entry = bpf_map_lookup_elem(&allowed_ips, &key);
-  if (!entry) return 0;
+  if (!entry) return LOOKUP_NONE;
   if (entry->expiry_ns != 0 && entry->expiry_ns <= now) {
     count(SKOUTER_CNT_EGRESS_EXPIRED);
-    return 0;
+    return LOOKUP_NONE;
   }
-  return 1;
+  return port_allowed(entry->port_set, pkt) ? LOOKUP_ALLOWED : LOOKUP_WRONG_PORT;
 }
 
-static __always_inline int allowed_by_static_rule(const struct packet* pkt, __u32 identity) {
+static __always_inline enum lookup_result allowed_by_static_rule(const struct packet* pkt,
+                                                                 __u32 identity) {
   struct skouter_cidr_key key = {
       .prefixlen = SKOUTER_CIDR_FIXED_BITS + (pkt->family == SKOUTER_FAMILY_IPV4 ? 32 : 128),
       .identity = identity,
       .family = pkt->family,
   };
   copy_addr(key.addr, pkt->daddr);
-  return bpf_map_lookup_elem(&allowed_cidrs, &key) != NULL;
+  const struct skouter_cidr_value* entry = bpf_map_lookup_elem(&allowed_cidrs, &key);
+  if (!entry) return LOOKUP_NONE;
+  return port_allowed(entry->port_set, pkt) ? LOOKUP_ALLOWED : LOOKUP_WRONG_PORT;
 }
 
+/* Tells the daemon about a denied new flow (audit discovery, `skouterctl audit`). */
+static __always_inline void report_denied(const struct packet* pkt, __u32 identity, __u64 now,
+                                          enum skouter_event_verdict verdict) {
+  struct skouter_flow_event* event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
+  if (!event) {
+    count(SKOUTER_CNT_EVENT_RINGBUF_FULL);
+    return;
+  }
+  __builtin_memset(event, 0, sizeof(*event));
+  event->time_ns = now;
+  event->identity = identity;
+  event->verdict = verdict;
+  event->family = pkt->family;
+  event->protocol = pkt->protocol;
+  event->dport = pkt->has_ports && !is_icmp(pkt) ? pkt->dport : 0;
+  copy_addr(event->saddr, pkt->saddr);
+  copy_addr(event->daddr, pkt->daddr);
+  bpf_ringbuf_submit(event, 0);
+}
+
+/* `audit`: the workload is in audit mode (globally, or an Egress selecting it is). */
 static __always_inline int enforce_outgoing(struct __sk_buff* skb, const struct packet* pkt,
-                                            __u32 identity, const struct skouter_config* cfg) {
+                                            __u32 identity, int audit,
+                                            const struct skouter_config* cfg) {
   __u64 now = bpf_ktime_get_ns();
 
   if (is_control_traffic(pkt)) {
@@ -91,24 +140,34 @@ static __always_inline int enforce_outgoing(struct __sk_buff* skb, const struct 
   struct skouter_flow_key flow = {};
   if (pkt->has_ports) {
     flow_key_outgoing(pkt, &flow);
-    if (flow_touch(&flow, now, cfg)) {
+    __u32 origin = flow_touch(&flow, now, cfg);
+    /* A flow audit let through is judged anew once the audit ends. */
+    if (origin != 0 && (origin != SKOUTER_FLOW_AUDITED || audit)) {
       count(SKOUTER_CNT_EGRESS_ALLOWED_FLOW);
       return VERDICT_PASS;
     }
   }
 
   enum skouter_counter verdict;
-  if (allowed_by_learned_ip(pkt, identity, now))
+  enum lookup_result learned = allowed_by_learned_ip(pkt, identity, now);
+  enum lookup_result fixed = LOOKUP_NONE;
+  if (learned == LOOKUP_ALLOWED) {
     verdict = SKOUTER_CNT_EGRESS_ALLOWED_LEARNED;
-  else if (allowed_by_static_rule(pkt, identity))
+  } else if ((fixed = allowed_by_static_rule(pkt, identity)) == LOOKUP_ALLOWED) {
     verdict = SKOUTER_CNT_EGRESS_ALLOWED_STATIC;
-  else if (cfg->flags & SKOUTER_CFG_AUDIT) {
-    /* No flow: a connection audit let through must not outlive the audit. */
-    count(SKOUTER_CNT_EGRESS_AUDITED);
-    return VERDICT_PASS;
   } else {
-    count(SKOUTER_CNT_EGRESS_DENIED);
-    return VERDICT_DROP;
+    if (learned == LOOKUP_WRONG_PORT || fixed == LOOKUP_WRONG_PORT)
+      count(SKOUTER_CNT_EGRESS_PORT_DENIED);
+    if (!audit) {
+      count(SKOUTER_CNT_EGRESS_DENIED);
+      report_denied(pkt, identity, now, SKOUTER_EVENT_DENIED);
+      return VERDICT_DROP;
+    }
+    /* The flow is noted so that it is reported once, not for every packet. */
+    count(SKOUTER_CNT_EGRESS_AUDITED);
+    report_denied(pkt, identity, now, SKOUTER_EVENT_AUDITED);
+    if (pkt->has_ports) flow_open(&flow, now, SKOUTER_FLOW_AUDITED, identity);
+    return VERDICT_PASS;
   }
   /* Fragments after the first carry no ports; their flow is the first fragment's. */
   if (pkt->has_ports) flow_open(&flow, now, SKOUTER_FLOW_OUTBOUND, identity);

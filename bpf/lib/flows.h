@@ -33,14 +33,15 @@ static __always_inline void flow_key_incoming(const struct packet* pkt,
   copy_addr(key->remote, pkt->saddr);
 }
 
-/* Refreshes a live flow; a flow idle past the configured timeout no longer counts. */
-static __always_inline int flow_touch(const struct skouter_flow_key* key, __u64 now,
-                                      const struct skouter_config* cfg) {
+/* Refreshes a live flow and returns its origin (enum skouter_flow_origin); 0 when
+ * there is none. A flow idle past the configured timeout no longer counts. */
+static __always_inline __u32 flow_touch(const struct skouter_flow_key* key, __u64 now,
+                                        const struct skouter_config* cfg) {
   struct skouter_flow_value* flow = bpf_map_lookup_elem(&flows, key);
   if (!flow) return 0;
   if (now - flow->last_seen_ns > cfg->flow_idle_ns) return 0;
   flow->last_seen_ns = now;
-  return 1;
+  return flow->origin;
 }
 
 static __always_inline void flow_open(const struct skouter_flow_key* key, __u64 now,

@@ -53,7 +53,7 @@ struct packet {
   __u8 protocol;          /* the upper-layer protocol after extension headers */
   __u8 is_fragment;       /* any fragment, the first included */
   __u8 is_later_fragment; /* a non-first fragment: no upper-layer header */
-  __u8 has_ports;         /* TCP, UDP, or ICMP echo (identifier as source port) */
+  __u8 has_ports;         /* TCP, UDP, SCTP, or ICMP echo (identifier as source port) */
   __u8 tcp_flags;
   __u8 icmp_type;
   __u8 tcp_header_len; /* TCP: bytes of header, options included */
@@ -168,7 +168,9 @@ static __always_inline int parse_l4(struct __sk_buff* skb, struct packet* pkt) {
       pkt->has_ports = 1;
       return PARSE_OK;
     }
+    case IPPROTO_SCTP:
     case IPPROTO_UDP: {
+      /* An SCTP common header starts with the ports, as a UDP header does. */
       struct udphdr udp;
       if (bpf_skb_load_bytes(skb, pkt->l4_offset, &udp, sizeof(udp)) < 0) return PARSE_MALFORMED;
       pkt->sport = udp.source;

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -59,10 +60,12 @@ class AllowedIpTableTest : public DatapathFixture {
   void SetUp() override {
     DatapathFixture::SetUp();
     now_ = monotonicNowNs();
+    port_sets_ = std::make_unique<resolver::PortSetTable>(datapath().portSets());
   }
 
   AllowedIpTable table(std::size_t max_ips_per_name = 0) {
-    return AllowedIpTable(datapath().allowedIps(), datapath().learnedNames(), max_ips_per_name);
+    return AllowedIpTable(datapath().allowedIps(), datapath().learnedNames(), *port_sets_,
+                          max_ips_per_name);
   }
 
   // An address expiring `seconds` from the start of the test.
@@ -107,6 +110,7 @@ class AllowedIpTableTest : public DatapathFixture {
 
   std::uint64_t now_ = 0;
   std::uint16_t next_port_ = kHostPort;
+  std::unique_ptr<resolver::PortSetTable> port_sets_;
 };
 
 TEST_F(AllowedIpTableTest, InstalledAddressesAreAllowedWithTheirExpiryRuleAndName) {

@@ -1,0 +1,64 @@
+// What policy denied, flow by flow: in audit mode the flows it let through anyway, in
+// enforce mode the ones it dropped. Kept per destination, port and protocol with a
+// count and first and last sighting, so an operator can see what a workload needs
+// (`skouterctl audit`) and turn it into policy (`skouterctl audit suggest`). Bounded:
+// when full, the destination seen least recently is forgotten.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "common/ip_address.h"
+
+namespace skouter::daemon {
+
+enum class AuditVerdict { kDropped, kAudited };
+
+const char* toString(AuditVerdict verdict);
+
+struct DeniedFlow {
+  std::uint32_t identity = 0;
+  IpAddress source;
+  IpAddress destination;
+  std::uint8_t protocol = 0;  // IANA number
+  std::uint16_t port = 0;     // destination port; 0 without ports
+  AuditVerdict verdict = AuditVerdict::kDropped;
+};
+
+struct AuditRecord {
+  DeniedFlow flow;                 // the latest sighting's source and verdict
+  std::vector<std::string> names;  // names answers gave the destination, as last seen
+  std::uint64_t count = 0;
+  std::chrono::system_clock::time_point first_seen;
+  std::chrono::system_clock::time_point last_seen;
+};
+
+class AuditTable {
+ public:
+  explicit AuditTable(std::size_t capacity) : capacity_(capacity) {}
+
+  void record(const DeniedFlow& flow, std::vector<std::string> names,
+              std::chrono::system_clock::time_point now);
+  // Most recently seen first.
+  std::vector<AuditRecord> records() const;
+  std::size_t size() const { return records_.size(); }
+  std::uint64_t forgotten() const { return forgotten_; }
+
+ private:
+  using Key = std::tuple<std::uint32_t, IpAddress, std::uint8_t, std::uint16_t>;
+  struct Entry {
+    AuditRecord record;
+    std::list<Key>::iterator recency;
+  };
+  std::size_t capacity_;
+  std::map<Key, Entry> records_;
+  std::list<Key> least_recent_first_;
+  std::uint64_t forgotten_ = 0;
+};
+
+}  // namespace skouter::daemon

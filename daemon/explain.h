@@ -1,0 +1,56 @@
+// Why a flow would pass or be dropped right now: the same questions the datapath asks
+// of a new flow, asked of the daemon's view of its maps, with the answer put in words
+// (GET /v1/explain, `skouterctl explain`). A pure function of that snapshot.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/ip_address.h"
+#include "policy/compiled_policy.h"
+#include "resolver/allowed_ip_table.h"
+#include "resolver/system_resolvers.h"
+
+namespace skouter::daemon {
+
+struct FlowQuery {
+  IpAddress destination;
+  std::uint8_t protocol = 6;  // IANA number
+  std::uint16_t port = 0;     // 0 for protocols without ports
+};
+
+// "tcp", "udp", "sctp", "icmp" (ICMPv6 for an IPv6 destination); nullopt otherwise.
+std::optional<std::uint8_t> protocolNumber(std::string_view name, IpFamily family);
+
+// What the datapath holds for one identity, as the daemon last read it.
+struct PolicySnapshot {
+  const policy::CompiledPolicy* policy = nullptr;  // nullptr: nothing polices the identity
+  std::vector<resolver::ResolverAddress> trusted_resolvers;
+  std::optional<resolver::AllowedIpEntry> learned;  // the destination's learned entry
+  std::vector<policy::StaticEntry> static_entries;  // installed for the identity
+  std::vector<std::string> observed_names;          // names answers gave the destination
+  std::uint64_t now_ns = 0;
+};
+
+enum class FlowVerdict {
+  kAllowed,
+  kDenied,
+  kAudited,  // denied by policy, passes because of audit mode
+};
+
+const char* toString(FlowVerdict verdict);
+
+struct Explanation {
+  FlowVerdict verdict = FlowVerdict::kDenied;
+  std::string reason;  // one or more sentences for the operator
+  std::optional<policy::RuleId> rule;
+  std::vector<std::string> names;  // the names behind the destination, if any
+  std::optional<double> expires_in_s;
+};
+
+Explanation explainFlow(const FlowQuery& flow, const PolicySnapshot& snapshot);
+
+}  // namespace skouter::daemon
