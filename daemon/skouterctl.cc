@@ -5,14 +5,19 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cctype>
+#include <cstdio>
+#include <ctime>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "daemon/version.h"
+#include "policy/audit_suggestion.h"
 
 namespace {
 namespace http = boost::beast::http;
@@ -22,9 +27,16 @@ constexpr const char* kUsage =
     "Usage: skouterctl [--socket PATH] COMMAND [-o table|json]\n"
     "\n"
     "Commands:\n"
-    "  status    version, interfaces, trusted resolvers, entry counts, counters\n"
-    "  entries   every allowed address: identity, ip, names, expiry, rule\n"
-    "  policies  the loaded Egress documents, their source and what they select\n"
+    "  status          version, interfaces, trusted resolvers, entry counts, counters\n"
+    "  entries         every allowed address: identity, ip, names, expiry, ports, rule\n"
+    "  policies        the loaded Egress documents, their source, mode and what they select\n"
+    "  audit           flows the policy denied (dropped, or passed by audit mode), with the\n"
+    "                  names behind each destination, count, first and last seen\n"
+    "  audit suggest [--name NAME]\n"
+    "                  an Egress (YAML) that would allow every flow `audit` lists, by name\n"
+    "                  where an answer named the destination; review it before use\n"
+    "  explain --dst ADDR [--port N] [--proto tcp|udp|sctp|icmp] [--src ADDR]\n"
+    "                  whether a new flow would pass now, and why\n"
     "\n"
     "Flags:\n"
     "  --socket PATH   admin socket of skouterd (default /run/skouter/skouterd.sock)\n"
@@ -94,9 +106,9 @@ void printEntries(const json& entries) {
       expires = text.str();
     }
     rows.push_back({scalar(entry["identity"]), scalar(entry["ip"]), names.empty() ? "-" : names,
-                    expires, scalar(entry["rule"])});
+                    expires, scalar(entry["ports"]), scalar(entry["rule"])});
   }
-  printTable({"IDENTITY", "IP", "NAMES", "EXPIRES IN", "RULE"}, rows);
+  printTable({"IDENTITY", "IP", "NAMES", "EXPIRES IN", "PORTS", "RULE"}, rows);
 }
 
 void printPolicies(const json& policies) {
@@ -110,9 +122,10 @@ void printPolicies(const json& policies) {
                                  ? scalar(policy["name"])
                                  : scalar(policy["namespace"]) + "/" + scalar(policy["name"]);
     rows.push_back({name, scalar(policy["source"]) + " #" + scalar(policy["document"]),
-                    selects.empty() ? "-" : selects, std::to_string(policy["rules"].size())});
+                    selects.empty() ? "-" : selects, scalar(policy["mode"]),
+                    std::to_string(policy["rules"].size())});
   }
-  printTable({"EGRESS", "SOURCE", "SELECTS", "RULES"}, rows);
+  printTable({"EGRESS", "SOURCE", "SELECTS", "MODE", "RULES"}, rows);
 }
 
 void printStatus(const json& status) {
@@ -149,16 +162,107 @@ void printStatus(const json& status) {
   printTable({"FIELD", "VALUE"}, rows);
 }
 
+std::string protocolName(int protocol) {
+  switch (protocol) {
+    case 6:
+      return "TCP";
+    case 17:
+      return "UDP";
+    case 132:
+      return "SCTP";
+    case 1:
+      return "ICMP";
+    case 58:
+      return "ICMPv6";
+    default:
+      return std::to_string(protocol);
+  }
+}
+
+std::string isoTime(std::int64_t seconds_since_epoch) {
+  const std::time_t time = seconds_since_epoch;
+  std::tm utc{};
+  gmtime_r(&time, &utc);
+  std::ostringstream text;
+  text << std::put_time(&utc, "%Y-%m-%dT%H:%M:%SZ");
+  return text.str();
+}
+
+void printAudit(const json& audit) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& record : audit["records"]) {
+    std::string names;
+    for (const auto& name : record["names"]) names += (names.empty() ? "" : ",") + scalar(name);
+    const int port = record["port"].get<int>();
+    rows.push_back(
+        {scalar(record["identity"]), scalar(record["destination"]),
+         (port ? std::to_string(port) + "/" : "") + protocolName(record["protocol"].get<int>()),
+         names.empty() ? "-" : names, scalar(record["verdict"]), scalar(record["count"]),
+         isoTime(record["first_seen"].get<std::int64_t>()),
+         isoTime(record["last_seen"].get<std::int64_t>())});
+  }
+  printTable(
+      {"IDENTITY", "DESTINATION", "PORT", "NAMES", "VERDICT", "COUNT", "FIRST SEEN", "LAST SEEN"},
+      rows);
+}
+
+std::string suggestionFrom(const json& audit, const std::string& name) {
+  std::vector<skouter::policy::ObservedFlow> flows;
+  for (const auto& record : audit["records"]) {
+    skouter::policy::ObservedFlow flow;
+    const auto destination = skouter::IpAddress::parse(record["destination"].get<std::string>());
+    if (!destination) continue;
+    flow.destination = *destination;
+    flow.protocol = record["protocol"].get<std::uint8_t>();
+    flow.port = record["port"].get<std::uint16_t>();
+    flow.names = record["names"].get<std::vector<std::string>>();
+    flows.push_back(std::move(flow));
+  }
+  skouter::policy::SuggestionOptions options;
+  if (!name.empty()) options.name = name;
+  return skouter::policy::suggestEgress(flows, options);
+}
+
+// "a=b&c=d" with every byte that is not plainly safe percent-encoded.
+std::string queryOf(const std::vector<std::pair<std::string, std::string>>& parameters) {
+  std::string query;
+  for (const auto& [key, value] : parameters) {
+    query += (query.empty() ? "" : "&") + key + "=";
+    for (const unsigned char c : value) {
+      if (std::isalnum(c) || c == '.' || c == ':' || c == '-' || c == '_') {
+        query += static_cast<char>(c);
+      } else {
+        char escaped[4];
+        std::snprintf(escaped, sizeof(escaped), "%%%02X", c);
+        query += escaped;
+      }
+    }
+  }
+  return query;
+}
+
+void printExplanation(const json& explanation) {
+  std::cout << scalar(explanation["verdict"]) << ": " << scalar(explanation["reason"]) << "\n";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string socket_path = "/run/skouter/skouterd.sock";
   std::string format = "table";
   std::string command;
+  std::string subcommand;
+  std::map<std::string, std::string> values;  // --dst, --port, --proto, --src, --name
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if ((arg == "--socket" || arg == "-o") && i + 1 < argc) {
       (arg == "--socket" ? socket_path : format) = argv[++i];
+    } else if ((arg == "--dst" || arg == "--port" || arg == "--proto" || arg == "--src" ||
+                arg == "--name") &&
+               i + 1 < argc) {
+      values[arg.substr(2)] = argv[++i];
+    } else if (command == "audit" && subcommand.empty() && arg == "suggest") {
+      subcommand = arg;
     } else if (arg.starts_with("--socket=")) {
       socket_path = arg.substr(9);
     } else if (arg == "-h" || arg == "--help") {
@@ -174,7 +278,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (command != "status" && command != "entries" && command != "policies") {
+  if (command != "status" && command != "entries" && command != "policies" && command != "audit" &&
+      command != "explain") {
     std::cerr << (command.empty() ? "skouterctl: no command\n"
                                   : "skouterctl: unknown command '" + command + "'\n")
               << kUsage;
@@ -184,14 +289,40 @@ int main(int argc, char** argv) {
     std::cerr << "skouterctl: -o must be table or json\n";
     return 2;
   }
+  if (command == "explain" && !values.count("dst")) {
+    std::cerr << "skouterctl: explain needs --dst ADDR\n" << kUsage;
+    return 2;
+  }
+  const bool takes_values = command == "explain" || subcommand == "suggest";
+  for (const auto& [key, value] : values) {
+    const bool fits = command == "explain" ? key != "name" : key == "name";
+    if (!takes_values || !fits) {
+      std::cerr << "skouterctl: --" << key << " does not apply to " << command << "\n";
+      return 2;
+    }
+  }
   try {
-    const json body = get(socket_path, "/v1/" + command);
-    if (format == "json") {
+    std::string target = "/v1/" + command;
+    if (command == "explain") {
+      std::vector<std::pair<std::string, std::string>> parameters;
+      for (const char* key : {"src", "dst", "port", "proto"}) {
+        if (values.count(key)) parameters.emplace_back(key, values[key]);
+      }
+      target += "?" + queryOf(parameters);
+    }
+    const json body = get(socket_path, target);
+    if (subcommand == "suggest") {
+      std::cout << suggestionFrom(body, values["name"]);
+    } else if (format == "json") {
       std::cout << body.dump(2) << "\n";
     } else if (command == "entries") {
       printEntries(body);
     } else if (command == "policies") {
       printPolicies(body);
+    } else if (command == "audit") {
+      printAudit(body);
+    } else if (command == "explain") {
+      printExplanation(body);
     } else {
       printStatus(body);
     }

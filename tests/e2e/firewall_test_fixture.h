@@ -9,6 +9,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "lab.h"
@@ -23,6 +24,18 @@ inline constexpr int kCurlCouldNotResolve = 6;
 
 inline std::string httpGet(const std::string& url, const std::string& flags = "") {
   return "curl -sS --max-time 3 " + flags + " " + url;
+}
+
+// Polls `condition` for up to `limit`: what the daemon does in reaction to a file or
+// a packet (a reload after inotify, an event from the datapath) is asynchronous.
+template <typename Condition>
+bool eventually(Condition condition, std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return condition();
 }
 
 class FirewallTest : public ::testing::Test {
@@ -53,6 +66,13 @@ class FirewallTest : public ::testing::Test {
       if (named) result.insert(entry["ip"].get<std::string>());
     }
     return result;
+  }
+
+  // skouterctl with `args`, against this test's daemon.
+  CommandResult ctl(const std::vector<std::string>& args) {
+    std::vector<std::string> argv{skouterctlPath(), "--socket", daemon_->socketPath()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return runCommand(argv, std::chrono::seconds(5));
   }
 
   // A counter of `skouterctl status`: group "datapath", "answers" or "gc".

@@ -10,7 +10,8 @@
 #   resolv.conf: nameserver 198.51.100.53    local routes on lo: 203.0.113.0/24,
 #   http_server.py on [::]:8080                198.18.0.0/15, 2001:db8:100::/64
 #                                            unbound on 198.51.100.53 / 2001:db8:1::53
-#                                            http_server.py on [::]:80
+#                                            http_server.py on [::]:80 and [::]:443
+#                                            (plain HTTP on both: 443 is for port rules)
 #
 # The node is the host skouter protects (its uplink is NAME-up); the world is
 # "the Internet": it owns whole address ranges, so every lab name resolves to
@@ -231,11 +232,13 @@ do_up() {
 
   # HTTP servers.
   start_daemon "$WORLD_NS" http-world "$PYTHON" "$LAB_FILES/http_server.py" --port 80
+  start_daemon "$WORLD_NS" http-world-443 "$PYTHON" "$LAB_FILES/http_server.py" --port 443
   start_daemon "$NODE_NS" http-node "$PYTHON" "$LAB_FILES/http_server.py" --port 8080
 
   wait_for unbound "unbound" resolver_answers 198.51.100.53
   wait_for unbound "unbound (IPv6)" resolver_answers 2001:db8:1::53
   wait_for http-world "the world's http_server.py" listening "$WORLD_NS" 80
+  wait_for http-world-443 "the world's http_server.py on 443" listening "$WORLD_NS" 443
   wait_for http-node "the node's http_server.py" listening "$NODE_NS" 8080
 
   UP_DONE=1

@@ -56,18 +56,6 @@ TEST_F(PolicyTest, PoliciesListsTheLoadedDocumentsAndWhatTheySelect) {
   EXPECT_NE(table.out.find("SELECTS"), std::string::npos) << table.out;
 }
 
-// Polls `condition` for up to `limit`; the reload is asynchronous (inotify, then a
-// short quiet period).
-template <typename Condition>
-bool eventually(Condition condition, std::chrono::milliseconds limit = std::chrono::seconds(5)) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return condition();
-}
-
 constexpr const char* kGithubPolicy = R"(apiVersion: egress.skouter/v1alpha1
 kind: Egress
 metadata:
@@ -140,6 +128,63 @@ spec:
   // The new rule is in force and the dropped CIDR is gone.
   EXPECT_TRUE(node(httpGet("http://203.0.113.201/")).ok());
   EXPECT_EQ(node(httpGet("http://198.19.0.77/")).exit_code, kCurlTimedOut);
+}
+
+TEST_F(PolicyTest, PortsRuleAllowsItsPortAndDeniesAnotherToTheSameName) {
+  PolicyDirectory policies(PolicyDirectory::Contents::kEmpty);
+  policies.write("ports.yaml", R"(apiVersion: egress.skouter/v1alpha1
+kind: Egress
+metadata:
+  name: ports
+spec:
+  nodeSelector: {}
+  rules:
+    - domains: [github.com]
+      ports: [{port: 443, protocol: TCP}]
+    - ips: [203.0.113.200, 2001:db8:100::200]
+      ports: [{port: 440, endPort: 450}]
+)");
+  daemon_ = std::make_unique<Skouterd>(*lab_, policies.path());
+  daemon_->start();
+  // The world serves plain HTTP on 443 as well as on 80.
+  for (const std::string flags : {"-4", "-6"}) {
+    const auto https_port = node(httpGet("http://github.com:443/", flags));
+    EXPECT_TRUE(https_port.ok()) << flags << ": " << https_port.describe();
+    EXPECT_EQ(node(httpGet("http://github.com/", flags)).exit_code, kCurlTimedOut) << flags;
+  }
+  EXPECT_TRUE(node(httpGet("http://203.0.113.200:443/")).ok());
+  EXPECT_TRUE(node(httpGet("http://[2001:db8:100::200]:443/")).ok());
+  EXPECT_EQ(node(httpGet("http://203.0.113.200/")).exit_code, kCurlTimedOut);
+  EXPECT_GE(counter("datapath", "egress_port_denied"), 3u);
+
+  for (const auto& entry : daemon_->entries()) {
+    if (entry["ip"] == "203.0.113.20") EXPECT_EQ(entry["ports"], "443/TCP") << entry;
+    if (entry["ip"] == "203.0.113.200") EXPECT_EQ(entry["ports"], "440-450/TCP") << entry;
+  }
+  const auto policies_listed = daemon_->ctlJson("policies");
+  EXPECT_EQ(policies_listed[0]["rules"][0]["ports"], "443/TCP") << policies_listed;
+}
+
+TEST_F(PolicyTest, DenyResponseOfAnEgressOverridesTheFlag) {
+  PolicyDirectory policies(PolicyDirectory::Contents::kEmpty);
+  policies.write("strict.yaml", R"(apiVersion: egress.skouter/v1alpha1
+kind: Egress
+metadata:
+  name: strict
+spec:
+  nodeSelector: {}
+  denyResponse: nxdomain
+  rules:
+    - domains: [example.com]
+)");
+  daemon_ = std::make_unique<Skouterd>(*lab_, policies.path(),
+                                       std::vector<std::string>{"--deny-response", "refused"});
+  daemon_->start();
+  const auto denied = node("dig +tries=1 +timeout=2 github.com A");
+  EXPECT_NE(denied.out.find("status: NXDOMAIN"), std::string::npos) << denied.describe();
+  const auto allowed = node("dig +tries=1 +timeout=2 example.com A");
+  EXPECT_NE(allowed.out.find("status: NOERROR"), std::string::npos) << allowed.describe();
+  EXPECT_EQ(daemon_->ctlJson("policies")[0]["deny_response"], "nxdomain");
 }
 
 }  // namespace
