@@ -81,9 +81,10 @@ void AllowedIpTable::forget(const IpKey& ip, const std::string& name) {
 policy::PortSet AllowedIpTable::portsOf(const IpKey& ip, const std::string* also_name) const {
   std::optional<policy::PortSet> united;
   const auto add = [&](const std::string& name) {
-    const auto ports = ports_of_name_.find({ip.first, name});
+    const auto verdict = verdict_of_name_.find({ip.first, name});
     const policy::PortSet every_port;
-    const policy::PortSet& opened = ports == ports_of_name_.end() ? every_port : ports->second;
+    const policy::PortSet& opened =
+        verdict == verdict_of_name_.end() ? every_port : verdict->second.ports;
     united = united ? policy::unitePorts(*united, opened) : opened;
   };
   if (also_name) add(*also_name);
@@ -93,12 +94,25 @@ policy::PortSet AllowedIpTable::portsOf(const IpKey& ip, const std::string* also
   return united.value_or(policy::PortSet{});
 }
 
+policy::RuleId AllowedIpTable::ruleOf(const IpKey& ip, policy::RuleId current) const {
+  const auto names = names_of_ip_.find(ip);
+  if (names == names_of_ip_.end()) return current;
+  std::optional<policy::RuleId> first;
+  for (const std::string& name : names->second) {
+    const auto verdict = verdict_of_name_.find({ip.first, name});
+    if (verdict == verdict_of_name_.end()) continue;
+    if (verdict->second.rule == current) return current;
+    if (!first) first = verdict->second.rule;
+  }
+  return first.value_or(current);
+}
+
 InstallResult AllowedIpTable::install(std::uint32_t identity,
                                       const std::vector<LearnedAddress>& addresses,
                                       const std::string& name, policy::RuleId rule,
                                       const policy::PortSet& ports) {
   InstallResult result;
-  ports_of_name_[{identity, name}] = ports;
+  verdict_of_name_[{identity, name}] = NameVerdict{rule, ports};
   for (const auto& learned : addresses) {
     const auto key = keyOf(identity, learned.ip);
     const auto port_set = port_sets_.intern(portsOf({identity, learned.ip}, &name));
@@ -157,11 +171,11 @@ std::size_t AllowedIpTable::applyPolicy(std::uint32_t identity, const NamePolicy
     if (verdict) {
       // A name read back from the pins has no ports recorded yet: its addresses hold
       // whatever the previous daemon wrote, so they are rewritten too.
-      const auto known = ports_of_name_.find(key);
-      if (known == ports_of_name_.end() || known->second != verdict->ports) {
+      const auto known = verdict_of_name_.find(key);
+      if (known == verdict_of_name_.end() || known->second != *verdict) {
         changed.insert(ips.begin(), ips.end());
       }
-      ports_of_name_[key] = verdict->ports;
+      verdict_of_name_[key] = *verdict;
       ++entry;
       continue;
     }
@@ -169,19 +183,22 @@ std::size_t AllowedIpTable::applyPolicy(std::uint32_t identity, const NamePolicy
       forget({identity, ip}, key.second);
       changed.insert(ip);
     }
-    ports_of_name_.erase(key);
+    verdict_of_name_.erase(key);
     entry = ips_of_name_.erase(entry);
   }
   for (const IpAddress& ip : changed) {
     const auto key = keyOf(identity, ip);
-    auto value = addresses_.lookup(key);
+    const auto value = addresses_.lookup(key);
     if (!value) continue;
+    auto updated = *value;
     // Should the map of port sets be full, the address keeps its old ports rather
     // than losing every port; the next policy change tries again.
-    const auto port_set = port_sets_.intern(portsOf({identity, ip}));
-    if (port_set && *port_set != value->port_set) {
-      value->port_set = *port_set;
-      addresses_.update(key, *value);
+    if (const auto port_set = port_sets_.intern(portsOf({identity, ip}))) {
+      updated.port_set = *port_set;
+    }
+    updated.rule_id = ruleOf({identity, ip}, value->rule_id);
+    if (updated.port_set != value->port_set || updated.rule_id != value->rule_id) {
+      addresses_.update(key, updated);
     }
   }
   return before - names_of_ip_.size();
@@ -210,7 +227,7 @@ std::size_t AllowedIpTable::removeExpired(std::uint64_t now_ns) {
       ips->second.remove(ip.second);
       if (ips->second.empty()) {
         ips_of_name_.erase(ips);
-        ports_of_name_.erase({key.identity, name});
+        verdict_of_name_.erase({key.identity, name});
       }
     }
     names_of_ip_.erase(names);

@@ -34,6 +34,7 @@ struct AllowedIpEntry {
 struct NameVerdict {
   policy::RuleId rule = 0;
   policy::PortSet ports;
+  bool operator==(const NameVerdict&) const = default;
 };
 using NamePolicy = std::function<std::optional<NameVerdict>(const std::string& name)>;
 
@@ -65,8 +66,8 @@ class AllowedIpTable {
   // After a policy change (and once at start, when the ports of names read back from
   // the pins are not known yet): drops every name of `identity` that `policy` no
   // longer allows, removes each address no remaining name holds, and gives every
-  // other address the ports its names now open. Returns the addresses removed.
-  // Connections already open keep their flows.
+  // other address the ports its names now open and a rule that still exists.
+  // Returns the addresses removed. Connections already open keep their flows.
   std::size_t applyPolicy(std::uint32_t identity, const NamePolicy& policy);
 
   // The port_sets ids the entries refer to.
@@ -84,6 +85,9 @@ class AllowedIpTable {
   void forget(const IpKey& ip, const std::string& name);
   // The ports the names of `ip` open, counting `also_name` among them.
   policy::PortSet portsOf(const IpKey& ip, const std::string* also_name = nullptr) const;
+  // The rule to show for `ip`: `current` while one of its names is still allowed by
+  // it, else the rule of its first name (a reload renamed or renumbered the rules).
+  policy::RuleId ruleOf(const IpKey& ip, policy::RuleId current) const;
 
   AllowedIpMap addresses_;
   LearnedNameMap names_;
@@ -93,9 +97,9 @@ class AllowedIpTable {
   // recently seen first, and the names of each address.
   std::map<NameKey, std::list<IpAddress>> ips_of_name_;
   std::map<IpKey, std::set<std::string>> names_of_ip_;
-  // The ports each name opens, from the rule that allowed it. Names read back from the
-  // pins open every port until applyPolicy() tells.
-  std::map<NameKey, policy::PortSet> ports_of_name_;
+  // The rule allowing each name and the ports it opens. Names read back from the pins
+  // open every port until applyPolicy() tells.
+  std::map<NameKey, NameVerdict> verdict_of_name_;
 };
 
 skouter_addr toBpfAddr(const IpAddress& ip);
