@@ -53,6 +53,12 @@ void checkLoaded(const std::vector<policy::Egress>& egresses) {
       FUZZ_CHECK(!rule.domains.empty() || !rule.regexes.empty() || !rule.ips.empty() ||
                  !rule.cidrs.empty());
       for (const std::string& domain : rule.domains) FUZZ_CHECK(isCanonicalDomain(domain));
+      // Ports are normalized: sorted, valid, overlapping and adjacent ranges merged.
+      FUZZ_CHECK(rule.ports.size() <= policy::kMaxPortRanges);
+      FUZZ_CHECK(policy::normalizePorts(rule.ports) == rule.ports);
+      for (const policy::PortRange& range : rule.ports) {
+        FUZZ_CHECK(range.first >= 1 && range.first <= range.last);
+      }
       for (const IpPrefix& ip : rule.ips) {
         FUZZ_CHECK(ip.length == ip.address.maxPrefixLength());
       }
@@ -94,6 +100,9 @@ void checkCompiled(const std::vector<policy::Egress>& egresses, const policy::No
   }
   for (const policy::StaticEntry& entry : entries) {
     FUZZ_CHECK(compiled.rule_descriptions.contains(entry.rule));
+    // A prefix opens at least what its own rule opens.
+    const policy::PortSet& own = compiled.portsOf(entry.rule);
+    FUZZ_CHECK(policy::unitePorts(entry.ports, own) == entry.ports);
   }
 }
 
