@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -48,6 +49,25 @@ skouter_resolver_key resolverKey(const resolver::ResolverAddress& address) {
   key.port = htons(address.port);
   std::memcpy(key.addr, addr.addr, sizeof(key.addr));
   return key;
+}
+
+// A query string value as sent: "%3A" for ':' and '+' for a space. A malformed escape
+// stays as it is and fails the value's own validation.
+std::string percentDecoded(const std::string& text) {
+  std::string decoded;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '+') {
+      decoded += ' ';
+    } else if (text[i] == '%' && i + 2 < text.size() &&
+               std::isxdigit(static_cast<unsigned char>(text[i + 1])) &&
+               std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
+      decoded += static_cast<char>(std::stoi(text.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      decoded += text[i];
+    }
+  }
+  return decoded;
 }
 
 }  // namespace
@@ -378,8 +398,8 @@ HttpResponse Daemon::explain(const HttpRequest& request, const std::string& quer
     const std::string pair = query.substr(start, end - start);
     const auto equals = pair.find('=');
     if (!pair.empty()) {
-      parameters[pair.substr(0, equals)] =
-          equals == std::string::npos ? "" : pair.substr(equals + 1);
+      parameters[percentDecoded(pair.substr(0, equals))] =
+          equals == std::string::npos ? "" : percentDecoded(pair.substr(equals + 1));
     }
     start = end + 1;
   }

@@ -195,6 +195,11 @@ TEST_F(AuditTest, ExplainSaysWhichRuleAndNameAllowAFlowOrWhatIsMissing) {
                             "allows"),
             std::string::npos)
       << denied.out;
+  // The API itself, as any HTTP client sends it: percent-encoded.
+  const auto raw = runCommand({"curl", "-sS", "--unix-socket", daemon_->socketPath(),
+                               "http://skouterd/v1/explain?dst=2001%3Adb8%3A100%3A%3A20&port=80"},
+                              std::chrono::seconds(5));
+  EXPECT_EQ(nlohmann::json::parse(raw.out, nullptr, false)["verdict"], "denied") << raw.describe();
   const auto unknown = ctl({"explain", "--dst", "198.18.9.9", "--port", "80"});
   EXPECT_NE(unknown.out.find("no rule allows 198.18.9.9"), std::string::npos) << unknown.out;
 
