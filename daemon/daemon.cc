@@ -523,7 +523,7 @@ std::string Daemon::statusJson() const {
           {"truncated_resolved", answers.truncated_resolved},
           {"truncated_failed", answers.truncated_failed},
           {"max_hold_us", answers.max_hold_ns / 1000}}},
-        {"port_sets", port_sets_->size()},
+        {"port_sets", {{"in_use", port_sets_->size()}, {"widened", port_sets_->widened()}}},
         {"malformed_events", flow_events_->malformed()},
         {"gc",
          {{"expired_entries_removed", expired_removed_}, {"idle_flows_removed", flows_removed_}}}}},

@@ -38,7 +38,9 @@ SyncResult StaticRuleTable::sync(std::uint32_t identity,
   for (const auto& entry : wanted) {
     const auto port_set = port_sets_.intern(entry.ports);
     if (!port_set) {
+      // The map of port sets is full: the entry stays as it was rather than going.
       ++result.failed;
+      present.erase(entry.prefix);
       continue;
     }
     skouter_cidr_value value{};

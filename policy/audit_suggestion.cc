@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <iterator>
-#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -31,27 +30,6 @@ std::optional<PortProtocol> portProtocolOf(std::uint8_t protocol) {
   }
 }
 
-// The loader and the datapath take at most kMaxPortRanges ranges. Closing the
-// narrowest gaps between ranges of one protocol keeps every seen port and opens as
-// few unseen ones as possible; with three protocols at most, the rest always fits.
-PortSet withinRangeLimit(PortSet ports) {
-  while (ports.size() > kMaxPortRanges) {
-    std::size_t narrowest = 0;
-    unsigned narrowest_gap = std::numeric_limits<unsigned>::max();
-    for (std::size_t i = 0; i + 1 < ports.size(); ++i) {
-      if (ports[i].protocol != ports[i + 1].protocol) continue;
-      const unsigned gap = ports[i + 1].first - ports[i].last;
-      if (gap < narrowest_gap) {
-        narrowest = i;
-        narrowest_gap = gap;
-      }
-    }
-    ports[narrowest].last = ports[narrowest + 1].last;
-    ports.erase(ports.begin() + static_cast<std::ptrdiff_t>(narrowest) + 1);
-  }
-  return ports;
-}
-
 // The ports one destination was seen on.
 class SeenPorts {
  public:
@@ -74,7 +52,7 @@ class SeenPorts {
   // Empty (every port) when any flow needed every port.
   PortSet toPortSet() const {
     if (every_port_) return {};
-    return withinRangeLimit(normalizePorts(PortSet(ranges_.begin(), ranges_.end())));
+    return widenToFit(PortSet(ranges_.begin(), ranges_.end()));
   }
 
  private:

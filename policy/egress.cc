@@ -97,6 +97,26 @@ bool portSetAllows(const PortSet& ports, PortProtocol protocol, std::uint16_t po
   });
 }
 
+PortSet widenToFit(PortSet ports, std::size_t max_ranges) {
+  ports = normalizePorts(std::move(ports));
+  while (ports.size() > max_ranges) {
+    std::optional<std::size_t> narrowest;
+    unsigned narrowest_gap = 0;
+    for (std::size_t i = 0; i + 1 < ports.size(); ++i) {
+      if (ports[i].protocol != ports[i + 1].protocol) continue;
+      const unsigned gap = ports[i + 1].first - ports[i].last;
+      if (!narrowest || gap < narrowest_gap) {
+        narrowest = i;
+        narrowest_gap = gap;
+      }
+    }
+    if (!narrowest) break;  // one range per protocol left
+    ports[*narrowest].last = ports[*narrowest + 1].last;
+    ports.erase(ports.begin() + static_cast<std::ptrdiff_t>(*narrowest) + 1);
+  }
+  return ports;
+}
+
 std::string describePorts(const PortSet& ports) {
   if (ports.empty()) return "any port";
   std::string text;

@@ -69,6 +69,11 @@ PortSet normalizePorts(PortSet ports);
 // The ports either allows; every port when either does.
 PortSet unitePorts(const PortSet& a, const PortSet& b);
 bool portSetAllows(const PortSet& ports, PortProtocol protocol, std::uint16_t port);
+// `ports`, normalized, with the narrowest gaps between ranges of one protocol closed
+// until at most `max_ranges` (at least 3, one per protocol) remain: every port of
+// `ports` stays open and as few others as possible are added. A union of rules can
+// exceed what one datapath entry holds; widening it beats refusing it.
+PortSet widenToFit(PortSet ports, std::size_t max_ranges = kMaxPortRanges);
 // "443/TCP, 8000-8080/TCP", or "any port" for the empty set.
 std::string describePorts(const PortSet& ports);
 

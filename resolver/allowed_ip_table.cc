@@ -107,6 +107,20 @@ policy::RuleId AllowedIpTable::ruleOf(const IpKey& ip, policy::RuleId current) c
   return first.value_or(current);
 }
 
+void AllowedIpTable::refresh(const IpKey& ip) {
+  const auto key = keyOf(ip.first, ip.second);
+  const auto value = addresses_.lookup(key);
+  if (!value || !names_of_ip_.contains(ip)) return;
+  auto updated = *value;
+  // Should the map of port sets be full, the address keeps its old ports rather than
+  // losing every port; the next change tries again.
+  if (const auto port_set = port_sets_.intern(portsOf(ip))) updated.port_set = *port_set;
+  updated.rule_id = ruleOf(ip, value->rule_id);
+  if (updated.port_set != value->port_set || updated.rule_id != value->rule_id) {
+    addresses_.update(key, updated);
+  }
+}
+
 InstallResult AllowedIpTable::install(std::uint32_t identity,
                                       const std::vector<LearnedAddress>& addresses,
                                       const std::string& name, policy::RuleId rule,
@@ -153,6 +167,8 @@ InstallResult AllowedIpTable::install(std::uint32_t identity,
       ips.pop_front();
       forget({identity, oldest}, name);
       ++result.evicted;
+      // Another name may still hold the address: it keeps that name's ports, not these.
+      refresh({identity, oldest});
     }
   }
   return result;
@@ -186,21 +202,7 @@ std::size_t AllowedIpTable::applyPolicy(std::uint32_t identity, const NamePolicy
     verdict_of_name_.erase(key);
     entry = ips_of_name_.erase(entry);
   }
-  for (const IpAddress& ip : changed) {
-    const auto key = keyOf(identity, ip);
-    const auto value = addresses_.lookup(key);
-    if (!value) continue;
-    auto updated = *value;
-    // Should the map of port sets be full, the address keeps its old ports rather
-    // than losing every port; the next policy change tries again.
-    if (const auto port_set = port_sets_.intern(portsOf({identity, ip}))) {
-      updated.port_set = *port_set;
-    }
-    updated.rule_id = ruleOf({identity, ip}, value->rule_id);
-    if (updated.port_set != value->port_set || updated.rule_id != value->rule_id) {
-      addresses_.update(key, updated);
-    }
-  }
+  for (const IpAddress& ip : changed) refresh({identity, ip});
   return before - names_of_ip_.size();
 }
 

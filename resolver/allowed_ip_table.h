@@ -88,6 +88,8 @@ class AllowedIpTable {
   // The rule to show for `ip`: `current` while one of its names is still allowed by
   // it, else the rule of its first name (a reload renamed or renumbered the rules).
   policy::RuleId ruleOf(const IpKey& ip, policy::RuleId current) const;
+  // Rewrites the entry of `ip` after its names or their verdicts changed.
+  void refresh(const IpKey& ip);
 
   AllowedIpMap addresses_;
   LearnedNameMap names_;

@@ -50,9 +50,13 @@ PortSetTable::PortSetTable(PortSetMap map) : map_(map) {
   });
 }
 
-std::optional<std::uint32_t> PortSetTable::intern(const policy::PortSet& ports) {
-  if (ports.empty()) return 0;
-  if (ports.size() > SKOUTER_MAX_PORT_RANGES) return std::nullopt;
+std::optional<std::uint32_t> PortSetTable::intern(const policy::PortSet& wanted) {
+  if (wanted.empty()) return 0;
+  policy::PortSet ports = wanted;
+  if (ports.size() > SKOUTER_MAX_PORT_RANGES) {
+    ports = policy::widenToFit(std::move(ports), SKOUTER_MAX_PORT_RANGES);
+    ++widened_;
+  }
   // A collision moves on to the next id; 0 is reserved for every port.
   for (std::uint32_t id = hashOf(ports);; ++id) {
     if (id == 0) continue;

@@ -19,8 +19,9 @@ class PortSetTable {
   explicit PortSetTable(PortSetMap map);
 
   // The id of `ports` in the map, adding it when new: 0 for every port (no lookup in
-  // the datapath). nullopt when the map is full or `ports` has more ranges than an
-  // entry holds. Ids are a hash of the set, so they are stable across restarts.
+  // the datapath). A set of more ranges than an entry holds (a union of several
+  // rules) is widened to fit (policy::widenToFit) and counted. nullopt when the map is
+  // full. Ids are a hash of the set, so they are stable across restarts.
   std::optional<std::uint32_t> intern(const policy::PortSet& ports);
   // The set behind `id`; every port for 0. An unknown id reads as no port at all,
   // as the datapath treats it.
@@ -28,10 +29,13 @@ class PortSetTable {
   // Removes the sets no entry refers to any more.
   void retainOnly(const std::set<std::uint32_t>& in_use);
   std::size_t size() const { return sets_.size(); }
+  // Sets that had to be widened to fit an entry.
+  std::uint64_t widened() const { return widened_; }
 
  private:
   PortSetMap map_;
   std::map<std::uint32_t, policy::PortSet> sets_;
+  std::uint64_t widened_ = 0;
 };
 
 }  // namespace skouter::resolver

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -21,6 +23,9 @@ using resolver::AllowedIpEntry;
 using resolver::AllowedIpTable;
 using resolver::InstallResult;
 using resolver::LearnedAddress;
+using resolver::NamePolicy;
+using resolver::NameVerdict;
+using resolver::PortSetTable;
 
 constexpr std::uint32_t kHost = SKOUTER_HOST_IDENTITY;
 constexpr std::uint32_t kPod = 1000;
@@ -28,6 +33,23 @@ constexpr policy::RuleId kRule = 7;
 constexpr policy::RuleId kOtherRule = 8;
 constexpr std::uint16_t kHostPort = 40000;
 constexpr std::uint16_t kHttpsPort = 443;
+constexpr std::uint16_t kHttpPort = 80;
+constexpr std::uint16_t kSshPort = 22;
+
+policy::PortSet tcp(std::uint16_t first, std::uint16_t last) {
+  return {{policy::PortProtocol::kTcp, first, last}};
+}
+policy::PortSet tcp(std::uint16_t port) { return tcp(port, port); }
+policy::PortSet udp(std::uint16_t port) { return {{policy::PortProtocol::kUdp, port, port}}; }
+
+// A policy allowing exactly `names`, each with its rule and ports.
+NamePolicy allowing(std::map<std::string, NameVerdict> names) {
+  return [names](const std::string& name) -> std::optional<NameVerdict> {
+    const auto found = names.find(name);
+    if (found == names.end()) return std::nullopt;
+    return found->second;
+  };
+}
 
 IpAddress ip(const char* text) { return IpAddress::parse(text).value(); }
 
@@ -101,11 +123,34 @@ class AllowedIpTableTest : public DatapathFixture {
   // What uplink_egress makes of a new connection of the host to `address`. Each one
   // is from a port of its own: a connection once allowed keeps its flow, whatever
   // becomes of the address.
-  Verdict synTo(const IpAddress& address) {
+  Verdict synTo(const IpAddress& address, std::uint16_t port = kHttpsPort) {
     const IpAddress& host =
         address.family == IpFamily::kV4 ? ipv4Network().host : ipv6Network().host;
-    return runUplinkEgress(
-        PacketBuilder(host, address).tcp(next_port_++, kHttpsPort, kTcpSyn).build());
+    return runUplinkEgress(PacketBuilder(host, address).tcp(next_port_++, port, kTcpSyn).build());
+  }
+  Verdict udpTo(const IpAddress& address, std::uint16_t port) {
+    const IpAddress& host =
+        address.family == IpFamily::kV4 ? ipv4Network().host : ipv6Network().host;
+    return runUplinkEgress(PacketBuilder(host, address).udp(next_port_++, port).build());
+  }
+
+  // The ports of each entry of `identity` as entries() reports them, by address.
+  static std::map<std::string, std::string> portsOf(const AllowedIpTable& table,
+                                                    std::uint32_t identity = kHost) {
+    std::map<std::string, std::string> result;
+    for (const AllowedIpEntry& entry : table.entries()) {
+      if (entry.identity == identity)
+        result[entry.ip.toString()] = policy::describePorts(entry.ports);
+    }
+    return result;
+  }
+
+  // The ids port_sets holds, read from the map itself.
+  std::set<std::uint32_t> portSetIds() {
+    std::set<std::uint32_t> ids;
+    datapath().portSets().forEach(
+        [&](const std::uint32_t& id, const skouter_port_set&) { ids.insert(id); });
+    return ids;
   }
 
   std::uint64_t now_ = 0;
@@ -350,6 +395,193 @@ TEST_F(AllowedIpTableTest, ALoweredLimitAppliesAtTheNameNextAnswer) {
                                     {kHost, kC.toString(), at(300), kRule, {"cdn.example"}},
                                     {kHost, kD.toString(), at(400), kRule, {"cdn.example"}},
                                 }));
+}
+
+// Ports: an address opens the ports of the names that resolved to it, and only those.
+
+TEST_F(AllowedIpTableTest, AnAddressOpensOnlyThePortsOfItsName) {
+  AllowedIpTable allowed = table();
+  const InstallResult result =
+      allowed.install(kHost, {in(kA, 60), in(kV6, 60)}, "web.example", kRule, tcp(kHttpsPort));
+  EXPECT_EQ(result.installed, 2u);
+  EXPECT_EQ(result.failed, 0u);
+
+  EXPECT_EQ(synTo(kA, kHttpsPort), Verdict::kPass);
+  EXPECT_EQ(synTo(kA, kHttpPort), Verdict::kDrop);
+  EXPECT_EQ(udpTo(kA, kHttpsPort), Verdict::kDrop);
+  EXPECT_EQ(synTo(kV6, kHttpsPort), Verdict::kPass);
+  EXPECT_EQ(synTo(kV6, kHttpPort), Verdict::kDrop);
+  EXPECT_EQ(
+      counters(),
+      (Counters{{"egress_allowed_learned", 2}, {"egress_port_denied", 3}, {"egress_denied", 3}}));
+  EXPECT_EQ(portsOf(allowed), (std::map<std::string, std::string>{
+                                  {kA.toString(), "443/TCP"},
+                                  {kV6.toString(), "443/TCP"},
+                              }));
+  // Both addresses share one interned set.
+  EXPECT_EQ(port_sets_->size(), 1u);
+  EXPECT_EQ(allowed.portSetsInUse(), portSetIds());
+}
+
+TEST_F(AllowedIpTableTest, ARangeOfPortsIsOpenedWhole) {
+  AllowedIpTable allowed = table();
+  allowed.install(kHost, {in(kA, 60)}, "alt.example", kRule, tcp(8000, 8080));
+  EXPECT_EQ(synTo(kA, 7999), Verdict::kDrop);
+  EXPECT_EQ(synTo(kA, 8000), Verdict::kPass);
+  EXPECT_EQ(synTo(kA, 8080), Verdict::kPass);
+  EXPECT_EQ(synTo(kA, 8081), Verdict::kDrop);
+  EXPECT_EQ(portsOf(allowed),
+            (std::map<std::string, std::string>{{kA.toString(), "8000-8080/TCP"}}));
+}
+
+TEST_F(AllowedIpTableTest, TwoNamesOfOneAddressOpenThePortsOfBoth) {
+  AllowedIpTable allowed = table();
+  allowed.install(kHost, {in(kA, 60)}, "web.example", kRule, tcp(kHttpsPort));
+  allowed.install(kHost, {in(kA, 60)}, "ssh.example", kOtherRule, tcp(kSshPort));
+  allowed.install(kHost, {in(kA, 60)}, "dns.example", kOtherRule, udp(kDnsPort));
+
+  EXPECT_EQ(synTo(kA, kHttpsPort), Verdict::kPass);
+  EXPECT_EQ(synTo(kA, kSshPort), Verdict::kPass);
+  EXPECT_EQ(udpTo(kA, kDnsPort), Verdict::kPass);
+  EXPECT_EQ(synTo(kA, kHttpPort), Verdict::kDrop);
+  EXPECT_EQ(portsOf(allowed),
+            (std::map<std::string, std::string>{{kA.toString(), "22/TCP, 443/TCP, 53/UDP"}}));
+
+  // A name of every port opens every port, whatever the others say.
+  allowed.install(kHost, {in(kA, 60)}, "any.example", kRule);
+  EXPECT_EQ(synTo(kA, kHttpPort), Verdict::kPass);
+  EXPECT_EQ(portsOf(allowed), (std::map<std::string, std::string>{{kA.toString(), "any port"}}));
+  EXPECT_EQ(allowed.portSetsInUse(), (std::set<std::uint32_t>{0}));
+}
+
+TEST_F(AllowedIpTableTest, ApplyPolicyNarrowingANamesPortsTakesEffect) {
+  AllowedIpTable allowed = table();
+  allowed.install(kHost, {in(kA, 60), in(kB, 60)}, "web.example", kRule, tcp(kHttpsPort));
+  // Another name of B keeps its own ports.
+  allowed.install(kHost, {in(kB, 60)}, "ssh.example", kRule, tcp(kSshPort));
+  // A name of another identity is not this policy's business.
+  allowed.install(kPod, {in(kA, 60)}, "web.example", kRule, tcp(kHttpsPort));
+  ASSERT_EQ(synTo(kA, kHttpsPort), Verdict::kPass);
+
+  // The policy now opens web.example on 8443 only.
+  EXPECT_EQ(allowed.applyPolicy(kHost, allowing({{"web.example", {kRule, tcp(8443)}},
+                                                 {"ssh.example", {kRule, tcp(kSshPort)}}})),
+            0u);
+  EXPECT_EQ(synTo(kA, kHttpsPort), Verdict::kDrop);
+  EXPECT_EQ(synTo(kA, 8443), Verdict::kPass);
+  EXPECT_EQ(synTo(kB, kHttpsPort), Verdict::kDrop);
+  EXPECT_EQ(synTo(kB, kSshPort), Verdict::kPass);
+  EXPECT_EQ(portsOf(allowed), (std::map<std::string, std::string>{
+                                  {kA.toString(), "8443/TCP"},
+                                  {kB.toString(), "22/TCP, 8443/TCP"},
+                              }));
+  EXPECT_EQ(portsOf(allowed, kPod),
+            (std::map<std::string, std::string>{{kA.toString(), "443/TCP"}}));
+
+  // And widening to every port takes effect as well.
+  allowed.applyPolicy(
+      kHost, allowing({{"web.example", {kRule, {}}}, {"ssh.example", {kRule, tcp(kSshPort)}}}));
+  EXPECT_EQ(synTo(kA, kHttpPort), Verdict::kPass);
+  EXPECT_EQ(synTo(kB, kHttpPort), Verdict::kPass);
+
+  // The sets no entry uses any more can go (0, every port, is in no map).
+  port_sets_->retainOnly(allowed.portSetsInUse());
+  std::set<std::uint32_t> stored = allowed.portSetsInUse();
+  EXPECT_EQ(stored.erase(0), 1u);
+  EXPECT_EQ(portSetIds(), stored);
+}
+
+TEST_F(AllowedIpTableTest, ApplyPolicyRemovingANameRemovesItsOnlyAddresses) {
+  AllowedIpTable allowed = table();
+  allowed.install(kHost, {in(kA, 60), in(kB, 60)}, "gone.example", kRule, tcp(kHttpPort));
+  allowed.install(kHost, {in(kB, 60)}, "kept.example", kOtherRule, tcp(kHttpsPort));
+  ASSERT_EQ(synTo(kA, kHttpPort), Verdict::kPass);
+  ASSERT_EQ(synTo(kB, kHttpPort), Verdict::kPass);
+
+  EXPECT_EQ(allowed.applyPolicy(kHost, allowing({{"kept.example", {kOtherRule, tcp(kHttpsPort)}}})),
+            1u);
+  // A is gone; B stays for kept.example, on its ports alone.
+  EXPECT_EQ(synTo(kA, kHttpPort), Verdict::kDrop);
+  EXPECT_EQ(synTo(kB, kHttpPort), Verdict::kDrop);
+  EXPECT_EQ(synTo(kB, kHttpsPort), Verdict::kPass);
+  EXPECT_EQ(portsOf(allowed), (std::map<std::string, std::string>{{kB.toString(), "443/TCP"}}));
+  EXPECT_EQ(learnedNames(), (std::map<std::string, std::vector<std::string>>{
+                                {kB.toString(), {"kept.example"}},
+                            }));
+  // A name removed and learned again starts afresh with the ports it is given.
+  allowed.install(kHost, {in(kA, 60)}, "gone.example", kRule, tcp(kSshPort));
+  EXPECT_EQ(synTo(kA, kSshPort), Verdict::kPass);
+  EXPECT_EQ(synTo(kA, kHttpPort), Verdict::kDrop);
+}
+
+TEST_F(AllowedIpTableTest, ARestartedTableRewritesStalePortSetsOnApplyPolicy) {
+  {
+    AllowedIpTable first = table();
+    first.install(kHost, {in(kA, 600), in(kV6, 600)}, "web.example", kRule,
+                  tcp(kHttpsPort, kHttpsPort));
+    first.install(kHost, {in(kA, 600)}, "alt.example", kRule, tcp(8443));
+  }
+  // A new daemon: a new table of port sets over the pinned map, and a new table.
+  PortSetTable restarted_sets(datapath().portSets());
+  EXPECT_EQ(restarted_sets.size(), port_sets_->size());
+  AllowedIpTable second(datapath().allowedIps(), datapath().learnedNames(), restarted_sets);
+  // Until the policy is applied, the pinned entries keep what the last daemon wrote.
+  EXPECT_EQ(synTo(kA, 8443), Verdict::kPass);
+  EXPECT_EQ(portsOf(second), (std::map<std::string, std::string>{
+                                 {kA.toString(), "443/TCP, 8443/TCP"},
+                                 {kV6.toString(), "443/TCP"},
+                             }));
+
+  // The policy changed while no daemon ran: web.example opens 80, alt.example is gone.
+  EXPECT_EQ(second.applyPolicy(kHost, allowing({{"web.example", {kRule, tcp(kHttpPort)}}})), 0u);
+  EXPECT_EQ(synTo(kA, 8443), Verdict::kDrop);
+  EXPECT_EQ(synTo(kA, kHttpsPort), Verdict::kDrop);
+  EXPECT_EQ(synTo(kA, kHttpPort), Verdict::kPass);
+  EXPECT_EQ(synTo(kV6, kHttpsPort), Verdict::kDrop);
+  EXPECT_EQ(synTo(kV6, kHttpPort), Verdict::kPass);
+  EXPECT_EQ(portsOf(second), (std::map<std::string, std::string>{
+                                 {kA.toString(), "80/TCP"},
+                                 {kV6.toString(), "80/TCP"},
+                             }));
+  restarted_sets.retainOnly(second.portSetsInUse());
+  EXPECT_EQ(portSetIds(), second.portSetsInUse());
+  EXPECT_EQ(restarted_sets.size(), 1u);
+}
+
+TEST_F(AllowedIpTableTest, AfterARestartANewNameOfAnAddressAddsToThePortsThePolicyGives) {
+  // Names read back from the pins open every port until the policy says otherwise:
+  // once it has, a second name of the address adds its ports to those, not to every port.
+  {
+    AllowedIpTable first = table();
+    first.install(kHost, {in(kA, 600)}, "web.example", kRule, tcp(kHttpsPort));
+  }
+  PortSetTable restarted_sets(datapath().portSets());
+  AllowedIpTable second(datapath().allowedIps(), datapath().learnedNames(), restarted_sets);
+  second.applyPolicy(kHost, allowing({{"web.example", {kRule, tcp(kHttpsPort)}},
+                                      {"ssh.example", {kRule, tcp(kSshPort)}}}));
+  second.install(kHost, {in(kA, 600)}, "ssh.example", kRule, tcp(kSshPort));
+  EXPECT_EQ(synTo(kA, kSshPort), Verdict::kPass);
+  EXPECT_EQ(synTo(kA, kHttpsPort), Verdict::kPass);
+  EXPECT_EQ(synTo(kA, kHttpPort), Verdict::kDrop);
+  EXPECT_EQ(portsOf(second),
+            (std::map<std::string, std::string>{{kA.toString(), "22/TCP, 443/TCP"}}));
+}
+
+TEST_F(AllowedIpTableTest, AnAddressEvictedFromANameLosesThatNamesPorts) {
+  AllowedIpTable allowed = table(1);
+  allowed.install(kHost, {in(kA, 60)}, "web.example", kRule, tcp(kHttpsPort));
+  allowed.install(kHost, {in(kA, 60)}, "ssh.example", kRule, tcp(kSshPort));
+  ASSERT_EQ(synTo(kA, kSshPort), Verdict::kPass);
+
+  // ssh.example moves on to B: A keeps web.example, and only its port.
+  EXPECT_EQ(allowed.install(kHost, {in(kB, 60)}, "ssh.example", kRule, tcp(kSshPort)).evicted, 1u);
+  EXPECT_EQ(synTo(kA, kHttpsPort), Verdict::kPass);
+  EXPECT_EQ(synTo(kA, kSshPort), Verdict::kDrop);
+  EXPECT_EQ(synTo(kB, kSshPort), Verdict::kPass);
+  EXPECT_EQ(portsOf(allowed), (std::map<std::string, std::string>{
+                                  {kA.toString(), "443/TCP"},
+                                  {kB.toString(), "22/TCP"},
+                              }));
 }
 
 }  // namespace

@@ -29,6 +29,16 @@ std::uint8_t bpfFamily(const IpAddress& address) {
   return address.family == IpFamily::kV4 ? SKOUTER_FAMILY_IPV4 : SKOUTER_FAMILY_IPV6;
 }
 
+int collectEvent(void* context, void* data, std::size_t size) {
+  auto* events = static_cast<std::vector<skouter_flow_event>*>(context);
+  // Not an exception: it would have to unwind through libbpf. consume() reports it.
+  if (size != sizeof(skouter_flow_event)) return -EBADMSG;
+  skouter_flow_event event{};
+  std::memcpy(&event, data, sizeof(event));
+  events->push_back(event);
+  return 0;
+}
+
 int collectAnswer(void* context, void* data, std::size_t size) {
   auto* answers = static_cast<std::vector<PuntedAnswer>*>(context);
   const auto* bytes = static_cast<const std::uint8_t*>(data);
@@ -59,6 +69,8 @@ std::string protocolName(std::uint8_t protocol) {
       return "ICMP";
     case IPPROTO_ICMPV6:
       return "ICMPv6";
+    case IPPROTO_SCTP:
+      return "SCTP";
   }
   return "protocol " + std::to_string(protocol);
 }
@@ -69,6 +81,8 @@ std::string originName(std::uint32_t origin) {
       return "outbound";
     case SKOUTER_FLOW_INBOUND:
       return "inbound";
+    case SKOUTER_FLOW_AUDITED:
+      return "audited";
   }
   return "origin " + std::to_string(origin);
 }
@@ -207,25 +221,38 @@ void DatapathFixture::trustResolver(const IpAddress& address, std::uint16_t port
   }
 }
 
-void DatapathFixture::allowIp(const IpAddress& address, std::uint64_t expiry_ns) {
+void DatapathFixture::allowIp(const IpAddress& address, std::uint64_t expiry_ns,
+                              std::uint32_t port_set) {
   const skouter_allowed_ip_key key{.identity = SKOUTER_HOST_IDENTITY,
                                    .ip = resolver::toBpfAddr(address)};
   skouter_allowed_ip_value value{};
   value.expiry_ns = expiry_ns;
+  value.port_set = port_set;
   if (datapath_->allowedIps().update(key, value) != 0) {
     throw std::runtime_error("cannot allow " + address.toString());
   }
 }
 
-void DatapathFixture::allowPrefix(const std::string& text) {
+void DatapathFixture::allowPrefix(const std::string& text, std::uint32_t port_set) {
   const IpPrefix prefix = IpPrefix::parse(text).value();
   skouter_cidr_key key{};
   key.prefixlen = SKOUTER_CIDR_FIXED_BITS + prefix.length;
   key.identity = SKOUTER_HOST_IDENTITY;
   key.family = bpfFamily(prefix.address);
   copyAddress(key.addr, prefix.address);
-  if (datapath_->allowedCidrs().update(key, {}) != 0) {
+  const skouter_cidr_value value{.rule_id = 0, .port_set = port_set};
+  if (datapath_->allowedCidrs().update(key, value) != 0) {
     throw std::runtime_error("cannot allow " + text);
+  }
+}
+
+void DatapathFixture::putPortSet(std::uint32_t id, const std::vector<skouter_port_range>& ranges) {
+  skouter_port_set value{};
+  if (ranges.size() > SKOUTER_MAX_PORT_RANGES) throw std::invalid_argument("too many ranges");
+  value.count = static_cast<std::uint32_t>(ranges.size());
+  std::copy(ranges.begin(), ranges.end(), value.ranges);
+  if (datapath_->portSets().update(id, value) != 0) {
+    throw std::runtime_error("cannot put port set " + std::to_string(id));
   }
 }
 
@@ -346,6 +373,16 @@ std::vector<PuntedAnswer> DatapathFixture::drainAnswers() {
   return answers;
 }
 
+std::vector<skouter_flow_event> DatapathFixture::drainEvents() {
+  std::vector<skouter_flow_event> events;
+  ring_buffer* ring = ring_buffer__new(datapath_->eventsRingFd(), collectEvent, &events, nullptr);
+  if (!ring) throw std::runtime_error("cannot open the events ring buffer");
+  const int consumed = ring_buffer__consume(ring);
+  ring_buffer__free(ring);
+  if (consumed < 0) throw std::runtime_error("cannot consume the events ring buffer");
+  return events;
+}
+
 std::size_t DatapathFixture::largestTestRunFrame() {
   // An EtherType of no protocol the programs parse (IEEE 802 local experimental): the
   // program returns at once, whatever the frame's length.
@@ -443,6 +480,14 @@ std::string tcpConnectionDescription(const IpAddress& client, std::uint16_t clie
   skouter_dns_query_value value{};
   value.identity = SKOUTER_HOST_IDENTITY;
   return queryDescription(DatapathFixture::tcpConnectionKey(client, client_port), value);
+}
+
+skouter_port_range portRange(std::uint8_t protocol, std::uint16_t first, std::uint16_t last) {
+  skouter_port_range range{};
+  range.first = first;
+  range.last = last;
+  range.protocol = protocol;
+  return range;
 }
 
 std::uint8_t icmpProtocol(IpFamily family) {

@@ -100,10 +100,12 @@ class DatapathFixture : public ::testing::Test {
   // Older than the failsafe timeout: the daemon is taken for gone.
   void beatStale() { beatAt(monotonicNowNs() - 2 * config().failsafe_ns); }
 
-  // Policy of the host identity. An expiry of 0 never expires.
+  // Policy of the host identity. An expiry of 0 never expires; a port set of 0 opens
+  // every port, any other is a key in port_sets (which need not hold it).
   void trustResolver(const IpAddress& address, std::uint16_t port);
-  void allowIp(const IpAddress& address, std::uint64_t expiry_ns);
-  void allowPrefix(const std::string& prefix);
+  void allowIp(const IpAddress& address, std::uint64_t expiry_ns, std::uint32_t port_set = 0);
+  void allowPrefix(const std::string& prefix, std::uint32_t port_set = 0);
+  void putPortSet(std::uint32_t id, const std::vector<skouter_port_range>& ranges);
   // The policy every table case starts from: what the addresses of `network` say.
   void installPolicy(const TestNetwork& network);
 
@@ -133,6 +135,8 @@ class DatapathFixture : public ::testing::Test {
   void expectStampedDuringTest(std::uint64_t time_ns) const;
   // Every answer record waiting in the ring buffer, consumed.
   std::vector<PuntedAnswer> drainAnswers();
+  // Every deny or audit event waiting in the events ring buffer, consumed.
+  std::vector<skouter_flow_event> drainEvents();
 
   // The largest frame BPF_PROG_TEST_RUN accepts for the tc programs (it refuses
   // larger ones with EINVAL), found by running uplink_ingress on frames it ignores.
@@ -171,6 +175,9 @@ std::string queryDescription(const skouter_dns_query_key& key,
 std::string queryDescription(const IpAddress& client, std::uint16_t client_port,
                              std::uint16_t dns_id);
 std::string tcpConnectionDescription(const IpAddress& client, std::uint16_t client_port);
+
+// One range of a port set: ports first..last of `protocol` (IPPROTO_TCP, ...).
+skouter_port_range portRange(std::uint8_t protocol, std::uint16_t first, std::uint16_t last);
 
 // ICMP or ICMPv6, as the flow key of an echo holds it.
 std::uint8_t icmpProtocol(IpFamily family);

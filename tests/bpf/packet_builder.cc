@@ -15,6 +15,8 @@ constexpr std::uint8_t kProtoIcmp = 1;
 constexpr std::uint8_t kProtoTcp = 6;
 constexpr std::uint8_t kProtoUdp = 17;
 constexpr std::uint8_t kProtoIcmpv6 = 58;
+constexpr std::uint8_t kProtoSctp = 132;
+constexpr std::uint8_t kSctpChunkInit = 1;
 constexpr std::uint8_t kNextHeaderHopByHop = 0;
 constexpr std::uint8_t kNextHeaderRouting = 43;
 constexpr std::uint8_t kNextHeaderFragment = 44;
@@ -64,6 +66,16 @@ std::uint32_t sum16(const std::uint8_t* data, std::size_t length, std::uint32_t 
   if (length % 2 != 0) sum += data[length - 1] << 8;
   while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
   return sum;
+}
+
+// CRC32c (Castagnoli), as SCTP checksums a packet (RFC 9260, appendix A).
+std::uint32_t crc32c(const Bytes& data) {
+  std::uint32_t crc = 0xffffffffu;
+  for (const std::uint8_t byte : data) {
+    crc ^= byte;
+    for (int bit = 0; bit < 8; ++bit) crc = (crc >> 1) ^ (0x82f63b78u & (0u - (crc & 1u)));
+  }
+  return ~crc;
 }
 
 std::uint16_t checksum(const Bytes& data) {
@@ -211,6 +223,27 @@ PacketBuilder& PacketBuilder::udp(std::uint16_t source_port, std::uint16_t desti
   segment_has_checksum_ = true;
   checksum_offset_ = 6;
   return upperLayer(kProtoUdp, std::move(segment));
+}
+
+PacketBuilder& PacketBuilder::sctp(std::uint16_t source_port, std::uint16_t destination_port) {
+  Bytes segment;
+  put16(segment, source_port);
+  put16(segment, destination_port);
+  put32(segment, 0);  // verification tag: 0 in a packet carrying INIT
+  put32(segment, 0);  // checksum, below
+  segment.push_back(kSctpChunkInit);
+  segment.push_back(0);        // chunk flags
+  put16(segment, 20);          // chunk length
+  put32(segment, 0x5c0a5c0a);  // initiate tag
+  put32(segment, 65536);       // advertised receiver window credit
+  put16(segment, 10);          // outbound streams
+  put16(segment, 10);          // inbound streams
+  put32(segment, 1);           // initial TSN
+  // The CRC is stored in little-endian byte order, unlike the other fields.
+  const std::uint32_t crc = crc32c(segment);
+  for (int i = 0; i < 4; ++i) segment[8 + i] = static_cast<std::uint8_t>(crc >> (8 * i));
+  segment_has_checksum_ = false;
+  return upperLayer(kProtoSctp, std::move(segment));
 }
 
 PacketBuilder& PacketBuilder::echoRequest(std::uint16_t identifier) {

@@ -62,6 +62,9 @@ class PacketBuilder {
   PacketBuilder& tcp(std::uint16_t source_port, std::uint16_t destination_port, std::uint8_t flags,
                      Bytes payload = {}, Bytes options = {});
   PacketBuilder& udp(std::uint16_t source_port, std::uint16_t destination_port, Bytes payload = {});
+  // An SCTP packet opening an association: the common header (ports, verification
+  // tag 0, CRC32c checksum) and one INIT chunk.
+  PacketBuilder& sctp(std::uint16_t source_port, std::uint16_t destination_port);
   // ICMP for IPv4, ICMPv6 for IPv6.
   PacketBuilder& echoRequest(std::uint16_t identifier);
   PacketBuilder& echoReply(std::uint16_t identifier);

@@ -19,6 +19,7 @@ constexpr std::uint16_t kEchoId = 0x4242;
 constexpr std::uint16_t kVlanId = 100;
 
 constexpr std::uint32_t kPolicedAndAudited = SKOUTER_CFG_HOST_POLICED | SKOUTER_CFG_AUDIT;
+constexpr std::uint32_t kPolicedAndHostAudited = SKOUTER_CFG_HOST_POLICED | SKOUTER_CFG_HOST_AUDIT;
 constexpr std::uint32_t kPolicedFailOpen = SKOUTER_CFG_HOST_POLICED | SKOUTER_CFG_FAIL_OPEN;
 
 PacketBuilder fromHost(const TestNetwork& network, const IpAddress& destination) {
@@ -85,6 +86,11 @@ auto expectNoFlows() { return expectFlows({}); }
 auto expectOutboundTcpFlow(const TestNetwork& network, const IpAddress& remote) {
   return expectFlows({flowDescription(IPPROTO_TCP, network.host, kHostPort, remote, kHttpsPort,
                                       SKOUTER_FLOW_OUTBOUND)});
+}
+
+auto expectAuditedTcpFlow(const TestNetwork& network, const IpAddress& remote) {
+  return expectFlows({flowDescription(IPPROTO_TCP, network.host, kHostPort, remote, kHttpsPort,
+                                      SKOUTER_FLOW_AUDITED)});
 }
 
 auto expectFlowStampedDuringTest() {
@@ -157,12 +163,94 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
        .verdict = Verdict::kDrop,
        .moved = {{"egress_denied", 1}},
        .check = expectNoFlows()},
-      // No flow: back in enforce mode, the connection must not pass.
-      {.description = "audit mode passes a denied SYN, counts it, opens no flow",
+      // Audit: the flow is noted as audited, so that it is reported once; it passes as a
+      // flow only while the audit lasts.
+      {.description = "audit mode passes a denied SYN, counts it, opens an audited flow",
        .packet = synTo(n, n.denied),
        .setup = [](DatapathFixture& datapath) { datapath.setFlags(kPolicedAndAudited); },
        .verdict = Verdict::kPass,
        .moved = {{"egress_audited", 1}},
+       .check = all(expectAuditedTcpFlow(n, n.denied), expectFlowStampedDuringTest())},
+      {.description = "host audit passes a denied SYN, counts it, opens an audited flow",
+       .packet = synTo(n, n.denied),
+       .setup = [](DatapathFixture& datapath) { datapath.setFlags(kPolicedAndHostAudited); },
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_audited", 1}},
+       .check = all(expectAuditedTcpFlow(n, n.denied), expectFlowStampedDuringTest())},
+      {.description = "audit mode passes a denied echo request and opens an audited flow",
+       .packet = fromHost(n, n.denied).echoRequest(kEchoId).build(),
+       .setup = [](DatapathFixture& datapath) { datapath.setFlags(kPolicedAndAudited); },
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_audited", 1}},
+       .check = expectFlows({flowDescription(icmpProtocol(n.host.family), n.host, kEchoId,
+                                             n.denied, 0, SKOUTER_FLOW_AUDITED)})},
+      {.description = "audit mode passes a denied later fragment and opens no flow",
+       .packet = fromHost(n, n.denied)
+                     .fragment(1480, false)
+                     .fragmentData(IPPROTO_UDP, fragmentBytes())
+                     .build(),
+       .setup = [](DatapathFixture& datapath) { datapath.setFlags(kPolicedAndAudited); },
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_audited", 1}},
+       .check = expectNoFlows()},
+      {.description = "audit mode opens flows to allowed addresses as outbound",
+       .packet = synTo(n, n.learned),
+       .setup = [](DatapathFixture& datapath) { datapath.setFlags(kPolicedAndAudited); },
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_allowed_learned", 1}},
+       .check = expectOutboundTcpFlow(n, n.learned)},
+      {.description = "audited flow passes as a flow while the audit lasts",
+       .packet = fromHost(n, n.denied).tcp(kHostPort, kHttpsPort, kTcpAck).build(),
+       .setup =
+           [=](DatapathFixture& datapath) {
+             datapath.setFlags(kPolicedAndAudited);
+             datapath.putFlow(denied_flow, SKOUTER_FLOW_AUDITED, monotonicNowNs() - idle / 2);
+           },
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_allowed_flow", 1}},
+       .check = all(expectAuditedTcpFlow(n, n.denied), expectFlowStampedDuringTest())},
+      {.description = "audited flow passes as a flow while the host audit lasts",
+       .packet = fromHost(n, n.denied).tcp(kHostPort, kHttpsPort, kTcpAck).build(),
+       .setup =
+           [=](DatapathFixture& datapath) {
+             datapath.setFlags(kPolicedAndHostAudited);
+             datapath.putFlow(denied_flow, SKOUTER_FLOW_AUDITED, monotonicNowNs() - idle / 2);
+           },
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_allowed_flow", 1}},
+       .check = expectAuditedTcpFlow(n, n.denied)},
+      {.description = "audited flow is judged anew once the audit ends and dropped",
+       .packet = fromHost(n, n.denied).tcp(kHostPort, kHttpsPort, kTcpAck).build(),
+       .setup =
+           [=](DatapathFixture& datapath) {
+             datapath.putFlow(denied_flow, SKOUTER_FLOW_AUDITED, monotonicNowNs() - idle / 2);
+           },
+       .verdict = Verdict::kDrop,
+       .moved = {{"egress_denied", 1}}},
+      {.description = "audited flow to an address allowed since becomes outbound after the audit",
+       .packet = fromHost(n, n.learned).tcp(kHostPort, kHttpsPort, kTcpAck).build(),
+       .setup =
+           [=](DatapathFixture& datapath) {
+             datapath.putFlow(learned_flow, SKOUTER_FLOW_AUDITED, monotonicNowNs() - idle / 2);
+           },
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_allowed_learned", 1}},
+       .check = all(expectOutboundTcpFlow(n, n.learned), expectFlowStampedDuringTest())},
+      {.description = "outbound flow passes whatever the audit",
+       .packet = fromHost(n, n.expired).tcp(kHostPort, kHttpsPort, kTcpAck).build(),
+       .setup =
+           [=](DatapathFixture& datapath) {
+             datapath.setFlags(kPolicedAndHostAudited);
+             datapath.putFlow(expired_flow, SKOUTER_FLOW_OUTBOUND, monotonicNowNs() - idle / 2);
+           },
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_allowed_flow", 1}},
+       .check = expectOutboundTcpFlow(n, n.expired)},
+      {.description = "host audit without the host policed passes and notes nothing",
+       .packet = synTo(n, n.denied),
+       .setup =
+           [](DatapathFixture& datapath) { datapath.setFlags(SKOUTER_CFG_HOST_AUDIT); },
+       .verdict = Verdict::kPass,
        .check = expectNoFlows()},
 
       // Established flows.
@@ -416,6 +504,20 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
        .setup = [](DatapathFixture& datapath) { datapath.setFlags(kPolicedAndAudited); },
        .verdict = Verdict::kPass,
        .moved = {{"parse_error", 1}}},
+      {.description = "malformed packet passes in host audit mode",
+       .packet = fromHost(n, n.denied)
+                     .tcp(kHostPort, kHttpsPort, kTcpSyn)
+                     .truncateUpperLayerTo(10)
+                     .build(),
+       .setup = [](DatapathFixture& datapath) { datapath.setFlags(kPolicedAndHostAudited); },
+       .verdict = Verdict::kPass,
+       .moved = {{"parse_error", 1}},
+       .check = expectNoFlows()},
+      {.description = "VLAN tagged frame with its IP header cut off passes in host audit mode",
+       .packet = taggedWithIpHeaderCutOff(n),
+       .setup = [](DatapathFixture& datapath) { datapath.setFlags(kPolicedAndHostAudited); },
+       .verdict = Verdict::kPass,
+       .moved = {{"parse_error", 1}}},
 
       // Fragments after the first carry no ports: judged by address alone.
       {.description = "later fragment to a learned address passes",
@@ -639,6 +741,60 @@ TEST_P(LocallyOriginatedTest, IngressIfindexZeroIsJudgedNonZeroIsForwarded) {
 INSTANTIATE_TEST_SUITE_P(Families, LocallyOriginatedTest,
                          ::testing::Values(&ipv4Network(), &ipv6Network()),
                          [](const auto& info) { return info.param->name; });
+
+// An audited connection lives only as long as the audit: its packets pass as a flow
+// while the audit lasts, and once it ends each packet is judged by policy again.
+struct AuditCase {
+  const TestNetwork* network;
+  std::uint32_t audit_flag;  // SKOUTER_CFG_AUDIT or SKOUTER_CFG_HOST_AUDIT
+};
+
+class AuditEndsTest : public DatapathFixture, public ::testing::WithParamInterface<AuditCase> {};
+
+TEST_P(AuditEndsTest, AnAuditedFlowIsJudgedAnewOnceTheAuditEnds) {
+  const TestNetwork& n = *GetParam().network;
+  const std::uint32_t audited = SKOUTER_CFG_HOST_POLICED | GetParam().audit_flag;
+  installPolicy(n);
+  const Packet ack = fromHost(n, n.denied).tcp(kHostPort, kHttpsPort, kTcpAck).build();
+
+  setFlags(audited);
+  EXPECT_EQ(runUplinkEgress(synTo(n, n.denied)), Verdict::kPass);
+  EXPECT_EQ(runUplinkEgress(ack), Verdict::kPass);
+  EXPECT_EQ(counters(), (Counters{{"egress_audited", 1}, {"egress_allowed_flow", 1}}));
+  EXPECT_EQ(flowDescriptions(),
+            (Descriptions{flowDescription(IPPROTO_TCP, n.host, kHostPort, n.denied, kHttpsPort,
+                                          SKOUTER_FLOW_AUDITED)}));
+
+  // Enforcement again: the next packet of the connection is dropped, and so is a
+  // retransmission of it.
+  setFlags(SKOUTER_CFG_HOST_POLICED);
+  EXPECT_EQ(runUplinkEgress(ack), Verdict::kDrop);
+  EXPECT_EQ(runUplinkEgress(ack), Verdict::kDrop);
+  EXPECT_EQ(countersMoved({{"egress_audited", 1}, {"egress_allowed_flow", 1}}, counters()),
+            (Counters{{"egress_denied", 2}}));
+
+  // The destination is allowed now: the connection passes, as an outbound flow.
+  allowIp(n.denied, 0);
+  EXPECT_EQ(runUplinkEgress(ack), Verdict::kPass);
+  EXPECT_EQ(flowDescriptions(),
+            (Descriptions{flowDescription(IPPROTO_TCP, n.host, kHostPort, n.denied, kHttpsPort,
+                                          SKOUTER_FLOW_OUTBOUND)}));
+  EXPECT_EQ(counters(), (Counters{{"egress_audited", 1},
+                                  {"egress_allowed_flow", 1},
+                                  {"egress_denied", 2},
+                                  {"egress_allowed_learned", 1}}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, AuditEndsTest,
+                         ::testing::Values(AuditCase{&ipv4Network(), SKOUTER_CFG_AUDIT},
+                                           AuditCase{&ipv4Network(), SKOUTER_CFG_HOST_AUDIT},
+                                           AuditCase{&ipv6Network(), SKOUTER_CFG_AUDIT},
+                                           AuditCase{&ipv6Network(), SKOUTER_CFG_HOST_AUDIT}),
+                         [](const auto& info) {
+                           return info.param.network->name +
+                                  (info.param.audit_flag == SKOUTER_CFG_AUDIT ? "Audit"
+                                                                              : "HostAudit");
+                         });
 
 }  // namespace
 }  // namespace skouter::bpftest
