@@ -91,6 +91,15 @@ std::vector<std::string> sortedAddresses(const AnswerDecision& decision) {
   return addresses;
 }
 
+std::vector<std::string> sortedDeniedAddresses(const AnswerDecision& decision) {
+  std::vector<std::string> addresses;
+  for (const IpAddress& address : decision.denied_addresses) {
+    addresses.push_back(address.toString());
+  }
+  std::sort(addresses.begin(), addresses.end());
+  return addresses;
+}
+
 AnswerDecision decide(const std::string& file, const policy::NameMatcher& names,
                       const TtlSettings& settings = {}) {
   return decideAnswer(readAnswer(file), names, kNow, settings);
@@ -166,6 +175,7 @@ TEST_F(CapturedAnswerTest, RegexDoesNotAllowANameThatOnlyContainsTheAllowedName)
   EXPECT_EQ(decision.verdict, AnswerVerdict::kDenied);
   EXPECT_EQ(decision.question, "wikipedia.org.attacker.test");
   EXPECT_TRUE(decision.addresses.empty());
+  EXPECT_FALSE(decision.denied_addresses.empty());
 }
 
 TEST_F(CapturedAnswerTest, DeniedNameInstallsNothing) {
@@ -337,6 +347,57 @@ spec:
   EXPECT_EQ(decide("blocked.test-A.bin", compiled.names).verdict, AnswerVerdict::kDenied);
 }
 
+TEST_F(CapturedAnswerTest, DeniedAnswerReportsTheAddressesOfItsChainWithoutInstallingThem) {
+  policy::NameMatcher nothing;
+  nothing.compile();
+  const AnswerDecision a = decide("alias.wikipedia.org-A.bin", nothing);
+  EXPECT_EQ(a.verdict, AnswerVerdict::kDenied);
+  EXPECT_TRUE(a.addresses.empty());
+  EXPECT_EQ(sortedDeniedAddresses(a), (Strings{"203.0.113.40"}));
+
+  const AnswerDecision aaaa = decide("alias.wikipedia.org-AAAA.bin", nothing);
+  EXPECT_EQ(aaaa.verdict, AnswerVerdict::kDenied);
+  EXPECT_TRUE(aaaa.addresses.empty());
+  EXPECT_EQ(sortedDeniedAddresses(aaaa), (Strings{"2001:db8:100::40"}));
+
+  const AnswerDecision multi = decide("multi.wikipedia.org-A.bin", nothing);
+  EXPECT_TRUE(multi.addresses.empty());
+  EXPECT_EQ(sortedDeniedAddresses(multi),
+            (Strings{"203.0.113.50", "203.0.113.51", "203.0.113.52", "203.0.113.53"}));
+
+  const AnswerDecision wiki = decide("de.wikipedia.org-AAAA.bin", nothing);
+  EXPECT_EQ(sortedDeniedAddresses(wiki), (Strings{"2001:db8:100::12"}));
+}
+
+TEST_F(CapturedAnswerTest, DeniedQuestionReportsItsChainEvenWhenTheTargetIsAllowed) {
+  policy::NameMatcher origin_only;
+  origin_only.addExact("origin.cdn.test", 5);
+  origin_only.compile();
+  const AnswerDecision decision = decide("alias.wikipedia.org-A.bin", origin_only);
+  EXPECT_EQ(decision.verdict, AnswerVerdict::kDenied);
+  EXPECT_TRUE(decision.addresses.empty());
+  EXPECT_EQ(sortedDeniedAddresses(decision), (Strings{"203.0.113.40"}));
+}
+
+TEST_F(CapturedAnswerTest, DeniedNxdomainReportsNoAddresses) {
+  policy::NameMatcher names;
+  names.addExact("example.com", kExampleRule);
+  names.compile();
+  const AnswerDecision decision = decide("missing.wikipedia.org-A.bin", names);
+  EXPECT_EQ(decision.verdict, AnswerVerdict::kDenied);
+  EXPECT_TRUE(decision.denied_addresses.empty());
+}
+
+TEST_F(CapturedAnswerTest, AllowedAnswersReportNoDeniedAddresses) {
+  for (const char* file : {"example.com-A.bin", "example.com-AAAA.bin", "alias.wikipedia.org-A.bin",
+                           "multi.wikipedia.org-A.bin", "httpbin.org-A-edns.bin"}) {
+    const AnswerDecision decision = decide(file, names_);
+    EXPECT_EQ(decision.verdict, AnswerVerdict::kAllowed) << file;
+    EXPECT_FALSE(decision.addresses.empty()) << file;
+    EXPECT_TRUE(decision.denied_addresses.empty()) << file;
+  }
+}
+
 // --- Crafted answers: what a resolver should never send ----------------------------
 
 class CraftedAnswerTest : public ::testing::Test {
@@ -371,6 +432,17 @@ TEST_F(CraftedAnswerTest, RecordsOfUnrelatedOwnersAreNotInstalled) {
   EXPECT_EQ(decision.verdict, AnswerVerdict::kAllowed);
   EXPECT_EQ(decision.question, "de.wikipedia.org");
   EXPECT_EQ(describe(decision.addresses), (Strings{"203.0.113.12 ttl 300 expires +305s"}));
+}
+
+TEST_F(CraftedAnswerTest, DeniedAnswerReportsOnlyTheAddressesOfItsOwnChain) {
+  policy::NameMatcher nothing;
+  nothing.compile();
+  const AnswerDecision unrelated = decide("crafted-unrelated-owner.bin", nothing);
+  EXPECT_EQ(unrelated.verdict, AnswerVerdict::kDenied);
+  EXPECT_TRUE(unrelated.addresses.empty());
+  EXPECT_EQ(sortedDeniedAddresses(unrelated), (Strings{"203.0.113.12"}));
+  EXPECT_EQ(sortedDeniedAddresses(decide("crafted-additional-section.bin", nothing)),
+            (Strings{"203.0.113.12"}));
 }
 
 TEST_F(CraftedAnswerTest, AdditionalSectionIsNotInstalled) {

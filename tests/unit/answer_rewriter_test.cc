@@ -619,8 +619,8 @@ TEST(PrivateAnswerTest, PrivateAddressesAreRemovedFromAnswerAndDecision) {
 
 TEST(PrivateAnswerTest, StaticEntryExemptsTheAddressesItAllows) {
   const std::vector<policy::StaticEntry> statics = {
-      {.prefix = *IpPrefix::parse("10.0.0.0/8"), .rule = 7},
-      {.prefix = *IpPrefix::parse("fd00::1/128"), .rule = 8}};
+      {.prefix = *IpPrefix::parse("10.0.0.0/8"), .rule = 7, .ports = {}},
+      {.prefix = *IpPrefix::parse("fd00::1/128"), .rule = 8, .ports = {}}};
   const Rewrite done =
       rewrite(rebindingAnswer(), labMatcher(), {.block_private_answers = true}, statics);
   EXPECT_TRUE(done.result.changed);
@@ -635,8 +635,8 @@ TEST(PrivateAnswerTest, StaticEntryExemptsTheAddressesItAllows) {
 
 TEST(PrivateAnswerTest, EveryAddressExemptLeavesTheAnswerByteIdentical) {
   const std::vector<policy::StaticEntry> statics = {
-      {.prefix = *IpPrefix::parse("0.0.0.0/0"), .rule = 1},
-      {.prefix = *IpPrefix::parse("::/0"), .rule = 2}};
+      {.prefix = *IpPrefix::parse("0.0.0.0/0"), .rule = 1, .ports = {}},
+      {.prefix = *IpPrefix::parse("::/0"), .rule = 2, .ports = {}}};
   const Bytes dns = rebindingAnswer();
   const Rewrite done = rewrite(dns, labMatcher(), {.block_private_answers = true}, statics);
   EXPECT_FALSE(done.result.changed);

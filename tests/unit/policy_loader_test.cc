@@ -241,10 +241,201 @@ TEST(PolicyLoaderTest, SuggestsTheFieldATypoMeant) {
   EXPECT_FALSE(contains(far, "did you mean")) << far;
 }
 
-TEST(PolicyLoaderTest, RejectsPortsUntilTheyAreSupported) {
-  EXPECT_EQ(parseError(egressWithRules("    - domains: [example.com]\n      ports: [443]\n")),
-            "inline.yaml: document 1 (metadata.name=web), line 9: spec.rules[0].ports: ports "
-            "is not supported yet");
+// "TCP 443-443, UDP 1-65535": the loaded port set, written independently of
+// describePorts so a bug there cannot hide one here.
+std::string portText(const PortSet& ports) {
+  std::string text;
+  for (const PortRange& range : ports) {
+    if (!text.empty()) text += ", ";
+    text += std::string(range.protocol == PortProtocol::kTcp    ? "TCP"
+                        : range.protocol == PortProtocol::kUdp  ? "UDP"
+                        : range.protocol == PortProtocol::kSctp ? "SCTP"
+                                                                : "?") +
+            " " + std::to_string(range.first) + "-" + std::to_string(range.last);
+  }
+  return text;
+}
+
+// The ports of the only rule of an Egress whose rule 0 (line 8) allows example.com
+// with `ports` (starting on line 9).
+std::string loadedPorts(const std::string& ports) {
+  const std::vector<Egress> egresses = parsePolicyDocuments(
+      egressWithRules("    - domains: [example.com]\n      ports:" + ports), "inline.yaml");
+  return portText(egresses.at(0).rules.at(0).ports);
+}
+
+std::string portsError(const std::string& ports) {
+  return parseError(egressWithRules("    - domains: [example.com]\n      ports:" + ports));
+}
+
+const std::string kPortsLocation = "inline.yaml: document 1 (metadata.name=web), line 9: ";
+const std::string kFirstPortLocation = "inline.yaml: document 1 (metadata.name=web), line 10: ";
+
+TEST(PolicyLoaderTest, ARuleWithoutPortsAllowsEveryPort) {
+  const auto egresses =
+      parsePolicyDocuments(egressWithRules("    - domains: [example.com]\n"), "inline.yaml");
+  EXPECT_TRUE(egresses.at(0).rules.at(0).ports.empty());
+}
+
+TEST(PolicyLoaderTest, ReadsPortsInEveryForm) {
+  EXPECT_EQ(loadedPorts("\n"
+                        "        - port: 443\n"                    // port only: TCP
+                        "        - {port: 8000, endPort: 8080}\n"  // a range
+                        "        - {port: 53, protocol: UDP}\n"    // another protocol
+                        "        - {port: 22, protocol: TCP}\n"    // TCP spelled out
+                        "        - {protocol: SCTP}\n"),           // no port: all of them
+            "TCP 22-22, TCP 443-443, TCP 8000-8080, UDP 53-53, SCTP 1-65535");
+  EXPECT_EQ(loadedPorts(" [{port: 1}, {port: 65535, endPort: 65535, protocol: UDP}]\n"),
+            "TCP 1-1, UDP 65535-65535");
+  EXPECT_EQ(loadedPorts(" [{}]\n"), "TCP 1-65535");  // TCP by default, every port
+  EXPECT_EQ(loadedPorts(" [{protocol: UDP}]\n"), "UDP 1-65535");
+}
+
+TEST(PolicyLoaderTest, MergesOverlappingAndAdjacentPortsOfOneProtocol) {
+  EXPECT_EQ(loadedPorts(" [{port: 81}, {port: 80}, {port: 8000, endPort: 9000}, {port: 8080},"
+                        " {port: 82, endPort: 90}, {port: 80, protocol: UDP}]\n"),
+            "TCP 80-90, TCP 8000-9000, UDP 80-80");
+  // A protocol without port swallows that protocol's single ports, not the others'.
+  EXPECT_EQ(loadedPorts(" [{port: 443}, {protocol: TCP}, {port: 53, protocol: UDP}]\n"),
+            "TCP 1-65535, UDP 53-53");
+}
+
+TEST(PolicyLoaderTest, AcceptsUpToThirtyTwoPortsAndRejectsMore) {
+  std::string ports = "\n";
+  for (int i = 1; i <= 32; ++i) ports += "        - port: " + std::to_string(i * 2) + "\n";
+  const auto egresses = parsePolicyDocuments(
+      egressWithRules("    - domains: [example.com]\n      ports:" + ports), "inline.yaml");
+  EXPECT_EQ(egresses.at(0).rules.at(0).ports.size(), 32u);
+
+  ports += "        - port: 1000\n";
+  EXPECT_EQ(portsError(ports),
+            kFirstPortLocation +
+                "spec.rules[0].ports: lists 33 entries; at most 32 are allowed (use endPort for "
+                "ranges)");
+}
+
+TEST(PolicyLoaderTest, RequiresPortsToBeANonEmptyListOfMaps) {
+  const std::string list_expected =
+      "spec.rules[0].ports: must be a non-empty list of {port, endPort, protocol}; leave ports "
+      "out to allow every port";
+  EXPECT_EQ(portsError(" 443\n"), kPortsLocation + list_expected);
+  EXPECT_EQ(portsError(" []\n"), kPortsLocation + list_expected);
+  EXPECT_EQ(portsError(" {port: 443}\n"), kPortsLocation + list_expected);
+  EXPECT_EQ(portsError(" [443]\n"), kPortsLocation + "spec.rules[0].ports[0]: must be a map");
+}
+
+TEST(PolicyLoaderTest, RejectsPortsOutsideOneTo65535AndNamedPorts) {
+  for (const std::string port : {"0", "65536", "99999", "123456", "-1", "http", "8o"}) {
+    SCOPED_TRACE(port);
+    EXPECT_EQ(portsError("\n        - port: 443\n        - port: " + port + "\n"),
+              "inline.yaml: document 1 (metadata.name=web), line 11: "
+              "spec.rules[0].ports[1].port: '" +
+                  port + "' is not a port number from 1 to 65535 (named ports are not supported)");
+  }
+  EXPECT_EQ(portsError("\n        - {port: 80, endPort: 65536}\n"),
+            kFirstPortLocation +
+                "spec.rules[0].ports[0].endPort: '65536' is not a port number from 1 to 65535 "
+                "(named ports are not supported)");
+  EXPECT_EQ(portsError("\n        - port: [80]\n"),
+            kFirstPortLocation +
+                "spec.rules[0].ports[0].port: must be a port number from 1 to 65535 (named "
+                "ports are not supported)");
+}
+
+TEST(PolicyLoaderTest, RejectsAnEndPortBelowItsPortOrWithoutOne) {
+  EXPECT_EQ(portsError("\n        - {port: 8080, endPort: 80}\n"),
+            kFirstPortLocation + "spec.rules[0].ports[0].endPort: 80 is below port 8080");
+  EXPECT_EQ(portsError("\n        - {endPort: 80}\n"),
+            kFirstPortLocation + "spec.rules[0].ports[0].endPort: needs port");
+  // endPort equal to port is one port.
+  EXPECT_EQ(loadedPorts(" [{port: 80, endPort: 80}]\n"), "TCP 80-80");
+}
+
+TEST(PolicyLoaderTest, RejectsAProtocolOtherThanTcpUdpOrSctp) {
+  for (const std::string protocol : {"ICMP", "ALL", "6"}) {
+    SCOPED_TRACE(protocol);
+    EXPECT_EQ(portsError("\n        - {port: 80, protocol: " + protocol + "}\n"),
+              kFirstPortLocation + "spec.rules[0].ports[0].protocol: '" + protocol +
+                  "' is not TCP, UDP or SCTP");
+  }
+  EXPECT_EQ(portsError("\n        - {port: 80, protocol: [TCP]}\n"),
+            kFirstPortLocation + "spec.rules[0].ports[0].protocol: must be a string");
+}
+
+TEST(PolicyLoaderTest, RejectsUnknownFieldsOfAPortEntryWithASuggestion) {
+  const std::string typo = portsError("\n        - port: 53\n          protcol: UDP\n");
+  EXPECT_TRUE(startsWith(typo,
+                         "inline.yaml: document 1 (metadata.name=web), line 11: "
+                         "spec.rules[0].ports[0].protcol: unknown field 'protcol'; did "
+                         "you mean 'protocol'?"))
+      << typo;
+  EXPECT_TRUE(contains(typo, "(expected one of: port, endPort, protocol)")) << typo;
+  const std::string case_typo = portsError("\n        - {port: 80, endport: 90}\n");
+  EXPECT_TRUE(contains(case_typo,
+                       "spec.rules[0].ports[0].endport: unknown field 'endport'; "
+                       "did you mean 'endPort'?"))
+      << case_typo;
+  const std::string far = portsError("\n        - {port: 80, targetPort: 90}\n");
+  EXPECT_TRUE(startsWith(far, kFirstPortLocation + "spec.rules[0].ports[0].targetPort: unknown "
+                                                   "field 'targetPort'"))
+      << far;
+  EXPECT_FALSE(contains(far, "did you mean")) << far;
+}
+
+// A valid Egress named web; `spec` is appended under spec: and starts on line 5.
+std::string egressWithSpec(const std::string& spec) {
+  return "apiVersion: egress.skouter/v1alpha1\nkind: Egress\nmetadata: {name: web}\nspec:\n" + spec;
+}
+
+const std::string kSpecLocation = "inline.yaml: document 1 (metadata.name=web), line 5: ";
+
+TEST(PolicyLoaderTest, ReadsTheMode) {
+  const auto defaulted = parsePolicyDocuments(egressWithSpec("  nodeSelector: {}\n"), "i.yaml");
+  EXPECT_EQ(defaulted.at(0).mode, EgressMode::kEnforce);
+  const auto enforce = parsePolicyDocuments(egressWithSpec("  mode: enforce\n"), "i.yaml");
+  EXPECT_EQ(enforce.at(0).mode, EgressMode::kEnforce);
+  const auto audit = parsePolicyDocuments(egressWithSpec("  mode: audit\n"), "i.yaml");
+  EXPECT_EQ(audit.at(0).mode, EgressMode::kAudit);
+
+  EXPECT_EQ(parseError(egressWithSpec("  mode: Audit\n")),
+            kSpecLocation + "spec.mode: 'Audit' is not enforce or audit");
+  EXPECT_EQ(parseError(egressWithSpec("  mode: dryrun\n")),
+            kSpecLocation + "spec.mode: 'dryrun' is not enforce or audit");
+  EXPECT_EQ(parseError(egressWithSpec("  mode: [audit]\n")),
+            kSpecLocation + "spec.mode: must be a string");
+}
+
+TEST(PolicyLoaderTest, ReadsTheDenyResponse) {
+  const auto absent = parsePolicyDocuments(egressWithSpec("  nodeSelector: {}\n"), "i.yaml");
+  EXPECT_EQ(absent.at(0).deny_response, std::nullopt);
+  const std::pair<const char*, DenyResponse> responses[] = {
+      {"passthrough", DenyResponse::kPassthrough},
+      {"nxdomain", DenyResponse::kNxdomain},
+      {"refused", DenyResponse::kRefused},
+  };
+  for (const auto& [text, response] : responses) {
+    SCOPED_TRACE(text);
+    const auto egresses =
+        parsePolicyDocuments(egressWithSpec(std::string("  denyResponse: ") + text + "\n"), "i");
+    EXPECT_EQ(egresses.at(0).deny_response, response);
+  }
+  EXPECT_EQ(parseError(egressWithSpec("  denyResponse: drop\n")),
+            kSpecLocation + "spec.denyResponse: 'drop' is not passthrough, nxdomain or refused");
+  EXPECT_EQ(
+      parseError(egressWithSpec("  denyResponse: NXDOMAIN\n")),
+      kSpecLocation + "spec.denyResponse: 'NXDOMAIN' is not passthrough, nxdomain or refused");
+  EXPECT_EQ(parseError(egressWithSpec("  denyResponse: {nxdomain: true}\n")),
+            kSpecLocation + "spec.denyResponse: must be a string");
+}
+
+TEST(PolicyLoaderTest, SuggestsModeAndDenyResponseForTypos) {
+  const std::string mode = parseError(egressWithSpec("  mod: audit\n"));
+  EXPECT_TRUE(startsWith(mode, kSpecLocation + "spec.mod: unknown field 'mod'; did you mean "
+                                               "'mode'?"))
+      << mode;
+  EXPECT_TRUE(contains(mode, "mode, denyResponse")) << mode;
+  const std::string response = parseError(egressWithSpec("  denyresponse: refused\n"));
+  EXPECT_TRUE(contains(response, "did you mean 'denyResponse'?")) << response;
 }
 
 TEST(PolicyLoaderTest, RejectsDuplicateKeys) {

@@ -137,6 +137,53 @@ TEST(NameMatcherTest, WildcardCases) {
   }
 }
 
+// The same semantics from the YAML an operator writes: the loader normalizes the
+// pattern (case, trailing dot) and "*" alone allows every name, after all the rest.
+TEST(CompileForNodeTest, WildcardTableFromYaml) {
+  const auto wildcards = parsePolicyDocuments(R"(apiVersion: egress.skouter/v1alpha1
+kind: Egress
+metadata: {name: wild}
+spec:
+  nodeSelector: {}
+  rules:
+    - domains: ['*.Example.COM.']
+    - domains: ['*.xn--bcher-kva.example']
+)",
+                                              "wild.yaml");
+  const CompiledPolicy policy = compileForNode(wildcards, {});
+  const RuleId example = ruleIdOf("wild/rules[0]");
+  const RuleId idn = ruleIdOf("wild/rules[1]");
+  const struct {
+    const char* name;
+    std::optional<RuleId> rule;
+  } cases[] = {
+      {"example.com", std::nullopt},   // the apex
+      {"example.com.", std::nullopt},  // the apex, with a trailing dot
+      {"www.example.com", example},    // one label
+      {"a.b.c.example.com", example},  // several labels
+      {"WWW.EXAMPLE.com", example},    // case
+      {"www.example.com.", example},   // trailing dot on the name
+      {"wwwexample.com", std::nullopt},
+      {"example.com.evil.test", std::nullopt},
+      {"shop.xn--bcher-kva.example", idn},  // IDN, as DNS carries it
+      {"xn--bcher-kva.example", std::nullopt},
+      {"other.test", std::nullopt},
+  };
+  for (const auto& test : cases) {
+    EXPECT_EQ(policy.names.match(test.name), test.rule) << test.name;
+  }
+
+  auto with_star = wildcards;
+  with_star[0].rules.push_back(domainRule("*"));
+  const CompiledPolicy star = compileForNode(with_star, {});
+  const RuleId any = ruleIdOf("wild/rules[2]");
+  EXPECT_EQ(star.names.match("www.example.com"), example);  // a wildcard still decides first
+  EXPECT_EQ(star.names.match("example.com"), any);          // the apex is not below it
+  EXPECT_EQ(star.names.match("other.test"), any);
+  EXPECT_EQ(star.names.match("com"), any);
+  EXPECT_EQ(star.names.match("localhost."), any);
+}
+
 TEST(NameMatcherTest, LongestWildcardSuffixDecides) {
   NameMatcher matcher;
   matcher.addWildcard("example.com", 1);
@@ -320,6 +367,158 @@ TEST(CompileForNodeTest, RejectsAnInvalidRegexNamingTheRule) {
 TEST(CompileForNodeTest, RejectsTheSameEgressTwice) {
   const Egress twice = egressNamed("web", LabelSelector{}, {domainRule("example.com")});
   EXPECT_THROW(compileForNode({twice, twice}, {}), PolicyError);
+}
+
+PortRange tcp(std::uint16_t first, std::uint16_t last = 0) {
+  return {PortProtocol::kTcp, first, last ? last : first};
+}
+
+PortRange udp(std::uint16_t first, std::uint16_t last = 0) {
+  return {PortProtocol::kUdp, first, last ? last : first};
+}
+
+EgressRule cidrRule(const std::vector<std::string>& cidrs, PortSet ports = {}) {
+  EgressRule rule;
+  for (const std::string& cidr : cidrs) rule.cidrs.push_back(prefix(cidr));
+  rule.ports = std::move(ports);
+  return rule;
+}
+
+EgressRule ipRule(const std::string& ip, PortSet ports = {}) {
+  EgressRule rule;
+  rule.ips = {prefix(ip)};
+  rule.ports = std::move(ports);
+  return rule;
+}
+
+// "PREFIX RULE PORTS" for each entry, ports as describePorts writes them.
+std::vector<std::string> describeWithPorts(const CompiledPolicy& policy) {
+  std::vector<std::string> described;
+  for (const StaticEntry& entry : policy.static_entries) {
+    described.push_back(entry.prefix.toString() + " " + policy.rule_descriptions.at(entry.rule) +
+                        " " + describePorts(entry.ports));
+  }
+  return described;
+}
+
+TEST(CompileForNodeTest, PortsOfEachRule) {
+  EgressRule web = domainRule("web.example.com");
+  web.ports = {tcp(443), udp(443)};
+  const CompiledPolicy policy =
+      compileForNode({egressNamed("p", LabelSelector{}, {web, domainRule("any.example.com")})}, {});
+  const RuleId restricted = ruleIdOf("p/rules[0]");
+  const RuleId unrestricted = ruleIdOf("p/rules[1]");
+  EXPECT_EQ(policy.portsOf(restricted), (PortSet{tcp(443), udp(443)}));
+  EXPECT_TRUE(policy.portsOf(unrestricted).empty());
+  EXPECT_TRUE(policy.portsOf(ruleIdOf("no/rules[0]")).empty());
+  // Only rules that restrict ports are listed.
+  EXPECT_EQ(policy.rule_ports.size(), 1u);
+  EXPECT_EQ(policy.rule_ports.count(unrestricted), 0u);
+}
+
+TEST(CompileForNodeTest, ThePortsOfAPrefixListedTwiceAreUnited) {
+  const CompiledPolicy policy =
+      compileForNode({egressNamed("a", LabelSelector{}, {cidrRule({"10.0.0.0/24"}, {tcp(443)})}),
+                      egressNamed("b", LabelSelector{},
+                                  {cidrRule({"10.0.0.0/24", "2001:db8::/64"}, {udp(53)}),
+                                   cidrRule({"2001:db8::/64"}, {tcp(8000, 8080), tcp(8081)})})},
+                     {});
+  EXPECT_EQ(describeWithPorts(policy), (std::vector<std::string>{
+                                           "10.0.0.0/24 a/rules[0] 443/TCP, 53/UDP",
+                                           "2001:db8::/64 b/rules[0] 8000-8081/TCP, 53/UDP",
+                                       }));
+}
+
+TEST(CompileForNodeTest, ANarrowerPrefixAlsoCarriesThePortsOfTheWiderOnes) {
+  // The datapath finds only the longest matching prefix: 10.0.0.5 must still open
+  // what 10.0.0.0/24 and 10.0.0.0/8 open.
+  const CompiledPolicy policy = compileForNode(
+      {egressNamed("p", LabelSelector{},
+                   {cidrRule({"10.0.0.0/8"}, {tcp(22)}), cidrRule({"10.0.0.0/24"}, {tcp(80)}),
+                    ipRule("10.0.0.5", {tcp(443)}), ipRule("10.1.0.5", {udp(53)}),
+                    cidrRule({"192.0.2.0/24"}, {tcp(25)}), ipRule("2001:db8::5", {tcp(443)}),
+                    cidrRule({"2001:db8::/32"}, {tcp(8443)})})},
+      {});
+  EXPECT_EQ(describeWithPorts(policy), (std::vector<std::string>{
+                                           "10.0.0.0/8 p/rules[0] 22/TCP",
+                                           "10.0.0.0/24 p/rules[1] 22/TCP, 80/TCP",
+                                           "10.0.0.5/32 p/rules[2] 22/TCP, 80/TCP, 443/TCP",
+                                           "10.1.0.5/32 p/rules[3] 22/TCP, 53/UDP",
+                                           "192.0.2.0/24 p/rules[4] 25/TCP",
+                                           "2001:db8::/32 p/rules[6] 8443/TCP",
+                                           "2001:db8::5/128 p/rules[5] 443/TCP, 8443/TCP",
+                                       }));
+}
+
+TEST(CompileForNodeTest, AWiderPrefixWithoutPortsOpensEveryPortOfTheNarrowerOnes) {
+  const CompiledPolicy policy =
+      compileForNode({egressNamed("p", LabelSelector{},
+                                  {ipRule("10.0.0.5", {tcp(443)}), cidrRule({"10.0.0.0/8"}),
+                                   cidrRule({"10.0.0.0/16"}, {tcp(80)}),
+                                   ipRule("192.0.2.1", {tcp(443)}), cidrRule({"192.0.2.1/32"})})},
+                     {});
+  EXPECT_EQ(describeWithPorts(policy), (std::vector<std::string>{
+                                           "10.0.0.0/8 p/rules[1] any port",
+                                           "10.0.0.0/16 p/rules[2] any port",
+                                           "10.0.0.5/32 p/rules[0] any port",
+                                           "192.0.2.1/32 p/rules[3] any port",
+                                       }));
+  // The ports of the rules themselves are unchanged.
+  EXPECT_EQ(policy.portsOf(ruleIdOf("p/rules[0]")), (PortSet{tcp(443)}));
+}
+
+Egress withMode(Egress egress, EgressMode mode, std::optional<DenyResponse> response = {}) {
+  egress.mode = mode;
+  egress.deny_response = response;
+  return egress;
+}
+
+TEST(CompileForNodeTest, AuditListsTheSelectingEgressesInModeAudit) {
+  Egress in_namespace = egressNamed("shop", LabelSelector{}, {domainRule("shop.example.com")});
+  in_namespace.namespace_name = "prod";
+  const std::vector<Egress> egresses = {
+      withMode(egressNamed("enforced", LabelSelector{}, {domainRule("a.example.com")}),
+               EgressMode::kEnforce),
+      withMode(egressNamed("trial", LabelSelector{{{"role", "web"}}, {}}, {}), EgressMode::kAudit),
+      withMode(egressNamed("elsewhere", LabelSelector{{{"role", "db"}}, {}}, {}),
+               EgressMode::kAudit),
+      withMode(egressNamed("pods", std::nullopt, {}), EgressMode::kAudit),
+      withMode(in_namespace, EgressMode::kAudit),
+  };
+  const CompiledPolicy web = compileForNode(egresses, {{"role", "web"}});
+  EXPECT_EQ(web.audit_egresses, (std::vector<std::string>{"trial", "prod/shop"}));
+  EXPECT_FALSE(web.audit_everything);
+  EXPECT_TRUE(web.audit());
+
+  // Only enforcing Egresses select this node.
+  const CompiledPolicy db = compileForNode({egresses[0], egresses[1]}, {{"role", "db"}});
+  EXPECT_TRUE(db.audit_egresses.empty());
+  EXPECT_FALSE(db.audit());
+
+  CompiledPolicy everything = compileForNode({egresses[0], egresses[1]}, {{"role", "db"}});
+  everything.audit_everything = true;  // --audit
+  EXPECT_TRUE(everything.audit());
+}
+
+TEST(CompileForNodeTest, DenyResponseIsTheFirstSelectingEgressesThatSetsOne) {
+  const std::vector<Egress> egresses = {
+      withMode(egressNamed("other-node", LabelSelector{{{"role", "db"}}, {}}, {}),
+               EgressMode::kEnforce, DenyResponse::kRefused),
+      withMode(egressNamed("pods", std::nullopt, {}), EgressMode::kEnforce, DenyResponse::kRefused),
+      withMode(egressNamed("silent", LabelSelector{}, {}), EgressMode::kEnforce),
+      withMode(egressNamed("first", LabelSelector{}, {}), EgressMode::kEnforce,
+               DenyResponse::kNxdomain),
+      withMode(egressNamed("second", LabelSelector{}, {}), EgressMode::kAudit,
+               DenyResponse::kPassthrough),
+  };
+  EXPECT_EQ(compileForNode(egresses, {{"role", "web"}}).deny_response, DenyResponse::kNxdomain);
+  EXPECT_EQ(compileForNode({egresses[4], egresses[3]}, {}).deny_response,
+            DenyResponse::kPassthrough);
+  // Set only by Egresses that do not select the node: the daemon's --deny-response.
+  EXPECT_EQ(
+      compileForNode({egresses[0], egresses[1], egresses[2]}, {{"role", "web"}}).deny_response,
+      std::nullopt);
+  EXPECT_EQ(compileForNode({egresses[0]}, {{"role", "db"}}).deny_response, DenyResponse::kRefused);
 }
 
 TEST(RuleIdTest, IsFnv1aOfTheDescription) {
