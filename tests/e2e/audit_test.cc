@@ -74,7 +74,9 @@ TEST_F(AuditTest, AuditPassesEverythingAndItsSuggestionEnforcesTheSameTraffic) {
     if (record["destination"] == "203.0.113.20") {
       EXPECT_EQ(record["names"], nlohmann::json::array({"github.com"})) << record;
     }
-    if (record["destination"] == "198.18.200.7") EXPECT_TRUE(record["names"].empty()) << record;
+    if (record["destination"] == "198.18.200.7") {
+      EXPECT_TRUE(record["names"].empty()) << record;
+    }
   }
   const auto table = ctl({"audit"});
   EXPECT_TRUE(table.ok()) << table.describe();
@@ -108,9 +110,10 @@ TEST_F(AuditTest, AFlowOnlyAuditLetThroughIsCutWhenEnforcementBegins) {
   policies.write("policy.yaml", kAuditOnlyPolicy);
   daemon_ = std::make_unique<Skouterd>(*lab_, policies.path());
   daemon_->start();
-  // A long download that only audit lets through.
+  // A download of about 4 s that only audit lets through; cut, it stalls until
+  // curl gives up after 8 s.
   auto download = lab_->startBackground("node",
-                                        "curl -sS --max-time 20 -o /dev/null -w '%{size_download}' "
+                                        "curl -sS --max-time 8 -o /dev/null -w '%{size_download}' "
                                         "'http://203.0.113.201/bytes?n=400000&rate=100000'");
   ASSERT_TRUE(eventually([&] { return !daemon_->ctlJson("audit")["records"].empty(); }));
   policies.write("policy.yaml", R"(apiVersion: egress.skouter/v1alpha1
@@ -125,7 +128,7 @@ spec:
   ASSERT_TRUE(eventually([&] { return daemon_->status()["policy_reloads"]["applied"] == 1; }));
   // Enforcement now cuts the flow audit let through: the download stalls and ends
   // in curl's timeout instead of completing.
-  ASSERT_TRUE(eventually([&] { return !download->running(); }, std::chrono::seconds(25)));
+  ASSERT_TRUE(eventually([&] { return !download->running(); }, std::chrono::seconds(12)));
   EXPECT_NE(download->output(), "400000") << download->output();
   nlohmann::json audit;
   EXPECT_TRUE(eventually([&] {

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <thread>
 
 #include "firewall_test_fixture.h"
@@ -157,10 +158,10 @@ spec:
   EXPECT_EQ(node(httpGet("http://203.0.113.200/")).exit_code, kCurlTimedOut);
   EXPECT_GE(counter("datapath", "egress_port_denied"), 3u);
 
-  for (const auto& entry : daemon_->entries()) {
-    if (entry["ip"] == "203.0.113.20") EXPECT_EQ(entry["ports"], "443/TCP") << entry;
-    if (entry["ip"] == "203.0.113.200") EXPECT_EQ(entry["ports"], "440-450/TCP") << entry;
-  }
+  std::map<std::string, std::string> ports_of;
+  for (const auto& entry : daemon_->entries()) ports_of[entry["ip"]] = entry["ports"];
+  EXPECT_EQ(ports_of["203.0.113.20"], "443/TCP");
+  EXPECT_EQ(ports_of["203.0.113.200"], "440-450/TCP");
   const auto policies_listed = daemon_->ctlJson("policies");
   EXPECT_EQ(policies_listed[0]["rules"][0]["ports"], "443/TCP") << policies_listed;
 }
