@@ -71,4 +71,21 @@ bool IpPrefix::contains(const IpAddress& candidate) const {
 
 std::string IpPrefix::toString() const { return address.toString() + "/" + std::to_string(length); }
 
+std::string ipProtocolName(std::uint8_t protocol) {
+  switch (protocol) {
+    case 1:
+      return "ICMP";
+    case 6:
+      return "TCP";
+    case 17:
+      return "UDP";
+    case 58:
+      return "ICMPv6";
+    case 132:
+      return "SCTP";
+    default:
+      return std::to_string(protocol);
+  }
+}
+
 }  // namespace skouter

@@ -29,6 +29,9 @@ struct IpAddress {
   auto operator<=>(const IpAddress&) const = default;
 };
 
+// "TCP", "UDP", "SCTP", "ICMP", "ICMPv6", else the IANA number as text.
+std::string ipProtocolName(std::uint8_t protocol);
+
 struct IpPrefix {
   IpAddress address;  // host bits are always zero
   unsigned length = 0;

@@ -8,12 +8,13 @@ const char* toString(AuditVerdict verdict) {
   return verdict == AuditVerdict::kAudited ? "audited" : "dropped";
 }
 
-void AuditTable::record(const DeniedFlow& flow, std::vector<std::string> names,
+bool AuditTable::record(const DeniedFlow& flow, std::vector<std::string> names,
                         std::chrono::system_clock::time_point now) {
-  if (capacity_ == 0) return;
+  if (capacity_ == 0) return false;
   const Key key{flow.identity, flow.destination, flow.protocol, flow.port};
   auto found = records_.find(key);
-  if (found == records_.end()) {
+  const bool fresh = found == records_.end();
+  if (fresh) {
     if (records_.size() >= capacity_) {
       records_.erase(least_recent_first_.front());
       least_recent_first_.pop_front();
@@ -34,6 +35,7 @@ void AuditTable::record(const DeniedFlow& flow, std::vector<std::string> names,
   if (!names.empty()) record.names = std::move(names);
   ++record.count;
   record.last_seen = now;
+  return fresh;
 }
 
 std::vector<AuditRecord> AuditTable::records() const {

@@ -42,7 +42,8 @@ class AuditTable {
  public:
   explicit AuditTable(std::size_t capacity) : capacity_(capacity) {}
 
-  void record(const DeniedFlow& flow, std::vector<std::string> names,
+  // True when the flow's destination, port and protocol are new to the table.
+  bool record(const DeniedFlow& flow, std::vector<std::string> names,
               std::chrono::system_clock::time_point now);
   // Most recently seen first.
   std::vector<AuditRecord> records() const;

@@ -202,11 +202,15 @@ void Daemon::forgetUnusedPortSets() {
 
 void Daemon::onDeniedFlow(const DeniedFlow& flow) {
   auto names = observed_names_.namesOf(flow.identity, flow.destination);
-  denied_flow_log_.log(monotonicNowNs(), spdlog::level::info, "{} flow {} -> {} port {}/{}{}",
-                       toString(flow.verdict), flow.source.toString(), flow.destination.toString(),
-                       flow.port, flow.protocol,
-                       names.empty() ? "" : fmt::format(" ({})", fmt::join(names, ", ")));
-  audit_table_.record(flow, std::move(names), std::chrono::system_clock::now());
+  const std::string described =
+      fmt::format("{} -> {} {}{}{}", flow.source.toString(), flow.destination.toString(),
+                  flow.port ? std::to_string(flow.port) + "/" : "", ipProtocolName(flow.protocol),
+                  names.empty() ? "" : fmt::format(" ({})", fmt::join(names, ", ")));
+  // One line per destination, not per retransmitted SYN; `skouterctl audit` counts them.
+  if (audit_table_.record(flow, std::move(names), std::chrono::system_clock::now())) {
+    denied_flow_log_.log(monotonicNowNs(), spdlog::level::info, "{} {}", toString(flow.verdict),
+                         described);
+  }
 }
 
 void Daemon::beat() {

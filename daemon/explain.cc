@@ -13,23 +13,8 @@ constexpr std::uint8_t kIcmpV6 = 58;
 constexpr double kNanosPerSecond = 1e9;
 
 std::string describeFlow(const FlowQuery& flow) {
-  std::string protocol;
-  switch (flow.protocol) {
-    case kTcp:
-      protocol = "TCP";
-      break;
-    case kUdp:
-      protocol = "UDP";
-      break;
-    case kSctp:
-      protocol = "SCTP";
-      break;
-    case kIcmp:
-    case kIcmpV6:
-      return "ICMP";
-    default:
-      return "protocol " + std::to_string(flow.protocol);
-  }
+  const std::string protocol = ipProtocolName(flow.protocol);
+  if (flow.protocol != kTcp && flow.protocol != kUdp && flow.protocol != kSctp) return protocol;
   return std::to_string(flow.port) + "/" + protocol;
 }
 

@@ -162,23 +162,6 @@ void printStatus(const json& status) {
   printTable({"FIELD", "VALUE"}, rows);
 }
 
-std::string protocolName(int protocol) {
-  switch (protocol) {
-    case 6:
-      return "TCP";
-    case 17:
-      return "UDP";
-    case 132:
-      return "SCTP";
-    case 1:
-      return "ICMP";
-    case 58:
-      return "ICMPv6";
-    default:
-      return std::to_string(protocol);
-  }
-}
-
 std::string isoTime(std::int64_t seconds_since_epoch) {
   const std::time_t time = seconds_since_epoch;
   std::tm utc{};
@@ -194,12 +177,12 @@ void printAudit(const json& audit) {
     std::string names;
     for (const auto& name : record["names"]) names += (names.empty() ? "" : ",") + scalar(name);
     const int port = record["port"].get<int>();
-    rows.push_back(
-        {scalar(record["identity"]), scalar(record["destination"]),
-         (port ? std::to_string(port) + "/" : "") + protocolName(record["protocol"].get<int>()),
-         names.empty() ? "-" : names, scalar(record["verdict"]), scalar(record["count"]),
-         isoTime(record["first_seen"].get<std::int64_t>()),
-         isoTime(record["last_seen"].get<std::int64_t>())});
+    rows.push_back({scalar(record["identity"]), scalar(record["destination"]),
+                    (port ? std::to_string(port) + "/" : "") +
+                        skouter::ipProtocolName(record["protocol"].get<std::uint8_t>()),
+                    names.empty() ? "-" : names, scalar(record["verdict"]), scalar(record["count"]),
+                    isoTime(record["first_seen"].get<std::int64_t>()),
+                    isoTime(record["last_seen"].get<std::int64_t>())});
   }
   printTable(
       {"IDENTITY", "DESTINATION", "PORT", "NAMES", "VERDICT", "COUNT", "FIRST SEEN", "LAST SEEN"},

@@ -56,9 +56,10 @@ TEST(AuditTableTest, VerdictNames) {
 
 TEST(AuditTableTest, CountsSightingsWithFirstAndLastSeen) {
   AuditTable table(16);
-  table.record(flowTo("192.0.2.1"), {"a.example"}, kStart);
-  table.record(flowTo("192.0.2.1"), {"a.example"}, kStart + seconds(5));
-  table.record(flowTo("192.0.2.1"), {"a.example"}, kStart + seconds(9));
+  // Only the first sighting is new (the daemon logs that one).
+  EXPECT_TRUE(table.record(flowTo("192.0.2.1"), {"a.example"}, kStart));
+  EXPECT_FALSE(table.record(flowTo("192.0.2.1"), {"a.example"}, kStart + seconds(5)));
+  EXPECT_FALSE(table.record(flowTo("192.0.2.1"), {"a.example"}, kStart + seconds(9)));
 
   ASSERT_EQ(table.size(), 1u);
   const AuditRecord record = table.records().at(0);
