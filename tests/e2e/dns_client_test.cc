@@ -260,8 +260,9 @@ TEST_F(DnsClientTest, UnansweredQueryTimesOut) {
     ASSERT_TRUE(outcome.done);
     EXPECT_NE(outcome.error, "");
     EXPECT_TRUE(outcome.answer.empty());
+    // It waited for the timeout (a lower bound a slow machine cannot break); that it
+    // gave up at all is `drained` below.
     EXPECT_GE(outcome.elapsed, 400ms);
-    EXPECT_LT(outcome.elapsed, 5s) << outcome.error;
     std::cout << "[          ] gave up after " << seconds(outcome.elapsed)
               << " s: " << outcome.error << "\n";
   }
@@ -344,7 +345,6 @@ TEST_F(DnsClientTest, TruncatedUdpAnswerIsAnError) {
 TEST_F(DnsClientTest, DestroyingTheClientDropsPendingQueries) {
   int callbacks = 0;
   bool drained = false;
-  Clock::duration elapsed{};
   inNamespace(lab_->nsName("node"), [&] {
     boost::asio::io_context io;
     auto client = std::make_unique<DnsClient>(io, std::vector{server(kNobody)});
@@ -355,14 +355,12 @@ TEST_F(DnsClientTest, DestroyingTheClientDropsPendingQueries) {
     EXPECT_EQ(client->pendingQueries(), 10u);
     boost::asio::steady_timer destroy(io, 300ms);
     destroy.async_wait([&](boost::system::error_code) { client.reset(); });
-    const auto start = Clock::now();
     io.run_for(kRunLimit);
     drained = io.stopped();
-    elapsed = Clock::now() - start;
   });
   EXPECT_EQ(callbacks, 0);
+  // Nothing of the client is left on the loop: it ran out of work before kRunLimit.
   EXPECT_TRUE(drained);
-  EXPECT_LT(elapsed, 1s);
 }
 
 // A callback may destroy the client: the other query's callback then never runs.
