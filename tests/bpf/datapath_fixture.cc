@@ -59,22 +59,6 @@ std::string endpoint(const IpAddress& address, std::uint16_t port) {
   return (address.family == IpFamily::kV4 ? text : "[" + text + "]") + ":" + std::to_string(port);
 }
 
-std::string protocolName(std::uint8_t protocol) {
-  switch (protocol) {
-    case IPPROTO_TCP:
-      return "TCP";
-    case IPPROTO_UDP:
-      return "UDP";
-    case IPPROTO_ICMP:
-      return "ICMP";
-    case IPPROTO_ICMPV6:
-      return "ICMPv6";
-    case IPPROTO_SCTP:
-      return "SCTP";
-  }
-  return "protocol " + std::to_string(protocol);
-}
-
 std::string originName(std::uint32_t origin) {
   switch (origin) {
     case SKOUTER_FLOW_OUTBOUND:
@@ -444,7 +428,7 @@ Counters countersMoved(const Counters& before, const Counters& after) {
 }
 
 std::string flowDescription(const skouter_flow_key& key, const skouter_flow_value& value) {
-  return protocolName(key.protocol) + " " +
+  return ipProtocolName(key.protocol) + " " +
          endpoint(fromBpf(key.family, key.local), ntohs(key.local_port)) + " > " +
          endpoint(fromBpf(key.family, key.remote), ntohs(key.remote_port)) + " " +
          originName(value.origin) + " identity " + std::to_string(value.identity);
@@ -462,7 +446,7 @@ std::string flowDescription(std::uint8_t protocol, const IpAddress& local, std::
 
 std::string queryDescription(const skouter_dns_query_key& key,
                              const skouter_dns_query_value& value) {
-  std::string text = protocolName(key.protocol) + " " +
+  std::string text = ipProtocolName(key.protocol) + " " +
                      endpoint(fromBpf(key.family, key.client), ntohs(key.client_port));
   // A TCP connection stands for every query on it: its id is 0, and shown when not.
   if (key.protocol != IPPROTO_TCP || key.dns_id != 0) text += " id " + hex16(ntohs(key.dns_id));

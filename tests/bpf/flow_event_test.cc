@@ -30,22 +30,6 @@ std::string verdictName(std::uint8_t verdict) {
   return "verdict " + std::to_string(verdict);
 }
 
-std::string protocolName(std::uint8_t protocol) {
-  switch (protocol) {
-    case IPPROTO_TCP:
-      return "TCP";
-    case IPPROTO_UDP:
-      return "UDP";
-    case IPPROTO_SCTP:
-      return "SCTP";
-    case IPPROTO_ICMP:
-      return "ICMP";
-    case IPPROTO_ICMPV6:
-      return "ICMPv6";
-  }
-  return "protocol " + std::to_string(protocol);
-}
-
 std::string addressText(std::uint8_t family, const std::uint8_t* bytes) {
   switch (family) {
     case SKOUTER_FAMILY_IPV4:
@@ -64,7 +48,7 @@ std::string addressText(std::uint8_t family, const std::uint8_t* bytes) {
 // holds it in network order, converted.
 std::string eventDescription(const skouter_flow_event& event) {
   return verdictName(event.verdict) + " identity " + std::to_string(event.identity) + " " +
-         protocolName(event.protocol) + " " + addressText(event.family, event.saddr) + " > " +
+         ipProtocolName(event.protocol) + " " + addressText(event.family, event.saddr) + " > " +
          addressText(event.family, event.daddr) + " port " + std::to_string(ntohs(event.dport));
 }
 
@@ -72,7 +56,7 @@ std::string eventDescription(skouter_event_verdict verdict, std::uint8_t protoco
                              const IpAddress& source, const IpAddress& destination,
                              std::uint16_t port) {
   return verdictName(verdict) + " identity " + std::to_string(SKOUTER_HOST_IDENTITY) + " " +
-         protocolName(protocol) + " " + source.toString() + " > " + destination.toString() +
+         ipProtocolName(protocol) + " " + source.toString() + " > " + destination.toString() +
          " port " + std::to_string(port);
 }
 
