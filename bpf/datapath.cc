@@ -231,6 +231,8 @@ int Datapath::eventsRingFd() const { return bpf_map__fd(skeleton_->maps.events);
 int Datapath::uplinkEgressProgramFd() const {
   return bpf_program__fd(skeleton_->progs.uplink_egress);
 }
+int Datapath::podIngressProgramFd() const { return bpf_program__fd(skeleton_->progs.pod_ingress); }
+int Datapath::podEgressProgramFd() const { return bpf_program__fd(skeleton_->progs.pod_egress); }
 int Datapath::uplinkIngressProgramFd() const {
   return bpf_program__fd(skeleton_->progs.uplink_ingress);
 }

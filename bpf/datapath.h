@@ -74,6 +74,8 @@ class Datapath {
   int eventsRingFd() const;
   int uplinkEgressProgramFd() const;
   int uplinkIngressProgramFd() const;
+  int podIngressProgramFd() const;
+  int podEgressProgramFd() const;
 
  private:
   Datapath() = default;

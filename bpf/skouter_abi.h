@@ -21,7 +21,7 @@
 #define SKOUTER_U64 __u64
 #endif
 
-#define SKOUTER_LAYOUT_VERSION 3
+#define SKOUTER_LAYOUT_VERSION 4
 
 /* Identity of the node's own traffic. Pod identities are allocated above it. */
 #define SKOUTER_HOST_IDENTITY 1
@@ -105,9 +105,13 @@ struct skouter_cidr_value {
 
 /* identities: a workload address -> who it is. The host's identity is implicit (a
  * packet leaving the uplink that was originated locally); pods are added here. */
+enum skouter_identity_flags {
+  SKOUTER_IDENTITY_AUDIT = 1 << 0, /* an Egress in mode audit selects the pod */
+};
+
 struct skouter_identity_value {
   SKOUTER_U32 identity;
-  SKOUTER_U32 flags;
+  SKOUTER_U32 flags; /* enum skouter_identity_flags */
 };
 
 /* flows: keyed in the egress orientation (local side as source), whichever side
@@ -172,6 +176,7 @@ struct skouter_resolver_value {
  * Ethernet header, follows immediately. */
 enum skouter_hook {
   SKOUTER_HOOK_UPLINK_INGRESS = 1,
+  SKOUTER_HOOK_POD_EGRESS = 2, /* a pod's host-side interface, towards the pod */
 };
 
 struct skouter_answer_header {
@@ -255,6 +260,7 @@ enum skouter_counter {
   SKOUTER_CNT_PARSE_ERROR,             /* unparseable: dropped on egress, passed on ingress */
   SKOUTER_CNT_EGRESS_PORT_DENIED,      /* address allowed, but not this port or protocol */
   SKOUTER_CNT_EVENT_RINGBUF_FULL,      /* deny/audit event lost: the daemon is behind */
+  SKOUTER_CNT_POD_UNKNOWN_SOURCE,      /* from a pod interface, no pod's address: dropped */
   SKOUTER_CNT_MAX,
 };
 
@@ -266,7 +272,7 @@ enum skouter_counter {
         "dns_answer_failsafe", "dns_answer_ringbuf_full", "dns_answer_fragment",                \
         "dns_answer_too_large", "ingress_flow_recorded", "reinjected_seen",                     \
         "dns_tcp_segment_held", "egress_fail_open", "parse_error", "egress_port_denied",        \
-        "event_ringbuf_full",                                                                   \
+        "event_ringbuf_full", "pod_unknown_source",                                             \
   }
 
 #endif /* SKOUTER_BPF_SKOUTER_ABI_H */

@@ -54,4 +54,32 @@ static __always_inline void flow_open(const struct skouter_flow_key* key, __u64 
   bpf_map_update_elem(&flows, key, &flow, BPF_ANY);
 }
 
+/* Notes a flow opened from outside towards the workload, so its replies pass. */
+static __always_inline void note_incoming_flow(const struct packet* pkt, __u32 identity, __u64 now,
+                                               const struct skouter_config* cfg) {
+  if (!pkt->has_ports) return;
+  struct skouter_flow_key key = {};
+  flow_key_incoming(pkt, &key);
+  if (flow_touch(&key, now, cfg)) return;
+
+  int opens_flow;
+  switch (pkt->protocol) {
+    case IPPROTO_TCP:
+      opens_flow = (pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
+      break;
+    case IPPROTO_ICMP:
+      opens_flow = pkt->icmp_type == ICMP_ECHO;
+      break;
+    case IPPROTO_ICMPV6:
+      opens_flow = pkt->icmp_type == ICMPV6_ECHO_REQUEST;
+      break;
+    default:
+      opens_flow = 1; /* UDP and other datagram protocols have no handshake */
+      break;
+  }
+  if (!opens_flow) return;
+  flow_open(&key, now, SKOUTER_FLOW_INBOUND, identity);
+  count(SKOUTER_CNT_INGRESS_FLOW_RECORDED);
+}
+
 #endif /* SKOUTER_BPF_LIB_FLOWS_H */

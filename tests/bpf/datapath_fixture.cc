@@ -205,6 +205,24 @@ void DatapathFixture::trustResolver(const IpAddress& address, std::uint16_t port
   }
 }
 
+void DatapathFixture::addIdentity(const IpAddress& address, std::uint32_t identity,
+                                  std::uint32_t flags) {
+  const skouter_identity_value value{.identity = identity, .flags = flags};
+  if (datapath_->identities().update(resolver::toBpfAddr(address), value) != 0) {
+    throw std::runtime_error("cannot add identity of " + address.toString());
+  }
+}
+
+void DatapathFixture::allowIpFor(std::uint32_t identity, const IpAddress& address,
+                                 std::uint64_t expiry_ns) {
+  const skouter_allowed_ip_key key{.identity = identity, .ip = resolver::toBpfAddr(address)};
+  skouter_allowed_ip_value value{};
+  value.expiry_ns = expiry_ns;
+  if (datapath_->allowedIps().update(key, value) != 0) {
+    throw std::runtime_error("cannot allow " + address.toString());
+  }
+}
+
 void DatapathFixture::allowIp(const IpAddress& address, std::uint64_t expiry_ns,
                               std::uint32_t port_set) {
   const skouter_allowed_ip_key key{.identity = SKOUTER_HOST_IDENTITY,
@@ -400,6 +418,14 @@ Verdict DatapathFixture::runUplinkIngress(const Packet& packet, const SkbContext
   return run(datapath_->uplinkIngressProgramFd(), packet.frame, context);
 }
 
+Verdict DatapathFixture::runPodIngress(const Packet& packet, const SkbContext& context) {
+  return run(datapath_->podIngressProgramFd(), packet.frame, context);
+}
+
+Verdict DatapathFixture::runPodEgress(const Packet& packet, const SkbContext& context) {
+  return run(datapath_->podEgressProgramFd(), packet.frame, context);
+}
+
 Verdict DatapathFixture::run(int program_fd, const Bytes& frame, const SkbContext& context,
                              __sk_buff* context_out) {
   __sk_buff context_in{};
@@ -507,9 +533,21 @@ void PacketCaseTest::runCase(Program program) {
   if (packet_case.setup) packet_case.setup(*this);
   const Counters before = counters();
 
-  const Verdict verdict = program == Program::kUplinkEgress
-                              ? runUplinkEgress(packet_case.packet, packet_case.context)
-                              : runUplinkIngress(packet_case.packet, packet_case.context);
+  Verdict verdict = Verdict::kPass;
+  switch (program) {
+    case Program::kUplinkEgress:
+      verdict = runUplinkEgress(packet_case.packet, packet_case.context);
+      break;
+    case Program::kUplinkIngress:
+      verdict = runUplinkIngress(packet_case.packet, packet_case.context);
+      break;
+    case Program::kPodIngress:
+      verdict = runPodIngress(packet_case.packet, packet_case.context);
+      break;
+    case Program::kPodEgress:
+      verdict = runPodEgress(packet_case.packet, packet_case.context);
+      break;
+  }
 
   EXPECT_EQ(verdict, packet_case.verdict);
   EXPECT_EQ(countersMoved(before, counters()), packet_case.moved);

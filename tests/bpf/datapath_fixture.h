@@ -104,6 +104,9 @@ class DatapathFixture : public ::testing::Test {
   // every port, any other is a key in port_sets (which need not hold it).
   void trustResolver(const IpAddress& address, std::uint16_t port);
   void allowIp(const IpAddress& address, std::uint64_t expiry_ns, std::uint32_t port_set = 0);
+  // Pods: an address of the workload `identity`, and an address it may reach.
+  void addIdentity(const IpAddress& address, std::uint32_t identity, std::uint32_t flags = 0);
+  void allowIpFor(std::uint32_t identity, const IpAddress& address, std::uint64_t expiry_ns);
   void allowPrefix(const std::string& prefix, std::uint32_t port_set = 0);
   void putPortSet(std::uint32_t id, const std::vector<skouter_port_range>& ranges);
   // The policy every table case starts from: what the addresses of `network` say.
@@ -144,6 +147,8 @@ class DatapathFixture : public ::testing::Test {
 
   Verdict runUplinkEgress(const Packet& packet, const SkbContext& context = {});
   Verdict runUplinkIngress(const Packet& packet, const SkbContext& context = {});
+  Verdict runPodIngress(const Packet& packet, const SkbContext& context = {});
+  Verdict runPodEgress(const Packet& packet, const SkbContext& context = {});
   // Runs `program_fd` on a frame; returns the verdict and the context as the kernel
   // handed it to the program, read back from ctx_out.
   Verdict run(int program_fd, const Bytes& frame, const SkbContext& context,
@@ -185,7 +190,7 @@ std::uint8_t icmpProtocol(IpFamily family);
 // A check of a case: exactly these flows, as flowDescription() puts them.
 std::function<void(DatapathFixture&)> expectFlows(Descriptions expected);
 
-enum class Program { kUplinkEgress, kUplinkIngress };
+enum class Program { kUplinkEgress, kUplinkIngress, kPodIngress, kPodEgress };
 
 // One row of a table of cases: a packet, the datapath state it meets, and what must
 // come of it.
