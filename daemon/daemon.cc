@@ -202,15 +202,13 @@ void Daemon::forgetUnusedPortSets() {
 
 void Daemon::onDeniedFlow(const DeniedFlow& flow) {
   auto names = observed_names_.namesOf(flow.identity, flow.destination);
-  const std::string described =
-      fmt::format("{} -> {} {}{}{}", flow.source.toString(), flow.destination.toString(),
-                  flow.port ? std::to_string(flow.port) + "/" : "", ipProtocolName(flow.protocol),
-                  names.empty() ? "" : fmt::format(" ({})", fmt::join(names, ", ")));
+  const std::string named = names.empty() ? "" : fmt::format(" ({})", fmt::join(names, ", "));
   // One line per destination, not per retransmitted SYN; `skouterctl audit` counts them.
-  if (audit_table_.record(flow, std::move(names), std::chrono::system_clock::now())) {
-    denied_flow_log_.log(monotonicNowNs(), spdlog::level::info, "{} {}", toString(flow.verdict),
-                         described);
-  }
+  if (!audit_table_.record(flow, std::move(names), std::chrono::system_clock::now())) return;
+  denied_flow_log_.log(monotonicNowNs(), spdlog::level::info, "{} {} -> {} {}{}{}",
+                       toString(flow.verdict), flow.source.toString(), flow.destination.toString(),
+                       flow.port ? std::to_string(flow.port) + "/" : "",
+                       ipProtocolName(flow.protocol), named);
 }
 
 void Daemon::beat() {
@@ -442,11 +440,7 @@ HttpResponse Daemon::explain(const HttpRequest& request, const std::string& quer
   snapshot.policy = &host_policy_;
   snapshot.trusted_resolvers = options_.trusted_dns;
   snapshot.now_ns = monotonicNowNs();
-  for (auto& entry : allowed_ips_->entries()) {
-    if (entry.identity == SKOUTER_HOST_IDENTITY && entry.ip == flow.destination) {
-      snapshot.learned = std::move(entry);
-    }
-  }
+  snapshot.learned = allowed_ips_->entryOf(SKOUTER_HOST_IDENTITY, flow.destination);
   for (const auto& entry : static_rules_->entries()) {
     if (entry.identity == SKOUTER_HOST_IDENTITY) snapshot.static_entries.push_back(entry.entry);
   }

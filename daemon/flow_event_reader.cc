@@ -1,13 +1,8 @@
 #include "daemon/flow_event_reader.h"
 
 #include <arpa/inet.h>
-#include <bpf/libbpf.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstring>
-#include <stdexcept>
-#include <string>
 
 #include "bpf/skouter_abi.h"
 
@@ -21,47 +16,21 @@ IpAddress addressOf(std::uint8_t family, const std::uint8_t* bytes) {
 }  // namespace
 
 FlowEventReader::FlowEventReader(boost::asio::io_context& io, int ring_fd, Handler handler)
-    : handler_(std::move(handler)), readiness_(io) {
-  ring_ = ring_buffer__new(ring_fd, &FlowEventReader::onRecord, this, nullptr);
-  if (!ring_) {
-    throw std::runtime_error(std::string("cannot open the events ring buffer: ") +
-                             std::strerror(errno));
-  }
-  // Asio closes the descriptor it is given; the ring buffer closes its own.
-  readiness_.assign(dup(ring_buffer__epoll_fd(ring_)));
-}
+    : handler_(std::move(handler)),
+      ring_(io, ring_fd, "events",
+            [this](std::span<const std::uint8_t> record) { handleRecord(record); }) {}
 
-FlowEventReader::~FlowEventReader() {
-  readiness_.close();
-  ring_buffer__free(ring_);
-}
-
-void FlowEventReader::start() {
-  ring_buffer__consume(ring_);
-  waitForEvents();
-}
-
-void FlowEventReader::waitForEvents() {
-  readiness_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                        [this](const boost::system::error_code& error) {
-                          if (error) return;
-                          ring_buffer__consume(ring_);
-                          waitForEvents();
-                        });
-}
-
-int FlowEventReader::onRecord(void* self, void* data, std::size_t size) {
-  auto* reader = static_cast<FlowEventReader*>(self);
+void FlowEventReader::handleRecord(std::span<const std::uint8_t> record) {
   skouter_flow_event event;
-  if (size < sizeof(event)) {
-    ++reader->malformed_;
-    return 0;
+  if (record.size() < sizeof(event)) {
+    ++malformed_;
+    return;
   }
-  std::memcpy(&event, data, sizeof(event));
+  std::memcpy(&event, record.data(), sizeof(event));
   if ((event.family != SKOUTER_FAMILY_IPV4 && event.family != SKOUTER_FAMILY_IPV6) ||
       (event.verdict != SKOUTER_EVENT_DENIED && event.verdict != SKOUTER_EVENT_AUDITED)) {
-    ++reader->malformed_;
-    return 0;
+    ++malformed_;
+    return;
   }
   DeniedFlow flow;
   flow.identity = event.identity;
@@ -71,8 +40,7 @@ int FlowEventReader::onRecord(void* self, void* data, std::size_t size) {
   flow.port = ntohs(event.dport);
   flow.verdict =
       event.verdict == SKOUTER_EVENT_AUDITED ? AuditVerdict::kAudited : AuditVerdict::kDropped;
-  reader->handler_(flow);
-  return 0;
+  handler_(flow);
 }
 
 }  // namespace skouter::daemon

@@ -3,12 +3,12 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
+#include <cstdint>
 #include <functional>
+#include <span>
 
 #include "daemon/audit_table.h"
-
-struct ring_buffer;
+#include "resolver/ring_buffer_reader.h"
 
 namespace skouter::daemon {
 
@@ -17,21 +17,16 @@ class FlowEventReader {
   using Handler = std::function<void(const DeniedFlow&)>;
 
   FlowEventReader(boost::asio::io_context& io, int ring_fd, Handler handler);
-  ~FlowEventReader();
-  FlowEventReader(const FlowEventReader&) = delete;
-  FlowEventReader& operator=(const FlowEventReader&) = delete;
 
-  void start();
+  void start() { ring_.start(); }
   std::uint64_t malformed() const { return malformed_; }
 
  private:
-  static int onRecord(void* self, void* data, std::size_t size);
-  void waitForEvents();
+  void handleRecord(std::span<const std::uint8_t> record);
 
   Handler handler_;
-  ring_buffer* ring_ = nullptr;
-  boost::asio::posix::stream_descriptor readiness_;
   std::uint64_t malformed_ = 0;
+  resolver::RingBufferReader ring_;
 };
 
 }  // namespace skouter::daemon

@@ -264,6 +264,19 @@ std::vector<AllowedIpEntry> AllowedIpTable::entries() const {
   return result;
 }
 
+std::optional<AllowedIpEntry> AllowedIpTable::entryOf(std::uint32_t identity,
+                                                      const IpAddress& ip) const {
+  const auto value = addresses_.lookup(keyOf(identity, ip));
+  if (!value) return std::nullopt;
+  AllowedIpEntry entry{
+      identity, ip, value->expiry_ns, value->rule_id, port_sets_.lookup(value->port_set), {}};
+  // The names as the table knows them: the same ones learned_names holds.
+  if (const auto names = names_of_ip_.find({identity, ip}); names != names_of_ip_.end()) {
+    entry.names.assign(names->second.begin(), names->second.end());
+  }
+  return entry;
+}
+
 std::size_t AllowedIpTable::size() const {
   std::size_t count = 0;
   addresses_.forEach([&](const auto&, const auto&) { ++count; });

@@ -77,6 +77,8 @@ class AllowedIpTable {
   std::size_t removeExpired(std::uint64_t now_ns);
 
   std::vector<AllowedIpEntry> entries() const;
+  // The entry of one address, read from the maps; nullopt when it has none.
+  std::optional<AllowedIpEntry> entryOf(std::uint32_t identity, const IpAddress& ip) const;
   std::size_t size() const;
 
  private:

@@ -39,45 +39,20 @@ AnswerPipeline::AnswerPipeline(boost::asio::io_context& io, int ring_fd, Allowed
       rewrite_(rewrite),
       dns_client_(dns_client),
       observed_(observed),
-      readiness_(io) {
-  ring_ = ring_buffer__new(ring_fd, &AnswerPipeline::onRecord, this, nullptr);
-  if (!ring_) {
-    throw std::runtime_error(std::string("cannot open the answers ring buffer: ") +
-                             std::strerror(errno));
-  }
-  // Asio closes the descriptor it is given; the ring buffer closes its own.
-  readiness_.assign(dup(ring_buffer__epoll_fd(ring_)));
-}
+      ring_(io, ring_fd, "answers",
+            [this](std::span<const std::uint8_t> record) { handleRecord(record); }) {}
 
-AnswerPipeline::~AnswerPipeline() {
-  readiness_.close();
-  ring_buffer__free(ring_);
-}
+AnswerPipeline::~AnswerPipeline() = default;
 
-void AnswerPipeline::start() {
-  // Answers held while no daemon ran are still in the pinned ring: handle them now.
-  ring_buffer__consume(ring_);
-  waitForAnswers();
-}
+// Answers held while no daemon ran are still in the pinned ring: they are handled first.
+void AnswerPipeline::start() { ring_.start(); }
 
-void AnswerPipeline::waitForAnswers() {
-  readiness_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                        [this](const boost::system::error_code& error) {
-                          if (error) return;
-                          ring_buffer__consume(ring_);
-                          waitForAnswers();
-                        });
-}
-
-int AnswerPipeline::onRecord(void* self, void* data, std::size_t size) {
-  auto* pipeline = static_cast<AnswerPipeline*>(self);
-  if (size < sizeof(skouter_answer_header)) return 0;
+void AnswerPipeline::handleRecord(std::span<const std::uint8_t> record) {
+  if (record.size() < sizeof(skouter_answer_header)) return;
   skouter_answer_header header;
-  std::memcpy(&header, data, sizeof(header));
-  const auto* bytes = static_cast<const std::uint8_t*>(data) + sizeof(header);
-  const std::size_t available = size - sizeof(header);
-  pipeline->handle(header, {bytes, std::min<std::size_t>(header.frame_len, available)});
-  return 0;
+  std::memcpy(&header, record.data(), sizeof(header));
+  const auto frame = record.subspan(sizeof(header));
+  handle(header, frame.first(std::min<std::size_t>(header.frame_len, frame.size())));
 }
 
 void AnswerPipeline::handle(const skouter_answer_header& header,

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -18,9 +17,8 @@
 #include "resolver/dns_client.h"
 #include "resolver/observed_names.h"
 #include "resolver/rate_limited_log.h"
+#include "resolver/ring_buffer_reader.h"
 #include "resolver/tcp_answer_stream.h"
-
-struct ring_buffer;
 
 namespace skouter::resolver {
 
@@ -67,7 +65,7 @@ class AnswerPipeline {
   void forgetIdleTcpStreams(std::uint64_t now_ns, std::uint64_t idle_ns);
 
  private:
-  static int onRecord(void* self, void* data, std::size_t size);
+  void handleRecord(std::span<const std::uint8_t> record);
   void handle(const skouter_answer_header& header, std::span<const std::uint8_t> frame);
   void handleUdpAnswer(const skouter_answer_header& header, std::span<const std::uint8_t> frame);
   void handleTcpSegment(const skouter_answer_header& header, std::span<const std::uint8_t> frame);
@@ -83,7 +81,6 @@ class AnswerPipeline {
   // partial answer is not dropped.
   void completeThenDeliver(const skouter_answer_header& header, const AnswerDecision& decision,
                            std::vector<std::uint8_t> ip_packet, IpAddress client);
-  void waitForAnswers();
 
   AllowedIpTable& table_;
   AnswerInjector& injector_;
@@ -93,12 +90,12 @@ class AnswerPipeline {
   DnsClient* dns_client_;
   ObservedNames* observed_;
   TcpAnswerStreams tcp_streams_;
-  ring_buffer* ring_ = nullptr;
-  boost::asio::posix::stream_descriptor readiness_;
   AnswerStats stats_;
   // Separate budgets, so a flood of denied lookups cannot hide a malformed answer.
   RateLimitedLog trouble_log_;
   RateLimitedLog decision_log_;
+  // Last: its callback uses everything above.
+  RingBufferReader ring_;
 };
 
 std::uint64_t monotonicNowNs();

@@ -1,0 +1,47 @@
+#include "resolver/ring_buffer_reader.h"
+
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+namespace skouter::resolver {
+
+RingBufferReader::RingBufferReader(boost::asio::io_context& io, int ring_fd,
+                                   const std::string& what, Handler handler)
+    : handler_(std::move(handler)), readiness_(io) {
+  ring_ = ring_buffer__new(ring_fd, &RingBufferReader::onRecord, this, nullptr);
+  if (!ring_) {
+    throw std::runtime_error("cannot open the " + what + " ring buffer: " + std::strerror(errno));
+  }
+  // Asio closes the descriptor it is given; the ring buffer closes its own.
+  readiness_.assign(dup(ring_buffer__epoll_fd(ring_)));
+}
+
+RingBufferReader::~RingBufferReader() {
+  readiness_.close();
+  ring_buffer__free(ring_);
+}
+
+void RingBufferReader::start() {
+  ring_buffer__consume(ring_);
+  waitForRecords();
+}
+
+void RingBufferReader::waitForRecords() {
+  readiness_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                        [this](const boost::system::error_code& error) {
+                          if (error) return;
+                          ring_buffer__consume(ring_);
+                          waitForRecords();
+                        });
+}
+
+int RingBufferReader::onRecord(void* self, void* data, std::size_t size) {
+  static_cast<RingBufferReader*>(self)->handler_({static_cast<const std::uint8_t*>(data), size});
+  return 0;
+}
+
+}  // namespace skouter::resolver

@@ -1,0 +1,42 @@
+// A BPF ring buffer read on an Asio event loop: each record is handed to the callback
+// as it arrives, on the loop's thread. The answer path and the deny/audit events use
+// one each.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+
+struct ring_buffer;
+
+namespace skouter::resolver {
+
+class RingBufferReader {
+ public:
+  using Handler = std::function<void(std::span<const std::uint8_t> record)>;
+
+  // `what` names the ring in errors. Throws std::runtime_error when libbpf cannot
+  // open it.
+  RingBufferReader(boost::asio::io_context& io, int ring_fd, const std::string& what,
+                   Handler handler);
+  ~RingBufferReader();
+  RingBufferReader(const RingBufferReader&) = delete;
+  RingBufferReader& operator=(const RingBufferReader&) = delete;
+
+  // Handles what the ring already holds (records left while no daemon ran), then
+  // every record as it comes.
+  void start();
+
+ private:
+  static int onRecord(void* self, void* data, std::size_t size);
+  void waitForRecords();
+
+  Handler handler_;
+  ring_buffer* ring_ = nullptr;
+  boost::asio::posix::stream_descriptor readiness_;
+};
+
+}  // namespace skouter::resolver
