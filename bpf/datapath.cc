@@ -5,16 +5,20 @@
 #include <net/if_arp.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/statfs.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 
 #include "skouter.skel.h"
 
@@ -35,8 +39,14 @@ int logLibbpf(enum libbpf_print_level level, const char* format, va_list args) {
   std::string text(line);
   while (!text.empty() && text.back() == '\n') text.pop_back();
   // bpf_tc_hook_create reports an existing clsact qdisc, which is expected on every
-  // interface skouter or someone else attached to before.
-  const bool expected = text.find("Exclusivity flag on") != std::string::npos;
+  // interface skouter or someone else attached to before; looking for skouter's filters
+  // (detaching, listing pod attachments) reports interfaces without them.
+  static constexpr const char* kExpected[] = {"Exclusivity flag on", "Parent Qdisc doesn't exists",
+                                              "Filter with specified priority/protocol not found",
+                                              "Cannot find specified filter chain"};
+  const bool expected =
+      std::any_of(std::begin(kExpected), std::end(kExpected),
+                  [&](const char* message) { return text.find(message) != std::string::npos; });
   if (level == LIBBPF_WARN && !expected)
     spdlog::warn("libbpf: {}", text);
   else
@@ -119,6 +129,44 @@ void attachOne(int ifindex, bpf_tc_attach_point point, int prog_fd, const std::s
   }
 }
 
+// The name of the interface with `ifindex`, for messages; its index when it is gone.
+std::string interfaceName(int ifindex) {
+  char name[IF_NAMESIZE] = {};
+  if (ifindex > 0 && if_indextoname(static_cast<unsigned>(ifindex), name)) return name;
+  return "interface " + std::to_string(ifindex);
+}
+
+// Asks the kernel of the current network namespace rather than /sys/class/net, which
+// shows the namespace /sys was mounted in (a daemon that joined another one with
+// setns still sees the old one there).
+void requireEthernetLink(const std::string& interface) {
+  const int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw DatapathError(std::string("cannot open a socket: ") + std::strerror(errno));
+  ifreq request{};
+  std::strncpy(request.ifr_name, interface.c_str(), IF_NAMESIZE - 1);
+  const int rc = ioctl(fd, SIOCGIFHWADDR, &request);
+  const int error = errno;
+  close(fd);
+  if (rc != 0) {
+    throw DatapathError("cannot read the link type of " + interface + ": " + std::strerror(error));
+  }
+  if (request.ifr_hwaddr.sa_family != ARPHRD_ETHER) {
+    throw DatapathError("interface '" + interface +
+                        "' is not an Ethernet device; skouter's programs parse Ethernet frames");
+  }
+}
+
+// The name the program with `id` was loaded under; empty when it is gone.
+std::string programName(std::uint32_t id) {
+  const int fd = bpf_prog_get_fd_by_id(id);
+  if (fd < 0) return {};
+  bpf_prog_info info{};
+  std::uint32_t length = sizeof(info);
+  const int rc = bpf_obj_get_info_by_fd(fd, &info, &length);
+  close(fd);
+  return rc == 0 ? std::string(info.name) : std::string();
+}
+
 }  // namespace
 
 std::unique_ptr<Datapath> Datapath::open(const std::string& pin_dir) {
@@ -189,6 +237,58 @@ void Datapath::detachUplink(const std::string& interface) {
       throw DatapathError("cannot detach from " + interface + ": " + std::strerror(-rc));
     }
   }
+}
+
+void Datapath::attachPod(int ifindex) {
+  char name[IF_NAMESIZE] = {};
+  if (ifindex <= 0 || !if_indextoname(static_cast<unsigned>(ifindex), name)) {
+    throw DatapathError("no interface with index " + std::to_string(ifindex) +
+                        " in this network namespace");
+  }
+  const std::string interface = name;
+  requireEthernetLink(interface);
+  // Egress first: from the moment pod_ingress records the pod's queries, their answers
+  // must be held.
+  attachOne(ifindex, BPF_TC_EGRESS, podEgressProgramFd(), interface);
+  attachOne(ifindex, BPF_TC_INGRESS, podIngressProgramFd(), interface);
+}
+
+void Datapath::detachPod(int ifindex) {
+  for (auto point : {BPF_TC_EGRESS, BPF_TC_INGRESS}) {
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
+    LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
+    const int rc = bpf_tc_detach(&hook, &opts);
+    if (rc == -ENODEV) return;  // the veth went away with its pod, and the filters with it
+    // ENOENT: no such filter; EINVAL: no clsact qdisc.
+    if (rc != 0 && rc != -ENOENT && rc != -EINVAL) {
+      throw DatapathError("cannot detach from " + interfaceName(ifindex) + ": " +
+                          std::strerror(-rc));
+    }
+  }
+}
+
+std::vector<int> Datapath::podAttachments() {
+  const std::unique_ptr<struct if_nameindex, decltype(&if_freenameindex)> interfaces(
+      if_nameindex(), if_freenameindex);
+  if (!interfaces) {
+    throw DatapathError(std::string("cannot list the interfaces: ") + std::strerror(errno));
+  }
+  std::vector<int> attached;
+  for (const struct if_nameindex* entry = interfaces.get(); entry->if_index != 0; ++entry) {
+    const int ifindex = static_cast<int>(entry->if_index);
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+    LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
+    const int rc = bpf_tc_query(&hook, &opts);
+    // ENOENT: no filter of ours; EINVAL: no clsact qdisc; ENODEV: gone since listed.
+    if (rc == -ENOENT || rc == -EINVAL || rc == -ENODEV) continue;
+    if (rc != 0) {
+      throw DatapathError("cannot query the tc filters of " + std::string(entry->if_name) + ": " +
+                          std::strerror(-rc));
+    }
+    // The uplink programs use the same handle; only pod_ingress marks a pod's interface.
+    if (programName(opts.prog_id) == "pod_ingress") attached.push_back(ifindex);
+  }
+  return attached;
 }
 
 void Datapath::removePins(const std::string& pin_dir) {

@@ -12,6 +12,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "bpf/bpf_map.h"
 #include "bpf/skouter_abi.h"
@@ -55,6 +56,18 @@ class Datapath {
 
   // Removes skouter's filters from `interface` (absent ones are not an error).
   static void detachUplink(const std::string& interface);
+
+  // Puts pod_ingress on tc ingress and pod_egress on tc egress of the interface with
+  // `ifindex` in the current network namespace (a pod's host-side veth), creating the
+  // clsact qdisc when needed; replaces skouter's own earlier filters there and leaves
+  // other filters alone. Throws DatapathError naming the interface.
+  void attachPod(int ifindex);
+  // Removes skouter's filters from the interface with `ifindex`. An interface that is
+  // already gone is not an error: pods vanish together with their veth.
+  static void detachPod(int ifindex);
+  // The interfaces of the current network namespace whose tc ingress carries
+  // skouter's pod_ingress, so a restarted daemon can detach those no pod needs.
+  static std::vector<int> podAttachments();
   // Unpins every map under `pin_dir` and removes the directory. Refuses while a
   // daemon holds it.
   static void removePins(const std::string& pin_dir);

@@ -1,6 +1,7 @@
 #include "daemon/daemon.h"
 
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <spdlog/spdlog.h>
 #include <sys/inotify.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "daemon/explain.h"
 #include "daemon/host_network.h"
@@ -79,19 +81,35 @@ Daemon::Daemon(DaemonOptions options)
     std::string note;
     options_.trusted_dns = resolver::systemNameservers(note);
     if (!note.empty()) spdlog::info("{}", note);
-    if (options_.trusted_dns.empty()) {
+    // In a cluster the DNS service's addresses are trusted too; the node's own
+    // resolvers are only needed for the node's lookups.
+    if (options_.trusted_dns.empty() && !options_.kubernetes) {
       throw std::runtime_error("no nameserver in /etc/resolv.conf; give --trusted-dns");
     }
   }
 
-  egresses_ = policy::loadPolicyPath(options_.policy_path);
+  node_labels_ = options_.node_labels;
+  if (!options_.policy_path.empty()) file_egresses_ = policy::loadPolicyPath(options_.policy_path);
+  egresses_ = file_egresses_;
   host_policy_ = compile(egresses_);
+  if (options_.kubernetes) {
+    kubernetes_ = std::make_unique<KubernetesSource>(
+        io_, options_, [this] { scheduleApply(std::chrono::milliseconds(20), "cluster change"); });
+  }
 
   datapath_ = Datapath::open(options_.bpffs);
   port_sets_ = std::make_unique<resolver::PortSetTable>(datapath_->portSets());
   allowed_ips_ = std::make_unique<resolver::AllowedIpTable>(
       datapath_->allowedIps(), datapath_->learnedNames(), *port_sets_, options_.max_ips_per_name);
   static_rules_ = std::make_unique<StaticRuleTable>(datapath_->allowedCidrs(), *port_sets_);
+  std::set<int> uplinks;
+  for (const auto& interface : options_.interfaces) {
+    const int ifindex = static_cast<int>(if_nametoindex(interface.c_str()));
+    if (ifindex == 0) throw DatapathError("no interface named '" + interface + "'");
+    uplinks.insert(ifindex);
+  }
+  pod_firewall_ =
+      std::make_unique<PodFirewall>(*datapath_, *allowed_ips_, *static_rules_, std::move(uplinks));
   injector_ = std::make_unique<resolver::AnswerInjector>(options_.reinject_mark);
   dns_client_ = std::make_unique<resolver::DnsClient>(io_, options_.trusted_dns);
 
@@ -102,10 +120,7 @@ Daemon::Daemon(DaemonOptions options)
   if (!applyPolicy()) throw DatapathError("the policy does not fit into the datapath's tables");
   answers_ = std::make_unique<resolver::AnswerPipeline>(
       io_, datapath_->answersRingFd(), *allowed_ips_, *injector_,
-      [this](std::uint32_t identity) -> const policy::CompiledPolicy* {
-        return identity == SKOUTER_HOST_IDENTITY && host_policy_.polices_host ? &host_policy_
-                                                                              : nullptr;
-      },
+      [this](std::uint32_t identity) { return policyOf(identity); },
       resolver::TtlSettings{options_.min_ttl_s, options_.ttl_grace_s, options_.max_ttl_s},
       resolver::RewriteSettings{options_.deny_response, options_.max_ttl_s,
                                 options_.block_private_answers},
@@ -113,19 +128,24 @@ Daemon::Daemon(DaemonOptions options)
   flow_events_ = std::make_unique<FlowEventReader>(
       io_, datapath_->eventsRingFd(), [this](const DeniedFlow& flow) { onDeniedFlow(flow); });
   for (const auto& interface : options_.interfaces) datapath_->attachUplink(interface);
+  if (kubernetes_) {
+    network_monitor_ = std::make_unique<NetworkChangeMonitor>(
+        io_, [this] { scheduleApply(std::chrono::milliseconds(50), "network change"); });
+  }
 
   admin_ = std::make_unique<AdminServer>(
       io_, options_.admin_socket,
       [this](const HttpRequest& request) { return handleAdmin(request); });
 
-  spdlog::info("skouterd {} {} state in {}; policing {} on {}; trusted resolvers: {}", kVersion,
+  spdlog::info("skouterd {} {} state in {}; policing {} on {}; trusted resolvers: {}{}", kVersion,
                datapath_->tookOverPinnedState() ? "took over the" : "created fresh", options_.bpffs,
-               host_policy_.polices_host ? "this host" : "nothing",
+               host_policy_.polices ? "this host" : "nothing",
                fmt::join(options_.interfaces, ", "), [&] {
                  std::vector<std::string> names;
                  for (const auto& r : options_.trusted_dns) names.push_back(r.toString());
                  return fmt::format("{}", fmt::join(names, ", "));
-               }());
+               }(),
+               kubernetes_ ? "; pods and Egress objects come from Kubernetes" : "");
 }
 
 Daemon::~Daemon() = default;
@@ -133,7 +153,7 @@ Daemon::~Daemon() = default;
 void Daemon::writeConfig() {
   skouter_config config{};
   config.layout_version = SKOUTER_LAYOUT_VERSION;
-  config.flags = (host_policy_.polices_host ? SKOUTER_CFG_HOST_POLICED : 0) |
+  config.flags = (host_policy_.polices ? SKOUTER_CFG_HOST_POLICED : 0) |
                  (options_.fail_open ? SKOUTER_CFG_FAIL_OPEN : 0) |
                  (options_.audit ? SKOUTER_CFG_AUDIT : 0) |
                  (host_policy_.audit_egresses.empty() ? 0 : SKOUTER_CFG_HOST_AUDIT);
@@ -148,7 +168,7 @@ void Daemon::writeConfig() {
 void Daemon::syncTrustedResolvers() {
   auto map = datapath_->trustedResolvers();
   std::vector<skouter_resolver_key> wanted;
-  for (const auto& address : options_.trusted_dns) {
+  for (const auto& address : trustedResolvers()) {
     wanted.push_back(resolverKey(address));
     if (map.update(wanted.back(), skouter_resolver_value{}) != 0) {
       throw DatapathError("cannot add trusted resolver " + address.toString());
@@ -163,9 +183,54 @@ void Daemon::syncTrustedResolvers() {
 }
 
 policy::CompiledPolicy Daemon::compile(const std::vector<policy::Egress>& egresses) const {
-  auto compiled = policy::compileForNode(egresses, options_.node_labels);
+  auto compiled = policy::compileForNode(egresses, node_labels_);
   compiled.audit_everything = options_.audit;
   return compiled;
+}
+
+const policy::CompiledPolicy* Daemon::policyOf(std::uint32_t identity) const {
+  if (identity == SKOUTER_HOST_IDENTITY) return host_policy_.polices ? &host_policy_ : nullptr;
+  const PodState* pod = pod_firewall_->byIdentity(identity);
+  return pod ? pod->policy.get() : nullptr;
+}
+
+policy::PodSelectionFacts Daemon::selectionFacts(const PodObject& pod) const {
+  policy::PodSelectionFacts facts{pod.namespace_name, pod.labels, {}};
+  if (const auto found = cluster_.namespace_labels.find(pod.namespace_name);
+      found != cluster_.namespace_labels.end()) {
+    facts.namespace_labels = found->second;
+  }
+  return facts;
+}
+
+std::vector<PolicedPod> Daemon::policedPods(const std::vector<policy::Egress>& egresses) {
+  const auto generation = std::make_pair(file_generation_, cluster_.egress_generation);
+  if (generation != pod_policies_generation_) {
+    pod_policies_.clear();
+    pod_policies_generation_ = generation;
+  }
+  std::vector<PolicedPod> policed;
+  for (const PodObject& pod : cluster_.pods) {
+    // A host-network pod's traffic is the node's own; a finished pod's address may be
+    // a newer pod's already.
+    if (pod.host_network || pod.finished || pod.addresses.empty()) continue;
+    const auto facts = selectionFacts(pod);
+    std::vector<std::size_t> selecting;
+    for (std::size_t i = 0; i < egresses.size(); ++i) {
+      if (policy::selectsPod(egresses[i], facts)) selecting.push_back(i);
+    }
+    if (selecting.empty()) continue;
+    auto& compiled = pod_policies_[selecting];
+    if (!compiled) {
+      auto policy = policy::compileSelected(egresses, [&](const policy::Egress& egress) {
+        return policy::selectsPod(egress, facts);
+      });
+      policy.audit_everything = options_.audit;
+      compiled = std::make_shared<const policy::CompiledPolicy>(std::move(policy));
+    }
+    policed.push_back({pod, compiled});
+  }
+  return policed;
 }
 
 bool Daemon::applyPolicy() {
@@ -179,7 +244,7 @@ bool Daemon::applyPolicy() {
   const auto removed = allowed_ips_->applyPolicy(
       SKOUTER_HOST_IDENTITY,
       [this](const std::string& name) -> std::optional<resolver::NameVerdict> {
-        if (!host_policy_.polices_host) return std::nullopt;
+        if (!host_policy_.polices) return std::nullopt;
         const auto rule = host_policy_.names.match(name);
         if (!rule) return std::nullopt;
         return resolver::NameVerdict{*rule, host_policy_.portsOf(*rule)};
@@ -241,34 +306,113 @@ void Daemon::run() {
   scheduleGarbageCollection();
   answers_->start();
   flow_events_->start();
-  prewarm();
-  watchPolicy();
+  // With Kubernetes the first complete list of the cluster applies (and pre-warms).
+  applied_once_ = !kubernetes_;
+  if (applied_once_ && host_policy_.polices) prewarm(SKOUTER_HOST_IDENTITY, host_policy_);
+  if (kubernetes_) {
+    kubernetes_->start();
+    network_monitor_->start();
+  }
+  if (!options_.policy_path.empty()) watchPolicy();
   waitForSighup();
   io_.run();
 }
 
 void Daemon::reload(const std::string& why) {
-  std::vector<policy::Egress> egresses;
+  if (!options_.policy_path.empty()) {
+    try {
+      file_egresses_ = policy::loadPolicyPath(options_.policy_path);
+      ++file_generation_;
+    } catch (const std::exception& error) {
+      ++reloads_failed_;
+      last_policy_error_ = error.what();
+      spdlog::error("policy reload ({}) failed; the previous policy stays in force: {}", why,
+                    last_policy_error_);
+      return;
+    }
+  }
+  applyAll(why);
+}
+
+void Daemon::applyAll(const std::string& why) {
+  if (kubernetes_) {
+    // Until every collection is listed, a pod might look unselected only because its
+    // Egress has not arrived: enforcement stays as the pinned state has it.
+    if (!kubernetes_->synced()) return;
+    cluster_ = kubernetes_->snapshot();
+    node_labels_ = cluster_.node_labels.value_or(policy::NodeLabels{});
+    for (const auto& [key, value] : options_.node_labels) node_labels_[key] = value;
+  }
+  std::vector<policy::Egress> egresses = file_egresses_;
+  std::vector<std::string> problems;
+  std::set<std::string> file_names;
+  for (const auto& egress : file_egresses_) {
+    file_names.insert(egress.namespace_name + "/" + egress.name);
+  }
+  for (const auto& egress : cluster_.egresses) {
+    if (file_names.count(egress.namespace_name + "/" + egress.name)) {
+      problems.push_back("Egress " + egress.namespace_name + "/" + egress.name +
+                         " is defined both in the policy files and in the cluster; the "
+                         "files' one is enforced");
+      continue;
+    }
+    egresses.push_back(egress);
+  }
+  for (const auto& invalid : cluster_.invalid_egresses) problems.push_back(invalid.error);
+
   policy::CompiledPolicy compiled;
+  std::vector<PolicedPod> policed;
   try {
-    egresses = policy::loadPolicyPath(options_.policy_path);
     compiled = compile(egresses);
+    policed = policedPods(egresses);
   } catch (const std::exception& error) {
     ++reloads_failed_;
     last_policy_error_ = error.what();
-    spdlog::error("policy reload ({}) failed; the previous policy stays in force: {}", why,
+    spdlog::error("cannot apply the policy ({}); the previous one stays in force: {}", why,
                   last_policy_error_);
     return;
   }
+  const bool host_names_changed =
+      !applied_once_ || compiled.names.exactNames() != host_policy_.names.exactNames();
   egresses_ = std::move(egresses);
   host_policy_ = std::move(compiled);
-  const bool complete = applyPolicy();
+  bool complete = applyPolicy();
+  const auto pods = pod_firewall_->sync(policed);
+  complete = complete && pods.complete;
+  syncTrustedResolvers();
   writeConfig();
   ++reloads_applied_;
-  last_policy_error_ =
-      complete ? "" : "the datapath's tables are full: part of the policy is missing";
-  spdlog::info("policy reloaded ({})", why);
-  prewarm();
+  for (const auto& [identity, state] : pod_firewall_->pods()) {
+    if (!state.problem.empty()) problems.push_back("pod " + state.pod.qualifiedName() + ": " + state.problem);
+  }
+  last_policy_error_ = problems.empty() ? "" : problems.front();
+  spdlog::log(applied_once_ ? spdlog::level::debug : spdlog::level::info,
+              "policy applied ({}): {} Egress(es), {} policed pod(s)", why, egresses_.size(),
+              pod_firewall_->pods().size());
+  applied_once_ = true;
+  if (host_names_changed && host_policy_.polices) prewarm(SKOUTER_HOST_IDENTITY, host_policy_);
+  for (const std::uint32_t identity : pods.newly_policed) {
+    if (const auto* policy = policyOf(identity)) prewarm(identity, *policy);
+  }
+  if (!complete) {
+    // A pod's interface or route may appear later than its address; the network
+    // monitor usually tells first, this retry catches the rest.
+    pod_retry_timer_.expires_after(std::chrono::seconds(1));
+    pod_retry_timer_.async_wait([this](const boost::system::error_code& error) {
+      if (!error) scheduleApply(std::chrono::milliseconds(0), "retrying pods not yet enforced");
+    });
+  }
+}
+
+void Daemon::scheduleApply(std::chrono::milliseconds delay, const std::string& why) {
+  if (apply_pending_) return;
+  apply_pending_ = true;
+  apply_reason_ = why;
+  apply_timer_.expires_after(delay);
+  apply_timer_.async_wait([this](const boost::system::error_code& error) {
+    apply_pending_ = false;
+    if (!error) applyAll(apply_reason_);
+  });
 }
 
 void Daemon::waitForSighup() {
@@ -310,21 +454,22 @@ void Daemon::waitForPolicyChange() {
       });
 }
 
-// Applications that resolved a name before skouterd started still hold its
-// addresses: looking every literal name up now installs them before they connect.
-void Daemon::prewarm() {
-  if (!host_policy_.polices_host) return;
-  for (const auto& name : host_policy_.names.exactNames()) {
+// Applications that resolved a name before skouterd started (or before their pod was
+// policed) still hold its addresses: looking every literal name up now installs them
+// before they connect.
+void Daemon::prewarm(std::uint32_t identity, const policy::CompiledPolicy& policy) {
+  for (const auto& name : policy.names.exactNames()) {
     for (const auto type : {resolver::DnsClient::kTypeA, resolver::DnsClient::kTypeAAAA}) {
       dns_client_->query(
           name, type, resolver::DnsClient::Transport::kUdp,
-          [this, name](const std::string& error, const std::vector<std::uint8_t>& answer) {
+          [this, name, identity](const std::string& error, const std::vector<std::uint8_t>& answer) {
             if (answer.empty()) {
               spdlog::warn("pre-warming {}: {}", name, error);
               return;
             }
-            const auto installed = answers_->installOwnAnswer(SKOUTER_HOST_IDENTITY, answer);
-            spdlog::debug("pre-warmed {}: {} address(es)", name, installed);
+            const auto installed = answers_->installOwnAnswer(identity, answer);
+            spdlog::debug("pre-warmed {} for {}: {} address(es)", name, workloadName(identity),
+                          installed);
           });
     }
   }
@@ -361,11 +506,19 @@ HttpResponse Daemon::handleAdmin(const HttpRequest& request) {
   if (path == "/v1/policies") return jsonResponse(request, http::status::ok, policiesJson());
   if (path == "/v1/audit") return jsonResponse(request, http::status::ok, auditJson());
   if (path == "/v1/explain") return explain(request, query);
-  return jsonResponse(
-      request, http::status::not_found,
-      json{{"error", "no such endpoint: " + path},
-           {"endpoints", {"/v1/status", "/v1/entries", "/v1/policies", "/v1/audit", "/v1/explain"}}}
-          .dump());
+  // Liveness: the event loop answers.
+  if (path == "/v1/health") return jsonResponse(request, http::status::ok, json{{"ok", true}}.dump());
+  if (path == "/v1/ready") {
+    const std::string reason = notReadyReason();
+    return jsonResponse(request, reason.empty() ? http::status::ok : http::status::service_unavailable,
+                        json{{"ready", reason.empty()}, {"reason", reason}}.dump());
+  }
+  return jsonResponse(request, http::status::not_found,
+                      json{{"error", "no such endpoint: " + path},
+                           {"endpoints",
+                            {"/v1/status", "/v1/entries", "/v1/policies", "/v1/audit",
+                             "/v1/explain", "/v1/health", "/v1/ready"}}}
+                          .dump());
 }
 
 std::string Daemon::auditJson() const {
@@ -376,6 +529,7 @@ std::string Daemon::auditJson() const {
   for (const auto& record : audit_table_.records()) {
     const auto& flow = record.flow;
     records.push_back({{"identity", flow.identity},
+                       {"workload", workloadName(flow.identity)},
                        {"source", flow.source.toString()},
                        {"destination", flow.destination.toString()},
                        {"protocol", flow.protocol},
@@ -413,11 +567,17 @@ HttpResponse Daemon::explain(const HttpRequest& request, const std::string& quer
   };
   const auto destination = IpAddress::parse(parameters["dst"]);
   if (!destination) return badRequest("dst: '" + parameters["dst"] + "' is not an IP address");
+  // The source decides whose policy judges the flow: the node's own, or a pod's.
+  std::uint32_t identity = SKOUTER_HOST_IDENTITY;
   if (parameters.count("src") && parameters["src"] != "host" &&
       !isLocalAddress(parameters["src"])) {
-    return badRequest("src: '" + parameters["src"] +
-                      "' is not an address of this node (only the node's own traffic is "
-                      "policed yet)");
+    const auto source = IpAddress::parse(parameters["src"]);
+    const PodState* pod = source ? pod_firewall_->byAddress(*source) : nullptr;
+    if (!pod) {
+      return badRequest("src: '" + parameters["src"] +
+                        "' is neither an address of this node nor of a policed pod on it");
+    }
+    identity = pod->identity;
   }
   const std::string proto = parameters.count("proto") ? parameters["proto"] : "tcp";
   FlowQuery flow;
@@ -437,38 +597,44 @@ HttpResponse Daemon::explain(const HttpRequest& request, const std::string& quer
   }
 
   PolicySnapshot snapshot;
-  snapshot.policy = &host_policy_;
-  snapshot.trusted_resolvers = options_.trusted_dns;
+  snapshot.policy = policyOf(identity);
+  snapshot.trusted_resolvers = trustedResolvers();
   snapshot.now_ns = monotonicNowNs();
-  snapshot.learned = allowed_ips_->entryOf(SKOUTER_HOST_IDENTITY, flow.destination);
+  snapshot.learned = allowed_ips_->entryOf(identity, flow.destination);
   for (const auto& entry : static_rules_->entries()) {
-    if (entry.identity == SKOUTER_HOST_IDENTITY) snapshot.static_entries.push_back(entry.entry);
+    if (entry.identity == identity) snapshot.static_entries.push_back(entry.entry);
   }
-  snapshot.observed_names = observed_names_.namesOf(SKOUTER_HOST_IDENTITY, flow.destination);
+  snapshot.observed_names = observed_names_.namesOf(identity, flow.destination);
   const auto explanation = explainFlow(flow, snapshot);
   json body = {{"verdict", toString(explanation.verdict)},
                {"passes", explanation.verdict != FlowVerdict::kDenied},
                {"reason", explanation.reason},
-               {"identity", "host"},
+               {"identity", workloadName(identity)},
                {"destination", flow.destination.toString()},
                {"protocol", proto},
                {"port", flow.port},
                {"names", explanation.names},
                {"rule", nullptr},
                {"expires_in_s", nullptr}};
-  if (explanation.rule) {
-    const auto found = host_policy_.rule_descriptions.find(*explanation.rule);
-    body["rule"] = found != host_policy_.rule_descriptions.end()
-                       ? found->second
-                       : fmt::format("(rule {:08x} of an earlier policy)", *explanation.rule);
-  }
+  if (explanation.rule) body["rule"] = ruleName(identity, *explanation.rule);
   if (explanation.expires_in_s) body["expires_in_s"] = *explanation.expires_in_s;
   return jsonResponse(request, http::status::ok, body.dump());
 }
 
 std::string Daemon::statusJson() const {
   json trusted = json::array();
-  for (const auto& address : options_.trusted_dns) trusted.push_back(address.toString());
+  for (const auto& address : trustedResolvers()) trusted.push_back(address.toString());
+  json pods = json::array();
+  for (const auto& [identity, state] : pod_firewall_->pods()) {
+    json addresses = json::array();
+    for (const auto& address : state.pod.addresses) addresses.push_back(address.toString());
+    pods.push_back({{"pod", state.pod.qualifiedName()},
+                    {"identity", identity},
+                    {"addresses", addresses},
+                    {"interface", state.interface ? json(state.interface->name) : json(nullptr)},
+                    {"audit", !state.policy->audit_egresses.empty() || options_.audit},
+                    {"problem", state.problem.empty() ? json(nullptr) : json(state.problem)}});
+  }
   json datapath_counters = json::object();
   const auto counters = datapath_->counters();
   for (std::uint32_t i = 0; i < SKOUTER_CNT_MAX; ++i) {
@@ -490,7 +656,10 @@ std::string Daemon::statusJson() const {
       {"bpffs", options_.bpffs},
       {"interfaces", options_.interfaces},
       {"trusted_resolvers", trusted},
-      {"host_policed", host_policy_.polices_host},
+      {"host_policed", host_policy_.polices},
+      {"ready", notReadyReason().empty()},
+      {"pods", pods},
+      {"kubernetes", kubernetes_ ? kubernetes_->statusJson() : json(nullptr)},
       {"audit",
        {{"active", host_policy_.audit()},
         {"flag", options_.audit},
@@ -530,7 +699,19 @@ std::string Daemon::statusJson() const {
 }
 
 bool Daemon::selectsThisNode(const policy::Egress& egress) const {
-  return egress.node_selector && egress.node_selector->matches(options_.node_labels);
+  return policy::selectsNode(egress, node_labels_);
+}
+
+std::string Daemon::notReadyReason() const {
+  if (kubernetes_ && !kubernetes_->synced()) return "the Kubernetes API has not been listed yet";
+  if (!applied_once_) return "the cluster's policy has not been applied yet";
+  return "";
+}
+
+std::string Daemon::workloadName(std::uint32_t identity) const {
+  if (identity == SKOUTER_HOST_IDENTITY) return "host";
+  if (const PodState* pod = pod_firewall_->byIdentity(identity)) return pod->pod.qualifiedName();
+  return "identity " + std::to_string(identity);
 }
 
 std::string Daemon::policiesJson() const {
@@ -551,6 +732,9 @@ std::string Daemon::policiesJson() const {
     }
     json identities = json::array();
     if (selectsThisNode(egress)) identities.push_back("host");
+    for (const auto& [identity, state] : pod_firewall_->pods()) {
+      if (policy::selectsPod(egress, selectionFacts(state.pod))) identities.push_back(state.pod.qualifiedName());
+    }
     policies.push_back(
         {{"name", egress.name},
          {"namespace", egress.namespace_name},
@@ -565,12 +749,25 @@ std::string Daemon::policiesJson() const {
   return policies.dump();
 }
 
+std::string Daemon::ruleName(std::uint32_t identity, policy::RuleId rule) const {
+  if (const auto* policy = policyOf(identity)) {
+    const auto found = policy->rule_descriptions.find(rule);
+    if (found != policy->rule_descriptions.end()) return found->second;
+  }
+  return fmt::format("(rule {:08x} of an earlier policy)", rule);
+}
+
+std::vector<resolver::ResolverAddress> Daemon::trustedResolvers() const {
+  auto addresses = options_.trusted_dns;
+  for (const auto& address : cluster_.dns_resolvers) {
+    if (std::find(addresses.begin(), addresses.end(), address) == addresses.end()) {
+      addresses.push_back(address);
+    }
+  }
+  return addresses;
+}
+
 std::string Daemon::entriesJson() const {
-  const auto ruleName = [this](policy::RuleId rule) -> std::string {
-    const auto found = host_policy_.rule_descriptions.find(rule);
-    if (found != host_policy_.rule_descriptions.end()) return found->second;
-    return fmt::format("(rule {:08x} of an earlier policy)", rule);
-  };
   const auto now = monotonicNowNs();
   json entries = json::array();
   for (const auto& entry : allowed_ips_->entries()) {
@@ -581,22 +778,24 @@ std::string Daemon::entriesJson() const {
                        : 0.0;
     }
     entries.push_back({{"identity", entry.identity},
+                       {"workload", workloadName(entry.identity)},
                        {"ip", entry.ip.toString()},
                        {"names", entry.names},
                        {"expires_in_s", expires_in},
                        {"ports", policy::describePorts(entry.ports)},
-                       {"rule", ruleName(entry.rule)}});
+                       {"rule", ruleName(entry.identity, entry.rule)}});
   }
   for (const auto& entry : static_rules_->entries()) {
     const auto& prefix = entry.entry.prefix;
     entries.push_back(
         {{"identity", entry.identity},
+         {"workload", workloadName(entry.identity)},
          {"ip", prefix.length == prefix.address.maxPrefixLength() ? prefix.address.toString()
                                                                   : prefix.toString()},
          {"names", json::array()},
          {"expires_in_s", nullptr},
          {"ports", policy::describePorts(entry.entry.ports)},
-         {"rule", ruleName(entry.entry.rule)}});
+         {"rule", ruleName(entry.identity, entry.entry.rule)}});
   }
   return entries.dump();
 }

@@ -8,14 +8,20 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <map>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "bpf/datapath.h"
 #include "daemon/admin_server.h"
 #include "daemon/audit_table.h"
 #include "daemon/flow_event_reader.h"
+#include "daemon/kubernetes_source.h"
 #include "daemon/options.h"
+#include "daemon/pod_firewall.h"
+#include "daemon/route_lookup.h"
 #include "daemon/static_rule_table.h"
 #include "policy/compiled_policy.h"
 #include "policy/egress.h"
@@ -40,10 +46,20 @@ class Daemon {
   void run();
 
  private:
+  using PodPolicyCache =
+      std::map<std::vector<std::size_t>, std::shared_ptr<const policy::CompiledPolicy>>;
+
   policy::CompiledPolicy compile(const std::vector<policy::Egress>& egresses) const;
+  // Recomputes every workload's policy from the file policy and the cluster, and
+  // brings the datapath in line: the node's own, then the pods'. A policy that does
+  // not compile leaves the one in force untouched and is reported in status.
+  void applyAll(const std::string& why);
   // Brings the datapath in line with host_policy_. False (logged) when a table is
   // full and part of the policy is missing.
   bool applyPolicy();
+  // The pods on this node an Egress selects, each with the union of those Egresses.
+  std::vector<PolicedPod> policedPods(const std::vector<policy::Egress>& egresses);
+  policy::PodSelectionFacts selectionFacts(const PodObject& pod) const;
   void forgetUnusedPortSets();
   void onDeniedFlow(const DeniedFlow& flow);
   void writeConfig();
@@ -51,10 +67,14 @@ class Daemon {
   void beat();
   void scheduleHeartbeat();
   void collectGarbage();
-  void prewarm();
-  // Loads the policy anew and applies it; a policy that fails to load leaves the
-  // one in force untouched and is reported in status.
+  // Looks up the literal names of `policy` and installs the answers for `identity`.
+  void prewarm(std::uint32_t identity, const policy::CompiledPolicy& policy);
+  const policy::CompiledPolicy* policyOf(std::uint32_t identity) const;
+  // Reads the policy files anew and applies everything; files that fail to load leave
+  // the policy in force untouched and are reported in status.
   void reload(const std::string& why);
+  // Coalesces bursts of cluster or network changes into one applyAll after `delay`.
+  void scheduleApply(std::chrono::milliseconds delay, const std::string& why);
   void watchPolicy();
   void waitForPolicyChange();
   void waitForSighup();
@@ -64,12 +84,31 @@ class Daemon {
   std::string entriesJson() const;
   std::string policiesJson() const;
   std::string auditJson() const;
+  // What rule `rule` of the policy of `identity` is called.
+  std::string ruleName(std::uint32_t identity, policy::RuleId rule) const;
+  // --trusted-dns and the cluster DNS service's addresses.
+  std::vector<resolver::ResolverAddress> trustedResolvers() const;
+  // "host", "namespace/pod", or "identity N" for one that is gone.
+  std::string workloadName(std::uint32_t identity) const;
   HttpResponse explain(const HttpRequest& request, const std::string& query) const;
   bool selectsThisNode(const policy::Egress& egress) const;
+  // Whether the daemon serves its purpose: the cluster listed and applied.
+  std::string notReadyReason() const;
 
   DaemonOptions options_;
+  std::vector<policy::Egress> file_egresses_;
+  // The file policy and the cluster's Egress objects together.
   std::vector<policy::Egress> egresses_;
   policy::CompiledPolicy host_policy_;
+  // --node-label flags over the Node object's labels.
+  policy::NodeLabels node_labels_;
+  ClusterSnapshot cluster_;
+  std::uint64_t file_generation_ = 0;
+  // Pod policies by the Egresses (indices into egresses_) that select the pod; valid
+  // for one (file_generation_, cluster_.egress_generation) pair.
+  PodPolicyCache pod_policies_;
+  std::pair<std::uint64_t, std::uint64_t> pod_policies_generation_{~0ULL, ~0ULL};
+  bool applied_once_ = false;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 
   boost::asio::io_context io_;
@@ -83,6 +122,14 @@ class Daemon {
   std::unique_ptr<resolver::AnswerPipeline> answers_;
   AuditTable audit_table_;
   std::unique_ptr<FlowEventReader> flow_events_;
+  std::unique_ptr<PodFirewall> pod_firewall_;
+  std::unique_ptr<KubernetesSource> kubernetes_;
+  std::unique_ptr<NetworkChangeMonitor> network_monitor_;
+  boost::asio::steady_timer apply_timer_{io_};
+  bool apply_pending_ = false;
+  std::string apply_reason_;
+  // Retries pods that are not attached yet (their interface or route is late).
+  boost::asio::steady_timer pod_retry_timer_{io_};
   resolver::RateLimitedLog denied_flow_log_;
   std::unique_ptr<AdminServer> admin_;
   boost::asio::steady_timer heartbeat_timer_{io_};

@@ -73,7 +73,7 @@ const char* toString(FlowVerdict verdict) {
 Explanation explainFlow(const FlowQuery& flow, const PolicySnapshot& snapshot) {
   Explanation result;
   const std::string destination = flow.destination.toString();
-  if (!snapshot.policy || !snapshot.policy->polices_host) {
+  if (!snapshot.policy || !snapshot.policy->polices) {
     result.verdict = FlowVerdict::kAllowed;
     result.reason = "no Egress selects this workload, so its traffic is not policed";
     return result;

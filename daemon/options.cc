@@ -1,6 +1,7 @@
 #include "daemon/options.h"
 
 #include <boost/program_options.hpp>
+#include <cstdlib>
 #include <sstream>
 
 #include "daemon/version.h"
@@ -23,9 +24,11 @@ ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
   std::string reinject_mark = "0x5c0a";
   std::string deny_response = "passthrough";
   std::uint32_t max_ttl_s = 0;
+  std::string trusted_dns_service = "kube-system/kube-dns";
 
   po::options_description description(
       "skouterd: DNS-driven egress firewall daemon\n\nUsage: skouterd --policy PATH [flags]\n"
+      "       skouterd --kubernetes [--node-name NAME] [--policy PATH] [flags]\n"
       "       skouterd --detach [--interface NAME]... [--bpffs PATH]\n\nFlags");
   // One flag per block: name, value, help. (clang-format would run them together.)
   // clang-format off
@@ -80,6 +83,17 @@ ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
        "socket mark of re-injected answers, which the datapath lets through")
       ("node-label", po::value(&node_labels),
        "KEY=VALUE label of this node for nodeSelector matching (repeatable)")
+      ("kubernetes", po::bool_switch(&options.kubernetes),
+       "also take Egress objects from the Kubernetes API and police this node's pods; "
+       "the cluster DNS service's addresses become trusted resolvers")
+      ("kubeconfig", po::value(&options.kubeconfig),
+       "with --kubernetes: reach the API server as this kubeconfig file says (default: the "
+       "in-cluster service account)")
+      ("node-name", po::value(&options.node_name),
+       "with --kubernetes: this node's name (default: $NODE_NAME)")
+      ("trusted-dns-service", po::value(&trusted_dns_service)->default_value(trusted_dns_service),
+       "with --kubernetes: NAMESPACE/NAME of the cluster DNS Service; its cluster IPs and "
+       "endpoints are trusted resolvers")
       ("log-level", po::value(&options.log_level)->default_value(options.log_level),
        "trace, debug, info, warn, error or off")
       ("detach", po::bool_switch(&options.detach),
@@ -137,7 +151,26 @@ ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
   }
   if (options.failsafe_timeout_s == 0) return usageError("--failsafe-timeout must be at least 1");
   if (options.flow_idle_timeout_s == 0) return usageError("--flow-idle-timeout must be at least 1");
-  if (!options.detach && options.policy_path.empty()) return usageError("--policy is required");
+  const auto slash = trusted_dns_service.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == trusted_dns_service.size() ||
+      trusted_dns_service.find('/', slash + 1) != std::string::npos) {
+    return usageError("--trusted-dns-service: '" + trusted_dns_service +
+                      "' is not NAMESPACE/NAME");
+  }
+  options.trusted_dns_service_namespace = trusted_dns_service.substr(0, slash);
+  options.trusted_dns_service_name = trusted_dns_service.substr(slash + 1);
+  if (options.kubernetes && options.node_name.empty()) {
+    if (const char* node_name = std::getenv("NODE_NAME")) options.node_name = node_name;
+    if (options.node_name.empty()) {
+      return usageError("--kubernetes needs this node's name: give --node-name or set NODE_NAME");
+    }
+  }
+  if (!options.kubernetes && !options.kubeconfig.empty()) {
+    return usageError("--kubeconfig needs --kubernetes");
+  }
+  if (!options.detach && !options.kubernetes && options.policy_path.empty()) {
+    return usageError("--policy is required (or --kubernetes)");
+  }
   if (options.policy_path == "-") return usageError("--policy - is not supported; give a path");
   return {options, "", 0};
 }

@@ -32,6 +32,13 @@ struct DaemonOptions {
   bool audit = false;
   std::size_t audit_table_size = 4096;
   policy::NodeLabels node_labels;
+  // Kubernetes: Egress objects, this node's pods, namespaces and Node, and the cluster
+  // DNS service come from the API server.
+  bool kubernetes = false;
+  std::string kubeconfig;  // empty: the in-cluster service account
+  std::string node_name;   // default: $NODE_NAME
+  std::string trusted_dns_service_namespace = "kube-system";
+  std::string trusted_dns_service_name = "kube-dns";
   std::string log_level = "info";
   bool detach = false;
 };

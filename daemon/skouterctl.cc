@@ -36,7 +36,11 @@ constexpr const char* kUsage =
     "                  an Egress (YAML) that would allow every flow `audit` lists, by name\n"
     "                  where an answer named the destination; review it before use\n"
     "  explain --dst ADDR [--port N] [--proto tcp|udp|sctp|icmp] [--src ADDR]\n"
-    "                  whether a new flow would pass now, and why\n"
+    "                  whether a new flow would pass now, and why (--src: an address of\n"
+    "                  this node, the default, or of a policed pod on it)\n"
+    "  health          exits 0 while skouterd answers (a liveness probe)\n"
+    "  ready           exits 0 once skouterd enforces what it should: with --kubernetes,\n"
+    "                  after the cluster was listed and applied (a readiness probe)\n"
     "\n"
     "Flags:\n"
     "  --socket PATH   admin socket of skouterd (default /run/skouter/skouterd.sock)\n"
@@ -60,10 +64,15 @@ json get(const std::string& socket_path, const std::string& target) {
   http::read(socket, buffer, response);
   auto body = json::parse(response.body(), nullptr, false);
   if (response.result() != http::status::ok) {
+    std::string message = response.body();
+    for (const char* key : {"error", "reason"}) {
+      if (body.is_object() && body.contains(key) && body[key].is_string()) {
+        message = body[key].get<std::string>();
+        break;
+      }
+    }
     throw std::runtime_error("skouterd answered " + std::to_string(response.result_int()) + ": " +
-                             (body.is_object() && body.contains("error")
-                                  ? body["error"].get<std::string>()
-                                  : response.body()));
+                             message);
   }
   if (body.is_discarded()) throw std::runtime_error("skouterd sent a body that is not JSON");
   return body;
@@ -105,10 +114,10 @@ void printEntries(const json& entries) {
       text << std::fixed << std::setprecision(1) << entry["expires_in_s"].get<double>() << "s";
       expires = text.str();
     }
-    rows.push_back({scalar(entry["identity"]), scalar(entry["ip"]), names.empty() ? "-" : names,
+    rows.push_back({scalar(entry["workload"]), scalar(entry["ip"]), names.empty() ? "-" : names,
                     expires, scalar(entry["ports"]), scalar(entry["rule"])});
   }
-  printTable({"IDENTITY", "IP", "NAMES", "EXPIRES IN", "PORTS", "RULE"}, rows);
+  printTable({"WORKLOAD", "IP", "NAMES", "EXPIRES IN", "PORTS", "RULE"}, rows);
 }
 
 void printPolicies(const json& policies) {
@@ -143,6 +152,27 @@ void printStatus(const json& status) {
   rows.push_back({"interfaces", join(status["interfaces"])});
   rows.push_back({"trusted resolvers", join(status["trusted_resolvers"])});
   rows.push_back({"host policed", status["host_policed"].get<bool>() ? "yes" : "no"});
+  rows.push_back({"ready", status["ready"].get<bool>() ? "yes" : "no"});
+  if (status["kubernetes"].is_object()) {
+    const auto& kubernetes = status["kubernetes"];
+    rows.push_back({"kubernetes", scalar(kubernetes["api_server"]) + " as node " +
+                                      scalar(kubernetes["node"]) +
+                                      (kubernetes["synced"].get<bool>() ? "" : " (not synced)")});
+    for (const auto& [collection, stats] : kubernetes.items()) {
+      if (!stats.is_object()) continue;
+      rows.push_back({"  " + collection,
+                      scalar(stats["objects"]) + " objects, " + scalar(stats["lists"]) +
+                          " lists, " + scalar(stats["watches"]) + " watches, " +
+                          scalar(stats["expired"]) + " expired, " + scalar(stats["errors"]) +
+                          " errors" +
+                          (stats["last_error"].is_null() ? "" : " (" + scalar(stats["last_error"]) + ")")});
+    }
+  }
+  for (const auto& pod : status["pods"]) {
+    rows.push_back({"pod " + scalar(pod["pod"]),
+                    "identity " + scalar(pod["identity"]) + " on " + scalar(pod["interface"]) +
+                        (pod["problem"].is_null() ? "" : ": " + scalar(pod["problem"]))});
+  }
   rows.push_back({"heartbeat age", scalar(status["heartbeat_age_ms"]) + "ms"});
   rows.push_back({"entries", "learned " + scalar(status["entries"]["learned"]) + ", static " +
                                  scalar(status["entries"]["static"])});
@@ -262,7 +292,7 @@ int main(int argc, char** argv) {
     }
   }
   if (command != "status" && command != "entries" && command != "policies" && command != "audit" &&
-      command != "explain") {
+      command != "explain" && command != "health" && command != "ready") {
     std::cerr << (command.empty() ? "skouterctl: no command\n"
                                   : "skouterctl: unknown command '" + command + "'\n")
               << kUsage;
@@ -306,6 +336,8 @@ int main(int argc, char** argv) {
       printAudit(body);
     } else if (command == "explain") {
       printExplanation(body);
+    } else if (command == "health" || command == "ready") {
+      std::cout << command << ": ok\n";
     } else {
       printStatus(body);
     }

@@ -1,7 +1,27 @@
 #!/usr/bin/env bash
-# Installs every Debian 12 package skouter needs to build, test and run its demo.
+# Installs the Debian 12 packages skouter needs.
+#   deploy/install-deps.sh            everything to build, test and run the demo
+#   deploy/install-deps.sh --runtime  only what skouterd and skouterctl need to run
+#                                     (the runtime stage of deploy/container/Dockerfile)
 # Idempotent: packages already present are left alone.
 set -euo pipefail
+
+mode=all
+case "${1:-}" in
+  "") ;;
+  --runtime) mode=runtime ;;
+  *)
+    echo "usage: $0 [--runtime]" >&2
+    exit 2
+    ;;
+esac
+
+# The shared libraries skouterd and skouterctl link (ldd shows them), and iproute2 to
+# look at routes and tc filters from inside the container.
+runtime_packages=(
+  libbpf1 libc-ares2 libldns3 libspdlog1.10 libfmt9 libyaml-cpp0.7 libre2-9
+  libboost-program-options1.74.0 libssl3 libelf1 zlib1g iproute2
+)
 
 packages=(
   # build
@@ -12,9 +32,19 @@ packages=(
   # libraries
   libc-ares-dev libldns-dev libboost-dev libboost-program-options-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libyaml-cpp-dev nlohmann-json3-dev libre2-dev
+  libssl-dev
   # lab and tests
-  unbound dnsutils knot-dnsutils curl iproute2 python3 procps
+  unbound dnsutils knot-dnsutils curl iproute2 python3 procps nftables openssl
+  # tests/deploy: the CRD schema and the rendered manifests
+  python3-yaml python3-jsonschema
 )
+# tests/deploy renders deploy/kubernetes with `kubectl kustomize`. Debian's kubectl
+# would clash with one installed otherwise (by the Google Cloud SDK, say), so it is
+# added only when there is none.
+command -v kubectl >/dev/null || packages+=(kubernetes-client)
+if [ "$mode" = runtime ]; then
+  packages=("${runtime_packages[@]}")
+fi
 
 missing=()
 for p in "${packages[@]}"; do

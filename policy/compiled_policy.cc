@@ -14,6 +14,9 @@ namespace {
 // be resolved, so match() denies them instead of sizing its buffer for them.
 constexpr std::size_t kMaxNameLength = 253;
 
+// Where kubectl puts an object written without metadata.namespace.
+constexpr const char* kDefaultNamespace = "default";
+
 // std::tolower depends on the locale; DNS case folding is ASCII only.
 char asciiLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -146,11 +149,30 @@ std::optional<RuleId> NameMatcher::match(std::string_view name) const {
   return any_name_;
 }
 
+bool selectsPod(const Egress& egress, const PodSelectionFacts& pod) {
+  if (!egress.pod_selector && !egress.namespace_selector) return false;
+  if (egress.pod_selector && !egress.pod_selector->matches(pod.labels)) return false;
+  const std::string& own_namespace =
+      egress.namespace_name.empty() ? kDefaultNamespace : egress.namespace_name;
+  return pod.namespace_name == own_namespace ||
+         (egress.namespace_selector && egress.namespace_selector->matches(pod.namespace_labels));
+}
+
+bool selectsNode(const Egress& egress, const NodeLabels& labels) {
+  return egress.node_selector && egress.node_selector->matches(labels);
+}
+
 CompiledPolicy compileForNode(const std::vector<Egress>& egresses, const NodeLabels& labels) {
+  return compileSelected(egresses,
+                         [&labels](const Egress& egress) { return selectsNode(egress, labels); });
+}
+
+CompiledPolicy compileSelected(const std::vector<Egress>& egresses,
+                               const std::function<bool(const Egress&)>& selects) {
   CompiledPolicy policy;
   for (const Egress& egress : egresses) {
-    if (!egress.node_selector || !egress.node_selector->matches(labels)) continue;
-    policy.polices_host = true;
+    if (!selects(egress)) continue;
+    policy.polices = true;
     if (egress.mode == EgressMode::kAudit) policy.audit_egresses.push_back(qualifiedName(egress));
     if (!policy.deny_response) policy.deny_response = egress.deny_response;
     for (std::size_t index = 0; index < egress.rules.size(); ++index) {

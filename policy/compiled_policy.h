@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -81,9 +82,11 @@ struct StaticEntry {
   auto operator<=>(const StaticEntry&) const = default;
 };
 
+// The policy of one workload (the node's own traffic, or one pod): the union of the
+// rules of every Egress that selects it.
 struct CompiledPolicy {
-  // True when at least one Egress selects this node: only then is the host policed.
-  bool polices_host = false;
+  // True when at least one Egress selects the workload: only then is it policed.
+  bool polices = false;
   NameMatcher names;
   // Static IPs and CIDRs, deduplicated and sorted; an IP is a full-length prefix.
   std::vector<StaticEntry> static_entries;
@@ -91,7 +94,7 @@ struct CompiledPolicy {
   std::map<RuleId, std::string> rule_descriptions;
   // The ports of each rule that restricts them; a rule not listed allows every port.
   std::map<RuleId, PortSet> rule_ports;
-  // Egresses in mode audit that select this node: if any does, nothing is dropped.
+  // Egresses in mode audit that select the workload: if any does, nothing is dropped.
   std::vector<std::string> audit_egresses;
   // --audit: nothing is dropped, whatever the Egresses say.
   bool audit_everything = false;
@@ -103,10 +106,26 @@ struct CompiledPolicy {
   const PortSet& portsOf(RuleId rule) const;
 };
 
-using NodeLabels = std::map<std::string, std::string>;
+using Labels = std::map<std::string, std::string>;
+using NodeLabels = Labels;
 
-// Unions the rules of every Egress whose nodeSelector selects a node with `labels`.
-// Throws PolicyError if a regex does not compile.
+// What pod selection looks at: the pod's namespace and labels, and its namespace's.
+struct PodSelectionFacts {
+  std::string namespace_name;
+  Labels labels;
+  Labels namespace_labels;
+};
+
+// podSelector picks pods in the Egress's own namespace ("default" when it has none);
+// namespaceSelector widens that to the pods of every namespace it matches.
+bool selectsPod(const Egress& egress, const PodSelectionFacts& pod);
+bool selectsNode(const Egress& egress, const NodeLabels& labels);
+
+// Unions the rules of every Egress in `egresses` for which `selects` is true (in order).
+// Throws PolicyError if a regex does not compile or an Egress is defined twice.
+CompiledPolicy compileSelected(const std::vector<Egress>& egresses,
+                               const std::function<bool(const Egress&)>& selects);
+// The node's own traffic: every Egress whose nodeSelector matches `labels`.
 CompiledPolicy compileForNode(const std::vector<Egress>& egresses, const NodeLabels& labels);
 
 RuleId ruleIdOf(std::string_view description);

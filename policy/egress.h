@@ -99,6 +99,11 @@ struct Egress {
   int document = 0;            // 1-based index of the document in that file
   // Absent nodeSelector: the Egress selects no node (it is meant for pods).
   std::optional<LabelSelector> node_selector;
+  // The pods of the Egress's own namespace that podSelector matches, and of every
+  // namespace namespaceSelector matches (all pods there when podSelector is absent).
+  // Both absent: the Egress selects no pod.
+  std::optional<LabelSelector> pod_selector;
+  std::optional<LabelSelector> namespace_selector;
   EgressMode mode = EgressMode::kEnforce;
   // Overrides --deny-response for the workloads this Egress selects.
   std::optional<DenyResponse> deny_response;

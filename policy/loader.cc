@@ -261,12 +261,11 @@ class DocumentReader {
     if (const auto selector = spec.find("nodeSelector"); selector != spec.end()) {
       egress.node_selector = readLabelSelector(selector->second, "spec.nodeSelector");
     }
-    // Pod policies are not enforced yet. Their selectors are still validated, so a
-    // policy accepted today is not rejected once they are.
-    for (const std::string_view key : {"podSelector", "namespaceSelector"}) {
-      if (const auto selector = spec.find(key); selector != spec.end()) {
-        readLabelSelector(selector->second, childPath("spec", key));
-      }
+    if (const auto selector = spec.find("podSelector"); selector != spec.end()) {
+      egress.pod_selector = readLabelSelector(selector->second, "spec.podSelector");
+    }
+    if (const auto selector = spec.find("namespaceSelector"); selector != spec.end()) {
+      egress.namespace_selector = readLabelSelector(selector->second, "spec.namespaceSelector");
     }
     const auto rules = spec.find("rules");
     if (rules == spec.end()) return;

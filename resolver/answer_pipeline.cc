@@ -1,5 +1,6 @@
 #include "resolver/answer_pipeline.h"
 
+#include "common/internet_checksum.h"
 #include "resolver/dns_question.h"
 
 #include <bpf/libbpf.h>
@@ -18,6 +19,27 @@ namespace {
 
 // The TC bit: the resolver had more to say than fits in a UDP datagram.
 bool isTruncated(std::span<const std::uint8_t> dns) { return dns.size() > 2 && (dns[2] & 0x02); }
+
+constexpr std::uint8_t kTcpFin = 0x01;
+constexpr std::uint8_t kTcpPsh = 0x08;
+constexpr std::uint8_t kTcpCwr = 0x80;
+
+void store16(std::uint8_t* at, std::uint16_t value) {
+  at[0] = static_cast<std::uint8_t>(value >> 8);
+  at[1] = static_cast<std::uint8_t>(value);
+}
+
+void store32(std::uint8_t* at, std::uint32_t value) {
+  store16(at, static_cast<std::uint16_t>(value >> 16));
+  store16(at + 2, static_cast<std::uint16_t>(value));
+}
+
+// The bytes of the held frame before its IP header: the Ethernet header (and VLAN
+// tags) the kernel had put on the answer for the pod.
+std::span<const std::uint8_t> linkHeaderOf(std::span<const std::uint8_t> frame,
+                                           const skouter_answer_header& header) {
+  return frame.first(std::min<std::size_t>(header.l3_offset, frame.size()));
+}
 
 }  // namespace
 
@@ -121,14 +143,39 @@ bool AnswerPipeline::install(std::uint32_t identity, const AnswerDecision& decis
 }
 
 void AnswerPipeline::deliver(std::span<const std::uint8_t> ip_packet, const IpAddress& client,
-                             const skouter_answer_header& header) {
-  if (auto failure = injector_.deliverToHost(ip_packet, client); !failure.empty()) {
+                             const skouter_answer_header& header,
+                             std::span<const std::uint8_t> link_header) {
+  std::string failure;
+  if (header.hook == SKOUTER_HOOK_POD_EGRESS) {
+    // Ethernet has no length field for IP: a rewritten packet of another length keeps
+    // the header as it was.
+    std::vector<std::uint8_t> frame(link_header.begin(), link_header.end());
+    frame.insert(frame.end(), ip_packet.begin(), ip_packet.end());
+    failure = injector_.deliverToInterface(frame, static_cast<int>(header.ifindex));
+  } else {
+    failure = injector_.deliverToHost(ip_packet, client);
+  }
+  if (!failure.empty()) {
     ++stats_.inject_failed;
     trouble_log_.log(monotonicNowNs(), spdlog::level::warn, "cannot re-inject the answer to {}: {}",
                      client.toString(), failure);
     return;
   }
   stats_.max_hold_ns = std::max(stats_.max_hold_ns, monotonicNowNs() - header.received_ns);
+}
+
+void AnswerPipeline::deliverSegment(const HeldSegment& segment, const skouter_answer_header& header,
+                                    std::span<const std::uint8_t> link_header) {
+  if (header.hook == SKOUTER_HOOK_POD_EGRESS) {
+    const auto mtu = injector_.mtuOf(static_cast<int>(header.ifindex));
+    if (mtu && segment.ip_packet.size() > *mtu) {
+      for (const auto& piece : splitTcpSegment(segment, *mtu)) {
+        deliver(piece, segment.client, header, link_header);
+      }
+      return;
+    }
+  }
+  deliver(segment.ip_packet, segment.client, header, link_header);
 }
 
 void AnswerPipeline::handleUdpAnswer(const skouter_answer_header& header,
@@ -179,20 +226,24 @@ void AnswerPipeline::handleUdpAnswer(const skouter_answer_header& header,
     }
   }
   auto packet = rewritten.changed ? rebuildUdpPacket(*held, rewritten.dns) : held->ip_packet;
+  const auto link_header = linkHeaderOf(frame, header);
   if (decision.verdict == AnswerVerdict::kAllowed && isTruncated(held->dns()) && dns_client_) {
-    completeThenDeliver(header, decision, std::move(packet), held->client);
+    completeThenDeliver(header, decision, std::move(packet), held->client,
+                        {link_header.begin(), link_header.end()});
     return;
   }
-  deliver(packet, held->client, header);
+  deliver(packet, held->client, header, link_header);
 }
 
 void AnswerPipeline::completeThenDeliver(const skouter_answer_header& header,
                                          const AnswerDecision& decision,
-                                         std::vector<std::uint8_t> ip_packet, IpAddress client) {
+                                         std::vector<std::uint8_t> ip_packet, IpAddress client,
+                                         std::vector<std::uint8_t> link_header) {
   // The header is copied: the ring buffer's record is gone once this returns.
   dns_client_->query(decision.question, decision.question_type, DnsClient::Transport::kTcp,
                      [this, header, question = decision.question, packet = std::move(ip_packet),
-                      client](const std::string& error, const std::vector<std::uint8_t>& answer) {
+                      client, link_header = std::move(link_header)](
+                         const std::string& error, const std::vector<std::uint8_t>& answer) {
                        if (error.empty()) {
                          ++stats_.truncated_resolved;
                          install(header.identity, decide(header.identity, answer));
@@ -204,7 +255,7 @@ void AnswerPipeline::completeThenDeliver(const skouter_answer_header& header,
                              "the partial answer",
                              question, error);
                        }
-                       deliver(packet, client, header);
+                       deliver(packet, client, header, link_header);
                      });
 }
 
@@ -258,11 +309,55 @@ void AnswerPipeline::handleTcpSegment(const skouter_answer_header& header,
   }
   if (edited) recomputeTcpChecksum(*segment);
   ++stats_.tcp_segments;
-  deliver(segment->ip_packet, segment->client, header);
+  deliverSegment(*segment, header, linkHeaderOf(frame, header));
 }
 
 void AnswerPipeline::forgetIdleTcpStreams(std::uint64_t now_ns, std::uint64_t idle_ns) {
   if (now_ns > idle_ns) tcp_streams_.forgetIdle(now_ns - idle_ns);
+}
+
+std::vector<std::vector<std::uint8_t>> splitTcpSegment(const HeldSegment& segment,
+                                                       std::size_t max_ip_packet) {
+  const std::size_t headers = segment.payload_offset;
+  if (segment.ip_packet.size() <= max_ip_packet || max_ip_packet <= headers) {
+    return {segment.ip_packet};
+  }
+  const bool v4 = segment.client.family == IpFamily::kV4;
+  const std::size_t ipv4_header_length = std::size_t{segment.ip_packet[0] & 0x0fu} * 4;
+  const std::uint16_t first_id =
+      v4 ? static_cast<std::uint16_t>((segment.ip_packet[4] << 8) | segment.ip_packet[5]) : 0;
+  const std::size_t chunk = max_ip_packet - headers;
+  const auto payload = segment.payload();
+  std::vector<std::vector<std::uint8_t>> pieces;
+  for (std::size_t offset = 0; offset < payload.size(); offset += chunk) {
+    const auto data = payload.subspan(offset, std::min(chunk, payload.size() - offset));
+    const bool first = offset == 0;
+    const bool last = offset + data.size() == payload.size();
+    HeldSegment piece;
+    piece.client = segment.client;
+    piece.server = segment.server;
+    piece.tcp_offset = segment.tcp_offset;
+    piece.ip_packet.assign(segment.ip_packet.begin(),
+                           segment.ip_packet.begin() + static_cast<std::ptrdiff_t>(headers));
+    piece.ip_packet.insert(piece.ip_packet.end(), data.begin(), data.end());
+    std::uint8_t* ip = piece.ip_packet.data();
+    if (v4) {
+      store16(ip + 2, static_cast<std::uint16_t>(piece.ip_packet.size()));
+      store16(ip + 4, static_cast<std::uint16_t>(first_id + pieces.size()));
+      store16(ip + 10, 0);
+      store16(ip + 10, static_cast<std::uint16_t>(~foldSum(
+                           sumWords(std::span<const std::uint8_t>(ip, ipv4_header_length)))));
+    } else {
+      store16(ip + 4, static_cast<std::uint16_t>(piece.ip_packet.size() - 40));
+    }
+    std::uint8_t* tcp = ip + segment.tcp_offset;
+    store32(tcp + 4, segment.sequence + static_cast<std::uint32_t>(offset));
+    if (!last) tcp[13] &= static_cast<std::uint8_t>(~(kTcpFin | kTcpPsh));
+    if (!first) tcp[13] &= static_cast<std::uint8_t>(~kTcpCwr);
+    recomputeTcpChecksum(piece);
+    pieces.push_back(std::move(piece.ip_packet));
+  }
+  return pieces;
 }
 
 }  // namespace skouter::resolver

@@ -4,9 +4,11 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <vector>
 
 #include "bpf/skouter_abi.h"
 #include "policy/compiled_policy.h"
@@ -74,13 +76,21 @@ class AnswerPipeline {
   // Installs what the decision allows. False when an allowed address could not be
   // installed (a table is full).
   bool install(std::uint32_t identity, const AnswerDecision& decision);
+  // To a client on this host (SKOUTER_HOOK_UPLINK_INGRESS) the IP packet alone; to a
+  // pod (SKOUTER_HOOK_POD_EGRESS) `link_header`, the frame's own bytes before the IP
+  // header, then the IP packet, out of the interface pod_egress held it on.
   void deliver(std::span<const std::uint8_t> ip_packet, const IpAddress& client,
-               const skouter_answer_header& header);
+               const skouter_answer_header& header, std::span<const std::uint8_t> link_header);
+  // As deliver; a segment larger than the pod interface's MTU (merged by GRO or TSO
+  // before pod_egress held it) goes as several.
+  void deliverSegment(const HeldSegment& segment, const skouter_answer_header& header,
+                      std::span<const std::uint8_t> link_header);
   // Delivers `answer` (a truncated allowed answer) once the complete answer, looked up
   // over TCP, is installed: a client that connects to an address missing from the
   // partial answer is not dropped.
   void completeThenDeliver(const skouter_answer_header& header, const AnswerDecision& decision,
-                           std::vector<std::uint8_t> ip_packet, IpAddress client);
+                           std::vector<std::uint8_t> ip_packet, IpAddress client,
+                           std::vector<std::uint8_t> link_header);
 
   AllowedIpTable& table_;
   AnswerInjector& injector_;
@@ -99,5 +109,12 @@ class AnswerPipeline {
 };
 
 std::uint64_t monotonicNowNs();
+
+// `segment` cut into IP packets of at most `max_ip_packet` bytes, as the kernel's TCP
+// segmentation would have sent them: the headers repeated, sequence numbers, lengths,
+// IPv4 ids and checksums adjusted, FIN and PSH on the last piece only, CWR on the
+// first only. The segment as it is when it fits, or when its headers alone do not.
+std::vector<std::vector<std::uint8_t>> splitTcpSegment(const HeldSegment& segment,
+                                                       std::size_t max_ip_packet);
 
 }  // namespace skouter::resolver

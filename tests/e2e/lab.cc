@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -77,9 +78,15 @@ int exitCodeOf(int status) {
   return -1;
 }
 
+// "node", "world", or a pod's name (1-3 of [a-z0-9], as lab.sh pod-add takes it).
 void checkRole(const std::string& role) {
-  if (role != "node" && role != "world") {
-    throw std::invalid_argument("lab role must be \"node\" or \"world\", not \"" + role + "\"");
+  const bool pod = !role.empty() && role.size() <= 3 &&
+                   std::all_of(role.begin(), role.end(), [](char c) {
+                     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+                   });
+  if (role != "node" && role != "world" && !pod) {
+    throw std::invalid_argument("lab role must be \"node\", \"world\" or a pod's name, not \"" +
+                                role + "\"");
   }
 }
 
@@ -231,6 +238,24 @@ void Lab::up() {
   if (!result.ok())
     throw std::runtime_error("lab.sh up " + name_ + " failed: " + result.describe());
 }
+
+void Lab::script(const std::vector<std::string>& arguments) const {
+  std::vector<std::string> argv{"bash", SKOUTER_E2E_LAB_SH, arguments.front(), name_};
+  argv.insert(argv.end(), arguments.begin() + 1, arguments.end());
+  CommandResult result = runCommand(argv, kLabScriptTimeout);
+  if (!result.ok()) {
+    throw std::runtime_error("lab.sh " + arguments.front() + " " + name_ +
+                             " failed: " + result.describe());
+  }
+}
+
+void Lab::makeClusterNode() const { script({"cluster"}); }
+
+void Lab::addPod(const std::string& pod, const std::string& ipv4, const std::string& ipv6) const {
+  script({"pod-add", pod, ipv4, ipv6});
+}
+
+void Lab::deletePod(const std::string& pod) const { script({"pod-del", pod}); }
 
 void Lab::down() {
   CommandResult result = runCommand({"bash", SKOUTER_E2E_LAB_SH, "down", name_}, kLabScriptTimeout);

@@ -30,6 +30,10 @@ inline constexpr const char* kResolverV6 = "2001:db8:1::53";
 inline constexpr int kWorldHttpPort = 80;   // on every address the world owns
 inline constexpr int kNodeHttpPort = 8080;  // on the node's addresses
 inline constexpr int kFreshNameCount = 300;
+// With makeClusterNode(): the cluster DNS service's address, which the node DNATs to
+// the world's resolver.
+inline constexpr const char* kDnsServiceV4 = "192.0.2.53";
+inline constexpr const char* kDnsServiceV6 = "2001:db8:2::53";
 
 // "Fresh" names nK.wikipedia.org (1 <= K <= 300), each with its own A record:
 // freshName(1) = "n1.wikipedia.org", freshAddress(1) = "198.18.1.1",
@@ -95,6 +99,16 @@ class Lab {
   // throws std::runtime_error if lab.sh down fails.
   void down();
 
+  // The node as a Kubernetes node: forwarding, pod traffic masqueraded on the uplink,
+  // and the DNS service (kDnsServiceV4/V6) DNATed to the world's resolver.
+  void makeClusterNode() const;
+  // A pod: namespace NAME-POD (run commands in it with role POD) behind a veth whose
+  // node side is podInterface(POD), with the given addresses and the DNS service as
+  // its resolver. POD: 1-3 characters [a-z0-9].
+  void addPod(const std::string& pod, const std::string& ipv4, const std::string& ipv6) const;
+  void deletePod(const std::string& pod) const;
+  std::string podInterface(const std::string& pod) const { return "veth" + name_ + pod; }
+
   const std::string& name() const { return name_; }
   std::string nsName(const std::string& role) const;       // "node" -> "NAME-node"
   std::string uplink() const { return name_ + "-up"; }     // node side of the veth
@@ -116,6 +130,9 @@ class Lab {
   std::uint64_t readNstat(const std::string& role, const std::string& counter) const;
 
  private:
+  // Runs `lab.sh ARGUMENTS[0] NAME ARGUMENTS[1..]`; throws with its output on failure.
+  void script(const std::vector<std::string>& arguments) const;
+
   std::string name_;
   bool up_called_ = false;
 };

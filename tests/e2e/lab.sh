@@ -17,10 +17,24 @@
 # "the Internet": it owns whole address ranges, so every lab name resolves to
 # an address whose port 80 answers. Zone data: lab/lab.zone.in.
 #
+# A lab can also play one Kubernetes node (`cluster`, then `pod-add` per pod):
+#
+#   NAME-POD (a pod)                         NAME-node
+#   eth0  POD_V4/32, POD_V6/128  <-- veth -->  vethNAMEPOD  169.254.1.1/32, fe80::1/64
+#   default via 169.254.1.1 / fe80::1           route POD_V4/32, POD_V6/128 dev vethNAMEPOD
+#   resolv.conf: nameserver 192.0.2.53       forwarding on; pod traffic (192.0.2.0/24,
+#                                            2001:db8:2::/64) masqueraded on NAME-up;
+#                                            the DNS service 192.0.2.53 / 2001:db8:2::53
+#                                            port 53 DNATed to the world's resolver
+#                                            (as kube-proxy does)
+#
 # Usage:
 #   lab.sh up NAME               build the lab (fails if it already exists)
 #   lab.sh down NAME             tear it down (idempotent)
-#   lab.sh exec NAME node|world CMD...
+#   lab.sh exec NAME node|world|POD CMD...
+#   lab.sh cluster NAME          make the node a Kubernetes node (NAT, forwarding)
+#   lab.sh pod-add NAME POD V4 V6  a pod namespace NAME-POD (POD: 1-3 of [a-z0-9])
+#   lab.sh pod-del NAME POD      delete that pod (its processes, namespace, veth)
 #
 # NAME: 1-8 characters [A-Za-z0-9_-], so "NAME-world" and "NAME-up" stay
 # within the interface/namespace name limits. Needs root.
@@ -47,7 +61,10 @@ usage() {
   cat >&2 <<'EOF'
 usage: lab.sh up NAME
        lab.sh down NAME
-       lab.sh exec NAME node|world CMD...
+       lab.sh exec NAME node|world|POD CMD...
+       lab.sh cluster NAME
+       lab.sh pod-add NAME POD IPV4 IPV6
+       lab.sh pod-del NAME POD
 EOF
   exit 2
 }
@@ -277,6 +294,70 @@ kill_all() {
   return 1
 }
 
+do_cluster() {
+  require_root
+  ns_exists "$NODE_NS" || die "lab '$NAME' is not up"
+  command -v nft >/dev/null || die "'nft' not found (package nftables)"
+  ip netns exec "$NODE_NS" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+  ip netns exec "$NODE_NS" nft -f - <<NFT
+table inet lab_cluster {
+  chain prerouting {
+    type nat hook prerouting priority dstnat;
+    ip daddr 192.0.2.53 meta l4proto { udp, tcp } th dport 53 dnat ip to 198.51.100.53
+    ip6 daddr 2001:db8:2::53 meta l4proto { udp, tcp } th dport 53 dnat ip6 to 2001:db8:1::53
+  }
+  chain postrouting {
+    type nat hook postrouting priority srcnat;
+    oifname "$UPLINK" ip saddr 192.0.2.0/24 masquerade
+    oifname "$UPLINK" ip6 saddr 2001:db8:2::/64 masquerade
+  }
+}
+NFT
+}
+
+set_pod() {
+  [[ "$1" =~ ^[a-z0-9]{1,3}$ ]] || die "invalid pod name '$1': use 1-3 characters [a-z0-9]"
+  POD_NS="$NAME-$1"
+  POD_LINK="veth$NAME$1" # the pod's host-side interface, named as CNIs name them
+}
+
+do_pod_add() {
+  require_root
+  set_pod "$1"
+  local v4=$2 v6=$3
+  ns_exists "$NODE_NS" || die "lab '$NAME' is not up"
+  ! ns_exists "$POD_NS" || die "pod '$1' already exists"
+  ip netns add "$POD_NS"
+  echo "$POD_NS" >>"$STATE/netns"
+  mkdir -p "/etc/netns/$POD_NS"
+  echo "nameserver 192.0.2.53" >"/etc/netns/$POD_NS/resolv.conf"
+  ip -n "$NODE_NS" link add "$POD_LINK" type veth peer name eth0 netns "$POD_NS"
+  ip -n "$NODE_NS" addr add 169.254.1.1/32 dev "$POD_LINK"
+  ip -n "$NODE_NS" addr add fe80::1/64 dev "$POD_LINK" nodad
+  ip -n "$NODE_NS" link set "$POD_LINK" up
+  ip -n "$POD_NS" link set lo up
+  ip -n "$POD_NS" addr add "$v4/32" dev eth0
+  ip -n "$POD_NS" addr add "$v6/128" dev eth0 nodad
+  ip -n "$POD_NS" link set eth0 up
+  ip -n "$POD_NS" route add 169.254.1.1 dev eth0 scope link
+  ip -n "$POD_NS" route add default via 169.254.1.1 dev eth0
+  ip -n "$POD_NS" -6 route add default via fe80::1 dev eth0
+  ip -n "$NODE_NS" route add "$v4/32" dev "$POD_LINK"
+  ip -n "$NODE_NS" -6 route add "$v6/128" dev "$POD_LINK"
+}
+
+do_pod_del() {
+  require_root
+  set_pod "$1"
+  if ns_exists "$POD_NS"; then
+    local pids=() pid
+    for pid in $(ip netns pids "$POD_NS" 2>/dev/null); do pids+=("$pid"); done
+    kill_all "${pids[@]}" || true
+    ip netns del "$POD_NS"
+  fi
+  rm -rf "/etc/netns/$POD_NS"
+}
+
 do_down() {
   require_root
   local pids=() pid started ns rc=0
@@ -288,8 +369,15 @@ do_down() {
       if [[ "$(start_time "$pid" 2>/dev/null || true)" == "$started" ]]; then pids+=("$pid"); fi
     done <"$STATE/pids"
   fi
+  # Every namespace the lab made: the node, the world and any pods.
+  local namespaces=("$NODE_NS" "$WORLD_NS")
+  if [[ -f "$STATE/netns" ]]; then
+    while read -r ns; do
+      if [[ -n "$ns" && "$ns" != "$NODE_NS" && "$ns" != "$WORLD_NS" ]]; then namespaces+=("$ns"); fi
+    done <"$STATE/netns"
+  fi
   # Everything else still running in the namespaces (e.g. skouterd, tests' helpers).
-  for ns in "$NODE_NS" "$WORLD_NS"; do
+  for ns in "${namespaces[@]}"; do
     if ns_exists "$ns"; then
       for pid in $(ip netns pids "$ns" 2>/dev/null); do
         if [[ "$pid" != "$$" ]]; then pids+=("$pid"); fi
@@ -298,8 +386,8 @@ do_down() {
   done
   kill_all "${pids[@]}" || rc=1
 
-  # Deleting the node namespace also deletes the veth pair.
-  for ns in "$NODE_NS" "$WORLD_NS"; do
+  # Deleting the node namespace also deletes the veth pairs.
+  for ns in "${namespaces[@]}"; do
     if ns_exists "$ns"; then
       ip netns del "$ns" || rc=1
     fi
@@ -332,12 +420,20 @@ main() {
       [[ $# -ge 2 ]] || usage
       local role=$1
       shift
-      case "$role" in
-        node) ns_exists "$NODE_NS" || die "lab '$NAME' is not up" ;;
-        world) ns_exists "$WORLD_NS" || die "lab '$NAME' is not up" ;;
-        *) usage ;;
-      esac
+      ns_exists "$NAME-$role" || die "lab '$NAME' has no namespace for '$role'"
       exec ip netns exec "$NAME-$role" "$@"
+      ;;
+    cluster)
+      [[ $# -eq 0 ]] || usage
+      do_cluster
+      ;;
+    pod-add)
+      [[ $# -eq 3 ]] || usage
+      do_pod_add "$@"
+      ;;
+    pod-del)
+      [[ $# -eq 1 ]] || usage
+      do_pod_del "$1"
       ;;
     *) usage ;;
   esac

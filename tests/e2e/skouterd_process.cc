@@ -63,10 +63,12 @@ std::string Skouterd::socketPath() const {
 std::string Skouterd::pinDir() const { return lab_.bpffsDir() + "/skouter"; }
 
 std::string Skouterd::commandLine(const std::vector<std::string>& more) const {
-  std::vector<std::string> words = {SKOUTER_E2E_SKOUTERD,
-                                    "--policy",
-                                    policy_path_,
-                                    "--interface",
+  std::vector<std::string> words = {SKOUTER_E2E_SKOUTERD};
+  if (!policy_path_.empty()) {
+    words.push_back("--policy");
+    words.push_back(policy_path_);
+  }
+  words.insert(words.end(), {"--interface",
                                     lab_.uplink(),
                                     "--trusted-dns",
                                     kResolverV4,
@@ -75,7 +77,7 @@ std::string Skouterd::commandLine(const std::vector<std::string>& more) const {
                                     "--bpffs",
                                     pinDir(),
                                     "--admin-socket",
-                                    socketPath()};
+                                    socketPath()});
   words.insert(words.end(), extra_flags_.begin(), extra_flags_.end());
   words.insert(words.end(), more.begin(), more.end());
   std::string line = "exec";

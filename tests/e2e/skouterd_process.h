@@ -27,6 +27,7 @@ class PolicyDirectory {
 
 class Skouterd {
  public:
+  // An empty `policy_path` starts the daemon without --policy (with --kubernetes).
   Skouterd(const Lab& lab, std::string policy_path, std::vector<std::string> extra_flags = {});
   ~Skouterd();
 

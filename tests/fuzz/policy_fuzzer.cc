@@ -91,7 +91,7 @@ void checkCompiled(const std::vector<policy::Egress>& egresses, const policy::No
       }
     }
   }
-  FUZZ_CHECK(compiled.polices_host == selected_any);
+  FUZZ_CHECK(compiled.polices == selected_any);
   FUZZ_CHECK(compiled.rule_descriptions.size() == rules);
   // Sorted, one entry per prefix.
   const auto& entries = compiled.static_entries;

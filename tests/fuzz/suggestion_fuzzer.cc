@@ -120,7 +120,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(egresses.size() == 1);
   FUZZ_CHECK(egresses[0].mode == policy::EgressMode::kEnforce);
   const auto compiled = policy::compileForNode(egresses, {});
-  FUZZ_CHECK(compiled.polices_host);
+  FUZZ_CHECK(compiled.polices);
   for (const auto& flow : flows) {
     if (!allows(compiled, flow)) {
       std::fprintf(stderr, "the suggestion does not allow %s port %u protocol %u\n%s",

@@ -99,7 +99,7 @@ TEST(AuditSuggestionTest, SingleNameIsAllowedOnItsPortOnly) {
   ASSERT_EQ(egresses.size(), 1u);
   EXPECT_EQ(egresses[0].mode, EgressMode::kEnforce);
   const CompiledPolicy policy = compileForNode(egresses, {});
-  EXPECT_TRUE(policy.polices_host);
+  EXPECT_TRUE(policy.polices);
   expectAllowsEveryFlow(flows, policy);
   EXPECT_FALSE(allowsName(policy, "api.example.com", kTcp, 80));
   EXPECT_FALSE(allowsName(policy, "api.example.com", kUdp, 443));
@@ -315,7 +315,7 @@ TEST(AuditSuggestionTest, NothingObservedAllowsNothing) {
   ASSERT_EQ(egresses.size(), 1u);
   EXPECT_TRUE(egresses[0].rules.empty());
   const CompiledPolicy policy = compileForNode(egresses, {});
-  EXPECT_TRUE(policy.polices_host);
+  EXPECT_TRUE(policy.polices);
   EXPECT_TRUE(policy.static_entries.empty());
   EXPECT_FALSE(allowsName(policy, "example.com", kTcp, 443));
 }

@@ -47,7 +47,7 @@ PortRange tcp(std::uint16_t port) { return {PortProtocol::kTcp, port, port}; }
 // A policy that polices the host, with the descriptions of the three rules above.
 policy::CompiledPolicy policing() {
   policy::CompiledPolicy compiled;
-  compiled.polices_host = true;
+  compiled.polices = true;
   compiled.rule_descriptions = {
       {kNamesRule, "web/rules[0]"}, {kNetworkRule, "web/rules[1]"}, {kHostRule, "web/rules[2]"}};
   compiled.names.compile();

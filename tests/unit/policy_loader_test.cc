@@ -95,7 +95,7 @@ TEST(PolicyLoaderTest, LoadsTheExampleExactlyAsWritten) {
   EXPECT_TRUE(example.rules[3].domains.empty());
 
   const CompiledPolicy policy = compileForNode(egresses, {{"kubernetes.io/hostname", "n1"}});
-  EXPECT_TRUE(policy.polices_host);
+  EXPECT_TRUE(policy.polices);
   EXPECT_EQ(policy.names.match("httpbin.org"), ruleIdOf("example/rules[0]"));
   EXPECT_EQ(policy.names.match("de.wikipedia.org"), ruleIdOf("example/rules[3]"));
   EXPECT_EQ(policy.names.match("wikipedia.org.attacker.test"), std::nullopt);

@@ -280,20 +280,20 @@ TEST(CompileForNodeTest, NodeSelectorChoosesTheEgresses) {
   };
 
   const CompiledPolicy web = compileForNode(egresses, {{"role", "web"}, {"zone", "a"}});
-  EXPECT_TRUE(web.polices_host);
+  EXPECT_TRUE(web.polices);
   EXPECT_EQ(web.names.match("web.example.com"), ruleIdOf("web/rules[0]"));
   EXPECT_EQ(web.names.match("db.example.com"), std::nullopt);
   EXPECT_EQ(web.names.match("pods.example.com"), std::nullopt);
 
   const CompiledPolicy other = compileForNode(egresses, {{"role", "cache"}});
-  EXPECT_FALSE(other.polices_host);
+  EXPECT_FALSE(other.polices);
   EXPECT_EQ(other.names.match("web.example.com"), std::nullopt);
   EXPECT_TRUE(other.rule_descriptions.empty());
 }
 
 TEST(CompileForNodeTest, AnEgressWithoutRulesStillPolicesTheHost) {
   const CompiledPolicy policy = compileForNode({egressNamed("deny-all", LabelSelector{}, {})}, {});
-  EXPECT_TRUE(policy.polices_host);
+  EXPECT_TRUE(policy.polices);
   EXPECT_EQ(policy.names.exactCount() + policy.names.regexCount(), 0u);
   EXPECT_TRUE(policy.static_entries.empty());
 }
@@ -320,7 +320,7 @@ TEST(CompileForNodeTest, UnionsTheRulesOfEverySelectingEgress) {
       "union.yaml");
 
   const CompiledPolicy policy = compileForNode(egresses, {{"role", "web"}});
-  EXPECT_TRUE(policy.polices_host);
+  EXPECT_TRUE(policy.polices);
   EXPECT_EQ(policy.rule_descriptions, (std::map<RuleId, std::string>{
                                           {ruleIdOf("base/rules[0]"), "base/rules[0]"},
                                           {ruleIdOf("base/rules[1]"), "base/rules[1]"},

@@ -1,0 +1,45 @@
+// Kubernetes objects as the daemon needs them: pure conversions from the API's JSON,
+// with no I/O, so each can be tested on objects written as YAML.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "common/ip_address.h"
+#include "policy/compiled_policy.h"
+#include "policy/egress.h"
+#include "resolver/system_resolvers.h"
+
+namespace skouter::daemon {
+
+struct PodObject {
+  std::string uid;
+  std::string namespace_name;
+  std::string name;
+  policy::Labels labels;
+  // status.podIPs (status.podIP on older clusters); empty until the CNI has run.
+  std::vector<IpAddress> addresses;
+  // Shares the node's addresses: judged as the node's own traffic.
+  bool host_network = false;
+  // Succeeded or Failed: its addresses may already belong to a newer pod.
+  bool finished = false;
+
+  std::string qualifiedName() const { return namespace_name + "/" + name; }
+};
+
+PodObject podFromObject(const nlohmann::json& object);
+// metadata.labels; an absent or malformed map is no labels.
+policy::Labels labelsOf(const nlohmann::json& object);
+
+// An Egress object as the API server returns it. Throws policy::PolicyError with the
+// same messages the file loader gives, naming the object instead of a file.
+policy::Egress egressFromObject(const nlohmann::json& object);
+
+// The addresses of the cluster DNS: every cluster IP of `service` on each of its
+// ports, and every ready endpoint of `endpoint_slices` on each of theirs (pods reach
+// the service address; node-local caches and some CNIs answer from the endpoints).
+std::vector<resolver::ResolverAddress> dnsResolversOf(
+    const nlohmann::json* service, const std::vector<const nlohmann::json*>& endpoint_slices);
+
+}  // namespace skouter::daemon

@@ -1,0 +1,162 @@
+#include "daemon/kubernetes_source.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cctype>
+
+#include "policy/compiled_policy.h"
+
+namespace skouter::daemon {
+namespace {
+
+using nlohmann::json;
+
+// Selector values go into a query string: '=' and '/' (label keys) are escaped.
+std::string queryEscaped(const std::string& text) {
+  static const char* const kHex = "0123456789ABCDEF";
+  std::string escaped;
+  for (const unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      escaped += static_cast<char>(c);
+    } else {
+      escaped += '%';
+      escaped += kHex[c >> 4];
+      escaped += kHex[c & 15];
+    }
+  }
+  return escaped;
+}
+
+const json& metadataOf(const json& object) {
+  static const json kEmpty = json::object();
+  const auto found = object.find("metadata");
+  return found != object.end() && found->is_object() ? *found : kEmpty;
+}
+
+json reflectorStatus(const kubernetes::Reflector& reflector) {
+  const auto& stats = reflector.stats();
+  return {{"synced", reflector.synced()},
+          {"objects", reflector.objects().size()},
+          {"resource_version", stats.resource_version},
+          {"lists", stats.lists},
+          {"watches", stats.watches},
+          {"events", stats.events},
+          {"bookmarks", stats.bookmarks},
+          {"expired", stats.expired},
+          {"errors", stats.errors},
+          {"last_error", stats.last_error.empty() ? json(nullptr) : json(stats.last_error)}};
+}
+
+}  // namespace
+
+KubernetesSource::KubernetesSource(boost::asio::io_context& io, const DaemonOptions& options,
+                                   std::function<void()> on_change)
+    : node_name_(options.node_name),
+      dns_namespace_(options.trusted_dns_service_namespace),
+      dns_service_(options.trusted_dns_service_name) {
+  auto config = options.kubeconfig.empty() ? kubernetes::inClusterConfig()
+                                           : kubernetes::loadKubeconfig(options.kubeconfig);
+  spdlog::info("Kubernetes API server {}:{} ({})", config.host, config.port, config.origin);
+  client_ = std::make_unique<kubernetes::ApiClient>(io, std::move(config));
+  events_ = std::make_unique<kubernetes::EventRecorder>(*client_, "skouterd", node_name_);
+  const auto reflector = [&](std::string collection, std::string selectors) {
+    return std::make_unique<kubernetes::Reflector>(io, *client_, std::move(collection),
+                                                   std::move(selectors), on_change);
+  };
+  egresses_ = reflector("/apis/egress.skouter/v1alpha1/egresses", "");
+  pods_ = reflector("/api/v1/pods", "fieldSelector=" + queryEscaped("spec.nodeName=" + node_name_));
+  namespaces_ = reflector("/api/v1/namespaces", "");
+  nodes_ = reflector("/api/v1/nodes", "fieldSelector=" + queryEscaped("metadata.name=" + node_name_));
+  services_ = reflector("/api/v1/namespaces/" + dns_namespace_ + "/services",
+                        "fieldSelector=" + queryEscaped("metadata.name=" + dns_service_));
+  endpoint_slices_ =
+      reflector("/apis/discovery.k8s.io/v1/namespaces/" + dns_namespace_ + "/endpointslices",
+                "labelSelector=" + queryEscaped("kubernetes.io/service-name=" + dns_service_));
+}
+
+KubernetesSource::~KubernetesSource() = default;
+
+void KubernetesSource::start() {
+  for (auto* reflector :
+       {egresses_.get(), pods_.get(), namespaces_.get(), nodes_.get(), services_.get(),
+        endpoint_slices_.get()}) {
+    reflector->start();
+  }
+}
+
+bool KubernetesSource::synced() const {
+  return egresses_->synced() && pods_->synced() && namespaces_->synced() && nodes_->synced() &&
+         services_->synced() && endpoint_slices_->synced();
+}
+
+ClusterSnapshot KubernetesSource::snapshot() {
+  ClusterSnapshot snapshot;
+  std::map<std::string, ParsedEgress> parsed;
+  bool egresses_changed = egresses_->objects().size() != parsed_.size();
+  for (const auto& [key, object] : egresses_->objects()) {
+    const json& metadata = metadataOf(object);
+    const std::string version = metadata.value("resourceVersion", "");
+    auto previous = parsed_.find(key);
+    ParsedEgress entry;
+    if (previous != parsed_.end() && previous->second.resource_version == version) {
+      entry = std::move(previous->second);
+    } else {
+      egresses_changed = true;
+      entry.resource_version = version;
+      try {
+        auto egress = egressFromObject(object);
+        // Regexes are compiled only here: a bad one must fail this Egress alone.
+        policy::compileSelected({egress}, [](const policy::Egress&) { return true; });
+        entry.egress = std::move(egress);
+      } catch (const std::exception& error) {
+        entry.error = error.what();
+        spdlog::error("Egress {} is invalid and not enforced: {}", key, entry.error);
+        events_->record({"egress.skouter/v1alpha1", "Egress", metadata.value("namespace", ""),
+                         metadata.value("name", ""), metadata.value("uid", "")},
+                        "Warning", "InvalidEgress", entry.error);
+      }
+    }
+    if (entry.egress) {
+      snapshot.egresses.push_back(*entry.egress);
+    } else {
+      snapshot.invalid_egresses.push_back({key, entry.error});
+    }
+    parsed.emplace(key, std::move(entry));
+  }
+  parsed_ = std::move(parsed);
+  if (egresses_changed) ++egress_generation_;
+  snapshot.egress_generation = egress_generation_;
+
+  for (const auto& [key, object] : pods_->objects()) snapshot.pods.push_back(podFromObject(object));
+  for (const auto& [name, object] : namespaces_->objects()) {
+    snapshot.namespace_labels[name] = labelsOf(object);
+  }
+  if (const auto node = nodes_->objects().find(node_name_); node != nodes_->objects().end()) {
+    snapshot.node_labels = labelsOf(node->second);
+  }
+  const json* service = nullptr;
+  const auto service_key = dns_namespace_ + "/" + dns_service_;
+  if (const auto found = services_->objects().find(service_key);
+      found != services_->objects().end()) {
+    service = &found->second;
+  }
+  std::vector<const json*> slices;
+  for (const auto& [key, object] : endpoint_slices_->objects()) slices.push_back(&object);
+  snapshot.dns_resolvers = dnsResolversOf(service, slices);
+  return snapshot;
+}
+
+json KubernetesSource::statusJson() const {
+  return {{"api_server", client_->config().host + ":" + client_->config().port},
+          {"origin", client_->config().origin},
+          {"node", node_name_},
+          {"synced", synced()},
+          {"egresses", reflectorStatus(*egresses_)},
+          {"pods", reflectorStatus(*pods_)},
+          {"namespaces", reflectorStatus(*namespaces_)},
+          {"nodes", reflectorStatus(*nodes_)},
+          {"dns_services", reflectorStatus(*services_)},
+          {"dns_endpoint_slices", reflectorStatus(*endpoint_slices_)}};
+}
+
+}  // namespace skouter::daemon

@@ -1,0 +1,78 @@
+// What skouterd takes from the Kubernetes API: Egress objects, the pods on this node,
+// namespaces (for namespaceSelector), this Node (for nodeSelector) and the cluster
+// DNS service. Each is a list + watch kept current by a Reflector; snapshot() reduces
+// them to what the policy needs.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "daemon/cluster_objects.h"
+#include "daemon/options.h"
+#include "kubernetes/api_client.h"
+#include "kubernetes/event_recorder.h"
+#include "kubernetes/reflector.h"
+
+namespace skouter::daemon {
+
+struct InvalidEgress {
+  std::string name;  // namespace/name
+  std::string error;
+};
+
+struct ClusterSnapshot {
+  std::vector<policy::Egress> egresses;  // the valid ones
+  std::vector<InvalidEgress> invalid_egresses;
+  // Changes whenever an Egress object is added, changed or removed.
+  std::uint64_t egress_generation = 0;
+  std::vector<PodObject> pods;  // on this node
+  std::map<std::string, policy::Labels> namespace_labels;
+  std::optional<policy::Labels> node_labels;  // nullopt until the Node is seen
+  std::vector<resolver::ResolverAddress> dns_resolvers;
+};
+
+class KubernetesSource {
+ public:
+  // Reads the in-cluster configuration or --kubeconfig; throws with the reason.
+  KubernetesSource(boost::asio::io_context& io, const DaemonOptions& options,
+                   std::function<void()> on_change);
+  ~KubernetesSource();
+
+  void start();
+  // Every collection has been listed at least once.
+  bool synced() const;
+  // Parses what changed since the last call; an invalid Egress is reported as a
+  // Kubernetes Event on it (once per distinct error) and left out.
+  ClusterSnapshot snapshot();
+  nlohmann::json statusJson() const;
+
+ private:
+  struct ParsedEgress {
+    std::string resource_version;
+    std::optional<policy::Egress> egress;
+    std::string error;
+  };
+
+  std::string node_name_;
+  std::string dns_namespace_;
+  std::string dns_service_;
+  std::unique_ptr<kubernetes::ApiClient> client_;
+  std::unique_ptr<kubernetes::EventRecorder> events_;
+  std::unique_ptr<kubernetes::Reflector> egresses_;
+  std::unique_ptr<kubernetes::Reflector> pods_;
+  std::unique_ptr<kubernetes::Reflector> namespaces_;
+  std::unique_ptr<kubernetes::Reflector> nodes_;
+  std::unique_ptr<kubernetes::Reflector> services_;
+  std::unique_ptr<kubernetes::Reflector> endpoint_slices_;
+  // Egress key -> its last parse, so unchanged objects are not parsed again.
+  std::map<std::string, ParsedEgress> parsed_;
+  std::uint64_t egress_generation_ = 0;
+};
+
+}  // namespace skouter::daemon

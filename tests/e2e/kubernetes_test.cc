@@ -1,0 +1,308 @@
+// skouterd as a Kubernetes DaemonSet would run it, against the API server double: pods
+// on veths behind the lab node (masqueraded, DNS through a DNATed service address),
+// Egress objects, Namespaces, the Node and the kube-dns Service from the API.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+
+#include "firewall_test_fixture.h"
+#include "kube_api_double.h"
+
+namespace skouter::e2e {
+namespace {
+
+constexpr const char* kNodeName = "lab-node";
+constexpr const char* kPodA = "192.0.2.10";
+constexpr const char* kPodAV6 = "2001:db8:2::a";
+constexpr const char* kPodB = "192.0.2.11";
+constexpr const char* kPodBV6 = "2001:db8:2::b";
+constexpr const char* kPodC = "192.0.2.12";
+constexpr const char* kPodCV6 = "2001:db8:2::c";
+
+std::string podYaml(const std::string& namespace_name, const std::string& name,
+                    const std::string& labels, const std::string& ipv4, const std::string& ipv6) {
+  return "apiVersion: v1\nkind: Pod\nmetadata:\n  name: " + name + "\n  namespace: " +
+         namespace_name + "\n  labels: " + labels + "\nspec:\n  nodeName: " + kNodeName +
+         "\n  containers: [{name: app, image: debian:12}]\nstatus:\n  phase: Running\n  podIP: " +
+         ipv4 + "\n  podIPs: [{ip: " + ipv4 + "}, {ip: \"" + ipv6 + "\"}]\n";
+}
+
+std::string webEgressYaml(const std::string& domains) {
+  return "apiVersion: egress.skouter/v1alpha1\nkind: Egress\nmetadata:\n  name: web\n"
+         "  namespace: shop\nspec:\n  podSelector: {matchLabels: {app: web}}\n  rules:\n"
+         "    - domains: [" +
+         domains + "]\n";
+}
+
+const char* const kClusterYaml = R"(apiVersion: v1
+kind: Node
+metadata:
+  name: lab-node
+  labels: {role: worker, kubernetes.io/hostname: lab-node}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {team: shop}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: other}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: kube-system}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: kube-dns, namespace: kube-system}
+spec:
+  clusterIP: 192.0.2.53
+  clusterIPs: [192.0.2.53, "2001:db8:2::53"]
+  ports:
+    - {name: dns, port: 53, protocol: UDP, targetPort: 53}
+    - {name: dns-tcp, port: 53, protocol: TCP, targetPort: 53}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: kube-dns-x7k2p
+  namespace: kube-system
+  labels: {kubernetes.io/service-name: kube-dns}
+addressType: IPv4
+endpoints:
+  - addresses: [198.51.100.53]
+    conditions: {ready: true}
+ports:
+  - {name: dns, port: 53, protocol: UDP}
+  - {name: dns-tcp, port: 53, protocol: TCP}
+---
+# The node's own traffic: only github.com.
+apiVersion: egress.skouter/v1alpha1
+kind: Egress
+metadata: {name: node, namespace: kube-system}
+spec:
+  nodeSelector: {matchLabels: {role: worker}}
+  rules:
+    - domains: [github.com]
+)";
+
+class KubernetesTest : public FirewallTest {
+ protected:
+  void SetUp() override {
+    FirewallTest::SetUp();
+    if (IsSkipped()) return;
+    lab_->makeClusterNode();
+    lab_->addPod("a", kPodA, kPodAV6);
+    lab_->addPod("b", kPodB, kPodBV6);
+    api_ = std::make_unique<KubeApiDouble>(*lab_);
+    api_->write("cluster.yaml", kClusterYaml);
+    api_->write("pods.yaml", podYaml("shop", "web-0", "{app: web}", kPodA, kPodAV6) + "---\n" +
+                                 podYaml("other", "tool-0", "{app: tool}", kPodB, kPodBV6));
+    api_->write("web-egress.yaml", webEgressYaml("example.com"));
+    daemon_ = std::make_unique<Skouterd>(
+        *lab_, "",
+        std::vector<std::string>{"--kubernetes", "--kubeconfig", api_->kubeconfigPath(),
+                                 "--node-name", kNodeName});
+    daemon_->start();
+    ASSERT_TRUE(eventually([&] { return ctl({"ready"}).ok(); }, std::chrono::seconds(10)))
+        << daemon_->log() << api_->log();
+  }
+
+  void TearDown() override {
+    // The daemon before the double: its last watches end quietly.
+    daemon_.reset();
+    api_.reset();
+  }
+
+  CommandResult pod(const std::string& name, const std::string& command) {
+    return lab_->run(name, command);
+  }
+
+  // The status entry of a policed pod ("namespace/name"), or null.
+  nlohmann::json policedPod(const std::string& name) {
+    const auto status = daemon_->status();
+    for (const auto& entry : status["pods"]) {
+      if (entry["pod"] == name) return entry;
+    }
+    return nullptr;
+  }
+
+  std::uint64_t reflectorStat(const std::string& collection, const std::string& stat) {
+    return daemon_->status()["kubernetes"][collection][stat].get<std::uint64_t>();
+  }
+
+  std::unique_ptr<KubeApiDouble> api_;
+};
+
+TEST_F(KubernetesTest, SelectedPodReachesItsNamesOnlyAndAnUnselectedPodReachesEverything) {
+  EXPECT_EQ(pod("a", httpGet("http://example.com/")).out, "hello from example.com\n");
+  EXPECT_EQ(pod("a", httpGet("http://example.com/", "-6")).out, "hello from example.com\n");
+  EXPECT_EQ(pod("a", httpGet("http://github.com/")).exit_code, kCurlTimedOut);
+  EXPECT_EQ(pod("a", httpGet("http://github.com/", "-6")).exit_code, kCurlTimedOut);
+
+  EXPECT_EQ(pod("b", httpGet("http://example.com/")).out, "hello from example.com\n");
+  EXPECT_EQ(pod("b", httpGet("http://github.com/")).out, "hello from github.com\n");
+
+  const auto web = policedPod("shop/web-0");
+  ASSERT_FALSE(web.is_null()) << daemon_->status().dump(2);
+  EXPECT_EQ(web["interface"], lab_->podInterface("a"));
+  EXPECT_TRUE(web["problem"].is_null()) << web.dump();
+  EXPECT_TRUE(policedPod("other/tool-0").is_null());
+
+  // Pod A's learned addresses are its own, not the node's.
+  bool pod_entry = false;
+  for (const auto& entry : daemon_->entries()) {
+    if (entry["workload"] == "shop/web-0" && entry["ip"] == "203.0.113.10") pod_entry = true;
+    EXPECT_FALSE(entry["workload"] == "host" && entry["ip"] == "203.0.113.10") << entry.dump();
+  }
+  EXPECT_TRUE(pod_entry);
+}
+
+TEST_F(KubernetesTest, TheHostIsJudgedByItsNodeSelectorPolicyNotByAPodsAndViceVersa) {
+  EXPECT_EQ(node(httpGet("http://github.com/")).out, "hello from github.com\n");
+  EXPECT_EQ(node(httpGet("http://example.com/")).exit_code, kCurlTimedOut);
+  // Pod A leaves through the same uplink, masqueraded to the node's address, and is
+  // still judged by its own policy.
+  EXPECT_EQ(pod("a", httpGet("http://github.com/")).exit_code, kCurlTimedOut);
+  EXPECT_EQ(pod("a", httpGet("http://example.com/")).out, "hello from example.com\n");
+  // The node's lookups never held or changed pod A's.
+  EXPECT_EQ(node(httpGet("http://github.com/")).out, "hello from github.com\n");
+
+  const auto explained = nlohmann::json::parse(
+      ctl({"explain", "--src", kPodA, "--dst", "203.0.113.10", "--port", "80", "-o", "json"}).out);
+  EXPECT_EQ(explained["identity"], "shop/web-0");
+  EXPECT_EQ(explained["verdict"], "allowed") << explained.dump();
+  EXPECT_EQ(explained["rule"], "shop/web/rules[0]");
+}
+
+TEST_F(KubernetesTest, ThePodsDnsServiceAndItsEndpointsAreTrustedResolvers) {
+  const auto trusted = daemon_->status()["trusted_resolvers"];
+  for (const char* address : {"192.0.2.53:53", "[2001:db8:2::53]:53", "198.51.100.53:53"}) {
+    EXPECT_NE(std::find(trusted.begin(), trusted.end(), address), trusted.end())
+        << address << " in " << trusted.dump();
+  }
+  // Answers to pod A come from the service address and are held until installed.
+  EXPECT_EQ(pod("a", "dig +short +time=2 +tries=1 example.com A").out, "203.0.113.10\n");
+  EXPECT_EQ(pod("a", "dig +short +time=2 +tries=1 @2001:db8:2::53 example.com AAAA").out,
+            "2001:db8:100::10\n");
+}
+
+TEST_F(KubernetesTest, APodCreatedAfterTheDaemonStartedIsEnforcedOnceItIsSeen) {
+  lab_->addPod("c", kPodC, kPodCV6);
+  const auto written = std::chrono::steady_clock::now();
+  api_->write("pod-c.yaml", podYaml("shop", "web-1", "{app: web}", kPodC, kPodCV6));
+  ASSERT_TRUE(eventually(
+      [&] {
+        const auto c = policedPod("shop/web-1");
+        return !c.is_null() && c["interface"] == lab_->podInterface("c");
+      },
+      std::chrono::seconds(10)))
+      << daemon_->status().dump(2) << daemon_->log();
+  const auto enforced_after = std::chrono::steady_clock::now() - written;
+  // A figure, not an assertion: it includes the double's 100 ms polling of its files.
+  std::cout << "pod enforced "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(enforced_after).count()
+            << " ms after its object was written\n";
+  RecordProperty("pod_enforced_after_ms",
+                 std::to_string(
+                     std::chrono::duration_cast<std::chrono::milliseconds>(enforced_after).count()));
+
+  EXPECT_EQ(pod("c", httpGet("http://github.com/")).exit_code, kCurlTimedOut);
+  EXPECT_EQ(pod("c", httpGet("http://example.com/")).out, "hello from example.com\n");
+}
+
+TEST_F(KubernetesTest, DeletingAPodRemovesItsIdentityEntriesAndAttachment) {
+  ASSERT_EQ(pod("a", httpGet("http://example.com/")).out, "hello from example.com\n");
+  const auto identity = policedPod("shop/web-0")["identity"].get<std::uint32_t>();
+  const auto filters = [&] {
+    return node("tc filter show dev " + lab_->podInterface("a") + " ingress; tc filter show dev " +
+                lab_->podInterface("a") + " egress")
+        .out;
+  };
+  EXPECT_NE(filters().find("pod_ingress"), std::string::npos) << filters();
+  EXPECT_NE(filters().find("pod_egress"), std::string::npos) << filters();
+
+  api_->write("pods.yaml", podYaml("other", "tool-0", "{app: tool}", kPodB, kPodBV6));
+  ASSERT_TRUE(eventually([&] { return policedPod("shop/web-0").is_null(); }))
+      << daemon_->status().dump(2);
+  for (const auto& entry : daemon_->entries()) {
+    EXPECT_NE(entry["identity"].get<std::uint32_t>(), identity) << entry.dump();
+  }
+  EXPECT_EQ(filters().find("pod_ingress"), std::string::npos) << filters();
+  EXPECT_EQ(filters().find("pod_egress"), std::string::npos) << filters();
+  const auto identities = node("bpftool map dump pinned " + daemon_->pinDir() + "/identities");
+  EXPECT_EQ(identities.out.find("192.0.2.10"), std::string::npos);
+  // What the pod's interface carries now is nobody's policy: it reaches everything.
+  EXPECT_EQ(pod("a", httpGet("http://github.com/")).out, "hello from github.com\n");
+  lab_->deletePod("a");
+}
+
+TEST_F(KubernetesTest, ChangingTheEgressObjectChangesEnforcementWithoutARestart) {
+  ASSERT_EQ(pod("a", httpGet("http://example.com/")).out, "hello from example.com\n");
+  api_->write("web-egress.yaml", webEgressYaml("github.com"));
+  ASSERT_TRUE(eventually([&] {
+    return pod("a", httpGet("http://github.com/", "--max-time 1")).out ==
+           "hello from github.com\n";
+  })) << daemon_->log();
+  EXPECT_EQ(pod("a", httpGet("http://example.com/")).exit_code, kCurlTimedOut);
+
+  // A namespaceSelector widens an Egress of another namespace to pod B's.
+  api_->write("tools-egress.yaml",
+              "apiVersion: egress.skouter/v1alpha1\nkind: Egress\nmetadata:\n  name: tools\n"
+              "  namespace: shop\nspec:\n  namespaceSelector: {}\n  podSelector: {matchLabels: "
+              "{app: tool}}\n  rules:\n    - domains: [httpbin.org]\n");
+  ASSERT_TRUE(eventually([&] { return !policedPod("other/tool-0").is_null(); }))
+      << daemon_->status().dump(2);
+  EXPECT_EQ(pod("b", httpGet("http://httpbin.org/")).out, "hello from httpbin.org\n");
+  EXPECT_EQ(pod("b", httpGet("http://example.com/")).exit_code, kCurlTimedOut);
+}
+
+TEST_F(KubernetesTest, AClosedOrExpiredWatchIsResumedOrRelistedWithoutLosingAChange) {
+  const auto lists = reflectorStat("egresses", "lists");
+  const auto watches = reflectorStat("egresses", "watches");
+  EXPECT_GE(api_->post("/_double/close-watches")["closed"].get<int>(), 6);
+  // A change made while the watches reconnect still arrives.
+  api_->write("web-egress.yaml", webEgressYaml("github.com"));
+  ASSERT_TRUE(eventually([&] {
+    return pod("a", httpGet("http://github.com/", "--max-time 1")).out ==
+           "hello from github.com\n";
+  })) << daemon_->log();
+  EXPECT_GT(reflectorStat("egresses", "watches"), watches);
+  EXPECT_EQ(reflectorStat("egresses", "lists"), lists);
+
+  api_->post("/_double/expire");
+  api_->write("web-egress.yaml", webEgressYaml("example.com"));
+  ASSERT_TRUE(eventually([&] {
+    return pod("a", httpGet("http://example.com/", "--max-time 1")).out ==
+           "hello from example.com\n";
+  })) << daemon_->log();
+  EXPECT_EQ(pod("a", httpGet("http://github.com/")).exit_code, kCurlTimedOut);
+  EXPECT_GE(reflectorStat("egresses", "expired"), 1u);
+  EXPECT_GT(reflectorStat("egresses", "lists"), lists);
+  EXPECT_TRUE(daemon_->status()["ready"].get<bool>());
+}
+
+TEST_F(KubernetesTest, AnInvalidEgressIsReportedAsAnEventAndTheOthersStayEnforced) {
+  api_->write("broken-egress.yaml",
+              "apiVersion: egress.skouter/v1alpha1\nkind: Egress\nmetadata:\n  name: broken\n"
+              "  namespace: shop\nspec:\n  mode: enforcing\n  podSelector: {}\n");
+  nlohmann::json events;
+  ASSERT_TRUE(eventually([&] {
+    events = api_->get("/api/v1/namespaces/shop/events")["items"];
+    return !events.empty();
+  })) << daemon_->log();
+  EXPECT_EQ(events[0]["involvedObject"]["kind"], "Egress");
+  EXPECT_EQ(events[0]["involvedObject"]["name"], "broken");
+  EXPECT_EQ(events[0]["type"], "Warning");
+  EXPECT_NE(events[0]["message"].get<std::string>().find("spec.mode"), std::string::npos)
+      << events.dump();
+  EXPECT_NE(daemon_->status()["last_policy_error"].get<std::string>().find("broken"),
+            std::string::npos);
+  EXPECT_EQ(pod("a", httpGet("http://example.com/")).out, "hello from example.com\n");
+  EXPECT_EQ(pod("a", httpGet("http://github.com/")).exit_code, kCurlTimedOut);
+  EXPECT_EQ(pod("b", httpGet("http://github.com/")).out, "hello from github.com\n");
+}
+
+}  // namespace
+}  // namespace skouter::e2e
