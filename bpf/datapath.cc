@@ -157,15 +157,6 @@ void requireEthernetLink(const std::string& interface) {
 }
 
 // The name the program with `id` was loaded under; empty when it is gone.
-std::string programName(std::uint32_t id) {
-  const int fd = bpf_prog_get_fd_by_id(id);
-  if (fd < 0) return {};
-  bpf_prog_info info{};
-  std::uint32_t length = sizeof(info);
-  const int rc = bpf_obj_get_info_by_fd(fd, &info, &length);
-  close(fd);
-  return rc == 0 ? std::string(info.name) : std::string();
-}
 
 }  // namespace
 
@@ -267,7 +258,7 @@ void Datapath::detachPod(int ifindex) {
   }
 }
 
-std::vector<int> Datapath::podAttachments() {
+std::vector<int> Datapath::podAttachments(const std::set<int>& uplinks) {
   const std::unique_ptr<struct if_nameindex, decltype(&if_freenameindex)> interfaces(
       if_nameindex(), if_freenameindex);
   if (!interfaces) {
@@ -276,6 +267,7 @@ std::vector<int> Datapath::podAttachments() {
   std::vector<int> attached;
   for (const struct if_nameindex* entry = interfaces.get(); entry->if_index != 0; ++entry) {
     const int ifindex = static_cast<int>(entry->if_index);
+    if (uplinks.count(ifindex)) continue;
     LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
     LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
     const int rc = bpf_tc_query(&hook, &opts);
@@ -285,8 +277,7 @@ std::vector<int> Datapath::podAttachments() {
       throw DatapathError("cannot query the tc filters of " + std::string(entry->if_name) + ": " +
                           std::strerror(-rc));
     }
-    // The uplink programs use the same handle; only pod_ingress marks a pod's interface.
-    if (programName(opts.prog_id) == "pod_ingress") attached.push_back(ifindex);
+    attached.push_back(ifindex);
   }
   return attached;
 }

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -65,9 +66,11 @@ class Datapath {
   // Removes skouter's filters from the interface with `ifindex`. An interface that is
   // already gone is not an error: pods vanish together with their veth.
   static void detachPod(int ifindex);
-  // The interfaces of the current network namespace whose tc ingress carries
-  // skouter's pod_ingress, so a restarted daemon can detach those no pod needs.
-  static std::vector<int> podAttachments();
+  // The interfaces of the current network namespace, `uplinks` excepted, whose tc
+  // ingress carries skouter's filter (its handle and priority): the pod attachments,
+  // so a restarted daemon can detach those no pod needs. (Telling pod_ingress by its
+  // name would need CAP_SYS_ADMIN, which the DaemonSet does not have.)
+  static std::vector<int> podAttachments(const std::set<int>& uplinks = {});
   // Unpins every map under `pin_dir` and removes the directory. Refuses while a
   // daemon holds it.
   static void removePins(const std::string& pin_dir);

@@ -15,7 +15,7 @@ int pod_egress(struct __sk_buff* skb) {
   struct skouter_addr key = {.family = pkt.family};
   copy_addr(key.addr, pkt.daddr);
   const struct skouter_identity_value* pod = bpf_map_lookup_elem(&identities, &key);
-  if (!pod) return VERDICT_PASS;
+  if (!pod || pod->identity == SKOUTER_UNPOLICED_IDENTITY) return VERDICT_PASS;
 
   __u64 now = bpf_ktime_get_ns();
   if (pkt.has_ports && trusted_resolver(pkt.family, pkt.sport, pkt.saddr)) {

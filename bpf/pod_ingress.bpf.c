@@ -33,6 +33,9 @@ int pod_ingress(struct __sk_buff* skb) {
     count(SKOUTER_CNT_POD_UNKNOWN_SOURCE);
     return global_audit ? VERDICT_PASS : VERDICT_DROP;
   }
+  /* A pod no Egress selects, behind an interface it shares with policed ones (a
+   * bridge): listed only so that it is not taken for a spoofed source. */
+  if (pod->identity == SKOUTER_UNPOLICED_IDENTITY) return VERDICT_PASS;
   int audit = global_audit || (pod->flags & SKOUTER_IDENTITY_AUDIT);
   return enforce_outgoing(skb, &pkt, pod->identity, audit, cfg);
 }

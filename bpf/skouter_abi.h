@@ -104,7 +104,8 @@ struct skouter_cidr_value {
 };
 
 /* identities: a workload address -> who it is. The host's identity is implicit (a
- * packet leaving the uplink that was originated locally); pods are added here. */
+ * packet leaving the uplink that was originated locally); pods are added here, those
+ * no Egress selects with SKOUTER_UNPOLICED_IDENTITY (their packets pass untouched). */
 enum skouter_identity_flags {
   SKOUTER_IDENTITY_AUDIT = 1 << 0, /* an Egress in mode audit selects the pod */
 };

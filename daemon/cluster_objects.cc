@@ -30,15 +30,13 @@ void addResolver(std::vector<resolver::ResolverAddress>& resolvers, const IpAddr
   }
 }
 
-// The distinct port numbers of a Service or EndpointSlice ports list, UDP and TCP only
-// (a DNS service's "dns" and "dns-tcp" ports are usually both 53).
-std::set<std::uint16_t> dnsPortsOf(const json& ports, const char* number_key) {
+// The port numbers of one protocol in a Service's or EndpointSlice's ports list.
+std::set<std::uint16_t> portsOf(const json& ports, const std::string& protocol) {
   std::set<std::uint16_t> numbers;
   if (!ports.is_array()) return numbers;
   for (const json& port : ports) {
-    const std::string protocol = stringField(port, "protocol");
-    if (!protocol.empty() && protocol != "UDP" && protocol != "TCP") continue;
-    const json& number = field(port, number_key);
+    if (stringField(port, "protocol") != protocol) continue;
+    const json& number = field(port, "port");
     if (number.is_number_integer() && number.get<int>() > 0 && number.get<int>() <= 65535) {
       numbers.insert(static_cast<std::uint16_t>(number.get<int>()));
     }
@@ -46,7 +44,34 @@ std::set<std::uint16_t> dnsPortsOf(const json& ports, const char* number_key) {
   return numbers;
 }
 
+// Calls visit(address) for every address of a ready endpoint of `slice` (absent
+// "ready" means ready, as the EndpointSlice API defines it).
+template <typename Visit>
+void forEachReadyAddress(const json& slice, Visit&& visit) {
+  const json& endpoints = field(slice, "endpoints");
+  if (!endpoints.is_array()) return;
+  for (const json& endpoint : endpoints) {
+    const json& ready = field(field(endpoint, "conditions"), "ready");
+    if (ready.is_boolean() && !ready.get<bool>()) continue;
+    const json& addresses = field(endpoint, "addresses");
+    if (!addresses.is_array()) continue;
+    for (const json& text : addresses) {
+      const auto ip = text.is_string() ? IpAddress::parse(text.get<std::string>()) : std::nullopt;
+      if (ip) visit(*ip);
+    }
+  }
+}
+
 }  // namespace
+
+std::vector<ServiceEndpoint> tcpEndpointsOf(const json& endpoint_slice) {
+  std::vector<ServiceEndpoint> endpoints;
+  const auto ports = portsOf(field(endpoint_slice, "ports"), "TCP");
+  forEachReadyAddress(endpoint_slice, [&](const IpAddress& ip) {
+    for (const auto port : ports) endpoints.push_back({ip, port});
+  });
+  return endpoints;
+}
 
 policy::Labels labelsOf(const json& object) {
   policy::Labels labels;
@@ -113,7 +138,9 @@ std::vector<resolver::ResolverAddress> dnsResolversOf(
       }
     }
     cluster_ips.push_back(stringField(spec, "clusterIP"));
-    const auto ports = dnsPortsOf(field(spec, "ports"), "port");
+    // DNS is served over UDP, with TCP on the same ports; a DNS service's other ports,
+    // such as CoreDNS's metrics on 9153/TCP, answer no queries.
+    const auto ports = portsOf(field(spec, "ports"), "UDP");
     for (const std::string& text : cluster_ips) {
       const auto ip = IpAddress::parse(text);  // "None" (headless) and "" are not addresses
       if (!ip) continue;
@@ -121,21 +148,10 @@ std::vector<resolver::ResolverAddress> dnsResolversOf(
     }
   }
   for (const json* slice : endpoint_slices) {
-    const auto ports = dnsPortsOf(field(*slice, "ports"), "port");
-    const json& endpoints = field(*slice, "endpoints");
-    if (!endpoints.is_array()) continue;
-    for (const json& endpoint : endpoints) {
-      // Absent "ready" means ready, as the EndpointSlice API defines it.
-      const json& ready = field(field(endpoint, "conditions"), "ready");
-      if (ready.is_boolean() && !ready.get<bool>()) continue;
-      const json& addresses = field(endpoint, "addresses");
-      if (!addresses.is_array()) continue;
-      for (const json& text : addresses) {
-        const auto ip = text.is_string() ? IpAddress::parse(text.get<std::string>()) : std::nullopt;
-        if (!ip) continue;
-        for (const auto port : ports) addResolver(resolvers, *ip, port);
-      }
-    }
+    const auto ports = portsOf(field(*slice, "ports"), "UDP");
+    forEachReadyAddress(*slice, [&](const IpAddress& ip) {
+      for (const auto port : ports) addResolver(resolvers, ip, port);
+    });
   }
   return resolvers;
 }

@@ -36,9 +36,20 @@ policy::Labels labelsOf(const nlohmann::json& object);
 // same messages the file loader gives, naming the object instead of a file.
 policy::Egress egressFromObject(const nlohmann::json& object);
 
-// The addresses of the cluster DNS: every cluster IP of `service` on each of its
-// ports, and every ready endpoint of `endpoint_slices` on each of theirs (pods reach
-// the service address; node-local caches and some CNIs answer from the endpoints).
+// One address and port a Service's traffic goes to.
+struct ServiceEndpoint {
+  IpAddress ip;
+  std::uint16_t port = 0;
+  auto operator<=>(const ServiceEndpoint&) const = default;
+};
+
+// Every ready address of an EndpointSlice on each of its TCP ports.
+std::vector<ServiceEndpoint> tcpEndpointsOf(const nlohmann::json& endpoint_slice);
+
+// The addresses of the cluster DNS: every cluster IP of `service` on each of its UDP
+// ports (its TCP twins are the same numbers), and every ready endpoint of
+// `endpoint_slices` on each of theirs (pods reach the service address; node-local
+// caches and some CNIs answer from the endpoints).
 std::vector<resolver::ResolverAddress> dnsResolversOf(
     const nlohmann::json* service, const std::vector<const nlohmann::json*>& endpoint_slices);
 

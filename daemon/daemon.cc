@@ -72,6 +72,22 @@ std::string percentDecoded(const std::string& text) {
   return decoded;
 }
 
+// Allows the node the API server's endpoints on their ports, one rule per port.
+policy::Egress apiServerEgress(const std::vector<ServiceEndpoint>& endpoints) {
+  policy::Egress egress;
+  egress.name = "skouterd:kubernetes-api-server";  // no Kubernetes name has a colon
+  egress.source = "skouterd (the node always reaches its Kubernetes API server)";
+  egress.node_selector = policy::LabelSelector{};
+  std::map<std::uint16_t, policy::EgressRule> rules;
+  for (const auto& endpoint : endpoints) {
+    auto& rule = rules[endpoint.port];
+    rule.ips.push_back({endpoint.ip, endpoint.ip.maxPrefixLength()});
+    rule.ports = {{policy::PortProtocol::kTcp, endpoint.port, endpoint.port}};
+  }
+  for (auto& [port, rule] : rules) egress.rules.push_back(std::move(rule));
+  return egress;
+}
+
 }  // namespace
 
 Daemon::Daemon(DaemonOptions options)
@@ -117,7 +133,11 @@ Daemon::Daemon(DaemonOptions options)
   beat();
   writeConfig();
   syncTrustedResolvers();
-  if (!applyPolicy()) throw DatapathError("the policy does not fit into the datapath's tables");
+  // With Kubernetes, the node's policy is applied once the cluster is listed; until
+  // then its entries stay as pinned.
+  if (!kubernetes_ && !applyPolicy()) {
+    throw DatapathError("the policy does not fit into the datapath's tables");
+  }
   answers_ = std::make_unique<resolver::AnswerPipeline>(
       io_, datapath_->answersRingFd(), *allowed_ips_, *injector_,
       [this](std::uint32_t identity) { return policyOf(identity); },
@@ -125,6 +145,9 @@ Daemon::Daemon(DaemonOptions options)
       resolver::RewriteSettings{options_.deny_response, options_.max_ttl_s,
                                 options_.block_private_answers},
       dns_client_.get(), &observed_names_);
+  if (kubernetes_) {
+    answers_->deferWhile([this](std::uint32_t) { return awaitingCluster(); });
+  }
   flow_events_ = std::make_unique<FlowEventReader>(
       io_, datapath_->eventsRingFd(), [this](const DeniedFlow& flow) { onDeniedFlow(flow); });
   for (const auto& interface : options_.interfaces) datapath_->attachUplink(interface);
@@ -157,6 +180,13 @@ void Daemon::writeConfig() {
                  (options_.fail_open ? SKOUTER_CFG_FAIL_OPEN : 0) |
                  (options_.audit ? SKOUTER_CFG_AUDIT : 0) |
                  (host_policy_.audit_egresses.empty() ? 0 : SKOUTER_CFG_HOST_AUDIT);
+  if (awaitingCluster()) {
+    // Whether the node is policed comes from the cluster: until it is listed, the
+    // node stays as the previous daemon left it.
+    const std::uint32_t from_cluster = SKOUTER_CFG_HOST_POLICED | SKOUTER_CFG_HOST_AUDIT;
+    const auto previous = datapath_->config().lookup(0);
+    config.flags = (config.flags & ~from_cluster) | (previous ? previous->flags & from_cluster : 0);
+  }
   config.reinject_mark = options_.reinject_mark;
   config.failsafe_ns = options_.failsafe_timeout_s * kNanosPerSecond;
   config.flow_idle_ns = options_.flow_idle_timeout_s * kNanosPerSecond;
@@ -174,6 +204,9 @@ void Daemon::syncTrustedResolvers() {
       throw DatapathError("cannot add trusted resolver " + address.toString());
     }
   }
+  // The cluster DNS service's addresses are known only once it is listed; a restarted
+  // daemon keeps the ones in place until then, or pods' lookups would be dropped.
+  if (awaitingCluster()) return;
   for (const auto& key : map.keys()) {
     const bool keep = std::any_of(wanted.begin(), wanted.end(), [&](const auto& w) {
       return std::memcmp(&w, &key, sizeof(key)) == 0;
@@ -203,7 +236,8 @@ policy::PodSelectionFacts Daemon::selectionFacts(const PodObject& pod) const {
   return facts;
 }
 
-std::vector<PolicedPod> Daemon::policedPods(const std::vector<policy::Egress>& egresses) {
+std::vector<PolicedPod> Daemon::policedPods(const std::vector<policy::Egress>& egresses,
+                                            std::vector<PodObject>& unpoliced) {
   const auto generation = std::make_pair(file_generation_, cluster_.egress_generation);
   if (generation != pod_policies_generation_) {
     pod_policies_.clear();
@@ -219,7 +253,10 @@ std::vector<PolicedPod> Daemon::policedPods(const std::vector<policy::Egress>& e
     for (std::size_t i = 0; i < egresses.size(); ++i) {
       if (policy::selectsPod(egresses[i], facts)) selecting.push_back(i);
     }
-    if (selecting.empty()) continue;
+    if (selecting.empty()) {
+      unpoliced.push_back(pod);
+      continue;
+    }
     auto& compiled = pod_policies_[selecting];
     if (!compiled) {
       auto policy = policy::compileSelected(egresses, [&](const policy::Egress& egress) {
@@ -307,11 +344,24 @@ void Daemon::run() {
   answers_->start();
   flow_events_->start();
   // With Kubernetes the first complete list of the cluster applies (and pre-warms).
-  applied_once_ = !kubernetes_;
-  if (applied_once_ && host_policy_.polices) prewarm(SKOUTER_HOST_IDENTITY, host_policy_);
+  if (!kubernetes_) {
+    applied_once_ = true;
+    if (host_policy_.polices) prewarm(SKOUTER_HOST_IDENTITY, host_policy_);
+  }
   if (kubernetes_) {
     kubernetes_->start();
     network_monitor_->start();
+    // Answers to pods wait for the cluster's policy, but not longer than DNS may go
+    // without an answer.
+    startup_timer_.expires_after(std::chrono::seconds(options_.failsafe_timeout_s));
+    startup_timer_.async_wait([this](const boost::system::error_code& error) {
+      if (error || applied_once_) return;
+      spdlog::warn("the Kubernetes API has not been listed after {}s; answers are judged "
+                   "without the cluster's policy until it is",
+                   options_.failsafe_timeout_s);
+      answers_->deferWhile(nullptr);
+      answers_->releaseDeferred();
+    });
   }
   if (!options_.policy_path.empty()) watchPolicy();
   waitForSighup();
@@ -359,12 +409,21 @@ void Daemon::applyAll(const std::string& why) {
     egresses.push_back(egress);
   }
   for (const auto& invalid : cluster_.invalid_egresses) problems.push_back(invalid.error);
+  // kubelet and skouterd itself need the API server: a node policy that forgot it
+  // would cut the node off its cluster.
+  if (std::any_of(egresses.begin(), egresses.end(), [this](const policy::Egress& egress) {
+        return policy::selectsNode(egress, node_labels_);
+      }) &&
+      !cluster_.api_server_endpoints.empty()) {
+    egresses.push_back(apiServerEgress(cluster_.api_server_endpoints));
+  }
 
   policy::CompiledPolicy compiled;
   std::vector<PolicedPod> policed;
+  std::vector<PodObject> unpoliced;
   try {
     compiled = compile(egresses);
-    policed = policedPods(egresses);
+    policed = policedPods(egresses, unpoliced);
   } catch (const std::exception& error) {
     ++reloads_failed_;
     last_policy_error_ = error.what();
@@ -372,24 +431,28 @@ void Daemon::applyAll(const std::string& why) {
                   last_policy_error_);
     return;
   }
+  const bool first = !applied_once_;
+  applied_once_ = true;
   const bool host_names_changed =
-      !applied_once_ || compiled.names.exactNames() != host_policy_.names.exactNames();
+      first || compiled.names.exactNames() != host_policy_.names.exactNames();
   egresses_ = std::move(egresses);
   host_policy_ = std::move(compiled);
   bool complete = applyPolicy();
-  const auto pods = pod_firewall_->sync(policed);
+  const auto pods = pod_firewall_->sync(policed, unpoliced);
   complete = complete && pods.complete;
   syncTrustedResolvers();
   writeConfig();
   ++reloads_applied_;
   for (const auto& [identity, state] : pod_firewall_->pods()) {
-    if (!state.problem.empty()) problems.push_back("pod " + state.pod.qualifiedName() + ": " + state.problem);
+    if (!state.problem.empty()) {
+      problems.push_back("pod " + state.pod.qualifiedName() + ": " + state.problem);
+    }
   }
   last_policy_error_ = problems.empty() ? "" : problems.front();
-  spdlog::log(applied_once_ ? spdlog::level::debug : spdlog::level::info,
+  spdlog::log(first ? spdlog::level::info : spdlog::level::debug,
               "policy applied ({}): {} Egress(es), {} policed pod(s)", why, egresses_.size(),
               pod_firewall_->pods().size());
-  applied_once_ = true;
+  answers_->releaseDeferred();
   if (host_names_changed && host_policy_.polices) prewarm(SKOUTER_HOST_IDENTITY, host_policy_);
   for (const std::uint32_t identity : pods.newly_policed) {
     if (const auto* policy = policyOf(identity)) prewarm(identity, *policy);
@@ -689,7 +752,8 @@ std::string Daemon::statusJson() const {
           {"tcp_messages", answers.tcp_messages},
           {"truncated_resolved", answers.truncated_resolved},
           {"truncated_failed", answers.truncated_failed},
-          {"max_hold_us", answers.max_hold_ns / 1000}}},
+          {"max_hold_us", answers.max_hold_ns / 1000},
+          {"deferred", answers.deferred}}},
         {"port_sets", {{"in_use", port_sets_->size()}, {"widened", port_sets_->widened()}}},
         {"malformed_events", flow_events_->malformed()},
         {"gc",
@@ -701,6 +765,8 @@ std::string Daemon::statusJson() const {
 bool Daemon::selectsThisNode(const policy::Egress& egress) const {
   return policy::selectsNode(egress, node_labels_);
 }
+
+bool Daemon::awaitingCluster() const { return kubernetes_ && !applied_once_; }
 
 std::string Daemon::notReadyReason() const {
   if (kubernetes_ && !kubernetes_->synced()) return "the Kubernetes API has not been listed yet";
@@ -806,7 +872,9 @@ int detach(const DaemonOptions& options) {
   Datapath::removePins(options.bpffs);
   spdlog::info("removed pinned maps under {}", options.bpffs);
   int status = 0;
+  std::set<int> uplinks;
   for (const auto& interface : interfaces) {
+    uplinks.insert(static_cast<int>(if_nametoindex(interface.c_str())));
     try {
       Datapath::detachUplink(interface);
       spdlog::info("detached from {}", interface);
@@ -814,6 +882,15 @@ int detach(const DaemonOptions& options) {
       spdlog::error("{}", error.what());
       status = 1;
     }
+  }
+  try {
+    for (const int ifindex : Datapath::podAttachments(uplinks)) {
+      Datapath::detachPod(ifindex);
+      spdlog::info("detached from pod interface {}", ifindex);
+    }
+  } catch (const std::exception& error) {
+    spdlog::error("{}", error.what());
+    status = 1;
   }
   std::filesystem::remove(options.admin_socket);
   return status;

@@ -57,8 +57,10 @@ class Daemon {
   // Brings the datapath in line with host_policy_. False (logged) when a table is
   // full and part of the policy is missing.
   bool applyPolicy();
-  // The pods on this node an Egress selects, each with the union of those Egresses.
-  std::vector<PolicedPod> policedPods(const std::vector<policy::Egress>& egresses);
+  // The pods on this node an Egress selects, each with the union of those Egresses;
+  // the others with an address go to `unpoliced`.
+  std::vector<PolicedPod> policedPods(const std::vector<policy::Egress>& egresses,
+                                      std::vector<PodObject>& unpoliced);
   policy::PodSelectionFacts selectionFacts(const PodObject& pod) const;
   void forgetUnusedPortSets();
   void onDeniedFlow(const DeniedFlow& flow);
@@ -92,6 +94,9 @@ class Daemon {
   std::string workloadName(std::uint32_t identity) const;
   HttpResponse explain(const HttpRequest& request, const std::string& query) const;
   bool selectsThisNode(const policy::Egress& egress) const;
+  // With --kubernetes, before the cluster's policy was first applied: the pinned
+  // state stands, and answers wait for the policy that will judge them.
+  bool awaitingCluster() const;
   // Whether the daemon serves its purpose: the cluster listed and applied.
   std::string notReadyReason() const;
 
@@ -130,6 +135,8 @@ class Daemon {
   std::string apply_reason_;
   // Retries pods that are not attached yet (their interface or route is late).
   boost::asio::steady_timer pod_retry_timer_{io_};
+  // Ends the wait of pods' answers for a cluster that cannot be listed.
+  boost::asio::steady_timer startup_timer_{io_};
   resolver::RateLimitedLog denied_flow_log_;
   std::unique_ptr<AdminServer> admin_;
   boost::asio::steady_timer heartbeat_timer_{io_};

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cctype>
 
 #include "policy/compiled_policy.h"
@@ -72,21 +73,26 @@ KubernetesSource::KubernetesSource(boost::asio::io_context& io, const DaemonOpti
   endpoint_slices_ =
       reflector("/apis/discovery.k8s.io/v1/namespaces/" + dns_namespace_ + "/endpointslices",
                 "labelSelector=" + queryEscaped("kubernetes.io/service-name=" + dns_service_));
+  api_server_slices_ =
+      reflector("/apis/discovery.k8s.io/v1/namespaces/default/endpointslices",
+                "labelSelector=" + queryEscaped("kubernetes.io/service-name=kubernetes"));
 }
 
 KubernetesSource::~KubernetesSource() = default;
 
 void KubernetesSource::start() {
-  for (auto* reflector :
-       {egresses_.get(), pods_.get(), namespaces_.get(), nodes_.get(), services_.get(),
-        endpoint_slices_.get()}) {
-    reflector->start();
-  }
+  for (auto* reflector : reflectors()) reflector->start();
+}
+
+std::vector<kubernetes::Reflector*> KubernetesSource::reflectors() const {
+  return {egresses_.get(),        pods_.get(),        namespaces_.get(),
+          nodes_.get(),           services_.get(),    endpoint_slices_.get(),
+          api_server_slices_.get()};
 }
 
 bool KubernetesSource::synced() const {
-  return egresses_->synced() && pods_->synced() && namespaces_->synced() && nodes_->synced() &&
-         services_->synced() && endpoint_slices_->synced();
+  const auto all = reflectors();
+  return std::all_of(all.begin(), all.end(), [](const auto* r) { return r->synced(); });
 }
 
 ClusterSnapshot KubernetesSource::snapshot() {
@@ -143,6 +149,11 @@ ClusterSnapshot KubernetesSource::snapshot() {
   std::vector<const json*> slices;
   for (const auto& [key, object] : endpoint_slices_->objects()) slices.push_back(&object);
   snapshot.dns_resolvers = dnsResolversOf(service, slices);
+  for (const auto& [key, slice] : api_server_slices_->objects()) {
+    const auto endpoints = tcpEndpointsOf(slice);
+    snapshot.api_server_endpoints.insert(snapshot.api_server_endpoints.end(), endpoints.begin(),
+                                         endpoints.end());
+  }
   return snapshot;
 }
 
@@ -156,7 +167,8 @@ json KubernetesSource::statusJson() const {
           {"namespaces", reflectorStatus(*namespaces_)},
           {"nodes", reflectorStatus(*nodes_)},
           {"dns_services", reflectorStatus(*services_)},
-          {"dns_endpoint_slices", reflectorStatus(*endpoint_slices_)}};
+          {"dns_endpoint_slices", reflectorStatus(*endpoint_slices_)},
+          {"api_server_endpoint_slices", reflectorStatus(*api_server_slices_)}};
 }
 
 }  // namespace skouter::daemon

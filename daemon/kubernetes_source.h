@@ -35,6 +35,9 @@ struct ClusterSnapshot {
   std::map<std::string, policy::Labels> namespace_labels;
   std::optional<policy::Labels> node_labels;  // nullopt until the Node is seen
   std::vector<resolver::ResolverAddress> dns_resolvers;
+  // Where the API server listens (the default/kubernetes Service's endpoints), with
+  // its ports; the node's own policy always allows them.
+  std::vector<ServiceEndpoint> api_server_endpoints;
 };
 
 class KubernetesSource {
@@ -53,6 +56,8 @@ class KubernetesSource {
   nlohmann::json statusJson() const;
 
  private:
+  std::vector<kubernetes::Reflector*> reflectors() const;
+
   struct ParsedEgress {
     std::string resource_version;
     std::optional<policy::Egress> egress;
@@ -70,6 +75,7 @@ class KubernetesSource {
   std::unique_ptr<kubernetes::Reflector> nodes_;
   std::unique_ptr<kubernetes::Reflector> services_;
   std::unique_ptr<kubernetes::Reflector> endpoint_slices_;
+  std::unique_ptr<kubernetes::Reflector> api_server_slices_;
   // Egress key -> its last parse, so unchanged objects are not parsed again.
   std::map<std::string, ParsedEgress> parsed_;
   std::uint64_t egress_generation_ = 0;

@@ -34,8 +34,8 @@ std::uint32_t PodFirewall::identityFor(const PodObject& pod,
   }
   for (const IpAddress& address : pod.addresses) {
     const auto found = recovered_.find(address);
-    if (found != recovered_.end() && !taken.count(found->second) &&
-        !pods_.count(found->second)) {
+    if (found != recovered_.end() && found->second >= kFirstPodIdentity &&
+        !taken.count(found->second) && !pods_.count(found->second)) {
       return found->second;
     }
   }
@@ -126,7 +126,8 @@ void PodFirewall::detachUnlessShared(const RouteInterface& interface) {
   }
 }
 
-PodFirewall::SyncResult PodFirewall::sync(const std::vector<PolicedPod>& policed) {
+PodFirewall::SyncResult PodFirewall::sync(const std::vector<PolicedPod>& policed,
+                                          const std::vector<PodObject>& unpoliced) {
   SyncResult result;
   std::set<std::string> wanted_uids;
   for (const auto& entry : policed) wanted_uids.insert(entry.pod.uid);
@@ -146,6 +147,28 @@ PodFirewall::SyncResult PodFirewall::sync(const std::vector<PolicedPod>& policed
     spdlog::info("pod {} (identity {}) is no longer policed", gone.pod.qualifiedName(),
                  gone.identity);
   }
+
+  // Unpoliced addresses before any new attachment, so a pod sharing the interface is
+  // never cut off.
+  std::set<IpAddress> unpoliced_now;
+  for (const PodObject& pod : unpoliced) {
+    unpoliced_now.insert(pod.addresses.begin(), pod.addresses.end());
+  }
+  const skouter_identity_value unpoliced_value{SKOUTER_UNPOLICED_IDENTITY, 0};
+  for (const IpAddress& address : unpoliced_now) {
+    const auto current = identities_.lookup(keyOf(address));
+    if (current && current->identity != SKOUTER_UNPOLICED_IDENTITY) continue;  // policed below
+    if (identities_.update(keyOf(address), unpoliced_value) != 0) {
+      spdlog::error("cannot list {} as unpoliced in the identities map (full?)",
+                    address.toString());
+    }
+  }
+  for (const IpAddress& address : unpoliced_) {
+    if (unpoliced_now.count(address)) continue;
+    const auto current = identities_.lookup(keyOf(address));
+    if (current && current->identity == SKOUTER_UNPOLICED_IDENTITY) identities_.erase(keyOf(address));
+  }
+  unpoliced_ = std::move(unpoliced_now);
 
   std::set<std::uint32_t> taken;
   for (const auto& entry : policed) {
@@ -197,8 +220,9 @@ PodFirewall::SyncResult PodFirewall::sync(const std::vector<PolicedPod>& policed
     // What a previous daemon installed for pods that are gone now.
     std::set<std::uint32_t> stale;
     for (const auto& [address, identity] : recovered_) {
+      if (unpoliced_.count(address)) continue;
       if (!pods_.count(identity)) {
-        stale.insert(identity);
+        if (identity >= kFirstPodIdentity) stale.insert(identity);
         const auto current = identities_.lookup(keyOf(address));
         if (current && current->identity == identity) identities_.erase(keyOf(address));
       }
@@ -214,6 +238,21 @@ PodFirewall::SyncResult PodFirewall::sync(const std::vector<PolicedPod>& policed
       }
     }
     for (const std::uint32_t identity : stale) removeEntries(identity);
+    // Interfaces it attached to for pods that are not policed any more: left attached,
+    // their traffic would be judged by no identity.
+    std::set<int> in_use;
+    for (const auto& [identity, state] : pods_) {
+      if (state.interface) in_use.insert(state.interface->ifindex);
+    }
+    try {
+      for (const int ifindex : Datapath::podAttachments(uplinks_)) {
+        if (in_use.count(ifindex)) continue;
+        Datapath::detachPod(ifindex);
+        spdlog::info("detached from interface {}: no policed pod uses it", ifindex);
+      }
+    } catch (const std::exception& error) {
+      spdlog::warn("cannot look for interfaces no policed pod uses: {}", error.what());
+    }
     if (!stale.empty()) {
       spdlog::info("forgot {} identities of pods that went away while no daemon ran",
                    stale.size());

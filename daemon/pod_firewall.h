@@ -52,8 +52,10 @@ class PodFirewall {
   // Makes the policed pods exactly `policed`. A pod keeps its identity while it lives;
   // after a restart it gets back the identity its address had, so its learned entries
   // stay valid. The first call also clears what identities of pods that went away
-  // while no daemon ran still held.
-  SyncResult sync(const std::vector<PolicedPod>& policed);
+  // while no daemon ran still held. The addresses of `unpoliced` pods (on this node,
+  // selected by nothing) are listed as unpoliced: behind an interface shared with a
+  // policed pod (a bridge) they pass instead of being taken for spoofed sources.
+  SyncResult sync(const std::vector<PolicedPod>& policed, const std::vector<PodObject>& unpoliced);
 
   const PodState* byIdentity(std::uint32_t identity) const;
   const PodState* byAddress(const IpAddress& address) const;
@@ -79,6 +81,7 @@ class PodFirewall {
   std::map<std::uint32_t, PodState> pods_;
   // Address -> identity as a previous daemon left the identities map.
   std::map<IpAddress, std::uint32_t> recovered_;
+  std::set<IpAddress> unpoliced_;
   bool first_sync_ = true;
   std::uint32_t next_identity_ = kFirstPodIdentity;
 };

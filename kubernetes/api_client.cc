@@ -69,6 +69,14 @@ std::chrono::milliseconds watchTimeoutOf(const std::string& target) {
   return kDefaultWatchTimeout;
 }
 
+std::string describe(const error_code& error) {
+  if (error == asio::ssl::error::stream_truncated || error == http::error::partial_message ||
+      error == http::error::end_of_stream || error == asio::error::eof) {
+    return "the server closed the connection before the response was complete";
+  }
+  return error.message();
+}
+
 std::string trimmed(const std::string& text) {
   const auto begin = text.find_first_not_of(" \t\r\n");
   if (begin == std::string::npos) return "";
@@ -143,6 +151,8 @@ class HttpsExchange : public std::enable_shared_from_this<HttpsExchange> {
     deadline_.async_wait(
         [self = shared_from_this(), doing = std::move(doing), timeout](error_code error) {
           if (error || self->finished_ || self->cancelled_) return;
+          // Re-armed after this wait had already completed: not the current deadline.
+          if (self->deadline_.expiry() > asio::steady_timer::clock_type::now()) return;
           self->timed_out_doing_ = "timed out after " + seconds(timeout) + " " + doing;
           self->close();
         });
@@ -163,7 +173,7 @@ class HttpsExchange : public std::enable_shared_from_this<HttpsExchange> {
       return true;
     }
     if (!error) return false;
-    finishWithError(doing + ": " + error.message());
+    finishWithError(doing + ": " + describe(error));
     return true;
   }
 
@@ -259,7 +269,6 @@ class HttpsExchange : public std::enable_shared_from_this<HttpsExchange> {
     auto& body = stream_parser_->get().body();
     body.data = chunk_.data();
     body.size = chunk_.size();
-    body.more = true;
     if (stream_parser_->get().result() == http::status::ok) {
       armDeadline(watchTimeoutOf(std::string(request_.target())) + timeouts_.watch_idle_grace,
                   "waiting for the next byte of the watch " + std::string(request_.target()));
@@ -394,7 +403,7 @@ std::string ApiClient::currentToken() {
   const std::string token = trimmed(contents.str());
   if (!token.empty()) {
     if (!last_file_token_.empty() && token != last_file_token_) {
-      spdlog::info("Kubernetes API token {} changed; using the new token", config_.token_file);
+      spdlog::debug("Kubernetes API token {} changed; using the new token", config_.token_file);
     }
     last_file_token_ = token;
   } else if (!last_file_token_.empty()) {

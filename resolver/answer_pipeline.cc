@@ -69,10 +69,28 @@ AnswerPipeline::~AnswerPipeline() = default;
 // Answers held while no daemon ran are still in the pinned ring: they are handled first.
 void AnswerPipeline::start() { ring_.start(); }
 
+void AnswerPipeline::deferWhile(std::function<bool(std::uint32_t identity)> pending) {
+  pending_ = std::move(pending);
+}
+
+void AnswerPipeline::releaseDeferred() {
+  auto deferred = std::move(deferred_);
+  deferred_.clear();
+  const auto pending = std::move(pending_);
+  pending_ = nullptr;
+  for (const auto& record : deferred) handleRecord(record);
+  pending_ = pending;
+}
+
 void AnswerPipeline::handleRecord(std::span<const std::uint8_t> record) {
   if (record.size() < sizeof(skouter_answer_header)) return;
   skouter_answer_header header;
   std::memcpy(&header, record.data(), sizeof(header));
+  if (pending_ && deferred_.size() < kMaxDeferredAnswers && pending_(header.identity)) {
+    deferred_.emplace_back(record.begin(), record.end());
+    ++stats_.deferred;
+    return;
+  }
   const auto frame = record.subspan(sizeof(header));
   handle(header, frame.first(std::min<std::size_t>(header.frame_len, frame.size())));
 }

@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <span>
 #include <vector>
@@ -40,6 +41,7 @@ struct AnswerStats {
   std::uint64_t truncated_resolved = 0;  // truncated answers completed over TCP first
   std::uint64_t truncated_failed = 0;    // ... whose TCP lookup failed (delivered anyway)
   std::uint64_t max_hold_ns = 0;         // longest time from interception to re-injection
+  std::uint64_t deferred = 0;            // waited for their workload's policy to be known
 };
 
 class AnswerPipeline {
@@ -59,6 +61,12 @@ class AnswerPipeline {
   AnswerPipeline& operator=(const AnswerPipeline&) = delete;
 
   void start();
+  // While `pending(identity)` holds, answers for that identity wait (at most
+  // kMaxDeferredAnswers of them) instead of being judged: a restarted daemon knows its
+  // pods' identities from the pinned maps before it knows their policies.
+  void deferWhile(std::function<bool(std::uint32_t identity)> pending);
+  // Judges the answers that waited, in the order they came.
+  void releaseDeferred();
   const AnswerStats& stats() const { return stats_; }
   // Installs what an answer to the daemon's own query allows for `identity` (the
   // pre-warming of literal names at start). Returns the addresses installed.
@@ -101,12 +109,17 @@ class AnswerPipeline {
   ObservedNames* observed_;
   TcpAnswerStreams tcp_streams_;
   AnswerStats stats_;
+  std::function<bool(std::uint32_t identity)> pending_;
+  std::deque<std::vector<std::uint8_t>> deferred_;
   // Separate budgets, so a flood of denied lookups cannot hide a malformed answer.
   RateLimitedLog trouble_log_;
   RateLimitedLog decision_log_;
   // Last: its callback uses everything above.
   RingBufferReader ring_;
 };
+
+// Beyond this many, answers are judged at once rather than wait.
+inline constexpr std::size_t kMaxDeferredAnswers = 4096;
 
 std::uint64_t monotonicNowNs();
 

@@ -378,7 +378,7 @@ TEST_F(PodNetworkTest, AttachPodPutsBothProgramsOnTheInterfaceAndDetachPodRemove
   EXPECT_NO_THROW(Datapath::detachPod(veth_));
 }
 
-TEST_F(PodNetworkTest, TheUplinkProgramsDoNotCountAsAPodAttachment) {
+TEST_F(PodNetworkTest, TheUplinksDoNotCountAsPodAttachments) {
   // Where attachUplink puts uplink_ingress: skouter's handle and priority (see
   // bpf/datapath.cc). attachUplink itself cannot be used here: it checks the link type
   // in /sys, which shows the test's original namespace.
@@ -387,7 +387,7 @@ TEST_F(PodNetworkTest, TheUplinkProgramsDoNotCountAsAPodAttachment) {
   LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = datapath().uplinkIngressProgramFd(), .handle = 0x5c0,
               .priority = 1);
   ASSERT_EQ(bpf_tc_attach(&hook, &opts), 0);
-  EXPECT_TRUE(Datapath::podAttachments().empty());
+  EXPECT_TRUE(Datapath::podAttachments({veth_}).empty());
 }
 
 TEST_F(PodNetworkTest, DetachPodToleratesAnInterfaceThatIsGone) {
@@ -419,6 +419,11 @@ TEST_F(PodNetworkTest, RouteInterfaceOfFindsTheInterfaceThePodsRouteLeadsTo) {
   const daemon::RouteInterface expected{.ifindex = veth_, .name = kPodInterface};
   EXPECT_EQ(daemon::routeInterfaceOf(kIpv4.pod), expected);
   EXPECT_EQ(daemon::routeInterfaceOf(kIpv6.pod), expected);
+  EXPECT_EQ(daemon::routeInterfaceOf(kIpv4.unrouted), std::nullopt);
+  EXPECT_EQ(daemon::routeInterfaceOf(kIpv6.unrouted), std::nullopt);
+  // Routes that lead nowhere.
+  shell(node() + "route add blackhole " + kIpv4.unrouted.toString());
+  shell(node() + "route add prohibit " + kIpv6.unrouted.toString());
   EXPECT_EQ(daemon::routeInterfaceOf(kIpv4.unrouted), std::nullopt);
   EXPECT_EQ(daemon::routeInterfaceOf(kIpv6.unrouted), std::nullopt);
 

@@ -119,6 +119,29 @@ TEST_P(PodTest, TrafficIntoAPodNobodyPolicesPasses) {
   EXPECT_TRUE(drainAnswers().empty());
 }
 
+TEST_P(PodTest, AnUnpolicedPodBehindASharedInterfacePassesBothWays) {
+  // On a bridge, the pod programs see every pod behind it; one nobody polices is listed
+  // with the unpoliced identity so that it is not taken for a spoofed source.
+  addIdentity(pod(), SKOUTER_UNPOLICED_IDENTITY);
+  trustResolver(n().resolver, kDnsPort);
+  const Packet query =
+      PacketBuilder(pod(), n().resolver)
+          .udp(kPodPort, kDnsPort, dnsQuery(kDnsId, "example.com", n().host.family))
+          .build();
+  Counters before = counters();
+  EXPECT_EQ(runPodIngress(synTo(n().denied)), Verdict::kPass);
+  EXPECT_EQ(runPodIngress(query), Verdict::kPass);
+  EXPECT_TRUE(queries().empty());
+  EXPECT_TRUE(flows().empty());
+  EXPECT_EQ(runPodEgress(PacketBuilder(n().resolver, pod())
+                             .udp(kDnsPort, kPodPort, dnsAnswer(kDnsId, "example.com", n().learned))
+                             .build()),
+            Verdict::kPass);
+  EXPECT_TRUE(drainAnswers().empty());
+  EXPECT_TRUE(drainEvents().empty());
+  EXPECT_EQ(countersMoved(before, counters()), Counters{});
+}
+
 TEST_P(PodTest, ConnectionsOpenedToAPodGetTheirReplies) {
   addIdentity(pod(), kPod);
   EXPECT_EQ(runPodEgress(PacketBuilder(n().world, pod()).tcp(50000, 8080, kTcpSyn).build()),

@@ -216,7 +216,8 @@ TEST_F(AuditTest, ExplainSaysWhichRuleAndNameAllowAFlowOrWhatIsMissing) {
   const auto foreign =
       ctl({"explain", "--src", "192.0.2.99", "--dst", "203.0.113.10", "--port", "80"});
   EXPECT_FALSE(foreign.ok());
-  EXPECT_NE(foreign.err.find("not an address of this node"), std::string::npos)
+  EXPECT_NE(foreign.err.find("neither an address of this node nor of a policed pod"),
+            std::string::npos)
       << foreign.describe();
 }
 

@@ -85,6 +85,15 @@ KubeApiDouble::KubeApiDouble(const Lab& lab) : lab_(lab) {
                                 "- name: lab\n"
                                 "  context: {cluster: lab, user: skouterd}\n";
 
+  start();
+}
+
+void KubeApiDouble::stop() {
+  if (process_) process_->stop();
+}
+
+void KubeApiDouble::start() {
+  if (process_) process_->stop();
   process_ = lab_.startBackground(
       "node", std::string("exec /usr/bin/python3 ") + SKOUTER_E2E_SOURCE_DIR +
                   "/tests/e2e/lab/kube_api_double.py --objects " + objects_ + " --listen " +

@@ -19,6 +19,10 @@ class KubeApiDouble {
   ~KubeApiDouble();
 
   const std::string& kubeconfigPath() const { return kubeconfig_; }
+  // Stops the double (an API server outage) and starts it again on the same address
+  // with the same objects.
+  void stop();
+  void start();
   // Writes (replaces) one file of objects; the double turns the difference into watch
   // events within its poll interval.
   void write(const std::string& file_name, const std::string& yaml) const;

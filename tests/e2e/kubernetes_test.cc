@@ -3,6 +3,8 @@
 // Egress objects, Namespaces, the Node and the kube-dns Service from the API.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <chrono>
 #include <string>
 
@@ -76,6 +78,20 @@ endpoints:
 ports:
   - {name: dns, port: 53, protocol: UDP}
   - {name: dns-tcp, port: 53, protocol: TCP}
+---
+# Where the API server listens, as the node's policy must always allow it (the world
+# answers HTTP on every address it owns, port 443 included).
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: kubernetes
+  namespace: default
+  labels: {kubernetes.io/service-name: kubernetes}
+addressType: IPv4
+endpoints:
+  - addresses: [203.0.113.99]
+ports:
+  - {name: https, port: 443, protocol: TCP}
 ---
 # The node's own traffic: only github.com.
 apiVersion: egress.skouter/v1alpha1
@@ -168,6 +184,10 @@ TEST_F(KubernetesTest, TheHostIsJudgedByItsNodeSelectorPolicyNotByAPodsAndViceVe
   EXPECT_EQ(pod("a", httpGet("http://example.com/")).out, "hello from example.com\n");
   // The node's lookups never held or changed pod A's.
   EXPECT_EQ(node(httpGet("http://github.com/")).out, "hello from github.com\n");
+  // Whatever the node's policy says, the node reaches its API server, on its port only.
+  EXPECT_EQ(node(httpGet("http://203.0.113.99:443/")).out, "hello from 203.0.113.99:443\n");
+  EXPECT_EQ(node(httpGet("http://203.0.113.99/")).exit_code, kCurlTimedOut);
+  EXPECT_EQ(pod("a", httpGet("http://203.0.113.99:443/")).exit_code, kCurlTimedOut);
 
   const auto explained = nlohmann::json::parse(
       ctl({"explain", "--src", kPodA, "--dst", "203.0.113.10", "--port", "80", "-o", "json"}).out);
@@ -281,6 +301,44 @@ TEST_F(KubernetesTest, AClosedOrExpiredWatchIsResumedOrRelistedWithoutLosingACha
   EXPECT_GE(reflectorStat("egresses", "expired"), 1u);
   EXPECT_GT(reflectorStat("egresses", "lists"), lists);
   EXPECT_TRUE(daemon_->status()["ready"].get<bool>());
+}
+
+TEST_F(KubernetesTest, ARestartedDaemonKeepsItsPodsAndTheirLookupsWaitForTheCluster) {
+  api_->write("web-egress.yaml", webEgressYaml("example.com, '*.wikipedia.org'"));
+  ASSERT_TRUE(eventually([&] {
+    return pod("a", httpGet("http://n1.wikipedia.org/", "--max-time 1")).ok();
+  })) << daemon_->log();
+  const auto identity = policedPod("shop/web-0")["identity"];
+  ASSERT_EQ(node(httpGet("http://github.com/")).out, "hello from github.com\n");
+
+  daemon_->kill(SIGTERM);
+  // Without a daemon, what was installed is still enforced (by address: lookups stay
+  // held until the fail-safe timeout).
+  EXPECT_EQ(pod("a", httpGet("http://" + freshAddress(1) + "/")).out,
+            "hello from " + freshAddress(1) + "\n");
+  EXPECT_EQ(pod("a", httpGet("http://203.0.113.20/")).exit_code, kCurlTimedOut);
+
+  // The new daemon comes up while the API server is away: it knows pod A's identity
+  // from the pins but not its policy, so pod A's answers wait for the cluster.
+  api_->stop();
+  daemon_ = std::make_unique<Skouterd>(
+      *lab_, "",
+      std::vector<std::string>{"--kubernetes", "--kubeconfig", api_->kubeconfigPath(),
+                               "--node-name", kNodeName, "--failsafe-timeout", "30"});
+  daemon_->start();
+  EXPECT_FALSE(ctl({"ready"}).ok());
+  // Nothing the cluster's policy installed is undone before the cluster is listed (the
+  // DNS service stays trusted too: the lookup below would be dropped otherwise).
+  EXPECT_TRUE(learnedAddresses("github.com").contains("203.0.113.20"));
+  const auto lookup = lab_->startBackground("a", httpGet("http://n2.wikipedia.org/", "--max-time 20"));
+  ASSERT_TRUE(eventually([&] { return counter("answers", "deferred") > 0; })) << daemon_->log();
+  api_->start();
+  ASSERT_TRUE(eventually([&] { return !lookup->running(); }, std::chrono::seconds(25)));
+  EXPECT_EQ(lookup->output(), "hello from n2.wikipedia.org\n") << daemon_->log();
+  EXPECT_TRUE(ctl({"ready"}).ok());
+  EXPECT_TRUE(daemon_->status()["took_over_pinned_state"].get<bool>());
+  EXPECT_EQ(policedPod("shop/web-0")["identity"], identity);
+  EXPECT_EQ(pod("a", httpGet("http://github.com/")).exit_code, kCurlTimedOut);
 }
 
 TEST_F(KubernetesTest, AnInvalidEgressIsReportedAsAnEventAndTheOthersStayEnforced) {

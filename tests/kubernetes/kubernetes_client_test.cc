@@ -5,12 +5,15 @@
 // to the double (stats, test controls, reading back events) through a second client on
 // `control_io_`. So a test can make something happen at the double while the reflector
 // is provably not looking, e.g. between the end of one watch and the start of the next.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -57,7 +60,7 @@ void writeFileAtomically(const std::string& path, const std::string& text) {
 void makeCertificate(const std::string& directory) {
   const std::string command =
       "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
-      "-subj /CN=kube-api-double -addext subjectAltName=IP:127.0.0.1,DNS:localhost "
+      "-subj /CN=kube-api-double -addext subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost "
       "-keyout '" +
       directory + "/key.pem' -out '" + directory + "/cert.pem' 2>'" + directory + "/openssl.log'";
   ASSERT_EQ(std::system(command.c_str()), 0) << readFile(directory + "/openssl.log");
@@ -350,6 +353,40 @@ TEST_F(KubernetesClientTest, TheServerCertificateIsCheckedAgainstTheCaAndTheHost
   EXPECT_EQ(ok.status, 200u);
 }
 
+TEST_F(KubernetesClientTest, ReachesAServerAtAnIpv6Address) {
+  DoubleProcess ipv6_double(dir_, "[::1]:0", "token-1");
+  auto ipv6 = config();
+  ipv6.host = "::1";
+  ipv6.port = ipv6_double.port();
+  ApiClient client(io_, ipv6);
+  const auto response = call(io_, client, "GET", "/api/v1/namespaces");
+  EXPECT_EQ(response.error, "");
+  EXPECT_EQ(response.status, 200u);
+}
+
+TEST_F(KubernetesClientTest, AServerThatNeverCompletesTheHandshakeTimesOut) {
+  // The kernel accepts the TCP connection into the backlog; nobody speaks TLS.
+  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(listen(listener, 4), 0);
+  socklen_t length = sizeof address;
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  auto silent = config();
+  silent.port = std::to_string(ntohs(address.sin_port));
+  ApiClientTimeouts timeouts;
+  timeouts.connect = 300ms;
+  ApiClient client(io_, silent, timeouts);
+  const auto response = call(io_, client, "GET", "/api/v1/pods");
+  close(listener);
+  EXPECT_EQ(response.error,
+            "timed out after 0.3 s connecting to 127.0.0.1:" + silent.port + " (TCP and TLS)");
+  EXPECT_EQ(response.status, 0u);
+}
+
 TEST_F(KubernetesClientTest, AnInvalidCaIsAConfigError) {
   auto bad = config();
   bad.ca_pem = "not a certificate";
@@ -507,7 +544,9 @@ TEST_F(KubernetesClientTest, AReflectorRecoversWhenTheServerComesBack) {
   waitForDoubleVersionAbove(2);
   Reflector pods(io_, *client_, "/api/v1/pods", "", [] {});
   pods.start();
-  ASSERT_TRUE(waitFor([&] { return pods.synced() && pods.stats().watches >= 1; }));
+  ASSERT_TRUE(waitFor([&] {
+    return pods.synced() && control("GET", "/_double/stats")["open_watches"]["pods"] == 1;
+  }));
   const auto lists_before = pods.stats().lists;
 
   const std::string port = double_->port();
