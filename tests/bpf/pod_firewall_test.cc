@@ -148,8 +148,9 @@ class PodFirewallTest : public DatapathFixture {
                                               std::move(uplinks));
   }
 
-  PodFirewall::SyncResult sync(const std::vector<PolicedPod>& policed) {
-    return firewall_->sync(policed);
+  PodFirewall::SyncResult sync(const std::vector<PolicedPod>& policed,
+                                const std::vector<PodObject>& unpoliced = {}) {
+    return firewall_->sync(policed, unpoliced);
   }
 
   std::uint32_t identityOf(const IpAddress& address) const {
