@@ -91,14 +91,15 @@ PodObject podFromObject(const json& object) {
   pod.name = stringField(metadata, "name");
   pod.labels = labelsOf(object);
   const json& spec = field(object, "spec");
-  pod.host_network = field(spec, "hostNetwork").is_boolean() && field(spec, "hostNetwork").get<bool>();
+  pod.host_network =
+      field(spec, "hostNetwork").is_boolean() && field(spec, "hostNetwork").get<bool>();
   const json& status = field(object, "status");
   const std::string phase = stringField(status, "phase");
   pod.finished = phase == "Succeeded" || phase == "Failed";
   const auto add = [&pod](const std::string& text) {
     const auto address = IpAddress::parse(text);
-    if (address && std::find(pod.addresses.begin(), pod.addresses.end(), *address) ==
-                       pod.addresses.end()) {
+    if (address &&
+        std::find(pod.addresses.begin(), pod.addresses.end(), *address) == pod.addresses.end()) {
       pod.addresses.push_back(*address);
     }
   };

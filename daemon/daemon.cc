@@ -160,15 +160,16 @@ Daemon::Daemon(DaemonOptions options)
       io_, options_.admin_socket,
       [this](const HttpRequest& request) { return handleAdmin(request); });
 
-  spdlog::info("skouterd {} {} state in {}; policing {} on {}; trusted resolvers: {}{}", kVersion,
-               datapath_->tookOverPinnedState() ? "took over the" : "created fresh", options_.bpffs,
-               host_policy_.polices ? "this host" : "nothing",
-               fmt::join(options_.interfaces, ", "), [&] {
-                 std::vector<std::string> names;
-                 for (const auto& r : options_.trusted_dns) names.push_back(r.toString());
-                 return fmt::format("{}", fmt::join(names, ", "));
-               }(),
-               kubernetes_ ? "; pods and Egress objects come from Kubernetes" : "");
+  spdlog::info(
+      "skouterd {} {} state in {}; policing {} on {}; trusted resolvers: {}{}", kVersion,
+      datapath_->tookOverPinnedState() ? "took over the" : "created fresh", options_.bpffs,
+      host_policy_.polices ? "this host" : "nothing", fmt::join(options_.interfaces, ", "),
+      [&] {
+        std::vector<std::string> names;
+        for (const auto& r : options_.trusted_dns) names.push_back(r.toString());
+        return fmt::format("{}", fmt::join(names, ", "));
+      }(),
+      kubernetes_ ? "; pods and Egress objects come from Kubernetes" : "");
 }
 
 Daemon::~Daemon() = default;
@@ -356,9 +357,10 @@ void Daemon::run() {
     startup_timer_.expires_after(std::chrono::seconds(options_.failsafe_timeout_s));
     startup_timer_.async_wait([this](const boost::system::error_code& error) {
       if (error || applied_once_) return;
-      spdlog::warn("the Kubernetes API has not been listed after {}s; answers are judged "
-                   "without the cluster's policy until it is",
-                   options_.failsafe_timeout_s);
+      spdlog::warn(
+          "the Kubernetes API has not been listed after {}s; answers are judged "
+          "without the cluster's policy until it is",
+          options_.failsafe_timeout_s);
       answers_->deferWhile(nullptr);
       answers_->releaseDeferred();
     });
@@ -411,9 +413,10 @@ void Daemon::applyAll(const std::string& why) {
   for (const auto& invalid : cluster_.invalid_egresses) problems.push_back(invalid.error);
   // kubelet and skouterd itself need the API server: a node policy that forgot it
   // would cut the node off its cluster.
-  if (std::any_of(egresses.begin(), egresses.end(), [this](const policy::Egress& egress) {
-        return policy::selectsNode(egress, node_labels_);
-      }) &&
+  if (std::any_of(egresses.begin(), egresses.end(),
+                  [this](const policy::Egress& egress) {
+                    return policy::selectsNode(egress, node_labels_);
+                  }) &&
       !cluster_.api_server_endpoints.empty()) {
     egresses.push_back(apiServerEgress(cluster_.api_server_endpoints));
   }
@@ -523,17 +526,17 @@ void Daemon::waitForPolicyChange() {
 void Daemon::prewarm(std::uint32_t identity, const policy::CompiledPolicy& policy) {
   for (const auto& name : policy.names.exactNames()) {
     for (const auto type : {resolver::DnsClient::kTypeA, resolver::DnsClient::kTypeAAAA}) {
-      dns_client_->query(
-          name, type, resolver::DnsClient::Transport::kUdp,
-          [this, name, identity](const std::string& error, const std::vector<std::uint8_t>& answer) {
-            if (answer.empty()) {
-              spdlog::warn("pre-warming {}: {}", name, error);
-              return;
-            }
-            const auto installed = answers_->installOwnAnswer(identity, answer);
-            spdlog::debug("pre-warmed {} for {}: {} address(es)", name, workloadName(identity),
-                          installed);
-          });
+      dns_client_->query(name, type, resolver::DnsClient::Transport::kUdp,
+                         [this, name, identity](const std::string& error,
+                                                const std::vector<std::uint8_t>& answer) {
+                           if (answer.empty()) {
+                             spdlog::warn("pre-warming {}: {}", name, error);
+                             return;
+                           }
+                           const auto installed = answers_->installOwnAnswer(identity, answer);
+                           spdlog::debug("pre-warmed {} for {}: {} address(es)", name,
+                                         workloadName(identity), installed);
+                         });
     }
   }
 }
@@ -570,10 +573,12 @@ HttpResponse Daemon::handleAdmin(const HttpRequest& request) {
   if (path == "/v1/audit") return jsonResponse(request, http::status::ok, auditJson());
   if (path == "/v1/explain") return explain(request, query);
   // Liveness: the event loop answers.
-  if (path == "/v1/health") return jsonResponse(request, http::status::ok, json{{"ok", true}}.dump());
+  if (path == "/v1/health")
+    return jsonResponse(request, http::status::ok, json{{"ok", true}}.dump());
   if (path == "/v1/ready") {
     const std::string reason = notReadyReason();
-    return jsonResponse(request, reason.empty() ? http::status::ok : http::status::service_unavailable,
+    return jsonResponse(request,
+                        reason.empty() ? http::status::ok : http::status::service_unavailable,
                         json{{"ready", reason.empty()}, {"reason", reason}}.dump());
   }
   return jsonResponse(request, http::status::not_found,
@@ -799,7 +804,8 @@ std::string Daemon::policiesJson() const {
     json identities = json::array();
     if (selectsThisNode(egress)) identities.push_back("host");
     for (const auto& [identity, state] : pod_firewall_->pods()) {
-      if (policy::selectsPod(egress, selectionFacts(state.pod))) identities.push_back(state.pod.qualifiedName());
+      if (policy::selectsPod(egress, selectionFacts(state.pod)))
+        identities.push_back(state.pod.qualifiedName());
     }
     policies.push_back(
         {{"name", egress.name},

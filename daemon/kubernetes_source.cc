@@ -12,22 +12,6 @@ namespace {
 
 using nlohmann::json;
 
-// Selector values go into a query string: '=' and '/' (label keys) are escaped.
-std::string queryEscaped(const std::string& text) {
-  static const char* const kHex = "0123456789ABCDEF";
-  std::string escaped;
-  for (const unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      escaped += static_cast<char>(c);
-    } else {
-      escaped += '%';
-      escaped += kHex[c >> 4];
-      escaped += kHex[c & 15];
-    }
-  }
-  return escaped;
-}
-
 const json& metadataOf(const json& object) {
   static const json kEmpty = json::object();
   const auto found = object.find("metadata");
@@ -65,17 +49,20 @@ KubernetesSource::KubernetesSource(boost::asio::io_context& io, const DaemonOpti
                                                    std::move(selectors), on_change);
   };
   egresses_ = reflector("/apis/egress.skouter/v1alpha1/egresses", "");
-  pods_ = reflector("/api/v1/pods", "fieldSelector=" + queryEscaped("spec.nodeName=" + node_name_));
+  pods_ = reflector("/api/v1/pods",
+                    "fieldSelector=" + kubernetes::queryEscaped("spec.nodeName=" + node_name_));
   namespaces_ = reflector("/api/v1/namespaces", "");
-  nodes_ = reflector("/api/v1/nodes", "fieldSelector=" + queryEscaped("metadata.name=" + node_name_));
-  services_ = reflector("/api/v1/namespaces/" + dns_namespace_ + "/services",
-                        "fieldSelector=" + queryEscaped("metadata.name=" + dns_service_));
-  endpoint_slices_ =
-      reflector("/apis/discovery.k8s.io/v1/namespaces/" + dns_namespace_ + "/endpointslices",
-                "labelSelector=" + queryEscaped("kubernetes.io/service-name=" + dns_service_));
-  api_server_slices_ =
-      reflector("/apis/discovery.k8s.io/v1/namespaces/default/endpointslices",
-                "labelSelector=" + queryEscaped("kubernetes.io/service-name=kubernetes"));
+  nodes_ = reflector("/api/v1/nodes",
+                     "fieldSelector=" + kubernetes::queryEscaped("metadata.name=" + node_name_));
+  services_ =
+      reflector("/api/v1/namespaces/" + dns_namespace_ + "/services",
+                "fieldSelector=" + kubernetes::queryEscaped("metadata.name=" + dns_service_));
+  endpoint_slices_ = reflector(
+      "/apis/discovery.k8s.io/v1/namespaces/" + dns_namespace_ + "/endpointslices",
+      "labelSelector=" + kubernetes::queryEscaped("kubernetes.io/service-name=" + dns_service_));
+  api_server_slices_ = reflector(
+      "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices",
+      "labelSelector=" + kubernetes::queryEscaped("kubernetes.io/service-name=kubernetes"));
 }
 
 KubernetesSource::~KubernetesSource() = default;
@@ -85,8 +72,9 @@ void KubernetesSource::start() {
 }
 
 std::vector<kubernetes::Reflector*> KubernetesSource::reflectors() const {
-  return {egresses_.get(),        pods_.get(),        namespaces_.get(),
-          nodes_.get(),           services_.get(),    endpoint_slices_.get(),
+  return {egresses_.get(),         pods_.get(),
+          namespaces_.get(),       nodes_.get(),
+          services_.get(),         endpoint_slices_.get(),
           api_server_slices_.get()};
 }
 

@@ -154,8 +154,7 @@ ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
   const auto slash = trusted_dns_service.find('/');
   if (slash == std::string::npos || slash == 0 || slash + 1 == trusted_dns_service.size() ||
       trusted_dns_service.find('/', slash + 1) != std::string::npos) {
-    return usageError("--trusted-dns-service: '" + trusted_dns_service +
-                      "' is not NAMESPACE/NAME");
+    return usageError("--trusted-dns-service: '" + trusted_dns_service + "' is not NAMESPACE/NAME");
   }
   options.trusted_dns_service_namespace = trusted_dns_service.substr(0, slash);
   options.trusted_dns_service_name = trusted_dns_service.substr(slash + 1);

@@ -27,8 +27,7 @@ PodFirewall::PodFirewall(Datapath& datapath, resolver::AllowedIpTable& allowed_i
   });
 }
 
-std::uint32_t PodFirewall::identityFor(const PodObject& pod,
-                                       const std::set<std::uint32_t>& taken) {
+std::uint32_t PodFirewall::identityFor(const PodObject& pod, const std::set<std::uint32_t>& taken) {
   for (const auto& [identity, state] : pods_) {
     if (state.pod.uid == pod.uid) return identity;
   }
@@ -71,8 +70,8 @@ void PodFirewall::writeIdentity(const PodState& state) {
   value.flags = state.policy->audit_egresses.empty() ? 0 : SKOUTER_IDENTITY_AUDIT;
   for (const IpAddress& address : state.pod.addresses) {
     if (identities_.update(keyOf(address), value) != 0) {
-      spdlog::error("cannot give {} identity {} in the identities map (full?)",
-                    address.toString(), state.identity);
+      spdlog::error("cannot give {} identity {} in the identities map (full?)", address.toString(),
+                    state.identity);
     }
   }
 }
@@ -166,7 +165,8 @@ PodFirewall::SyncResult PodFirewall::sync(const std::vector<PolicedPod>& policed
   for (const IpAddress& address : unpoliced_) {
     if (unpoliced_now.count(address)) continue;
     const auto current = identities_.lookup(keyOf(address));
-    if (current && current->identity == SKOUTER_UNPOLICED_IDENTITY) identities_.erase(keyOf(address));
+    if (current && current->identity == SKOUTER_UNPOLICED_IDENTITY)
+      identities_.erase(keyOf(address));
   }
   unpoliced_ = std::move(unpoliced_now);
 
@@ -254,8 +254,7 @@ PodFirewall::SyncResult PodFirewall::sync(const std::vector<PolicedPod>& policed
       spdlog::warn("cannot look for interfaces no policed pod uses: {}", error.what());
     }
     if (!stale.empty()) {
-      spdlog::info("forgot {} identities of pods that went away while no daemon ran",
-                   stale.size());
+      spdlog::info("forgot {} identities of pods that went away while no daemon ran", stale.size());
     }
     recovered_.clear();
   }

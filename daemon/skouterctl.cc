@@ -160,12 +160,12 @@ void printStatus(const json& status) {
                                       (kubernetes["synced"].get<bool>() ? "" : " (not synced)")});
     for (const auto& [collection, stats] : kubernetes.items()) {
       if (!stats.is_object()) continue;
-      rows.push_back({"  " + collection,
-                      scalar(stats["objects"]) + " objects, " + scalar(stats["lists"]) +
-                          " lists, " + scalar(stats["watches"]) + " watches, " +
-                          scalar(stats["expired"]) + " expired, " + scalar(stats["errors"]) +
-                          " errors" +
-                          (stats["last_error"].is_null() ? "" : " (" + scalar(stats["last_error"]) + ")")});
+      rows.push_back(
+          {"  " + collection,
+           scalar(stats["objects"]) + " objects, " + scalar(stats["lists"]) + " lists, " +
+               scalar(stats["watches"]) + " watches, " + scalar(stats["expired"]) + " expired, " +
+               scalar(stats["errors"]) + " errors" +
+               (stats["last_error"].is_null() ? "" : " (" + scalar(stats["last_error"]) + ")")});
     }
   }
   for (const auto& pod : status["pods"]) {

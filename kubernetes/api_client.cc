@@ -1,5 +1,7 @@
 #include "kubernetes/api_client.h"
 
+#include <cctype>
+
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 #include <spdlog/spdlog.h>
@@ -452,6 +454,21 @@ std::shared_ptr<WatchStream> ApiClient::watch(const std::string& target,
   if (!on_line) on_line = [](std::string_view) {};
   return std::make_shared<WatchStream>(
       start(http::verb::get, target, "", std::move(on_line), std::move(done)));
+}
+
+std::string queryEscaped(const std::string& text) {
+  static const char* const kHex = "0123456789ABCDEF";
+  std::string escaped;
+  for (const unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      escaped += static_cast<char>(c);
+    } else {
+      escaped += '%';
+      escaped += kHex[c >> 4];
+      escaped += kHex[c & 15];
+    }
+  }
+  return escaped;
 }
 
 }  // namespace skouter::kubernetes

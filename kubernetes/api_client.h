@@ -100,4 +100,8 @@ class ApiClient {
   std::vector<std::weak_ptr<HttpsExchange>> exchanges_;
 };
 
+// `text` as a query string value: every byte but RFC 3986's unreserved characters is
+// percent-encoded (selectors carry '=', ',' and the '/' of label keys).
+std::string queryEscaped(const std::string& text);
+
 }  // namespace skouter::kubernetes

@@ -37,21 +37,6 @@ std::string shortened(std::string_view text) {
   return text.size() <= kMax ? std::string(text) : std::string(text.substr(0, kMax)) + "...";
 }
 
-std::string queryEscaped(const std::string& text) {
-  static const char* const kHex = "0123456789ABCDEF";
-  std::string escaped;
-  for (const unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      escaped += static_cast<char>(c);
-    } else {
-      escaped += '%';
-      escaped += kHex[c >> 4];
-      escaped += kHex[c & 15];
-    }
-  }
-  return escaped;
-}
-
 // What a failed request says: the transport error, or the status and the Status
 // message of the body.
 std::string describeFailure(const ApiResponse& response) {

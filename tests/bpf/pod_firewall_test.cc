@@ -149,7 +149,7 @@ class PodFirewallTest : public DatapathFixture {
   }
 
   PodFirewall::SyncResult sync(const std::vector<PolicedPod>& policed,
-                                const std::vector<PodObject>& unpoliced = {}) {
+                               const std::vector<PodObject>& unpoliced = {}) {
     return firewall_->sync(policed, unpoliced);
   }
 
@@ -550,6 +550,41 @@ TEST_F(PodFirewallTest, ARestartedDaemonDetachesInterfacesNoPolicedPodUses) {
   EXPECT_TRUE(sync({{web, web_policy}}).complete);
   EXPECT_EQ(Datapath::podAttachments(),
             std::vector<int>{static_cast<int>(if_nametoindex("web-host"))});
+}
+
+// Behind a shared bridge, pod_ingress sees the pods nobody polices too: they are listed
+// with the unpoliced identity and pass, until an Egress selects them.
+TEST_F(PodFirewallTest, UnpolicedPodsAreListedSoThatTheyPassBesidePolicedOnes) {
+  const Policy web_policy = policyOf(kWebEgress);
+  const PodObject web = pod("web", "u-web", {kWebV4});
+  const PodObject batch = pod("batch", "u-batch", {kBatchV4});
+  sync({{web, web_policy}}, {batch});
+  const std::uint32_t web_identity = firewall_->byAddress(kWebV4)->identity;
+  EXPECT_EQ(identities(), sorted({identityLine(kWebV4, web_identity),
+                                  identityLine(kBatchV4, SKOUTER_UNPOLICED_IDENTITY)}));
+  EXPECT_EQ(connect(kBatchV4, kCdnAddress), Verdict::kPass);
+  EXPECT_EQ(connect(kWebV4, kCdnAddress), Verdict::kDrop);
+
+  // Selected now: its own identity, and judged.
+  sync({{web, web_policy}, {batch, web_policy}}, {});
+  const std::uint32_t batch_identity = firewall_->byAddress(kBatchV4)->identity;
+  EXPECT_GE(batch_identity, kFirstPodIdentity);
+  EXPECT_EQ(connect(kBatchV4, kCdnAddress), Verdict::kDrop);
+
+  // Unselected again, then gone.
+  sync({{web, web_policy}}, {batch});
+  EXPECT_EQ(identities(), sorted({identityLine(kWebV4, web_identity),
+                                  identityLine(kBatchV4, SKOUTER_UNPOLICED_IDENTITY)}));
+  EXPECT_FALSE(identitiesWithEntries().contains(batch_identity));
+  sync({{web, web_policy}}, {});
+  EXPECT_EQ(identities(), std::vector<std::string>{identityLine(kWebV4, web_identity)});
+
+  // A restarted daemon never hands the unpoliced identity to a policed pod.
+  sync({{web, web_policy}}, {batch});
+  restartDaemon();
+  sync({{web, web_policy}, {batch, web_policy}}, {});
+  EXPECT_GE(firewall_->byAddress(kBatchV4)->identity, kFirstPodIdentity);
+  EXPECT_EQ(firewall_->byAddress(kWebV4)->identity, web_identity);
 }
 
 TEST_F(PodFirewallTest, ARouteThroughAnUplinkIsNoPodInterface) {

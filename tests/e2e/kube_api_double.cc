@@ -57,12 +57,12 @@ KubeApiDouble::KubeApiDouble(const Lab& lab) : lab_(lab) {
   directory_ = pattern;
   objects_ = directory_ + "/objects";
   std::filesystem::create_directory(objects_);
-  const auto openssl = runCommand(
-      {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-       "-nodes", "-days", "1", "-subj", "/CN=kube-api-double", "-addext",
-       "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", directory_ + "/key.pem", "-out",
-       directory_ + "/cert.pem"},
-      std::chrono::seconds(20));
+  const auto openssl =
+      runCommand({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                  "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj",
+                  "/CN=kube-api-double", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                  "-keyout", directory_ + "/key.pem", "-out", directory_ + "/cert.pem"},
+                 std::chrono::seconds(20));
   if (!openssl.ok()) throw std::runtime_error("openssl req: " + openssl.describe());
 
   kubeconfig_ = directory_ + "/kubeconfig";
@@ -126,10 +126,9 @@ void KubeApiDouble::remove(const std::string& file_name) const {
 }
 
 nlohmann::json KubeApiDouble::request(const std::string& method, const std::string& path) const {
-  const auto result =
-      lab_.run("node", "curl -sS --max-time 5 --cacert " + directory_ + "/cert.pem -X " + method +
-                           " -H 'Authorization: Bearer " + kToken + "' 'https://" + kAddress +
-                           path + "'");
+  const auto result = lab_.run(
+      "node", "curl -sS --max-time 5 --cacert " + directory_ + "/cert.pem -X " + method +
+                  " -H 'Authorization: Bearer " + kToken + "' 'https://" + kAddress + path + "'");
   if (!result.ok()) throw std::runtime_error(method + " " + path + ": " + result.describe());
   return nlohmann::json::parse(result.out);
 }

@@ -24,8 +24,9 @@ constexpr const char* kPodCV6 = "2001:db8:2::c";
 
 std::string podYaml(const std::string& namespace_name, const std::string& name,
                     const std::string& labels, const std::string& ipv4, const std::string& ipv6) {
-  return "apiVersion: v1\nkind: Pod\nmetadata:\n  name: " + name + "\n  namespace: " +
-         namespace_name + "\n  labels: " + labels + "\nspec:\n  nodeName: " + kNodeName +
+  return "apiVersion: v1\nkind: Pod\nmetadata:\n  name: " + name +
+         "\n  namespace: " + namespace_name + "\n  labels: " + labels +
+         "\nspec:\n  nodeName: " + kNodeName +
          "\n  containers: [{name: app, image: debian:12}]\nstatus:\n  phase: Running\n  podIP: " +
          ipv4 + "\n  podIPs: [{ip: " + ipv4 + "}, {ip: \"" + ipv6 + "\"}]\n";
 }
@@ -224,9 +225,10 @@ TEST_F(KubernetesTest, APodCreatedAfterTheDaemonStartedIsEnforcedOnceItIsSeen) {
   std::cout << "pod enforced "
             << std::chrono::duration_cast<std::chrono::milliseconds>(enforced_after).count()
             << " ms after its object was written\n";
-  RecordProperty("pod_enforced_after_ms",
-                 std::to_string(
-                     std::chrono::duration_cast<std::chrono::milliseconds>(enforced_after).count()));
+  RecordProperty(
+      "pod_enforced_after_ms",
+      std::to_string(
+          std::chrono::duration_cast<std::chrono::milliseconds>(enforced_after).count()));
 
   EXPECT_EQ(pod("c", httpGet("http://github.com/")).exit_code, kCurlTimedOut);
   EXPECT_EQ(pod("c", httpGet("http://example.com/")).out, "hello from example.com\n");
@@ -262,8 +264,7 @@ TEST_F(KubernetesTest, ChangingTheEgressObjectChangesEnforcementWithoutARestart)
   ASSERT_EQ(pod("a", httpGet("http://example.com/")).out, "hello from example.com\n");
   api_->write("web-egress.yaml", webEgressYaml("github.com"));
   ASSERT_TRUE(eventually([&] {
-    return pod("a", httpGet("http://github.com/", "--max-time 1")).out ==
-           "hello from github.com\n";
+    return pod("a", httpGet("http://github.com/", "--max-time 1")).out == "hello from github.com\n";
   })) << daemon_->log();
   EXPECT_EQ(pod("a", httpGet("http://example.com/")).exit_code, kCurlTimedOut);
 
@@ -285,8 +286,7 @@ TEST_F(KubernetesTest, AClosedOrExpiredWatchIsResumedOrRelistedWithoutLosingACha
   // A change made while the watches reconnect still arrives.
   api_->write("web-egress.yaml", webEgressYaml("github.com"));
   ASSERT_TRUE(eventually([&] {
-    return pod("a", httpGet("http://github.com/", "--max-time 1")).out ==
-           "hello from github.com\n";
+    return pod("a", httpGet("http://github.com/", "--max-time 1")).out == "hello from github.com\n";
   })) << daemon_->log();
   EXPECT_GT(reflectorStat("egresses", "watches"), watches);
   EXPECT_EQ(reflectorStat("egresses", "lists"), lists);
@@ -330,7 +330,8 @@ TEST_F(KubernetesTest, ARestartedDaemonKeepsItsPodsAndTheirLookupsWaitForTheClus
   // Nothing the cluster's policy installed is undone before the cluster is listed (the
   // DNS service stays trusted too: the lookup below would be dropped otherwise).
   EXPECT_TRUE(learnedAddresses("github.com").contains("203.0.113.20"));
-  const auto lookup = lab_->startBackground("a", httpGet("http://n2.wikipedia.org/", "--max-time 20"));
+  const auto lookup =
+      lab_->startBackground("a", httpGet("http://n2.wikipedia.org/", "--max-time 20"));
   ASSERT_TRUE(eventually([&] { return counter("answers", "deferred") > 0; })) << daemon_->log();
   api_->start();
   ASSERT_TRUE(eventually([&] { return !lookup->running(); }, std::chrono::seconds(25)));

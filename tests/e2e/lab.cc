@@ -80,10 +80,10 @@ int exitCodeOf(int status) {
 
 // "node", "world", or a pod's name (1-3 of [a-z0-9], as lab.sh pod-add takes it).
 void checkRole(const std::string& role) {
-  const bool pod = !role.empty() && role.size() <= 3 &&
-                   std::all_of(role.begin(), role.end(), [](char c) {
-                     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-                   });
+  const bool pod =
+      !role.empty() && role.size() <= 3 && std::all_of(role.begin(), role.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+      });
   if (role != "node" && role != "world" && !pod) {
     throw std::invalid_argument("lab role must be \"node\", \"world\" or a pod's name, not \"" +
                                 role + "\"");

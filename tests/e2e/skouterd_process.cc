@@ -68,16 +68,9 @@ std::string Skouterd::commandLine(const std::vector<std::string>& more) const {
     words.push_back("--policy");
     words.push_back(policy_path_);
   }
-  words.insert(words.end(), {"--interface",
-                                    lab_.uplink(),
-                                    "--trusted-dns",
-                                    kResolverV4,
-                                    "--trusted-dns",
-                                    std::string("[") + kResolverV6 + "]",
-                                    "--bpffs",
-                                    pinDir(),
-                                    "--admin-socket",
-                                    socketPath()});
+  words.insert(words.end(), {"--interface", lab_.uplink(), "--trusted-dns", kResolverV4,
+                             "--trusted-dns", std::string("[") + kResolverV6 + "]", "--bpffs",
+                             pinDir(), "--admin-socket", socketPath()});
   words.insert(words.end(), extra_flags_.begin(), extra_flags_.end());
   words.insert(words.end(), more.begin(), more.end());
   std::string line = "exec";
