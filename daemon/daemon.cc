@@ -287,13 +287,18 @@ bool Daemon::applyPolicy() {
         if (!rule) return std::nullopt;
         return resolver::NameVerdict{*rule, host_policy_.portsOf(*rule)};
       });
-  forgetUnusedPortSets();
-  spdlog::info(
-      "policy: {} Egress document(s), {} exact name(s), {} wildcard(s), {} regex(es), {} static "
-      "IP/CIDR(s) (+{} -{}), {} learned address(es) no longer allowed removed{}",
+  // Cluster changes apply the node's unchanged policy again: only changes are news.
+  auto summary = fmt::format(
+      "{} Egress document(s), {} exact name(s), {} wildcard(s), {} regex(es), {} static "
+      "IP/CIDR(s)",
       egresses_.size(), host_policy_.names.exactCount(), host_policy_.names.wildcardCount(),
-      host_policy_.names.regexCount(), host_policy_.static_entries.size(), result.added,
-      result.removed, removed, host_policy_.audit() ? "; audit mode: nothing is dropped" : "");
+      host_policy_.names.regexCount(), host_policy_.static_entries.size());
+  const bool changed = result.added + result.removed + removed > 0 || summary != last_applied_;
+  last_applied_ = std::move(summary);
+  spdlog::log(changed ? spdlog::level::info : spdlog::level::debug,
+              "policy: {} (+{} -{}), {} learned address(es) no longer allowed removed{}",
+              last_applied_, result.added, result.removed, removed,
+              host_policy_.audit() ? "; audit mode: nothing is dropped" : "");
   return result.failed == 0;
 }
 
@@ -443,6 +448,13 @@ void Daemon::applyAll(const std::string& why) {
   bool complete = applyPolicy();
   const auto pods = pod_firewall_->sync(policed, unpoliced);
   complete = complete && pods.complete;
+  // Port sets only fall out of use when a policy changes (the garbage collection
+  // catches the rest); a full pass over the tables per pod event would be wasted.
+  const auto generation = std::make_pair(file_generation_, cluster_.egress_generation);
+  if (generation != applied_generation_) {
+    applied_generation_ = generation;
+    forgetUnusedPortSets();
+  }
   syncTrustedResolvers();
   writeConfig();
   ++reloads_applied_;

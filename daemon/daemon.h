@@ -114,6 +114,9 @@ class Daemon {
   PodPolicyCache pod_policies_;
   std::pair<std::uint64_t, std::uint64_t> pod_policies_generation_{~0ULL, ~0ULL};
   bool applied_once_ = false;
+  std::pair<std::uint64_t, std::uint64_t> applied_generation_{~0ULL, ~0ULL};
+  // What applyPolicy() last applied to the node, for its log line.
+  std::string last_applied_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 
   boost::asio::io_context io_;

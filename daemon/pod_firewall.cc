@@ -64,16 +64,19 @@ void PodFirewall::removeEntries(std::uint32_t identity) {
   allowed_ips_.applyPolicy(identity, [](const std::string&) { return std::nullopt; });
 }
 
-void PodFirewall::writeIdentity(const PodState& state) {
+bool PodFirewall::writeIdentity(const PodState& state) {
   skouter_identity_value value{};
   value.identity = state.identity;
   value.flags = state.policy->audit_egresses.empty() ? 0 : SKOUTER_IDENTITY_AUDIT;
+  bool written = true;
   for (const IpAddress& address : state.pod.addresses) {
     if (identities_.update(keyOf(address), value) != 0) {
       spdlog::error("cannot give {} identity {} in the identities map (full?)", address.toString(),
                     state.identity);
+      written = false;
     }
   }
+  return written;
 }
 
 void PodFirewall::eraseIdentity(const PodState& state) {
@@ -172,6 +175,8 @@ PodFirewall::SyncResult PodFirewall::sync(const std::vector<PolicedPod>& policed
 
   std::set<std::uint32_t> taken;
   for (const auto& entry : policed) {
+    // Nothing to key it by before the CNI has given it an address.
+    if (entry.pod.addresses.empty()) continue;
     const std::uint32_t identity = identityFor(entry.pod, taken);
     taken.insert(identity);
     const auto existing = pods_.find(identity);
@@ -203,7 +208,11 @@ PodFirewall::SyncResult PodFirewall::sync(const std::vector<PolicedPod>& policed
         eraseIdentity(old_address);
       }
     }
-    writeIdentity(state);
+    if (!writeIdentity(state)) {
+      // Its packets would be dropped as coming from an unknown source.
+      state.problem = "the identities map is full: the pod's traffic is dropped";
+      result.complete = false;
+    }
     const std::string table_problem = state.problem;
     attach(state, previous_interface);
     if (!table_problem.empty() && state.problem.empty()) state.problem = table_problem;
@@ -220,11 +229,15 @@ PodFirewall::SyncResult PodFirewall::sync(const std::vector<PolicedPod>& policed
     // What a previous daemon installed for pods that are gone now.
     std::set<std::uint32_t> stale;
     for (const auto& [address, identity] : recovered_) {
-      if (unpoliced_.count(address)) continue;
-      if (!pods_.count(identity)) {
-        if (identity >= kFirstPodIdentity) stale.insert(identity);
-        const auto current = identities_.lookup(keyOf(address));
-        if (current && current->identity == identity) identities_.erase(keyOf(address));
+      if (pods_.count(identity)) continue;
+      if (identity >= kFirstPodIdentity) stale.insert(identity);
+      const auto current = identities_.lookup(keyOf(address));
+      if (!current || current->identity != identity) continue;
+      // An address the IPAM gave to an unpoliced pod meanwhile is that pod's now.
+      if (unpoliced_.count(address)) {
+        identities_.update(keyOf(address), {SKOUTER_UNPOLICED_IDENTITY, 0});
+      } else {
+        identities_.erase(keyOf(address));
       }
     }
     for (const auto& entry : static_rules_.entries()) {

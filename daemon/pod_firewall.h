@@ -54,7 +54,8 @@ class PodFirewall {
   // stay valid. The first call also clears what identities of pods that went away
   // while no daemon ran still held. The addresses of `unpoliced` pods (on this node,
   // selected by nothing) are listed as unpoliced: behind an interface shared with a
-  // policed pod (a bridge) they pass instead of being taken for spoofed sources.
+  // policed pod (a bridge) they pass instead of being taken for spoofed sources. Pods
+  // without an address yet are left out.
   SyncResult sync(const std::vector<PolicedPod>& policed, const std::vector<PodObject>& unpoliced);
 
   const PodState* byIdentity(std::uint32_t identity) const;
@@ -67,7 +68,8 @@ class PodFirewall {
   // table is full.
   bool applyEntries(std::uint32_t identity, const policy::CompiledPolicy& policy);
   void removeEntries(std::uint32_t identity);
-  void writeIdentity(const PodState& state);
+  // False when the map refused an address (full).
+  bool writeIdentity(const PodState& state);
   void eraseIdentity(const PodState& state);
   // Attaches to the interface the pod's route leads to; sets state.problem if none.
   void attach(PodState& state, const std::optional<RouteInterface>& previous);

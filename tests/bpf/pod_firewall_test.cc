@@ -587,6 +587,22 @@ TEST_F(PodFirewallTest, UnpolicedPodsAreListedSoThatTheyPassBesidePolicedOnes) {
   EXPECT_EQ(firewall_->byAddress(kWebV4)->identity, web_identity);
 }
 
+// While no daemon ran, a policed pod went away and the IPAM gave its address to a new
+// pod that nothing selects: the address is the new pod's, unpoliced.
+TEST_F(PodFirewallTest, AnAddressReusedByAnUnpolicedPodDuringARestartIsUnpoliced) {
+  const Policy web_policy = policyOf(kWebEgress);
+  sync({{pod("job", "u-job", {kJobV4}), web_policy}});
+  const std::uint32_t job_identity = identityOf(kJobV4);
+  learn(job_identity, *web_policy, "api.example.com", kApiAddress);
+
+  restartDaemon();
+  sync({}, {pod("reused", "u-reused", {kJobV4})});
+  EXPECT_EQ(identities(),
+            std::vector<std::string>{identityLine(kJobV4, SKOUTER_UNPOLICED_IDENTITY)});
+  EXPECT_TRUE(identitiesWithEntries().empty());
+  EXPECT_EQ(connect(kJobV4, kCdnAddress), Verdict::kPass);
+}
+
 TEST_F(PodFirewallTest, ARouteThroughAnUplinkIsNoPodInterface) {
   shell("ip link add uplink0 type veth peer name uplink0-peer");
   shell("ip link set uplink0 up && ip link set uplink0-peer up");
