@@ -381,14 +381,18 @@ void Daemon::reload(const std::string& why) {
       file_egresses_ = policy::loadPolicyPath(options_.policy_path);
       ++file_generation_;
     } catch (const std::exception& error) {
-      ++reloads_failed_;
-      last_policy_error_ = error.what();
-      spdlog::error("policy reload ({}) failed; the previous policy stays in force: {}", why,
-                    last_policy_error_);
+      keepPolicyInForce(why, error);
       return;
     }
   }
   applyAll(why);
+}
+
+void Daemon::keepPolicyInForce(const std::string& why, const std::exception& error) {
+  ++reloads_failed_;
+  last_policy_error_ = error.what();
+  spdlog::error("cannot apply the policy ({}); the previous one stays in force: {}", why,
+                last_policy_error_);
 }
 
 void Daemon::applyAll(const std::string& why) {
@@ -433,10 +437,7 @@ void Daemon::applyAll(const std::string& why) {
     compiled = compile(egresses);
     policed = policedPods(egresses, unpoliced);
   } catch (const std::exception& error) {
-    ++reloads_failed_;
-    last_policy_error_ = error.what();
-    spdlog::error("cannot apply the policy ({}); the previous one stays in force: {}", why,
-                  last_policy_error_);
+    keepPolicyInForce(why, error);
     return;
   }
   const bool first = !applied_once_;

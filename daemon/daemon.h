@@ -75,6 +75,8 @@ class Daemon {
   // Reads the policy files anew and applies everything; files that fail to load leave
   // the policy in force untouched and are reported in status.
   void reload(const std::string& why);
+  // A policy that did not load or compile: counted and shown in status.
+  void keepPolicyInForce(const std::string& why, const std::exception& error);
   // Coalesces bursts of cluster or network changes into one applyAll after `delay`.
   void scheduleApply(std::chrono::milliseconds delay, const std::string& why);
   void watchPolicy();
