@@ -89,23 +89,4 @@ class BpfMap {
   int fd_ = -1;
 };
 
-// A BPF_MAP_TYPE_PERCPU_ARRAY of u64 counters, summed over CPUs on read.
-class PerCpuCounters {
- public:
-  PerCpuCounters() = default;
-  explicit PerCpuCounters(int fd) : fd_(fd), cpus_(libbpf_num_possible_cpus()) {}
-
-  std::uint64_t read(std::uint32_t index) const {
-    std::vector<std::uint64_t> per_cpu(cpus_ > 0 ? cpus_ : 1);
-    if (bpf_map_lookup_elem(fd_, &index, per_cpu.data()) != 0) return 0;
-    std::uint64_t sum = 0;
-    for (auto value : per_cpu) sum += value;
-    return sum;
-  }
-
- private:
-  int fd_ = -1;
-  int cpus_ = 1;
-};
-
 }  // namespace skouter

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/statfs.h>
@@ -94,7 +95,8 @@ int lockPinDir(const std::string& pin_dir) {
 // Maps that hold no state worth keeping across restarts are not pinned.
 bool pinned(const bpf_map* map) {
   return std::strcmp(bpf_map__name(map), "answer_scratch") != 0 &&
-         std::strcmp(bpf_map__name(map), "query_scratch") != 0;
+         std::strcmp(bpf_map__name(map), "query_scratch") != 0 &&
+         std::strcmp(bpf_map__name(map), "event_budget") != 0;
 }
 
 int interfaceIndex(const std::string& interface) {
@@ -156,9 +158,120 @@ void requireEthernetLink(const std::string& interface) {
   }
 }
 
-// The name the program with `id` was loaded under; empty when it is gone.
+// An object pinned by a previous daemon, opened read-only; closed with this.
+class PinnedMap {
+ public:
+  // Not pinned: fd() < 0.
+  PinnedMap(const std::string& pin_dir, const char* name) : path_(pin_dir + "/" + name) {
+    if (!std::filesystem::exists(path_)) return;
+    LIBBPF_OPTS(bpf_obj_get_opts, options, .file_flags = BPF_F_RDONLY);
+    fd_ = bpf_obj_get_opts(path_.c_str(), &options);
+    if (fd_ < 0) throw DatapathError("cannot open " + path_ + ": " + std::strerror(errno));
+  }
+  ~PinnedMap() {
+    if (fd_ >= 0) close(fd_);
+  }
+  PinnedMap(const PinnedMap&) = delete;
+  PinnedMap& operator=(const PinnedMap&) = delete;
+
+  int fd() const { return fd_; }
+
+  // The value at key 0, of whatever size the map has. Throws when it is shorter
+  // than `minimum_size`.
+  std::vector<std::uint8_t> firstValue(std::size_t minimum_size) const {
+    bpf_map_info info{};
+    std::uint32_t info_size = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd_, &info, &info_size) != 0) {
+      throw DatapathError("cannot inspect " + path_ + ": " + std::strerror(errno));
+    }
+    if (info.key_size != sizeof(std::uint32_t) || info.value_size < minimum_size) {
+      throw DatapathError(path_ + " is not a map skouter pinned");
+    }
+    std::vector<std::uint8_t> value(info.value_size);
+    const std::uint32_t key = 0;
+    if (bpf_map_lookup_elem(fd_, &key, value.data()) != 0) {
+      throw DatapathError("cannot read " + path_ + ": " + std::strerror(errno));
+    }
+    return value;
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
+// What a previous daemon left under `pin_dir`, read without changing anything.
+// layout_version is the first field of the config in every layout, and the heartbeat
+// starts with last_beat_ns, so both are read whatever the layout.
+Takeover inspectPinnedState(const std::string& pin_dir) {
+  Takeover found;
+  const PinnedMap config(pin_dir, "config");
+  if (config.fd() < 0) return found;
+  found.took_over = true;
+  std::uint32_t layout_version = 0;
+  std::memcpy(&layout_version, config.firstValue(sizeof(layout_version)).data(),
+              sizeof(layout_version));
+  if (layout_version != 0) found.previous_layout_version = layout_version;
+
+  const PinnedMap heartbeat(pin_dir, "heartbeat");
+  if (heartbeat.fd() >= 0) {
+    std::uint64_t last_beat_ns = 0;
+    std::memcpy(&last_beat_ns, heartbeat.firstValue(sizeof(last_beat_ns)).data(),
+                sizeof(last_beat_ns));
+    if (last_beat_ns != 0) found.previous_heartbeat_ns = last_beat_ns;
+  }
+  return found;
+}
+
+void requireUsableLayout(const std::string& pin_dir, const Takeover& found) {
+  const auto version = found.previous_layout_version;
+  if (!version || *version == SKOUTER_LAYOUT_VERSION ||
+      *version == SKOUTER_MIGRATABLE_LAYOUT_VERSION) {
+    return;
+  }
+  throw DatapathError("the maps pinned under " + pin_dir + " have layout version " +
+                      std::to_string(*version) + "; this skouterd (layout " +
+                      std::to_string(SKOUTER_LAYOUT_VERSION) + ") can take over layout " +
+                      std::to_string(SKOUTER_LAYOUT_VERSION) + " and migrate layout " +
+                      std::to_string(SKOUTER_MIGRATABLE_LAYOUT_VERSION) +
+                      " only; stop the old daemon and run `skouterd --detach` to remove its "
+                      "state (this opens the firewall until the new daemon has started)");
+}
+
+// Layout 5 keeps counters per hook: the pinned counters map of layout 4 is too small
+// to reuse, so it is unpinned and the load creates the new one in its place.
+void unpinMigratedMaps(const std::string& pin_dir) {
+  const std::string counters = pin_dir + "/counters";
+  if (unlink(counters.c_str()) != 0 && errno != ENOENT) {
+    throw DatapathError("cannot unpin " + counters + ": " + std::strerror(errno));
+  }
+}
+
+// Reads the producer and consumer positions of a BPF ring buffer: its first page
+// holds the consumer's, the second the producer's. Mapped read-only, so the reader
+// that consumes the ring is never disturbed.
+std::uint64_t ringUsedBytes(int ring_fd) {
+  const long page = sysconf(_SC_PAGESIZE);
+  void* pages = mmap(nullptr, 2 * page, PROT_READ, MAP_SHARED, ring_fd, 0);
+  if (pages == MAP_FAILED) {
+    throw DatapathError(std::string("cannot map a ring buffer: ") + std::strerror(errno));
+  }
+  const auto* consumer = static_cast<const unsigned long*>(pages);
+  const auto* producer =
+      reinterpret_cast<const unsigned long*>(static_cast<const char*>(pages) + page);
+  const unsigned long consumed = __atomic_load_n(consumer, __ATOMIC_ACQUIRE);
+  const unsigned long produced = __atomic_load_n(producer, __ATOMIC_ACQUIRE);
+  munmap(pages, 2 * page);
+  return produced - consumed;
+}
 
 }  // namespace
+
+std::uint64_t CounterSnapshot::total(std::uint32_t counter) const {
+  std::uint64_t sum = 0;
+  for (const auto& hook : values) sum += hook.at(counter);
+  return sum;
+}
 
 std::unique_ptr<Datapath> Datapath::open(const std::string& pin_dir) {
   libbpf_set_print(logLibbpf);
@@ -167,7 +280,10 @@ std::unique_ptr<Datapath> Datapath::open(const std::string& pin_dir) {
   std::unique_ptr<Datapath> datapath(new Datapath());
   datapath->pin_dir_ = pin_dir;
   datapath->lock_fd_ = lockPinDir(pin_dir);
-  datapath->took_over_ = std::filesystem::exists(std::filesystem::path(pin_dir) / "config");
+  Takeover& takeover = datapath->takeover_;
+  takeover = inspectPinnedState(pin_dir);
+  requireUsableLayout(pin_dir, takeover);
+  takeover.migrated = takeover.previous_layout_version == SKOUTER_MIGRATABLE_LAYOUT_VERSION;
   datapath->skeleton_ = skouter_bpf__open();
   if (!datapath->skeleton_) throw DatapathError("cannot open the BPF skeleton");
 
@@ -184,10 +300,11 @@ std::unique_ptr<Datapath> Datapath::open(const std::string& pin_dir) {
       throw DatapathError("cannot set pin path " + path);
     }
   }
+  if (takeover.migrated) unpinMigratedMaps(pin_dir);
   const int rc = skouter_bpf__load(datapath->skeleton_);
   if (rc != 0) {
     std::string reason = std::strerror(-rc);
-    if (datapath->took_over_) {
+    if (takeover.took_over) {
       reason += " (the maps pinned under " + pin_dir +
                 " may be of another skouter version; `skouterd --detach` removes them and "
                 "everything they allow)";
@@ -195,13 +312,18 @@ std::unique_ptr<Datapath> Datapath::open(const std::string& pin_dir) {
     throw DatapathError("cannot load the BPF programs: " + reason);
   }
 
-  const auto settings = datapath->config().lookup(0);
-  if (settings && settings->layout_version != 0 &&
-      settings->layout_version != SKOUTER_LAYOUT_VERSION) {
-    throw DatapathError("the maps pinned under " + pin_dir + " have layout version " +
-                        std::to_string(settings->layout_version) + ", this build uses " +
-                        std::to_string(SKOUTER_LAYOUT_VERSION) +
-                        "; refusing to reuse them (`skouterd --detach` removes them)");
+  if (takeover.migrated) {
+    // The pinned maps are of this layout now, whether or not this daemon lives to
+    // write its configuration: say so, so that no daemon of the old layout reuses them.
+    auto settings = datapath->config().lookup(0).value_or(skouter_config{});
+    settings.layout_version = SKOUTER_LAYOUT_VERSION;
+    if (datapath->config().update(0, settings) != 0) {
+      throw DatapathError("cannot record the migration in " + pin_dir + "/config");
+    }
+    takeover.migration = "migrated pinned state from layout " +
+                         std::to_string(SKOUTER_MIGRATABLE_LAYOUT_VERSION) + " to " +
+                         std::to_string(SKOUTER_LAYOUT_VERSION) + ": counters reset";
+    spdlog::info("{}", takeover.migration);
   }
   return datapath;
 }
@@ -314,11 +436,45 @@ ConfigMap Datapath::config() const { return ConfigMap(bpf_map__fd(skeleton_->map
 HeartbeatMap Datapath::heartbeat() const {
   return HeartbeatMap(bpf_map__fd(skeleton_->maps.heartbeat));
 }
-PerCpuCounters Datapath::counters() const {
-  return PerCpuCounters(bpf_map__fd(skeleton_->maps.counters));
+CounterSnapshot Datapath::readCounters() const {
+  CounterSnapshot snapshot;
+  const int fd = bpf_map__fd(skeleton_->maps.counters);
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) throw DatapathError("cannot count the possible CPUs");
+  std::vector<std::uint64_t> per_cpu(static_cast<std::size_t>(cpus));
+  for (std::uint32_t hook = 0; hook < SKOUTER_COUNTER_HOOKS; ++hook) {
+    for (std::uint32_t counter = 0; counter < SKOUTER_CNT_MAX; ++counter) {
+      const std::uint32_t key = hook * SKOUTER_CNT_MAX + counter;
+      if (bpf_map_lookup_elem(fd, &key, per_cpu.data()) != 0) {
+        throw DatapathError(std::string("cannot read the counters: ") + std::strerror(errno));
+      }
+      std::uint64_t sum = 0;
+      for (const auto value : per_cpu) sum += value;
+      snapshot.values[hook][counter] = sum;
+    }
+  }
+  return snapshot;
 }
+
+std::vector<std::pair<std::string, std::uint32_t>> Datapath::tableCapacities() const {
+  std::vector<std::pair<std::string, std::uint32_t>> capacities;
+  for (const bpf_map* map :
+       {skeleton_->maps.identities, skeleton_->maps.allowed_ips, skeleton_->maps.learned_names,
+        skeleton_->maps.allowed_cidrs, skeleton_->maps.port_sets, skeleton_->maps.flows,
+        skeleton_->maps.dns_queries, skeleton_->maps.trusted_resolvers}) {
+    capacities.emplace_back(bpf_map__name(map), bpf_map__max_entries(map));
+  }
+  return capacities;
+}
+
+Datapath::RingFill Datapath::ringFill(Ring ring) const {
+  const bpf_map* map = ring == Ring::kAnswers ? skeleton_->maps.answers : skeleton_->maps.events;
+  return {.used_bytes = ringUsedBytes(bpf_map__fd(map)), .size_bytes = bpf_map__max_entries(map)};
+}
+
 int Datapath::answersRingFd() const { return bpf_map__fd(skeleton_->maps.answers); }
 int Datapath::eventsRingFd() const { return bpf_map__fd(skeleton_->maps.events); }
+int Datapath::eventBudgetFd() const { return bpf_map__fd(skeleton_->maps.event_budget); }
 int Datapath::uplinkEgressProgramFd() const {
   return bpf_program__fd(skeleton_->progs.uplink_egress);
 }

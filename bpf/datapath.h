@@ -7,12 +7,22 @@
 // replacing skouter's earlier programs there. Destroying the Datapath leaves programs
 // attached and maps pinned: enforcement continues without the daemon. Only detach()
 // removes them.
+//
+// Upgrades: open() reads the layout version of the pinned maps before it loads
+// anything. It takes over the maps of its own layout (SKOUTER_LAYOUT_VERSION) and
+// migrates those of the layout before (SKOUTER_MIGRATABLE_LAYOUT_VERSION: maps whose
+// shape changed are recreated, all others kept); it refuses any other layout without
+// touching it, since only `skouterd --detach` can clear such state.
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bpf/bpf_map.h"
@@ -38,17 +48,48 @@ using ResolverMap = BpfMap<skouter_resolver_key, skouter_resolver_value>;
 using ConfigMap = BpfMap<std::uint32_t, skouter_config>;
 using HeartbeatMap = BpfMap<std::uint32_t, skouter_heartbeat>;
 
+// The datapath's counters at one moment, per hook and reason, summed over CPUs.
+struct CounterSnapshot {
+  std::array<std::array<std::uint64_t, SKOUTER_CNT_MAX>, SKOUTER_COUNTER_HOOKS> values{};
+
+  // `hook`: enum skouter_counter_hook; `counter`: enum skouter_counter.
+  std::uint64_t at(std::uint32_t hook, std::uint32_t counter) const {
+    return values.at(hook).at(counter);
+  }
+  // The counter over every hook.
+  std::uint64_t total(std::uint32_t counter) const;
+};
+
+// What open() found pinned under the directory.
+struct Takeover {
+  bool took_over = false;  // the maps of a previous daemon were there, and are in use
+  // The layout of those maps; none when there were none, or when the previous daemon
+  // never wrote its configuration.
+  std::optional<std::uint32_t> previous_layout_version;
+  // They were of the previous layout and were migrated; `migration` says what was lost.
+  bool migrated = false;
+  std::string migration;
+  // The previous daemon's last heartbeat (CLOCK_MONOTONIC), read before this one beat.
+  std::optional<std::uint64_t> previous_heartbeat_ns;
+};
+
 class Datapath {
  public:
-  // Throws DatapathError with the reason (missing bpffs, incompatible pinned maps of
-  // another layout version, verifier rejection, ...).
+  enum class Ring { kAnswers, kEvents };
+  struct RingFill {
+    std::uint64_t used_bytes = 0;  // written by the programs and not yet consumed
+    std::uint64_t size_bytes = 0;
+  };
+
+  // Throws DatapathError with the reason (missing bpffs, pinned maps of a layout this
+  // build neither takes over nor migrates, verifier rejection, ...). Pinned maps of a
+  // refused layout are left exactly as they were.
   static std::unique_ptr<Datapath> open(const std::string& pin_dir);
   ~Datapath();
   Datapath(const Datapath&) = delete;
   Datapath& operator=(const Datapath&) = delete;
 
-  // True when the maps were taken over from a previous daemon.
-  bool tookOverPinnedState() const { return took_over_; }
+  const Takeover& takeover() const { return takeover_; }
   const std::string& pinDir() const { return pin_dir_; }
 
   // Attaches the uplink programs to tc ingress and egress of `interface`, creating
@@ -85,9 +126,14 @@ class Datapath {
   ResolverMap trustedResolvers() const;
   ConfigMap config() const;
   HeartbeatMap heartbeat() const;
-  PerCpuCounters counters() const;
+  CounterSnapshot readCounters() const;
+  // The maxima of the tables that fill up with workloads, names and flows, by map name.
+  std::vector<std::pair<std::string, std::uint32_t>> tableCapacities() const;
+  RingFill ringFill(Ring ring) const;
   int answersRingFd() const;
   int eventsRingFd() const;
+  // The per-CPU token buckets of the flow-event rate limit (skouter_event_budget).
+  int eventBudgetFd() const;
   int uplinkEgressProgramFd() const;
   int uplinkIngressProgramFd() const;
   int podIngressProgramFd() const;
@@ -98,7 +144,7 @@ class Datapath {
   skouter_bpf* skeleton_ = nullptr;
   std::string pin_dir_;
   int lock_fd_ = -1;
-  bool took_over_ = false;
+  Takeover takeover_;
 };
 
 }  // namespace skouter

@@ -5,6 +5,8 @@
 #include "lib/dns.h"
 #include "lib/flows.h"
 
+#define HOOK SKOUTER_COUNTER_HOOK_POD_EGRESS
+
 SEC("tc")
 int pod_egress(struct __sk_buff* skb) {
   const struct skouter_config* cfg = config_get();
@@ -19,12 +21,10 @@ int pod_egress(struct __sk_buff* skb) {
 
   __u64 now = bpf_ktime_get_ns();
   if (pkt.has_ports && trusted_resolver(pkt.family, pkt.sport, pkt.saddr)) {
-    if (pkt.protocol == IPPROTO_UDP)
-      return dns_intercept_udp(skb, &pkt, cfg, SKOUTER_HOOK_POD_EGRESS, now);
-    if (pkt.protocol == IPPROTO_TCP)
-      return dns_intercept_tcp(skb, &pkt, cfg, SKOUTER_HOOK_POD_EGRESS, now);
+    if (pkt.protocol == IPPROTO_UDP) return dns_intercept_udp(skb, &pkt, cfg, HOOK, now);
+    if (pkt.protocol == IPPROTO_TCP) return dns_intercept_tcp(skb, &pkt, cfg, HOOK, now);
   }
-  note_incoming_flow(&pkt, pod->identity, now, cfg);
+  note_incoming_flow(&pkt, pod->identity, now, cfg, HOOK);
   return VERDICT_PASS;
 }
 

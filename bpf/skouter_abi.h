@@ -2,8 +2,14 @@
  *
  * Everything that crosses the kernel/userspace boundary is defined here once, with
  * explicit padding, so both compilers agree on the layout. The layout of the pinned
- * maps is versioned by SKOUTER_LAYOUT_VERSION: change it whenever a key or value
- * below changes, so an old daemon never silently reuses a map it cannot read.
+ * maps is versioned by SKOUTER_LAYOUT_VERSION: change it whenever a key, a value or
+ * the size of a map below changes, so a daemon never silently reuses a map it cannot
+ * read. A daemon takes over the pinned maps of its own layout and migrates those of
+ * SKOUTER_MIGRATABLE_LAYOUT_VERSION; it refuses any other (see Datapath::open).
+ *
+ * Layout 5 (from 4): counters per hook (SKOUTER_COUNTER_HOOKS times as many), the
+ * counter SKOUTER_CNT_EVENT_RATE_LIMITED, skouter_config.event_rate_limit in what was
+ * padding, and the event_budget map (not pinned).
  */
 #ifndef SKOUTER_BPF_SKOUTER_ABI_H
 #define SKOUTER_BPF_SKOUTER_ABI_H
@@ -21,7 +27,9 @@
 #define SKOUTER_U64 __u64
 #endif
 
-#define SKOUTER_LAYOUT_VERSION 4
+#define SKOUTER_LAYOUT_VERSION 5
+/* The previous layout, whose pinned maps a daemon of this layout migrates. */
+#define SKOUTER_MIGRATABLE_LAYOUT_VERSION 4
 
 /* Identity of the node's own traffic. Pod identities are allocated above it. */
 #define SKOUTER_HOST_IDENTITY 1
@@ -203,7 +211,9 @@ enum skouter_config_flags {
 };
 
 /* events: a new flow that policy denies, dropped or (audit) let through. One event per
- * dropped packet; an audited flow is reported once, when it opens. */
+ * dropped packet; an audited flow is reported once, when it opens. At most
+ * skouter_config.event_rate_limit a second per CPU (see event_budget); the rest are
+ * only counted. */
 enum skouter_event_verdict {
   SKOUTER_EVENT_DENIED = 1,
   SKOUTER_EVENT_AUDITED = 2,
@@ -223,13 +233,15 @@ struct skouter_flow_event {
   SKOUTER_U8 daddr[16];
 };
 
+/* layout_version stays the first field in every layout: a daemon reads it from pinned
+ * maps of any layout before it decides to reuse them. */
 struct skouter_config {
   SKOUTER_U32 layout_version;
-  SKOUTER_U32 flags;         /* enum skouter_config_flags */
-  SKOUTER_U32 reinject_mark; /* skb->mark of answers the daemon re-injects */
-  SKOUTER_U32 pad;
-  SKOUTER_U64 failsafe_ns;  /* answers pass untouched when the heartbeat is older */
-  SKOUTER_U64 flow_idle_ns; /* a flow idle longer than this is judged anew */
+  SKOUTER_U32 flags;            /* enum skouter_config_flags */
+  SKOUTER_U32 reinject_mark;    /* skb->mark of answers the daemon re-injects */
+  SKOUTER_U32 event_rate_limit; /* flow events per second per CPU, burst as many; 0 = no limit */
+  SKOUTER_U64 failsafe_ns;      /* answers pass untouched when the heartbeat is older */
+  SKOUTER_U64 flow_idle_ns;     /* a flow idle longer than this is judged anew */
 };
 
 /* heartbeat: CLOCK_MONOTONIC time of the daemon's last beat, one entry. */
@@ -237,7 +249,26 @@ struct skouter_heartbeat {
   SKOUTER_U64 last_beat_ns;
 };
 
-/* counters: one per-CPU slot per reason. Keep SKOUTER_COUNTER_NAMES in step. */
+/* event_budget: the token bucket that limits flow events, one per CPU. A bucket last
+ * refilled at 0 (a new map) starts full. */
+struct skouter_event_budget {
+  SKOUTER_U64 tokens;
+  SKOUTER_U64 last_refill_ns; /* CLOCK_MONOTONIC */
+};
+
+/* counters: one per-CPU slot per hook and reason, at
+ * hook * SKOUTER_CNT_MAX + counter. Keep the names below in step. */
+enum skouter_counter_hook {
+  SKOUTER_COUNTER_HOOK_UPLINK_EGRESS = 0,
+  SKOUTER_COUNTER_HOOK_UPLINK_INGRESS,
+  SKOUTER_COUNTER_HOOK_POD_INGRESS,
+  SKOUTER_COUNTER_HOOK_POD_EGRESS,
+  SKOUTER_COUNTER_HOOKS,
+};
+
+#define SKOUTER_COUNTER_HOOK_NAMES \
+  { "uplink_egress", "uplink_ingress", "pod_ingress", "pod_egress", }
+
 enum skouter_counter {
   SKOUTER_CNT_EGRESS_ALLOWED_FLOW = 0, /* packet of an existing flow */
   SKOUTER_CNT_EGRESS_ALLOWED_LEARNED,  /* new flow to a learned address */
@@ -262,6 +293,7 @@ enum skouter_counter {
   SKOUTER_CNT_EGRESS_PORT_DENIED,      /* address allowed, but not this port or protocol */
   SKOUTER_CNT_EVENT_RINGBUF_FULL,      /* deny/audit event lost: the daemon is behind */
   SKOUTER_CNT_POD_UNKNOWN_SOURCE,      /* from a pod interface, no pod's address: dropped */
+  SKOUTER_CNT_EVENT_RATE_LIMITED,      /* deny/audit event not sent: over event_rate_limit */
   SKOUTER_CNT_MAX,
 };
 
@@ -273,7 +305,7 @@ enum skouter_counter {
         "dns_answer_failsafe", "dns_answer_ringbuf_full", "dns_answer_fragment",                \
         "dns_answer_too_large", "ingress_flow_recorded", "reinjected_seen",                     \
         "dns_tcp_segment_held", "egress_fail_open", "parse_error", "egress_port_denied",        \
-        "event_ringbuf_full", "pod_unknown_source",                                             \
+        "event_ringbuf_full", "pod_unknown_source", "event_rate_limited",                       \
   }
 
 #endif /* SKOUTER_BPF_SKOUTER_ABI_H */

@@ -1,6 +1,8 @@
 /* tc egress of the uplink: the host's own traffic leaving the node. */
 #include "lib/enforce.h"
 
+#define HOOK SKOUTER_COUNTER_HOOK_UPLINK_EGRESS
+
 SEC("tc")
 int uplink_egress(struct __sk_buff* skb) {
   const struct skouter_config* cfg = config_get();
@@ -13,17 +15,17 @@ int uplink_egress(struct __sk_buff* skb) {
    * host and would otherwise be dropped as unsolicited. */
   if (skb->ingress_ifindex != 0) {
     if (rc == PARSE_OK && pkt.has_ports && trusted_resolver(pkt.family, pkt.dport, pkt.daddr))
-      dns_record_query(skb, &pkt, SKOUTER_UNPOLICED_IDENTITY, bpf_ktime_get_ns());
+      dns_record_query(skb, &pkt, SKOUTER_UNPOLICED_IDENTITY, bpf_ktime_get_ns(), HOOK);
     return VERDICT_PASS;
   }
   if (rc == PARSE_NOT_IP) return VERDICT_PASS;
   int audit = (cfg->flags & (SKOUTER_CFG_AUDIT | SKOUTER_CFG_HOST_AUDIT)) != 0;
   if (rc != PARSE_OK) {
     /* What cannot be parsed cannot be shown to be allowed. */
-    count(SKOUTER_CNT_PARSE_ERROR);
+    count(HOOK, SKOUTER_CNT_PARSE_ERROR);
     return audit ? VERDICT_PASS : VERDICT_DROP;
   }
-  return enforce_outgoing(skb, &pkt, SKOUTER_HOST_IDENTITY, audit, cfg);
+  return enforce_outgoing(skb, &pkt, SKOUTER_HOST_IDENTITY, audit, cfg, HOOK);
 }
 
 char LICENSE[] SEC("license") = "GPL";

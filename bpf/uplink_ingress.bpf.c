@@ -4,12 +4,14 @@
 #include "lib/dns.h"
 #include "lib/flows.h"
 
+#define HOOK SKOUTER_COUNTER_HOOK_UPLINK_INGRESS
+
 SEC("tc")
 int uplink_ingress(struct __sk_buff* skb) {
   const struct skouter_config* cfg = config_get();
   if (!cfg || !(cfg->flags & SKOUTER_CFG_HOST_POLICED)) return VERDICT_PASS;
   if (cfg->reinject_mark != 0 && skb->mark == cfg->reinject_mark) {
-    count(SKOUTER_CNT_REINJECTED_SEEN);
+    count(HOOK, SKOUTER_CNT_REINJECTED_SEEN);
     return VERDICT_PASS;
   }
 
@@ -17,19 +19,17 @@ int uplink_ingress(struct __sk_buff* skb) {
   int rc = parse_packet(skb, &pkt);
   if (rc == PARSE_NOT_IP) return VERDICT_PASS;
   if (rc != PARSE_OK) {
-    count(SKOUTER_CNT_PARSE_ERROR);
+    count(HOOK, SKOUTER_CNT_PARSE_ERROR);
     return VERDICT_PASS;
   }
 
   __u64 now = bpf_ktime_get_ns();
   if (pkt.has_ports && trusted_resolver(pkt.family, pkt.sport, pkt.saddr)) {
-    if (pkt.protocol == IPPROTO_UDP)
-      return dns_intercept_udp(skb, &pkt, cfg, SKOUTER_HOOK_UPLINK_INGRESS, now);
-    if (pkt.protocol == IPPROTO_TCP)
-      return dns_intercept_tcp(skb, &pkt, cfg, SKOUTER_HOOK_UPLINK_INGRESS, now);
+    if (pkt.protocol == IPPROTO_UDP) return dns_intercept_udp(skb, &pkt, cfg, HOOK, now);
+    if (pkt.protocol == IPPROTO_TCP) return dns_intercept_tcp(skb, &pkt, cfg, HOOK, now);
   }
 
-  note_incoming_flow(&pkt, SKOUTER_HOST_IDENTITY, now, cfg);
+  note_incoming_flow(&pkt, SKOUTER_HOST_IDENTITY, now, cfg, HOOK);
   return VERDICT_PASS;
 }
 

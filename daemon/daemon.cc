@@ -18,6 +18,7 @@
 #include "daemon/host_network.h"
 #include "daemon/version.h"
 #include "policy/loader.h"
+#include "resolver/dns_question.h"
 
 namespace skouter::daemon {
 namespace http = boost::beast::http;
@@ -55,6 +56,30 @@ skouter_resolver_key resolverKey(const resolver::ResolverAddress& address) {
 
 // A query string value as sent: "%3A" for ':' and '+' for a space. A malformed escape
 // stays as it is and fails the value's own validation.
+std::string percentDecoded(const std::string& text);
+
+std::string lowerCase(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return text;
+}
+
+// "a=1&b=2" as {a: 1, b: 2}, decoded.
+std::map<std::string, std::string> queryParameters(const std::string& query) {
+  std::map<std::string, std::string> parameters;
+  for (std::size_t start = 0; start <= query.size();) {
+    const auto end = std::min(query.find('&', start), query.size());
+    const std::string pair = query.substr(start, end - start);
+    const auto equals = pair.find('=');
+    if (!pair.empty()) {
+      parameters[percentDecoded(pair.substr(0, equals))] =
+          equals == std::string::npos ? "" : percentDecoded(pair.substr(equals + 1));
+    }
+    start = end + 1;
+  }
+  return parameters;
+}
+
 std::string percentDecoded(const std::string& text) {
   std::string decoded;
   for (std::size_t i = 0; i < text.size(); ++i) {
@@ -118,6 +143,9 @@ Daemon::Daemon(DaemonOptions options)
   allowed_ips_ = std::make_unique<resolver::AllowedIpTable>(
       datapath_->allowedIps(), datapath_->learnedNames(), *port_sets_, options_.max_ips_per_name);
   static_rules_ = std::make_unique<StaticRuleTable>(datapath_->allowedCidrs(), *port_sets_);
+  if (datapath_->takeover().took_over) {
+    entries_taken_over_ = allowed_ips_->size() + static_rules_->entries().size();
+  }
   std::set<int> uplinks;
   for (const auto& interface : options_.interfaces) {
     const int ifindex = static_cast<int>(if_nametoindex(interface.c_str()));
@@ -145,6 +173,7 @@ Daemon::Daemon(DaemonOptions options)
       resolver::RewriteSettings{options_.deny_response, options_.max_ttl_s,
                                 options_.block_private_answers},
       dns_client_.get(), &observed_names_);
+  answers_->reportTo([this](const resolver::AnswerReport& report) { onAnswerReport(report); });
   if (kubernetes_) {
     answers_->deferWhile([this](std::uint32_t) { return awaitingCluster(); });
   }
@@ -159,17 +188,31 @@ Daemon::Daemon(DaemonOptions options)
   admin_ = std::make_unique<AdminServer>(
       io_, options_.admin_socket,
       [this](const HttpRequest& request) { return handleAdmin(request); });
+  if (!options_.metrics_address.empty()) {
+    metrics_server_ = std::make_unique<MetricsServer>(
+        io_, options_.metrics_address,
+        [this](const HttpRequest& request) { return metricsResponse(request); });
+  }
 
+  const auto& takeover = datapath_->takeover();
+  std::string state = "created fresh state";
+  if (takeover.migrated) {
+    state = fmt::format("migrated the state of layout {} ({} entries)",
+                        takeover.previous_layout_version.value_or(0), entries_taken_over_);
+  } else if (takeover.took_over) {
+    state = fmt::format("took over the state ({} entries)", entries_taken_over_);
+  }
   spdlog::info(
-      "skouterd {} {} state in {}; policing {} on {}; trusted resolvers: {}{}", kVersion,
-      datapath_->tookOverPinnedState() ? "took over the" : "created fresh", options_.bpffs,
-      host_policy_.polices ? "this host" : "nothing", fmt::join(options_.interfaces, ", "),
+      "skouterd {} {} in {}; policing {} on {}; trusted resolvers: {}{}{}", kVersion, state,
+      options_.bpffs, host_policy_.polices ? "this host" : "nothing",
+      fmt::join(options_.interfaces, ", "),
       [&] {
         std::vector<std::string> names;
         for (const auto& r : options_.trusted_dns) names.push_back(r.toString());
         return fmt::format("{}", fmt::join(names, ", "));
       }(),
-      kubernetes_ ? "; pods and Egress objects come from Kubernetes" : "");
+      kubernetes_ ? "; pods and Egress objects come from Kubernetes" : "",
+      metrics_server_ ? "; metrics on " + options_.metrics_address : "");
 }
 
 Daemon::~Daemon() = default;
@@ -189,6 +232,7 @@ void Daemon::writeConfig() {
     config.flags = (config.flags & ~from_cluster) | (previous ? previous->flags & from_cluster : 0);
   }
   config.reinject_mark = options_.reinject_mark;
+  config.event_rate_limit = options_.event_rate_limit;
   config.failsafe_ns = options_.failsafe_timeout_s * kNanosPerSecond;
   config.flow_idle_ns = options_.flow_idle_timeout_s * kNanosPerSecond;
   if (datapath_->config().update(0, config) != 0) {
@@ -310,6 +354,18 @@ void Daemon::forgetUnusedPortSets() {
 
 void Daemon::onDeniedFlow(const DeniedFlow& flow) {
   auto names = observed_names_.namesOf(flow.identity, flow.destination);
+  if (events_.hasSubscribers()) {
+    events_.publish({{"time", eventTime(std::chrono::system_clock::now())},
+                     {"type", "flow"},
+                     {"verdict", flow.verdict == AuditVerdict::kAudited ? "audited" : "denied"},
+                     {"identity", flow.identity},
+                     {"workload", workloadName(flow.identity)},
+                     {"source", flow.source.toString()},
+                     {"destination", flow.destination.toString()},
+                     {"port", flow.port},
+                     {"protocol", lowerCase(ipProtocolName(flow.protocol))},
+                     {"names", names}});
+  }
   const std::string named = names.empty() ? "" : fmt::format(" ({})", fmt::join(names, ", "));
   // One line per destination, not per retransmitted SYN; `skouterctl audit` counts them.
   if (!audit_table_.record(flow, std::move(names), std::chrono::system_clock::now())) return;
@@ -335,9 +391,15 @@ void Daemon::collectGarbage() {
   if (++gc_runs_ % 30 == 0) forgetUnusedPortSets();
   const std::uint64_t idle = options_.flow_idle_timeout_s * kNanosPerSecond;
   auto flows = datapath_->flows();
+  std::size_t remaining = 0;
   flows.forEach([&](const skouter_flow_key& key, const skouter_flow_value& value) {
-    if (now - value.last_seen_ns > idle && flows.erase(key)) ++flows_removed_;
+    if (now - value.last_seen_ns > idle && flows.erase(key)) {
+      ++flows_removed_;
+    } else {
+      ++remaining;
+    }
   });
+  flows_in_table_ = remaining;
 }
 
 void Daemon::run() {
@@ -393,6 +455,33 @@ void Daemon::keepPolicyInForce(const std::string& why, const std::exception& err
   last_policy_error_ = error.what();
   spdlog::error("cannot apply the policy ({}); the previous one stays in force: {}", why,
                 last_policy_error_);
+  publishPolicyEvent(why, last_policy_error_);
+}
+
+void Daemon::publishPolicyEvent(const std::string& why, const std::string& error) {
+  if (!events_.hasSubscribers()) return;
+  events_.publish({{"time", eventTime(std::chrono::system_clock::now())},
+                   {"type", "policy"},
+                   {"result", error.empty() ? "applied" : "failed"},
+                   {"reason", why},
+                   {"error", error.empty() ? json(nullptr) : json(error)}});
+}
+
+void Daemon::onAnswerReport(const resolver::AnswerReport& report) {
+  if (!events_.hasSubscribers()) return;
+  json addresses = json::array();
+  for (const auto& address : report.addresses) addresses.push_back(address.toString());
+  events_.publish(
+      {{"time", eventTime(std::chrono::system_clock::now())},
+       {"type", "dns"},
+       {"verdict", resolver::toString(report.outcome)},
+       {"identity", report.identity},
+       {"workload", workloadName(report.identity)},
+       {"client", report.client.toString()},
+       {"name", report.name},
+       {"qtype", resolver::dnsTypeName(report.type)},
+       {"addresses", addresses},
+       {"rule", report.rule ? json(ruleName(report.identity, *report.rule)) : json(nullptr)}});
 }
 
 void Daemon::applyAll(const std::string& why) {
@@ -465,6 +554,7 @@ void Daemon::applyAll(const std::string& why) {
     }
   }
   last_policy_error_ = problems.empty() ? "" : problems.front();
+  publishPolicyEvent(why, "");
   spdlog::log(first ? spdlog::level::info : spdlog::level::debug,
               "policy applied ({}): {} Egress(es), {} policed pod(s)", why, egresses_.size(),
               pod_firewall_->pods().size());
@@ -570,36 +660,61 @@ void Daemon::scheduleGarbageCollection() {
   });
 }
 
-HttpResponse Daemon::handleAdmin(const HttpRequest& request) {
+AdminReply Daemon::handleAdmin(const HttpRequest& request) {
   if (request.method() != http::verb::get) {
-    return jsonResponse(request, http::status::method_not_allowed,
-                        json{{"error", "only GET is supported"}}.dump());
+    return {jsonResponse(request, http::status::method_not_allowed,
+                         json{{"error", "only GET is supported"}}.dump()),
+            nullptr};
   }
   const std::string target(request.target());
   const auto question_mark = target.find('?');
   const std::string path = target.substr(0, question_mark);
   const std::string query =
       question_mark == std::string::npos ? "" : target.substr(question_mark + 1);
-  if (path == "/v1/status") return jsonResponse(request, http::status::ok, statusJson());
-  if (path == "/v1/entries") return jsonResponse(request, http::status::ok, entriesJson());
-  if (path == "/v1/policies") return jsonResponse(request, http::status::ok, policiesJson());
-  if (path == "/v1/audit") return jsonResponse(request, http::status::ok, auditJson());
-  if (path == "/v1/explain") return explain(request, query);
+  const auto ok = [&request](const std::string& body) -> AdminReply {
+    return {jsonResponse(request, http::status::ok, body), nullptr};
+  };
+  if (path == "/v1/status") return ok(statusJson());
+  if (path == "/v1/entries") return ok(entriesJson());
+  if (path == "/v1/policies") return ok(policiesJson());
+  if (path == "/v1/audit") return ok(auditJson());
+  if (path == "/v1/explain") return {explain(request, query), nullptr};
+  if (path == "/v1/events") return subscribeEvents(request, query);
+  if (path == "/metrics") return {metricsResponse(request), nullptr};
   // Liveness: the event loop answers.
-  if (path == "/v1/health")
-    return jsonResponse(request, http::status::ok, json{{"ok", true}}.dump());
+  if (path == "/v1/health") return ok(json{{"ok", true}}.dump());
   if (path == "/v1/ready") {
     const std::string reason = notReadyReason();
-    return jsonResponse(request,
-                        reason.empty() ? http::status::ok : http::status::service_unavailable,
-                        json{{"ready", reason.empty()}, {"reason", reason}}.dump());
+    return {
+        jsonResponse(request, reason.empty() ? http::status::ok : http::status::service_unavailable,
+                     json{{"ready", reason.empty()}, {"reason", reason}}.dump()),
+        nullptr};
   }
-  return jsonResponse(request, http::status::not_found,
-                      json{{"error", "no such endpoint: " + path},
-                           {"endpoints",
-                            {"/v1/status", "/v1/entries", "/v1/policies", "/v1/audit",
-                             "/v1/explain", "/v1/health", "/v1/ready"}}}
-                          .dump());
+  return {jsonResponse(request, http::status::not_found,
+                       json{{"error", "no such endpoint: " + path},
+                            {"endpoints",
+                             {"/v1/status", "/v1/entries", "/v1/policies", "/v1/audit",
+                              "/v1/explain", "/v1/events", "/v1/health", "/v1/ready", "/metrics"}}}
+                           .dump()),
+          nullptr};
+}
+
+AdminReply Daemon::subscribeEvents(const HttpRequest& request, const std::string& query) {
+  std::string error;
+  auto filter = parseEventFilter(queryParameters(query), error);
+  if (!filter) {
+    return {jsonResponse(request, http::status::bad_request,
+                         json{{"error", error},
+                              {"usage",
+                               "/v1/events?identity=N|host|NS/POD&verdict=V&type="
+                               "flow|dns|policy"}}
+                             .dump()),
+            nullptr};
+  }
+  HttpResponse head{http::status::ok, request.version()};
+  head.set(http::field::content_type, "application/x-ndjson");
+  head.set(http::field::cache_control, "no-store");
+  return {std::move(head), events_.subscribe(std::move(*filter))};
 }
 
 std::string Daemon::auditJson() const {
@@ -629,17 +744,7 @@ std::string Daemon::auditJson() const {
 }
 
 HttpResponse Daemon::explain(const HttpRequest& request, const std::string& query) const {
-  std::map<std::string, std::string> parameters;
-  for (std::size_t start = 0; start <= query.size();) {
-    const auto end = std::min(query.find('&', start), query.size());
-    const std::string pair = query.substr(start, end - start);
-    const auto equals = pair.find('=');
-    if (!pair.empty()) {
-      parameters[percentDecoded(pair.substr(0, equals))] =
-          equals == std::string::npos ? "" : percentDecoded(pair.substr(equals + 1));
-    }
-    start = end + 1;
-  }
+  auto parameters = queryParameters(query);
   const auto badRequest = [&request](const std::string& message) {
     return jsonResponse(
         request, http::status::bad_request,
@@ -717,9 +822,47 @@ std::string Daemon::statusJson() const {
                     {"problem", state.problem.empty() ? json(nullptr) : json(state.problem)}});
   }
   json datapath_counters = json::object();
-  const auto counters = datapath_->counters();
+  const auto counters = datapath_->readCounters();
   for (std::uint32_t i = 0; i < SKOUTER_CNT_MAX; ++i) {
-    datapath_counters[kCounterNames[i]] = counters.read(i);
+    datapath_counters[kCounterNames[i]] = counters.total(static_cast<skouter_counter>(i));
+  }
+  json tables = json::array();
+  for (const auto& table : tableFill()) {
+    tables.push_back({{"name", table.name},
+                      {"entries", table.entries},
+                      {"capacity", table.capacity},
+                      {"fill_ratio", table.capacity ? static_cast<double>(table.entries) /
+                                                          static_cast<double>(table.capacity)
+                                                    : 0.0}});
+  }
+  json rings = json::array();
+  for (const auto& [name, ring] : {std::pair{"answers", Datapath::Ring::kAnswers},
+                                   std::pair{"events", Datapath::Ring::kEvents}}) {
+    const auto fill = datapath_->ringFill(ring);
+    rings.push_back({{"name", name},
+                     {"used_bytes", fill.used_bytes},
+                     {"size_bytes", fill.size_bytes},
+                     {"fill_ratio", fill.size_bytes ? static_cast<double>(fill.used_bytes) /
+                                                          static_cast<double>(fill.size_bytes)
+                                                    : 0.0}});
+  }
+  json attach_points = json::array();
+  for (const auto& interface : options_.interfaces) {
+    attach_points.push_back(
+        {{"interface", interface}, {"hooks", {"uplink_egress", "uplink_ingress"}}});
+  }
+  for (const auto& [identity, state] : pod_firewall_->pods()) {
+    if (!state.interface) continue;
+    attach_points.push_back({{"interface", state.interface->name},
+                             {"hooks", {"pod_ingress", "pod_egress"}},
+                             {"pod", state.pod.qualifiedName()}});
+  }
+  const auto& takeover = datapath_->takeover();
+  json gap_ms = nullptr;
+  if (takeover.previous_heartbeat_ns) {
+    gap_ms = started_ns_ > *takeover.previous_heartbeat_ns
+                 ? (started_ns_ - *takeover.previous_heartbeat_ns) / 1'000'000
+                 : 0;
   }
   const auto& answers = answers_->stats();
   json policies = json::array();
@@ -733,7 +876,24 @@ std::string Daemon::statusJson() const {
   json status = {
       {"version", kVersion},
       {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(uptime).count()},
-      {"took_over_pinned_state", datapath_->tookOverPinnedState()},
+      {"layout_version", SKOUTER_LAYOUT_VERSION},
+      {"takeover",
+       {{"took_over", takeover.took_over},
+        {"previous_layout_version", takeover.previous_layout_version
+                                        ? json(*takeover.previous_layout_version)
+                                        : json(nullptr)},
+        {"migrated", takeover.migrated},
+        {"migration", takeover.migrated ? json(takeover.migration) : json(nullptr)},
+        {"gap_ms", gap_ms},
+        {"entries_taken_over", entries_taken_over_}}},
+      {"attach_points", attach_points},
+      {"tables", tables},
+      {"rings", rings},
+      {"events",
+       {{"subscribers", events_.subscribers()},
+        {"rate_limit", options_.event_rate_limit},
+        {"rate_limited", counters.total(SKOUTER_CNT_EVENT_RATE_LIMITED)},
+        {"dropped_slow", events_.droppedSlow()}}},
       {"bpffs", options_.bpffs},
       {"interfaces", options_.interfaces},
       {"trusted_resolvers", trusted},

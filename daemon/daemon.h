@@ -17,6 +17,7 @@
 #include "bpf/datapath.h"
 #include "daemon/admin_server.h"
 #include "daemon/audit_table.h"
+#include "daemon/event_stream.h"
 #include "daemon/flow_event_reader.h"
 #include "daemon/kubernetes_source.h"
 #include "daemon/options.h"
@@ -83,7 +84,21 @@ class Daemon {
   void waitForPolicyChange();
   void waitForSighup();
   void scheduleGarbageCollection();
-  HttpResponse handleAdmin(const HttpRequest& request);
+  AdminReply handleAdmin(const HttpRequest& request);
+  // GET /v1/events: a subscription to the decisions the query's filter selects.
+  AdminReply subscribeEvents(const HttpRequest& request, const std::string& query);
+  // Every metric, in the Prometheus text format (daemon_metrics.cc).
+  std::string metricsText();
+  HttpResponse metricsResponse(const HttpRequest& request);
+  void onAnswerReport(const resolver::AnswerReport& report);
+  void publishPolicyEvent(const std::string& why, const std::string& error);
+  // Entries, capacity and fill of every bounded table (daemon_metrics.cc).
+  struct TableFill {
+    std::string name;
+    std::size_t entries = 0;
+    std::size_t capacity = 0;
+  };
+  std::vector<TableFill> tableFill() const;
   std::string statusJson() const;
   std::string entriesJson() const;
   std::string policiesJson() const;
@@ -120,6 +135,9 @@ class Daemon {
   // What applyPolicy() last applied to the node, for its log line.
   std::string last_applied_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::chrono::system_clock::time_point started_wall_ = std::chrono::system_clock::now();
+  // CLOCK_MONOTONIC, as the datapath's heartbeat: the gap since the previous daemon.
+  std::uint64_t started_ns_ = resolver::monotonicNowNs();
 
   boost::asio::io_context io_;
   std::unique_ptr<Datapath> datapath_;
@@ -143,7 +161,9 @@ class Daemon {
   // Ends the wait of pods' answers for a cluster that cannot be listed.
   boost::asio::steady_timer startup_timer_{io_};
   resolver::RateLimitedLog denied_flow_log_;
+  EventHub events_;
   std::unique_ptr<AdminServer> admin_;
+  std::unique_ptr<MetricsServer> metrics_server_;
   boost::asio::steady_timer heartbeat_timer_{io_};
   boost::asio::steady_timer gc_timer_{io_};
   boost::asio::signal_set signals_{io_, SIGTERM, SIGINT};
@@ -158,6 +178,10 @@ class Daemon {
   std::size_t reloads_failed_ = 0;
   std::size_t expired_removed_ = 0;
   std::size_t flows_removed_ = 0;
+  // Counted by the garbage collection's pass over the flow table.
+  std::size_t flows_in_table_ = 0;
+  // What the previous daemon left: learned and static entries found at start.
+  std::size_t entries_taken_over_ = 0;
   std::size_t gc_runs_ = 0;
 };
 

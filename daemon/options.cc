@@ -1,9 +1,16 @@
 #include "daemon/options.h"
 
+#include <arpa/inet.h>
+#include <spdlog/common.h>
+
 #include <boost/program_options.hpp>
+#include <charconv>
 #include <cstdlib>
+#include <map>
 #include <sstream>
 
+#include "bpf/skouter_abi.h"
+#include "daemon/config_file.h"
 #include "daemon/version.h"
 
 namespace skouter::daemon {
@@ -11,13 +18,17 @@ namespace po = boost::program_options;
 
 namespace {
 
-ParsedCommandLine usageError(const std::string& message) {
-  return {std::nullopt, "skouterd: " + message + "\nTry 'skouterd --help'.", 2};
-}
+// What a flag takes, which decides how a configuration file may write its value.
+enum class FlagKind {
+  kCommand,  // --help, --version, --config: the command line only
+  kValue,    // one value
+  kNumber,   // one unsigned number
+  kList,     // repeatable: a list in a file
+  kSwitch,   // on when given: true or false in a file
+};
 
-}  // namespace
-
-ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
+// The values flags are parsed into before they are checked and become DaemonOptions.
+struct RawValues {
   DaemonOptions options;
   std::vector<std::string> trusted_dns;
   std::vector<std::string> node_labels;
@@ -25,139 +36,345 @@ ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
   std::string deny_response = "passthrough";
   std::uint32_t max_ttl_s = 0;
   std::string trusted_dns_service = "kube-system/kube-dns";
+  std::string log_format = "text";
+};
 
-  po::options_description description(
-      "skouterd: DNS-driven egress firewall daemon\n\nUsage: skouterd --policy PATH [flags]\n"
-      "       skouterd --kubernetes [--node-name NAME] [--policy PATH] [flags]\n"
-      "       skouterd --detach [--interface NAME]... [--bpffs PATH]\n\nFlags");
-  // One flag per block: name, value, help. (clang-format would run them together.)
-  // clang-format off
-  description.add_options()
-      ("help,h", "print this help and exit")
-      ("version", "print the version and exit")
-      ("policy", po::value(&options.policy_path),
-       "Egress policy: a YAML file (several documents allowed) or a directory of *.yaml/*.yml")
-      ("interface", po::value(&options.interfaces),
-       "uplink to police (repeatable; default: the interface of the default route)")
-      ("trusted-dns", po::value(&trusted_dns),
-       "trusted resolver ADDR[:PORT] or [ADDR6]:PORT (repeatable; default: the nameservers "
-       "of /etc/resolv.conf, or a local stub resolver's upstream servers)")
-      ("admin-socket", po::value(&options.admin_socket)->default_value(options.admin_socket),
-       "Unix socket of the admin API (mode 0600)")
-      ("bpffs", po::value(&options.bpffs)->default_value(options.bpffs),
-       "directory in bpffs where the maps are pinned (bpffs is mounted if needed)")
-      ("min-ttl", po::value(&options.min_ttl_s)->default_value(options.min_ttl_s),
-       "seconds: learned addresses live at least this long, whatever the answer's TTL")
-      ("max-ttl", po::value(&max_ttl_s),
-       "seconds: cap every TTL of delivered answers and every learned expiry, so clients "
-       "never cache an address longer than the firewall keeps it (default: no cap)")
-      ("ttl-grace", po::value(&options.ttl_grace_s)->default_value(options.ttl_grace_s),
-       "seconds added to every learned address's expiry, for clients that connect late")
-      ("deny-response", po::value(&deny_response)->default_value(deny_response),
-       "answer to a name the policy does not allow: passthrough (the real answer; "
-       "connections are still dropped), nxdomain or refused")
-      ("block-private-answers", po::bool_switch(&options.block_private_answers),
-       "remove A/AAAA records pointing into private, loopback, link-local or CGNAT ranges "
-       "unless a static rule allows them (DNS rebinding protection)")
-      ("max-ips-per-name",
-       po::value(&options.max_ips_per_name)->default_value(options.max_ips_per_name),
-       "addresses one name keeps open; beyond it the least recently answered goes "
-       "(0: no limit)")
-      ("failsafe-timeout",
-       po::value(&options.failsafe_timeout_s)->default_value(options.failsafe_timeout_s),
-       "seconds without a daemon heartbeat after which DNS answers pass untouched "
-       "(enforcement of installed state continues)")
-      ("audit", po::bool_switch(&options.audit),
-       "drop nothing: flows the policy does not allow pass and are recorded (see "
-       "`skouterctl audit`), and denied names get their real answer")
-      ("audit-table-size",
-       po::value(&options.audit_table_size)->default_value(options.audit_table_size),
-       "denied destinations (address, port, protocol) kept for `skouterctl audit`; the least "
-       "recently seen goes first (0: keep none)")
-      ("fail-open", po::bool_switch(&options.fail_open),
-       "also stop enforcing while the daemon is silent for --failsafe-timeout")
-      ("flow-idle-timeout",
-       po::value(&options.flow_idle_timeout_s)->default_value(options.flow_idle_timeout_s),
-       "seconds after which an idle allowed connection is judged anew")
-      ("reinject-mark", po::value(&reinject_mark)->default_value(reinject_mark),
-       "socket mark of re-injected answers, which the datapath lets through")
-      ("node-label", po::value(&node_labels),
-       "KEY=VALUE label of this node for nodeSelector matching (repeatable)")
-      ("kubernetes", po::bool_switch(&options.kubernetes),
-       "also take Egress objects from the Kubernetes API and police this node's pods; "
-       "the cluster DNS service's addresses become trusted resolvers")
-      ("kubeconfig", po::value(&options.kubeconfig),
-       "with --kubernetes: reach the API server as this kubeconfig file says (default: the "
-       "in-cluster service account)")
-      ("node-name", po::value(&options.node_name),
-       "with --kubernetes: this node's name (default: $NODE_NAME)")
-      ("trusted-dns-service", po::value(&trusted_dns_service)->default_value(trusted_dns_service),
-       "with --kubernetes: NAMESPACE/NAME of the cluster DNS Service; its cluster IPs and "
-       "endpoints are trusted resolvers")
-      ("log-level", po::value(&options.log_level)->default_value(options.log_level),
-       "trace, debug, info, warn, error or off")
-      ("detach", po::bool_switch(&options.detach),
-       "remove the programs from the interfaces and the pinned maps, then exit; this "
-       "drops all installed state and opens the firewall");
-  // clang-format on
+// The flags with each one's default in its help, and what each one takes. Defaults
+// stay out of boost's own `default_value`: a value is then present only when given,
+// which is how the command line wins over the configuration file.
+class Flags {
+ public:
+  explicit Flags(const std::string& caption) : description_(caption) {}
+
+  void command(const char* name, const char* help) {
+    description_.add_options()(name, help);
+    kinds_[longName(name)] = FlagKind::kCommand;
+  }
+  void value(const char* name, const char* value_name, po::typed_value<std::string>* semantic,
+             const std::string& help, const std::string& default_text, FlagKind kind) {
+    add(name, semantic->value_name(value_name), help, default_text, kind);
+  }
+  template <class Number>
+  void number(const char* name, const char* value_name, Number* target, const std::string& help,
+              const std::string& default_text) {
+    add(name, po::value(target)->value_name(value_name), help, default_text, FlagKind::kNumber);
+  }
+  void list(const char* name, const char* value_name, std::vector<std::string>* target,
+            const std::string& help, const std::string& default_text) {
+    add(name, po::value(target)->value_name(value_name), help, default_text, FlagKind::kList);
+  }
+  void flag(const char* name, bool* target, const std::string& help) {
+    add(name, po::bool_switch(target), help, "off", FlagKind::kSwitch);
+  }
+
+  const po::options_description& description() const { return description_; }
+  std::optional<FlagKind> kindOf(const std::string& name) const {
+    const auto found = kinds_.find(name);
+    if (found == kinds_.end()) return std::nullopt;
+    return found->second;
+  }
+
+ private:
+  static std::string longName(const char* name) {
+    const std::string text = name;
+    return text.substr(0, text.find(','));
+  }
+  void add(const char* name, const po::value_semantic* semantic, const std::string& help,
+           const std::string& default_text, FlagKind kind) {
+    const std::string text = help + " (default: " + default_text + ")";
+    description_.add_options()(name, semantic, text.c_str());
+    kinds_[longName(name)] = kind;
+  }
+
+  po::options_description description_;
+  std::map<std::string, FlagKind> kinds_;
+};
+
+constexpr const char* kUsage =
+    "skouterd: DNS-driven egress firewall daemon\n\nUsage: skouterd --policy PATH [flags]\n"
+    "       skouterd --config FILE [flags]\n"
+    "       skouterd --kubernetes [--node-name NAME] [--policy PATH] [flags]\n"
+    "       skouterd --detach [--interface NAME]... [--bpffs PATH]\n\nFlags";
+
+void describeFlags(Flags& flags, RawValues& raw) {
+  DaemonOptions& options = raw.options;
+  flags.command("help,h", "print this help and exit");
+  flags.command("version", "print the version and the layout of the pinned maps, and exit");
+  flags.value("config", "FILE", po::value(&options.config_path),
+              "YAML file whose keys are these flags without `--` (`policy: PATH`, "
+              "`interface: [eth0]`, `audit: true`, `node-label: {KEY: VALUE}`); a flag on the "
+              "command line replaces the file's value",
+              "none", FlagKind::kCommand);
+  flags.value("policy", "PATH", po::value(&options.policy_path),
+              "Egress policy: a YAML file (several documents allowed) or a directory of "
+              "*.yaml/*.yml",
+              "none; required without --kubernetes", FlagKind::kValue);
+  flags.list("interface", "NAME", &options.interfaces, "uplink to police; repeatable",
+             "the interface of the default route");
+  flags.list("trusted-dns", "ADDR[:PORT]", &raw.trusted_dns,
+             "trusted resolver ADDR[:PORT] or [ADDR6]:PORT; repeatable",
+             "the nameservers of /etc/resolv.conf, or a local stub resolver's upstream servers");
+  flags.value("admin-socket", "PATH", po::value(&options.admin_socket),
+              "Unix socket of the admin API (mode 0600)", options.admin_socket, FlagKind::kValue);
+  flags.value("bpffs", "PATH", po::value(&options.bpffs),
+              "directory in bpffs where the maps are pinned (bpffs is mounted if needed)",
+              options.bpffs, FlagKind::kValue);
+  flags.number("min-ttl", "S", &options.min_ttl_s,
+               "seconds: learned addresses live at least this long, whatever the answer's TTL",
+               std::to_string(options.min_ttl_s));
+  flags.number("max-ttl", "S", &raw.max_ttl_s,
+               "seconds: cap every TTL of delivered answers and every learned expiry, so "
+               "clients never cache an address longer than the firewall keeps it",
+               "no cap");
+  flags.number("ttl-grace", "S", &options.ttl_grace_s,
+               "seconds added to every learned address's expiry, for clients that connect late",
+               std::to_string(options.ttl_grace_s));
+  flags.value("deny-response", "MODE", po::value(&raw.deny_response),
+              "answer to a name the policy does not allow: passthrough (the real answer; "
+              "connections are still dropped), nxdomain or refused",
+              raw.deny_response, FlagKind::kValue);
+  flags.flag("block-private-answers", &options.block_private_answers,
+             "remove A/AAAA records pointing into private, loopback, link-local or CGNAT ranges "
+             "unless a static rule allows them (DNS rebinding protection)");
+  flags.number("max-ips-per-name", "N", &options.max_ips_per_name,
+               "addresses one name keeps open; beyond it the least recently answered goes "
+               "(0: no limit)",
+               std::to_string(options.max_ips_per_name));
+  flags.number("failsafe-timeout", "S", &options.failsafe_timeout_s,
+               "seconds without a daemon heartbeat after which DNS answers pass untouched "
+               "(enforcement of installed state continues)",
+               std::to_string(options.failsafe_timeout_s));
+  flags.flag("audit", &options.audit,
+             "drop nothing: flows the policy does not allow pass and are recorded (see "
+             "`skouterctl audit`), and denied names get their real answer");
+  flags.number("audit-table-size", "N", &options.audit_table_size,
+               "denied destinations (address, port, protocol) kept for `skouterctl audit`; the "
+               "least recently seen goes first (0: keep none)",
+               std::to_string(options.audit_table_size));
+  flags.flag("fail-open", &options.fail_open,
+             "also stop enforcing while the daemon is silent for --failsafe-timeout");
+  flags.number("flow-idle-timeout", "S", &options.flow_idle_timeout_s,
+               "seconds after which an idle allowed connection is judged anew",
+               std::to_string(options.flow_idle_timeout_s));
+  flags.number("event-rate-limit", "N", &options.event_rate_limit,
+               "denied and audited flow events per second per CPU the datapath reports (for "
+               "`skouterctl monitor` and `skouterctl audit`); beyond it they are counted only "
+               "(0: no limit)",
+               std::to_string(options.event_rate_limit));
+  flags.value("reinject-mark", "N", po::value(&raw.reinject_mark),
+              "socket mark of re-injected answers, which the datapath lets through",
+              raw.reinject_mark, FlagKind::kValue);
+  flags.list("node-label", "KEY=VALUE", &raw.node_labels,
+             "label of this node for nodeSelector matching; repeatable", "none");
+  flags.flag("kubernetes", &options.kubernetes,
+             "also take Egress objects from the Kubernetes API and police this node's pods; "
+             "the cluster DNS service's addresses become trusted resolvers");
+  flags.value("kubeconfig", "PATH", po::value(&options.kubeconfig),
+              "with --kubernetes: reach the API server as this kubeconfig file says",
+              "the in-cluster service account", FlagKind::kValue);
+  flags.value("node-name", "NAME", po::value(&options.node_name),
+              "with --kubernetes: this node's name", "$NODE_NAME", FlagKind::kValue);
+  flags.value("trusted-dns-service", "NS/NAME", po::value(&raw.trusted_dns_service),
+              "with --kubernetes: the cluster DNS Service; its cluster IPs and endpoints are "
+              "trusted resolvers",
+              raw.trusted_dns_service, FlagKind::kValue);
+  flags.value("metrics-address", "HOST:PORT", po::value(&options.metrics_address),
+              "also serve Prometheus metrics over HTTP here: IPv4:PORT, [IPv6]:PORT or "
+              "localhost:PORT (the admin socket always serves /metrics)",
+              "none", FlagKind::kValue);
+  flags.value("log-level", "LEVEL", po::value(&options.log_level),
+              "trace, debug, info, warn, error, critical or off", options.log_level,
+              FlagKind::kValue);
+  flags.value("log-format", "FORMAT", po::value(&raw.log_format),
+              "text, or json: one object {\"time\", \"level\", \"message\"} per line",
+              raw.log_format, FlagKind::kValue);
+  flags.flag("detach", &options.detach,
+             "remove the programs from the interfaces and the pinned maps, then exit; this "
+             "drops all installed state and opens the firewall");
+}
+
+ParsedCommandLine usageError(const std::string& message) {
+  return {std::nullopt, "skouterd: " + message + "\nTry 'skouterd --help'.", 2};
+}
+
+// A value of a numeric flag that is not a plain decimal number. (boost would read "-1"
+// as a huge unsigned number.)
+std::optional<std::string> notANumber(const Flags& flags, const po::option& option) {
+  if (flags.kindOf(option.string_key) != FlagKind::kNumber) return std::nullopt;
+  for (const auto& token : option.value) {
+    if (token.empty() || token.find_first_not_of("0123456789") != std::string::npos) return token;
+  }
+  return std::nullopt;
+}
+
+// Why a setting of a configuration file has the wrong shape for its flag, if it has.
+std::optional<std::string> wrongShape(FlagKind kind, const ConfigSetting& setting) {
+  using Shape = ConfigSetting::Shape;
+  switch (kind) {
+    case FlagKind::kCommand:
+      return std::nullopt;
+    case FlagKind::kSwitch:
+      if (setting.shape != Shape::kScalar) return "expected true or false";
+      return std::nullopt;
+    case FlagKind::kList:
+      if (setting.shape == Shape::kMapping && setting.key != "node-label") {
+        return "expected a value or a list of values, not a mapping";
+      }
+      return std::nullopt;
+    case FlagKind::kValue:
+    case FlagKind::kNumber:
+      if (setting.shape != Shape::kScalar) return "expected a single value, not a list or mapping";
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
+  RawValues raw;
+  Flags flags(kUsage);
+  describeFlags(flags, raw);
+  DaemonOptions& options = raw.options;
 
   po::variables_map values;
   try {
-    po::store(po::command_line_parser(argc, argv).options(description).run(), values);
-    po::notify(values);
+    const auto command_line =
+        po::command_line_parser(argc, argv).options(flags.description()).run();
+    for (const auto& option : command_line.options) {
+      if (const auto token = notANumber(flags, option)) {
+        return usageError("--" + option.string_key + ": '" + *token + "' is not a number");
+      }
+    }
+    po::store(command_line, values);
   } catch (const po::error& error) {
     return usageError(error.what());
   }
   if (values.count("help")) {
     std::ostringstream text;
-    text << description;
+    text << flags.description();
     return {std::nullopt, text.str(), 0};
   }
-  if (values.count("version")) return {std::nullopt, std::string("skouterd ") + kVersion, 0};
+  if (values.count("version")) {
+    return {std::nullopt,
+            std::string("skouterd ") + kVersion + " (layout " +
+                std::to_string(SKOUTER_LAYOUT_VERSION) + ")",
+            0};
+  }
 
-  for (const auto& text : trusted_dns) {
+  // Where each value the configuration file gave came from: "FILE:LINE".
+  std::map<std::string, std::string> from_file;
+  if (values.count("config")) {
+    const auto path = values["config"].as<std::string>();
+    std::vector<ConfigSetting> settings;
+    try {
+      settings = readConfigFile(path);
+    } catch (const ConfigFileError& error) {
+      return usageError(error.what());
+    }
+    for (const auto& setting : settings) {
+      const std::string where = path + ":" + std::to_string(setting.line);
+      const auto kind = flags.kindOf(setting.key);
+      if (!kind) {
+        return usageError(where + ": unknown key '" + setting.key +
+                          "' (the keys are skouterd's flags without `--`; see skouterd --help)");
+      }
+      if (kind == FlagKind::kCommand) {
+        return usageError(where + ": " + setting.key + ": only on the command line");
+      }
+      if (const auto problem = wrongShape(*kind, setting)) {
+        return usageError(where + ": " + setting.key + ": " + *problem);
+      }
+      if (values.count(setting.key) && !values[setting.key].defaulted()) continue;
+      po::parsed_options parsed(&flags.description());
+      parsed.options.emplace_back(setting.key, setting.values);
+      if (const auto token = notANumber(flags, parsed.options.back())) {
+        return usageError(where + ": " + setting.key + ": '" + *token + "' is not a number");
+      }
+      try {
+        po::store(parsed, values);
+      } catch (const po::error& error) {
+        return usageError(where + ": " + error.what());
+      }
+      from_file[setting.key] = where;
+    }
+  }
+  try {
+    po::notify(values);
+  } catch (const po::error& error) {
+    return usageError(error.what());
+  }
+
+  // A bad value, named as the user wrote it: "--flag" or "FILE:LINE: flag".
+  const auto invalid = [&](const std::string& key, const std::string& problem) {
+    const auto file = from_file.find(key);
+    return usageError((file == from_file.end() ? "--" + key : file->second + ": " + key) + ": " +
+                      problem);
+  };
+  for (const auto& text : raw.trusted_dns) {
     auto address = resolver::parseResolverAddress(text);
-    if (!address) return usageError("--trusted-dns: '" + text + "' is not ADDR[:PORT]");
+    if (!address) return invalid("trusted-dns", "'" + text + "' is not ADDR[:PORT]");
     options.trusted_dns.push_back(*address);
   }
-  for (const auto& label : node_labels) {
+  for (const auto& label : raw.node_labels) {
     const auto equals = label.find('=');
     if (equals == std::string::npos || equals == 0) {
-      return usageError("--node-label: '" + label + "' is not KEY=VALUE");
+      return invalid("node-label", "'" + label + "' is not KEY=VALUE");
     }
     options.node_labels[label.substr(0, equals)] = label.substr(equals + 1);
   }
   try {
     std::size_t used = 0;
-    const unsigned long mark = std::stoul(reinject_mark, &used, 0);
-    if (used != reinject_mark.size() || mark == 0 || mark > 0xffffffffUL) throw std::exception();
+    const unsigned long mark = std::stoul(raw.reinject_mark, &used, 0);
+    if (used != raw.reinject_mark.size() || mark == 0 || mark > 0xffffffffUL) {
+      throw std::exception();
+    }
     options.reinject_mark = static_cast<std::uint32_t>(mark);
   } catch (const std::exception&) {
-    return usageError("--reinject-mark: '" + reinject_mark + "' is not a non-zero 32-bit number");
+    return invalid("reinject-mark", "'" + raw.reinject_mark + "' is not a non-zero 32-bit number");
   }
-  const auto response = resolver::parseDenyResponse(deny_response);
+  const auto response = resolver::parseDenyResponse(raw.deny_response);
   if (!response) {
-    return usageError("--deny-response: '" + deny_response +
-                      "' is not passthrough, nxdomain or refused");
+    return invalid("deny-response",
+                   "'" + raw.deny_response + "' is not passthrough, nxdomain or refused");
   }
   options.deny_response = *response;
   if (values.count("max-ttl")) {
-    if (max_ttl_s == 0) return usageError("--max-ttl must be at least 1");
-    if (max_ttl_s < options.min_ttl_s) {
-      return usageError("--max-ttl " + std::to_string(max_ttl_s) + " is below --min-ttl " +
-                        std::to_string(options.min_ttl_s));
+    if (raw.max_ttl_s == 0) return invalid("max-ttl", "must be at least 1");
+    if (raw.max_ttl_s < options.min_ttl_s) {
+      return invalid("max-ttl", std::to_string(raw.max_ttl_s) + " is below --min-ttl " +
+                                    std::to_string(options.min_ttl_s));
     }
-    options.max_ttl_s = max_ttl_s;
+    options.max_ttl_s = raw.max_ttl_s;
   }
-  if (options.failsafe_timeout_s == 0) return usageError("--failsafe-timeout must be at least 1");
-  if (options.flow_idle_timeout_s == 0) return usageError("--flow-idle-timeout must be at least 1");
-  const auto slash = trusted_dns_service.find('/');
-  if (slash == std::string::npos || slash == 0 || slash + 1 == trusted_dns_service.size() ||
-      trusted_dns_service.find('/', slash + 1) != std::string::npos) {
-    return usageError("--trusted-dns-service: '" + trusted_dns_service + "' is not NAMESPACE/NAME");
+  if (options.failsafe_timeout_s == 0) return invalid("failsafe-timeout", "must be at least 1");
+  if (options.flow_idle_timeout_s == 0) return invalid("flow-idle-timeout", "must be at least 1");
+  const auto slash = raw.trusted_dns_service.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == raw.trusted_dns_service.size() ||
+      raw.trusted_dns_service.find('/', slash + 1) != std::string::npos) {
+    return invalid("trusted-dns-service",
+                   "'" + raw.trusted_dns_service + "' is not NAMESPACE/NAME");
   }
-  options.trusted_dns_service_namespace = trusted_dns_service.substr(0, slash);
-  options.trusted_dns_service_name = trusted_dns_service.substr(slash + 1);
+  options.trusted_dns_service_namespace = raw.trusted_dns_service.substr(0, slash);
+  options.trusted_dns_service_name = raw.trusted_dns_service.substr(slash + 1);
+  if (!options.metrics_address.empty() && !parseMetricsAddress(options.metrics_address)) {
+    return invalid("metrics-address",
+                   "'" + options.metrics_address +
+                       "' is not IPv4:PORT, [IPv6]:PORT, IPv6:PORT or localhost:PORT "
+                       "with a port from 1 to 65535");
+  }
+  if (spdlog::level::from_str(options.log_level) == spdlog::level::off &&
+      options.log_level != "off") {
+    return invalid("log-level", "'" + options.log_level +
+                                    "' is not trace, debug, info, warn, error, critical or off");
+  }
+  if (raw.log_format == "text") {
+    options.log_format = LogFormat::kText;
+  } else if (raw.log_format == "json") {
+    options.log_format = LogFormat::kJson;
+  } else {
+    return invalid("log-format", "'" + raw.log_format + "' is not text or json");
+  }
   if (options.kubernetes && options.node_name.empty()) {
     if (const char* node_name = std::getenv("NODE_NAME")) options.node_name = node_name;
     if (options.node_name.empty()) {
@@ -165,13 +382,47 @@ ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
     }
   }
   if (!options.kubernetes && !options.kubeconfig.empty()) {
-    return usageError("--kubeconfig needs --kubernetes");
+    return invalid("kubeconfig", "needs --kubernetes");
   }
   if (!options.detach && !options.kubernetes && options.policy_path.empty()) {
     return usageError("--policy is required (or --kubernetes)");
   }
-  if (options.policy_path == "-") return usageError("--policy - is not supported; give a path");
+  if (options.policy_path == "-") return invalid("policy", "'-' is not supported; give a path");
   return {options, "", 0};
+}
+
+std::vector<std::string> longFlagNames() {
+  RawValues raw;
+  Flags flags(kUsage);
+  describeFlags(flags, raw);
+  std::vector<std::string> names;
+  for (const auto& option : flags.description().options()) {
+    names.push_back(option->long_name());
+  }
+  return names;
+}
+
+std::optional<ListenAddress> parseMetricsAddress(std::string_view text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  std::string host(text.substr(0, colon));
+  const std::string_view port_text = text.substr(colon + 1);
+  unsigned port = 0;
+  const auto [end, error] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (error != std::errc() || end != port_text.data() + port_text.size() || port == 0 ||
+      port > 65535) {
+    return std::nullopt;
+  }
+  in6_addr address{};
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+    if (inet_pton(AF_INET6, host.c_str(), &address) != 1) return std::nullopt;
+  } else if (host != "localhost" && inet_pton(AF_INET, host.c_str(), &address) != 1 &&
+             inet_pton(AF_INET6, host.c_str(), &address) != 1) {
+    return std::nullopt;
+  }
+  return ListenAddress{host, static_cast<std::uint16_t>(port)};
 }
 
 }  // namespace skouter::daemon

@@ -1,10 +1,12 @@
-// skouterd's command line. Every knob is a flag with a documented default; the flag
-// names are the interface and stay stable.
+// skouterd's command line and configuration file. Every knob is a flag with a documented
+// default; the flag names are the interface and stay stable, and a configuration file's
+// keys are the same names.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "policy/compiled_policy.h"
@@ -13,7 +15,10 @@
 
 namespace skouter::daemon {
 
+enum class LogFormat { kText, kJson };
+
 struct DaemonOptions {
+  std::string config_path;  // empty: no configuration file
   std::string policy_path;
   std::vector<std::string> interfaces;                 // empty: the default route's interface
   std::vector<resolver::ResolverAddress> trusted_dns;  // empty: /etc/resolv.conf
@@ -40,6 +45,11 @@ struct DaemonOptions {
   std::string trusted_dns_service_namespace = "kube-system";
   std::string trusted_dns_service_name = "kube-dns";
   std::string log_level = "info";
+  LogFormat log_format = LogFormat::kText;
+  std::string metrics_address;  // HOST:PORT of the Prometheus endpoint; empty: none
+  // Flow events per second per CPU the datapath may emit (token bucket, burst of as
+  // many); 0: no limit.
+  std::uint32_t event_rate_limit = 1000;
   bool detach = false;
 };
 
@@ -51,6 +61,20 @@ struct ParsedCommandLine {
   int exit_code = 0;
 };
 
+// The command line, over the configuration file of `--config` if one is given: a flag
+// on the command line replaces the file's value (a repeatable flag's whole list).
 ParsedCommandLine parseCommandLine(int argc, const char* const* argv);
+
+// Every long flag, without its `--`, in the order `--help` lists them.
+std::vector<std::string> longFlagNames();
+
+// Where `--metrics-address` listens: an IPv4 address, an IPv6 address (bracketed or
+// not: the last colon always separates the port, so `$(NODE_IP):9464` works on IPv6
+// nodes too) or `localhost`, and a port. nullopt for anything else.
+struct ListenAddress {
+  std::string host;  // IPv6 without its brackets
+  std::uint16_t port = 0;
+};
+std::optional<ListenAddress> parseMetricsAddress(std::string_view text);
 
 }  // namespace skouter::daemon

@@ -10,12 +10,15 @@
 #include <ctime>
 #include <iomanip>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "daemon/ctl_views.h"
 #include "daemon/version.h"
 #include "policy/audit_suggestion.h"
 
@@ -27,8 +30,23 @@ constexpr const char* kUsage =
     "Usage: skouterctl [--socket PATH] COMMAND [-o table|json]\n"
     "\n"
     "Commands:\n"
-    "  status          version, interfaces, trusted resolvers, entry counts, counters\n"
-    "  entries         every allowed address: identity, ip, names, expiry, ports, rule\n"
+    "  status          one screen: version and layout, uptime, whether the state was taken\n"
+    "                  over, attach points, trusted resolvers, heartbeat, table and ring\n"
+    "                  fill, packet and answer counts, policy reloads, pods, readiness\n"
+    "                  (-o json: everything the daemon reports)\n"
+    "  entries [--name PATTERN] [--identity ID] [--expiring-within S]\n"
+    "          [--sort workload|ip|name|expiry]\n"
+    "                  allowed addresses: workload, ip, names, expiry, ports, rule.\n"
+    "                  --name: an exact name or *.example.com (names below it), any case;\n"
+    "                  --identity: a number or a workload (host, NAMESPACE/POD);\n"
+    "                  --expiring-within: entries that expire within S seconds;\n"
+    "                  --sort: workload then ip (default), ip, name, or expiry (soonest\n"
+    "                  first, never last)\n"
+    "  monitor [--identity ID] [--verdict V] [--type flow|dns|policy]\n"
+    "                  decisions as they happen, one line each, until interrupted: denied\n"
+    "                  and audited flows, DNS answers, policy reloads (-o json: the\n"
+    "                  daemon's NDJSON); --verdict: denied, audited, allowed, malformed,\n"
+    "                  question_mismatch, install_failed, applied or failed\n"
     "  policies        the loaded Egress documents, their source, mode and what they select\n"
     "  audit           flows the policy denied (dropped, or passed by audit mode), with the\n"
     "                  names behind each destination, count, first and last seen\n"
@@ -45,10 +63,19 @@ constexpr const char* kUsage =
     "Flags:\n"
     "  --socket PATH   admin socket of skouterd (default /run/skouter/skouterd.sock)\n"
     "  -o FORMAT       table (default) or json\n"
-    "  --version       print the version\n";
+    "  --version       print the version\n"
+    "A flag's value may also follow an equals sign: --name=*.example.com\n";
 
-json get(const std::string& socket_path, const std::string& target) {
-  boost::asio::io_context io;
+// The flags that take a value, by the command they apply to.
+const std::map<std::string, std::set<std::string>> kCommandFlags = {
+    {"explain", {"dst", "port", "proto", "src"}},
+    {"audit suggest", {"name"}},
+    {"entries", {"name", "identity", "expiring-within", "sort"}},
+    {"monitor", {"identity", "verdict", "type"}},
+};
+
+boost::asio::local::stream_protocol::socket connectTo(boost::asio::io_context& io,
+                                                      const std::string& socket_path) {
   boost::asio::local::stream_protocol::socket socket(io);
   boost::system::error_code error;
   socket.connect(boost::asio::local::stream_protocol::endpoint(socket_path), error);
@@ -56,26 +83,80 @@ json get(const std::string& socket_path, const std::string& target) {
     throw std::runtime_error("cannot connect to skouterd at " + socket_path + ": " +
                              error.message() + " (is skouterd running? see --socket)");
   }
+  return socket;
+}
+
+void sendGet(boost::asio::local::stream_protocol::socket& socket, const std::string& target) {
   http::request<http::empty_body> request{http::verb::get, target, 11};
   request.set(http::field::host, "skouterd");
   http::write(socket, request);
+}
+
+// The daemon's reason for an answer other than 200, as an exception.
+[[noreturn]] void throwRefusal(http::status status, const std::string& body_text) {
+  const auto body = json::parse(body_text, nullptr, false);
+  std::string message = body_text;
+  for (const char* key : {"error", "reason"}) {
+    if (body.is_object() && body.contains(key) && body[key].is_string()) {
+      message = body[key].get<std::string>();
+      break;
+    }
+  }
+  throw std::runtime_error("skouterd answered " + std::to_string(static_cast<unsigned>(status)) +
+                           ": " + message);
+}
+
+json get(const std::string& socket_path, const std::string& target) {
+  boost::asio::io_context io;
+  auto socket = connectTo(io, socket_path);
+  sendGet(socket, target);
   boost::beast::flat_buffer buffer;
   http::response<http::string_body> response;
   http::read(socket, buffer, response);
+  if (response.result() != http::status::ok) throwRefusal(response.result(), response.body());
   auto body = json::parse(response.body(), nullptr, false);
-  if (response.result() != http::status::ok) {
-    std::string message = response.body();
-    for (const char* key : {"error", "reason"}) {
-      if (body.is_object() && body.contains(key) && body[key].is_string()) {
-        message = body[key].get<std::string>();
-        break;
-      }
-    }
-    throw std::runtime_error("skouterd answered " + std::to_string(response.result_int()) + ": " +
-                             message);
-  }
   if (body.is_discarded()) throw std::runtime_error("skouterd sent a body that is not JSON");
   return body;
+}
+
+// Prints each event of the endless /v1/events stream the moment its line is complete;
+// returns only by throwing, when the daemon goes away.
+[[noreturn]] void monitor(const std::string& socket_path, const std::string& target, bool raw) {
+  boost::asio::io_context io;
+  auto socket = connectTo(io, socket_path);
+  sendGet(socket, target);
+  boost::beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  // The stream has no end, so no limit. (Not boost::none: Boost 1.74 then rejects every
+  // body with a Content-Length, such as an error's.)
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+  http::read_header(socket, buffer, parser);
+  if (parser.get().result() != http::status::ok) {
+    http::read(socket, buffer, parser);
+    throwRefusal(parser.get().result(), parser.get().body());
+  }
+  std::string pending;
+  // The parser keeps a reference to it.
+  auto print_lines = [&](std::uint64_t, boost::beast::string_view data, boost::beast::error_code&) {
+    pending.append(data.data(), data.size());
+    std::size_t start = 0;
+    for (auto end = pending.find('\n'); end != std::string::npos;
+         start = end + 1, end = pending.find('\n', start)) {
+      const std::string line = pending.substr(start, end - start);
+      const auto event = raw ? json() : json::parse(line, nullptr, false);
+      std::cout << (raw || event.is_discarded()
+                        ? line
+                        : skouter::ctl::eventLine(event, skouter::ctl::Clock::kLocal))
+                << std::endl;
+    }
+    pending.erase(0, start);
+    return data.size();
+  };
+  parser.on_chunk_body(print_lines);
+  // Until the daemon hangs up: a read error means the same.
+  boost::beast::error_code error;
+  while (!error && !parser.is_done()) http::read_some(socket, buffer, parser, error);
+  throw std::runtime_error("skouterd closed the event stream (did it stop or restart?)");
 }
 
 void printTable(const std::vector<std::string>& header,
@@ -138,58 +219,7 @@ void printPolicies(const json& policies) {
 }
 
 void printStatus(const json& status) {
-  std::vector<std::vector<std::string>> rows;
-  const auto join = [](const json& list) {
-    std::string text;
-    for (const auto& item : list) text += (text.empty() ? "" : ", ") + scalar(item);
-    return text.empty() ? "-" : text;
-  };
-  rows.push_back({"version", scalar(status["version"])});
-  rows.push_back({"uptime", scalar(status["uptime_s"]) + "s"});
-  rows.push_back({"state", status["took_over_pinned_state"].get<bool>()
-                               ? "taken over from " + scalar(status["bpffs"])
-                               : "created in " + scalar(status["bpffs"])});
-  rows.push_back({"interfaces", join(status["interfaces"])});
-  rows.push_back({"trusted resolvers", join(status["trusted_resolvers"])});
-  rows.push_back({"host policed", status["host_policed"].get<bool>() ? "yes" : "no"});
-  rows.push_back({"ready", status["ready"].get<bool>() ? "yes" : "no"});
-  if (status["kubernetes"].is_object()) {
-    const auto& kubernetes = status["kubernetes"];
-    rows.push_back({"kubernetes", scalar(kubernetes["api_server"]) + " as node " +
-                                      scalar(kubernetes["node"]) +
-                                      (kubernetes["synced"].get<bool>() ? "" : " (not synced)")});
-    for (const auto& [collection, stats] : kubernetes.items()) {
-      if (!stats.is_object()) continue;
-      rows.push_back(
-          {"  " + collection,
-           scalar(stats["objects"]) + " objects, " + scalar(stats["lists"]) + " lists, " +
-               scalar(stats["watches"]) + " watches, " + scalar(stats["expired"]) + " expired, " +
-               scalar(stats["errors"]) + " errors" +
-               (stats["last_error"].is_null() ? "" : " (" + scalar(stats["last_error"]) + ")")});
-    }
-  }
-  for (const auto& pod : status["pods"]) {
-    rows.push_back({"pod " + scalar(pod["pod"]),
-                    "identity " + scalar(pod["identity"]) + " on " + scalar(pod["interface"]) +
-                        (pod["problem"].is_null() ? "" : ": " + scalar(pod["problem"]))});
-  }
-  rows.push_back({"heartbeat age", scalar(status["heartbeat_age_ms"]) + "ms"});
-  rows.push_back({"entries", "learned " + scalar(status["entries"]["learned"]) + ", static " +
-                                 scalar(status["entries"]["static"])});
-  rows.push_back({"policy reloads", "applied " + scalar(status["policy_reloads"]["applied"]) +
-                                        ", failed " + scalar(status["policy_reloads"]["failed"])});
-  rows.push_back({"last policy error", scalar(status["last_policy_error"])});
-  for (const auto& policy : status["policies"]) {
-    rows.push_back(
-        {"policy", scalar(policy["name"]) + " (" + scalar(policy["source"]) + ")" +
-                       (policy["selects_this_node"].get<bool>() ? "" : " [not this node]")});
-  }
-  for (const auto& [group, counters] : status["counters"].items()) {
-    for (const auto& [name, value] : counters.items()) {
-      rows.push_back({group + "." + name, scalar(value)});
-    }
-  }
-  printTable({"FIELD", "VALUE"}, rows);
+  for (const auto& line : skouter::ctl::statusLines(status)) std::cout << line << "\n";
 }
 
 std::string isoTime(std::int64_t seconds_since_epoch) {
@@ -265,15 +295,24 @@ int main(int argc, char** argv) {
   std::string format = "table";
   std::string command;
   std::string subcommand;
-  std::map<std::string, std::string> values;  // --dst, --port, --proto, --src, --name
+  std::set<std::string> value_flags;
+  for (const auto& [ignored, flags] : kCommandFlags) value_flags.insert(flags.begin(), flags.end());
+  std::map<std::string, std::string> values;  // of the flags in kCommandFlags
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
+    const auto equals = arg.find('=');
+    const std::string name = arg.starts_with("--") ? arg.substr(2, equals - 2) : "";
     if ((arg == "--socket" || arg == "-o") && i + 1 < argc) {
       (arg == "--socket" ? socket_path : format) = argv[++i];
-    } else if ((arg == "--dst" || arg == "--port" || arg == "--proto" || arg == "--src" ||
-                arg == "--name") &&
-               i + 1 < argc) {
-      values[arg.substr(2)] = argv[++i];
+    } else if (value_flags.count(name)) {
+      if (equals != std::string::npos) {
+        values[name] = arg.substr(equals + 1);
+      } else if (i + 1 < argc) {
+        values[name] = argv[++i];
+      } else {
+        std::cerr << "skouterctl: --" << name << " needs a value\n";
+        return 2;
+      }
     } else if (command == "audit" && subcommand.empty() && arg == "suggest") {
       subcommand = arg;
     } else if (arg.starts_with("--socket=")) {
@@ -292,7 +331,7 @@ int main(int argc, char** argv) {
     }
   }
   if (command != "status" && command != "entries" && command != "policies" && command != "audit" &&
-      command != "explain" && command != "health" && command != "ready") {
+      command != "explain" && command != "health" && command != "ready" && command != "monitor") {
     std::cerr << (command.empty() ? "skouterctl: no command\n"
                                   : "skouterctl: unknown command '" + command + "'\n")
               << kUsage;
@@ -306,26 +345,61 @@ int main(int argc, char** argv) {
     std::cerr << "skouterctl: explain needs --dst ADDR\n" << kUsage;
     return 2;
   }
-  const bool takes_values = command == "explain" || subcommand == "suggest";
+  const std::string invoked = subcommand.empty() ? command : command + " " + subcommand;
+  const auto applicable = kCommandFlags.find(invoked);
   for (const auto& [key, value] : values) {
-    const bool fits = command == "explain" ? key != "name" : key == "name";
-    if (!takes_values || !fits) {
-      std::cerr << "skouterctl: --" << key << " does not apply to " << command << "\n";
+    if (applicable == kCommandFlags.end() || !applicable->second.count(key)) {
+      std::cerr << "skouterctl: --" << key << " does not apply to " << invoked << "\n";
       return 2;
     }
   }
-  try {
-    std::string target = "/v1/" + command;
-    if (command == "explain") {
-      std::vector<std::pair<std::string, std::string>> parameters;
-      for (const char* key : {"src", "dst", "port", "proto"}) {
-        if (values.count(key)) parameters.emplace_back(key, values[key]);
+  const auto valueOf = [&values](const std::string& key) {
+    const auto found = values.find(key);
+    return found == values.end() ? std::string() : found->second;
+  };
+  skouter::ctl::EntryFilter entry_filter{valueOf("name"), valueOf("identity"), std::nullopt};
+  auto entry_sort = skouter::ctl::EntrySort::kWorkload;
+  if (command == "entries") {
+    if (values.count("sort")) {
+      const auto sort = skouter::ctl::parseEntrySort(valueOf("sort"));
+      if (!sort) {
+        std::cerr << "skouterctl: --sort must be workload, ip, name or expiry\n";
+        return 2;
       }
-      target += "?" + queryOf(parameters);
+      entry_sort = *sort;
     }
-    const json body = get(socket_path, target);
+    if (values.count("expiring-within")) {
+      const std::string text = valueOf("expiring-within");
+      char* end = nullptr;
+      const double seconds = std::strtod(text.c_str(), &end);
+      if (text.empty() || *end != '\0' || !(seconds >= 0)) {
+        std::cerr << "skouterctl: --expiring-within: '" << text << "' is not a number of seconds\n";
+        return 2;
+      }
+      entry_filter.expiring_within_s = seconds;
+    }
+  }
+  const std::string type = valueOf("type");
+  if (command == "monitor" && values.count("type") && type != "flow" && type != "dns" &&
+      type != "policy") {
+    std::cerr << "skouterctl: --type must be flow, dns or policy\n";
+    return 2;
+  }
+  try {
+    std::string target = "/v1/" + (command == "monitor" ? std::string("events") : command);
+    // The other commands' flags are the client's own.
+    if (command == "explain" || command == "monitor") {
+      std::vector<std::pair<std::string, std::string>> parameters;
+      for (const auto* key : {"src", "dst", "port", "proto", "identity", "verdict", "type"}) {
+        if (values.count(key)) parameters.emplace_back(key, valueOf(key));
+      }
+      if (!parameters.empty()) target += "?" + queryOf(parameters);
+    }
+    if (command == "monitor") monitor(socket_path, target, format == "json");
+    json body = get(socket_path, target);
+    if (command == "entries") body = skouter::ctl::selectEntries(body, entry_filter, entry_sort);
     if (subcommand == "suggest") {
-      std::cout << suggestionFrom(body, values["name"]);
+      std::cout << suggestionFrom(body, valueOf("name"));
     } else if (format == "json") {
       std::cout << body.dump(2) << "\n";
     } else if (command == "entries") {

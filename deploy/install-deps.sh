@@ -37,6 +37,12 @@ packages=(
   unbound dnsutils knot-dnsutils curl iproute2 python3 procps nftables openssl
   # tests/deploy: the CRD schema and the rendered manifests
   python3-yaml python3-jsonschema
+  # the Debian package (cpack -G DEB: dpkg-shlibdeps computes Depends, file finds the
+  # binaries) and its install test on a debootstrapped Debian 12
+  dpkg-dev file debootstrap
+  # promtool, to check the metrics skouterd serves: in Debian 12 only the server package
+  # carries it (its service is disabled below)
+  prometheus
 )
 # tests/deploy renders deploy/kubernetes with `kubectl kustomize`. Debian's kubectl
 # would clash with one installed otherwise (by the Google Cloud SDK, say), so it is
@@ -54,8 +60,9 @@ done
 
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-# The lab runs its own unbound inside a namespace. The packaged service must not
-# start: its trust-anchor refresh would reach out to the Internet.
+# No service of a package installed here may start: the lab runs its own unbound inside
+# a namespace (the packaged one's trust-anchor refresh would reach out to the Internet),
+# and the tests need promtool, not a Prometheus server on port 9090.
 policy=/usr/sbin/policy-rc.d
 created_policy=0
 if [ ! -e "$policy" ]; then
@@ -66,6 +73,18 @@ fi
 trap '[ "$created_policy" = 1 ] && rm -f "$policy"' EXIT
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
-if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-  systemctl disable --now unbound.service unbound-resolvconf.service 2>/dev/null || true
+# Nor at the next boot: their packages enabled them.
+services=()
+for p in "${missing[@]}"; do
+  case "$p" in
+    unbound) services+=(unbound.service unbound-resolvconf.service) ;;
+    prometheus) services+=(prometheus.service) ;;
+  esac
+done
+if [ "${#services[@]}" -gt 0 ] && command -v systemctl >/dev/null; then
+  if [ -d /run/systemd/system ]; then
+    systemctl disable --now "${services[@]}" 2>/dev/null || true
+  else
+    systemctl disable "${services[@]}" 2>/dev/null || true
+  fi
 fi

@@ -277,6 +277,12 @@ std::optional<AllowedIpEntry> AllowedIpTable::entryOf(std::uint32_t identity,
   return entry;
 }
 
+std::size_t AllowedIpTable::nameCount() const {
+  std::size_t count = 0;
+  for (const auto& [name, addresses] : ips_of_name_) count += addresses.size();
+  return count;
+}
+
 std::size_t AllowedIpTable::size() const {
   std::size_t count = 0;
   addresses_.forEach([&](const auto&, const auto&) { ++count; });

@@ -79,7 +79,10 @@ class AllowedIpTable {
   std::vector<AllowedIpEntry> entries() const;
   // The entry of one address, read from the maps; nullopt when it has none.
   std::optional<AllowedIpEntry> entryOf(std::uint32_t identity, const IpAddress& ip) const;
+  // Entries in allowed_ips, read from the map.
   std::size_t size() const;
+  // Entries in learned_names: one per name and address.
+  std::size_t nameCount() const;
 
  private:
   using IpKey = std::pair<std::uint32_t, IpAddress>;      // identity, address

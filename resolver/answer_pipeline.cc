@@ -43,6 +43,27 @@ std::span<const std::uint8_t> linkHeaderOf(std::span<const std::uint8_t> frame,
 
 }  // namespace
 
+const char* toString(AnswerOutcome outcome) {
+  switch (outcome) {
+    case AnswerOutcome::kAllowed:
+      return "allowed";
+    case AnswerOutcome::kDenied:
+      return "denied";
+    case AnswerOutcome::kMalformed:
+      return "malformed";
+    case AnswerOutcome::kQuestionMismatch:
+      return "question_mismatch";
+    case AnswerOutcome::kInstallFailed:
+      return "install_failed";
+  }
+  return "unknown";
+}
+
+Histogram makeHoldTimeHistogram() {
+  return Histogram{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                   0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
+}
+
 std::uint64_t monotonicNowNs() {
   timespec now{};
   clock_gettime(CLOCK_MONOTONIC, &now);
@@ -160,6 +181,34 @@ bool AnswerPipeline::install(std::uint32_t identity, const AnswerDecision& decis
   return true;
 }
 
+bool AnswerPipeline::installAndReport(std::uint32_t identity, const IpAddress& client,
+                                      const AnswerDecision& decision) {
+  const bool installed = install(identity, decision);
+  AnswerOutcome outcome = AnswerOutcome::kMalformed;
+  if (!installed) {
+    outcome = AnswerOutcome::kInstallFailed;
+  } else if (decision.verdict == AnswerVerdict::kAllowed) {
+    outcome = AnswerOutcome::kAllowed;
+  } else if (decision.verdict == AnswerVerdict::kDenied) {
+    outcome = AnswerOutcome::kDenied;
+  }
+  report(identity, client, decision, outcome);
+  return installed;
+}
+
+void AnswerPipeline::report(std::uint32_t identity, const IpAddress& client,
+                            const AnswerDecision& decision, AnswerOutcome outcome) {
+  if (!reporter_) return;
+  AnswerReport report{identity, client,       outcome, decision.question, decision.question_type,
+                      {},       decision.rule};
+  if (outcome == AnswerOutcome::kDenied) {
+    report.addresses = decision.denied_addresses;
+  } else {
+    for (const auto& learned : decision.addresses) report.addresses.push_back(learned.ip);
+  }
+  reporter_(report);
+}
+
 void AnswerPipeline::deliver(std::span<const std::uint8_t> ip_packet, const IpAddress& client,
                              const skouter_answer_header& header,
                              std::span<const std::uint8_t> link_header) {
@@ -179,7 +228,9 @@ void AnswerPipeline::deliver(std::span<const std::uint8_t> ip_packet, const IpAd
                      client.toString(), failure);
     return;
   }
-  stats_.max_hold_ns = std::max(stats_.max_hold_ns, monotonicNowNs() - header.received_ns);
+  const std::uint64_t held_ns = monotonicNowNs() - header.received_ns;
+  stats_.max_hold_ns = std::max(stats_.max_hold_ns, held_ns);
+  hold_times_.observe(static_cast<double>(held_ns) / 1e9);
 }
 
 void AnswerPipeline::deliverSegment(const HeldSegment& segment, const skouter_answer_header& header,
@@ -223,6 +274,7 @@ void AnswerPipeline::handleUdpAnswer(const skouter_answer_header& header,
     // The datapath matched the id and port; the question must match too, or this
     // is a spoofed answer that guessed them.
     ++stats_.question_mismatch;
+    report(header.identity, held->client, decision, AnswerOutcome::kQuestionMismatch);
     trouble_log_.log(monotonicNowNs(), spdlog::level::warn,
                      "dropped an answer for {} to {}: the query asked for {}", decision.question,
                      held->client.toString(), asked ? asked->name : "(unreadable question)");
@@ -233,7 +285,7 @@ void AnswerPipeline::handleUdpAnswer(const skouter_answer_header& header,
   const auto rewritten = rewriteAnswer(held->dns(), decision, rewriteSettingsFor(policy),
                                        policy ? policy->static_entries : kNoStaticEntries);
   // When a table is full the client retries, by which time it may have room.
-  if (!install(header.identity, decision)) return;
+  if (!installAndReport(header.identity, held->client, decision)) return;
   if (rewritten.changed) {
     ++stats_.rewritten;
     stats_.private_removed += rewritten.removed_private.size();
@@ -264,7 +316,7 @@ void AnswerPipeline::completeThenDeliver(const skouter_answer_header& header,
                          const std::string& error, const std::vector<std::uint8_t>& answer) {
                        if (error.empty()) {
                          ++stats_.truncated_resolved;
-                         install(header.identity, decide(header.identity, answer));
+                         installAndReport(header.identity, client, decide(header.identity, answer));
                        } else {
                          ++stats_.truncated_failed;
                          trouble_log_.log(
@@ -323,7 +375,7 @@ void AnswerPipeline::handleTcpSegment(const skouter_answer_header& header,
     }
     // A TCP segment cannot be withheld for good (the retransmission would pass as
     // already seen), so a full table is logged and counted, and the segment goes on.
-    install(header.identity, decision);
+    installAndReport(header.identity, segment->client, decision);
   }
   if (edited) recomputeTcpChecksum(*segment);
   ++stats_.tcp_segments;

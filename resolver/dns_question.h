@@ -23,6 +23,10 @@ struct DnsQuestion {
   auto operator<=>(const DnsQuestion&) const = default;
 };
 
+// The mnemonic of a record type ("A", "AAAA", ...), or "TYPE65280" as RFC 3597 writes
+// the ones without one.
+std::string dnsTypeName(std::uint16_t type);
+
 // The first question of a question section as sent (what the datapath kept of a
 // query: the bytes after its header).
 std::optional<DnsQuestion> parseQuestionSection(std::span<const std::uint8_t> bytes);

@@ -64,7 +64,8 @@ static __always_inline void dns_query_key(__u8 family, __u8 protocol, __be16 cli
 }
 
 static __always_inline void dns_record_udp_query(struct __sk_buff* skb, const struct packet* pkt,
-                                                 __u32 identity, __u64 now) {
+                                                 __u32 identity, __u64 now,
+                                                 enum skouter_counter_hook hook) {
   struct dns_header_start dns;
   if (load_dns_header(skb, pkt, &dns) < 0 || (dns.flags1 & DNS_FLAG_QR)) return;
 
@@ -87,12 +88,12 @@ static __always_inline void dns_record_udp_query(struct __sk_buff* skb, const st
   struct skouter_dns_query_key key = {};
   dns_query_key(pkt->family, IPPROTO_UDP, pkt->sport, dns.id, pkt->saddr, &key);
   bpf_map_update_elem(&dns_queries, &key, value, BPF_ANY);
-  count(SKOUTER_CNT_DNS_QUERY_RECORDED);
+  count(hook, SKOUTER_CNT_DNS_QUERY_RECORDED);
 }
 
 /* A TCP connection to a resolver: everything the resolver sends back on it is held. */
 static __always_inline void dns_record_tcp_connection(const struct packet* pkt, __u32 identity,
-                                                      __u64 now) {
+                                                      __u64 now, enum skouter_counter_hook hook) {
   struct skouter_dns_query_key key = {};
   dns_query_key(pkt->family, IPPROTO_TCP, pkt->sport, 0, pkt->saddr, &key);
   if (bpf_map_lookup_elem(&dns_queries, &key)) return;
@@ -103,17 +104,18 @@ static __always_inline void dns_record_tcp_connection(const struct packet* pkt, 
   value->identity = identity;
   value->question_len = 0;
   bpf_map_update_elem(&dns_queries, &key, value, BPF_ANY);
-  count(SKOUTER_CNT_DNS_QUERY_RECORDED);
+  count(hook, SKOUTER_CNT_DNS_QUERY_RECORDED);
 }
 
 /* Traffic leaving a policed workload for a trusted resolver. */
 static __always_inline void dns_record_query(struct __sk_buff* skb, const struct packet* pkt,
-                                             __u32 identity, __u64 now) {
+                                             __u32 identity, __u64 now,
+                                             enum skouter_counter_hook hook) {
   if (pkt->is_later_fragment) return;
   if (pkt->protocol == IPPROTO_UDP)
-    dns_record_udp_query(skb, pkt, identity, now);
+    dns_record_udp_query(skb, pkt, identity, now, hook);
   else if (pkt->protocol == IPPROTO_TCP)
-    dns_record_tcp_connection(pkt, identity, now);
+    dns_record_tcp_connection(pkt, identity, now, hook);
 }
 
 static __always_inline int daemon_alive(const struct skouter_config* cfg, __u64 now) {
@@ -122,16 +124,23 @@ static __always_inline int daemon_alive(const struct skouter_config* cfg, __u64 
   return beat && beat->last_beat_ns != 0 && now - beat->last_beat_ns <= cfg->failsafe_ns;
 }
 
+/* Answers are held on the way to a workload: into the host (uplink ingress) or into
+ * a pod (its interface's egress). */
+static __always_inline enum skouter_hook answer_hook(enum skouter_counter_hook hook) {
+  return hook == SKOUTER_COUNTER_HOOK_POD_EGRESS ? SKOUTER_HOOK_POD_EGRESS
+                                                 : SKOUTER_HOOK_UPLINK_INGRESS;
+}
+
 /* Copies the frame into the answers ring buffer. Returns 0 when it is there. */
 static __always_inline int punt_frame(struct __sk_buff* skb, const struct packet* pkt,
                                       const struct skouter_dns_query_value* query,
-                                      enum skouter_hook hook, __u64 now) {
+                                      enum skouter_counter_hook hook, __u64 now) {
   __u32 cpu = bpf_get_smp_processor_id();
   struct answer_record* record = bpf_map_lookup_elem(&answer_scratch, &cpu);
   if (!record) return -1;
   __u32 len = skb->len;
   if (len > SKOUTER_MAX_FRAME) {
-    count(SKOUTER_CNT_DNS_ANSWER_TOO_LARGE);
+    count(hook, SKOUTER_CNT_DNS_ANSWER_TOO_LARGE);
     return -1;
   }
   len &= 0xffff; /* a bound the verifier can see */
@@ -140,7 +149,7 @@ static __always_inline int punt_frame(struct __sk_buff* skb, const struct packet
 
   record->header.received_ns = now;
   record->header.ifindex = skb->ifindex;
-  record->header.hook = hook;
+  record->header.hook = answer_hook(hook);
   record->header.identity = query->identity;
   record->header.frame_len = len;
   record->header.l3_offset = pkt->l3_offset;
@@ -150,7 +159,7 @@ static __always_inline int punt_frame(struct __sk_buff* skb, const struct packet
   record->header.question_len = query->question_len;
   __builtin_memcpy(record->header.question, query->question, SKOUTER_MAX_QUESTION);
   if (bpf_ringbuf_output(&answers, record, sizeof(record->header) + len, 0) < 0) {
-    count(SKOUTER_CNT_DNS_ANSWER_RINGBUF_FULL);
+    count(hook, SKOUTER_CNT_DNS_ANSWER_RINGBUF_FULL);
     return -1;
   }
   return 0;
@@ -161,10 +170,10 @@ static __always_inline int punt_frame(struct __sk_buff* skb, const struct packet
  * its addresses are installed); an answer to no recorded query is dropped. */
 static __always_inline int dns_intercept_udp(struct __sk_buff* skb, const struct packet* pkt,
                                              const struct skouter_config* cfg,
-                                             enum skouter_hook hook, __u64 now) {
+                                             enum skouter_counter_hook hook, __u64 now) {
   if (pkt->is_fragment) {
     /* Only the first fragment could be held; the client would never reassemble it. */
-    count(SKOUTER_CNT_DNS_ANSWER_FRAGMENT);
+    count(hook, SKOUTER_CNT_DNS_ANSWER_FRAGMENT);
     return VERDICT_PASS;
   }
   struct dns_header_start dns;
@@ -175,7 +184,7 @@ static __always_inline int dns_intercept_udp(struct __sk_buff* skb, const struct
   struct skouter_dns_query_value* query = bpf_map_lookup_elem(&dns_queries, &key);
   if (!query) {
     /* Spoofed, late, or a second answer to one query: it must not reach the client. */
-    count(SKOUTER_CNT_DNS_ANSWER_UNSOLICITED);
+    count(hook, SKOUTER_CNT_DNS_ANSWER_UNSOLICITED);
     return VERDICT_DROP;
   }
   if (query->identity == SKOUTER_UNPOLICED_IDENTITY) {
@@ -185,14 +194,14 @@ static __always_inline int dns_intercept_udp(struct __sk_buff* skb, const struct
   if (!daemon_alive(cfg, now)) {
     /* DNS must not go dark while the daemon is away; enforcement goes on. */
     bpf_map_delete_elem(&dns_queries, &key);
-    count(SKOUTER_CNT_DNS_ANSWER_FAILSAFE);
+    count(hook, SKOUTER_CNT_DNS_ANSWER_FAILSAFE);
     return VERDICT_PASS;
   }
   /* Never release an answer whose addresses are not installed: when the copy fails,
    * the client's retry finds the query still recorded. */
   if (punt_frame(skb, pkt, query, hook, now) < 0) return VERDICT_DROP;
   bpf_map_delete_elem(&dns_queries, &key);
-  count(SKOUTER_CNT_DNS_ANSWER_PUNTED);
+  count(hook, SKOUTER_CNT_DNS_ANSWER_PUNTED);
   return VERDICT_DROP;
 }
 
@@ -201,9 +210,9 @@ static __always_inline int dns_intercept_udp(struct __sk_buff* skb, const struct
  * stream and releases each segment once the answers it completes are installed. */
 static __always_inline int dns_intercept_tcp(struct __sk_buff* skb, const struct packet* pkt,
                                              const struct skouter_config* cfg,
-                                             enum skouter_hook hook, __u64 now) {
+                                             enum skouter_counter_hook hook, __u64 now) {
   if (pkt->is_fragment) {
-    count(SKOUTER_CNT_DNS_ANSWER_FRAGMENT);
+    count(hook, SKOUTER_CNT_DNS_ANSWER_FRAGMENT);
     return VERDICT_PASS;
   }
   __u32 data_offset = pkt->l4_offset + pkt->tcp_header_len;
@@ -215,12 +224,12 @@ static __always_inline int dns_intercept_tcp(struct __sk_buff* skb, const struct
   /* Not a policed workload's connection */
   if (!connection || connection->identity == SKOUTER_UNPOLICED_IDENTITY) return VERDICT_PASS;
   if (!daemon_alive(cfg, now)) {
-    count(SKOUTER_CNT_DNS_ANSWER_FAILSAFE);
+    count(hook, SKOUTER_CNT_DNS_ANSWER_FAILSAFE);
     return VERDICT_PASS;
   }
   /* A segment that cannot be copied is dropped: TCP retransmits it. */
   if (punt_frame(skb, pkt, connection, hook, now) < 0) return VERDICT_DROP;
-  count(SKOUTER_CNT_DNS_TCP_SEGMENT_HELD);
+  count(hook, SKOUTER_CNT_DNS_TCP_SEGMENT_HELD);
   return VERDICT_DROP;
 }
 

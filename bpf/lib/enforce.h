@@ -69,13 +69,14 @@ enum lookup_result {
 };
 
 static __always_inline enum lookup_result allowed_by_learned_ip(const struct packet* pkt,
-                                                                __u32 identity, __u64 now) {
+                                                                __u32 identity, __u64 now,
+                                                                enum skouter_counter_hook hook) {
   struct skouter_allowed_ip_key key = {.identity = identity, .ip = {.family = pkt->family}};
   copy_addr(key.ip.addr, pkt->daddr);
   struct skouter_allowed_ip_value* entry = bpf_map_lookup_elem(&allowed_ips, &key);
   if (!entry) return LOOKUP_NONE;
   if (entry->expiry_ns != 0 && entry->expiry_ns <= now) {
-    count(SKOUTER_CNT_EGRESS_EXPIRED);
+    count(hook, SKOUTER_CNT_EGRESS_EXPIRED);
     return LOOKUP_NONE;
   }
   return port_allowed(entry->port_set, pkt) ? LOOKUP_ALLOWED : LOOKUP_WRONG_PORT;
@@ -94,12 +95,47 @@ static __always_inline enum lookup_result allowed_by_static_rule(const struct pa
   return port_allowed(entry->port_set, pkt) ? LOOKUP_ALLOWED : LOOKUP_WRONG_PORT;
 }
 
-/* Tells the daemon about a denied new flow (audit discovery, `skouterctl audit`). */
+#define NANOS_PER_SECOND 1000000000ULL
+
+/* Takes a token from this CPU's event budget; 0 when there is none. The bucket holds
+ * up to `event_rate_limit` tokens and gains as many per second, so a flood of denied
+ * packets costs the daemon a bounded number of events while the drops go on. */
+static __always_inline int take_event_token(const struct skouter_config* cfg, __u64 now) {
+  __u64 rate = cfg->event_rate_limit;
+  if (rate == 0) return 1;
+  __u32 zero = 0;
+  struct skouter_event_budget* budget = bpf_map_lookup_elem(&event_budget, &zero);
+  if (!budget) return 1;
+  __u64 elapsed = now > budget->last_refill_ns ? now - budget->last_refill_ns : 0;
+  /* A second or more refills the whole bucket; less, in proportion (the product then
+   * stays below 2^64). */
+  __u64 refill = elapsed >= NANOS_PER_SECOND ? rate : elapsed * rate / NANOS_PER_SECOND;
+  __u64 tokens = budget->tokens + refill;
+  if (tokens >= rate) {
+    tokens = rate;
+    budget->last_refill_ns = now;
+  } else if (refill > 0) {
+    /* Only the time the whole tokens took: the fraction of the next carries over. */
+    budget->last_refill_ns += refill * NANOS_PER_SECOND / rate;
+  }
+  if (tokens == 0) return 0;
+  budget->tokens = tokens - 1;
+  return 1;
+}
+
+/* Tells the daemon about a denied new flow (audit discovery, `skouterctl audit`). The
+ * verdict on the packet never depends on whether the event goes out. */
 static __always_inline void report_denied(const struct packet* pkt, __u32 identity, __u64 now,
-                                          enum skouter_event_verdict verdict) {
+                                          enum skouter_event_verdict verdict,
+                                          const struct skouter_config* cfg,
+                                          enum skouter_counter_hook hook) {
+  if (!take_event_token(cfg, now)) {
+    count(hook, SKOUTER_CNT_EVENT_RATE_LIMITED);
+    return;
+  }
   struct skouter_flow_event* event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
   if (!event) {
-    count(SKOUTER_CNT_EVENT_RINGBUF_FULL);
+    count(hook, SKOUTER_CNT_EVENT_RINGBUF_FULL);
     return;
   }
   __builtin_memset(event, 0, sizeof(*event));
@@ -117,23 +153,24 @@ static __always_inline void report_denied(const struct packet* pkt, __u32 identi
 /* `audit`: the workload is in audit mode (globally, or an Egress selecting it is). */
 static __always_inline int enforce_outgoing(struct __sk_buff* skb, const struct packet* pkt,
                                             __u32 identity, int audit,
-                                            const struct skouter_config* cfg) {
+                                            const struct skouter_config* cfg,
+                                            enum skouter_counter_hook hook) {
   __u64 now = bpf_ktime_get_ns();
 
   if (is_control_traffic(pkt)) {
-    count(SKOUTER_CNT_EGRESS_ALLOWED_CONTROL);
+    count(hook, SKOUTER_CNT_EGRESS_ALLOWED_CONTROL);
     return VERDICT_PASS;
   }
   if ((pkt->protocol == IPPROTO_UDP || pkt->protocol == IPPROTO_TCP) && pkt->has_ports &&
       trusted_resolver(pkt->family, pkt->dport, pkt->daddr)) {
-    dns_record_query(skb, pkt, identity, now);
-    count(SKOUTER_CNT_EGRESS_ALLOWED_RESOLVER);
+    dns_record_query(skb, pkt, identity, now, hook);
+    count(hook, SKOUTER_CNT_EGRESS_ALLOWED_RESOLVER);
     return VERDICT_PASS;
   }
   /* After the query is noted: the ingress program drops answers to no noted query,
    * so failing open before it would take DNS down with the daemon. */
   if ((cfg->flags & SKOUTER_CFG_FAIL_OPEN) && !daemon_alive(cfg, now)) {
-    count(SKOUTER_CNT_EGRESS_FAIL_OPEN);
+    count(hook, SKOUTER_CNT_EGRESS_FAIL_OPEN);
     return VERDICT_PASS;
   }
 
@@ -143,13 +180,13 @@ static __always_inline int enforce_outgoing(struct __sk_buff* skb, const struct 
     __u32 origin = flow_touch(&flow, now, cfg);
     /* A flow audit let through is judged anew once the audit ends. */
     if (origin != 0 && (origin != SKOUTER_FLOW_AUDITED || audit)) {
-      count(SKOUTER_CNT_EGRESS_ALLOWED_FLOW);
+      count(hook, SKOUTER_CNT_EGRESS_ALLOWED_FLOW);
       return VERDICT_PASS;
     }
   }
 
   enum skouter_counter verdict;
-  enum lookup_result learned = allowed_by_learned_ip(pkt, identity, now);
+  enum lookup_result learned = allowed_by_learned_ip(pkt, identity, now, hook);
   enum lookup_result fixed = LOOKUP_NONE;
   if (learned == LOOKUP_ALLOWED) {
     verdict = SKOUTER_CNT_EGRESS_ALLOWED_LEARNED;
@@ -157,21 +194,21 @@ static __always_inline int enforce_outgoing(struct __sk_buff* skb, const struct 
     verdict = SKOUTER_CNT_EGRESS_ALLOWED_STATIC;
   } else {
     if (learned == LOOKUP_WRONG_PORT || fixed == LOOKUP_WRONG_PORT)
-      count(SKOUTER_CNT_EGRESS_PORT_DENIED);
+      count(hook, SKOUTER_CNT_EGRESS_PORT_DENIED);
     if (!audit) {
-      count(SKOUTER_CNT_EGRESS_DENIED);
-      report_denied(pkt, identity, now, SKOUTER_EVENT_DENIED);
+      count(hook, SKOUTER_CNT_EGRESS_DENIED);
+      report_denied(pkt, identity, now, SKOUTER_EVENT_DENIED, cfg, hook);
       return VERDICT_DROP;
     }
     /* The flow is noted so that it is reported once, not for every packet. */
-    count(SKOUTER_CNT_EGRESS_AUDITED);
-    report_denied(pkt, identity, now, SKOUTER_EVENT_AUDITED);
+    count(hook, SKOUTER_CNT_EGRESS_AUDITED);
+    report_denied(pkt, identity, now, SKOUTER_EVENT_AUDITED, cfg, hook);
     if (pkt->has_ports) flow_open(&flow, now, SKOUTER_FLOW_AUDITED, identity);
     return VERDICT_PASS;
   }
   /* Fragments after the first carry no ports; their flow is the first fragment's. */
   if (pkt->has_ports) flow_open(&flow, now, SKOUTER_FLOW_OUTBOUND, identity);
-  count(verdict);
+  count(hook, verdict);
   return VERDICT_PASS;
 }
 

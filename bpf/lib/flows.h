@@ -56,7 +56,8 @@ static __always_inline void flow_open(const struct skouter_flow_key* key, __u64 
 
 /* Notes a flow opened from outside towards the workload, so its replies pass. */
 static __always_inline void note_incoming_flow(const struct packet* pkt, __u32 identity, __u64 now,
-                                               const struct skouter_config* cfg) {
+                                               const struct skouter_config* cfg,
+                                               enum skouter_counter_hook hook) {
   if (!pkt->has_ports) return;
   struct skouter_flow_key key = {};
   flow_key_incoming(pkt, &key);
@@ -79,7 +80,7 @@ static __always_inline void note_incoming_flow(const struct packet* pkt, __u32 i
   }
   if (!opens_flow) return;
   flow_open(&key, now, SKOUTER_FLOW_INBOUND, identity);
-  count(SKOUTER_CNT_INGRESS_FLOW_RECORDED);
+  count(hook, SKOUTER_CNT_INGRESS_FLOW_RECORDED);
 }
 
 #endif /* SKOUTER_BPF_LIB_FLOWS_H */

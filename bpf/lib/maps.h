@@ -1,7 +1,8 @@
 /* Every map of the datapath. The definitions are __weak so that each program file can
  * include this header and the BPF linker merges them into one set of maps. Each map
  * has one writer in userspace (see bpf/datapath.h); the programs only read, except for
- * the flow table, the query table, the counters and the two ring buffers. */
+ * the flow table, the query table, the counters, the event budget and the two ring
+ * buffers. */
 #ifndef SKOUTER_BPF_LIB_MAPS_H
 #define SKOUTER_BPF_LIB_MAPS_H
 
@@ -81,10 +82,17 @@ struct {
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, SKOUTER_CNT_MAX);
+  __uint(max_entries, SKOUTER_COUNTER_HOOKS* SKOUTER_CNT_MAX);
   __type(key, __u32);
   __type(value, __u64);
 } counters SEC(".maps") __weak;
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct skouter_event_budget);
+} event_budget SEC(".maps") __weak;
 
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -100,8 +108,10 @@ struct {
   __type(value, struct skouter_heartbeat);
 } heartbeat SEC(".maps") __weak;
 
-static __always_inline void count(enum skouter_counter counter) {
-  __u32 key = counter;
+/* `hook`: the program that runs, so the same reason counts apart per hook. Every
+ * caller passes its program's constant down through inlined helpers. */
+static __always_inline void count(enum skouter_counter_hook hook, enum skouter_counter counter) {
+  __u32 key = hook * SKOUTER_CNT_MAX + counter;
   __u64* value = bpf_map_lookup_elem(&counters, &key);
   if (value) *value += 1;
 }

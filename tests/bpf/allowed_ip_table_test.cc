@@ -175,7 +175,9 @@ TEST_F(AllowedIpTableTest, InstalledAddressesAreAllowedWithTheirExpiryRuleAndNam
 
   EXPECT_EQ(synTo(kA), Verdict::kPass);
   EXPECT_EQ(synTo(kV6), Verdict::kPass);
-  EXPECT_EQ(counters(), (Counters{{"egress_denied", 1}, {"egress_allowed_learned", 2}}));
+  EXPECT_EQ(
+      counters(),
+      (HookCounters{{"uplink_egress", {{"egress_denied", 1}, {"egress_allowed_learned", 2}}}}));
 }
 
 TEST_F(AllowedIpTableTest, AddressesAreAllowedOnlyForTheirIdentity) {
@@ -413,7 +415,9 @@ TEST_F(AllowedIpTableTest, AnAddressOpensOnlyThePortsOfItsName) {
   EXPECT_EQ(synTo(kV6, kHttpPort), Verdict::kDrop);
   EXPECT_EQ(
       counters(),
-      (Counters{{"egress_allowed_learned", 2}, {"egress_port_denied", 3}, {"egress_denied", 3}}));
+      (HookCounters{
+          {"uplink_egress",
+           {{"egress_allowed_learned", 2}, {"egress_port_denied", 3}, {"egress_denied", 3}}}}));
   EXPECT_EQ(portsOf(allowed), (std::map<std::string, std::string>{
                                   {kA.toString(), "443/TCP"},
                                   {kV6.toString(), "443/TCP"},

@@ -189,6 +189,12 @@ void DatapathFixture::setReinjectMark(std::uint32_t mark) {
   writeConfig(settings);
 }
 
+void DatapathFixture::setEventRateLimit(std::uint32_t events_per_second) {
+  skouter_config settings = config();
+  settings.event_rate_limit = events_per_second;
+  writeConfig(settings);
+}
+
 void DatapathFixture::beatAt(std::uint64_t beat_ns) {
   if (datapath_->heartbeat().update(0, {.last_beat_ns = beat_ns}) != 0) {
     throw std::runtime_error("cannot write heartbeat");
@@ -322,10 +328,10 @@ skouter_dns_query_key DatapathFixture::tcpConnectionKey(const IpAddress& client,
 }
 
 void DatapathFixture::putQuery(const skouter_dns_query_key& key, std::uint64_t sent_ns,
-                               const Bytes& question) {
+                               const Bytes& question, std::uint32_t identity) {
   skouter_dns_query_value value{};
   value.sent_ns = sent_ns;
-  value.identity = SKOUTER_HOST_IDENTITY;
+  value.identity = identity;
   if (question.size() > sizeof(value.question)) throw std::invalid_argument("question too long");
   std::copy(question.begin(), question.end(), value.question);
   value.question_len = static_cast<std::uint16_t>(question.size());
@@ -349,14 +355,24 @@ Descriptions DatapathFixture::queryDescriptions() const {
   return result;
 }
 
-Counters DatapathFixture::counters() const {
+HookCounters DatapathFixture::counters() const {
   static const char* const kNames[] = SKOUTER_COUNTER_NAMES;
-  const PerCpuCounters per_cpu = datapath_->counters();
-  Counters result;
-  for (std::uint32_t index = 0; index < SKOUTER_CNT_MAX; ++index) {
-    if (const std::uint64_t value = per_cpu.read(index); value != 0) result[kNames[index]] = value;
+  const CounterSnapshot snapshot = datapath_->readCounters();
+  HookCounters result;
+  for (std::uint32_t hook = 0; hook < SKOUTER_COUNTER_HOOKS; ++hook) {
+    for (std::uint32_t counter = 0; counter < SKOUTER_CNT_MAX; ++counter) {
+      if (const std::uint64_t value = snapshot.at(hook, counter); value != 0) {
+        result[hookName(static_cast<skouter_counter_hook>(hook))][kNames[counter]] = value;
+      }
+    }
   }
   return result;
+}
+
+Counters DatapathFixture::counters(skouter_counter_hook hook) const {
+  const HookCounters all = counters();
+  const auto found = all.find(hookName(hook));
+  return found == all.end() ? Counters{} : found->second;
 }
 
 void DatapathFixture::expectStampedDuringTest(std::uint64_t time_ns) const {
@@ -453,6 +469,22 @@ Counters countersMoved(const Counters& before, const Counters& after) {
   return moved;
 }
 
+HookCounters countersMoved(const HookCounters& before, const HookCounters& after) {
+  HookCounters moved;
+  for (const auto& [hook, counters] : after) {
+    const auto previous = before.find(hook);
+    Counters delta =
+        countersMoved(previous == before.end() ? Counters{} : previous->second, counters);
+    if (!delta.empty()) moved[hook] = std::move(delta);
+  }
+  return moved;
+}
+
+std::string hookName(skouter_counter_hook hook) {
+  static const char* const kNames[] = SKOUTER_COUNTER_HOOK_NAMES;
+  return kNames[hook];
+}
+
 std::string flowDescription(const skouter_flow_key& key, const skouter_flow_value& value) {
   return ipProtocolName(key.protocol) + " " +
          endpoint(fromBpf(key.family, key.local), ntohs(key.local_port)) + " > " +
@@ -509,6 +541,20 @@ std::function<void(DatapathFixture&)> expectFlows(Descriptions expected) {
       [expected](DatapathFixture& datapath) { EXPECT_EQ(datapath.flowDescriptions(), expected); };
 }
 
+skouter_counter_hook counterHook(Program program) {
+  switch (program) {
+    case Program::kUplinkEgress:
+      return SKOUTER_COUNTER_HOOK_UPLINK_EGRESS;
+    case Program::kUplinkIngress:
+      return SKOUTER_COUNTER_HOOK_UPLINK_INGRESS;
+    case Program::kPodIngress:
+      return SKOUTER_COUNTER_HOOK_POD_INGRESS;
+    case Program::kPodEgress:
+      return SKOUTER_COUNTER_HOOK_POD_EGRESS;
+  }
+  throw std::invalid_argument("no such program");
+}
+
 void PrintTo(const PacketCase& packet_case, std::ostream* out) {
   *out << packet_case.description << " (" << packet_case.network->name << ")";
 }
@@ -531,7 +577,7 @@ void PacketCaseTest::runCase(Program program) {
   const PacketCase& packet_case = GetParam();
   installPolicy(*packet_case.network);
   if (packet_case.setup) packet_case.setup(*this);
-  const Counters before = counters();
+  const HookCounters before = counters();
 
   Verdict verdict = Verdict::kPass;
   switch (program) {
@@ -550,7 +596,9 @@ void PacketCaseTest::runCase(Program program) {
   }
 
   EXPECT_EQ(verdict, packet_case.verdict);
-  EXPECT_EQ(countersMoved(before, counters()), packet_case.moved);
+  HookCounters moved;
+  if (!packet_case.moved.empty()) moved[hookName(counterHook(program))] = packet_case.moved;
+  EXPECT_EQ(countersMoved(before, counters()), moved);
   if (packet_case.check) packet_case.check(*this);
 }
 

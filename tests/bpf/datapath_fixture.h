@@ -53,6 +53,9 @@ using Descriptions = std::vector<std::string>;
 
 // Counter name -> value, holding only the counters that are not zero.
 using Counters = std::map<std::string, std::uint64_t>;
+// Hook name ("uplink_egress", ...) -> its counters, holding only hooks with any: which
+// program counted what.
+using HookCounters = std::map<std::string, Counters>;
 
 // The CLOCK_MONOTONIC time bpf_ktime_get_ns() reads, for expiries and heartbeats.
 std::uint64_t monotonicNowNs();
@@ -92,6 +95,7 @@ class DatapathFixture : public ::testing::Test {
   void setFailsafeNs(std::uint64_t failsafe_ns);
   void setFlowIdleNs(std::uint64_t flow_idle_ns);
   void setReinjectMark(std::uint32_t mark);
+  void setEventRateLimit(std::uint32_t events_per_second);
   skouter_config config() const;
 
   // heartbeat
@@ -126,13 +130,14 @@ class DatapathFixture : public ::testing::Test {
                                         std::uint16_t dns_id);
   static skouter_dns_query_key tcpConnectionKey(const IpAddress& client, std::uint16_t client_port);
   // `question`: the bytes after the query's header, as the egress program keeps them.
-  void putQuery(const skouter_dns_query_key& key, std::uint64_t sent_ns,
-                const Bytes& question = {});
+  void putQuery(const skouter_dns_query_key& key, std::uint64_t sent_ns, const Bytes& question = {},
+                std::uint32_t identity = SKOUTER_HOST_IDENTITY);
   std::vector<std::pair<skouter_dns_query_key, skouter_dns_query_value>> queries() const;
   // Every outstanding query as queryDescription() puts it, sorted.
   Descriptions queryDescriptions() const;
 
-  Counters counters() const;
+  HookCounters counters() const;
+  Counters counters(skouter_counter_hook hook) const;
   // A time the programs stamped during this test: not in the future, and not from
   // before the test began.
   void expectStampedDuringTest(std::uint64_t time_ns) const;
@@ -155,6 +160,11 @@ class DatapathFixture : public ::testing::Test {
               __sk_buff* context_out = nullptr);
 
   Datapath& datapath() { return *datapath_; }
+  const std::string& pinDir() const { return pin_dir_; }
+  // Closes the datapath as a stopping daemon does (maps stay pinned), and opens it
+  // again over the same pins, as the next daemon does.
+  void closeDatapath() { datapath_.reset(); }
+  void openDatapath() { datapath_ = Datapath::open(pin_dir_); }
 
  private:
   void writeConfig(const skouter_config& config);
@@ -167,6 +177,10 @@ class DatapathFixture : public ::testing::Test {
 
 // Counters that moved between two readings, with how much.
 Counters countersMoved(const Counters& before, const Counters& after);
+HookCounters countersMoved(const HookCounters& before, const HookCounters& after);
+
+// The name SKOUTER_COUNTER_HOOK_NAMES gives `hook`.
+std::string hookName(skouter_counter_hook hook);
 
 // Map entries as readable text, so a failed comparison shows what differs, e.g.
 // "TCP 192.0.2.10:40000 > 198.51.100.20:443 outbound identity 1".
@@ -191,6 +205,8 @@ std::uint8_t icmpProtocol(IpFamily family);
 std::function<void(DatapathFixture&)> expectFlows(Descriptions expected);
 
 enum class Program { kUplinkEgress, kUplinkIngress, kPodIngress, kPodEgress };
+// The hook `program` counts under.
+skouter_counter_hook counterHook(Program program);
 
 // One row of a table of cases: a packet, the datapath state it meets, and what must
 // come of it.
@@ -201,7 +217,7 @@ struct PacketCase {
   SkbContext context{};
   std::function<void(DatapathFixture&)> setup{};  // changes to that policy, if any
   Verdict verdict = Verdict::kPass;
-  Counters moved{};                               // exactly the counters that move
+  Counters moved{};  // exactly the counters that move, all of them the program's hook's
   std::function<void(DatapathFixture&)> check{};  // assertions on the maps, if any
 };
 void PrintTo(const PacketCase& packet_case, std::ostream* out);
@@ -211,7 +227,8 @@ std::string caseName(const ::testing::TestParamInfo<PacketCase>& info);
 class PacketCaseTest : public DatapathFixture, public ::testing::WithParamInterface<PacketCase> {
  protected:
   // Installs the case's policy, runs its packet through `program` and checks the
-  // verdict, the counters and the maps.
+  // verdict, the counters (under the hook of `program`, none under another) and the
+  // maps.
   void runCase(Program program);
 };
 

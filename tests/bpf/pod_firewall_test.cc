@@ -350,9 +350,10 @@ TEST_F(PodFirewallTest, APodThatGoesAwayLosesItsIdentityAndAllItsEntries) {
   EXPECT_TRUE(learnedEntriesOf(web_identity).empty());
   EXPECT_EQ(identitiesWithEntries(), std::set<std::uint32_t>{batch_identity});
   // Its address is nobody's now: a packet from it is a spoofed one.
-  const Counters before = counters();
+  const HookCounters before = counters();
   EXPECT_EQ(connect(kWebV4, kApiAddress), Verdict::kDrop);
-  EXPECT_EQ(countersMoved(before, counters()), (Counters{{"pod_unknown_source", 1}}));
+  EXPECT_EQ(countersMoved(before, counters()),
+            (HookCounters{{"pod_ingress", {{"pod_unknown_source", 1}}}}));
   // The pod that stays keeps everything.
   EXPECT_EQ(learnedEntriesOf(batch_identity),
             std::vector<std::string>{"203.0.113.20 api.example.com"});

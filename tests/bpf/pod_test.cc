@@ -56,9 +56,10 @@ TEST_P(PodTest, ASourceThatIsNoPodsAddressIsDroppedUnlessAuditing) {
   addIdentity(pod(), kPod);
   allowIpFor(kPod, n().learned, inAnHour());
   const Packet spoofed = PacketBuilder(n().world, n().learned).tcp(kPodPort, 443, kTcpSyn).build();
-  Counters before = counters();
+  HookCounters before = counters();
   EXPECT_EQ(runPodIngress(spoofed), Verdict::kDrop);
-  EXPECT_EQ(countersMoved(before, counters()), (Counters{{"pod_unknown_source", 1}}));
+  EXPECT_EQ(countersMoved(before, counters()),
+            (HookCounters{{"pod_ingress", {{"pod_unknown_source", 1}}}}));
   setFlags(SKOUTER_CFG_AUDIT);
   EXPECT_EQ(runPodIngress(spoofed), Verdict::kPass);
 }
@@ -128,7 +129,7 @@ TEST_P(PodTest, AnUnpolicedPodBehindASharedInterfacePassesBothWays) {
       PacketBuilder(pod(), n().resolver)
           .udp(kPodPort, kDnsPort, dnsQuery(kDnsId, "example.com", n().host.family))
           .build();
-  Counters before = counters();
+  HookCounters before = counters();
   EXPECT_EQ(runPodIngress(synTo(n().denied)), Verdict::kPass);
   EXPECT_EQ(runPodIngress(query), Verdict::kPass);
   EXPECT_TRUE(queries().empty());
@@ -139,7 +140,7 @@ TEST_P(PodTest, AnUnpolicedPodBehindASharedInterfacePassesBothWays) {
             Verdict::kPass);
   EXPECT_TRUE(drainAnswers().empty());
   EXPECT_TRUE(drainEvents().empty());
-  EXPECT_EQ(countersMoved(before, counters()), Counters{});
+  EXPECT_EQ(countersMoved(before, counters()), HookCounters{});
 }
 
 TEST_P(PodTest, ConnectionsOpenedToAPodGetTheirReplies) {

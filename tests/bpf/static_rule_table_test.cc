@@ -111,7 +111,9 @@ TEST_P(StaticRuleTableTest, EntriesOpenOnlyTheirPorts) {
   EXPECT_EQ(synTo(n.outside_cidr, 8000), Verdict::kDrop);
   EXPECT_EQ(
       counters(),
-      (Counters{{"egress_allowed_static", 4}, {"egress_port_denied", 3}, {"egress_denied", 4}}));
+      (HookCounters{
+          {"uplink_egress",
+           {{"egress_allowed_static", 4}, {"egress_port_denied", 3}, {"egress_denied", 4}}}}));
   EXPECT_EQ(rules_->portSetsInUse(), portSetIds());
 }
 

@@ -729,12 +729,12 @@ TEST_P(LocallyOriginatedTest, IngressIfindexZeroIsJudgedNonZeroIsForwarded) {
   EXPECT_EQ(run(datapath().uplinkEgressProgramFd(), packet.frame, kLocallyOriginated, &seen),
             Verdict::kDrop);
   EXPECT_EQ(seen.ingress_ifindex, 0u);
-  EXPECT_EQ(counters(), (Counters{{"egress_denied", 1}}));
+  EXPECT_EQ(counters(), (HookCounters{{"uplink_egress", {{"egress_denied", 1}}}}));
 
   EXPECT_EQ(run(datapath().uplinkEgressProgramFd(), packet.frame, kForwarded, &seen),
             Verdict::kPass);
   EXPECT_EQ(seen.ingress_ifindex, kForwarded.ingress_ifindex);
-  EXPECT_EQ(counters(), (Counters{{"egress_denied", 1}}));
+  EXPECT_EQ(counters(), (HookCounters{{"uplink_egress", {{"egress_denied", 1}}}}));
   EXPECT_EQ(flowDescriptions(), Descriptions{});
 }
 
@@ -760,7 +760,9 @@ TEST_P(AuditEndsTest, AnAuditedFlowIsJudgedAnewOnceTheAuditEnds) {
   setFlags(audited);
   EXPECT_EQ(runUplinkEgress(synTo(n, n.denied)), Verdict::kPass);
   EXPECT_EQ(runUplinkEgress(ack), Verdict::kPass);
-  EXPECT_EQ(counters(), (Counters{{"egress_audited", 1}, {"egress_allowed_flow", 1}}));
+  const HookCounters audited_counters = {
+      {"uplink_egress", {{"egress_audited", 1}, {"egress_allowed_flow", 1}}}};
+  EXPECT_EQ(counters(), audited_counters);
   EXPECT_EQ(flowDescriptions(),
             (Descriptions{flowDescription(IPPROTO_TCP, n.host, kHostPort, n.denied, kHttpsPort,
                                           SKOUTER_FLOW_AUDITED)}));
@@ -770,8 +772,8 @@ TEST_P(AuditEndsTest, AnAuditedFlowIsJudgedAnewOnceTheAuditEnds) {
   setFlags(SKOUTER_CFG_HOST_POLICED);
   EXPECT_EQ(runUplinkEgress(ack), Verdict::kDrop);
   EXPECT_EQ(runUplinkEgress(ack), Verdict::kDrop);
-  EXPECT_EQ(countersMoved({{"egress_audited", 1}, {"egress_allowed_flow", 1}}, counters()),
-            (Counters{{"egress_denied", 2}}));
+  EXPECT_EQ(countersMoved(audited_counters, counters()),
+            (HookCounters{{"uplink_egress", {{"egress_denied", 2}}}}));
 
   // The destination is allowed now: the connection passes, as an outbound flow.
   allowIp(n.denied, 0);
@@ -779,10 +781,11 @@ TEST_P(AuditEndsTest, AnAuditedFlowIsJudgedAnewOnceTheAuditEnds) {
   EXPECT_EQ(flowDescriptions(),
             (Descriptions{flowDescription(IPPROTO_TCP, n.host, kHostPort, n.denied, kHttpsPort,
                                           SKOUTER_FLOW_OUTBOUND)}));
-  EXPECT_EQ(counters(), (Counters{{"egress_audited", 1},
-                                  {"egress_allowed_flow", 1},
-                                  {"egress_denied", 2},
-                                  {"egress_allowed_learned", 1}}));
+  EXPECT_EQ(counters(), (HookCounters{{"uplink_egress",
+                                       {{"egress_audited", 1},
+                                        {"egress_allowed_flow", 1},
+                                        {"egress_denied", 2},
+                                        {"egress_allowed_learned", 1}}}}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, AuditEndsTest,

@@ -589,9 +589,9 @@ TEST_P(UplinkSequenceTest, InboundSynLetsTheSynAckOut) {
   EXPECT_EQ(runUplinkIngress(toHost(n, n.world).tcp(kWorldPort, kSshPort, kTcpSyn).build()),
             Verdict::kPass);
   EXPECT_EQ(runUplinkEgress(syn_ack), Verdict::kPass);
-  EXPECT_EQ(
-      counters(),
-      (Counters{{"egress_denied", 1}, {"ingress_flow_recorded", 1}, {"egress_allowed_flow", 1}}));
+  EXPECT_EQ(counters(),
+            (HookCounters{{"uplink_egress", {{"egress_denied", 1}, {"egress_allowed_flow", 1}}},
+                          {"uplink_ingress", {{"ingress_flow_recorded", 1}}}}));
 }
 
 TEST_P(UplinkSequenceTest, InboundEchoRequestLetsTheEchoReplyOut) {
@@ -601,9 +601,9 @@ TEST_P(UplinkSequenceTest, InboundEchoRequestLetsTheEchoReplyOut) {
 
   EXPECT_EQ(runUplinkIngress(toHost(n, n.world).echoRequest(kEchoId).build()), Verdict::kPass);
   EXPECT_EQ(runUplinkEgress(reply), Verdict::kPass);
-  EXPECT_EQ(
-      counters(),
-      (Counters{{"egress_denied", 1}, {"ingress_flow_recorded", 1}, {"egress_allowed_flow", 1}}));
+  EXPECT_EQ(counters(),
+            (HookCounters{{"uplink_egress", {{"egress_denied", 1}, {"egress_allowed_flow", 1}}},
+                          {"uplink_ingress", {{"ingress_flow_recorded", 1}}}}));
 }
 
 TEST_P(UplinkSequenceTest, InboundAckLetsNothingOut) {
@@ -613,7 +613,7 @@ TEST_P(UplinkSequenceTest, InboundAckLetsNothingOut) {
   EXPECT_EQ(
       runUplinkEgress(PacketBuilder(n.host, n.world).tcp(kSshPort, kWorldPort, kTcpAck).build()),
       Verdict::kDrop);
-  EXPECT_EQ(counters(), (Counters{{"egress_denied", 1}}));
+  EXPECT_EQ(counters(), (HookCounters{{"uplink_egress", {{"egress_denied", 1}}}}));
 }
 
 TEST_P(UplinkSequenceTest, QueryNotedOnEgressHoldsItsAnswerOnIngress) {
@@ -632,10 +632,10 @@ TEST_P(UplinkSequenceTest, QueryNotedOnEgressHoldsItsAnswerOnIngress) {
   // the real answer) finds no query left: it never reaches the client.
   EXPECT_EQ(runUplinkIngress(answer), Verdict::kDrop);
   expectNothingPunted(*this);
-  EXPECT_EQ(counters(), (Counters{{"egress_allowed_resolver", 1},
-                                  {"dns_query_recorded", 1},
-                                  {"dns_answer_punted", 1},
-                                  {"dns_answer_unsolicited", 1}}));
+  EXPECT_EQ(counters(),
+            (HookCounters{
+                {"uplink_egress", {{"egress_allowed_resolver", 1}, {"dns_query_recorded", 1}}},
+                {"uplink_ingress", {{"dns_answer_punted", 1}, {"dns_answer_unsolicited", 1}}}}));
 }
 
 // A query forwarded through the node (from a container or pod behind its NAT) leaves
@@ -652,7 +652,8 @@ TEST_P(UplinkSequenceTest, ForwardedQueryLetsItsAnswerThroughUnheld) {
   expectNothingPunted(*this);
   // Answered once: a second copy is unsolicited.
   EXPECT_EQ(runUplinkIngress(answer), Verdict::kDrop);
-  EXPECT_EQ(counters(), (Counters{{"dns_query_recorded", 1}, {"dns_answer_unsolicited", 1}}));
+  EXPECT_EQ(counters(), (HookCounters{{"uplink_egress", {{"dns_query_recorded", 1}}},
+                                      {"uplink_ingress", {{"dns_answer_unsolicited", 1}}}}));
 }
 
 // The question bytes the ring record carries for the answer to `query`.
@@ -758,9 +759,10 @@ TEST_P(UplinkSequenceTest, TcpConnectionNotedOnEgressHoldsTheResolversData) {
   expectNothingPunted(*this);
   // One connection, noted once, however many packets it had.
   EXPECT_EQ(queryDescriptions(), (Descriptions{tcpConnectionDescription(n.host, kHostPort)}));
-  EXPECT_EQ(counters(), (Counters{{"egress_allowed_resolver", 4},
-                                  {"dns_query_recorded", 1},
-                                  {"dns_tcp_segment_held", 2}}));
+  EXPECT_EQ(
+      counters(),
+      (HookCounters{{"uplink_egress", {{"egress_allowed_resolver", 4}, {"dns_query_recorded", 1}}},
+                    {"uplink_ingress", {{"dns_tcp_segment_held", 2}}}}));
 }
 
 TEST_P(UplinkSequenceTest, FailOpenWithADeadDaemonKeepsDnsWorking) {
@@ -780,10 +782,12 @@ TEST_P(UplinkSequenceTest, FailOpenWithADeadDaemonKeepsDnsWorking) {
       Verdict::kPass);
   EXPECT_EQ(runUplinkIngress(answerFrom(n, n.resolver, kDnsPort)), Verdict::kPass);
   expectNothingPunted(*this);
-  EXPECT_EQ(counters(), (Counters{{"egress_fail_open", 1},
-                                  {"egress_allowed_resolver", 1},
-                                  {"dns_query_recorded", 1},
-                                  {"dns_answer_failsafe", 1}}));
+  EXPECT_EQ(
+      counters(),
+      (HookCounters{
+          {"uplink_egress",
+           {{"egress_fail_open", 1}, {"egress_allowed_resolver", 1}, {"dns_query_recorded", 1}}},
+          {"uplink_ingress", {{"dns_answer_failsafe", 1}}}}));
 }
 
 // A frame the ring buffer has no room for is dropped: a UDP answer's query stays noted
@@ -792,7 +796,7 @@ TEST_P(UplinkSequenceTest, FullRingDropsWhatItCannotHoldAndTheRetryIsHeld) {
   const TestNetwork& n = network();
   recordHostTcpConnection(*this, n);
   const auto ring_full = [&] {
-    const Counters now = counters();
+    const Counters now = counters(SKOUTER_COUNTER_HOOK_UPLINK_INGRESS);
     const auto found = now.find("dns_answer_ringbuf_full");
     return found == now.end() ? std::uint64_t{0} : found->second;
   };
@@ -809,13 +813,15 @@ TEST_P(UplinkSequenceTest, FullRingDropsWhatItCannotHoldAndTheRetryIsHeld) {
   const std::size_t overhead = tcpFromResolver(n, kTcpPsh | kTcpAck).frame.size();
   fill_with(tcpFromResolver(n, kTcpPsh | kTcpAck, Bytes(largestTestRunFrame() - overhead, 0x5a)));
   fill_with(tcpFromResolver(n, kTcpPsh | kTcpAck, {0x00}));
-  const std::uint64_t held = counters().at("dns_tcp_segment_held");
+  const std::uint64_t held =
+      counters(SKOUTER_COUNTER_HOOK_UPLINK_INGRESS).at("dns_tcp_segment_held");
 
   recordHostQuery(*this, n);
   const Packet answer = answerFrom(n, n.resolver, kDnsPort);
-  const Counters before = counters();
+  const HookCounters before = counters();
   EXPECT_EQ(runUplinkIngress(answer), Verdict::kDrop);
-  EXPECT_EQ(countersMoved(before, counters()), (Counters{{"dns_answer_ringbuf_full", 1}}));
+  EXPECT_EQ(countersMoved(before, counters()),
+            (HookCounters{{"uplink_ingress", {{"dns_answer_ringbuf_full", 1}}}}));
   EXPECT_EQ(queryDescriptions(), (Descriptions{tcpConnectionDescription(n.host, kHostPort),
                                                queryDescription(n.host, kHostPort, kDnsId)}));
 
@@ -852,7 +858,7 @@ TEST_P(LargeFrameTest, LargestTcpSegmentIsHeldWhole) {
 
   EXPECT_EQ(runUplinkIngress(segment), Verdict::kDrop);
   expectSegmentHeldOnce(*this, segment);
-  EXPECT_EQ(counters(), (Counters{{"dns_tcp_segment_held", 1}}));
+  EXPECT_EQ(counters(), (HookCounters{{"uplink_ingress", {{"dns_tcp_segment_held", 1}}}}));
 }
 
 TEST_P(LargeFrameTest, LargestUdpAnswerIsPuntedWhole) {

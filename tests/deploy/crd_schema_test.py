@@ -32,6 +32,8 @@ CRD_PATH = os.path.join(REPO, "deploy", "kubernetes", "crd.yaml")
 EXAMPLE_GLOBS = [
     os.path.join(REPO, "deploy", "kubernetes", "examples", "*.yaml"),
     os.path.join(REPO, "deploy", "examples", "*.yaml"),
+    # the example the Debian package installs in /etc/skouter/policy.d
+    os.path.join(REPO, "deploy", "etc", "skouter", "policy.d", "*.yaml"),
 ]
 API_VERSION = "egress.skouter/v1alpha1"
 

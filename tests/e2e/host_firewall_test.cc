@@ -234,7 +234,7 @@ TEST_F(HostFirewallTest, KilledDaemonLosesNoEntryAndDnsKeepsAnswering) {
   EXPECT_EQ(node(httpGet("http://203.0.113.20/")).exit_code, kCurlTimedOut);
 
   daemon_->start();
-  EXPECT_TRUE(daemon_->status()["took_over_pinned_state"].get<bool>());
+  EXPECT_TRUE(daemon_->status()["takeover"]["took_over"].get<bool>());
   const auto after = learnedAddresses();
   for (const auto& address : before) EXPECT_TRUE(after.contains(address)) << address << " lost";
 

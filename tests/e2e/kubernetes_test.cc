@@ -337,7 +337,7 @@ TEST_F(KubernetesTest, ARestartedDaemonKeepsItsPodsAndTheirLookupsWaitForTheClus
   ASSERT_TRUE(eventually([&] { return !lookup->running(); }, std::chrono::seconds(25)));
   EXPECT_EQ(lookup->output(), "hello from n2.wikipedia.org\n") << daemon_->log();
   EXPECT_TRUE(ctl({"ready"}).ok());
-  EXPECT_TRUE(daemon_->status()["took_over_pinned_state"].get<bool>());
+  EXPECT_TRUE(daemon_->status()["takeover"]["took_over"].get<bool>());
   EXPECT_EQ(policedPod("shop/web-0")["identity"], identity);
   EXPECT_EQ(pod("a", httpGet("http://github.com/")).exit_code, kCurlTimedOut);
 }

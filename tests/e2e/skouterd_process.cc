@@ -26,6 +26,10 @@ std::string quoted(const std::string& word) {
 
 }  // namespace
 
+std::string sourcePath(const std::string& relative) {
+  return (std::filesystem::path(SKOUTER_E2E_SOURCE_DIR) / relative).string();
+}
+
 std::string skouterctlPath() { return SKOUTER_E2E_SKOUTERCTL; }
 
 PolicyDirectory::PolicyDirectory(Contents contents) {

@@ -59,5 +59,7 @@ class Skouterd {
 
 // Path of the built skouterctl, for tests that run it themselves.
 std::string skouterctlPath();
+// Path of `relative` in the source tree ("tests/deploy/metric_names.txt").
+std::string sourcePath(const std::string& relative);
 
 }  // namespace skouter::e2e

@@ -1,0 +1,184 @@
+// What skouterd tells Prometheus and the status page about its tables and counters.
+#include <spdlog/fmt/fmt.h>
+
+#include "daemon/daemon.h"
+#include "daemon/prometheus_text.h"
+#include "daemon/version.h"
+
+namespace skouter::daemon {
+namespace http = boost::beast::http;
+
+namespace {
+
+const char* const kCounterNames[] = SKOUTER_COUNTER_NAMES;
+const char* const kCounterHookNames[] = SKOUTER_COUNTER_HOOK_NAMES;
+static_assert(sizeof(kCounterHookNames) / sizeof(kCounterHookNames[0]) == SKOUTER_COUNTER_HOOKS,
+              "SKOUTER_COUNTER_HOOK_NAMES must name every hook");
+
+// The datapath counters that decide a packet leaving a workload, by the verdict they
+// mean. (Expired entries are counted again as denied; parse errors and DNS handling
+// have their own metrics.)
+struct VerdictCounters {
+  const char* verdict;
+  std::vector<skouter_counter> counters;
+};
+const VerdictCounters kPacketVerdicts[] = {
+    {"allowed",
+     {SKOUTER_CNT_EGRESS_ALLOWED_FLOW, SKOUTER_CNT_EGRESS_ALLOWED_LEARNED,
+      SKOUTER_CNT_EGRESS_ALLOWED_STATIC, SKOUTER_CNT_EGRESS_ALLOWED_RESOLVER,
+      SKOUTER_CNT_EGRESS_ALLOWED_CONTROL, SKOUTER_CNT_EGRESS_FAIL_OPEN}},
+    {"denied",
+     {SKOUTER_CNT_EGRESS_DENIED, SKOUTER_CNT_EGRESS_PORT_DENIED, SKOUTER_CNT_POD_UNKNOWN_SOURCE}},
+    {"audited", {SKOUTER_CNT_EGRESS_AUDITED}},
+};
+
+double ratio(std::size_t used, std::size_t capacity) {
+  return capacity == 0 ? 0.0 : static_cast<double>(used) / static_cast<double>(capacity);
+}
+
+}  // namespace
+
+std::vector<Daemon::TableFill> Daemon::tableFill() const {
+  std::vector<TableFill> tables;
+  for (const auto& [name, capacity] : datapath_->tableCapacities()) {
+    std::size_t entries = 0;
+    if (name == "identities") {
+      entries = datapath_->identities().keys().size();
+    } else if (name == "allowed_ips") {
+      entries = allowed_ips_->size();
+    } else if (name == "learned_names") {
+      entries = allowed_ips_->nameCount();
+    } else if (name == "allowed_cidrs") {
+      entries = static_rules_->entries().size();
+    } else if (name == "port_sets") {
+      entries = port_sets_->size();
+    } else if (name == "flows") {
+      entries = flows_in_table_;
+    } else if (name == "dns_queries") {
+      entries = datapath_->dnsQueries().keys().size();
+    } else if (name == "trusted_resolvers") {
+      entries = datapath_->trustedResolvers().keys().size();
+    }
+    tables.push_back({name, entries, capacity});
+  }
+  tables.push_back({"audit", audit_table_.size(), options_.audit_table_size});
+  return tables;
+}
+
+HttpResponse Daemon::metricsResponse(const HttpRequest& request) {
+  if (request.method() != http::verb::get || request.target() != "/metrics") {
+    HttpResponse response{http::status::not_found, request.version()};
+    response.set(http::field::content_type, "text/plain");
+    response.body() = "skouterd serves GET /metrics here\n";
+    return response;
+  }
+  HttpResponse response{http::status::ok, request.version()};
+  response.set(http::field::content_type, kPrometheusContentType);
+  response.body() = metricsText();
+  return response;
+}
+
+std::string Daemon::metricsText() {
+  PrometheusText out;
+  out.gauge(
+      "skouter_build_info", "skouterd's version and the layout of its pinned maps",
+      {{{{"version", kVersion}, {"layout_version", std::to_string(SKOUTER_LAYOUT_VERSION)}}, 1}});
+  out.gauge("skouter_start_time_seconds", "When this skouterd started, in Unix time",
+            std::chrono::duration<double>(started_wall_.time_since_epoch()).count());
+
+  const auto counters = datapath_->readCounters();
+  std::vector<std::pair<MetricLabels, double>> packets;
+  std::vector<std::pair<MetricLabels, double>> reasons;
+  for (std::uint32_t hook = 0; hook < SKOUTER_COUNTER_HOOKS; ++hook) {
+    for (const auto& [verdict, which] : kPacketVerdicts) {
+      std::uint64_t sum = 0;
+      for (const auto counter : which) sum += counters.at(hook, counter);
+      packets.push_back(
+          {{{"hook", kCounterHookNames[hook]}, {"verdict", verdict}}, static_cast<double>(sum)});
+    }
+    for (std::uint32_t counter = 0; counter < SKOUTER_CNT_MAX; ++counter) {
+      reasons.push_back({{{"hook", kCounterHookNames[hook]}, {"reason", kCounterNames[counter]}},
+                         static_cast<double>(counters.at(hook, counter))});
+    }
+  }
+  out.counter("skouter_datapath_packets_total",
+              "Packets leaving workloads, by the datapath's verdict and the hook that judged them",
+              packets);
+  out.counter("skouter_datapath_events_total",
+              "Every datapath counter, by hook and reason (see SKOUTER_COUNTER_NAMES)", reasons);
+
+  const auto& answers = answers_->stats();
+  const auto total = [&counters](skouter_counter counter) {
+    return static_cast<double>(counters.total(counter));
+  };
+  out.counter(
+      "skouter_dns_answers_total", "Answers of trusted resolvers to policed workloads, by outcome",
+      {{{{"outcome", "allowed"}}, static_cast<double>(answers.allowed)},
+       {{{"outcome", "denied"}}, static_cast<double>(answers.denied)},
+       {{{"outcome", "malformed"}}, static_cast<double>(answers.malformed)},
+       {{{"outcome", "question_mismatch"}}, static_cast<double>(answers.question_mismatch)},
+       {{{"outcome", "install_failed"}}, static_cast<double>(answers.dropped_install_failed)},
+       {{{"outcome", "unsolicited"}}, total(SKOUTER_CNT_DNS_ANSWER_UNSOLICITED)},
+       {{{"outcome", "failsafe_pass"}}, total(SKOUTER_CNT_DNS_ANSWER_FAILSAFE)},
+       {{{"outcome", "dropped_overload"}}, total(SKOUTER_CNT_DNS_ANSWER_RINGBUF_FULL)},
+       {{{"outcome", "too_large"}}, total(SKOUTER_CNT_DNS_ANSWER_TOO_LARGE)}});
+  out.histogram("skouter_dns_answer_hold_seconds",
+                "Time from the datapath holding an answer to its re-injection",
+                answers_->holdTimes());
+
+  out.gauge("skouter_entries", "Installed entries by kind",
+            {{{{"kind", "learned"}}, static_cast<double>(allowed_ips_->size())},
+             {{{"kind", "static"}}, static_cast<double>(static_rules_->entries().size())},
+             {{{"kind", "pod_identity"}}, static_cast<double>(pod_firewall_->pods().size())}});
+
+  std::vector<std::pair<MetricLabels, double>> entries, capacity, fill;
+  for (const auto& table : tableFill()) {
+    const MetricLabels labels{{"table", table.name}};
+    entries.push_back({labels, static_cast<double>(table.entries)});
+    capacity.push_back({labels, static_cast<double>(table.capacity)});
+    fill.push_back({labels, ratio(table.entries, table.capacity)});
+  }
+  out.gauge("skouter_table_entries", "Entries in each bounded table", entries);
+  out.gauge("skouter_table_capacity", "Entries each bounded table can hold", capacity);
+  out.gauge("skouter_table_fill_ratio", "Entries over capacity of each bounded table", fill);
+
+  std::vector<std::pair<MetricLabels, double>> ring_used, ring_size, ring_fill;
+  for (const auto& [name, ring] : {std::pair{"answers", Datapath::Ring::kAnswers},
+                                   std::pair{"events", Datapath::Ring::kEvents}}) {
+    const auto state = datapath_->ringFill(ring);
+    const MetricLabels labels{{"ring", name}};
+    ring_used.push_back({labels, static_cast<double>(state.used_bytes)});
+    ring_size.push_back({labels, static_cast<double>(state.size_bytes)});
+    ring_fill.push_back({labels, ratio(state.used_bytes, state.size_bytes)});
+  }
+  out.gauge("skouter_ring_buffer_used_bytes", "Bytes written to a ring buffer and not yet read",
+            ring_used);
+  out.gauge("skouter_ring_buffer_size_bytes", "Size of each ring buffer", ring_size);
+  out.gauge("skouter_ring_buffer_fill_ratio", "Unread bytes over the size of each ring buffer",
+            ring_fill);
+
+  out.counter("skouter_policy_reloads_total", "Policy applications, by result",
+              {{{{"result", "applied"}}, static_cast<double>(reloads_applied_)},
+               {{{"result", "failed"}}, static_cast<double>(reloads_failed_)}});
+  out.counter("skouter_flow_events_dropped_total",
+              "Events nobody saw: flow events the datapath did not emit (rate_limited, ring_full) "
+              "and events a slow `skouterctl monitor` missed (slow_subscriber)",
+              {{{{"reason", "rate_limited"}}, total(SKOUTER_CNT_EVENT_RATE_LIMITED)},
+               {{{"reason", "ring_full"}}, total(SKOUTER_CNT_EVENT_RINGBUF_FULL)},
+               {{{"reason", "slow_subscriber"}}, static_cast<double>(events_.droppedSlow())}});
+  const auto heartbeat = datapath_->heartbeat().lookup(0);
+  const auto now = resolver::monotonicNowNs();
+  out.gauge("skouter_heartbeat_age_seconds",
+            "Time since skouterd last told the datapath it is alive (answers pass untouched "
+            "beyond --failsafe-timeout)",
+            heartbeat && now > heartbeat->last_beat_ns
+                ? static_cast<double>(now - heartbeat->last_beat_ns) / 1e9
+                : 0.0);
+  out.gauge("skouter_pods_policed", "Pods on this node an Egress selects",
+            static_cast<double>(pod_firewall_->pods().size()));
+  out.gauge("skouter_event_subscribers", "Readers of the live event stream (skouterctl monitor)",
+            static_cast<double>(events_.subscribers()));
+  return out.text();
+}
+
+}  // namespace skouter::daemon
