@@ -9,6 +9,7 @@
 #include <boost/beast/core.hpp>
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 namespace skouter::daemon {
 namespace http = boost::beast::http;
@@ -41,7 +42,17 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Socket>> {
 
  private:
   void respond(const HttpRequest& request) {
-    AdminReply reply = handler_(request);
+    AdminReply reply;
+    try {
+      reply = handler_(request);
+    } catch (const std::exception& error) {
+      // A map that cannot be read fails this request, never the daemon.
+      spdlog::error("{} {}: {}", std::string(request.method_string()),
+                    std::string(request.target()), error.what());
+      reply = {jsonResponse(request, http::status::internal_server_error,
+                            nlohmann::json{{"error", error.what()}}.dump()),
+               nullptr};
+    }
     if (reply.stream) {
       stream(request, std::move(reply));
       return;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The sanitizer and fuzzing stage of tests/run.sh; runs on its own too, from anywhere:
 #
-#   tests/sanitize-and-fuzz.sh        (SKOUTER_FUZZ_SECONDS=N: fuzz each target N s, default 30)
+#   tests/sanitize-and-fuzz.sh        (SKOUTER_FUZZ_SECONDS=N: fuzz each target N s, default 10; longer runs find more)
 #
 #  1. asan unit tests: skouter_unit_tests built with gcc and -DSKOUTER_SANITIZE=ON
 #     (ASan, UBSan, LSan) in build-asan, run with every report fatal. A Debug (-O0)
@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 readonly REPO=$PWD
-readonly SECONDS_PER_FUZZER=${SKOUTER_FUZZ_SECONDS:-30}
+readonly SECONDS_PER_FUZZER=${SKOUTER_FUZZ_SECONDS:-10}
 JOBS=$(nproc)
 readonly JOBS
 readonly FUZZERS=(answer policy suggestion)

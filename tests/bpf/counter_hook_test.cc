@@ -43,17 +43,7 @@ void PrintTo(const HookCase& hook_case, std::ostream* out) {
 }
 
 std::string hookCaseName(const ::testing::TestParamInfo<HookCase>& info) {
-  std::string name;
-  bool word_start = true;
-  for (const char c : info.param.description + " " + info.param.network->name) {
-    if (!std::isalnum(static_cast<unsigned char>(c))) {
-      word_start = true;
-      continue;
-    }
-    name += word_start ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
-    word_start = false;
-  }
-  return name;
+  return testNameOf(info.param.description, *info.param.network);
 }
 
 std::vector<HookCase> casesFor(const TestNetwork& n) {
@@ -180,22 +170,8 @@ TEST_P(CounterHookTest, CountsUnderTheHookOfTheProgramThatRan) {
   if (hook_case.setup) hook_case.setup(*this);
   const HookCounters before = counters();
 
-  Verdict verdict = Verdict::kPass;
-  switch (hook_case.program) {
-    case Program::kUplinkEgress:
-      verdict = runUplinkEgress(hook_case.packet, hook_case.context);
-      break;
-    case Program::kUplinkIngress:
-      verdict = runUplinkIngress(hook_case.packet, hook_case.context);
-      break;
-    case Program::kPodIngress:
-      verdict = runPodIngress(hook_case.packet, hook_case.context);
-      break;
-    case Program::kPodEgress:
-      verdict = runPodEgress(hook_case.packet, hook_case.context);
-      break;
-  }
-  EXPECT_EQ(verdict, hook_case.verdict);
+  EXPECT_EQ(runProgram(*this, hook_case.program, hook_case.packet, hook_case.context),
+            hook_case.verdict);
   EXPECT_EQ(countersMoved(before, counters()), hook_case.counted);
 }
 

@@ -560,9 +560,13 @@ void PrintTo(const PacketCase& packet_case, std::ostream* out) {
 }
 
 std::string caseName(const ::testing::TestParamInfo<PacketCase>& info) {
+  return testNameOf(info.param.description, *info.param.network);
+}
+
+std::string testNameOf(const std::string& description, const TestNetwork& network) {
   std::string name;
   bool word_start = true;
-  for (const char c : info.param.description + " " + info.param.network->name) {
+  for (const char c : description + " " + network.name) {
     if (!std::isalnum(static_cast<unsigned char>(c))) {
       word_start = true;
       continue;
@@ -573,29 +577,29 @@ std::string caseName(const ::testing::TestParamInfo<PacketCase>& info) {
   return name;
 }
 
+Verdict runProgram(DatapathFixture& fixture, Program program, const Packet& packet,
+                   const SkbContext& context) {
+  switch (program) {
+    case Program::kUplinkEgress:
+      return fixture.runUplinkEgress(packet, context);
+    case Program::kUplinkIngress:
+      return fixture.runUplinkIngress(packet, context);
+    case Program::kPodIngress:
+      return fixture.runPodIngress(packet, context);
+    case Program::kPodEgress:
+      return fixture.runPodEgress(packet, context);
+  }
+  throw std::invalid_argument("no such program");
+}
+
 void PacketCaseTest::runCase(Program program) {
   const PacketCase& packet_case = GetParam();
   installPolicy(*packet_case.network);
   if (packet_case.setup) packet_case.setup(*this);
   const HookCounters before = counters();
 
-  Verdict verdict = Verdict::kPass;
-  switch (program) {
-    case Program::kUplinkEgress:
-      verdict = runUplinkEgress(packet_case.packet, packet_case.context);
-      break;
-    case Program::kUplinkIngress:
-      verdict = runUplinkIngress(packet_case.packet, packet_case.context);
-      break;
-    case Program::kPodIngress:
-      verdict = runPodIngress(packet_case.packet, packet_case.context);
-      break;
-    case Program::kPodEgress:
-      verdict = runPodEgress(packet_case.packet, packet_case.context);
-      break;
-  }
-
-  EXPECT_EQ(verdict, packet_case.verdict);
+  EXPECT_EQ(runProgram(*this, program, packet_case.packet, packet_case.context),
+            packet_case.verdict);
   HookCounters moved;
   if (!packet_case.moved.empty()) moved[hookName(counterHook(program))] = packet_case.moved;
   EXPECT_EQ(countersMoved(before, counters()), moved);

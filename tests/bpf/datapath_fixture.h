@@ -207,6 +207,9 @@ std::function<void(DatapathFixture&)> expectFlows(Descriptions expected);
 enum class Program { kUplinkEgress, kUplinkIngress, kPodIngress, kPodEgress };
 // The hook `program` counts under.
 skouter_counter_hook counterHook(Program program);
+// Runs `packet` through `program` of the fixture's datapath.
+Verdict runProgram(DatapathFixture& fixture, Program program, const Packet& packet,
+                   const SkbContext& context);
 
 // One row of a table of cases: a packet, the datapath state it meets, and what must
 // come of it.
@@ -221,7 +224,9 @@ struct PacketCase {
   std::function<void(DatapathFixture&)> check{};  // assertions on the maps, if any
 };
 void PrintTo(const PacketCase& packet_case, std::ostream* out);
-// The description in CamelCase with the family appended, as a test name.
+// A parameterized test's name: the description in CamelCase with the network's name
+// appended ("drops a denied SYN" on IPv4: "DropsADeniedSYNIPv4").
+std::string testNameOf(const std::string& description, const TestNetwork& network);
 std::string caseName(const ::testing::TestParamInfo<PacketCase>& info);
 
 class PacketCaseTest : public DatapathFixture, public ::testing::WithParamInterface<PacketCase> {
