@@ -55,6 +55,10 @@ int logLibbpf(enum libbpf_print_level level, const char* format, va_list args) {
   return 0;
 }
 
+// libbpf's messages go through spdlog (and so --log-format), with the expected ones
+// left out; set by every entry point, since `skouterd --detach` never calls open().
+void routeLibbpfLogs() { libbpf_set_print(logLibbpf); }
+
 bool onBpfFs(const std::filesystem::path& path) {
   struct statfs info {};
   return statfs(path.c_str(), &info) == 0 && info.f_type == kBpfFsMagic;
@@ -274,7 +278,7 @@ std::uint64_t CounterSnapshot::total(std::uint32_t counter) const {
 }
 
 std::unique_ptr<Datapath> Datapath::open(const std::string& pin_dir) {
-  libbpf_set_print(logLibbpf);
+  routeLibbpfLogs();
   ensureBpfFs(pin_dir);
 
   std::unique_ptr<Datapath> datapath(new Datapath());
@@ -341,6 +345,7 @@ void Datapath::attachUplink(const std::string& interface) {
 }
 
 void Datapath::detachUplink(const std::string& interface) {
+  routeLibbpfLogs();
   const int ifindex = interfaceIndex(interface);
   for (auto point : {BPF_TC_EGRESS, BPF_TC_INGRESS}) {
     LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
@@ -367,6 +372,7 @@ void Datapath::attachPod(int ifindex) {
 }
 
 void Datapath::detachPod(int ifindex) {
+  routeLibbpfLogs();
   for (auto point : {BPF_TC_EGRESS, BPF_TC_INGRESS}) {
     LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
     LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
@@ -381,6 +387,7 @@ void Datapath::detachPod(int ifindex) {
 }
 
 std::vector<int> Datapath::podAttachments(const std::set<int>& uplinks) {
+  routeLibbpfLogs();
   const std::unique_ptr<struct if_nameindex, decltype(&if_freenameindex)> interfaces(
       if_nameindex(), if_freenameindex);
   if (!interfaces) {

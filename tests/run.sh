@@ -12,7 +12,9 @@ if [[ $EUID -ne 0 ]]; then
 fi
 
 bash deploy/install-deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# Line tables only (-g1): backtraces keep their file and line, and the build of the
+# whole tree takes a fifth less time, which keeps the suite within 15 minutes.
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG"
 cmake --build build -j"$(nproc)"
 # e2e tests are marked RUN_SERIAL; unit and BPF tests share the two cores.
 ctest --test-dir build --output-on-failure -j"$(nproc)" "$@"
