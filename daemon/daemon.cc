@@ -171,7 +171,10 @@ Daemon::Daemon(DaemonOptions options)
       resolver::RewriteSettings{options_.deny_response, options_.max_ttl_s,
                                 options_.block_private_answers},
       dns_client_.get(), &observed_names_);
-  answers_->reportTo([this](const resolver::AnswerReport& report) { onAnswerReport(report); });
+  answers_->reportTo(
+      [this](std::uint32_t identity, const IpAddress& client,
+             const resolver::AnswerDecision& decision,
+             resolver::AnswerOutcome outcome) { onAnswer(identity, client, decision, outcome); });
   if (kubernetes_) {
     answers_->deferWhile([this](std::uint32_t) { return awaitingCluster(); });
   }
@@ -465,21 +468,26 @@ void Daemon::publishPolicyEvent(const std::string& why, const std::string& error
                    {"error", error.empty() ? json(nullptr) : json(error)}});
 }
 
-void Daemon::onAnswerReport(const resolver::AnswerReport& report) {
+void Daemon::onAnswer(std::uint32_t identity, const IpAddress& client,
+                      const resolver::AnswerDecision& decision, resolver::AnswerOutcome outcome) {
   if (!events_.hasSubscribers()) return;
   json addresses = json::array();
-  for (const auto& address : report.addresses) addresses.push_back(address.toString());
+  if (outcome == resolver::AnswerOutcome::kDenied) {
+    for (const auto& address : decision.denied_addresses) addresses.push_back(address.toString());
+  } else {
+    for (const auto& learned : decision.addresses) addresses.push_back(learned.ip.toString());
+  }
   events_.publish(
       {{"time", eventTime(std::chrono::system_clock::now())},
        {"type", "dns"},
-       {"verdict", resolver::toString(report.outcome)},
-       {"identity", report.identity},
-       {"workload", workloadName(report.identity)},
-       {"client", report.client.toString()},
-       {"name", report.name},
-       {"qtype", resolver::dnsTypeName(report.type)},
+       {"verdict", resolver::toString(outcome)},
+       {"identity", identity},
+       {"workload", workloadName(identity)},
+       {"client", client.toString()},
+       {"name", decision.question},
+       {"qtype", resolver::dnsTypeName(decision.question_type)},
        {"addresses", addresses},
-       {"rule", report.rule ? json(ruleName(report.identity, *report.rule)) : json(nullptr)}});
+       {"rule", decision.rule ? json(ruleName(identity, *decision.rule)) : json(nullptr)}});
 }
 
 void Daemon::applyAll(const std::string& why) {
@@ -825,24 +833,20 @@ std::string Daemon::statusJson() const {
     datapath_counters[kCounterNames[i]] = counters.total(static_cast<skouter_counter>(i));
   }
   json tables = json::array();
+  std::uint64_t learned = 0;
   for (const auto& table : tableFill()) {
     tables.push_back({{"name", table.name},
-                      {"entries", table.entries},
+                      {"entries", table.used},
                       {"capacity", table.capacity},
-                      {"fill_ratio", table.capacity ? static_cast<double>(table.entries) /
-                                                          static_cast<double>(table.capacity)
-                                                    : 0.0}});
+                      {"fill_ratio", table.ratio()}});
+    if (table.name == "allowed_ips") learned = table.used;
   }
   json rings = json::array();
-  for (const auto& [name, ring] : {std::pair{"answers", Datapath::Ring::kAnswers},
-                                   std::pair{"events", Datapath::Ring::kEvents}}) {
-    const auto fill = datapath_->ringFill(ring);
-    rings.push_back({{"name", name},
-                     {"used_bytes", fill.used_bytes},
-                     {"size_bytes", fill.size_bytes},
-                     {"fill_ratio", fill.size_bytes ? static_cast<double>(fill.used_bytes) /
-                                                          static_cast<double>(fill.size_bytes)
-                                                    : 0.0}});
+  for (const auto& ring : ringFill()) {
+    rings.push_back({{"name", ring.name},
+                     {"used_bytes", ring.used},
+                     {"size_bytes", ring.capacity},
+                     {"fill_ratio", ring.ratio()}});
   }
   json attach_points = json::array();
   for (const auto& interface : options_.interfaces) {
@@ -910,7 +914,7 @@ std::string Daemon::statusJson() const {
       {"last_policy_error", last_policy_error_.empty() ? json(nullptr) : json(last_policy_error_)},
       {"heartbeat_age_ms",
        heartbeat ? (monotonicNowNs() - heartbeat->last_beat_ns) / 1'000'000 : 0},
-      {"entries", {{"learned", allowed_ips_->size()}, {"static", static_rules_->entries().size()}}},
+      {"entries", {{"learned", learned}, {"static", static_rules_->entries().size()}}},
       {"counters",
        {{"datapath", datapath_counters},
         {"answers",

@@ -90,15 +90,21 @@ class Daemon {
   // Every metric, in the Prometheus text format (daemon_metrics.cc).
   std::string metricsText();
   HttpResponse metricsResponse(const HttpRequest& request);
-  void onAnswerReport(const resolver::AnswerReport& report);
+  void onAnswer(std::uint32_t identity, const IpAddress& client,
+                const resolver::AnswerDecision& decision, resolver::AnswerOutcome outcome);
   void publishPolicyEvent(const std::string& why, const std::string& error);
-  // Entries, capacity and fill of every bounded table (daemon_metrics.cc).
-  struct TableFill {
+  // How full something bounded is: a table (entries) or a ring buffer (unread bytes).
+  struct Fill {
     std::string name;
-    std::size_t entries = 0;
-    std::size_t capacity = 0;
+    std::uint64_t used = 0;
+    std::uint64_t capacity = 0;
+    double ratio() const {
+      return capacity == 0 ? 0.0 : static_cast<double>(used) / static_cast<double>(capacity);
+    }
   };
-  std::vector<TableFill> tableFill() const;
+  // Every bounded table, and the two ring buffers (daemon_metrics.cc).
+  std::vector<Fill> tableFill() const;
+  std::vector<Fill> ringFill() const;
   std::string statusJson() const;
   std::string entriesJson() const;
   std::string policiesJson() const;

@@ -1,6 +1,8 @@
 // What skouterd tells Prometheus and the status page about its tables and counters.
 #include <spdlog/fmt/fmt.h>
 
+#include <algorithm>
+
 #include "daemon/daemon.h"
 #include "daemon/prometheus_text.h"
 #include "daemon/version.h"
@@ -32,14 +34,20 @@ const VerdictCounters kPacketVerdicts[] = {
     {"audited", {SKOUTER_CNT_EGRESS_AUDITED}},
 };
 
-double ratio(std::size_t used, std::size_t capacity) {
-  return capacity == 0 ? 0.0 : static_cast<double>(used) / static_cast<double>(capacity);
-}
-
 }  // namespace
 
-std::vector<Daemon::TableFill> Daemon::tableFill() const {
-  std::vector<TableFill> tables;
+std::vector<Daemon::Fill> Daemon::ringFill() const {
+  std::vector<Fill> rings;
+  for (const auto& [name, ring] : {std::pair{"answers", Datapath::Ring::kAnswers},
+                                   std::pair{"events", Datapath::Ring::kEvents}}) {
+    const auto fill = datapath_->ringFill(ring);
+    rings.push_back({name, fill.used_bytes, fill.size_bytes});
+  }
+  return rings;
+}
+
+std::vector<Daemon::Fill> Daemon::tableFill() const {
+  std::vector<Fill> tables;
   for (const auto& [name, capacity] : datapath_->tableCapacities()) {
     std::size_t entries = 0;
     if (name == "identities") {
@@ -126,30 +134,32 @@ std::string Daemon::metricsText() {
                 "Time from the datapath holding an answer to its re-injection",
                 answers_->holdTimes());
 
+  const auto tables = tableFill();
+  const auto learned = std::find_if(tables.begin(), tables.end(), [](const Fill& table) {
+                         return table.name == "allowed_ips";
+                       })->used;
   out.gauge("skouter_entries", "Installed entries by kind",
-            {{{{"kind", "learned"}}, static_cast<double>(allowed_ips_->size())},
+            {{{{"kind", "learned"}}, static_cast<double>(learned)},
              {{{"kind", "static"}}, static_cast<double>(static_rules_->entries().size())},
              {{{"kind", "pod_identity"}}, static_cast<double>(pod_firewall_->pods().size())}});
 
   std::vector<std::pair<MetricLabels, double>> entries, capacity, fill;
-  for (const auto& table : tableFill()) {
+  for (const auto& table : tables) {
     const MetricLabels labels{{"table", table.name}};
-    entries.push_back({labels, static_cast<double>(table.entries)});
+    entries.push_back({labels, static_cast<double>(table.used)});
     capacity.push_back({labels, static_cast<double>(table.capacity)});
-    fill.push_back({labels, ratio(table.entries, table.capacity)});
+    fill.push_back({labels, table.ratio()});
   }
   out.gauge("skouter_table_entries", "Entries in each bounded table", entries);
   out.gauge("skouter_table_capacity", "Entries each bounded table can hold", capacity);
   out.gauge("skouter_table_fill_ratio", "Entries over capacity of each bounded table", fill);
 
   std::vector<std::pair<MetricLabels, double>> ring_used, ring_size, ring_fill;
-  for (const auto& [name, ring] : {std::pair{"answers", Datapath::Ring::kAnswers},
-                                   std::pair{"events", Datapath::Ring::kEvents}}) {
-    const auto state = datapath_->ringFill(ring);
-    const MetricLabels labels{{"ring", name}};
-    ring_used.push_back({labels, static_cast<double>(state.used_bytes)});
-    ring_size.push_back({labels, static_cast<double>(state.size_bytes)});
-    ring_fill.push_back({labels, ratio(state.used_bytes, state.size_bytes)});
+  for (const auto& ring : ringFill()) {
+    const MetricLabels labels{{"ring", ring.name}};
+    ring_used.push_back({labels, static_cast<double>(ring.used)});
+    ring_size.push_back({labels, static_cast<double>(ring.capacity)});
+    ring_fill.push_back({labels, ring.ratio()});
   }
   out.gauge("skouter_ring_buffer_used_bytes", "Bytes written to a ring buffer and not yet read",
             ring_used);

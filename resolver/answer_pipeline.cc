@@ -192,21 +192,8 @@ bool AnswerPipeline::installAndReport(std::uint32_t identity, const IpAddress& c
   } else if (decision.verdict == AnswerVerdict::kDenied) {
     outcome = AnswerOutcome::kDenied;
   }
-  report(identity, client, decision, outcome);
+  if (reporter_) reporter_(identity, client, decision, outcome);
   return installed;
-}
-
-void AnswerPipeline::report(std::uint32_t identity, const IpAddress& client,
-                            const AnswerDecision& decision, AnswerOutcome outcome) {
-  if (!reporter_) return;
-  AnswerReport report{identity, client,       outcome, decision.question, decision.question_type,
-                      {},       decision.rule};
-  if (outcome == AnswerOutcome::kDenied) {
-    report.addresses = decision.denied_addresses;
-  } else {
-    for (const auto& learned : decision.addresses) report.addresses.push_back(learned.ip);
-  }
-  reporter_(report);
 }
 
 void AnswerPipeline::deliver(std::span<const std::uint8_t> ip_packet, const IpAddress& client,
@@ -274,7 +261,9 @@ void AnswerPipeline::handleUdpAnswer(const skouter_answer_header& header,
     // The datapath matched the id and port; the question must match too, or this
     // is a spoofed answer that guessed them.
     ++stats_.question_mismatch;
-    report(header.identity, held->client, decision, AnswerOutcome::kQuestionMismatch);
+    if (reporter_) {
+      reporter_(header.identity, held->client, decision, AnswerOutcome::kQuestionMismatch);
+    }
     trouble_log_.log(monotonicNowNs(), spdlog::level::warn,
                      "dropped an answer for {} to {}: the query asked for {}", decision.question,
                      held->client.toString(), asked ? asked->name : "(unreadable question)");

@@ -49,17 +49,10 @@ struct AnswerStats {
 enum class AnswerOutcome { kAllowed, kDenied, kMalformed, kQuestionMismatch, kInstallFailed };
 const char* toString(AnswerOutcome outcome);
 
-struct AnswerReport {
-  std::uint32_t identity = 0;
-  IpAddress client;
-  AnswerOutcome outcome = AnswerOutcome::kMalformed;
-  // Of the decision; empty when the answer could not be read at all.
-  std::string name;
-  std::uint16_t type = 0;
-  // Allowed: what was installed; denied: what the answer said (never installed).
-  std::vector<IpAddress> addresses;
-  std::optional<policy::RuleId> rule;
-};
+// Told of every held answer's outcome, after its addresses are installed: the
+// decision as judged (for kDenied its denied_addresses, never installed).
+using AnswerReporter = std::function<void(std::uint32_t identity, const IpAddress& client,
+                                          const AnswerDecision& decision, AnswerOutcome outcome)>;
 
 // Seconds from interception to re-injection; the buckets span a fast local resolver's
 // reply being judged (~100 µs) to a truncated answer completed over TCP (seconds).
@@ -90,10 +83,7 @@ class AnswerPipeline {
   void releaseDeferred();
   const AnswerStats& stats() const { return stats_; }
   const Histogram& holdTimes() const { return hold_times_; }
-  // Told of every held answer's outcome, after its addresses are installed.
-  void reportTo(std::function<void(const AnswerReport&)> reporter) {
-    reporter_ = std::move(reporter);
-  }
+  void reportTo(AnswerReporter reporter) { reporter_ = std::move(reporter); }
   // Installs what an answer to the daemon's own query allows for `identity` (the
   // pre-warming of literal names at start). Returns the addresses installed.
   std::size_t installOwnAnswer(std::uint32_t identity, std::span<const std::uint8_t> dns);
@@ -113,8 +103,6 @@ class AnswerPipeline {
   // install(), then the outcome to the reporter.
   bool installAndReport(std::uint32_t identity, const IpAddress& client,
                         const AnswerDecision& decision);
-  void report(std::uint32_t identity, const IpAddress& client, const AnswerDecision& decision,
-              AnswerOutcome outcome);
   // To a client on this host (SKOUTER_HOOK_UPLINK_INGRESS) the IP packet alone; to a
   // pod (SKOUTER_HOOK_POD_EGRESS) `link_header`, the frame's own bytes before the IP
   // header, then the IP packet, out of the interface pod_egress held it on.
@@ -141,7 +129,7 @@ class AnswerPipeline {
   TcpAnswerStreams tcp_streams_;
   AnswerStats stats_;
   Histogram hold_times_ = makeHoldTimeHistogram();
-  std::function<void(const AnswerReport&)> reporter_;
+  AnswerReporter reporter_;
   std::function<bool(std::uint32_t identity)> pending_;
   std::deque<std::vector<std::uint8_t>> deferred_;
   // Separate budgets, so a flood of denied lookups cannot hide a malformed answer.
