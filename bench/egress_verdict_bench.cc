@@ -20,6 +20,7 @@
 #include <string>
 
 #include "bpf/datapath.h"
+#include "common/datapath_clock.h"
 #include "resolver/allowed_ip_table.h"
 #include "tests/bpf/packet_builder.h"
 
@@ -36,13 +37,6 @@ constexpr std::uint32_t kOneRange = 1;
 constexpr std::uint32_t kThirtyTwoRanges = 2;
 
 IpAddress address(const char* text) { return IpAddress::parse(text).value(); }
-
-std::uint64_t monotonicNowNs() {
-  timespec now{};
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000ULL +
-         static_cast<std::uint64_t>(now.tv_nsec);
-}
 
 // A datapath on a bpffs of its own under /tmp, removed at exit.
 class BenchDatapath {
@@ -80,7 +74,7 @@ void configure(bool judge_every_packet) {
   settings.failsafe_ns = kHourNs;
   settings.flow_idle_ns = judge_every_packet ? 0 : kHourNs;
   datapath().get().config().update(0, settings);
-  skouter_heartbeat beat{monotonicNowNs()};
+  skouter_heartbeat beat{skouter::datapathNowNs()};
   datapath().get().heartbeat().update(0, beat);
 }
 
@@ -89,7 +83,7 @@ void allowLearned(const IpAddress& ip, std::uint32_t port_set) {
   key.identity = SKOUTER_HOST_IDENTITY;
   key.ip = skouter::resolver::toBpfAddr(ip);
   skouter_allowed_ip_value value{};
-  value.expiry_ns = monotonicNowNs() + kHourNs;
+  value.expiry_ns = skouter::datapathNowNs() + kHourNs;
   value.port_set = port_set;
   datapath().get().allowedIps().update(key, value);
 }

@@ -19,6 +19,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <ctime>
 #include <memory>
 
 #include "skouter.skel.h"
@@ -242,13 +243,113 @@ void requireUsableLayout(const std::string& pin_dir, const Takeover& found) {
                       "state (this opens the firewall until the new daemon has started)");
 }
 
-// Layout 5 keeps counters per hook: the pinned counters map of layout 4 is too small
-// to reuse, so it is unpinned and the load creates the new one in its place.
-void unpinMigratedMaps(const std::string& pin_dir) {
-  const std::string counters = pin_dir + "/counters";
-  if (unlink(counters.c_str()) != 0 && errno != ENOENT) {
-    throw DatapathError("cannot unpin " + counters + ": " + std::strerror(errno));
+// The shapes of layout 5 that layout 6 changed.
+namespace layout5 {
+struct IdentityValue {
+  std::uint32_t identity;
+  std::uint32_t flags;
+};
+struct FlowKey {
+  std::uint8_t family;
+  std::uint8_t protocol;
+  std::uint16_t pad;
+  std::uint16_t local_port;
+  std::uint16_t remote_port;
+  std::uint8_t local[16];
+  std::uint8_t remote[16];
+};
+struct FlowValue {
+  std::uint64_t last_seen_ns;  // CLOCK_MONOTONIC
+  std::uint32_t origin;
+  std::uint32_t identity;
+};
+}  // namespace layout5
+
+// What a layout-5 daemon left in the maps whose shape changed, in the shape of this
+// layout, with its CLOCK_MONOTONIC times moved to CLOCK_BOOTTIME.
+struct MigratedState {
+  std::uint64_t clock_offset_ns = 0;  // CLOCK_BOOTTIME - CLOCK_MONOTONIC: time suspended
+  std::vector<std::pair<skouter_addr, skouter_identity_value>> identities;
+  std::vector<std::pair<skouter_flow_key, skouter_flow_value>> flows;
+  std::vector<std::pair<skouter_flow_key, skouter_flow_value>> inbound_flows;
+};
+
+std::uint64_t clockNs(clockid_t clock) {
+  timespec now{};
+  clock_gettime(clock, &now);
+  return static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000ULL +
+         static_cast<std::uint64_t>(now.tv_nsec);
+}
+
+// The maps of layout 5 that changed shape, read and then unpinned, so the load creates
+// the new ones in their place. The old programs, still attached until this daemon
+// replaces them, keep using the old maps, which live as long as they do.
+MigratedState takeLayout5Maps(const std::string& pin_dir) {
+  MigratedState state;
+  state.clock_offset_ns = clockNs(CLOCK_BOOTTIME) - clockNs(CLOCK_MONOTONIC);
+  {
+    const PinnedMap identities(pin_dir, "identities");
+    if (identities.fd() >= 0) {
+      // The interface each address is bound to is not known here: the pod firewall
+      // binds every pod's addresses before it attaches the new programs.
+      BpfMap<skouter_addr, layout5::IdentityValue>(identities.fd())
+          .forEach([&](const skouter_addr& key, const layout5::IdentityValue& value) {
+            skouter_identity_value converted{};
+            converted.identity = value.identity;
+            converted.flags = value.flags;
+            state.identities.push_back({key, converted});
+          });
+    }
+    const PinnedMap flows(pin_dir, "flows");
+    if (flows.fd() >= 0) {
+      BpfMap<layout5::FlowKey, layout5::FlowValue>(flows.fd())
+          .forEach([&](const layout5::FlowKey& old_key, const layout5::FlowValue& old_value) {
+            skouter_flow_key key{};
+            key.identity = old_value.identity;
+            key.family = old_key.family;
+            key.protocol = old_key.protocol;
+            key.local_port = old_key.local_port;
+            key.remote_port = old_key.remote_port;
+            std::memcpy(key.local, old_key.local, sizeof(key.local));
+            std::memcpy(key.remote, old_key.remote, sizeof(key.remote));
+            skouter_flow_value value{};
+            value.last_seen_ns = old_value.last_seen_ns + state.clock_offset_ns;
+            value.origin = old_value.origin;
+            (old_value.origin == SKOUTER_FLOW_INBOUND ? state.inbound_flows : state.flows)
+                .push_back({key, value});
+          });
+    }
   }
+  for (const char* map : {"identities", "flows", "counters"}) {
+    const std::string path = pin_dir + "/" + map;
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+      throw DatapathError("cannot unpin " + path + ": " + std::strerror(errno));
+    }
+  }
+  return state;
+}
+
+// Writes what takeLayout5Maps() read into the maps of this layout, and moves the times
+// of the maps that kept their shape to CLOCK_BOOTTIME.
+void restoreMigratedState(Datapath& datapath, const MigratedState& state) {
+  auto identities = datapath.identities();
+  for (const auto& [key, value] : state.identities) identities.update(key, value);
+  auto flows = datapath.flows();
+  for (const auto& [key, value] : state.flows) flows.update(key, value);
+  auto inbound_flows = datapath.inboundFlows();
+  for (const auto& [key, value] : state.inbound_flows) inbound_flows.update(key, value);
+  if (state.clock_offset_ns == 0) return;
+  auto allowed = datapath.allowedIps();
+  allowed.forEach([&](const skouter_allowed_ip_key& key, skouter_allowed_ip_value value) {
+    if (value.expiry_ns == 0) return;  // static
+    value.expiry_ns += state.clock_offset_ns;
+    allowed.update(key, value, BPF_EXIST);
+  });
+  auto queries = datapath.dnsQueries();
+  queries.forEach([&](const skouter_dns_query_key& key, skouter_dns_query_value value) {
+    value.sent_ns += state.clock_offset_ns;
+    queries.update(key, value, BPF_EXIST);
+  });
 }
 
 // Reads the producer and consumer positions of a BPF ring buffer: its first page
@@ -304,7 +405,8 @@ std::unique_ptr<Datapath> Datapath::open(const std::string& pin_dir) {
       throw DatapathError("cannot set pin path " + path);
     }
   }
-  if (takeover.migrated) unpinMigratedMaps(pin_dir);
+  MigratedState migrated;
+  if (takeover.migrated) migrated = takeLayout5Maps(pin_dir);
   const int rc = skouter_bpf__load(datapath->skeleton_);
   if (rc != 0) {
     std::string reason = std::strerror(-rc);
@@ -324,9 +426,14 @@ std::unique_ptr<Datapath> Datapath::open(const std::string& pin_dir) {
     if (datapath->config().update(0, settings) != 0) {
       throw DatapathError("cannot record the migration in " + pin_dir + "/config");
     }
+    restoreMigratedState(*datapath, migrated);
+    if (takeover.previous_heartbeat_ns) *takeover.previous_heartbeat_ns += migrated.clock_offset_ns;
     takeover.migration = "migrated pinned state from layout " +
                          std::to_string(SKOUTER_MIGRATABLE_LAYOUT_VERSION) + " to " +
-                         std::to_string(SKOUTER_LAYOUT_VERSION) + ": counters reset";
+                         std::to_string(SKOUTER_LAYOUT_VERSION) + ": counters reset; " +
+                         std::to_string(migrated.identities.size()) + " pod addresses, " +
+                         std::to_string(migrated.flows.size() + migrated.inbound_flows.size()) +
+                         " flows kept";
     spdlog::info("{}", takeover.migration);
   }
   return datapath;
@@ -433,6 +540,12 @@ CidrMap Datapath::allowedCidrs() const {
 }
 PortSetMap Datapath::portSets() const { return PortSetMap(bpf_map__fd(skeleton_->maps.port_sets)); }
 FlowMap Datapath::flows() const { return FlowMap(bpf_map__fd(skeleton_->maps.flows)); }
+FlowMap Datapath::inboundFlows() const {
+  return FlowMap(bpf_map__fd(skeleton_->maps.inbound_flows));
+}
+InterfaceMap Datapath::interfaces() const {
+  return InterfaceMap(bpf_map__fd(skeleton_->maps.interfaces));
+}
 DnsQueryMap Datapath::dnsQueries() const {
   return DnsQueryMap(bpf_map__fd(skeleton_->maps.dns_queries));
 }
@@ -468,7 +581,8 @@ std::vector<std::pair<std::string, std::uint32_t>> Datapath::tableCapacities() c
   for (const bpf_map* map :
        {skeleton_->maps.identities, skeleton_->maps.allowed_ips, skeleton_->maps.learned_names,
         skeleton_->maps.allowed_cidrs, skeleton_->maps.port_sets, skeleton_->maps.flows,
-        skeleton_->maps.dns_queries, skeleton_->maps.trusted_resolvers}) {
+        skeleton_->maps.inbound_flows, skeleton_->maps.dns_queries,
+        skeleton_->maps.trusted_resolvers, skeleton_->maps.interfaces}) {
     capacities.emplace_back(bpf_map__name(map), bpf_map__max_entries(map));
   }
   return capacities;

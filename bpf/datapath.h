@@ -11,8 +11,9 @@
 // Upgrades: open() reads the layout version of the pinned maps before it loads
 // anything. It takes over the maps of its own layout (SKOUTER_LAYOUT_VERSION) and
 // migrates those of the layout before (SKOUTER_MIGRATABLE_LAYOUT_VERSION: maps whose
-// shape changed are recreated, all others kept); it refuses any other layout without
-// touching it, since only `skouterd --detach` can clear such state.
+// shape changed are recreated with their entries converted, all others kept); it
+// refuses any other layout without touching it, since only `skouterd --detach` can
+// clear such state.
 #pragma once
 
 #include <array>
@@ -43,6 +44,7 @@ using LearnedNameMap = BpfMap<skouter_learned_name_key, skouter_learned_name_val
 using CidrMap = BpfMap<skouter_cidr_key, skouter_cidr_value>;
 using PortSetMap = BpfMap<std::uint32_t, skouter_port_set>;
 using FlowMap = BpfMap<skouter_flow_key, skouter_flow_value>;
+using InterfaceMap = BpfMap<std::uint32_t, skouter_interface_value>;
 using DnsQueryMap = BpfMap<skouter_dns_query_key, skouter_dns_query_value>;
 using ResolverMap = BpfMap<skouter_resolver_key, skouter_resolver_value>;
 using ConfigMap = BpfMap<std::uint32_t, skouter_config>;
@@ -69,7 +71,7 @@ struct Takeover {
   // They were of the previous layout and were migrated; `migration` says what was lost.
   bool migrated = false;
   std::string migration;
-  // The previous daemon's last heartbeat (CLOCK_MONOTONIC), read before this one beat.
+  // The previous daemon's last heartbeat (datapath clock), read before this one beat.
   std::optional<std::uint64_t> previous_heartbeat_ns;
 };
 
@@ -121,7 +123,10 @@ class Datapath {
   LearnedNameMap learnedNames() const;
   CidrMap allowedCidrs() const;
   PortSetMap portSets() const;
+  // Flows the workloads opened, and flows opened from outside.
   FlowMap flows() const;
+  FlowMap inboundFlows() const;
+  InterfaceMap interfaces() const;
   DnsQueryMap dnsQueries() const;
   ResolverMap trustedResolvers() const;
   ConfigMap config() const;

@@ -1,5 +1,6 @@
-/* tc ingress of a policed pod's host-side interface: packets leaving the pod, judged
- * here before any SNAT or encapsulation, by the identity of their source address. */
+/* tc ingress of a pod's node-side interface: packets leaving the pod, judged here
+ * before any SNAT or encapsulation, by the identity of their source address, which
+ * must be bound to this very interface. */
 #include "lib/enforce.h"
 
 #define HOOK SKOUTER_COUNTER_HOOK_POD_INGRESS
@@ -18,25 +19,27 @@ int pod_ingress(struct __sk_buff* skb) {
   struct packet pkt = {};
   int rc = parse_packet(skb, &pkt);
   if (rc == PARSE_NOT_IP) return VERDICT_PASS; /* ARP */
-  if (rc != PARSE_OK) {
-    count(HOOK, SKOUTER_CNT_PARSE_ERROR);
-    return global_audit ? VERDICT_PASS : VERDICT_DROP;
-  }
+  if (rc != PARSE_OK) return refuse_unparsed(rc, global_audit, HOOK);
   /* Before the identity: neighbour discovery and DHCP come from addresses (link-local,
    * unspecified) that are no pod's. */
-  if (is_control_traffic(&pkt)) {
+  if (is_link_control(skb, pkt.l3_offset, pkt.l4_offset, packet_shape(&pkt), 1)) {
     count(HOOK, SKOUTER_CNT_EGRESS_ALLOWED_CONTROL);
     return VERDICT_PASS;
   }
   const struct skouter_identity_value* pod = pod_identity(&pkt);
   if (!pod) {
-    /* Only policed pods' interfaces carry this program: a source that is none of the
-     * pod's addresses would otherwise be a way around its policy. */
+    /* Every pod interface carries this program, also before the pod's address is
+     * known: a source that is no pod's would otherwise be a way around a policy. */
     count(HOOK, SKOUTER_CNT_POD_UNKNOWN_SOURCE);
     return global_audit ? VERDICT_PASS : VERDICT_DROP;
   }
-  /* A pod no Egress selects, behind an interface it shares with policed ones (a
-   * bridge): listed only so that it is not taken for a spoofed source. */
+  if (pod->ifindex != skb->ifindex) {
+    /* A pod's address from another pod's interface: a neighbour posing as it. */
+    count(HOOK, SKOUTER_CNT_POD_SPOOFED_SOURCE);
+    return global_audit ? VERDICT_PASS : VERDICT_DROP;
+  }
+  /* A pod no Egress selects: listed so that it is neither taken for a spoofed source
+   * nor posed as by a policed neighbour. */
   if (pod->identity == SKOUTER_UNPOLICED_IDENTITY) return VERDICT_PASS;
   int audit = global_audit || (pod->flags & SKOUTER_IDENTITY_AUDIT);
   return enforce_outgoing(skb, &pkt, pod->identity, audit, cfg, HOOK);

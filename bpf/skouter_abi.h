@@ -7,9 +7,11 @@
  * read. A daemon takes over the pinned maps of its own layout and migrates those of
  * SKOUTER_MIGRATABLE_LAYOUT_VERSION; it refuses any other (see Datapath::open).
  *
- * Layout 5 (from 4): counters per hook (SKOUTER_COUNTER_HOOKS times as many), the
- * counter SKOUTER_CNT_EVENT_RATE_LIMITED, skouter_config.event_rate_limit in what was
- * padding, and the event_budget map (not pinned).
+ * Layout 6 (from 5): every time is CLOCK_BOOTTIME (bpf_ktime_get_boot_ns), so expiries
+ * and idle flows count a suspend; identities bind each address to the interface its
+ * packets arrive on and to its network namespace; flows are keyed by identity, and
+ * inbound-started flows live in a map of their own (inbound_flows); the interfaces map;
+ * new counters (so the counters map is recreated).
  */
 #ifndef SKOUTER_BPF_SKOUTER_ABI_H
 #define SKOUTER_BPF_SKOUTER_ABI_H
@@ -27,9 +29,9 @@
 #define SKOUTER_U64 __u64
 #endif
 
-#define SKOUTER_LAYOUT_VERSION 5
+#define SKOUTER_LAYOUT_VERSION 6
 /* The previous layout, whose pinned maps a daemon of this layout migrates. */
-#define SKOUTER_MIGRATABLE_LAYOUT_VERSION 4
+#define SKOUTER_MIGRATABLE_LAYOUT_VERSION 5
 
 /* Identity of the node's own traffic. Pod identities are allocated above it. */
 #define SKOUTER_HOST_IDENTITY 1
@@ -62,7 +64,7 @@ struct skouter_allowed_ip_key {
 };
 
 struct skouter_allowed_ip_value {
-  SKOUTER_U64 expiry_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns); 0 = never expires */
+  SKOUTER_U64 expiry_ns; /* CLOCK_BOOTTIME (bpf_ktime_get_boot_ns); 0 = never expires */
   SKOUTER_U32 rule_id;
   SKOUTER_U32 port_set; /* key in port_sets; 0 = every port */
 };
@@ -113,19 +115,32 @@ struct skouter_cidr_value {
 
 /* identities: a workload address -> who it is. The host's identity is implicit (a
  * packet leaving the uplink that was originated locally); pods are added here, those
- * no Egress selects with SKOUTER_UNPOLICED_IDENTITY (their packets pass untouched). */
+ * no Egress selects with SKOUTER_UNPOLICED_IDENTITY (their packets pass untouched).
+ * Each address is bound to the interface the pod's packets arrive on: the same
+ * address from any other interface is a neighbour posing as the pod, and is dropped. */
 enum skouter_identity_flags {
-  SKOUTER_IDENTITY_AUDIT = 1 << 0, /* an Egress in mode audit selects the pod */
+  SKOUTER_IDENTITY_AUDIT = 1 << 0,       /* an Egress in mode audit selects the pod */
+  SKOUTER_IDENTITY_NETNS_KNOWN = 1 << 1, /* netns_id is valid */
 };
 
 struct skouter_identity_value {
   SKOUTER_U32 identity;
-  SKOUTER_U32 flags; /* enum skouter_identity_flags */
+  SKOUTER_U32 flags;   /* enum skouter_identity_flags */
+  SKOUTER_U32 ifindex; /* the node-side interface the pod's packets arrive on */
+  /* The pod's network namespace as the node's namespace numbers it (the peer id
+   * `ip link` shows as link-netnsid), for the socket lookups that decide whether an
+   * inbound datagram has a receiver. */
+  SKOUTER_U32 netns_id;
 };
 
-/* flows: keyed in the egress orientation (local side as source), whichever side
- * started the flow, so a reply leaving the node finds the flow its peer opened. */
+/* flows and inbound_flows: keyed in the egress orientation (local side as source),
+ * whichever side started the flow, so a reply leaving the node finds the flow its
+ * peer opened. The identity is part of the key: a pod that inherits an address never
+ * inherits its flows. Flows the workload opened (outbound, audited) and flows opened
+ * from outside (inbound) are in separate LRU maps, so a flood of inbound packets can
+ * evict only inbound flows. */
 struct skouter_flow_key {
+  SKOUTER_U32 identity;
   SKOUTER_U8 family;
   SKOUTER_U8 protocol;
   SKOUTER_U16 pad;
@@ -136,15 +151,35 @@ struct skouter_flow_key {
 };
 
 enum skouter_flow_origin {
-  SKOUTER_FLOW_OUTBOUND = 1, /* opened by the workload, allowed by policy */
-  SKOUTER_FLOW_INBOUND = 2,  /* opened from outside; its replies always pass */
-  SKOUTER_FLOW_AUDITED = 3,  /* denied but let through by audit; ends with the audit */
+  SKOUTER_FLOW_OUTBOUND = 1, /* opened by the workload, allowed by policy (flows) */
+  /* Opened from outside (inbound_flows): carries only the responder's side, i.e. no
+   * TCP SYN without ACK and no ICMP echo request leaves on it. */
+  SKOUTER_FLOW_INBOUND = 2,
+  SKOUTER_FLOW_AUDITED = 3, /* denied but let through by audit; ends with the audit (flows) */
 };
 
 struct skouter_flow_value {
-  SKOUTER_U64 last_seen_ns;
-  SKOUTER_U32 origin; /* enum skouter_flow_origin */
-  SKOUTER_U32 identity;
+  SKOUTER_U64 last_seen_ns; /* CLOCK_BOOTTIME */
+  SKOUTER_U32 origin;       /* enum skouter_flow_origin */
+  SKOUTER_U32 pad;
+};
+
+/* interfaces: what forwarded traffic leaving an uplink is, by the interface it came in
+ * on (skb->ingress_ifindex). Written by the daemon for every interface of the node. */
+enum skouter_interface_kind {
+  /* Carries the pod programs (a pod's veth, or a bridge of such): its traffic was
+   * judged where it entered. */
+  SKOUTER_INTERFACE_POD = 1,
+  /* Others' traffic passing through: another uplink, a tunnel from other nodes, an
+   * interface named with --transit-interface. Passed unjudged. */
+  SKOUTER_INTERFACE_TRANSIT = 2,
+  /* Local containers, VMs, anything else (lo included): judged as the host. */
+  SKOUTER_INTERFACE_GUEST = 3,
+};
+
+struct skouter_interface_value {
+  SKOUTER_U32 kind; /* enum skouter_interface_kind */
+  SKOUTER_U32 pad;
 };
 
 /* dns_queries: an outstanding UDP query from a policed workload to a trusted
@@ -160,7 +195,7 @@ struct skouter_dns_query_key {
 };
 
 struct skouter_dns_query_value {
-  SKOUTER_U64 sent_ns;
+  SKOUTER_U64 sent_ns; /* CLOCK_BOOTTIME; TCP: of the client's last segment */
   SKOUTER_U32 identity;
   SKOUTER_U16 question_len; /* bytes of question that are valid; 0 for TCP */
   SKOUTER_U16 pad;
@@ -189,7 +224,7 @@ enum skouter_hook {
 };
 
 struct skouter_answer_header {
-  SKOUTER_U64 received_ns;
+  SKOUTER_U64 received_ns; /* CLOCK_BOOTTIME */
   SKOUTER_U32 ifindex;
   SKOUTER_U32 hook; /* enum skouter_hook */
   SKOUTER_U32 identity;
@@ -208,6 +243,9 @@ enum skouter_config_flags {
   SKOUTER_CFG_AUDIT = 1 << 1,        /* count and pass instead of dropping */
   SKOUTER_CFG_FAIL_OPEN = 1 << 2,    /* no enforcement while the daemon is silent */
   SKOUTER_CFG_HOST_AUDIT = 1 << 3,   /* an Egress in mode audit selects this node */
+  /* Every pod interface carries the pod programs: traffic forwarded from an interface
+   * the interfaces map does not know (a pod born while no daemon ran) is dropped. */
+  SKOUTER_CFG_GUARD_UNKNOWN_INTERFACES = 1 << 4,
 };
 
 /* events: a new flow that policy denies, dropped or (audit) let through. One event per
@@ -220,7 +258,7 @@ enum skouter_event_verdict {
 };
 
 struct skouter_flow_event {
-  SKOUTER_U64 time_ns; /* CLOCK_MONOTONIC */
+  SKOUTER_U64 time_ns; /* CLOCK_BOOTTIME */
   SKOUTER_U32 identity;
   SKOUTER_U8 verdict; /* enum skouter_event_verdict */
   SKOUTER_U8 family;
@@ -244,7 +282,7 @@ struct skouter_config {
   SKOUTER_U64 flow_idle_ns;     /* a flow idle longer than this is judged anew */
 };
 
-/* heartbeat: CLOCK_MONOTONIC time of the daemon's last beat, one entry. */
+/* heartbeat: CLOCK_BOOTTIME time of the daemon's last beat, one entry. */
 struct skouter_heartbeat {
   SKOUTER_U64 last_beat_ns;
 };
@@ -253,7 +291,7 @@ struct skouter_heartbeat {
  * refilled at 0 (a new map) starts full. */
 struct skouter_event_budget {
   SKOUTER_U64 tokens;
-  SKOUTER_U64 last_refill_ns; /* CLOCK_MONOTONIC */
+  SKOUTER_U64 last_refill_ns; /* CLOCK_BOOTTIME */
 };
 
 /* counters: one per-CPU slot per hook and reason, at
@@ -274,7 +312,7 @@ enum skouter_counter {
   SKOUTER_CNT_EGRESS_ALLOWED_LEARNED,  /* new flow to a learned address */
   SKOUTER_CNT_EGRESS_ALLOWED_STATIC,   /* new flow to a static IP or CIDR */
   SKOUTER_CNT_EGRESS_ALLOWED_RESOLVER, /* traffic to a trusted resolver */
-  SKOUTER_CNT_EGRESS_ALLOWED_CONTROL,  /* NDP, DHCP, ICMP errors, link multicast */
+  SKOUTER_CNT_EGRESS_ALLOWED_CONTROL,  /* on-link NDP, DHCP, MLD, IGMP; ICMP errors of a flow */
   SKOUTER_CNT_EGRESS_DENIED,           /* dropped */
   SKOUTER_CNT_EGRESS_AUDITED,          /* would have been dropped; audit mode */
   SKOUTER_CNT_EGRESS_EXPIRED,          /* learned address found but expired */
@@ -294,6 +332,10 @@ enum skouter_counter {
   SKOUTER_CNT_EVENT_RINGBUF_FULL,      /* deny/audit event lost: the daemon is behind */
   SKOUTER_CNT_POD_UNKNOWN_SOURCE,      /* from a pod interface, no pod's address: dropped */
   SKOUTER_CNT_EVENT_RATE_LIMITED,      /* deny/audit event not sent: over event_rate_limit */
+  SKOUTER_CNT_POD_SPOOFED_SOURCE,      /* a pod's address from another interface: dropped */
+  SKOUTER_CNT_SOURCE_ROUTED,           /* IPv4 source route or IPv6 routing header: dropped */
+  SKOUTER_CNT_FORWARDED_UNKNOWN,       /* forwarded from an interface nobody knows: dropped */
+  SKOUTER_CNT_INBOUND_NO_RECEIVER,     /* inbound datagram for no local socket: no flow */
   SKOUTER_CNT_MAX,
 };
 
@@ -306,6 +348,8 @@ enum skouter_counter {
         "dns_answer_too_large", "ingress_flow_recorded", "reinjected_seen",                     \
         "dns_tcp_segment_held", "egress_fail_open", "parse_error", "egress_port_denied",        \
         "event_ringbuf_full", "pod_unknown_source", "event_rate_limited",                       \
+        "pod_spoofed_source", "source_routed", "forwarded_unknown_interface",                   \
+        "inbound_no_receiver",                                                                  \
   }
 
 #endif /* SKOUTER_BPF_SKOUTER_ABI_H */

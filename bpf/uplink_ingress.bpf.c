@@ -23,13 +23,15 @@ int uplink_ingress(struct __sk_buff* skb) {
     return VERDICT_PASS;
   }
 
-  __u64 now = bpf_ktime_get_ns();
+  __u64 now = now_ns();
   if (pkt.has_ports && trusted_resolver(pkt.family, pkt.sport, pkt.saddr)) {
     if (pkt.protocol == IPPROTO_UDP) return dns_intercept_udp(skb, &pkt, cfg, HOOK, now);
     if (pkt.protocol == IPPROTO_TCP) return dns_intercept_tcp(skb, &pkt, cfg, HOOK, now);
   }
 
-  note_incoming_flow(&pkt, SKOUTER_HOST_IDENTITY, now, cfg, HOOK);
+  /* The host's sockets are in this interface's network namespace. */
+  const struct receiver_netns host = {.netns_id = CURRENT_NETNS, .known = 1};
+  note_incoming_flow(skb, &pkt, SKOUTER_HOST_IDENTITY, &host, now, cfg, HOOK);
   return VERDICT_PASS;
 }
 

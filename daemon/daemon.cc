@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "common/datapath_clock.h"
 #include "daemon/explain.h"
 #include "daemon/host_network.h"
 #include "daemon/version.h"
@@ -23,7 +24,6 @@
 namespace skouter::daemon {
 namespace http = boost::beast::http;
 using nlohmann::json;
-using resolver::monotonicNowNs;
 
 namespace {
 
@@ -38,11 +38,15 @@ const char* const kCounterNames[] = SKOUTER_COUNTER_NAMES;
 static_assert(sizeof(kCounterNames) / sizeof(kCounterNames[0]) == SKOUTER_CNT_MAX,
               "SKOUTER_COUNTER_NAMES must name every counter");
 
+// The uplinks: as named, else every way out the default routes take (an IPv6 default
+// route may leave by another interface than the IPv4 one).
 std::vector<std::string> resolveInterfaces(const DaemonOptions& options) {
   if (!options.interfaces.empty()) return options.interfaces;
-  auto interface = defaultRouteInterface();
-  if (!interface) throw std::runtime_error("no default route; name the uplink with --interface");
-  return {*interface};
+  auto interfaces = defaultRouteInterfaces();
+  if (interfaces.empty()) {
+    throw std::runtime_error("no default route; name the uplinks with --interface");
+  }
+  return interfaces;
 }
 
 skouter_resolver_key resolverKey(const resolver::ResolverAddress& address) {
@@ -150,8 +154,18 @@ Daemon::Daemon(DaemonOptions options)
     if (ifindex == 0) throw DatapathError("no interface named '" + interface + "'");
     uplinks.insert(ifindex);
   }
-  pod_firewall_ =
-      std::make_unique<PodFirewall>(*datapath_, *allowed_ips_, *static_rules_, std::move(uplinks));
+  flow_table_ = std::make_unique<FlowTable>(*datapath_);
+  const auto pinned_config = datapath_->config().lookup(0);
+  const bool guarded = datapath_->takeover().took_over && pinned_config &&
+                       (pinned_config->flags & SKOUTER_CFG_GUARD_UNKNOWN_INTERFACES);
+  pod_firewall_ = std::make_unique<PodFirewall>(*datapath_, *allowed_ips_, *static_rules_,
+                                                *flow_table_, std::move(uplinks), guarded);
+  interface_table_ = std::make_unique<InterfaceTable>(
+      datapath_->interfaces(),
+      InterfaceRoles{.kubernetes = options_.kubernetes,
+                     .uplinks = {options_.interfaces.begin(), options_.interfaces.end()},
+                     .transit = {options_.transit_interfaces.begin(),
+                                 options_.transit_interfaces.end()}});
   injector_ = std::make_unique<resolver::AnswerInjector>(options_.reinject_mark);
   dns_client_ = std::make_unique<resolver::DnsClient>(io_, options_.trusted_dns);
 
@@ -180,11 +194,14 @@ Daemon::Daemon(DaemonOptions options)
   }
   flow_events_ = std::make_unique<FlowEventReader>(
       io_, datapath_->eventsRingFd(), [this](const DeniedFlow& flow) { onDeniedFlow(flow); });
+  // Before the uplink programs: they tell forwarded traffic apart by the interface it
+  // came in on. Interfaces that appear later are followed from here on.
+  network_monitor_ = std::make_unique<NetworkChangeMonitor>(io_, [this] {
+    refreshInterfaces();
+    if (kubernetes_) scheduleApply(std::chrono::milliseconds(50), "network change");
+  });
+  refreshInterfaces();
   for (const auto& interface : options_.interfaces) datapath_->attachUplink(interface);
-  if (kubernetes_) {
-    network_monitor_ = std::make_unique<NetworkChangeMonitor>(
-        io_, [this] { scheduleApply(std::chrono::milliseconds(50), "network change"); });
-  }
 
   admin_ = std::make_unique<AdminServer>(
       io_, options_.admin_socket,
@@ -224,11 +241,13 @@ void Daemon::writeConfig() {
   config.flags = (host_policy_.polices ? SKOUTER_CFG_HOST_POLICED : 0) |
                  (options_.fail_open ? SKOUTER_CFG_FAIL_OPEN : 0) |
                  (options_.audit ? SKOUTER_CFG_AUDIT : 0) |
-                 (host_policy_.audit_egresses.empty() ? 0 : SKOUTER_CFG_HOST_AUDIT);
+                 (host_policy_.audit_egresses.empty() ? 0 : SKOUTER_CFG_HOST_AUDIT) |
+                 (pod_firewall_->guarding() ? SKOUTER_CFG_GUARD_UNKNOWN_INTERFACES : 0);
   if (awaitingCluster()) {
-    // Whether the node is policed comes from the cluster: until it is listed, the
-    // node stays as the previous daemon left it.
-    const std::uint32_t from_cluster = SKOUTER_CFG_HOST_POLICED | SKOUTER_CFG_HOST_AUDIT;
+    // Whether the node and its pods are policed comes from the cluster: until it is
+    // listed, they stay as the previous daemon left them.
+    const std::uint32_t from_cluster = SKOUTER_CFG_HOST_POLICED | SKOUTER_CFG_HOST_AUDIT |
+                                       SKOUTER_CFG_GUARD_UNKNOWN_INTERFACES;
     const auto previous = datapath_->config().lookup(0);
     config.flags = (config.flags & ~from_cluster) | (previous ? previous->flags & from_cluster : 0);
   }
@@ -370,37 +389,40 @@ void Daemon::onDeniedFlow(const DeniedFlow& flow) {
   const std::string named = names.empty() ? "" : fmt::format(" ({})", fmt::join(names, ", "));
   // One line per destination, not per retransmitted SYN; `skouterctl audit` counts them.
   if (!audit_table_.record(flow, std::move(names), std::chrono::system_clock::now())) return;
-  denied_flow_log_.log(monotonicNowNs(), spdlog::level::info, "{} {} -> {} {}{}{}",
+  denied_flow_log_.log(datapathNowNs(), spdlog::level::info, "{} {} -> {} {}{}{}",
                        toString(flow.verdict), flow.source.toString(), flow.destination.toString(),
                        flow.port ? std::to_string(flow.port) + "/" : "",
                        ipProtocolName(flow.protocol), named);
 }
 
 void Daemon::beat() {
-  skouter_heartbeat heartbeat{monotonicNowNs()};
+  skouter_heartbeat heartbeat{datapathNowNs()};
   if (datapath_->heartbeat().update(0, heartbeat) != 0) {
     spdlog::error("cannot write the heartbeat; answers will pass untouched");
   }
 }
 
 void Daemon::collectGarbage() {
-  const auto now = monotonicNowNs();
+  const auto now = datapathNowNs();
   answers_->forgetIdleTcpStreams(now, kTcpStreamIdle.count() * kNanosPerSecond);
   expired_removed_ += allowed_ips_->removeExpired(now);
   // Port sets outlive the entries that used them only briefly; a full pass over the
   // tables is not needed every round.
   if (++gc_runs_ % 30 == 0) forgetUnusedPortSets();
-  const std::uint64_t idle = options_.flow_idle_timeout_s * kNanosPerSecond;
-  auto flows = datapath_->flows();
-  std::size_t remaining = 0;
-  flows.forEach([&](const skouter_flow_key& key, const skouter_flow_value& value) {
-    if (now - value.last_seen_ns > idle && flows.erase(key)) {
-      ++flows_removed_;
-    } else {
-      ++remaining;
-    }
-  });
-  flows_in_table_ = remaining;
+  const auto sweep = flow_table_->sweep(now, options_.flow_idle_timeout_s * kNanosPerSecond,
+                                        kTcpStreamIdle.count() * kNanosPerSecond);
+  flows_removed_ += sweep.flows_removed;
+  last_sweep_ = sweep;
+}
+
+void Daemon::refreshInterfaces() {
+  try {
+    links_ = listLinks();
+    if (kubernetes_) pod_firewall_->observe(podInterfaces(links_));
+    interface_table_->write(links_, pod_firewall_->unguarded());
+  } catch (const std::exception& error) {
+    spdlog::error("cannot read the node's interfaces: {}", error.what());
+  }
 }
 
 void Daemon::run() {
@@ -412,6 +434,7 @@ void Daemon::run() {
   scheduleGarbageCollection();
   answers_->start();
   flow_events_->start();
+  network_monitor_->start();
   // With Kubernetes the first complete list of the cluster applies (and pre-warms).
   if (!kubernetes_) {
     applied_once_ = true;
@@ -419,7 +442,6 @@ void Daemon::run() {
   }
   if (kubernetes_) {
     kubernetes_->start();
-    network_monitor_->start();
     // Answers to pods wait for the cluster's policy, but not longer than DNS may go
     // without an answer.
     startup_timer_.expires_after(std::chrono::seconds(options_.failsafe_timeout_s));
@@ -542,7 +564,14 @@ void Daemon::applyAll(const std::string& why) {
   egresses_ = std::move(egresses);
   host_policy_ = std::move(compiled);
   bool complete = applyPolicy();
-  const auto pods = pod_firewall_->sync(policed, unpoliced);
+  // While any Egress selects pods, a pod is judged from its first packet, before the
+  // API server shows who it is: every pod interface carries the pod programs.
+  const bool guard_pods =
+      std::any_of(egresses_.begin(), egresses_.end(), [](const policy::Egress& egress) {
+        return egress.pod_selector || egress.namespace_selector;
+      });
+  const auto pods = pod_firewall_->sync(policed, unpoliced, guard_pods);
+  interface_table_->write(links_, pod_firewall_->unguarded());
   complete = complete && pods.complete;
   // Port sets only fall out of use when a policy changes (the garbage collection
   // catches the rest); a full pass over the tables per pod event would be wasted.
@@ -791,7 +820,7 @@ HttpResponse Daemon::explain(const HttpRequest& request, const std::string& quer
   PolicySnapshot snapshot;
   snapshot.policy = policyOf(identity);
   snapshot.trusted_resolvers = trustedResolvers();
-  snapshot.now_ns = monotonicNowNs();
+  snapshot.now_ns = datapathNowNs();
   snapshot.learned = allowed_ips_->entryOf(identity, flow.destination);
   for (const auto& entry : static_rules_->entries()) {
     if (entry.identity == identity) snapshot.static_entries.push_back(entry.entry);
@@ -913,7 +942,7 @@ std::string Daemon::statusJson() const {
       {"policy_reloads", {{"applied", reloads_applied_}, {"failed", reloads_failed_}}},
       {"last_policy_error", last_policy_error_.empty() ? json(nullptr) : json(last_policy_error_)},
       {"heartbeat_age_ms",
-       heartbeat ? (monotonicNowNs() - heartbeat->last_beat_ns) / 1'000'000 : 0},
+       heartbeat ? elapsedSince(heartbeat->last_beat_ns, datapathNowNs()) / 1'000'000 : 0},
       {"entries", {{"learned", learned}, {"static", static_rules_->entries().size()}}},
       {"counters",
        {{"datapath", datapath_counters},
@@ -1015,7 +1044,7 @@ std::vector<resolver::ResolverAddress> Daemon::trustedResolvers() const {
 }
 
 std::string Daemon::entriesJson() const {
-  const auto now = monotonicNowNs();
+  const auto now = datapathNowNs();
   json entries = json::array();
   for (const auto& entry : allowed_ips_->entries()) {
     json expires_in = nullptr;

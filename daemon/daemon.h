@@ -15,10 +15,14 @@
 #include <vector>
 
 #include "bpf/datapath.h"
+#include "common/datapath_clock.h"
 #include "daemon/admin_server.h"
 #include "daemon/audit_table.h"
 #include "daemon/event_stream.h"
 #include "daemon/flow_event_reader.h"
+#include "daemon/flow_table.h"
+#include "daemon/host_network.h"
+#include "daemon/interface_table.h"
 #include "daemon/kubernetes_source.h"
 #include "daemon/options.h"
 #include "daemon/pod_firewall.h"
@@ -66,6 +70,9 @@ class Daemon {
   void forgetUnusedPortSets();
   void onDeniedFlow(const DeniedFlow& flow);
   void writeConfig();
+  // Lists the node's interfaces anew: guards new pod interfaces, and tells the uplink
+  // programs what each interface's forwarded traffic is.
+  void refreshInterfaces();
   void syncTrustedResolvers();
   void beat();
   void scheduleHeartbeat();
@@ -142,8 +149,8 @@ class Daemon {
   std::string last_applied_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::chrono::system_clock::time_point started_wall_ = std::chrono::system_clock::now();
-  // CLOCK_MONOTONIC, as the datapath's heartbeat: the gap since the previous daemon.
-  std::uint64_t started_ns_ = resolver::monotonicNowNs();
+  // The datapath clock, as the heartbeat: the gap since the previous daemon.
+  std::uint64_t started_ns_ = datapathNowNs();
 
   boost::asio::io_context io_;
   std::unique_ptr<Datapath> datapath_;
@@ -156,6 +163,10 @@ class Daemon {
   std::unique_ptr<resolver::AnswerPipeline> answers_;
   AuditTable audit_table_;
   std::unique_ptr<FlowEventReader> flow_events_;
+  std::unique_ptr<FlowTable> flow_table_;
+  std::unique_ptr<InterfaceTable> interface_table_;
+  // The node's interfaces at the last look.
+  std::vector<Link> links_;
   std::unique_ptr<PodFirewall> pod_firewall_;
   std::unique_ptr<KubernetesSource> kubernetes_;
   std::unique_ptr<NetworkChangeMonitor> network_monitor_;
@@ -184,8 +195,8 @@ class Daemon {
   std::size_t reloads_failed_ = 0;
   std::size_t expired_removed_ = 0;
   std::size_t flows_removed_ = 0;
-  // Counted by the garbage collection's pass over the flow table.
-  std::size_t flows_in_table_ = 0;
+  // The garbage collection's last pass over the flow tables (it counts them).
+  FlowTable::Sweep last_sweep_;
   // What the previous daemon left: learned and static entries found at start.
   std::size_t entries_taken_over_ = 0;
   std::size_t gc_runs_ = 0;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "common/datapath_clock.h"
 #include "daemon/daemon.h"
 #include "daemon/prometheus_text.h"
 #include "daemon/version.h"
@@ -61,7 +62,11 @@ std::vector<Daemon::Fill> Daemon::tableFill() const {
     } else if (name == "port_sets") {
       entries = port_sets_->size();
     } else if (name == "flows") {
-      entries = flows_in_table_;
+      entries = last_sweep_.flows_remaining;
+    } else if (name == "inbound_flows") {
+      entries = last_sweep_.inbound_flows_remaining;
+    } else if (name == "interfaces") {
+      entries = datapath_->interfaces().keys().size();
     } else if (name == "dns_queries") {
       entries = datapath_->dnsQueries().keys().size();
     } else if (name == "trusted_resolvers") {
@@ -177,13 +182,11 @@ std::string Daemon::metricsText() {
                {{{"reason", "ring_full"}}, total(SKOUTER_CNT_EVENT_RINGBUF_FULL)},
                {{{"reason", "slow_subscriber"}}, static_cast<double>(events_.droppedSlow())}});
   const auto heartbeat = datapath_->heartbeat().lookup(0);
-  const auto now = resolver::monotonicNowNs();
+  const auto now = datapathNowNs();
   out.gauge("skouter_heartbeat_age_seconds",
             "Time since skouterd last told the datapath it is alive (answers pass untouched "
             "beyond --failsafe-timeout)",
-            heartbeat && now > heartbeat->last_beat_ns
-                ? static_cast<double>(now - heartbeat->last_beat_ns) / 1e9
-                : 0.0);
+            heartbeat ? static_cast<double>(elapsedSince(heartbeat->last_beat_ns, now)) / 1e9 : 0.0);
   out.gauge("skouter_pods_policed", "Pods on this node an Egress selects",
             static_cast<double>(pod_firewall_->pods().size()));
   out.gauge("skouter_event_subscribers", "Readers of the live event stream (skouterctl monitor)",

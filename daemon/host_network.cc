@@ -1,39 +1,285 @@
 #include "daemon/host_network.h"
 
+#include "daemon/interface_kind.h"
+
 #include <ifaddrs.h>
 #include <netinet/in.h>
+#include <linux/if_addr.h>
+#include <linux/if_link.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
-#include <fstream>
-#include <sstream>
-
-#include "common/ip_address.h"
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+#include <type_traits>
+#include <utility>
 
 namespace skouter::daemon {
+namespace {
 
-std::optional<std::string> defaultRouteInterface() {
-  // /proc/net/route: Iface Destination Gateway ...; the default route has
-  // destination 00000000 and mask 00000000.
-  std::ifstream ipv4("/proc/net/route");
-  std::string line;
-  std::getline(ipv4, line);
-  while (std::getline(ipv4, line)) {
-    std::istringstream fields(line);
-    std::string interface, destination, gateway, flags, refcnt, use, metric, mask;
-    fields >> interface >> destination >> gateway >> flags >> refcnt >> use >> metric >> mask;
-    if (destination == "00000000" && mask == "00000000") return interface;
+constexpr std::size_t kReceiveBufferSize = 64 * 1024;
+
+// One rtnetlink socket for one dump: the request goes out, the reply's messages come
+// back in datagrams until NLMSG_DONE.
+class DumpSocket {
+ public:
+  DumpSocket() : fd_(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)) {
+    if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "rtnetlink socket");
+    // Strict checking makes the kernel honour IFA_TARGET_NETNSID in address dumps
+    // (and refuse what it does not understand instead of ignoring it).
+    const int on = 1;
+    setsockopt(fd_, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &on, sizeof(on));
   }
-  // /proc/net/ipv6_route: destination prefix-length ... interface (last field).
-  std::ifstream ipv6("/proc/net/ipv6_route");
-  while (std::getline(ipv6, line)) {
-    std::istringstream fields(line);
-    std::string destination, prefix_length, field, interface;
-    fields >> destination >> prefix_length;
-    while (fields >> field) interface = field;
-    if (destination == std::string(32, '0') && prefix_length == "00" && interface != "lo") {
-      return interface;
+  ~DumpSocket() { close(fd_); }
+  DumpSocket(const DumpSocket&) = delete;
+  DumpSocket& operator=(const DumpSocket&) = delete;
+
+  // Calls `visit` with each message of the reply to `request`. Returns 0, or the
+  // error the kernel answered with.
+  template <typename Visit>
+  int dump(nlmsghdr* request, Visit&& visit, const char* what) {
+    request->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    request->nlmsg_seq = 1;
+    sockaddr_nl kernel{};
+    kernel.nl_family = AF_NETLINK;
+    if (sendto(fd_, request, request->nlmsg_len, 0, reinterpret_cast<const sockaddr*>(&kernel),
+               sizeof(kernel)) < 0) {
+      throw std::system_error(errno, std::generic_category(), what);
+    }
+    std::vector<char> buffer(kReceiveBufferSize);
+    for (;;) {
+      const ssize_t received = recv(fd_, buffer.data(), buffer.size(), 0);
+      if (received < 0) {
+        if (errno == EINTR) continue;
+        throw std::system_error(errno, std::generic_category(), what);
+      }
+      int remaining = static_cast<int>(received);
+      for (auto* message = reinterpret_cast<const nlmsghdr*>(buffer.data());
+           NLMSG_OK(message, remaining); message = NLMSG_NEXT(message, remaining)) {
+        if (message->nlmsg_type == NLMSG_DONE) return 0;
+        if (message->nlmsg_type == NLMSG_ERROR) {
+          const int error = -static_cast<const nlmsgerr*>(NLMSG_DATA(message))->error;
+          if (error != 0) return error;
+          continue;
+        }
+        visit(message);
+      }
     }
   }
-  return std::nullopt;
+
+ private:
+  int fd_;
+};
+
+template <typename Header>
+struct Request {
+  nlmsghdr header;
+  Header body;
+  char attributes[64];
+};
+
+template <typename Header>
+Request<Header> request(std::uint16_t type, std::uint8_t family) {
+  Request<Header> request{};
+  request.header.nlmsg_type = type;
+  request.header.nlmsg_len = NLMSG_LENGTH(sizeof(Header));
+  if constexpr (std::is_same_v<Header, ifaddrmsg>) {
+    request.body.ifa_family = family;
+  } else if constexpr (std::is_same_v<Header, rtmsg>) {
+    request.body.rtm_family = family;
+  } else {
+    request.body.ifi_family = family;
+  }
+  return request;
+}
+
+template <typename Header>
+void addAttribute(Request<Header>& request, std::uint16_t type, const void* data,
+                  std::size_t size) {
+  auto* attribute = reinterpret_cast<rtattr*>(reinterpret_cast<char*>(&request.header) +
+                                              NLMSG_ALIGN(request.header.nlmsg_len));
+  attribute->rta_type = type;
+  attribute->rta_len = static_cast<unsigned short>(RTA_LENGTH(size));
+  std::memcpy(RTA_DATA(attribute), data, size);
+  request.header.nlmsg_len = NLMSG_ALIGN(request.header.nlmsg_len) + RTA_ALIGN(attribute->rta_len);
+}
+
+// The attributes after the fixed header `Header` of `message`, by type.
+template <typename Header, typename Visit>
+void forEachAttribute(const nlmsghdr* message, Visit&& visit) {
+  int length = static_cast<int>(message->nlmsg_len) - static_cast<int>(NLMSG_LENGTH(sizeof(Header)));
+  const auto* attribute = reinterpret_cast<const rtattr*>(
+      static_cast<const char*>(NLMSG_DATA(message)) + NLMSG_ALIGN(sizeof(Header)));
+  for (; RTA_OK(attribute, length); attribute = RTA_NEXT(attribute, length)) visit(attribute);
+}
+
+std::uint32_t u32Of(const rtattr* attribute) {
+  std::uint32_t value = 0;
+  if (RTA_PAYLOAD(attribute) >= sizeof(value)) std::memcpy(&value, RTA_DATA(attribute), sizeof(value));
+  return value;
+}
+
+std::string stringOf(const rtattr* attribute) {
+  const auto* text = static_cast<const char*>(RTA_DATA(attribute));
+  return std::string(text, strnlen(text, RTA_PAYLOAD(attribute)));
+}
+
+Link linkOf(const nlmsghdr* message) {
+  const auto* info = static_cast<const ifinfomsg*>(NLMSG_DATA(message));
+  Link link;
+  link.ifindex = info->ifi_index;
+  link.loopback = (info->ifi_flags & IFF_LOOPBACK) != 0;
+  forEachAttribute<ifinfomsg>(message, [&](const rtattr* attribute) {
+    switch (attribute->rta_type) {
+      case IFLA_IFNAME:
+        link.name = stringOf(attribute);
+        break;
+      case IFLA_MASTER:
+        link.master = static_cast<int>(u32Of(attribute));
+        break;
+      case IFLA_LINK:
+        link.peer_ifindex = static_cast<int>(u32Of(attribute));
+        break;
+      case IFLA_LINK_NETNSID: {
+        // Negative: no id (the peer is in this namespace).
+        const auto id = static_cast<std::int32_t>(u32Of(attribute));
+        if (id >= 0) link.peer_netns_id = static_cast<std::uint32_t>(id);
+        break;
+      }
+      case IFLA_LINKINFO: {
+        int length = static_cast<int>(RTA_PAYLOAD(attribute));
+        for (const auto* nested = static_cast<const rtattr*>(RTA_DATA(attribute));
+             RTA_OK(nested, length); nested = RTA_NEXT(nested, length)) {
+          if (nested->rta_type == IFLA_INFO_KIND) link.kind = stringOf(nested);
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  });
+  // IFLA_LINK means the peer only when the peer is elsewhere; for a vlan or macvlan it
+  // is the lower device of this namespace.
+  if (!link.peer_netns_id) link.peer_ifindex = 0;
+  return link;
+}
+
+std::optional<IpAddress> addressOf(const nlmsghdr* message) {
+  const auto* info = static_cast<const ifaddrmsg*>(NLMSG_DATA(message));
+  std::optional<IpAddress> address;
+  std::optional<IpAddress> local;
+  forEachAttribute<ifaddrmsg>(message, [&](const rtattr* attribute) {
+    const auto* bytes = static_cast<const std::uint8_t*>(RTA_DATA(attribute));
+    std::optional<IpAddress> value;
+    if (info->ifa_family == AF_INET && RTA_PAYLOAD(attribute) >= 4) value = IpAddress::fromV4(bytes);
+    if (info->ifa_family == AF_INET6 && RTA_PAYLOAD(attribute) >= 16) value = IpAddress::fromV6(bytes);
+    if (attribute->rta_type == IFA_ADDRESS) address = value;
+    if (attribute->rta_type == IFA_LOCAL) local = value;
+  });
+  // On a point-to-point link IFA_ADDRESS is the peer's; IFA_LOCAL is always ours.
+  return local ? local : address;
+}
+
+bool isIpv6LinkLocal(const IpAddress& address) {
+  return address.family == IpFamily::kV6 && address.bytes[0] == 0xfe &&
+         (address.bytes[1] & 0xc0) == 0x80;
+}
+
+}  // namespace
+
+std::vector<Link> listLinks() {
+  DumpSocket socket;
+  auto dump = request<ifinfomsg>(RTM_GETLINK, AF_UNSPEC);
+  std::vector<Link> links;
+  const int error = socket.dump(
+      &dump.header, [&](const nlmsghdr* message) {
+        if (message->nlmsg_type == RTM_NEWLINK) links.push_back(linkOf(message));
+      },
+      "listing the interfaces");
+  if (error != 0) throw std::system_error(error, std::generic_category(), "listing the interfaces");
+  return links;
+}
+
+std::vector<PodInterface> podInterfaces(const std::vector<Link>& links) {
+  std::vector<PodInterface> pods;
+  for (const Link& link : links) {
+    if (!isPodInterface(link)) continue;
+    pods.push_back({.ifindex = link.ifindex,
+                    .name = link.name,
+                    .netns_id = link.peer_netns_id,
+                    .addresses = addressesInNamespace(*link.peer_netns_id, link.peer_ifindex)});
+  }
+  return pods;
+}
+
+std::vector<IpAddress> addressesInNamespace(std::uint32_t netns_id, int ifindex) {
+  std::vector<IpAddress> addresses;
+  for (const std::uint8_t family : {AF_INET, AF_INET6}) {
+    DumpSocket socket;
+    auto dump = request<ifaddrmsg>(RTM_GETADDR, family);
+    const auto target = static_cast<std::int32_t>(netns_id);
+    addAttribute(dump, IFA_TARGET_NETNSID, &target, sizeof(target));
+    const int error = socket.dump(
+        &dump.header, [&](const nlmsghdr* message) {
+          if (message->nlmsg_type != RTM_NEWADDR) return;
+          const auto* info = static_cast<const ifaddrmsg*>(NLMSG_DATA(message));
+          if (static_cast<int>(info->ifa_index) != ifindex) return;
+          const auto address = addressOf(message);
+          if (address && !isIpv6LinkLocal(*address)) addresses.push_back(*address);
+        },
+        "listing the addresses of a pod");
+    // EINVAL: no namespace has that id (any more); the pod went away.
+    if (error == EINVAL || error == ENOENT) return {};
+    if (error != 0) {
+      throw std::system_error(error, std::generic_category(),
+                              "listing the addresses of network namespace " +
+                                  std::to_string(netns_id));
+    }
+  }
+  return addresses;
+}
+
+std::vector<std::string> defaultRouteInterfaces() {
+  std::vector<int> indexes;
+  for (const std::uint8_t family : {AF_INET, AF_INET6}) {
+    DumpSocket socket;
+    auto dump = request<rtmsg>(RTM_GETROUTE, family);
+    const int error = socket.dump(
+        &dump.header, [&](const nlmsghdr* message) {
+          if (message->nlmsg_type != RTM_NEWROUTE) return;
+          const auto* route = static_cast<const rtmsg*>(NLMSG_DATA(message));
+          if (route->rtm_dst_len != 0 || route->rtm_type != RTN_UNICAST) return;
+          std::uint32_t table = route->rtm_table;
+          std::vector<int> next_hops;
+          forEachAttribute<rtmsg>(message, [&](const rtattr* attribute) {
+            if (attribute->rta_type == RTA_TABLE) table = u32Of(attribute);
+            if (attribute->rta_type == RTA_OIF) next_hops.push_back(static_cast<int>(u32Of(attribute)));
+            if (attribute->rta_type == RTA_MULTIPATH) {
+              int length = static_cast<int>(RTA_PAYLOAD(attribute));
+              for (const auto* hop = static_cast<const rtnexthop*>(RTA_DATA(attribute));
+                   RTNH_OK(hop, length); length -= NLMSG_ALIGN(hop->rtnh_len), hop = RTNH_NEXT(hop)) {
+                next_hops.push_back(hop->rtnh_ifindex);
+              }
+            }
+          });
+          if (table != RT_TABLE_MAIN) return;
+          indexes.insert(indexes.end(), next_hops.begin(), next_hops.end());
+        },
+        "listing the default routes");
+    if (error != 0) throw std::system_error(error, std::generic_category(), "listing the default routes");
+  }
+  std::vector<std::string> names;
+  for (const int ifindex : indexes) {
+    char name[IF_NAMESIZE] = {};
+    if (ifindex <= 0 || !if_indextoname(static_cast<unsigned>(ifindex), name)) continue;
+    if (std::find(names.begin(), names.end(), name) == names.end()) names.emplace_back(name);
+  }
+  return names;
 }
 
 bool isLocalAddress(const std::string& address) {

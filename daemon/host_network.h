@@ -1,13 +1,59 @@
-// Facts about the host's own network configuration the daemon needs at start.
+// Facts about the node's own network, as the kernel tells them in the daemon's network
+// namespace (rtnetlink): its interfaces, the ways out, the pods behind its veths.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
+
+#include "common/ip_address.h"
 
 namespace skouter::daemon {
 
-// The interface of the IPv4 default route, else of the IPv6 one.
-std::optional<std::string> defaultRouteInterface();
+struct Link {
+  int ifindex = 0;
+  std::string name;
+  // IFLA_INFO_KIND: "veth", "bridge", "vxlan", "wireguard", ...; empty for a physical
+  // interface and for lo.
+  std::string kind;
+  int master = 0;  // the bridge (or bond) it is a port of; 0 for none
+  bool loopback = false;
+  // A veth whose peer lives in another network namespace: that namespace as this one
+  // numbers it (`ip link` shows it as link-netnsid), and the peer's index there.
+  std::optional<std::uint32_t> peer_netns_id;
+  int peer_ifindex = 0;
+
+  bool operator==(const Link&) const = default;
+};
+
+// Every interface of the daemon's network namespace. Throws std::system_error when
+// netlink fails.
+std::vector<Link> listLinks();
+
+// Where a pod's packets enter the node.
+struct PodInterface {
+  int ifindex = 0;
+  std::string name;
+  // The pod's network namespace as the node's numbers it; nullopt when unknown (found
+  // by route only), and then no socket lookup can tell which of its ports are open.
+  std::optional<std::uint32_t> netns_id;
+  std::vector<IpAddress> addresses;  // of the pod behind it
+
+  bool operator==(const PodInterface&) const = default;
+};
+
+// The pod interfaces among `links`, with the addresses of the pod behind each.
+std::vector<PodInterface> podInterfaces(const std::vector<Link>& links);
+
+// The addresses of the interface `ifindex` of the network namespace this one numbers
+// `netns_id` (IPv6 link-local ones left out: every pod has the same few). Empty when
+// that namespace is gone. Throws std::system_error when netlink fails otherwise.
+std::vector<IpAddress> addressesInNamespace(std::uint32_t netns_id, int ifindex);
+
+// The interfaces the default routes of the main routing table leave by, IPv4 and IPv6,
+// every next hop of a multipath route included, each once.
+std::vector<std::string> defaultRouteInterfaces();
 
 // Whether `address` (text) is configured on one of this host's interfaces.
 bool isLocalAddress(const std::string& address);

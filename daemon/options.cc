@@ -110,7 +110,12 @@ void describeFlags(Flags& flags, RawValues& raw) {
               "*.yaml/*.yml",
               "none; required without --kubernetes", FlagKind::kValue);
   flags.list("interface", "NAME", &options.interfaces, "uplink to police; repeatable",
-             "the interface of the default route");
+             "the interfaces of the IPv4 and IPv6 default routes");
+  flags.list("transit-interface", "NAME", &options.transit_interfaces,
+             "interface whose forwarded traffic is others' passing through (a router's LAN): "
+             "it leaves the uplinks unjudged; repeatable. Traffic forwarded from any other "
+             "local interface (containers, VMs) is judged as the host's",
+             "none; tunnels count as transit");
   flags.list("trusted-dns", "ADDR[:PORT]", &raw.trusted_dns,
              "trusted resolver ADDR[:PORT] or [ADDR6]:PORT; repeatable",
              "the nameservers of /etc/resolv.conf, or a local stub resolver's upstream servers");

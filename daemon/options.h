@@ -20,7 +20,10 @@ enum class LogFormat { kText, kJson };
 struct DaemonOptions {
   std::string config_path;  // empty: no configuration file
   std::string policy_path;
-  std::vector<std::string> interfaces;                 // empty: the default route's interface
+  std::vector<std::string> interfaces;  // empty: the default routes' interfaces
+  // Interfaces whose forwarded traffic is someone else's passing through (a router's
+  // LAN): it leaves the uplinks unjudged instead of being judged as the host's.
+  std::vector<std::string> transit_interfaces;
   std::vector<resolver::ResolverAddress> trusted_dns;  // empty: /etc/resolv.conf
   std::string admin_socket = "/run/skouter/skouterd.sock";
   std::string bpffs = "/sys/fs/bpf/skouter";

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstring>
 
 namespace skouter::daemon {
 namespace {
@@ -15,16 +16,25 @@ skouter_addr keyOf(const IpAddress& address) { return resolver::toBpfAddr(addres
 }  // namespace
 
 PodFirewall::PodFirewall(Datapath& datapath, resolver::AllowedIpTable& allowed_ips,
-                         StaticRuleTable& static_rules, std::set<int> uplinks)
+                         StaticRuleTable& static_rules, FlowTable& flows, std::set<int> uplinks,
+                         bool guard)
     : datapath_(datapath),
       allowed_ips_(allowed_ips),
       static_rules_(static_rules),
+      flows_(flows),
       identities_(datapath.identities()),
-      uplinks_(std::move(uplinks)) {
+      uplinks_(std::move(uplinks)),
+      guard_(guard) {
   identities_.forEach([this](const skouter_addr& key, const skouter_identity_value& value) {
     recovered_[resolver::fromBpfAddr(key)] = value.identity;
     next_identity_ = std::max(next_identity_, value.identity + 1);
   });
+  try {
+    const auto inherited = Datapath::podAttachments(uplinks_);
+    attached_.insert(inherited.begin(), inherited.end());
+  } catch (const std::exception& error) {
+    spdlog::warn("cannot list the interfaces a previous daemon attached to: {}", error.what());
+  }
 }
 
 std::uint32_t PodFirewall::identityFor(const PodObject& pod, const std::set<std::uint32_t>& taken) {
@@ -64,15 +74,28 @@ void PodFirewall::removeEntries(std::uint32_t identity) {
   allowed_ips_.applyPolicy(identity, [](const std::string&) { return std::nullopt; });
 }
 
-bool PodFirewall::writeIdentity(const PodState& state) {
+bool PodFirewall::writeIdentity(const std::vector<IpAddress>& addresses, std::uint32_t identity,
+                                std::uint32_t flags,
+                                const std::optional<PodInterface>& interface) {
   skouter_identity_value value{};
-  value.identity = state.identity;
-  value.flags = state.policy->audit_egresses.empty() ? 0 : SKOUTER_IDENTITY_AUDIT;
+  value.identity = identity;
+  value.flags = flags;
+  // Without an interface, index 0: no packet comes in by it, so every packet with
+  // these addresses as its source is one posing as the pod.
+  if (interface) {
+    value.ifindex = static_cast<std::uint32_t>(interface->ifindex);
+    if (interface->netns_id) {
+      value.flags |= SKOUTER_IDENTITY_NETNS_KNOWN;
+      value.netns_id = *interface->netns_id;
+    }
+  }
   bool written = true;
-  for (const IpAddress& address : state.pod.addresses) {
+  for (const IpAddress& address : addresses) {
+    const auto current = identities_.lookup(keyOf(address));
+    if (current && std::memcmp(&*current, &value, sizeof(value)) == 0) continue;
     if (identities_.update(keyOf(address), value) != 0) {
       spdlog::error("cannot give {} identity {} in the identities map (full?)", address.toString(),
-                    state.identity);
+                    identity);
       written = false;
     }
   }
@@ -87,55 +110,102 @@ void PodFirewall::eraseIdentity(const PodState& state) {
   }
 }
 
-void PodFirewall::attach(PodState& state, const std::optional<RouteInterface>& previous) {
-  std::optional<RouteInterface> route;
-  try {
-    route = routeInterfaceOf(state.pod.addresses.front());
-  } catch (const std::exception& error) {
-    state.problem = std::string("route lookup failed: ") + error.what();
-    return;
-  }
-  if (!route) {
-    state.problem = "no route to " + state.pod.addresses.front().toString() + " yet";
-  } else if (uplinks_.count(route->ifindex) || route->name == "lo") {
-    state.problem = "the route to " + state.pod.addresses.front().toString() + " leads to " +
-                    route->name + ", not to a pod interface";
-    route.reset();
-  }
-  if (route && (!previous || previous->ifindex != route->ifindex)) {
-    try {
-      datapath_.attachPod(route->ifindex);
-      spdlog::info("pod {} (identity {}): attached to {}", state.pod.qualifiedName(),
-                   state.identity, route->name);
-    } catch (const std::exception& error) {
-      state.problem = error.what();
-      route.reset();
+std::optional<PodInterface> PodFirewall::locate(const PodObject& pod, std::string& problem) const {
+  for (const PodInterface& interface : observed_) {
+    for (const IpAddress& address : pod.addresses) {
+      if (std::find(interface.addresses.begin(), interface.addresses.end(), address) !=
+          interface.addresses.end()) {
+        return interface;
+      }
     }
   }
-  state.interface = route;
-  if (previous && (!route || previous->ifindex != route->ifindex)) detachUnlessShared(*previous);
+  // Not behind a veth of its own, or not observed yet: where its route leads.
+  std::optional<RouteInterface> route;
+  try {
+    route = routeInterfaceOf(pod.addresses.front());
+  } catch (const std::exception& error) {
+    problem = std::string("route lookup failed: ") + error.what();
+    return std::nullopt;
+  }
+  if (!route) {
+    problem = "no route to " + pod.addresses.front().toString() + " yet";
+    return std::nullopt;
+  }
+  if (uplinks_.count(route->ifindex) || route->name == "lo") {
+    problem = "the route to " + pod.addresses.front().toString() + " leads to " + route->name +
+              ", not to a pod interface";
+    return std::nullopt;
+  }
+  return PodInterface{.ifindex = route->ifindex, .name = route->name};
 }
 
-void PodFirewall::detachUnlessShared(const RouteInterface& interface) {
-  for (const auto& [identity, state] : pods_) {
-    if (state.interface && state.interface->ifindex == interface.ifindex) return;
-  }
+bool PodFirewall::attach(const PodInterface& interface, std::string& problem) {
+  if (current_.count(interface.ifindex)) return true;
   try {
-    Datapath::detachPod(interface.ifindex);
-    spdlog::info("detached from {}", interface.name);
+    datapath_.attachPod(interface.ifindex);
   } catch (const std::exception& error) {
-    spdlog::warn("cannot detach from {}: {}", interface.name, error.what());
+    problem = error.what();
+    spdlog::warn("cannot attach to {}: {}", interface.name, problem);
+    return false;
   }
+  attached_.insert(interface.ifindex);
+  current_.insert(interface.ifindex);
+  spdlog::info("attached to {}", interface.name);
+  return true;
+}
+
+void PodFirewall::detachUnneeded() {
+  std::set<int> needed;
+  for (const auto& [identity, state] : pods_) {
+    if (state.interface) needed.insert(state.interface->ifindex);
+  }
+  if (guard_) {
+    for (const PodInterface& interface : observed_) needed.insert(interface.ifindex);
+  }
+  for (auto it = attached_.begin(); it != attached_.end();) {
+    if (needed.count(*it)) {
+      ++it;
+      continue;
+    }
+    try {
+      Datapath::detachPod(*it);
+      spdlog::info("detached from interface {}", *it);
+    } catch (const std::exception& error) {
+      spdlog::warn("cannot detach from interface {}: {}", *it, error.what());
+    }
+    current_.erase(*it);
+    it = attached_.erase(it);
+  }
+}
+
+void PodFirewall::observe(std::vector<PodInterface> interfaces) {
+  observed_ = std::move(interfaces);
+  if (!guard_) return;
+  // A new pod's interface: its first packet must meet the programs, whoever it is.
+  for (const PodInterface& interface : observed_) {
+    std::string problem;
+    if (!attached_.count(interface.ifindex)) attach(interface, problem);
+  }
+}
+
+std::set<int> PodFirewall::unguarded() const {
+  std::set<int> unguarded;
+  if (!guard_) return unguarded;
+  for (const PodInterface& interface : observed_) {
+    if (!attached_.count(interface.ifindex)) unguarded.insert(interface.ifindex);
+  }
+  return unguarded;
 }
 
 PodFirewall::SyncResult PodFirewall::sync(const std::vector<PolicedPod>& policed,
-                                          const std::vector<PodObject>& unpoliced) {
+                                          const std::vector<PodObject>& unpoliced, bool guard) {
   SyncResult result;
+  guard_ = guard;
   std::set<std::string> wanted_uids;
   for (const auto& entry : policed) wanted_uids.insert(entry.pod.uid);
 
-  // Pods that went away or are no longer selected: nothing judges their traffic once
-  // the programs are gone, so detach first, then forget.
+  // Pods that went away or are no longer selected: their identity goes with everything
+  // it held, flows included, so whoever gets the address next starts afresh.
   for (auto it = pods_.begin(); it != pods_.end();) {
     if (wanted_uids.count(it->second.pod.uid)) {
       ++it;
@@ -143,26 +213,32 @@ PodFirewall::SyncResult PodFirewall::sync(const std::vector<PolicedPod>& policed
     }
     PodState gone = std::move(it->second);
     it = pods_.erase(it);
-    if (gone.interface) detachUnlessShared(*gone.interface);
     eraseIdentity(gone);
     removeEntries(gone.identity);
+    flows_.forget(gone.identity);
     spdlog::info("pod {} (identity {}) is no longer policed", gone.pod.qualifiedName(),
                  gone.identity);
   }
 
   // Unpoliced addresses before any new attachment, so a pod sharing the interface is
   // never cut off.
+  std::set<IpAddress> policed_addresses;
+  for (const auto& entry : policed) {
+    policed_addresses.insert(entry.pod.addresses.begin(), entry.pod.addresses.end());
+  }
   std::set<IpAddress> unpoliced_now;
   for (const PodObject& pod : unpoliced) {
-    unpoliced_now.insert(pod.addresses.begin(), pod.addresses.end());
-  }
-  const skouter_identity_value unpoliced_value{SKOUTER_UNPOLICED_IDENTITY, 0};
-  for (const IpAddress& address : unpoliced_now) {
-    const auto current = identities_.lookup(keyOf(address));
-    if (current && current->identity != SKOUTER_UNPOLICED_IDENTITY) continue;  // policed below
-    if (identities_.update(keyOf(address), unpoliced_value) != 0) {
-      spdlog::error("cannot list {} as unpoliced in the identities map (full?)",
-                    address.toString());
+    std::vector<IpAddress> addresses;
+    for (const IpAddress& address : pod.addresses) {
+      if (policed_addresses.count(address)) continue;  // a policed pod's now: bound below
+      addresses.push_back(address);
+      unpoliced_now.insert(address);
+    }
+    if (addresses.empty()) continue;
+    std::string problem;
+    const auto interface = locate(pod, problem);
+    if (!writeIdentity(addresses, SKOUTER_UNPOLICED_IDENTITY, 0, interface)) {
+      spdlog::error("cannot list pod {} as unpoliced (identities map full?)", pod.qualifiedName());
     }
   }
   for (const IpAddress& address : unpoliced_) {
@@ -181,12 +257,8 @@ PodFirewall::SyncResult PodFirewall::sync(const std::vector<PolicedPod>& policed
     taken.insert(identity);
     const auto existing = pods_.find(identity);
     const bool is_new = existing == pods_.end();
-    std::optional<RouteInterface> previous_interface;
     std::vector<IpAddress> previous_addresses;
-    if (!is_new) {
-      previous_interface = existing->second.interface;
-      previous_addresses = existing->second.pod.addresses;
-    }
+    if (!is_new) previous_addresses = existing->second.pod.addresses;
     PodState& state = pods_[identity];
     const bool policy_changed = is_new || state.policy != entry.policy;
     state.pod = entry.pod;
@@ -208,19 +280,30 @@ PodFirewall::SyncResult PodFirewall::sync(const std::vector<PolicedPod>& policed
         eraseIdentity(old_address);
       }
     }
-    if (!writeIdentity(state)) {
+    std::string interface_problem;
+    state.interface = locate(state.pod, interface_problem);
+    const std::uint32_t flags =
+        state.policy->audit_egresses.empty() ? 0 : SKOUTER_IDENTITY_AUDIT;
+    if (!writeIdentity(state.pod.addresses, identity, flags, state.interface)) {
       // Its packets would be dropped as coming from an unknown source.
       state.problem = "the identities map is full: the pod's traffic is dropped";
       result.complete = false;
     }
-    const std::string table_problem = state.problem;
-    attach(state, previous_interface);
-    if (!table_problem.empty() && state.problem.empty()) state.problem = table_problem;
-    if (!state.interface) result.complete = false;
+    if (state.interface && !attach(*state.interface, interface_problem)) state.interface.reset();
+    if (!state.interface) {
+      result.complete = false;
+      if (state.problem.empty()) state.problem = interface_problem;
+    }
     if (is_new) {
       result.newly_policed.push_back(identity);
       spdlog::info("pod {} ({}) is policed as identity {}", state.pod.qualifiedName(),
                    state.pod.addresses.front().toString(), identity);
+    }
+  }
+  if (guard_) {
+    for (const PodInterface& interface : observed_) {
+      std::string problem;
+      if (!attach(interface, problem)) result.complete = false;
     }
   }
 
@@ -234,11 +317,7 @@ PodFirewall::SyncResult PodFirewall::sync(const std::vector<PolicedPod>& policed
       const auto current = identities_.lookup(keyOf(address));
       if (!current || current->identity != identity) continue;
       // An address the IPAM gave to an unpoliced pod meanwhile is that pod's now.
-      if (unpoliced_.count(address)) {
-        identities_.update(keyOf(address), {SKOUTER_UNPOLICED_IDENTITY, 0});
-      } else {
-        identities_.erase(keyOf(address));
-      }
+      if (!unpoliced_.count(address)) identities_.erase(keyOf(address));
     }
     for (const auto& entry : static_rules_.entries()) {
       if (entry.identity >= kFirstPodIdentity && !pods_.count(entry.identity)) {
@@ -250,27 +329,16 @@ PodFirewall::SyncResult PodFirewall::sync(const std::vector<PolicedPod>& policed
         stale.insert(entry.identity);
       }
     }
-    for (const std::uint32_t identity : stale) removeEntries(identity);
-    // Interfaces it attached to for pods that are not policed any more: left attached,
-    // their traffic would be judged by no identity.
-    std::set<int> in_use;
-    for (const auto& [identity, state] : pods_) {
-      if (state.interface) in_use.insert(state.interface->ifindex);
-    }
-    try {
-      for (const int ifindex : Datapath::podAttachments(uplinks_)) {
-        if (in_use.count(ifindex)) continue;
-        Datapath::detachPod(ifindex);
-        spdlog::info("detached from interface {}: no policed pod uses it", ifindex);
-      }
-    } catch (const std::exception& error) {
-      spdlog::warn("cannot look for interfaces no policed pod uses: {}", error.what());
+    for (const std::uint32_t identity : stale) {
+      removeEntries(identity);
+      flows_.forget(identity);
     }
     if (!stale.empty()) {
       spdlog::info("forgot {} identities of pods that went away while no daemon ran", stale.size());
     }
     recovered_.clear();
   }
+  detachUnneeded();
   return result;
 }
 

@@ -1,6 +1,9 @@
-// Polices the pods on this node that an Egress selects: gives each an identity, keeps
-// its static and learned entries in line with its policy, and attaches the pod
-// programs to its host-side interface. Sole writer of the identities map.
+// Polices the pods on this node that an Egress selects: gives each an identity bound to
+// the interface its packets enter by, keeps its static and learned entries in line
+// with its policy, and attaches the pod programs to its interface. While any Egress
+// selects pods, it guards every pod interface of the node from the moment it appears:
+// a pod whose address the API server does not show yet is judged too (its packets
+// come from no known address, and are dropped). Sole writer of the identities map.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +16,8 @@
 
 #include "bpf/datapath.h"
 #include "daemon/cluster_objects.h"
+#include "daemon/flow_table.h"
+#include "daemon/host_network.h"
 #include "daemon/route_lookup.h"
 #include "daemon/static_rule_table.h"
 #include "policy/compiled_policy.h"
@@ -33,7 +38,7 @@ struct PodState {
   std::uint32_t identity = 0;
   std::shared_ptr<const policy::CompiledPolicy> policy;
   // The interface carrying the pod programs; nullopt while the pod has none.
-  std::optional<RouteInterface> interface;
+  std::optional<PodInterface> interface;
   // Why the pod is not (fully) enforced yet; empty when it is.
   std::string problem;
 };
@@ -42,8 +47,16 @@ class PodFirewall {
  public:
   // `uplinks`: the interfaces a pod's route must never lead to (a pod address routed
   // there is not on this node, and the uplink programs judge the host).
+  // `guard`: whether the previous daemon guarded every pod interface (the pinned
+  // configuration says), which holds until the first sync says otherwise.
   PodFirewall(Datapath& datapath, resolver::AllowedIpTable& allowed_ips,
-              StaticRuleTable& static_rules, std::set<int> uplinks);
+              StaticRuleTable& static_rules, FlowTable& flows, std::set<int> uplinks, bool guard);
+
+  // The pod interfaces of the node as they are now (host_network.h: podInterfaces).
+  // While guarding, attaches the pod programs at once to those that carry none (those
+  // a previous daemon attached to get this daemon's programs at the first sync, once
+  // their pods' addresses are bound to them).
+  void observe(std::vector<PodInterface> interfaces);
 
   struct SyncResult {
     std::vector<std::uint32_t> newly_policed;  // identities whose names to look up now
@@ -53,14 +66,19 @@ class PodFirewall {
   // after a restart it gets back the identity its address had, so its learned entries
   // stay valid. The first call also clears what identities of pods that went away
   // while no daemon ran still held. The addresses of `unpoliced` pods (on this node,
-  // selected by nothing) are listed as unpoliced: behind an interface shared with a
-  // policed pod (a bridge) they pass instead of being taken for spoofed sources. Pods
-  // without an address yet are left out.
-  SyncResult sync(const std::vector<PolicedPod>& policed, const std::vector<PodObject>& unpoliced);
+  // selected by nothing) are listed as unpoliced, bound to their interface: they pass,
+  // and no policed pod can pose as them. `guard`: some Egress selects pods, so every
+  // pod interface observed carries the pod programs; otherwise only policed pods'.
+  // Pods without an address yet are left out (guarded, their packets are dropped).
+  SyncResult sync(const std::vector<PolicedPod>& policed, const std::vector<PodObject>& unpoliced,
+                  bool guard);
 
   const PodState* byIdentity(std::uint32_t identity) const;
   const PodState* byAddress(const IpAddress& address) const;
   const std::map<std::uint32_t, PodState>& pods() const { return pods_; }
+  bool guarding() const { return guard_; }
+  // Pod interfaces that should carry the pod programs and do not (yet).
+  std::set<int> unguarded() const;
 
  private:
   std::uint32_t identityFor(const PodObject& pod, const std::set<std::uint32_t>& taken);
@@ -68,18 +86,34 @@ class PodFirewall {
   // table is full.
   bool applyEntries(std::uint32_t identity, const policy::CompiledPolicy& policy);
   void removeEntries(std::uint32_t identity);
-  // False when the map refused an address (full).
-  bool writeIdentity(const PodState& state);
+  // Where the packets of `pod` enter the node: the observed interface of the network
+  // namespace holding its address, else the interface its route leads to. Sets
+  // `problem` when there is none.
+  std::optional<PodInterface> locate(const PodObject& pod, std::string& problem) const;
+  // Binds `addresses` to `identity` (and the interface) in the identities map; false
+  // when the map refused one (full).
+  bool writeIdentity(const std::vector<IpAddress>& addresses, std::uint32_t identity,
+                     std::uint32_t flags, const std::optional<PodInterface>& interface);
   void eraseIdentity(const PodState& state);
-  // Attaches to the interface the pod's route leads to; sets state.problem if none.
-  void attach(PodState& state, const std::optional<RouteInterface>& previous);
-  void detachUnlessShared(const RouteInterface& interface);
+  // Puts this daemon's pod programs on the interface unless they are there; false
+  // (logged, in `problem`) when that fails.
+  bool attach(const PodInterface& interface, std::string& problem);
+  // Takes the pod programs off the interfaces that need them no longer.
+  void detachUnneeded();
 
   Datapath& datapath_;
   resolver::AllowedIpTable& allowed_ips_;
   StaticRuleTable& static_rules_;
+  FlowTable& flows_;
   IdentityMap identities_;
   std::set<int> uplinks_;
+  std::vector<PodInterface> observed_;
+  bool guard_;
+  // Interfaces carrying the pod programs: this daemon's, or (until the first sync)
+  // a previous daemon's.
+  std::set<int> attached_;
+  // Those carrying this daemon's.
+  std::set<int> current_;
   std::map<std::uint32_t, PodState> pods_;
   // Address -> identity as a previous daemon left the identities map.
   std::map<IpAddress, std::uint32_t> recovered_;

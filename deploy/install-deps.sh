@@ -33,8 +33,8 @@ packages=(
   libc-ares-dev libldns-dev libboost-dev libboost-program-options-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libyaml-cpp-dev nlohmann-json3-dev libre2-dev
   libssl-dev
-  # lab and tests
-  unbound dnsutils knot-dnsutils curl iproute2 python3 procps nftables openssl
+  # lab and tests (tcpdump: the attack tests capture what reaches the lab's world)
+  unbound dnsutils knot-dnsutils curl iproute2 python3 procps nftables openssl tcpdump
   # tests/deploy: the CRD schema and the rendered manifests
   python3-yaml python3-jsonschema
   # the Debian package (cpack -G DEB: dpkg-shlibdeps computes Depends, file finds the

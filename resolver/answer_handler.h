@@ -22,7 +22,7 @@ struct TtlSettings {
   std::optional<std::uint32_t> max_ttl_s = std::nullopt;
 };
 
-// Nanoseconds of CLOCK_MONOTONIC (the clock of bpf_ktime_get_ns) at which an address
+// Nanoseconds of CLOCK_BOOTTIME (the datapath clock, common/datapath_clock.h) at which an address
 // learned from a record with `ttl_s` stops opening new connections:
 // now + (max(min(ttl, max_ttl), min_ttl) + grace) seconds.
 std::uint64_t expiryFor(std::uint64_t now_ns, std::uint32_t ttl_s, const TtlSettings& settings);

@@ -1,6 +1,7 @@
 #include "resolver/answer_pipeline.h"
 
 #include "common/internet_checksum.h"
+#include "common/datapath_clock.h"
 #include "resolver/dns_question.h"
 
 #include <bpf/libbpf.h>
@@ -64,13 +65,6 @@ Histogram makeHoldTimeHistogram() {
                    0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
 }
 
-std::uint64_t monotonicNowNs() {
-  timespec now{};
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000ULL +
-         static_cast<std::uint64_t>(now.tv_nsec);
-}
-
 AnswerPipeline::AnswerPipeline(boost::asio::io_context& io, int ring_fd, AllowedIpTable& table,
                                AnswerInjector& injector, PolicyLookup policy, TtlSettings ttl,
                                RewriteSettings rewrite, DnsClient* dns_client,
@@ -129,7 +123,7 @@ AnswerDecision AnswerPipeline::decide(std::uint32_t identity,
                                       std::span<const std::uint8_t> dns) const {
   static const policy::NameMatcher kNothingAllowed;
   const auto* policy = policy_(identity);
-  return decideAnswer(dns, policy ? policy->names : kNothingAllowed, monotonicNowNs(), ttl_);
+  return decideAnswer(dns, policy ? policy->names : kNothingAllowed, datapathNowNs(), ttl_);
 }
 
 RewriteSettings AnswerPipeline::rewriteSettingsFor(const policy::CompiledPolicy* policy) const {
@@ -156,7 +150,7 @@ bool AnswerPipeline::install(std::uint32_t identity, const AnswerDecision& decis
       stats_.addresses_evicted += result.evicted;
       if (result.failed > 0) {
         ++stats_.dropped_install_failed;
-        trouble_log_.log(monotonicNowNs(), spdlog::level::err,
+        trouble_log_.log(datapathNowNs(), spdlog::level::err,
                          "allowed-IP table full: {} of {} addresses of {} not installed",
                          result.failed, decision.addresses.size(), decision.question);
         return false;
@@ -169,7 +163,7 @@ bool AnswerPipeline::install(std::uint32_t identity, const AnswerDecision& decis
     case AnswerVerdict::kDenied:
       ++stats_.denied;
       if (observed_) observed_->record(identity, decision.question, decision.denied_addresses);
-      decision_log_.log(monotonicNowNs(), spdlog::level::info,
+      decision_log_.log(datapathNowNs(), spdlog::level::info,
                         "denied name {} (type {}) for identity {}", decision.question,
                         decision.question_type, identity);
       return true;
@@ -211,11 +205,11 @@ void AnswerPipeline::deliver(std::span<const std::uint8_t> ip_packet, const IpAd
   }
   if (!failure.empty()) {
     ++stats_.inject_failed;
-    trouble_log_.log(monotonicNowNs(), spdlog::level::warn, "cannot re-inject the answer to {}: {}",
+    trouble_log_.log(datapathNowNs(), spdlog::level::warn, "cannot re-inject the answer to {}: {}",
                      client.toString(), failure);
     return;
   }
-  const std::uint64_t held_ns = monotonicNowNs() - header.received_ns;
+  const std::uint64_t held_ns = elapsedSince(header.received_ns, datapathNowNs());
   stats_.max_hold_ns = std::max(stats_.max_hold_ns, held_ns);
   hold_times_.observe(static_cast<double>(held_ns) / 1e9);
 }
@@ -241,13 +235,13 @@ void AnswerPipeline::handleUdpAnswer(const skouter_answer_header& header,
   if (!held) {
     // Nothing sensible can be delivered; the client's retry gets a fresh chance.
     ++stats_.malformed;
-    trouble_log_.log(monotonicNowNs(), spdlog::level::warn,
+    trouble_log_.log(datapathNowNs(), spdlog::level::warn,
                      "dropped a held answer that is not a UDP datagram: {}", error);
     return;
   }
   if (completeUdpChecksum(*held) == UdpChecksum::kCorrupt) {
     ++stats_.malformed;
-    trouble_log_.log(monotonicNowNs(), spdlog::level::warn,
+    trouble_log_.log(datapathNowNs(), spdlog::level::warn,
                      "dropped a held answer to {} with a wrong UDP checksum",
                      held->client.toString());
     return;
@@ -264,7 +258,7 @@ void AnswerPipeline::handleUdpAnswer(const skouter_answer_header& header,
     if (reporter_) {
       reporter_(header.identity, held->client, decision, AnswerOutcome::kQuestionMismatch);
     }
-    trouble_log_.log(monotonicNowNs(), spdlog::level::warn,
+    trouble_log_.log(datapathNowNs(), spdlog::level::warn,
                      "dropped an answer for {} to {}: the query asked for {}", decision.question,
                      held->client.toString(), asked ? asked->name : "(unreadable question)");
     return;
@@ -279,7 +273,7 @@ void AnswerPipeline::handleUdpAnswer(const skouter_answer_header& header,
     ++stats_.rewritten;
     stats_.private_removed += rewritten.removed_private.size();
     for (const auto& address : rewritten.removed_private) {
-      decision_log_.log(monotonicNowNs(), spdlog::level::info,
+      decision_log_.log(datapathNowNs(), spdlog::level::info,
                         "removed private address {} from the answer for {}", address.toString(),
                         decision.question);
     }
@@ -309,7 +303,7 @@ void AnswerPipeline::completeThenDeliver(const skouter_answer_header& header,
                        } else {
                          ++stats_.truncated_failed;
                          trouble_log_.log(
-                             monotonicNowNs(), spdlog::level::warn,
+                             datapathNowNs(), spdlog::level::warn,
                              "truncated answer for {}: the lookup over TCP failed ({}); delivering "
                              "the partial answer",
                              question, error);
@@ -331,14 +325,14 @@ void AnswerPipeline::handleTcpSegment(const skouter_answer_header& header,
   auto segment = extractHeldSegment(frame, header.l3_offset, header.l4_offset, error);
   if (!segment) {
     ++stats_.malformed;
-    trouble_log_.log(monotonicNowNs(), spdlog::level::warn,
+    trouble_log_.log(datapathNowNs(), spdlog::level::warn,
                      "dropped a held segment that is not TCP: {}", error);
     return;
   }
   if (completeTcpChecksum(*segment) == TcpChecksum::kCorrupt) {
     // Dropped like a damaged segment on the wire: the resolver retransmits it.
     ++stats_.malformed;
-    trouble_log_.log(monotonicNowNs(), spdlog::level::warn,
+    trouble_log_.log(datapathNowNs(), spdlog::level::warn,
                      "dropped a held segment to {} with a wrong TCP checksum",
                      segment->client.toString());
     return;
@@ -348,7 +342,7 @@ void AnswerPipeline::handleTcpSegment(const skouter_answer_header& header,
   const RewriteSettings in_place{DenyResponse::kPassthrough, rewrite_.max_ttl_s, false};
   static const std::vector<policy::StaticEntry> kNoStaticEntries;
   bool edited = false;
-  for (const auto& message : tcp_streams_.accept(*segment, monotonicNowNs())) {
+  for (const auto& message : tcp_streams_.accept(*segment, datapathNowNs())) {
     ++stats_.tcp_messages;
     auto decision = decide(header.identity, message.dns);
     if (message.offset_in_segment && in_place.max_ttl_s) {

@@ -142,8 +142,6 @@ class AnswerPipeline {
 // Beyond this many, answers are judged at once rather than wait.
 inline constexpr std::size_t kMaxDeferredAnswers = 4096;
 
-std::uint64_t monotonicNowNs();
-
 // `segment` cut into IP packets of at most `max_ip_packet` bytes, as the kernel's TCP
 // segmentation would have sent them: the headers repeated, sequence numbers, lengths,
 // IPv4 ids and checksums adjusted, FIN and PSH on the last piece only, CWR on the

@@ -91,12 +91,19 @@ static __always_inline void dns_record_udp_query(struct __sk_buff* skb, const st
   count(hook, SKOUTER_CNT_DNS_QUERY_RECORDED);
 }
 
-/* A TCP connection to a resolver: everything the resolver sends back on it is held. */
+/* A TCP connection to a resolver: everything the resolver sends back on it is held.
+ * Each segment of the client refreshes the record, so the daemon can forget those of
+ * connections long closed; a record of another workload (an address and port reused)
+ * is replaced, so the resolver's segments are held for the workload that sends now. */
 static __always_inline void dns_record_tcp_connection(const struct packet* pkt, __u32 identity,
                                                       __u64 now, enum skouter_counter_hook hook) {
   struct skouter_dns_query_key key = {};
   dns_query_key(pkt->family, IPPROTO_TCP, pkt->sport, 0, pkt->saddr, &key);
-  if (bpf_map_lookup_elem(&dns_queries, &key)) return;
+  struct skouter_dns_query_value* recorded = bpf_map_lookup_elem(&dns_queries, &key);
+  if (recorded && recorded->identity == identity) {
+    recorded->sent_ns = now;
+    return;
+  }
   __u32 zero = 0;
   struct skouter_dns_query_value* value = bpf_map_lookup_elem(&query_scratch, &zero);
   if (!value) return;
@@ -121,7 +128,9 @@ static __always_inline void dns_record_query(struct __sk_buff* skb, const struct
 static __always_inline int daemon_alive(const struct skouter_config* cfg, __u64 now) {
   __u32 key = 0;
   struct skouter_heartbeat* beat = bpf_map_lookup_elem(&heartbeat, &key);
-  return beat && beat->last_beat_ns != 0 && now - beat->last_beat_ns <= cfg->failsafe_ns;
+  /* The daemon may beat between this program's reading of the clock and of the beat. */
+  return beat && beat->last_beat_ns != 0 &&
+         elapsed_since(beat->last_beat_ns, now) <= cfg->failsafe_ns;
 }
 
 /* Answers are held on the way to a workload: into the host (uplink ingress) or into

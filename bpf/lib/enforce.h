@@ -2,47 +2,11 @@
 #ifndef SKOUTER_BPF_LIB_ENFORCE_H
 #define SKOUTER_BPF_LIB_ENFORCE_H
 
+#include "control.h"
 #include "dns.h"
 #include "flows.h"
 #include "maps.h"
 #include "parse.h"
-
-#define DHCP_CLIENT_PORT 68
-#define DHCP_SERVER_PORT 67
-#define DHCPV6_CLIENT_PORT 546
-#define DHCPV6_SERVER_PORT 547
-#define ICMPV6_MLD_QUERY 130
-#define ICMPV6_MLD_REPORT 131
-#define ICMPV6_MLD_DONE 132
-#define ICMPV6_ROUTER_SOLICIT 133
-#define ICMPV6_REDIRECT 137
-#define ICMPV6_MLD2_REPORT 143
-
-/* Traffic a host needs to stay on the network at all: address configuration,
- * neighbour discovery, multicast membership, and error reports about packets it
- * received. None of it can carry a connection to a chosen destination. */
-static __always_inline int is_control_traffic(const struct packet* pkt) {
-  if (pkt->is_later_fragment) return 0;
-  switch (pkt->protocol) {
-    case IPPROTO_UDP:
-      return (pkt->sport == bpf_htons(DHCP_CLIENT_PORT) &&
-              pkt->dport == bpf_htons(DHCP_SERVER_PORT)) ||
-             (pkt->sport == bpf_htons(DHCPV6_CLIENT_PORT) &&
-              pkt->dport == bpf_htons(DHCPV6_SERVER_PORT));
-    case IPPROTO_ICMP:
-      return pkt->icmp_type == ICMP_DEST_UNREACH || pkt->icmp_type == ICMP_TIME_EXCEEDED ||
-             pkt->icmp_type == ICMP_PARAMETERPROB;
-    case IPPROTO_ICMPV6:
-      return pkt->icmp_type == ICMPV6_DEST_UNREACH || pkt->icmp_type == ICMPV6_PKT_TOOBIG ||
-             pkt->icmp_type == ICMPV6_TIME_EXCEED || pkt->icmp_type == ICMPV6_PARAMPROB ||
-             (pkt->icmp_type >= ICMPV6_MLD_QUERY && pkt->icmp_type <= ICMPV6_REDIRECT) ||
-             pkt->icmp_type == ICMPV6_MLD2_REPORT;
-    case IPPROTO_IGMP:
-      return 1;
-    default:
-      return 0;
-  }
-}
 
 /* Whether `port_set` (0: every port) opens the packet's destination port. A later
  * fragment has no ports: it passes when the protocol is open at all, since its first
@@ -106,7 +70,7 @@ static __always_inline int take_event_token(const struct skouter_config* cfg, __
   __u32 zero = 0;
   struct skouter_event_budget* budget = bpf_map_lookup_elem(&event_budget, &zero);
   if (!budget) return 1;
-  __u64 elapsed = now > budget->last_refill_ns ? now - budget->last_refill_ns : 0;
+  __u64 elapsed = elapsed_since(budget->last_refill_ns, now);
   /* A second or more refills the whole bucket; less, in proportion (the product then
    * stays below 2^64). */
   __u64 refill = elapsed >= NANOS_PER_SECOND ? rate : elapsed * rate / NANOS_PER_SECOND;
@@ -150,14 +114,23 @@ static __always_inline void report_denied(const struct packet* pkt, __u32 identi
   bpf_ringbuf_submit(event, 0);
 }
 
-/* `audit`: the workload is in audit mode (globally, or an Egress selecting it is). */
+/* What cannot be shown to be allowed, because it could not be parsed or its
+ * destination is not where it ends. */
+static __always_inline int refuse_unparsed(int rc, int audit, enum skouter_counter_hook hook) {
+  count(hook, rc == PARSE_SOURCE_ROUTED ? SKOUTER_CNT_SOURCE_ROUTED : SKOUTER_CNT_PARSE_ERROR);
+  return audit ? VERDICT_PASS : VERDICT_DROP;
+}
+
+/* The verdict on a packet of the workload `identity` (link control traffic was let
+ * through before: it may come from no workload's address). `audit`: the workload is
+ * in audit mode (globally, or an Egress selecting it is). */
 static __always_inline int enforce_outgoing(struct __sk_buff* skb, const struct packet* pkt,
                                             __u32 identity, int audit,
                                             const struct skouter_config* cfg,
                                             enum skouter_counter_hook hook) {
-  __u64 now = bpf_ktime_get_ns();
+  __u64 now = now_ns();
 
-  if (is_control_traffic(pkt)) {
+  if (is_error_of_a_flow(skb, pkt->l3_offset, pkt->l4_offset, packet_shape(pkt), identity)) {
     count(hook, SKOUTER_CNT_EGRESS_ALLOWED_CONTROL);
     return VERDICT_PASS;
   }
@@ -176,10 +149,8 @@ static __always_inline int enforce_outgoing(struct __sk_buff* skb, const struct 
 
   struct skouter_flow_key flow = {};
   if (pkt->has_ports) {
-    flow_key_outgoing(pkt, &flow);
-    __u32 origin = flow_touch(&flow, now, cfg);
-    /* A flow audit let through is judged anew once the audit ends. */
-    if (origin != 0 && (origin != SKOUTER_FLOW_AUDITED || audit)) {
+    flow_key_outgoing(pkt, identity, &flow);
+    if (flow_carries(&flow, pkt, audit, now, cfg)) {
       count(hook, SKOUTER_CNT_EGRESS_ALLOWED_FLOW);
       return VERDICT_PASS;
     }
@@ -203,11 +174,11 @@ static __always_inline int enforce_outgoing(struct __sk_buff* skb, const struct 
     /* The flow is noted so that it is reported once, not for every packet. */
     count(hook, SKOUTER_CNT_EGRESS_AUDITED);
     report_denied(pkt, identity, now, SKOUTER_EVENT_AUDITED, cfg, hook);
-    if (pkt->has_ports) flow_open(&flow, now, SKOUTER_FLOW_AUDITED, identity);
+    if (pkt->has_ports) flow_open(&flow, now, SKOUTER_FLOW_AUDITED);
     return VERDICT_PASS;
   }
   /* Fragments after the first carry no ports; their flow is the first fragment's. */
-  if (pkt->has_ports) flow_open(&flow, now, SKOUTER_FLOW_OUTBOUND, identity);
+  if (pkt->has_ports) flow_open(&flow, now, SKOUTER_FLOW_OUTBOUND);
   count(hook, verdict);
   return VERDICT_PASS;
 }

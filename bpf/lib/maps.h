@@ -1,7 +1,7 @@
 /* Every map of the datapath. The definitions are __weak so that each program file can
  * include this header and the BPF linker merges them into one set of maps. Each map
  * has one writer in userspace (see bpf/datapath.h); the programs only read, except for
- * the flow table, the query table, the counters, the event budget and the two ring
+ * the flow tables, the query table, the counters, the event budget and the two ring
  * buffers. */
 #ifndef SKOUTER_BPF_LIB_MAPS_H
 #define SKOUTER_BPF_LIB_MAPS_H
@@ -49,12 +49,30 @@ struct {
   __type(value, struct skouter_port_set);
 } port_sets SEC(".maps") __weak;
 
+/* Flows the workloads opened. */
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, 1 << 18);
   __type(key, struct skouter_flow_key);
   __type(value, struct skouter_flow_value);
 } flows SEC(".maps") __weak;
+
+/* Flows opened from outside: a map of their own, so that packets from outside can
+ * evict only each other. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 1 << 18);
+  __type(key, struct skouter_flow_key);
+  __type(value, struct skouter_flow_value);
+} inbound_flows SEC(".maps") __weak;
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 4096);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, __u32); /* ifindex */
+  __type(value, struct skouter_interface_value);
+} interfaces SEC(".maps") __weak;
 
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);

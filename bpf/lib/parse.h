@@ -14,8 +14,20 @@
 
 #define ETH_P_8021Q_BE bpf_htons(0x8100)
 #define ETH_P_8021AD_BE bpf_htons(0x88A8)
+#define ETH_P_QINQ1_BE bpf_htons(0x9100)
+#define ETH_P_MPLS_UC_BE bpf_htons(0x8847)
+#define ETH_P_MPLS_MC_BE bpf_htons(0x8848)
+/* QinQ: a customer tag inside a service tag. A deeper stack is not parsed, and since
+ * a receiver may strip the tags (VLAN 0 is a mere priority tag) and route what is
+ * inside, such a frame counts as IP that cannot be parsed. */
 #define MAX_VLAN_TAGS 2
 #define MAX_IPV6_EXT_HEADERS 6
+/* The longest IPv4 options field: 15 header words less the 5 of the fixed header. */
+#define IPV4_MAX_OPTIONS 40
+#define IPV4_OPT_END 0
+#define IPV4_OPT_NOOP 1
+#define IPV4_OPT_LSRR 131
+#define IPV4_OPT_SSRR 137
 
 #define IPV6_NEXTHDR_HOP 0
 #define IPV6_NEXTHDR_ROUTING 43
@@ -44,8 +56,12 @@
 
 enum parse_result {
   PARSE_OK = 0,
-  PARSE_NOT_IP,   /* ARP, LLDP, ...: not ours to judge */
-  PARSE_MALFORMED /* truncated headers or too many extension headers */
+  PARSE_NOT_IP,    /* ARP, LLDP, ...: not ours to judge */
+  PARSE_MALFORMED, /* truncated headers, too many extension headers or VLAN tags, MPLS */
+  /* An IPv4 loose or strict source route, or an IPv6 routing header with segments
+   * left: the destination field names only the next hop, and where the packet ends is
+   * up to the routers on the way. */
+  PARSE_SOURCE_ROUTED,
 };
 
 struct packet {
@@ -71,6 +87,10 @@ struct vlan_tag {
   __be16 encapsulated_proto;
 };
 
+static __always_inline int is_vlan(__be16 proto) {
+  return proto == ETH_P_8021Q_BE || proto == ETH_P_8021AD_BE || proto == ETH_P_QINQ1_BE;
+}
+
 static __always_inline int parse_ethernet(struct __sk_buff* skb, __be16* proto, __u32* offset) {
   struct ethhdr eth;
   if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)) < 0) return PARSE_MALFORMED;
@@ -78,13 +98,42 @@ static __always_inline int parse_ethernet(struct __sk_buff* skb, __be16* proto, 
   *offset = sizeof(eth);
 #pragma unroll
   for (int i = 0; i < MAX_VLAN_TAGS; i++) {
-    if (*proto != ETH_P_8021Q_BE && *proto != ETH_P_8021AD_BE) break;
+    if (!is_vlan(*proto)) break;
     struct vlan_tag tag;
     if (bpf_skb_load_bytes(skb, *offset, &tag, sizeof(tag)) < 0) return PARSE_MALFORMED;
     *proto = tag.encapsulated_proto;
     *offset += sizeof(tag);
   }
+  /* What is inside could be IP; MPLS carries IP to a router that takes labels. */
+  if (is_vlan(*proto) || *proto == ETH_P_MPLS_UC_BE || *proto == ETH_P_MPLS_MC_BE)
+    return PARSE_MALFORMED;
   return PARSE_OK;
+}
+
+/* Whether the IPv4 options (`len` bytes after the fixed header) hold a source route.
+ * Options are type-length-value, but End and No-Operation are a single byte. A global
+ * function (weak, so every program file may define it), which the verifier checks
+ * once on its own: walked inline, every path through the options would multiply the
+ * paths of the whole program. */
+__attribute__((noinline, weak)) int ipv4_source_routed(struct __sk_buff* skb, __u32 offset,
+                                                       __u32 len) {
+  __u32 at = 0;
+  /* A bounded loop the verifier walks: at most one step per option byte. */
+  for (int i = 0; i < IPV4_MAX_OPTIONS; i++) {
+    if (at >= len) break;
+    /* The type, and the length of all but the single-byte options. */
+    __u8 option[2];
+    if (bpf_skb_load_bytes(skb, offset + at, option, sizeof(option)) < 0) break;
+    if (option[0] == IPV4_OPT_END) break;
+    if (option[0] == IPV4_OPT_LSRR || option[0] == IPV4_OPT_SSRR) return 1;
+    if (option[0] == IPV4_OPT_NOOP) {
+      at += 1;
+      continue;
+    }
+    if (option[1] < 2) break; /* malformed: the receiver stops here too */
+    at += option[1];
+  }
+  return 0;
 }
 
 static __always_inline int parse_ipv4(struct __sk_buff* skb, struct packet* pkt) {
@@ -98,6 +147,8 @@ static __always_inline int parse_ipv4(struct __sk_buff* skb, struct packet* pkt)
   pkt->is_fragment = pkt->is_later_fragment || (frag_off & IPV4_MORE_FRAGMENTS);
   pkt->l4_offset = pkt->l3_offset + ip.ihl * 4;
   pkt->l3_end = pkt->l3_offset + bpf_ntohs(ip.tot_len);
+  if (ip.ihl > 5 && ipv4_source_routed(skb, pkt->l3_offset + sizeof(ip), (ip.ihl - 5) * 4))
+    return PARSE_SOURCE_ROUTED;
   __builtin_memcpy(pkt->saddr, &ip.saddr, 4);
   __builtin_memcpy(pkt->daddr, &ip.daddr, 4);
   return PARSE_OK;
@@ -106,7 +157,13 @@ static __always_inline int parse_ipv4(struct __sk_buff* skb, struct packet* pkt)
 struct ipv6_ext_header {
   __u8 nexthdr;
   __u8 hdrlen;
-  __be16 fragment_offset; /* meaningful in a fragment header only */
+  union {
+    __be16 fragment_offset; /* in a fragment header */
+    struct {
+      __u8 routing_type; /* in a routing header */
+      __u8 segments_left;
+    };
+  };
 };
 
 static __always_inline int parse_ipv6(struct __sk_buff* skb, struct packet* pkt) {
@@ -126,8 +183,14 @@ static __always_inline int parse_ipv6(struct __sk_buff* skb, struct packet* pkt)
   for (int i = 0; i <= MAX_IPV6_EXT_HEADERS; i++) {
     struct ipv6_ext_header ext;
     switch (nexthdr) {
-      case IPV6_NEXTHDR_HOP:
       case IPV6_NEXTHDR_ROUTING:
+        if (bpf_skb_load_bytes(skb, offset, &ext, sizeof(ext)) < 0) return PARSE_MALFORMED;
+        /* Segments left: the packet is bound for another address after this one. */
+        if (ext.segments_left != 0) return PARSE_SOURCE_ROUTED;
+        nexthdr = ext.nexthdr;
+        offset += (ext.hdrlen + 1) * 8;
+        break;
+      case IPV6_NEXTHDR_HOP:
       case IPV6_NEXTHDR_DEST:
         if (bpf_skb_load_bytes(skb, offset, &ext, 2) < 0) return PARSE_MALFORMED;
         nexthdr = ext.nexthdr;

@@ -81,7 +81,7 @@ class AllowedIpTableTest : public DatapathFixture {
  protected:
   void SetUp() override {
     DatapathFixture::SetUp();
-    now_ = monotonicNowNs();
+    now_ = datapathNowNs();
     port_sets_ = std::make_unique<resolver::PortSetTable>(datapath().portSets());
   }
 

@@ -60,7 +60,7 @@ std::vector<HookCase> casesFor(const TestNetwork& n) {
   };
   const auto query_recorded_for = [](const IpAddress& client, std::uint32_t identity) {
     return [=](DatapathFixture& datapath) {
-      datapath.putQuery(DatapathFixture::queryKey(client, kLocalPort, kDnsId), monotonicNowNs(), {},
+      datapath.putQuery(DatapathFixture::queryKey(client, kLocalPort, kDnsId), datapathNowNs(), {},
                         identity);
     };
   };
@@ -166,7 +166,7 @@ TEST_P(CounterHookTest, CountsUnderTheHookOfTheProgramThatRan) {
   const TestNetwork& n = *hook_case.network;
   installPolicy(n);
   addIdentity(podAddress(n), kPod);
-  allowIpFor(kPod, n.learned, monotonicNowNs() + 3600 * kNanosPerSecond);
+  allowIpFor(kPod, n.learned, datapathNowNs() + 3600 * kNanosPerSecond);
   if (hook_case.setup) hook_case.setup(*this);
   const HookCounters before = counters();
 

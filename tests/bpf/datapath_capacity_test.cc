@@ -62,7 +62,7 @@ TEST_F(DatapathCapacityTest, AHeldAnswerFillsTheAnswersRingUntilRead) {
   EXPECT_EQ(empty.used_bytes, 0u);
   EXPECT_EQ(empty.size_bytes, 8u << 20);
 
-  putQuery(DatapathFixture::queryKey(n.host, kHostPort, kDnsId), monotonicNowNs());
+  putQuery(DatapathFixture::queryKey(n.host, kHostPort, kDnsId), datapathNowNs());
   const Packet answer = PacketBuilder(n.resolver, n.host)
                             .udp(kDnsPort, kHostPort, dnsAnswer(kDnsId, "example.com", n.learned))
                             .build();

@@ -89,12 +89,6 @@ std::ostream& operator<<(std::ostream& out, Verdict verdict) {
   return out << "tc verdict " << static_cast<int>(verdict);
 }
 
-std::uint64_t monotonicNowNs() {
-  timespec now{};
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return static_cast<std::uint64_t>(now.tv_sec) * kNanosPerSecond + now.tv_nsec;
-}
-
 // Documentation ranges only (RFC 5737, RFC 3849), so nothing here is anyone's address.
 const TestNetwork& ipv4Network() {
   static const TestNetwork network{
@@ -139,7 +133,7 @@ void DatapathFixture::SetUp() {
   ASSERT_NE(mkdtemp(bpffs), nullptr);
   bpffs_dir_ = bpffs;
   pin_dir_ = bpffs_dir_ + "/skouter";
-  started_ns_ = monotonicNowNs();
+  started_ns_ = datapathNowNs();
   datapath_ = Datapath::open(pin_dir_);
   skouter_config settings{};
   settings.layout_version = SKOUTER_LAYOUT_VERSION;
@@ -212,8 +206,9 @@ void DatapathFixture::trustResolver(const IpAddress& address, std::uint16_t port
 }
 
 void DatapathFixture::addIdentity(const IpAddress& address, std::uint32_t identity,
-                                  std::uint32_t flags) {
-  const skouter_identity_value value{.identity = identity, .flags = flags};
+                                  std::uint32_t flags, std::uint32_t ifindex) {
+  const skouter_identity_value value{
+      .identity = identity, .flags = flags, .ifindex = ifindex, .netns_id = 0};
   if (datapath_->identities().update(resolver::toBpfAddr(address), value) != 0) {
     throw std::runtime_error("cannot add identity of " + address.toString());
   }
@@ -265,7 +260,7 @@ void DatapathFixture::putPortSet(std::uint32_t id, const std::vector<skouter_por
 }
 
 void DatapathFixture::installPolicy(const TestNetwork& network) {
-  const std::uint64_t now = monotonicNowNs();
+  const std::uint64_t now = datapathNowNs();
   trustResolver(network.resolver, kDnsPort);
   allowIp(network.learned, now + 3600 * kNanosPerSecond);
   allowIp(network.expired, now - kNanosPerSecond);
@@ -275,8 +270,9 @@ void DatapathFixture::installPolicy(const TestNetwork& network) {
 
 skouter_flow_key DatapathFixture::flowKey(std::uint8_t protocol, const IpAddress& local,
                                           std::uint16_t local_port, const IpAddress& remote,
-                                          std::uint16_t remote_port) {
+                                          std::uint16_t remote_port, std::uint32_t identity) {
   skouter_flow_key key{};
+  key.identity = identity;
   key.family = bpfFamily(local);
   key.protocol = protocol;
   key.local_port = htons(local_port);
@@ -288,17 +284,19 @@ skouter_flow_key DatapathFixture::flowKey(std::uint8_t protocol, const IpAddress
 
 void DatapathFixture::putFlow(const skouter_flow_key& key, skouter_flow_origin origin,
                               std::uint64_t last_seen_ns) {
-  const skouter_flow_value value{.last_seen_ns = last_seen_ns,
-                                 .origin = static_cast<std::uint32_t>(origin),
-                                 .identity = SKOUTER_HOST_IDENTITY};
-  if (datapath_->flows().update(key, value) != 0) throw std::runtime_error("cannot put flow");
+  const skouter_flow_value value{
+      .last_seen_ns = last_seen_ns, .origin = static_cast<std::uint32_t>(origin), .pad = 0};
+  auto table = origin == SKOUTER_FLOW_INBOUND ? datapath_->inboundFlows() : datapath_->flows();
+  if (table.update(key, value) != 0) throw std::runtime_error("cannot put flow");
 }
 
 std::vector<std::pair<skouter_flow_key, skouter_flow_value>> DatapathFixture::flows() const {
   std::vector<std::pair<skouter_flow_key, skouter_flow_value>> result;
-  datapath_->flows().forEach([&](const skouter_flow_key& key, const skouter_flow_value& value) {
-    result.emplace_back(key, value);
-  });
+  for (const FlowMap& table : {datapath_->flows(), datapath_->inboundFlows()}) {
+    table.forEach([&](const skouter_flow_key& key, const skouter_flow_value& value) {
+      result.emplace_back(key, value);
+    });
+  }
   return result;
 }
 
@@ -377,7 +375,7 @@ Counters DatapathFixture::counters(skouter_counter_hook hook) const {
 
 void DatapathFixture::expectStampedDuringTest(std::uint64_t time_ns) const {
   EXPECT_GE(time_ns, started_ns_);
-  EXPECT_LE(time_ns, monotonicNowNs());
+  EXPECT_LE(time_ns, datapathNowNs());
 }
 
 std::vector<PuntedAnswer> DatapathFixture::drainAnswers() {
@@ -447,6 +445,7 @@ Verdict DatapathFixture::run(int program_fd, const Bytes& frame, const SkbContex
   __sk_buff context_in{};
   context_in.mark = context.mark;
   context_in.ingress_ifindex = context.ingress_ifindex;
+  context_in.ifindex = context.ifindex;
   __sk_buff seen{};
   LIBBPF_OPTS(bpf_test_run_opts, options, .data_in = frame.data(),
               .data_size_in = static_cast<std::uint32_t>(frame.size()), .ctx_in = &context_in,
@@ -489,17 +488,16 @@ std::string flowDescription(const skouter_flow_key& key, const skouter_flow_valu
   return ipProtocolName(key.protocol) + " " +
          endpoint(fromBpf(key.family, key.local), ntohs(key.local_port)) + " > " +
          endpoint(fromBpf(key.family, key.remote), ntohs(key.remote_port)) + " " +
-         originName(value.origin) + " identity " + std::to_string(value.identity);
+         originName(value.origin) + " identity " + std::to_string(key.identity);
 }
 
 std::string flowDescription(std::uint8_t protocol, const IpAddress& local, std::uint16_t local_port,
                             const IpAddress& remote, std::uint16_t remote_port,
-                            skouter_flow_origin origin) {
-  const skouter_flow_value value{.last_seen_ns = 0,
-                                 .origin = static_cast<std::uint32_t>(origin),
-                                 .identity = SKOUTER_HOST_IDENTITY};
-  return flowDescription(DatapathFixture::flowKey(protocol, local, local_port, remote, remote_port),
-                         value);
+                            skouter_flow_origin origin, std::uint32_t identity) {
+  const skouter_flow_value value{
+      .last_seen_ns = 0, .origin = static_cast<std::uint32_t>(origin), .pad = 0};
+  return flowDescription(
+      DatapathFixture::flowKey(protocol, local, local_port, remote, remote_port, identity), value);
 }
 
 std::string queryDescription(const skouter_dns_query_key& key,

@@ -16,6 +16,7 @@
 
 #include "bpf/datapath.h"
 #include "bpf/skouter_abi.h"
+#include "common/datapath_clock.h"
 #include "common/ip_address.h"
 #include "tests/bpf/packet_builder.h"
 
@@ -36,7 +37,13 @@ struct SkbContext {
   // 0: originated on this host. Otherwise the interface a forwarded packet came in on.
   std::uint32_t ingress_ifindex = 0;
   std::uint32_t mark = 0;
+  // The interface the program runs on; 0 leaves the kernel's default, lo (index 1),
+  // which is also where addIdentity() binds a pod by default.
+  std::uint32_t ifindex = 0;
 };
+
+// The interface BPF_PROG_TEST_RUN runs a program on when the context names none.
+inline constexpr std::uint32_t kLoopbackIfindex = 1;
 
 inline constexpr SkbContext kLocallyOriginated{};
 // Any index will do: the kernel does not look it up for ingress_ifindex.
@@ -56,9 +63,6 @@ using Counters = std::map<std::string, std::uint64_t>;
 // Hook name ("uplink_egress", ...) -> its counters, holding only hooks with any: which
 // program counted what.
 using HookCounters = std::map<std::string, Counters>;
-
-// The CLOCK_MONOTONIC time bpf_ktime_get_ns() reads, for expiries and heartbeats.
-std::uint64_t monotonicNowNs();
 
 // The addresses the tests talk about, in one family.
 struct TestNetwork {
@@ -100,27 +104,32 @@ class DatapathFixture : public ::testing::Test {
 
   // heartbeat
   void beatAt(std::uint64_t beat_ns);
-  void beatNow() { beatAt(monotonicNowNs()); }
+  void beatNow() { beatAt(datapathNowNs()); }
   // Older than the failsafe timeout: the daemon is taken for gone.
-  void beatStale() { beatAt(monotonicNowNs() - 2 * config().failsafe_ns); }
+  void beatStale() { beatAt(datapathNowNs() - 2 * config().failsafe_ns); }
 
   // Policy of the host identity. An expiry of 0 never expires; a port set of 0 opens
   // every port, any other is a key in port_sets (which need not hold it).
   void trustResolver(const IpAddress& address, std::uint16_t port);
   void allowIp(const IpAddress& address, std::uint64_t expiry_ns, std::uint32_t port_set = 0);
-  // Pods: an address of the workload `identity`, and an address it may reach.
-  void addIdentity(const IpAddress& address, std::uint32_t identity, std::uint32_t flags = 0);
+  // Pods: an address of the workload `identity`, bound to the interface its packets
+  // come in by, and an address it may reach.
+  void addIdentity(const IpAddress& address, std::uint32_t identity, std::uint32_t flags = 0,
+                   std::uint32_t ifindex = kLoopbackIfindex);
   void allowIpFor(std::uint32_t identity, const IpAddress& address, std::uint64_t expiry_ns);
   void allowPrefix(const std::string& prefix, std::uint32_t port_set = 0);
   void putPortSet(std::uint32_t id, const std::vector<skouter_port_range>& ranges);
   // The policy every table case starts from: what the addresses of `network` say.
   void installPolicy(const TestNetwork& network);
 
-  // Flows, keyed in the egress orientation: `local` is the host's side.
+  // Flows, keyed in the egress orientation: `local` is the workload's side.
   static skouter_flow_key flowKey(std::uint8_t protocol, const IpAddress& local,
                                   std::uint16_t local_port, const IpAddress& remote,
-                                  std::uint16_t remote_port);
+                                  std::uint16_t remote_port,
+                                  std::uint32_t identity = SKOUTER_HOST_IDENTITY);
+  // Into flows, or inbound_flows for an inbound one.
   void putFlow(const skouter_flow_key& key, skouter_flow_origin origin, std::uint64_t last_seen_ns);
+  // Both flow tables.
   std::vector<std::pair<skouter_flow_key, skouter_flow_value>> flows() const;
   // Every flow as flowDescription() puts it, sorted.
   Descriptions flowDescriptions() const;
@@ -187,7 +196,8 @@ std::string hookName(skouter_counter_hook hook);
 std::string flowDescription(const skouter_flow_key& key, const skouter_flow_value& value);
 std::string flowDescription(std::uint8_t protocol, const IpAddress& local, std::uint16_t local_port,
                             const IpAddress& remote, std::uint16_t remote_port,
-                            skouter_flow_origin origin);
+                            skouter_flow_origin origin,
+                            std::uint32_t identity = SKOUTER_HOST_IDENTITY);
 // "UDP 192.0.2.10:40000 id 0x1234 identity 1", "TCP 192.0.2.10:40000 identity 1"
 std::string queryDescription(const skouter_dns_query_key& key,
                              const skouter_dns_query_value& value);

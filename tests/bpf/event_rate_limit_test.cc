@@ -93,9 +93,9 @@ TEST_F(EventRateLimitTest, ABurstPastTheLimitYieldsTheLimitsWorthOfEvents) {
   const OnOneCpu pinned;
 
   // A new bucket starts full.
-  const std::uint64_t started = monotonicNowNs();
+  const std::uint64_t started = datapathNowNs();
   hostBurst(kBurst);
-  const std::uint64_t refilled = refillIn(monotonicNowNs() - started, kLimit);
+  const std::uint64_t refilled = refillIn(datapathNowNs() - started, kLimit);
 
   // Exactly kLimit, unless the burst took a third of a second or more.
   const std::uint64_t events = drainEvents().size();
@@ -125,11 +125,11 @@ TEST_F(EventRateLimitTest, AnAuditedPodsFlowsPassAndTheirEventsAreLimited) {
   setEventRateLimit(kLimit);
   const OnOneCpu pinned;
 
-  const std::uint64_t started = monotonicNowNs();
+  const std::uint64_t started = datapathNowNs();
   for (int i = 0; i < kBurst; ++i) {
     ASSERT_EQ(runPodIngress(newDeniedFlow(pod())), Verdict::kPass) << "flow " << i;
   }
-  const std::uint64_t refilled = refillIn(monotonicNowNs() - started, kLimit);
+  const std::uint64_t refilled = refillIn(datapathNowNs() - started, kLimit);
 
   const std::vector<skouter_flow_event> events = drainEvents();
   EXPECT_GE(events.size(), kLimit);
@@ -150,19 +150,19 @@ TEST_F(EventRateLimitTest, TheBucketRefillsWithTime) {
   setEventRateLimit(kLimit);
   const OnOneCpu pinned;
 
-  const std::uint64_t a_second_ago = monotonicNowNs() - kNanosPerSecond;
+  const std::uint64_t a_second_ago = datapathNowNs() - kNanosPerSecond;
   setBudget(0, a_second_ago);
   hostBurst(kLimit + 2);
   // A second or more fills the bucket, and no fuller than the limit.
   const std::uint64_t after_a_second = drainEvents().size();
   EXPECT_GE(after_a_second, kLimit);
   EXPECT_LE(after_a_second,
-            kLimit + refillIn(monotonicNowNs() - a_second_ago - kNanosPerSecond, kLimit));
+            kLimit + refillIn(datapathNowNs() - a_second_ago - kNanosPerSecond, kLimit));
 
-  const std::uint64_t half_a_second_ago = monotonicNowNs() - kNanosPerSecond / 2;
+  const std::uint64_t half_a_second_ago = datapathNowNs() - kNanosPerSecond / 2;
   setBudget(0, half_a_second_ago);
   hostBurst(kLimit);
-  const std::uint64_t refilled = refillIn(monotonicNowNs() - half_a_second_ago, kLimit);
+  const std::uint64_t refilled = refillIn(datapathNowNs() - half_a_second_ago, kLimit);
   const std::uint64_t events = drainEvents().size();
   EXPECT_GE(events, kLimit / 2);
   EXPECT_LE(events, refilled);
@@ -176,12 +176,12 @@ TEST_F(EventRateLimitTest, ALoweredLimitTakesEffectAtOnce) {
   installPolicy(n());
   setEventRateLimit(kHigh);
   const OnOneCpu pinned;
-  setBudget(kHigh, monotonicNowNs());
+  setBudget(kHigh, datapathNowNs());
 
   setEventRateLimit(kLow);
-  const std::uint64_t started = monotonicNowNs();
+  const std::uint64_t started = datapathNowNs();
   hostBurst(kBurst);
-  const std::uint64_t refilled = refillIn(monotonicNowNs() - started, kLow);
+  const std::uint64_t refilled = refillIn(datapathNowNs() - started, kLow);
   const std::uint64_t events = drainEvents().size();
   EXPECT_GE(events, kLow);
   EXPECT_LE(events, kLow + refilled);

@@ -114,7 +114,7 @@ TEST_F(LayoutTest, AFreshDirectoryIsNoTakeover) {
 
 TEST_F(LayoutTest, TheNextDaemonTakesOverTheSameLayoutWithItsEntries) {
   installEntries();
-  const std::uint64_t last_beat = monotonicNowNs() - kNanosPerSecond;
+  const std::uint64_t last_beat = datapathNowNs() - kNanosPerSecond;
   beatAt(last_beat);
   const std::uint32_t counters_id = pinnedMapId("counters");
   closeDatapath();

@@ -12,6 +12,8 @@ constexpr std::uint16_t kEtherTypeArp = 0x0806;
 constexpr std::uint16_t kEtherTypeVlan = 0x8100;
 
 constexpr std::uint8_t kProtoIcmp = 1;
+constexpr std::uint8_t kProtoIgmp = 2;
+constexpr std::uint8_t kIgmpV2Report = 0x16;
 constexpr std::uint8_t kProtoTcp = 6;
 constexpr std::uint8_t kProtoUdp = 17;
 constexpr std::uint8_t kProtoIcmpv6 = 58;
@@ -142,6 +144,11 @@ PacketBuilder& PacketBuilder::vlan(std::uint16_t vlan_id) {
   return *this;
 }
 
+PacketBuilder& PacketBuilder::hopLimit(std::uint8_t hops) {
+  hop_limit_ = hops;
+  return *this;
+}
+
 PacketBuilder& PacketBuilder::ipv4Options(Bytes options) {
   ipv4_options_ = std::move(options);
   while (ipv4_options_.size() % 4 != 0) ipv4_options_.push_back(0);  // End of Options
@@ -154,22 +161,22 @@ PacketBuilder& PacketBuilder::ipv4HeaderWords(std::uint8_t words) {
 }
 
 PacketBuilder& PacketBuilder::hopByHop() {
-  extension_headers_.push_back({kNextHeaderHopByHop, 0, false});
+  extension_headers_.push_back({kNextHeaderHopByHop, 0, false, 0});
   return *this;
 }
 
 PacketBuilder& PacketBuilder::destinationOptions() {
-  extension_headers_.push_back({kNextHeaderDestinationOptions, 0, false});
+  extension_headers_.push_back({kNextHeaderDestinationOptions, 0, false, 0});
   return *this;
 }
 
-PacketBuilder& PacketBuilder::routing() {
-  extension_headers_.push_back({kNextHeaderRouting, 0, false});
+PacketBuilder& PacketBuilder::routing(std::uint8_t segments_left) {
+  extension_headers_.push_back({kNextHeaderRouting, 0, false, segments_left});
   return *this;
 }
 
 PacketBuilder& PacketBuilder::authentication() {
-  extension_headers_.push_back({kNextHeaderAuthentication, 0, false});
+  extension_headers_.push_back({kNextHeaderAuthentication, 0, false, 0});
   return *this;
 }
 
@@ -179,7 +186,7 @@ PacketBuilder& PacketBuilder::fragment(std::uint16_t offset_bytes, bool more_fra
     ipv4_fragment_offset_ = offset_bytes;
     ipv4_more_fragments_ = more_fragments;
   } else {
-    extension_headers_.push_back({kNextHeaderFragment, offset_bytes, more_fragments});
+    extension_headers_.push_back({kNextHeaderFragment, offset_bytes, more_fragments, 0});
   }
   return *this;
 }
@@ -262,19 +269,37 @@ PacketBuilder& PacketBuilder::echoReply(std::uint16_t identifier) {
   return *this;
 }
 
-PacketBuilder& PacketBuilder::destinationUnreachable() {
-  // Code 3, port unreachable; the quoted datagram is left out, nothing reads it.
-  Bytes segment = {isV4() ? kIcmpDestinationUnreachable : kIcmpv6DestinationUnreachable, 3};
-  segment.insert(segment.end(), 6, 0);  // checksum, unused
+PacketBuilder& PacketBuilder::destinationUnreachable(Bytes quoted) {
+  Bytes body(4, 0);  // unused
+  body.insert(body.end(), quoted.begin(), quoted.end());
+  // Code 3 (IPv4) and 4 (IPv6): port unreachable.
+  return isV4() ? icmp(kIcmpDestinationUnreachable, 3, std::move(body))
+                : icmp(kIcmpv6DestinationUnreachable, 4, std::move(body));
+}
+
+PacketBuilder& PacketBuilder::icmp(std::uint8_t type, std::uint8_t code, Bytes body) {
+  Bytes segment = {type, code, 0, 0};  // checksum filled in by build()
+  segment.insert(segment.end(), body.begin(), body.end());
   segment_has_checksum_ = true;
   checksum_offset_ = 2;
   return upperLayer(icmpProtocol(), std::move(segment));
+}
+
+PacketBuilder& PacketBuilder::igmpReport(const IpAddress& group, Bytes trailer) {
+  if (!isV4() || group.family != IpFamily::kV4) throw std::invalid_argument("IGMP is IPv4 only");
+  Bytes segment = {kIgmpV2Report, 0, 0, 0};  // type, max response time, checksum
+  putAddress(segment, group);
+  segment.insert(segment.end(), trailer.begin(), trailer.end());
+  segment_has_checksum_ = true;
+  checksum_offset_ = 2;
+  return upperLayer(kProtoIgmp, std::move(segment));
 }
 
 PacketBuilder& PacketBuilder::neighbourSolicitation(const IpAddress& target) {
   if (isV4() || target.family != IpFamily::kV6) {
     throw std::invalid_argument("neighbour solicitation is IPv6 only");
   }
+  default_hop_limit_ = 255;  // as RFC 4861 has it
   Bytes segment = {kIcmpv6NeighbourSolicitation, 0};
   segment.insert(segment.end(), 6, 0);  // checksum, reserved
   putAddress(segment, target);
@@ -338,7 +363,7 @@ Packet PacketBuilder::build() const {
     put16(header, 0x1234);  // identification
     put16(header, static_cast<std::uint16_t>((ipv4_more_fragments_ ? 0x2000 : 0) |
                                              ipv4_fragment_offset_ / 8));
-    header.push_back(64);  // TTL
+    header.push_back(hop_limit_.value_or(default_hop_limit_));  // TTL
     header.push_back(protocol_);
     put16(header, 0);  // checksum
     putAddress(header, source_);
@@ -365,8 +390,8 @@ Packet PacketBuilder::build() const {
           extensions.insert(extensions.end(), 12, 0);
           break;
         case kNextHeaderRouting:
-          // 8 bytes: routing type 253 (RFC 4727, for experiments), no segments left.
-          extensions.insert(extensions.end(), {0, 253, 0, 0, 0, 0, 0});
+          // 8 bytes: routing type 253 (RFC 4727, for experiments).
+          extensions.insert(extensions.end(), {0, 253, extension.segments_left, 0, 0, 0, 0});
           break;
         case kNextHeaderAuthentication:
           // 24 bytes: a 96-bit ICV. Unlike the others, AH counts its length in 4-byte
@@ -388,7 +413,7 @@ Packet PacketBuilder::build() const {
     put32(out, 0x60000000);  // version, traffic class, flow label
     put16(out, static_cast<std::uint16_t>(extensions.size() + segment_length));
     out.push_back(extension_headers_.empty() ? protocol_ : extension_headers_.front().type);
-    out.push_back(64);  // hop limit
+    out.push_back(hop_limit_.value_or(default_hop_limit_));
     putAddress(out, source_);
     putAddress(out, destination_);
     out.insert(out.end(), extensions.begin(), extensions.end());
@@ -397,6 +422,13 @@ Packet PacketBuilder::build() const {
   out.insert(out.end(), segment.begin(), segment.end());
   out.insert(out.end(), ethernet_padding_, 0);
   return packet;
+}
+
+Bytes quoteOf(const Packet& packet) {
+  const auto start = packet.frame.begin() + static_cast<std::ptrdiff_t>(packet.l3_offset);
+  const auto end = std::min(packet.frame.end(),
+                            packet.frame.begin() + static_cast<std::ptrdiff_t>(packet.l4_offset + 8));
+  return Bytes(start, end);
 }
 
 Bytes dnsQuery(std::uint16_t id, const std::string& name, IpFamily family) {

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,9 @@ class PacketBuilder {
   // An 802.1Q tag between the Ethernet header and the IP header.
   PacketBuilder& vlan(std::uint16_t vlan_id);
 
+  // IPv4 TTL or IPv6 hop limit; 64 unless set (255 for neighbour discovery).
+  PacketBuilder& hopLimit(std::uint8_t hops);
+
   // IPv4: options after the fixed header, padded with End-of-Options to whole words.
   PacketBuilder& ipv4Options(Bytes options);
   // IPv4: overrides the header length field (in 32-bit words), for malformed headers.
@@ -51,7 +55,9 @@ class PacketBuilder {
   // IPv6 extension headers, chained in the order they are added.
   PacketBuilder& hopByHop();
   PacketBuilder& destinationOptions();
-  PacketBuilder& routing();
+  // A routing header with `segments_left` addresses still to visit (a source route
+  // when not 0).
+  PacketBuilder& routing(std::uint8_t segments_left = 0);
   PacketBuilder& authentication();
   // IPv4: the flags and offset fields. IPv6: a fragment extension header.
   // `offset_bytes` must be a multiple of 8.
@@ -68,8 +74,15 @@ class PacketBuilder {
   // ICMP for IPv4, ICMPv6 for IPv6.
   PacketBuilder& echoRequest(std::uint16_t identifier);
   PacketBuilder& echoReply(std::uint16_t identifier);
-  PacketBuilder& destinationUnreachable();
+  // Port unreachable, quoting `quoted` (the IP datagram it reports on, as quoteOf()
+  // cuts it), or nothing.
+  PacketBuilder& destinationUnreachable(Bytes quoted = {});
+  // With hop limit 255 unless hopLimit() says otherwise.
   PacketBuilder& neighbourSolicitation(const IpAddress& target);
+  // Any ICMP (IPv4) or ICMPv6 message: type, code, checksum, then `body`.
+  PacketBuilder& icmp(std::uint8_t type, std::uint8_t code, Bytes body);
+  // An IGMPv2 membership report for `group`, and whatever follows it.
+  PacketBuilder& igmpReport(const IpAddress& group, Bytes trailer = {});
   // Bytes of `protocol` with no header of their own: the data of a later fragment.
   PacketBuilder& fragmentData(std::uint8_t protocol, Bytes data);
 
@@ -87,6 +100,7 @@ class PacketBuilder {
     std::uint8_t type;
     std::uint16_t fragment_offset;
     bool more_fragments;
+    std::uint8_t segments_left = 0;  // a routing header's
   };
 
   PacketBuilder& upperLayer(std::uint8_t protocol, Bytes segment);
@@ -95,6 +109,8 @@ class PacketBuilder {
 
   IpAddress source_;
   IpAddress destination_;
+  std::optional<std::uint8_t> hop_limit_;
+  std::uint8_t default_hop_limit_ = 64;
   std::vector<std::uint16_t> vlan_ids_;
   Bytes ipv4_options_;
   int ipv4_header_words_ = -1;  // -1: computed from the options
@@ -120,6 +136,9 @@ Bytes withEdns(Bytes query);
 Bytes tcpFramed(const Bytes& message);
 // What follows the 12-byte header of a DNS message: the question section onwards.
 Bytes afterDnsHeader(const Bytes& message);
+
+// What an ICMP error quotes of `packet`: its IP header and the first 8 bytes after.
+Bytes quoteOf(const Packet& packet);
 
 // A broadcast ARP request frame: the kind of non-IP traffic every host sends.
 Bytes arpRequest(const IpAddress& sender, const IpAddress& target);

@@ -22,6 +22,7 @@
 #include <system_error>
 #include <vector>
 
+#include "daemon/flow_table.h"
 #include "daemon/static_rule_table.h"
 #include "policy/compiled_policy.h"
 #include "policy/loader.h"
@@ -126,6 +127,7 @@ class PodFirewallTest : public DatapathFixture {
 
   void TearDown() override {
     firewall_.reset();
+    flow_table_.reset();
     allowed_ips_.reset();
     static_rules_.reset();
     port_sets_.reset();
@@ -137,6 +139,7 @@ class PodFirewallTest : public DatapathFixture {
   // builds them.
   void restartDaemon(std::set<int> uplinks = {}) {
     firewall_.reset();
+    flow_table_.reset();
     allowed_ips_.reset();
     static_rules_.reset();
     port_sets_ = std::make_unique<resolver::PortSetTable>(datapath().portSets());
@@ -144,13 +147,28 @@ class PodFirewallTest : public DatapathFixture {
         std::make_unique<daemon::StaticRuleTable>(datapath().allowedCidrs(), *port_sets_);
     allowed_ips_ = std::make_unique<resolver::AllowedIpTable>(
         datapath().allowedIps(), datapath().learnedNames(), *port_sets_);
+    flow_table_ = std::make_unique<daemon::FlowTable>(datapath());
     firewall_ = std::make_unique<PodFirewall>(datapath(), *allowed_ips_, *static_rules_,
-                                              std::move(uplinks));
+                                              *flow_table_, std::move(uplinks), false);
   }
 
   PodFirewall::SyncResult sync(const std::vector<PolicedPod>& policed,
                                const std::vector<PodObject>& unpoliced = {}) {
-    return firewall_->sync(policed, unpoliced);
+    return firewall_->sync(policed, unpoliced, false);
+  }
+
+  // A veth NAME-host (the node's side) and NAME-pod, with a route to each of
+  // `addresses` through NAME-host, as a routing CNI sets a pod up: the pod's packets
+  // come in by NAME-host.
+  void plugIn(const std::string& name, const std::vector<IpAddress>& addresses) {
+    shell("ip link add " + name + "-host type veth peer name " + name + "-pod");
+    shell("ip link set " + name + "-host up && ip link set " + name + "-pod up");
+    const auto ifindex = if_nametoindex((name + "-host").c_str());
+    ASSERT_NE(ifindex, 0u);
+    for (const IpAddress& address : addresses) {
+      shell("ip route add " + address.toString() + " dev " + name + "-host");
+      interface_of_[address] = ifindex;
+    }
   }
 
   std::uint32_t identityOf(const IpAddress& address) const {
@@ -216,23 +234,28 @@ class PodFirewallTest : public DatapathFixture {
     const auto rule = policy.names.match(name);
     ASSERT_TRUE(rule.has_value()) << name;
     const resolver::LearnedAddress learned{
-        .ip = address, .ttl_s = 3600, .expiry_ns = monotonicNowNs() + 3600 * kNanosPerSecond};
+        .ip = address, .ttl_s = 3600, .expiry_ns = datapathNowNs() + 3600 * kNanosPerSecond};
     ASSERT_EQ(allowed_ips_->install(identity, {learned}, name, *rule, policy.portsOf(*rule)).failed,
               0u);
   }
 
-  // What pod_ingress makes of a new connection from `source` (a pod's address).
+  // What pod_ingress makes of a new connection from `source` (a pod's address), on
+  // the interface plugIn() gave that address.
   Verdict connect(const IpAddress& source, const IpAddress& destination,
                   std::uint16_t port = kHttpsPort) {
+    const auto interface = interface_of_.find(source);
     return runPodIngress(
-        PacketBuilder(source, destination).tcp(next_port_++, port, kTcpSyn).build());
+        PacketBuilder(source, destination).tcp(next_port_++, port, kTcpSyn).build(),
+        {.ifindex = interface == interface_of_.end() ? 0 : interface->second});
   }
 
   std::unique_ptr<PrivateNetworkNamespace> network_namespace_;
   std::unique_ptr<resolver::PortSetTable> port_sets_;
   std::unique_ptr<daemon::StaticRuleTable> static_rules_;
   std::unique_ptr<resolver::AllowedIpTable> allowed_ips_;
+  std::unique_ptr<daemon::FlowTable> flow_table_;
   std::unique_ptr<PodFirewall> firewall_;
+  std::map<IpAddress, std::uint32_t> interface_of_;
   std::uint16_t next_port_ = 40000;
 };
 
@@ -279,6 +302,8 @@ TEST_F(PodFirewallTest, APodWithoutARouteToItsInterfaceIsNotAttachedAndSaysSo) {
 }
 
 TEST_F(PodFirewallTest, StaticEntriesOfThePodsPolicyAreInstalledForItsIdentity) {
+  plugIn("web", {kWebV4, kWebV6});
+  plugIn("batch", {kBatchV4});
   const Policy web_policy = policyOf(kWebEgress);
   const Policy batch_policy = policyOf(egress("batch",
                                               "  rules:\n"
@@ -302,6 +327,7 @@ TEST_F(PodFirewallTest, StaticEntriesOfThePodsPolicyAreInstalledForItsIdentity) 
 }
 
 TEST_F(PodFirewallTest, APodWhosePolicyNoLongerAllowsANameLosesItsEntries) {
+  plugIn("web", {kWebV4});
   const Policy both_names = policyOf(kWebEgress);
   const PodObject web = pod("web", "u-web", {kWebV4});
   sync({{web, both_names}});
@@ -332,6 +358,8 @@ TEST_F(PodFirewallTest, APodWhosePolicyNoLongerAllowsANameLosesItsEntries) {
 }
 
 TEST_F(PodFirewallTest, APodThatGoesAwayLosesItsIdentityAndAllItsEntries) {
+  plugIn("web", {kWebV4, kWebV6});
+  plugIn("batch", {kBatchV4});
   const Policy web_policy = policyOf(kWebEgress);
   const PodObject web = pod("web", "u-web", {kWebV4, kWebV6});
   const PodObject batch = pod("batch", "u-batch", {kBatchV4});
@@ -396,6 +424,8 @@ TEST_F(PodFirewallTest, APodKeepsItsIdentityAcrossSyncs) {
 }
 
 TEST_F(PodFirewallTest, ARestartedDaemonGivesPodsBackTheIdentityOfTheirAddress) {
+  plugIn("web", {kWebV4, kWebV6});
+  plugIn("job", {kJobV4});
   const Policy web_policy = policyOf(kWebEgress);
   const PodObject web = pod("web", "u-web", {kWebV4, kWebV6});
   const PodObject batch = pod("batch", "u-batch", {kBatchV4});
@@ -556,6 +586,8 @@ TEST_F(PodFirewallTest, ARestartedDaemonDetachesInterfacesNoPolicedPodUses) {
 // Behind a shared bridge, pod_ingress sees the pods nobody polices too: they are listed
 // with the unpoliced identity and pass, until an Egress selects them.
 TEST_F(PodFirewallTest, UnpolicedPodsAreListedSoThatTheyPassBesidePolicedOnes) {
+  plugIn("web", {kWebV4});
+  plugIn("batch", {kBatchV4});
   const Policy web_policy = policyOf(kWebEgress);
   const PodObject web = pod("web", "u-web", {kWebV4});
   const PodObject batch = pod("batch", "u-batch", {kBatchV4});
@@ -591,6 +623,7 @@ TEST_F(PodFirewallTest, UnpolicedPodsAreListedSoThatTheyPassBesidePolicedOnes) {
 // While no daemon ran, a policed pod went away and the IPAM gave its address to a new
 // pod that nothing selects: the address is the new pod's, unpoliced.
 TEST_F(PodFirewallTest, AnAddressReusedByAnUnpolicedPodDuringARestartIsUnpoliced) {
+  plugIn("job", {kJobV4});
   const Policy web_policy = policyOf(kWebEgress);
   sync({{pod("job", "u-job", {kJobV4}), web_policy}});
   const std::uint32_t job_identity = identityOf(kJobV4);

@@ -26,7 +26,7 @@ class PodTest : public DatapathFixture, public ::testing::WithParamInterface<con
   Packet synTo(const IpAddress& destination, std::uint16_t port = 443) const {
     return PacketBuilder(pod(), destination).tcp(kPodPort, port, kTcpSyn).build();
   }
-  std::uint64_t inAnHour() const { return monotonicNowNs() + 3600 * kNanosPerSecond; }
+  std::uint64_t inAnHour() const { return datapathNowNs() + 3600 * kNanosPerSecond; }
 };
 
 TEST_P(PodTest, APodIsJudgedByItsOwnPolicyNotTheHosts) {
@@ -37,7 +37,7 @@ TEST_P(PodTest, APodIsJudgedByItsOwnPolicyNotTheHosts) {
   EXPECT_EQ(runPodIngress(synTo(n().learned)), Verdict::kPass);
   const auto flows = this->flows();
   ASSERT_EQ(flows.size(), 1u);
-  EXPECT_EQ(flows[0].second.identity, kPod);
+  EXPECT_EQ(flows[0].first.identity, kPod);
 
   drainEvents();
   EXPECT_EQ(runPodIngress(synTo(n().denied)), Verdict::kDrop);

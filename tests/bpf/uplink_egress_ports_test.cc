@@ -74,7 +74,7 @@ const Target& learnedTarget() {
       .restrict =
           [](DatapathFixture& datapath, const TestNetwork& n, std::uint32_t port_set) {
             putPortSets(datapath);
-            datapath.allowIp(n.learned, monotonicNowNs() + 3600 * kNanosPerSecond, port_set);
+            datapath.allowIp(n.learned, datapathNowNs() + 3600 * kNanosPerSecond, port_set);
           },
       .allowed_counter = "egress_allowed_learned",
   };
@@ -331,7 +331,7 @@ std::vector<PacketCase> unionCasesFor(const TestNetwork& n) {
   const auto learned_https_static_http = [&n, hour](DatapathFixture& datapath) {
     putPortSets(datapath);
     datapath.allowPrefix(n.static_prefix, kHttpOnly);
-    datapath.allowIp(n.static_ip, monotonicNowNs() + hour, kHttpsOnly);
+    datapath.allowIp(n.static_ip, datapathNowNs() + hour, kHttpsOnly);
   };
   const auto syn = [&n](const IpAddress& to, std::uint16_t port) {
     return fromHost(n, to).tcp(kHostPort, port, kTcpSyn).build();
@@ -360,7 +360,7 @@ std::vector<PacketCase> unionCasesFor(const TestNetwork& n) {
        .setup =
            [&n, hour](DatapathFixture& datapath) {
              putPortSets(datapath);
-             datapath.allowIp(n.in_cidr, monotonicNowNs() + hour, kHttpsOnly);
+             datapath.allowIp(n.in_cidr, datapathNowNs() + hour, kHttpsOnly);
            },
        .verdict = Verdict::kPass,
        .moved = {{"egress_allowed_static", 1}}},
@@ -371,7 +371,7 @@ std::vector<PacketCase> unionCasesFor(const TestNetwork& n) {
            [&n](DatapathFixture& datapath) {
              putPortSets(datapath);
              datapath.allowPrefix(n.static_prefix, kHttpOnly);
-             datapath.allowIp(n.static_ip, monotonicNowNs() - kNanosPerSecond, kHttpsOnly);
+             datapath.allowIp(n.static_ip, datapathNowNs() - kNanosPerSecond, kHttpsOnly);
            },
        .verdict = Verdict::kDrop,
        .moved = {{"egress_expired", 1}, {"egress_port_denied", 1}, {"egress_denied", 1}}},
@@ -382,10 +382,10 @@ std::vector<PacketCase> unionCasesFor(const TestNetwork& n) {
        .setup =
            [&n, hour](DatapathFixture& datapath) {
              putPortSets(datapath);
-             datapath.allowIp(n.learned, monotonicNowNs() + hour, kHttpOnly);
+             datapath.allowIp(n.learned, datapathNowNs() + hour, kHttpOnly);
              datapath.putFlow(
                  DatapathFixture::flowKey(IPPROTO_TCP, n.host, kHostPort, n.learned, 443),
-                 SKOUTER_FLOW_OUTBOUND, monotonicNowNs());
+                 SKOUTER_FLOW_OUTBOUND, datapathNowNs());
            },
        .verdict = Verdict::kPass,
        .moved = {{"egress_allowed_flow", 1}}},

@@ -204,7 +204,7 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
        .setup =
            [=](DatapathFixture& datapath) {
              datapath.setFlags(kPolicedAndAudited);
-             datapath.putFlow(denied_flow, SKOUTER_FLOW_AUDITED, monotonicNowNs() - idle / 2);
+             datapath.putFlow(denied_flow, SKOUTER_FLOW_AUDITED, datapathNowNs() - idle / 2);
            },
        .verdict = Verdict::kPass,
        .moved = {{"egress_allowed_flow", 1}},
@@ -214,7 +214,7 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
        .setup =
            [=](DatapathFixture& datapath) {
              datapath.setFlags(kPolicedAndHostAudited);
-             datapath.putFlow(denied_flow, SKOUTER_FLOW_AUDITED, monotonicNowNs() - idle / 2);
+             datapath.putFlow(denied_flow, SKOUTER_FLOW_AUDITED, datapathNowNs() - idle / 2);
            },
        .verdict = Verdict::kPass,
        .moved = {{"egress_allowed_flow", 1}},
@@ -223,7 +223,7 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
        .packet = fromHost(n, n.denied).tcp(kHostPort, kHttpsPort, kTcpAck).build(),
        .setup =
            [=](DatapathFixture& datapath) {
-             datapath.putFlow(denied_flow, SKOUTER_FLOW_AUDITED, monotonicNowNs() - idle / 2);
+             datapath.putFlow(denied_flow, SKOUTER_FLOW_AUDITED, datapathNowNs() - idle / 2);
            },
        .verdict = Verdict::kDrop,
        .moved = {{"egress_denied", 1}}},
@@ -231,7 +231,7 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
        .packet = fromHost(n, n.learned).tcp(kHostPort, kHttpsPort, kTcpAck).build(),
        .setup =
            [=](DatapathFixture& datapath) {
-             datapath.putFlow(learned_flow, SKOUTER_FLOW_AUDITED, monotonicNowNs() - idle / 2);
+             datapath.putFlow(learned_flow, SKOUTER_FLOW_AUDITED, datapathNowNs() - idle / 2);
            },
        .verdict = Verdict::kPass,
        .moved = {{"egress_allowed_learned", 1}},
@@ -241,7 +241,7 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
        .setup =
            [=](DatapathFixture& datapath) {
              datapath.setFlags(kPolicedAndHostAudited);
-             datapath.putFlow(expired_flow, SKOUTER_FLOW_OUTBOUND, monotonicNowNs() - idle / 2);
+             datapath.putFlow(expired_flow, SKOUTER_FLOW_OUTBOUND, datapathNowNs() - idle / 2);
            },
        .verdict = Verdict::kPass,
        .moved = {{"egress_allowed_flow", 1}},
@@ -258,7 +258,7 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
        .packet = fromHost(n, n.expired).tcp(kHostPort, kHttpsPort, kTcpAck).build(),
        .setup =
            [=](DatapathFixture& datapath) {
-             datapath.putFlow(expired_flow, SKOUTER_FLOW_OUTBOUND, monotonicNowNs() - idle / 2);
+             datapath.putFlow(expired_flow, SKOUTER_FLOW_OUTBOUND, datapathNowNs() - idle / 2);
            },
        .verdict = Verdict::kPass,
        .moved = {{"egress_allowed_flow", 1}},
@@ -267,7 +267,7 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
        .packet = fromHost(n, n.denied).tcp(kHostPort, kHttpsPort, kTcpAck).build(),
        .setup =
            [=](DatapathFixture& datapath) {
-             datapath.putFlow(denied_flow, SKOUTER_FLOW_OUTBOUND, monotonicNowNs() - 2 * idle);
+             datapath.putFlow(denied_flow, SKOUTER_FLOW_OUTBOUND, datapathNowNs() - 2 * idle);
            },
        .verdict = Verdict::kDrop,
        .moved = {{"egress_denied", 1}}},
@@ -277,7 +277,7 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
            [=](DatapathFixture& datapath) {
              datapath.setFlowIdleNs(kNanosPerSecond);
              datapath.putFlow(denied_flow, SKOUTER_FLOW_OUTBOUND,
-                              monotonicNowNs() - 2 * kNanosPerSecond);
+                              datapathNowNs() - 2 * kNanosPerSecond);
            },
        .verdict = Verdict::kDrop,
        .moved = {{"egress_denied", 1}}},
@@ -285,7 +285,7 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
        .packet = fromHost(n, n.learned).tcp(kHostPort, kHttpsPort, kTcpAck).build(),
        .setup =
            [=](DatapathFixture& datapath) {
-             datapath.putFlow(learned_flow, SKOUTER_FLOW_OUTBOUND, monotonicNowNs() - 2 * idle);
+             datapath.putFlow(learned_flow, SKOUTER_FLOW_OUTBOUND, datapathNowNs() - 2 * idle);
            },
        .verdict = Verdict::kPass,
        .moved = {{"egress_allowed_learned", 1}},
@@ -366,7 +366,7 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
        .setup =
            [=](DatapathFixture& datapath) {
              datapath.putQuery(DatapathFixture::tcpConnectionKey(n.host, kHostPort),
-                               monotonicNowNs());
+                               datapathNowNs());
            },
        .verdict = Verdict::kPass,
        .moved = {{"egress_allowed_resolver", 1}, {"dns_query_recorded", 1}},
@@ -437,7 +437,7 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
            [](DatapathFixture& datapath) {
              datapath.setFlags(kPolicedFailOpen);
              datapath.setFailsafeNs(60 * kNanosPerSecond);
-             datapath.beatAt(monotonicNowNs() - 10 * kNanosPerSecond);
+             datapath.beatAt(datapathNowNs() - 10 * kNanosPerSecond);
            },
        .verdict = Verdict::kDrop,
        .moved = {{"egress_denied", 1}}},

@@ -58,13 +58,13 @@ Packet tcpFromResolver(const TestNetwork& network, std::uint8_t flags, Bytes pay
 }
 
 void recordHostQuery(DatapathFixture& datapath, const TestNetwork& network) {
-  datapath.putQuery(DatapathFixture::queryKey(network.host, kHostPort, kDnsId), monotonicNowNs(),
+  datapath.putQuery(DatapathFixture::queryKey(network.host, kHostPort, kDnsId), datapathNowNs(),
                     hostQuestion(network));
 }
 
 // As uplink_egress notes the host's TCP connection from kHostPort to the resolver.
 void recordHostTcpConnection(DatapathFixture& datapath, const TestNetwork& network) {
-  datapath.putQuery(DatapathFixture::tcpConnectionKey(network.host, kHostPort), monotonicNowNs());
+  datapath.putQuery(DatapathFixture::tcpConnectionKey(network.host, kHostPort), datapathNowNs());
 }
 
 std::uint32_t loopbackIfindex() { return if_nametoindex("lo"); }
@@ -221,7 +221,7 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
            [=](DatapathFixture& datapath) {
              recordHostQuery(datapath, n);
              datapath.setFailsafeNs(60 * kNanosPerSecond);
-             datapath.beatAt(monotonicNowNs() - 10 * kNanosPerSecond);
+             datapath.beatAt(datapathNowNs() - 10 * kNanosPerSecond);
            },
        .verdict = Verdict::kDrop,
        .moved = {{"dns_answer_punted", 1}},
@@ -259,7 +259,7 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
        .setup =
            [=](DatapathFixture& datapath) {
              datapath.putQuery(DatapathFixture::queryKey(n.world, kHostPort, kDnsId),
-                               monotonicNowNs(), hostQuestion(n));
+                               datapathNowNs(), hostQuestion(n));
            },
        .verdict = Verdict::kDrop,
        .moved = {{"dns_answer_unsolicited", 1}},
@@ -412,7 +412,7 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
        .packet = tcp_answer,
        .setup =
            [=](DatapathFixture& datapath) {
-             datapath.putQuery(DatapathFixture::queryKey(n.host, kHostPort, 0), monotonicNowNs(),
+             datapath.putQuery(DatapathFixture::queryKey(n.host, kHostPort, 0), datapathNowNs(),
                                hostQuestion(n));
            },
        .verdict = Verdict::kPass,
@@ -529,7 +529,7 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
        .setup =
            [=](DatapathFixture& datapath) {
              datapath.putFlow(outbound_flow, SKOUTER_FLOW_OUTBOUND,
-                              monotonicNowNs() - DatapathFixture::kFlowIdleNs / 2);
+                              datapathNowNs() - DatapathFixture::kFlowIdleNs / 2);
            },
        .verdict = Verdict::kPass,
        .check =

@@ -78,7 +78,8 @@ int exitCodeOf(int status) {
   return -1;
 }
 
-// "node", "world", or a pod's name (1-3 of [a-z0-9], as lab.sh pod-add takes it).
+// "node", "world", or a pod's name (1-3 of [a-z0-9], as lab.sh pod-add takes it; the
+// guests' roles are such names too).
 void checkRole(const std::string& role) {
   const bool pod =
       !role.empty() && role.size() <= 3 && std::all_of(role.begin(), role.end(), [](char c) {
@@ -256,6 +257,12 @@ void Lab::addPod(const std::string& pod, const std::string& ipv4, const std::str
 }
 
 void Lab::deletePod(const std::string& pod) const { script({"pod-del", pod}); }
+
+void Lab::addGuest() const { script({"guest-add"}); }
+
+void Lab::addIpv6Uplink() const { script({"uplink6-add"}); }
+
+void Lab::addMacvlanGuest() const { script({"macvlan-add"}); }
 
 void Lab::down() {
   CommandResult result = runCommand({"bash", SKOUTER_E2E_LAB_SH, "down", name_}, kLabScriptTimeout);

@@ -34,6 +34,9 @@ inline constexpr int kFreshNameCount = 300;
 // the world's resolver.
 inline constexpr const char* kDnsServiceV4 = "192.0.2.53";
 inline constexpr const char* kDnsServiceV6 = "2001:db8:2::53";
+// Roles of the guests addGuest() and addMacvlanGuest() make.
+inline constexpr const char* kGuestRole = "g";
+inline constexpr const char* kMacvlanGuestRole = "m";
 
 // "Fresh" names nK.wikipedia.org (1 <= K <= 300), each with its own A record:
 // freshName(1) = "n1.wikipedia.org", freshAddress(1) = "198.18.1.1",
@@ -108,6 +111,18 @@ class Lab {
   void addPod(const std::string& pod, const std::string& ipv4, const std::string& ipv6) const;
   void deletePod(const std::string& pod) const;
   std::string podInterface(const std::string& pod) const { return "veth" + name_ + pod; }
+
+  // Traffic that is neither the node's own nor a pod's (see lab.sh for the addresses):
+  // a guest namespace (role kGuestRole) behind a bridge on the node, forwarded and
+  // masqueraded on the uplink, as Docker's containers or a VM;
+  void addGuest() const;
+  // a second link to the world that carries the node's IPv6 default route (world side:
+  // ipv6UplinkWorldLink()), IPv4 staying on uplink();
+  void addIpv6Uplink() const;
+  std::string ipv6Uplink() const { return name_ + "-u6"; }
+  std::string ipv6UplinkWorldLink() const { return name_ + "-d6"; }
+  // a guest namespace (role kMacvlanGuestRole) on a macvlan of the uplink.
+  void addMacvlanGuest() const;
 
   const std::string& name() const { return name_; }
   std::string nsName(const std::string& role) const;       // "node" -> "NAME-node"

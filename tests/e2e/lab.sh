@@ -35,6 +35,25 @@
 #   lab.sh cluster NAME          make the node a Kubernetes node (NAT, forwarding)
 #   lab.sh pod-add NAME POD V4 V6  a pod namespace NAME-POD (POD: 1-3 of [a-z0-9])
 #   lab.sh pod-del NAME POD      delete that pod (its processes, namespace, veth)
+#   lab.sh guest-add NAME        a guest behind a bridge on the node (as Docker or a VM)
+#   lab.sh uplink6-add NAME      a second, IPv6-only link to the world, the IPv6 default route
+#   lab.sh macvlan-add NAME      a guest on a macvlan of the uplink
+#
+# The three last are for traffic that is neither the node's own nor a pod's:
+#
+#   NAME-g (guest)                           NAME-node
+#   eth0  192.0.2.194/26         <-- veth -->  NAME-gv, port of the bridge NAME-br:
+#         2001:db8:3::2/64                     192.0.2.193/26, 2001:db8:3::1/64
+#   default via the bridge                     forwarding on; guest traffic masqueraded
+#   resolv.conf: nameserver 198.51.100.53      on NAME-up
+#
+#   NAME-node                                NAME-world
+#   NAME-u6  2001:db8:4::2/64    <-- veth -->  NAME-d6  2001:db8:4::1/64
+#   IPv6 default via 2001:db8:4::1 (moved from NAME-up; IPv4 stays on NAME-up)
+#
+#   NAME-m (macvlan guest)
+#   eth0: macvlan (bridge mode) of NAME-up, 198.51.100.50/24, default via 198.51.100.1,
+#   resolv.conf: nameserver 198.51.100.53
 #
 # NAME: 1-8 characters [A-Za-z0-9_-], so "NAME-world" and "NAME-up" stay
 # within the interface/namespace name limits. Needs root.
@@ -65,6 +84,9 @@ usage: lab.sh up NAME
        lab.sh cluster NAME
        lab.sh pod-add NAME POD IPV4 IPV6
        lab.sh pod-del NAME POD
+       lab.sh guest-add NAME
+       lab.sh uplink6-add NAME
+       lab.sh macvlan-add NAME
 EOF
   exit 2
 }
@@ -358,6 +380,70 @@ do_pod_del() {
   rm -rf "/etc/netns/$POD_NS"
 }
 
+# new_netns NS : a namespace `down` removes, with its own resolv.conf.
+new_netns() {
+  ! ns_exists "$1" || die "namespace $1 already exists"
+  ip netns add "$1"
+  echo "$1" >>"$STATE/netns"
+  ip -n "$1" link set lo up
+  mkdir -p "/etc/netns/$1"
+  echo "nameserver $2" >"/etc/netns/$1/resolv.conf"
+}
+
+do_guest_add() {
+  require_root
+  ns_exists "$NODE_NS" || die "lab '$NAME' is not up"
+  command -v nft >/dev/null || die "'nft' not found (package nftables)"
+  local guest_ns="$NAME-g" bridge="$NAME-br" port="$NAME-gv"
+  new_netns "$guest_ns" 198.51.100.53
+  ip -n "$NODE_NS" link add "$bridge" type bridge
+  ip -n "$NODE_NS" addr add 192.0.2.193/26 dev "$bridge"
+  ip -n "$NODE_NS" addr add 2001:db8:3::1/64 dev "$bridge" nodad
+  ip -n "$NODE_NS" link set "$bridge" up
+  ip -n "$NODE_NS" link add "$port" type veth peer name eth0 netns "$guest_ns"
+  ip -n "$NODE_NS" link set "$port" master "$bridge" up
+  ip -n "$guest_ns" addr add 192.0.2.194/26 dev eth0
+  ip -n "$guest_ns" addr add 2001:db8:3::2/64 dev eth0 nodad
+  ip -n "$guest_ns" link set eth0 up
+  ip -n "$guest_ns" route add default via 192.0.2.193
+  ip -n "$guest_ns" -6 route add default via 2001:db8:3::1
+  ip netns exec "$NODE_NS" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+  ip netns exec "$NODE_NS" nft -f - <<NFT
+table inet lab_guest {
+  chain postrouting {
+    type nat hook postrouting priority srcnat;
+    oifname "$UPLINK" ip saddr 192.0.2.192/26 masquerade
+    oifname "$UPLINK" ip6 saddr 2001:db8:3::/64 masquerade
+  }
+}
+NFT
+}
+
+do_uplink6_add() {
+  require_root
+  ns_exists "$NODE_NS" || die "lab '$NAME' is not up"
+  local node_link="$NAME-u6" world_link="$NAME-d6"
+  ip -n "$NODE_NS" link add "$node_link" type veth peer name "$world_link" netns "$WORLD_NS"
+  ip -n "$WORLD_NS" addr add 2001:db8:4::1/64 dev "$world_link" nodad
+  ip -n "$WORLD_NS" link set "$world_link" up
+  ip -n "$NODE_NS" addr add 2001:db8:4::2/64 dev "$node_link" nodad
+  ip -n "$NODE_NS" link set "$node_link" up
+  ip -n "$NODE_NS" -6 route replace default via 2001:db8:4::1 dev "$node_link"
+}
+
+do_macvlan_add() {
+  require_root
+  ns_exists "$NODE_NS" || die "lab '$NAME' is not up"
+  local guest_ns="$NAME-m" link="$NAME-mv"
+  new_netns "$guest_ns" 198.51.100.53
+  ip -n "$NODE_NS" link add "$link" link "$UPLINK" type macvlan mode bridge
+  ip -n "$NODE_NS" link set "$link" netns "$guest_ns"
+  ip -n "$guest_ns" link set "$link" name eth0
+  ip -n "$guest_ns" addr add 198.51.100.50/24 dev eth0
+  ip -n "$guest_ns" link set eth0 up
+  ip -n "$guest_ns" route add default via 198.51.100.1
+}
+
 do_down() {
   require_root
   local pids=() pid started ns rc=0
@@ -369,7 +455,7 @@ do_down() {
       if [[ "$(start_time "$pid" 2>/dev/null || true)" == "$started" ]]; then pids+=("$pid"); fi
     done <"$STATE/pids"
   fi
-  # Every namespace the lab made: the node, the world and any pods.
+  # Every namespace the lab made: the node, the world and any pods or guests.
   local namespaces=("$NODE_NS" "$WORLD_NS")
   if [[ -f "$STATE/netns" ]]; then
     while read -r ns; do
@@ -434,6 +520,18 @@ main() {
     pod-del)
       [[ $# -eq 1 ]] || usage
       do_pod_del "$1"
+      ;;
+    guest-add)
+      [[ $# -eq 0 ]] || usage
+      do_guest_add
+      ;;
+    uplink6-add)
+      [[ $# -eq 0 ]] || usage
+      do_uplink6_add
+      ;;
+    macvlan-add)
+      [[ $# -eq 0 ]] || usage
+      do_macvlan_add
       ;;
     *) usage ;;
   esac

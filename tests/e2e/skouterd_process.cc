@@ -53,8 +53,12 @@ void PolicyDirectory::write(const std::string& file_name, const std::string& yam
   std::ofstream(std::filesystem::path(path_) / file_name) << yaml;
 }
 
-Skouterd::Skouterd(const Lab& lab, std::string policy_path, std::vector<std::string> extra_flags)
-    : lab_(lab), policy_path_(std::move(policy_path)), extra_flags_(std::move(extra_flags)) {}
+Skouterd::Skouterd(const Lab& lab, std::string policy_path, std::vector<std::string> extra_flags,
+                   Uplinks uplinks)
+    : lab_(lab),
+      policy_path_(std::move(policy_path)),
+      extra_flags_(std::move(extra_flags)),
+      uplinks_(uplinks) {}
 
 Skouterd::~Skouterd() {
   if (process_) process_->stop();
@@ -72,9 +76,10 @@ std::string Skouterd::commandLine(const std::vector<std::string>& more) const {
     words.push_back("--policy");
     words.push_back(policy_path_);
   }
-  words.insert(words.end(), {"--interface", lab_.uplink(), "--trusted-dns", kResolverV4,
-                             "--trusted-dns", std::string("[") + kResolverV6 + "]", "--bpffs",
-                             pinDir(), "--admin-socket", socketPath()});
+  if (uplinks_ == Uplinks::kLabUplink) words.insert(words.end(), {"--interface", lab_.uplink()});
+  words.insert(words.end(),
+               {"--trusted-dns", kResolverV4, "--trusted-dns", std::string("[") + kResolverV6 + "]",
+                "--bpffs", pinDir(), "--admin-socket", socketPath()});
   words.insert(words.end(), extra_flags_.begin(), extra_flags_.end());
   words.insert(words.end(), more.begin(), more.end());
   std::string line = "exec";

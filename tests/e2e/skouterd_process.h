@@ -27,8 +27,13 @@ class PolicyDirectory {
 
 class Skouterd {
  public:
+  // kLabUplink: --interface names the lab's uplink. kDiscovered: no --interface, so the
+  // daemon finds the uplinks itself (from the routing table).
+  enum class Uplinks { kLabUplink, kDiscovered };
+
   // An empty `policy_path` starts the daemon without --policy (with --kubernetes).
-  Skouterd(const Lab& lab, std::string policy_path, std::vector<std::string> extra_flags = {});
+  Skouterd(const Lab& lab, std::string policy_path, std::vector<std::string> extra_flags = {},
+           Uplinks uplinks = Uplinks::kLabUplink);
   ~Skouterd();
 
   // Starts the daemon and waits until its admin API answers; throws with its log if
@@ -53,6 +58,7 @@ class Skouterd {
   const Lab& lab_;
   std::string policy_path_;
   std::vector<std::string> extra_flags_;
+  Uplinks uplinks_;
   std::unique_ptr<BackgroundProcess> process_;
   std::string last_log_;
 };

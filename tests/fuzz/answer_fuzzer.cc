@@ -33,7 +33,7 @@ using skouter::policy::RuleId;
 namespace resolver = skouter::resolver;
 
 constexpr std::uint64_t kSecond = 1'000'000'000ULL;
-// An hour of uptime on CLOCK_MONOTONIC, as in the unit tests.
+// An hour of uptime on the datapath clock, as in the unit tests.
 constexpr std::uint64_t kNow = 3600 * kSecond;
 constexpr std::uint32_t kMaxTtl = 0x7fffffff;  // RFC 2181: larger TTLs read as 0
 constexpr std::uint32_t kEthernetHeader = 14;

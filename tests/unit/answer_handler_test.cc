@@ -35,7 +35,7 @@ using skouter::testing::readAnswer;
 using skouter::testing::udpChecksumVerifies;
 
 constexpr std::uint64_t kSecond = 1'000'000'000ULL;
-// An hour of uptime on CLOCK_MONOTONIC.
+// An hour of uptime on the datapath clock.
 constexpr std::uint64_t kNow = 3600 * kSecond;
 
 using Strings = std::vector<std::string>;

@@ -1,0 +1,41 @@
+// The datapath's connection state as the daemon tends it: flows idle past the timeout
+// and DNS-over-TCP connections long silent are swept, and everything a workload that
+// went away left behind is forgotten, so a pod that inherits its address inherits
+// none of it. The programs write these tables; this is the one place in userspace
+// that erases from them.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "bpf/datapath.h"
+
+namespace skouter::daemon {
+
+class FlowTable {
+ public:
+  explicit FlowTable(const Datapath& datapath);
+
+  struct Sweep {
+    std::size_t flows_removed = 0;  // from both tables
+    std::size_t flows_remaining = 0;
+    std::size_t inbound_flows_remaining = 0;
+    std::size_t dns_connections_removed = 0;
+  };
+  // Removes the flows (both tables) idle longer than `flow_idle_ns` and the records of
+  // TCP connections to a resolver silent longer than `dns_connection_idle_ns`, at
+  // `now_ns` (datapath clock). The programs refresh flows meanwhile: one refreshed
+  // after `now_ns` was read is not idle.
+  Sweep sweep(std::uint64_t now_ns, std::uint64_t flow_idle_ns,
+              std::uint64_t dns_connection_idle_ns);
+
+  // Forgets the flows and outstanding DNS queries of `identity`; returns how many.
+  std::size_t forget(std::uint32_t identity);
+
+ private:
+  FlowMap flows_;
+  FlowMap inbound_flows_;
+  DnsQueryMap dns_queries_;
+};
+
+}  // namespace skouter::daemon

@@ -1,0 +1,586 @@
+// Attacks on the datapath (issue 12, "close every way around the datapath"): each test
+// does what a hostile workload would, in the real lab, and checks on the world side of
+// the uplink that not one byte of the attack got out (tcpdump, a marker in the
+// payload; see world_capture.h). Positive controls in the same capture show that the
+// capture sees what the policy lets through, so an attack that stayed inside is not
+// just a capture that saw nothing. Each test quotes the row of ../shared/THREATS.md it
+// covers ("[...]": parts of the row left out).
+//
+// The packets come from lab/attack.py (raw sockets, IP_HDRINCL, AF_PACKET) and busy
+// connections from lab/pingpong.py.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+
+#include <chrono>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "firewall_test_fixture.h"
+#include "kubernetes_fixture.h"
+#include "lab.h"
+#include "skouterd_process.h"
+#include "world_capture.h"
+
+namespace skouter::e2e {
+namespace {
+
+using std::chrono::seconds;
+
+// Addresses no rule of the lab's policies allows (the world answers on them all).
+constexpr const char* kNoRuleV4 = "203.0.113.99";
+constexpr const char* kNoRuleV6 = "2001:db8:100::99";
+constexpr const char* kOutsiderV4 = "203.0.113.77";
+constexpr const char* kOutsiderV6 = "2001:db8:100::77";
+// github.com, which the host's policy denies (and pod A's, which allows example.com).
+constexpr const char* kDeniedV4 = "203.0.113.20";
+constexpr const char* kDeniedV6 = "2001:db8:100::20";
+// The lab's static rules allow these to the host (tests/e2e/policies/lab-static.yaml).
+constexpr const char* kStaticV4 = "203.0.113.200";
+constexpr const char* kStaticV6 = "2001:db8:100::200";
+constexpr const char* kExampleV4 = "203.0.113.10";
+
+std::string attackCommand(const std::string& arguments) {
+  return "/usr/bin/python3 " + sourcePath("tests/e2e/lab/attack.py") + " " + arguments;
+}
+
+std::string pingpongCommand(const std::string& arguments) {
+  return "/usr/bin/python3 " + sourcePath("tests/e2e/lab/pingpong.py") + " " + arguments;
+}
+
+// Sends with attack.py from `role`. The tool must work (a send the local stack refuses
+// is not a failure of the tool; whether anything arrived is the capture's to say).
+void sendAttack(const Lab& lab, const std::string& role, const std::string& arguments) {
+  const auto result = lab.run(role, attackCommand(arguments));
+  EXPECT_TRUE(result.ok()) << "attack.py " << arguments << " in " << role << ": "
+                           << result.describe();
+}
+
+::testing::AssertionResult stayedInside(WorldCapture& capture, const std::string& marker) {
+  if (!capture.saw(marker)) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "it reached the world: " << capture.packetsWith(marker);
+}
+
+::testing::AssertionResult reachedTheWorld(WorldCapture& capture, const std::string& marker) {
+  if (capture.saw(marker)) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "positive control: nothing carrying " << marker << " reached the world";
+}
+
+std::string firstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+// The MAC address of `interface` in `role`'s namespace, for hand-made frames.
+std::string macOf(const Lab& lab, const std::string& role, const std::string& interface) {
+  return firstLine(lab.run(role, "cat /sys/class/net/" + interface + "/address").out);
+}
+
+bool listening(const Lab& lab, const std::string& role, int port) {
+  return !lab.run(role, "ss -Hltn 'sport = :" + std::to_string(port) + "'").out.empty();
+}
+
+// A UDP datagram to DST:9 (discard) carrying `marker`, from an ephemeral port.
+std::string udpTo(const std::string& destination, const std::string& marker,
+                  const std::string& more = "") {
+  return "udp --dst " + destination + " --dport 9 --payload " + marker + " " + more;
+}
+
+// ---------------------------------------------------------------------------------
+// The host (skouterd on the node's uplink, seed policy plus the lab's static rules).
+
+class AttackTest : public FirewallTest {
+ protected:
+  void send(const std::string& role, const std::string& arguments) {
+    sendAttack(*lab_, role, arguments);
+  }
+  // The inbound-flow attacks (a)-(c) below, in one address family.
+  void inboundPacketsOpenNoHole(const std::string& node_address, const std::string& outsider,
+                                const std::string& family_flags, int echo_request_type);
+};
+
+// THREATS.md, known paths:
+//   - "Always allowed" traffic used as a tunnel: DHCP ports, ICMP errors, IGMP, ND/MLD.
+// DHCP, ICMP errors, neighbour discovery and IGMP pass without a policy lookup; what
+// keeps them from being a tunnel is where they may go: a DHCP or ND message to an
+// address on the Internet, an ICMP error nobody asked for, IGMP to a unicast address or
+// beyond the link (TTL > 1) is nothing the network needs and must be judged (here:
+// denied) like any other packet.
+TEST_F(AttackTest, AlwaysAllowedControlTrafficCarriesNothingToOtherAddresses) {
+  startDaemon();
+  const std::string uplink = lab_->uplink();
+  WorldCapture capture(*lab_);
+
+  const auto dhcp4 = attackMarker("dhcp4");
+  send("node", "udp --sport 68 --dst " + std::string(kNoRuleV4) + " --dport 67 --payload " + dhcp4);
+  const auto dhcp6 = attackMarker("dhcp6");
+  send("node",
+       "udp --sport 546 --dst " + std::string(kNoRuleV6) + " --dport 547 --payload " + dhcp6);
+  const auto icmp_error = attackMarker("icmp-unreachable");
+  send("node",
+       "icmp --dst " + std::string(kNoRuleV4) + " --type 3 --code 3 --payload " + icmp_error);
+  const auto icmpv6_error = attackMarker("icmpv6-unreachable");
+  send("node", "icmp --dst " + std::string(kNoRuleV6) + " --type 1 --payload " + icmpv6_error);
+  const auto solicitation = attackMarker("neighbour-solicitation");
+  send("node", "ns --dst " + std::string(kNoRuleV6) + " --payload " + solicitation);
+  const auto igmp_unicast = attackMarker("igmp-unicast");
+  send("node", "igmp --dst " + std::string(kNoRuleV4) + " --ttl 64 --payload " + igmp_unicast);
+  const auto igmp_routed = attackMarker("igmp-ttl5");
+  send("node", "igmp --dst 224.0.0.22 --ttl 5 --device " + uplink + " --payload " + igmp_routed);
+
+  // What a host really sends: DHCP discovery by broadcast, DHCPv6 to the link's
+  // All_DHCP_Relay_Agents_and_Servers, IGMPv3 reports to 224.0.0.22 with TTL 1.
+  const auto dhcp4_broadcast = attackMarker("control-dhcp4-broadcast");
+  send("node", "udp --sport 68 --dst 255.255.255.255 --dport 67 --broadcast --device " + uplink +
+                   " --payload " + dhcp4_broadcast);
+  const auto dhcp6_multicast = attackMarker("control-dhcp6-multicast");
+  send("node", "udp --sport 546 --dst ff02::1:2 --dport 547 --ttl 1 --device " + uplink +
+                   " --payload " + dhcp6_multicast);
+  const auto igmp_link = attackMarker("control-igmp-ttl1");
+  send("node", "igmp --dst 224.0.0.22 --ttl 1 --device " + uplink + " --payload " + igmp_link);
+
+  EXPECT_TRUE(reachedTheWorld(capture, dhcp4_broadcast)) << "UDP 68 -> 255.255.255.255:67";
+  EXPECT_TRUE(reachedTheWorld(capture, dhcp6_multicast)) << "UDP 546 -> [ff02::1:2]:547";
+  EXPECT_TRUE(reachedTheWorld(capture, igmp_link)) << "IGMP -> 224.0.0.22, TTL 1";
+
+  EXPECT_TRUE(stayedInside(capture, dhcp4)) << "UDP 68 -> " << kNoRuleV4 << ":67";
+  EXPECT_TRUE(stayedInside(capture, dhcp6)) << "UDP 546 -> [" << kNoRuleV6 << "]:547";
+  EXPECT_TRUE(stayedInside(capture, icmp_error)) << "ICMP type 3 code 3 -> " << kNoRuleV4;
+  EXPECT_TRUE(stayedInside(capture, icmpv6_error)) << "ICMPv6 type 1 -> " << kNoRuleV6;
+  EXPECT_TRUE(stayedInside(capture, solicitation))
+      << "ICMPv6 neighbour solicitation, hop limit 255 -> " << kNoRuleV6;
+  EXPECT_TRUE(stayedInside(capture, igmp_unicast)) << "IGMP -> " << kNoRuleV4;
+  EXPECT_TRUE(stayedInside(capture, igmp_routed)) << "IGMP -> 224.0.0.22, TTL 5";
+}
+
+// An accomplice outside sends one packet to the node on the 5-tuple the workload is
+// about to use (a bare SYN, a datagram, an echo request). The node's answer to it (a
+// RST, a port unreachable, an echo reply) is a reply; a new connection, datagram or
+// echo request the workload then sends on that 5-tuple is not, and must be judged (here:
+// denied, as the outsider's address is in no rule).
+void AttackTest::inboundPacketsOpenNoHole(const std::string& node_address,
+                                          const std::string& outsider,
+                                          const std::string& family_flags, int echo_request_type) {
+  startDaemon();
+  WorldCapture capture(*lab_);
+  const std::string outsider_host =
+      outsider.find(':') == std::string::npos ? outsider : "[" + outsider + "]";
+  const std::string echo_type = " --type " + std::to_string(echo_request_type);
+
+  // (a) A SYN from outsider:80 to node:5555 (nothing listens there: the node resets it);
+  // then the node connects from port 5555 to outsider:80, where the world's HTTP server
+  // answers.
+  send("world",
+       "tcp-syn --src " + outsider + " --sport 80 --dst " + node_address + " --dport 5555");
+  const auto tcp =
+      node(httpGet("http://" + outsider_host + "/", "--local-port 5555 -g " + family_flags));
+  EXPECT_EQ(tcp.exit_code, kCurlTimedOut)
+      << "a connection from port 5555 to " << outsider_host
+      << ":80 after the outsider's SYN on that 5-tuple: " << tcp.describe();
+
+  // (b) A datagram from outsider:7777 to node:5555, then one back on the same 5-tuple.
+  send("world", "udp --src " + outsider + " --sport 7777 --dst " + node_address +
+                    " --dport 5555 --payload inbound-datagram");
+  const auto udp = attackMarker("udp-after-inbound");
+  send("node", "udp --sport 5555 --dst " + outsider + " --dport 7777 --payload " + udp);
+
+  // (c) An echo request with identifier 4242 from the outsider (the node's echo reply
+  // is a reply), then an echo request of the node's with the same identifier.
+  send("world", "icmp --src " + outsider + " --dst " + node_address + echo_type +
+                    " --id 4242 --payload inbound-echo");
+  const auto echo = attackMarker("echo-after-inbound");
+  send("node", "icmp --dst " + outsider + echo_type + " --id 4242 --seq 7 --payload " + echo);
+
+  EXPECT_TRUE(stayedInside(capture, udp))
+      << "UDP 5555 -> " << outsider_host << ":7777 after the outsider's datagram";
+  EXPECT_TRUE(stayedInside(capture, echo))
+      << "echo request id 4242 -> " << outsider << " after the outsider's echo request";
+
+  // Real replies to what the world opens pass: an HTTP connection, a ping.
+  const std::string node_host =
+      node_address.find(':') == std::string::npos ? node_address : "[" + node_address + "]";
+  EXPECT_EQ(lab_->run("world", httpGet("http://" + node_host + ":8080/", "-g")).out,
+            "hello from " + node_host + ":8080\n");
+  const auto ping = lab_->run("world", attackCommand("ping --dst " + node_address));
+  EXPECT_TRUE(ping.ok()) << "the world's ping of the node: " << ping.describe();
+}
+
+// THREATS.md, known paths:
+//   - Replies that are not replies: packets on a 5-tuple that an outside packet created.
+TEST_F(AttackTest, InboundPacketsOpenNoOutboundHoleIpv4) {
+  inboundPacketsOpenNoHole(kNodeV4, kOutsiderV4, "", 8);
+}
+
+// THREATS.md, known paths:
+//   - Replies that are not replies: packets on a 5-tuple that an outside packet created.
+TEST_F(AttackTest, InboundPacketsOpenNoOutboundHoleIpv6) {
+  inboundPacketsOpenNoHole(kNodeV6, kOutsiderV6, "-6", 128);
+}
+
+// THREATS.md, known paths:
+//   - Replies that are not replies: packets on a 5-tuple that an outside packet created.
+// The other side of that row: flows that ARE a connection's packets, outbound or opened
+// from outside, keep passing for as long as they are busy, whatever the expiry sweep
+// does meanwhile (README: "A connection, once allowed, survives the expiry of the name
+// that allowed it until it is idle for --flow-idle-timeout").
+// short.wikipedia.org has TTL 2, and the grace is cut to 1 s: its address expires from
+// the allowed table 3 s into the test, and for the rest of it (several sweeps, one every
+// 2 s) only the flow entry carries the connection.
+TEST_F(AttackTest, ABusyOutboundConnectionOutlivesItsNameAcrossExpirySweeps) {
+  startDaemon({"--ttl-grace", "1"});
+  const auto server = lab_->startBackground("world", pingpongCommand("server --port 7000"));
+  ASSERT_TRUE(eventually([&] { return listening(*lab_, "world", 7000); })) << server->output();
+  ASSERT_EQ(node("dig +short +time=2 +tries=1 short.wikipedia.org A").out, "203.0.113.30\n");
+  const auto client =
+      node(pingpongCommand("client --host 203.0.113.30 --port 7000 --seconds 15"), seconds(40));
+  std::cout << "outbound ping-pong: " << client.out;
+  EXPECT_TRUE(client.ok()) << client.describe()
+                           << "; gc: " << daemon_->status()["counters"]["gc"].dump();
+}
+
+// THREATS.md, known paths:
+//   - Replies that are not replies: packets on a 5-tuple that an outside packet created.
+// The other side of that row, as above: the replies of a busy connection opened from
+// outside pass for as long as it is busy.
+TEST_F(AttackTest, ABusyInboundConnectionKeepsItsRepliesAcrossExpirySweeps) {
+  startDaemon();
+  const auto server = lab_->startBackground("node", pingpongCommand("server --port 7001"));
+  ASSERT_TRUE(eventually([&] { return listening(*lab_, "node", 7001); })) << server->output();
+  const auto client = lab_->run(
+      "world",
+      pingpongCommand("client --host " + std::string(kNodeV4) + " --port 7001 --seconds 15"),
+      seconds(40));
+  std::cout << "inbound ping-pong: " << client.out;
+  EXPECT_TRUE(client.ok()) << client.describe()
+                           << "; gc: " << daemon_->status()["counters"]["gc"].dump();
+}
+
+// THREATS.md, known paths:
+//   - Source routing: [...] Frames the parser gives up on (VLAN stacks, long header
+//     chains) are dropped, not passed.
+TEST_F(AttackTest, AFrameWithStackedVlanTagsFromTheHostIsDropped) {
+  startDaemon();
+  const std::string frame = "frame --device " + lab_->uplink() + " --dst-mac " +
+                            macOf(*lab_, "world", lab_->worldLink()) + " --src " + kNodeV4 +
+                            " --dport 9";
+  WorldCapture capture(*lab_);
+  const auto stacked = attackMarker("vlan-stack");
+  send("node", frame + " --tags 3 --dst " + kDeniedV4 + " --payload " + stacked);
+  // The same frame without tags is parsed and judged: denied to github.com's address,
+  // allowed to a static rule's.
+  const auto untagged_denied = attackMarker("untagged-denied");
+  send("node", frame + " --tags 0 --dst " + kDeniedV4 + " --payload " + untagged_denied);
+  const auto untagged_allowed = attackMarker("control-untagged-static");
+  send("node", frame + " --tags 0 --dst " + kStaticV4 + " --payload " + untagged_allowed);
+
+  EXPECT_TRUE(reachedTheWorld(capture, untagged_allowed)) << "an untagged frame to " << kStaticV4;
+  EXPECT_TRUE(stayedInside(capture, untagged_denied)) << "an untagged frame to " << kDeniedV4;
+  EXPECT_TRUE(stayedInside(capture, stacked))
+      << "a frame with three 802.1Q tags (VLAN 0) around IPv4 UDP to " << kDeniedV4;
+}
+
+// THREATS.md, known paths:
+//   - Source address spoofing between pods on one node; forwarded traffic (containers,
+//     VMs) that is neither host nor pod.
+// Containers behind a bridge (Docker's default network) or a VM's tap are forwarded by
+// the host and masqueraded: with no pods to tell them apart, they are the host's
+// workloads and get the host's policy.
+TEST_F(AttackTest, AGuestBehindABridgeIsPolicedAsTheHost) {
+  startDaemon();
+  lab_->addGuest();
+  const auto github = lab_->run(kGuestRole, httpGet("http://github.com/"));
+  EXPECT_EQ(github.exit_code, kCurlTimedOut)
+      << "the guest's curl of github.com: " << github.describe();
+  EXPECT_EQ(lab_->run(kGuestRole, httpGet("http://example.com/")).out, "hello from example.com\n");
+
+  WorldCapture capture(*lab_);
+  const auto marker = attackMarker("guest-udp");
+  send(kGuestRole, udpTo(kDeniedV4, marker));
+  EXPECT_TRUE(stayedInside(capture, marker)) << "the guest's UDP to " << kDeniedV4 << ":9";
+}
+
+// THREATS.md, known paths:
+//   - Source address spoofing between pods on one node; forwarded traffic (containers,
+//     VMs) that is neither host nor pod.
+// Here the host's own traffic leaves through an uplink skouterd must find itself: the
+// IPv6 default route is on a second link.
+TEST_F(AttackTest, TheIpv6DefaultRouteOnAnotherInterfaceIsPoliced) {
+  lab_->addIpv6Uplink();
+  daemon_ = std::make_unique<Skouterd>(*lab_, policies_.path(), std::vector<std::string>{},
+                                       Skouterd::Uplinks::kDiscovered);
+  daemon_->start();
+  WorldCapture capture(*lab_, lab_->ipv6UplinkWorldLink());
+  const auto denied = attackMarker("ipv6-uplink-denied");
+  send("node", udpTo(kDeniedV6, denied));
+  const auto allowed = attackMarker("control-ipv6-uplink-static");
+  send("node", udpTo(kStaticV6, allowed));
+
+  EXPECT_TRUE(reachedTheWorld(capture, allowed))
+      << "UDP to " << kStaticV6 << " on " << lab_->ipv6Uplink();
+  EXPECT_TRUE(stayedInside(capture, denied))
+      << "UDP to github.com's " << kDeniedV6 << " on " << lab_->ipv6Uplink()
+      << "; interfaces: " << daemon_->status()["interfaces"].dump();
+  const auto github = node(httpGet("http://[" + std::string(kDeniedV6) + "]/", "-6 -g"));
+  EXPECT_EQ(github.exit_code, kCurlTimedOut) << github.describe();
+  EXPECT_EQ(node(httpGet("http://example.com/", "-6")).out, "hello from example.com\n");
+}
+
+// THREATS.md, known paths:
+//   - Source address spoofing between pods on one node; forwarded traffic (containers,
+//     VMs) that is neither host nor pod.
+// A macvlan guest leaves through the uplink's own transmit path, never forwarded by the
+// host.
+TEST_F(AttackTest, AMacvlanGuestOnTheUplinkIsDenied) {
+  startDaemon();
+  lab_->addMacvlanGuest();
+  // By name and by address: a guest whose DNS answers do not come back fails by name
+  // whatever the datapath does with its connections.
+  const auto github = lab_->run(kMacvlanGuestRole, httpGet("http://github.com/"));
+  EXPECT_FALSE(github.ok() || github.out == "hello from github.com\n")
+      << "the macvlan guest's curl of github.com: " << github.describe();
+  const auto by_address =
+      lab_->run(kMacvlanGuestRole, httpGet("http://" + std::string(kDeniedV4) + "/"));
+  EXPECT_EQ(by_address.exit_code, kCurlTimedOut)
+      << "the macvlan guest's curl of " << kDeniedV4 << ": " << by_address.describe();
+
+  WorldCapture capture(*lab_);
+  const auto marker = attackMarker("macvlan-udp");
+  send(kMacvlanGuestRole, udpTo(kDeniedV4, marker));
+  // DNS to the trusted resolver passes for every workload: the guest's packets reach
+  // the world at all (the marker is the query name).
+  const auto control = attackMarker("macvlan-dns");
+  lab_->run(kMacvlanGuestRole,
+            "dig +time=1 +tries=1 @" + std::string(kResolverV4) + " " + control + ".test");
+  EXPECT_TRUE(reachedTheWorld(capture, control)) << "the macvlan guest's DNS query";
+  EXPECT_TRUE(stayedInside(capture, marker)) << "the macvlan guest's UDP to " << kDeniedV4 << ":9";
+}
+
+// ---------------------------------------------------------------------------------
+// Pods (the lab node as a Kubernetes node; see kubernetes_fixture.h): pod A
+// (shop/web-0) may reach example.com only, pod B (other/tool-0) is not policed.
+
+class KubernetesAttackTest : public KubernetesTest {
+ protected:
+  void send(const std::string& role, const std::string& arguments) {
+    sendAttack(*lab_, role, arguments);
+  }
+
+  // Waits until the daemon polices `pod` ("namespace/name") on `role`'s interface.
+  ::testing::AssertionResult policedOn(const std::string& pod, const std::string& role) {
+    if (eventually(
+            [&] {
+              const auto entry = policedPod(pod);
+              return !entry.is_null() && entry["interface"] == lab_->podInterface(role);
+            },
+            seconds(10))) {
+      return ::testing::AssertionSuccess();
+    }
+    return ::testing::AssertionFailure() << pod << " is not policed on " << lab_->podInterface(role)
+                                         << ": " << daemon_->status()["pods"].dump();
+  }
+};
+
+// THREATS.md, known paths:
+//   - "Always allowed" traffic used as a tunnel: DHCP ports, ICMP errors, IGMP, ND/MLD.
+// From a policed pod, as root in its container (NET_RAW).
+TEST_F(KubernetesAttackTest, APolicedPodsControlTrafficCarriesNothingToOtherAddresses) {
+  WorldCapture capture(*lab_);
+  const auto dhcp4 = attackMarker("pod-dhcp4");
+  send("a", "udp --sport 68 --dst " + std::string(kNoRuleV4) + " --dport 67 --payload " + dhcp4);
+  const auto icmp_error = attackMarker("pod-icmp-unreachable");
+  send("a", "icmp --dst " + std::string(kNoRuleV4) + " --type 3 --code 3 --payload " + icmp_error);
+  const auto solicitation = attackMarker("pod-neighbour-solicitation");
+  send("a", "ns --dst " + std::string(kNoRuleV6) + " --payload " + solicitation);
+  const auto igmp = attackMarker("pod-igmp-unicast");
+  send("a", "igmp --dst " + std::string(kNoRuleV4) + " --ttl 64 --payload " + igmp);
+  // The unpoliced pod B's datagram gets out: the capture sees pod traffic.
+  const auto control = attackMarker("control-unpoliced-pod-dhcp4");
+  send("b", "udp --sport 68 --dst " + std::string(kNoRuleV4) + " --dport 67 --payload " + control);
+
+  EXPECT_TRUE(reachedTheWorld(capture, control)) << "pod B's UDP 68 -> " << kNoRuleV4 << ":67";
+  EXPECT_TRUE(stayedInside(capture, dhcp4)) << "pod A's UDP 68 -> " << kNoRuleV4 << ":67";
+  EXPECT_TRUE(stayedInside(capture, icmp_error)) << "pod A's ICMP type 3 -> " << kNoRuleV4;
+  EXPECT_TRUE(stayedInside(capture, solicitation))
+      << "pod A's neighbour solicitation, hop limit 255 -> " << kNoRuleV6;
+  EXPECT_TRUE(stayedInside(capture, igmp)) << "pod A's IGMP -> " << kNoRuleV4;
+}
+
+// THREATS.md, known paths:
+//   - Source address spoofing between pods on one node; forwarded traffic (containers,
+//     VMs) that is neither host nor pod.
+// Pod A forges the source address of pod B, which no Egress selects.
+TEST_F(KubernetesAttackTest, APolicedPodCannotSendAsAnUnpolicedOne) {
+  // As in a pod that has run for a while, duplicate address detection of its link-local
+  // address is over: until then the pod cannot resolve its gateway for a packet whose
+  // source is not its own, and holds the forged IPv6 packet past the capture.
+  ASSERT_TRUE(eventually([&] {
+    return pod("a", "ip -6 addr show dev eth0 tentative").out.empty();
+  })) << pod("a", "ip -6 addr").out;
+  WorldCapture capture(*lab_);
+  const auto spoofed4 = attackMarker("spoofed-pod-b");
+  send("a", "spoof-udp --src " + std::string(kPodB) + " --dst " + kDeniedV4 +
+                " --dport 9 --payload " + spoofed4);
+  const auto spoofed6 = attackMarker("spoofed-pod-b-v6");
+  send("a", "spoof-udp --src " + std::string(kPodBV6) + " --dst " + kDeniedV6 +
+                " --dport 9 --payload " + spoofed6);
+  // Pod B itself sends the very same packets.
+  const auto own4 = attackMarker("control-pod-b");
+  send("b", "spoof-udp --src " + std::string(kPodB) + " --dst " + kDeniedV4 +
+                " --dport 9 --payload " + own4);
+  const auto own6 = attackMarker("control-pod-b-v6");
+  send("b", "spoof-udp --src " + std::string(kPodBV6) + " --dst " + kDeniedV6 +
+                " --dport 9 --payload " + own6);
+
+  EXPECT_TRUE(reachedTheWorld(capture, own4)) << "pod B's own UDP to " << kDeniedV4;
+  EXPECT_TRUE(reachedTheWorld(capture, own6)) << "pod B's own UDP to " << kDeniedV6;
+  EXPECT_TRUE(stayedInside(capture, spoofed4))
+      << "pod A's UDP with pod B's source " << kPodB << " to " << kDeniedV4;
+  EXPECT_TRUE(stayedInside(capture, spoofed6))
+      << "pod A's UDP with pod B's source " << kPodBV6 << " to " << kDeniedV6;
+}
+
+// THREATS.md, what must hold:
+//   1. No packet of a policed workload reaches an address its policy does not allow, on
+//      any protocol [...], from the workload's first packet on [...]
+// and known paths:
+//   - Source address spoofing between pods on one node; forwarded traffic (containers,
+//     VMs) that is neither host nor pod.
+// The kubelet publishes a pod's IP after the pod runs; until then it is traffic the
+// daemon cannot name, and must not be unpoliced.
+TEST_F(KubernetesAttackTest, APodIsPolicedBeforeTheApiShowsItsAddress) {
+  api_->write("pod-c.yaml", podYamlWithoutIp("shop", "web-1", "{app: web}"));
+  ASSERT_TRUE(eventually([&] { return reflectorStat("pods", "objects") == 3; }))
+      << daemon_->status()["kubernetes"].dump();
+  lab_->addPod("c", kPodC, kPodCV6);
+
+  WorldCapture capture(*lab_);
+  const auto marker = attackMarker("pod-without-ip");
+  send("c", udpTo(kDeniedV4, marker, "--count 10 --interval 0.2"));
+  const auto github = pod("c", httpGet("http://" + std::string(kDeniedV4) + "/"));
+  EXPECT_FALSE(github.ok()) << "pod c's curl of " << kDeniedV4
+                            << " before its IP is published: " << github.describe();
+  EXPECT_TRUE(stayedInside(capture, marker))
+      << "pod c's UDP to " << kDeniedV4 << ":9 before its IP is published";
+
+  // Once the IP is published, the pod gets its own policy.
+  api_->write("pod-c.yaml", podYaml("shop", "web-1", "{app: web}", kPodC, kPodCV6));
+  ASSERT_TRUE(policedOn("shop/web-1", "c"));
+  EXPECT_TRUE(eventually(
+      [&] {
+        return pod("c", httpGet("http://example.com/", "--max-time 1")).out ==
+               "hello from example.com\n";
+      },
+      seconds(5)));
+  EXPECT_EQ(pod("c", httpGet("http://github.com/")).exit_code, kCurlTimedOut);
+}
+
+// THREATS.md, what must hold:
+//   1. No packet of a policed workload reaches an address its policy does not allow, on
+//      any protocol [...], from the workload's first packet on, including while the
+//      daemon restarts or is down [...]
+// A pod born while skouterd is down, whose IP the API does not show yet when skouterd
+// comes back.
+TEST_F(KubernetesAttackTest, APodBornWhileTheDaemonIsDownIsPolicedWhenItStarts) {
+  daemon_->kill(SIGTERM);
+  api_->write("pod-c.yaml", podYamlWithoutIp("shop", "web-1", "{app: web}"));
+  lab_->addPod("c", kPodC, kPodCV6);
+  daemon_ = std::make_unique<Skouterd>(*lab_, "", daemonFlags());
+  daemon_->start();
+  ASSERT_TRUE(eventually([&] { return ctl({"ready"}).ok(); }, seconds(10))) << daemon_->log();
+
+  WorldCapture capture(*lab_);
+  const auto marker = attackMarker("pod-born-while-down");
+  send("c", udpTo(kDeniedV4, marker, "--count 5"));
+  const auto control = attackMarker("control-unpoliced-pod");
+  send("b", udpTo(kDeniedV4, control));
+  EXPECT_TRUE(reachedTheWorld(capture, control)) << "pod B's UDP to " << kDeniedV4 << ":9";
+  EXPECT_TRUE(stayedInside(capture, marker))
+      << "pod c's UDP to " << kDeniedV4 << ":9 (its object has no IP yet)";
+}
+
+// THREATS.md, known paths:
+//   - Source routing: [...] Frames the parser gives up on (VLAN stacks, long header
+//     chains) are dropped, not passed.
+// From a policed pod's eth0.
+// The pod's frame enters the node through the veth's receive path, which moves the
+// outermost tag into the packet's metadata before tc sees it: the program finds one
+// tag fewer in the frame than the pod wrote, hence three and four tags.
+TEST_F(KubernetesAttackTest, AFrameWithStackedVlanTagsFromAPodIsDropped) {
+  const auto frame = [&](const std::string& role, const std::string& source) {
+    return "frame --device eth0 --dst-mac " + macOf(*lab_, "node", lab_->podInterface(role)) +
+           " --src " + source + " --dst " + kDeniedV4 + " --dport 9";
+  };
+  WorldCapture capture(*lab_);
+  const auto three_tags = attackMarker("pod-vlan-stack-3");
+  send("a", frame("a", kPodA) + " --tags 3 --payload " + three_tags);
+  const auto four_tags = attackMarker("pod-vlan-stack-4");
+  send("a", frame("a", kPodA) + " --tags 4 --payload " + four_tags);
+  const auto untagged = attackMarker("pod-untagged-denied");
+  send("a", frame("a", kPodA) + " --tags 0 --payload " + untagged);
+  const auto control = attackMarker("control-unpoliced-pod-frame");
+  send("b", frame("b", kPodB) + " --tags 0 --payload " + control);
+
+  EXPECT_TRUE(reachedTheWorld(capture, control)) << "pod B's untagged frame to " << kDeniedV4;
+  EXPECT_TRUE(stayedInside(capture, untagged)) << "pod A's untagged frame to " << kDeniedV4;
+  EXPECT_TRUE(stayedInside(capture, three_tags))
+      << "pod A's frame with three 802.1Q tags (VLAN 0) to " << kDeniedV4;
+  EXPECT_TRUE(stayedInside(capture, four_tags))
+      << "pod A's frame with four 802.1Q tags (VLAN 0) to " << kDeniedV4;
+}
+
+// THREATS.md, known paths:
+//   - Source address spoofing between pods on one node; forwarded traffic (containers,
+//     VMs) that is neither host nor pod.
+// A frame that enters the node on an interface that is no pod's and no uplink (here
+// `lo`, written with AF_PACKET by a process with NET_RAW in the node's namespace, such
+// as a host-network pod) and is forwarded, masqueraded as pod traffic is.
+TEST_F(KubernetesAttackTest, AFrameForwardedFromLoopbackIsNotUnpoliced) {
+  WorldCapture capture(*lab_);
+  const auto marker = attackMarker("forwarded-from-lo");
+  send("node", "frame --device lo --dst-mac 00:00:00:00:00:00 --tags 0 --src 192.0.2.77 --dst " +
+                   std::string(kDeniedV4) + " --dport 9 --payload " + marker);
+  const auto control = attackMarker("control-unpoliced-pod");
+  send("b", udpTo(kDeniedV4, control));
+  EXPECT_TRUE(reachedTheWorld(capture, control)) << "pod B's UDP to " << kDeniedV4 << ":9";
+  EXPECT_TRUE(stayedInside(capture, marker))
+      << "a frame from 192.0.2.77 to " << kDeniedV4 << ":9 injected on the node's lo";
+}
+
+// THREATS.md, what must hold:
+//   3. A workload cannot make the firewall act for another workload: it cannot pose as
+//      another pod, open holes in another's policy, [...]
+// and known paths:
+//   - Replies that are not replies: packets on a 5-tuple that an outside packet created.
+// (here the packet that made the 5-tuple came from a pod that is gone).
+// Pod A's allowed flow 192.0.2.10:6000 -> 203.0.113.10:9 must not carry the packets of
+// the next pod that gets 192.0.2.10, whose policy does not allow example.com.
+TEST_F(KubernetesAttackTest, AFlowDoesNotOutliveThePodThatOpenedIt) {
+  WorldCapture capture(*lab_);
+  ASSERT_EQ(pod("a", "dig +short +time=2 +tries=1 example.com A").out,
+            std::string(kExampleV4) + "\n");
+  const auto first = attackMarker("control-pod-a-allowed");
+  send("a", "udp --sport 6000 --dst " + std::string(kExampleV4) + " --dport 9 --payload " + first);
+
+  // Pod A goes; shop/other-0, which may reach github.com only, gets its addresses.
+  api_->write("pods.yaml", podYaml("other", "tool-0", "{app: tool}", kPodB, kPodBV6));
+  ASSERT_TRUE(eventually([&] { return policedPod("shop/web-0").is_null(); }))
+      << daemon_->status()["pods"].dump();
+  lab_->deletePod("a");
+  api_->write("other-egress.yaml",
+              "apiVersion: egress.skouter/v1alpha1\nkind: Egress\nmetadata:\n  name: other\n"
+              "  namespace: shop\nspec:\n  podSelector: {matchLabels: {app: other}}\n  rules:\n"
+              "    - domains: [github.com]\n");
+  lab_->addPod("d", kPodA, kPodAV6);
+  api_->write("pod-d.yaml", podYaml("shop", "other-0", "{app: other}", kPodA, kPodAV6));
+  ASSERT_TRUE(policedOn("shop/other-0", "d"));
+
+  const auto reused = attackMarker("flow-of-a-deleted-pod");
+  send("d", "udp --sport 6000 --dst " + std::string(kExampleV4) + " --dport 9 --payload " + reused);
+  EXPECT_TRUE(reachedTheWorld(capture, first)) << "pod A's UDP 6000 -> " << kExampleV4 << ":9";
+  EXPECT_TRUE(stayedInside(capture, reused))
+      << "the new pod's UDP 6000 -> " << kExampleV4 << ":9 on the deleted pod's flow";
+  EXPECT_EQ(pod("d", httpGet("http://github.com/")).out, "hello from github.com\n");
+}
+
+}  // namespace
+}  // namespace skouter::e2e
