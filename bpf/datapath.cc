@@ -17,9 +17,9 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <ctime>
 #include <memory>
 
 #include "skouter.skel.h"
@@ -428,12 +428,11 @@ std::unique_ptr<Datapath> Datapath::open(const std::string& pin_dir) {
     }
     restoreMigratedState(*datapath, migrated);
     if (takeover.previous_heartbeat_ns) *takeover.previous_heartbeat_ns += migrated.clock_offset_ns;
-    takeover.migration = "migrated pinned state from layout " +
-                         std::to_string(SKOUTER_MIGRATABLE_LAYOUT_VERSION) + " to " +
-                         std::to_string(SKOUTER_LAYOUT_VERSION) + ": counters reset; " +
-                         std::to_string(migrated.identities.size()) + " pod addresses, " +
-                         std::to_string(migrated.flows.size() + migrated.inbound_flows.size()) +
-                         " flows kept";
+    takeover.migration =
+        "migrated pinned state from layout " + std::to_string(SKOUTER_MIGRATABLE_LAYOUT_VERSION) +
+        " to " + std::to_string(SKOUTER_LAYOUT_VERSION) + ": counters reset; " +
+        std::to_string(migrated.identities.size()) + " pod addresses, " +
+        std::to_string(migrated.flows.size() + migrated.inbound_flows.size()) + " flows kept";
     spdlog::info("{}", takeover.migration);
   }
   return datapath;

@@ -22,7 +22,8 @@ int pod_ingress(struct __sk_buff* skb) {
   if (rc != PARSE_OK) return refuse_unparsed(rc, global_audit, HOOK);
   /* Before the identity: neighbour discovery and DHCP come from addresses (link-local,
    * unspecified) that are no pod's. */
-  if (is_link_control(skb, pkt.l3_offset, pkt.l4_offset, packet_shape(&pkt), 1)) {
+  if (protocol_among(&pkt, LINK_CONTROL_PROTOCOLS) &&
+      is_link_control(skb, pkt.l3_offset, pkt.l4_offset, packet_shape(&pkt), 1)) {
     count(HOOK, SKOUTER_CNT_EGRESS_ALLOWED_CONTROL);
     return VERDICT_PASS;
   }

@@ -347,9 +347,8 @@ enum skouter_counter {
         "dns_answer_failsafe", "dns_answer_ringbuf_full", "dns_answer_fragment",                \
         "dns_answer_too_large", "ingress_flow_recorded", "reinjected_seen",                     \
         "dns_tcp_segment_held", "egress_fail_open", "parse_error", "egress_port_denied",        \
-        "event_ringbuf_full", "pod_unknown_source", "event_rate_limited",                       \
-        "pod_spoofed_source", "source_routed", "forwarded_unknown_interface",                   \
-        "inbound_no_receiver",                                                                  \
+        "event_ringbuf_full", "pod_unknown_source", "event_rate_limited", "pod_spoofed_source", \
+        "source_routed", "forwarded_unknown_interface", "inbound_no_receiver",                  \
   }
 
 #endif /* SKOUTER_BPF_SKOUTER_ABI_H */

@@ -423,6 +423,26 @@ void addAttachPoints(Screen& screen, const json& status) {
   for (std::size_t i = 1; i < lines.size(); ++i) screen.more(lines[i]);
 }
 
+// What leaves the uplinks after coming in by another interface.
+void addForwarded(Screen& screen, const json& status) {
+  if (!has(status, "forwarded")) return;
+  const json& forwarded = status["forwarded"];
+  std::vector<std::string> parts;
+  const auto as_host = strings(forwarded, "judged_as_host");
+  if (!as_host.empty()) parts.push_back("as the host: " + join(as_host, ", "));
+  const auto transit = strings(forwarded, "transit");
+  if (!transit.empty()) parts.push_back("transit: " + join(transit, ", "));
+  const auto pods = count(forwarded, "pod_interfaces");
+  if (pods > 0) {
+    parts.push_back(
+        std::to_string(pods) + " pod interface" + (pods == 1 ? "" : "s") +
+        (has(forwarded, "pod_interfaces_guarded") && forwarded["pod_interfaces_guarded"].get<bool>()
+             ? " (all guarded)"
+             : ""));
+  }
+  screen.add("forwarded", parts.empty() ? "-" : join(parts, "; "));
+}
+
 void addCounters(Screen& screen, const json& status) {
   if (!has(status, "counters")) return;
   const json& counters = status["counters"];
@@ -435,7 +455,9 @@ void addCounters(Screen& screen, const json& status) {
           "egress_allowed_resolver", "egress_allowed_control", "egress_fail_open"}) {
       allowed += count(datapath, name);
     }
-    for (const char* name : {"egress_denied", "egress_port_denied", "pod_unknown_source"}) {
+    for (const char* name :
+         {"egress_denied", "egress_port_denied", "pod_unknown_source", "pod_spoofed_source",
+          "source_routed", "forwarded_unknown_interface"}) {
       denied += count(datapath, name);
     }
     screen.add("packets", std::to_string(allowed) + " allowed, " + std::to_string(denied) +
@@ -589,6 +611,7 @@ std::vector<std::string> statusLines(const json& status) {
   std::vector<std::string> lines{header(status)};
   addState(screen, status);
   addAttachPoints(screen, status);
+  addForwarded(screen, status);
   if (status.contains("trusted_resolvers")) {
     const auto resolvers = strings(status, "trusted_resolvers");
     screen.add("resolvers", resolvers.empty() ? "none" : join(resolvers, ", "));

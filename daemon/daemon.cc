@@ -162,10 +162,10 @@ Daemon::Daemon(DaemonOptions options)
                                                 *flow_table_, std::move(uplinks), guarded);
   interface_table_ = std::make_unique<InterfaceTable>(
       datapath_->interfaces(),
-      InterfaceRoles{.kubernetes = options_.kubernetes,
-                     .uplinks = {options_.interfaces.begin(), options_.interfaces.end()},
-                     .transit = {options_.transit_interfaces.begin(),
-                                 options_.transit_interfaces.end()}});
+      InterfaceRoles{
+          .kubernetes = options_.kubernetes,
+          .uplinks = {options_.interfaces.begin(), options_.interfaces.end()},
+          .transit = {options_.transit_interfaces.begin(), options_.transit_interfaces.end()}});
   injector_ = std::make_unique<resolver::AnswerInjector>(options_.reinject_mark);
   dns_client_ = std::make_unique<resolver::DnsClient>(io_, options_.trusted_dns);
 
@@ -246,8 +246,8 @@ void Daemon::writeConfig() {
   if (awaitingCluster()) {
     // Whether the node and its pods are policed comes from the cluster: until it is
     // listed, they stay as the previous daemon left them.
-    const std::uint32_t from_cluster = SKOUTER_CFG_HOST_POLICED | SKOUTER_CFG_HOST_AUDIT |
-                                       SKOUTER_CFG_GUARD_UNKNOWN_INTERFACES;
+    const std::uint32_t from_cluster =
+        SKOUTER_CFG_HOST_POLICED | SKOUTER_CFG_HOST_AUDIT | SKOUTER_CFG_GUARD_UNKNOWN_INTERFACES;
     const auto previous = datapath_->config().lookup(0);
     config.flags = (config.flags & ~from_cluster) | (previous ? previous->flags & from_cluster : 0);
   }
@@ -418,7 +418,7 @@ void Daemon::collectGarbage() {
 void Daemon::refreshInterfaces() {
   try {
     links_ = listLinks();
-    if (kubernetes_) pod_firewall_->observe(podInterfaces(links_));
+    if (kubernetes_) pod_firewall_->observe(interface_table_->podInterfaces(links_));
     interface_table_->write(links_, pod_firewall_->unguarded());
   } catch (const std::exception& error) {
     spdlog::error("cannot read the node's interfaces: {}", error.what());
@@ -888,6 +888,23 @@ std::string Daemon::statusJson() const {
                              {"hooks", {"pod_ingress", "pod_egress"}},
                              {"pod", state.pod.qualifiedName()}});
   }
+  // What the uplink programs make of traffic forwarded from each interface.
+  json judged_as_host = json::array();
+  json transit = json::array();
+  std::size_t pod_interfaces = 0;
+  for (const Link& link : links_) {
+    switch (interfaceKindOf(link, links_, interface_table_->roles())) {
+      case SKOUTER_INTERFACE_POD:
+        ++pod_interfaces;
+        break;
+      case SKOUTER_INTERFACE_TRANSIT:
+        transit.push_back(link.name);
+        break;
+      case SKOUTER_INTERFACE_GUEST:
+        judged_as_host.push_back(link.name);
+        break;
+    }
+  }
   const auto& takeover = datapath_->takeover();
   json gap_ms = nullptr;
   if (takeover.previous_heartbeat_ns) {
@@ -918,6 +935,11 @@ std::string Daemon::statusJson() const {
         {"gap_ms", gap_ms},
         {"entries_taken_over", entries_taken_over_}}},
       {"attach_points", attach_points},
+      {"forwarded",
+       {{"judged_as_host", judged_as_host},
+        {"transit", transit},
+        {"pod_interfaces", pod_interfaces},
+        {"pod_interfaces_guarded", pod_firewall_->guarding()}}},
       {"tables", tables},
       {"rings", rings},
       {"events",

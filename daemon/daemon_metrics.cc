@@ -31,7 +31,8 @@ const VerdictCounters kPacketVerdicts[] = {
       SKOUTER_CNT_EGRESS_ALLOWED_STATIC, SKOUTER_CNT_EGRESS_ALLOWED_RESOLVER,
       SKOUTER_CNT_EGRESS_ALLOWED_CONTROL, SKOUTER_CNT_EGRESS_FAIL_OPEN}},
     {"denied",
-     {SKOUTER_CNT_EGRESS_DENIED, SKOUTER_CNT_EGRESS_PORT_DENIED, SKOUTER_CNT_POD_UNKNOWN_SOURCE}},
+     {SKOUTER_CNT_EGRESS_DENIED, SKOUTER_CNT_EGRESS_PORT_DENIED, SKOUTER_CNT_POD_UNKNOWN_SOURCE,
+      SKOUTER_CNT_POD_SPOOFED_SOURCE, SKOUTER_CNT_SOURCE_ROUTED, SKOUTER_CNT_FORWARDED_UNKNOWN}},
     {"audited", {SKOUTER_CNT_EGRESS_AUDITED}},
 };
 
@@ -183,10 +184,11 @@ std::string Daemon::metricsText() {
                {{{"reason", "slow_subscriber"}}, static_cast<double>(events_.droppedSlow())}});
   const auto heartbeat = datapath_->heartbeat().lookup(0);
   const auto now = datapathNowNs();
-  out.gauge("skouter_heartbeat_age_seconds",
-            "Time since skouterd last told the datapath it is alive (answers pass untouched "
-            "beyond --failsafe-timeout)",
-            heartbeat ? static_cast<double>(elapsedSince(heartbeat->last_beat_ns, now)) / 1e9 : 0.0);
+  out.gauge(
+      "skouter_heartbeat_age_seconds",
+      "Time since skouterd last told the datapath it is alive (answers pass untouched "
+      "beyond --failsafe-timeout)",
+      heartbeat ? static_cast<double>(elapsedSince(heartbeat->last_beat_ns, now)) / 1e9 : 0.0);
   out.gauge("skouter_pods_policed", "Pods on this node an Egress selects",
             static_cast<double>(pod_firewall_->pods().size()));
   out.gauge("skouter_event_subscribers", "Readers of the live event stream (skouterctl monitor)",

@@ -1,14 +1,12 @@
 #include "daemon/host_network.h"
 
-#include "daemon/interface_kind.h"
-
 #include <ifaddrs.h>
-#include <netinet/in.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -112,7 +110,8 @@ void addAttribute(Request<Header>& request, std::uint16_t type, const void* data
 // The attributes after the fixed header `Header` of `message`, by type.
 template <typename Header, typename Visit>
 void forEachAttribute(const nlmsghdr* message, Visit&& visit) {
-  int length = static_cast<int>(message->nlmsg_len) - static_cast<int>(NLMSG_LENGTH(sizeof(Header)));
+  int length =
+      static_cast<int>(message->nlmsg_len) - static_cast<int>(NLMSG_LENGTH(sizeof(Header)));
   const auto* attribute = reinterpret_cast<const rtattr*>(
       static_cast<const char*>(NLMSG_DATA(message)) + NLMSG_ALIGN(sizeof(Header)));
   for (; RTA_OK(attribute, length); attribute = RTA_NEXT(attribute, length)) visit(attribute);
@@ -120,7 +119,8 @@ void forEachAttribute(const nlmsghdr* message, Visit&& visit) {
 
 std::uint32_t u32Of(const rtattr* attribute) {
   std::uint32_t value = 0;
-  if (RTA_PAYLOAD(attribute) >= sizeof(value)) std::memcpy(&value, RTA_DATA(attribute), sizeof(value));
+  if (RTA_PAYLOAD(attribute) >= sizeof(value))
+    std::memcpy(&value, RTA_DATA(attribute), sizeof(value));
   return value;
 }
 
@@ -176,8 +176,10 @@ std::optional<IpAddress> addressOf(const nlmsghdr* message) {
   forEachAttribute<ifaddrmsg>(message, [&](const rtattr* attribute) {
     const auto* bytes = static_cast<const std::uint8_t*>(RTA_DATA(attribute));
     std::optional<IpAddress> value;
-    if (info->ifa_family == AF_INET && RTA_PAYLOAD(attribute) >= 4) value = IpAddress::fromV4(bytes);
-    if (info->ifa_family == AF_INET6 && RTA_PAYLOAD(attribute) >= 16) value = IpAddress::fromV6(bytes);
+    if (info->ifa_family == AF_INET && RTA_PAYLOAD(attribute) >= 4)
+      value = IpAddress::fromV4(bytes);
+    if (info->ifa_family == AF_INET6 && RTA_PAYLOAD(attribute) >= 16)
+      value = IpAddress::fromV6(bytes);
     if (attribute->rta_type == IFA_ADDRESS) address = value;
     if (attribute->rta_type == IFA_LOCAL) local = value;
   });
@@ -197,7 +199,8 @@ std::vector<Link> listLinks() {
   auto dump = request<ifinfomsg>(RTM_GETLINK, AF_UNSPEC);
   std::vector<Link> links;
   const int error = socket.dump(
-      &dump.header, [&](const nlmsghdr* message) {
+      &dump.header,
+      [&](const nlmsghdr* message) {
         if (message->nlmsg_type == RTM_NEWLINK) links.push_back(linkOf(message));
       },
       "listing the interfaces");
@@ -205,16 +208,13 @@ std::vector<Link> listLinks() {
   return links;
 }
 
-std::vector<PodInterface> podInterfaces(const std::vector<Link>& links) {
-  std::vector<PodInterface> pods;
-  for (const Link& link : links) {
-    if (!isPodInterface(link)) continue;
-    pods.push_back({.ifindex = link.ifindex,
-                    .name = link.name,
-                    .netns_id = link.peer_netns_id,
-                    .addresses = addressesInNamespace(*link.peer_netns_id, link.peer_ifindex)});
-  }
-  return pods;
+PodInterface podInterfaceOf(const Link& link) {
+  return {.ifindex = link.ifindex,
+          .name = link.name,
+          .netns_id = link.peer_netns_id,
+          .addresses = link.peer_netns_id
+                           ? addressesInNamespace(*link.peer_netns_id, link.peer_ifindex)
+                           : std::vector<IpAddress>{}};
 }
 
 std::vector<IpAddress> addressesInNamespace(std::uint32_t netns_id, int ifindex) {
@@ -225,7 +225,8 @@ std::vector<IpAddress> addressesInNamespace(std::uint32_t netns_id, int ifindex)
     const auto target = static_cast<std::int32_t>(netns_id);
     addAttribute(dump, IFA_TARGET_NETNSID, &target, sizeof(target));
     const int error = socket.dump(
-        &dump.header, [&](const nlmsghdr* message) {
+        &dump.header,
+        [&](const nlmsghdr* message) {
           if (message->nlmsg_type != RTM_NEWADDR) return;
           const auto* info = static_cast<const ifaddrmsg*>(NLMSG_DATA(message));
           if (static_cast<int>(info->ifa_index) != ifindex) return;
@@ -236,9 +237,9 @@ std::vector<IpAddress> addressesInNamespace(std::uint32_t netns_id, int ifindex)
     // EINVAL: no namespace has that id (any more); the pod went away.
     if (error == EINVAL || error == ENOENT) return {};
     if (error != 0) {
-      throw std::system_error(error, std::generic_category(),
-                              "listing the addresses of network namespace " +
-                                  std::to_string(netns_id));
+      throw std::system_error(
+          error, std::generic_category(),
+          "listing the addresses of network namespace " + std::to_string(netns_id));
     }
   }
   return addresses;
@@ -250,7 +251,8 @@ std::vector<std::string> defaultRouteInterfaces() {
     DumpSocket socket;
     auto dump = request<rtmsg>(RTM_GETROUTE, family);
     const int error = socket.dump(
-        &dump.header, [&](const nlmsghdr* message) {
+        &dump.header,
+        [&](const nlmsghdr* message) {
           if (message->nlmsg_type != RTM_NEWROUTE) return;
           const auto* route = static_cast<const rtmsg*>(NLMSG_DATA(message));
           if (route->rtm_dst_len != 0 || route->rtm_type != RTN_UNICAST) return;
@@ -258,11 +260,13 @@ std::vector<std::string> defaultRouteInterfaces() {
           std::vector<int> next_hops;
           forEachAttribute<rtmsg>(message, [&](const rtattr* attribute) {
             if (attribute->rta_type == RTA_TABLE) table = u32Of(attribute);
-            if (attribute->rta_type == RTA_OIF) next_hops.push_back(static_cast<int>(u32Of(attribute)));
+            if (attribute->rta_type == RTA_OIF)
+              next_hops.push_back(static_cast<int>(u32Of(attribute)));
             if (attribute->rta_type == RTA_MULTIPATH) {
               int length = static_cast<int>(RTA_PAYLOAD(attribute));
               for (const auto* hop = static_cast<const rtnexthop*>(RTA_DATA(attribute));
-                   RTNH_OK(hop, length); length -= NLMSG_ALIGN(hop->rtnh_len), hop = RTNH_NEXT(hop)) {
+                   RTNH_OK(hop, length);
+                   length -= NLMSG_ALIGN(hop->rtnh_len), hop = RTNH_NEXT(hop)) {
                 next_hops.push_back(hop->rtnh_ifindex);
               }
             }
@@ -271,7 +275,8 @@ std::vector<std::string> defaultRouteInterfaces() {
           indexes.insert(indexes.end(), next_hops.begin(), next_hops.end());
         },
         "listing the default routes");
-    if (error != 0) throw std::system_error(error, std::generic_category(), "listing the default routes");
+    if (error != 0)
+      throw std::system_error(error, std::generic_category(), "listing the default routes");
   }
   std::vector<std::string> names;
   for (const int ifindex : indexes) {

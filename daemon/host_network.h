@@ -43,8 +43,9 @@ struct PodInterface {
   bool operator==(const PodInterface&) const = default;
 };
 
-// The pod interfaces among `links`, with the addresses of the pod behind each.
-std::vector<PodInterface> podInterfaces(const std::vector<Link>& links);
+// `link`, a veth whose peer is in another network namespace, with the addresses of
+// the pod there.
+PodInterface podInterfaceOf(const Link& link);
 
 // The addresses of the interface `ifindex` of the network namespace this one numbers
 // `netns_id` (IPv6 link-local ones left out: every pod has the same few). Empty when

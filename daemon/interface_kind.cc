@@ -9,7 +9,7 @@ bool isPodInterface(const Link& link) { return link.kind == "veth" && link.peer_
 
 bool isTunnel(const Link& link) {
   static constexpr const char* kTunnelKinds[] = {
-      "vxlan",  "geneve",    "ipip",      "sit",    "gre",  "gretap",   "ip6tnl", "ip6gre",
+      "vxlan",     "geneve", "ipip",      "sit", "gre",  "gretap",    "ip6tnl", "ip6gre",
       "ip6gretap", "erspan", "ip6erspan", "vti", "vti6", "wireguard", "bareudp"};
   return std::any_of(std::begin(kTunnelKinds), std::end(kTunnelKinds),
                      [&](const char* kind) { return link.kind == kind; });

@@ -21,6 +21,10 @@ class InterfaceTable {
   // out: with SKOUTER_CFG_GUARD_UNKNOWN_INTERFACES its forwarded traffic is dropped.
   void write(const std::vector<Link>& links, const std::set<int>& unguarded);
 
+  // The pods' veths among `links` (not an uplink's, nor a transit interface's), with
+  // the addresses of the pod behind each.
+  std::vector<PodInterface> podInterfaces(const std::vector<Link>& links) const;
+
   const InterfaceRoles& roles() const { return roles_; }
 
  private:

@@ -42,7 +42,9 @@ KubernetesSource::KubernetesSource(boost::asio::io_context& io, const DaemonOpti
   auto config = options.kubeconfig.empty() ? kubernetes::inClusterConfig()
                                            : kubernetes::loadKubeconfig(options.kubeconfig);
   spdlog::info("Kubernetes API server {}:{} ({})", config.host, config.port, config.origin);
-  client_ = std::make_unique<kubernetes::ApiClient>(io, std::move(config));
+  kubernetes::ApiClientTimeouts timeouts;
+  timeouts.dead_connection = std::chrono::seconds(options.api_connection_timeout_s);
+  client_ = std::make_unique<kubernetes::ApiClient>(io, std::move(config), timeouts);
   events_ = std::make_unique<kubernetes::EventRecorder>(*client_, "skouterd", node_name_);
   const auto reflector = [&](std::string collection, std::string selectors) {
     return std::make_unique<kubernetes::Reflector>(io, *client_, std::move(collection),

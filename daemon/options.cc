@@ -183,6 +183,11 @@ void describeFlags(Flags& flags, RawValues& raw) {
               "with --kubernetes: the cluster DNS Service; its cluster IPs and endpoints are "
               "trusted resolvers",
               raw.trusted_dns_service, FlagKind::kValue);
+  flags.number("api-connection-timeout", "S", &options.api_connection_timeout_s,
+               "with --kubernetes: seconds after which a connection to the API server that "
+               "answers nothing, not even TCP keepalive probes, is closed and made anew (a dead "
+               "watch would otherwise miss new pods until it times out, minutes later)",
+               std::to_string(options.api_connection_timeout_s));
   flags.value("metrics-address", "HOST:PORT", po::value(&options.metrics_address),
               "also serve Prometheus metrics over HTTP here: IPv4:PORT, [IPv6]:PORT or "
               "localhost:PORT (the admin socket always serves /metrics)",
@@ -354,6 +359,10 @@ ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
   }
   if (options.failsafe_timeout_s == 0) return invalid("failsafe-timeout", "must be at least 1");
   if (options.flow_idle_timeout_s == 0) return invalid("flow-idle-timeout", "must be at least 1");
+  // Keepalive probes need whole seconds between them (a sixth of the timeout).
+  if (options.api_connection_timeout_s < 6) {
+    return invalid("api-connection-timeout", "must be at least 6");
+  }
   const auto slash = raw.trusted_dns_service.find('/');
   if (slash == std::string::npos || slash == 0 || slash + 1 == raw.trusted_dns_service.size() ||
       raw.trusted_dns_service.find('/', slash + 1) != std::string::npos) {

@@ -47,6 +47,9 @@ struct DaemonOptions {
   std::string node_name;   // default: $NODE_NAME
   std::string trusted_dns_service_namespace = "kube-system";
   std::string trusted_dns_service_name = "kube-dns";
+  // A connection to the API server that answers nothing, not even TCP keepalive
+  // probes, for this long is closed and made anew: a dead watch misses no pod longer.
+  std::uint32_t api_connection_timeout_s = 30;
   std::string log_level = "info";
   LogFormat log_format = LogFormat::kText;
   std::string metrics_address;  // HOST:PORT of the Prometheus endpoint; empty: none

@@ -75,8 +75,7 @@ void PodFirewall::removeEntries(std::uint32_t identity) {
 }
 
 bool PodFirewall::writeIdentity(const std::vector<IpAddress>& addresses, std::uint32_t identity,
-                                std::uint32_t flags,
-                                const std::optional<PodInterface>& interface) {
+                                std::uint32_t flags, const std::optional<PodInterface>& interface) {
   skouter_identity_value value{};
   value.identity = identity;
   value.flags = flags;
@@ -136,7 +135,8 @@ std::optional<PodInterface> PodFirewall::locate(const PodObject& pod, std::strin
               ", not to a pod interface";
     return std::nullopt;
   }
-  return PodInterface{.ifindex = route->ifindex, .name = route->name};
+  return PodInterface{
+      .ifindex = route->ifindex, .name = route->name, .netns_id = {}, .addresses = {}};
 }
 
 bool PodFirewall::attach(const PodInterface& interface, std::string& problem) {
@@ -282,8 +282,7 @@ PodFirewall::SyncResult PodFirewall::sync(const std::vector<PolicedPod>& policed
     }
     std::string interface_problem;
     state.interface = locate(state.pod, interface_problem);
-    const std::uint32_t flags =
-        state.policy->audit_egresses.empty() ? 0 : SKOUTER_IDENTITY_AUDIT;
+    const std::uint32_t flags = state.policy->audit_egresses.empty() ? 0 : SKOUTER_IDENTITY_AUDIT;
     if (!writeIdentity(state.pod.addresses, identity, flags, state.interface)) {
       // Its packets would be dropped as coming from an unknown source.
       state.problem = "the identities map is full: the pod's traffic is dropped";

@@ -6,6 +6,10 @@
 #include <openssl/x509_vfy.h>
 #include <spdlog/spdlog.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -194,6 +198,27 @@ class HttpsExchange : public std::enable_shared_from_this<HttpsExchange> {
     if (done) done(std::move(response));
   }
 
+  // Keepalive probes after a third of the limit, every sixth of it, three unanswered
+  // ones declare the peer dead: about five sixths of the limit in all.
+  void detectDeadPeer() {
+    const int fd = stream_.lowest_layer().native_handle();
+    const long limit = std::max<long>(timeouts_.dead_connection.count(), 6);
+    const int on = 1;
+    const int idle = static_cast<int>(limit / 3);
+    const int interval = static_cast<int>(limit / 6);
+    const int probes = 3;
+    const unsigned user_timeout_ms = static_cast<unsigned>(limit * 1000);
+    if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) != 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) != 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval)) != 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof(probes)) != 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof(user_timeout_ms)) !=
+            0) {
+      spdlog::warn("Kubernetes API: cannot set TCP keepalive on the connection to {}: {}", server_,
+                   std::strerror(errno));
+    }
+  }
+
   void onResolved(error_code error, tcp::resolver::results_type endpoints) {
     if (failed(error, "resolving " + host_)) return;
     asio::async_connect(stream_.lowest_layer(), endpoints,
@@ -204,6 +229,7 @@ class HttpsExchange : public std::enable_shared_from_this<HttpsExchange> {
 
   void onConnected(error_code error) {
     if (failed(error, "connecting to " + server_)) return;
+    detectDeadPeer();
     stream_.async_handshake(
         asio::ssl::stream_base::client,
         [self = shared_from_this()](error_code error) { self->onHandshake(error); });

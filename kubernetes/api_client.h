@@ -59,6 +59,11 @@ struct ApiClientTimeouts {
   // A watch is dead when no byte arrives for its timeoutSeconds (from the target; one hour
   // when absent) plus this.
   std::chrono::milliseconds watch_idle_grace{30000};
+  // A connection whose peer stops answering (a server gone without a FIN, a partition,
+  // a load balancer that forgot it) is closed within this: TCP keepalive probes on an
+  // idle connection, and a limit on how long sent data may wait for its ACK. A quiet
+  // watch is idle for minutes, and without this would look alive until its deadline.
+  std::chrono::seconds dead_connection{30};
 };
 
 class ApiClient {

@@ -1,7 +1,7 @@
 #include "resolver/answer_pipeline.h"
 
-#include "common/internet_checksum.h"
 #include "common/datapath_clock.h"
+#include "common/internet_checksum.h"
 #include "resolver/dns_question.h"
 
 #include <bpf/libbpf.h>

@@ -39,6 +39,17 @@
 static __always_inline __u32 packet_shape(const struct packet* pkt) {
   return pkt->family | (__u32)pkt->protocol << 8 | (__u32)pkt->is_fragment << 16;
 }
+/* Whether the protocol is one of `protocols` (a bit per protocol number below 64): a
+ * test on a bit of a copy, which leaves the verifier's knowledge of the protocol as it
+ * was (a comparison would split the program's paths by its value). A protocol above 63
+ * may pass for another; the check it guards is exact. */
+static __always_inline int protocol_among(const struct packet* pkt, __u64 protocols) {
+  return ((1ULL << (pkt->protocol & 63)) & protocols) != 0;
+}
+#define LINK_CONTROL_PROTOCOLS \
+  ((1ULL << IPPROTO_UDP) | (1ULL << IPPROTO_IGMP) | (1ULL << IPPROTO_ICMPV6))
+#define ICMP_PROTOCOLS ((1ULL << IPPROTO_ICMP) | (1ULL << IPPROTO_ICMPV6))
+
 #define SHAPE_FAMILY(shape) ((shape)&0xff)
 #define SHAPE_PROTOCOL(shape) (((shape) >> 8) & 0xff)
 #define SHAPE_FRAGMENT(shape) (((shape) >> 16) & 0xff)
@@ -76,7 +87,8 @@ static __always_inline int is_multicast(__u32 family, const __u8* d) {
  * unicast (fe80::/10) and interface- or link-scoped multicast (ff01::/16, ff02::/16,
  * whatever the flags). */
 static __always_inline int is_link_scoped(__u32 family, const __u8* d) {
-  if (family == SKOUTER_FAMILY_IPV4) return d[0] == 255 && d[1] == 255 && d[2] == 255 && d[3] == 255;
+  if (family == SKOUTER_FAMILY_IPV4)
+    return d[0] == 255 && d[1] == 255 && d[2] == 255 && d[3] == 255;
   return (d[0] == 0xfe && (d[1] & 0xc0) == 0x80) || (d[0] == 0xff && (d[1] & 0x0f) <= 0x02);
 }
 

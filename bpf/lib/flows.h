@@ -86,7 +86,8 @@ static __always_inline int flow_carries(const struct skouter_flow_key* key,
                                         const struct skouter_config* cfg) {
   __u32 origin = flow_touch(&flows, key, now, cfg);
   if (origin == SKOUTER_FLOW_OUTBOUND || (origin == SKOUTER_FLOW_AUDITED && audit)) return 1;
-  return flow_touch(&inbound_flows, key, now, cfg) && inbound_flow_carries(pkt);
+  /* A new connection of the workload's own need not look. */
+  return inbound_flow_carries(pkt) && flow_touch(&inbound_flows, key, now, cfg);
 }
 
 /* Where the workload's sockets are: `netns_id` as the socket lookups take it. */

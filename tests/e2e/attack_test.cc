@@ -498,6 +498,48 @@ TEST_F(KubernetesAttackTest, APodBornWhileTheDaemonIsDownIsPolicedWhenItStarts) 
       << "pod c's UDP to " << kDeniedV4 << ":9 (its object has no IP yet)";
 }
 
+// THREATS.md, what must hold:
+//   1. No packet of a policed workload reaches an address its policy does not allow [...]
+//      from the workload's first packet on [...]
+// A watch whose connection died without a word (the API server gone, a partition, a
+// load balancer that forgot the connection) must be noticed, or pods created meanwhile
+// stay unknown until the watch times out, minutes later. Here the double's packets to
+// the daemon's open connections are dropped; new connections work.
+TEST_F(KubernetesAttackTest, ADeadApiConnectionIsNoticedAndANewPodIsStillPoliced) {
+  daemon_->kill(SIGTERM);
+  auto flags = daemonFlags();
+  flags.insert(flags.end(), {"--api-connection-timeout", "6"});
+  daemon_ = std::make_unique<Skouterd>(*lab_, "", flags);
+  daemon_->start();
+  ASSERT_TRUE(eventually([&] { return ctl({"ready"}).ok(); }, seconds(10))) << daemon_->log();
+
+  // The client ports of the daemon's connections to the API server, as they are now.
+  const auto ports = lab_->run("node",
+                               "ss -Htn state established '( dport = :6443 )' | "
+                               "awk '{split($3, a, \":\"); print a[2]}' | paste -sd, -");
+  ASSERT_TRUE(ports.ok() && !ports.out.empty()) << ports.describe();
+  std::string port_list = ports.out;
+  port_list.erase(port_list.find_last_not_of('\n') + 1);
+  const auto blackhole =
+      lab_->run("node",
+                "nft add table inet api_blackhole && nft add chain inet api_blackhole out "
+                "'{ type filter hook output priority 0; }' && nft add rule inet "
+                "api_blackhole out tcp sport 6443 tcp dport '{ " +
+                    port_list + " }' drop");
+  ASSERT_TRUE(blackhole.ok()) << blackhole.describe();
+
+  api_->write("pod-c.yaml", podYaml("shop", "web-1", "{app: web}", kPodC, kPodCV6));
+  lab_->addPod("c", kPodC, kPodCV6);
+  // Keepalive declares the connections dead within the timeout; the watches are made
+  // anew on new connections and bring the pod.
+  EXPECT_TRUE(policedOn("shop/web-1", "c"));
+  EXPECT_GE(reflectorStat("pods", "errors"), 1u) << daemon_->status()["kubernetes"].dump();
+  WorldCapture capture(*lab_);
+  const auto marker = attackMarker("pod-after-dead-watch");
+  send("c", udpTo(kDeniedV4, marker, "--count 3"));
+  EXPECT_TRUE(stayedInside(capture, marker)) << "pod c's UDP to " << kDeniedV4 << ":9";
+}
+
 // THREATS.md, known paths:
 //   - Source routing: [...] Frames the parser gives up on (VLAN stacks, long header
 //     chains) are dropped, not passed.
@@ -534,16 +576,18 @@ TEST_F(KubernetesAttackTest, AFrameWithStackedVlanTagsFromAPodIsDropped) {
 // A frame that enters the node on an interface that is no pod's and no uplink (here
 // `lo`, written with AF_PACKET by a process with NET_RAW in the node's namespace, such
 // as a host-network pod) and is forwarded, masqueraded as pod traffic is.
+// It is judged as the node's own traffic: the node's Egress allows github.com only, so
+// the frame goes to an address that no rule allows.
 TEST_F(KubernetesAttackTest, AFrameForwardedFromLoopbackIsNotUnpoliced) {
   WorldCapture capture(*lab_);
   const auto marker = attackMarker("forwarded-from-lo");
   send("node", "frame --device lo --dst-mac 00:00:00:00:00:00 --tags 0 --src 192.0.2.77 --dst " +
-                   std::string(kDeniedV4) + " --dport 9 --payload " + marker);
+                   std::string(kNoRuleV4) + " --dport 9 --payload " + marker);
   const auto control = attackMarker("control-unpoliced-pod");
-  send("b", udpTo(kDeniedV4, control));
-  EXPECT_TRUE(reachedTheWorld(capture, control)) << "pod B's UDP to " << kDeniedV4 << ":9";
+  send("b", udpTo(kNoRuleV4, control));
+  EXPECT_TRUE(reachedTheWorld(capture, control)) << "pod B's UDP to " << kNoRuleV4 << ":9";
   EXPECT_TRUE(stayedInside(capture, marker))
-      << "a frame from 192.0.2.77 to " << kDeniedV4 << ":9 injected on the node's lo";
+      << "a frame from 192.0.2.77 to " << kNoRuleV4 << ":9 injected on the node's lo";
 }
 
 // THREATS.md, what must hold:

@@ -97,16 +97,20 @@ TEST_F(KubernetesTest, APodCreatedAfterTheDaemonStartedIsEnforcedOnceItIsSeen) {
   EXPECT_EQ(pod("c", httpGet("http://example.com/")).out, "hello from example.com\n");
 }
 
-TEST_F(KubernetesTest, DeletingAPodRemovesItsIdentityEntriesAndAttachment) {
+// While an Egress selects pods, every pod interface is guarded: a pod the API no
+// longer shows (deleted, its network not yet torn down) has no identity, and its
+// packets are dropped. Once no Egress selects pods at all, no interface carries the
+// pod programs.
+TEST_F(KubernetesTest, DeletingAPodRemovesItsIdentityAndEntriesAndItsInterfaceStaysGuarded) {
   ASSERT_EQ(pod("a", httpGet("http://example.com/")).out, "hello from example.com\n");
   const auto identity = policedPod("shop/web-0")["identity"].get<std::uint32_t>();
-  const auto filters = [&] {
-    return node("tc filter show dev " + lab_->podInterface("a") + " ingress; tc filter show dev " +
-                lab_->podInterface("a") + " egress")
+  const auto filters = [&](const std::string& pod_name) {
+    return node("tc filter show dev " + lab_->podInterface(pod_name) +
+                " ingress; tc filter show dev " + lab_->podInterface(pod_name) + " egress")
         .out;
   };
-  EXPECT_NE(filters().find("pod_ingress"), std::string::npos) << filters();
-  EXPECT_NE(filters().find("pod_egress"), std::string::npos) << filters();
+  EXPECT_NE(filters("a").find("pod_ingress"), std::string::npos) << filters("a");
+  EXPECT_NE(filters("a").find("pod_egress"), std::string::npos) << filters("a");
 
   api_->write("pods.yaml", podYaml("other", "tool-0", "{app: tool}", kPodB, kPodBV6));
   ASSERT_TRUE(eventually([&] { return policedPod("shop/web-0").is_null(); }))
@@ -114,11 +118,18 @@ TEST_F(KubernetesTest, DeletingAPodRemovesItsIdentityEntriesAndAttachment) {
   for (const auto& entry : daemon_->entries()) {
     EXPECT_NE(entry["identity"].get<std::uint32_t>(), identity) << entry.dump();
   }
-  EXPECT_EQ(filters().find("pod_ingress"), std::string::npos) << filters();
-  EXPECT_EQ(filters().find("pod_egress"), std::string::npos) << filters();
   const auto identities = node("bpftool map dump pinned " + daemon_->pinDir() + "/identities");
-  EXPECT_EQ(identities.out.find("192.0.2.10"), std::string::npos);
-  // What the pod's interface carries now is nobody's policy: it reaches everything.
+  EXPECT_EQ(identities.out.find("192, 0, 2, 10"), std::string::npos) << identities.out;
+  EXPECT_NE(filters("a").find("pod_ingress"), std::string::npos) << filters("a");
+  EXPECT_EQ(pod("a", httpGet("http://github.com/")).exit_code, kCurlTimedOut);
+
+  // No Egress selects pods any more: nothing to guard.
+  api_->remove("web-egress.yaml");
+  ASSERT_TRUE(eventually([&] {
+    return filters("a").find("pod_ingress") == std::string::npos &&
+           filters("b").find("pod_ingress") == std::string::npos;
+  })) << filters("a")
+      << filters("b");
   EXPECT_EQ(pod("a", httpGet("http://github.com/")).out, "hello from github.com\n");
   lab_->deletePod("a");
 }

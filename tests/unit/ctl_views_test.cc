@@ -170,6 +170,8 @@ const json kStatus = json::parse(R"({
     {"interface": "eth0", "hooks": ["uplink_egress", "uplink_ingress"]},
     {"interface": "lxc1a2b", "hooks": ["pod_ingress", "pod_egress"], "pod": "shop/web-0"},
     {"interface": "lxc3c4d", "hooks": ["pod_ingress", "pod_egress"], "pod": "shop/web-1"}],
+  "forwarded": {"judged_as_host": ["lo", "docker0"], "transit": ["eth0", "flannel.1"],
+                "pod_interfaces": 3, "pod_interfaces_guarded": true},
   "tables": [
     {"name": "allowed_ips", "entries": 120, "capacity": 65536, "fill_ratio": 0.00183},
     {"name": "flows", "entries": 61000, "capacity": 65536, "fill_ratio": 0.93},
@@ -215,6 +217,8 @@ TEST(StatusLinesTest, OneScreenOfWhatMatters) {
       "attached     eth0: uplink_egress, uplink_ingress",
       "             lxc1a2b (shop/web-0): pod_ingress, pod_egress",
       "             lxc3c4d (shop/web-1): pod_ingress, pod_egress",
+      "forwarded    as the host: lo, docker0; transit: eth0, flannel.1; 3 pod interfaces (all "
+      "guarded)",
       "resolvers    192.0.2.53:53, [2001:db8::53]:53",
       "heartbeat    12 ms ago",
       "entries      120 learned, 4 static",
