@@ -80,6 +80,10 @@ bool listening(const Lab& lab, const std::string& role, int port) {
   return !lab.run(role, "ss -Hltn 'sport = :" + std::to_string(port) + "'").out.empty();
 }
 
+bool listeningUdp(const Lab& lab, const std::string& role, int port) {
+  return !lab.run(role, "ss -Hlun 'sport = :" + std::to_string(port) + "'").out.empty();
+}
+
 // A UDP datagram to DST:9 (discard) carrying `marker`, from an ephemeral port.
 std::string udpTo(const std::string& destination, const std::string& marker,
                   const std::string& more = "") {
@@ -215,6 +219,21 @@ TEST_F(AttackTest, InboundPacketsOpenNoOutboundHoleIpv4) {
 //   - Replies that are not replies: packets on a 5-tuple that an outside packet created.
 TEST_F(AttackTest, InboundPacketsOpenNoOutboundHoleIpv6) {
   inboundPacketsOpenNoHole(kNodeV6, kOutsiderV6, "-6", 128);
+}
+
+// THREATS.md, known paths:
+//   - Replies that are not replies: packets on a 5-tuple that an outside packet created.
+// The other side of that row: a server on the node answers its clients from outside,
+// over UDP as over TCP (a local socket receives their datagrams).
+TEST_F(AttackTest, AUdpServerOnTheNodeAnswersItsClientsFromOutside) {
+  startDaemon();
+  const auto server = lab_->startBackground("node", pingpongCommand("udp-server --port 7100"));
+  ASSERT_TRUE(eventually([&] { return listeningUdp(*lab_, "node", 7100); })) << server->output();
+  for (const std::string address : {kNodeV4, kNodeV6}) {
+    const auto echo =
+        lab_->run("world", pingpongCommand("udp-client --host " + address + " --port 7100"));
+    EXPECT_TRUE(echo.ok()) << address << ": " << echo.describe();
+  }
 }
 
 // THREATS.md, known paths:
@@ -496,6 +515,31 @@ TEST_F(KubernetesAttackTest, APodBornWhileTheDaemonIsDownIsPolicedWhenItStarts) 
   EXPECT_TRUE(reachedTheWorld(capture, control)) << "pod B's UDP to " << kDeniedV4 << ":9";
   EXPECT_TRUE(stayedInside(capture, marker))
       << "pod c's UDP to " << kDeniedV4 << ":9 (its object has no IP yet)";
+}
+
+// THREATS.md, known paths:
+//   - Replies that are not replies: packets on a 5-tuple that an outside packet created.
+// The other side of that row, for a policed pod: its servers answer clients from
+// outside (the socket lookup for a datagram is made in the pod's own namespace).
+TEST_F(KubernetesAttackTest, APolicedPodsServersAnswerClientsFromOutside) {
+  // The world routes the pods' range to the node, as a cluster's network would.
+  ASSERT_TRUE(lab_->run("world", "ip route add 192.0.2.0/24 via " + std::string(kNodeV4) +
+                                     " && ip -6 route add 2001:db8:2::/64 via " + kNodeV6)
+                  .ok());
+  const auto udp = lab_->startBackground("a", pingpongCommand("udp-server --port 7100"));
+  const auto tcp = lab_->startBackground("a", pingpongCommand("server --port 7101"));
+  ASSERT_TRUE(eventually([&] {
+    return listeningUdp(*lab_, "a", 7100) && listening(*lab_, "a", 7101);
+  })) << udp->output()
+      << tcp->output();
+  for (const std::string address : {kPodA, kPodAV6}) {
+    const auto echo =
+        lab_->run("world", pingpongCommand("udp-client --host " + address + " --port 7100"));
+    EXPECT_TRUE(echo.ok()) << address << ": " << echo.describe();
+    const auto connection = lab_->run(
+        "world", pingpongCommand("client --host " + address + " --port 7101 --seconds 1"));
+    EXPECT_TRUE(connection.ok()) << address << ": " << connection.describe();
+  }
 }
 
 // THREATS.md, what must hold:

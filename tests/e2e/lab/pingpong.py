@@ -8,6 +8,11 @@
       for S seconds. Exits 0 with "ok: R rounds in S s" when the connection stayed up
       the whole time; exits 1 with what went wrong when a reply took longer than 2 s,
       the connection broke or it could not be opened.
+  pingpong.py udp-server --port N
+      echoes every UDP datagram back to its sender (dual-stack [::])
+  pingpong.py udp-client --host H --port N
+      sends one datagram and waits up to 2 s for it back; exits 0 with "ok: echoed", 1
+      with what went wrong.
 
 The connection is never idle for more than one round trip, so whatever cuts it (a
 dropped segment the retransmissions never get through) shows as a reply that does not
@@ -51,6 +56,31 @@ def cmd_server(args):
     while True:
         connection, _ = listener.accept()
         threading.Thread(target=serve_connection, args=(connection,), daemon=True).start()
+
+
+def cmd_udp_server(args):
+    server = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    server.bind(("::", args.port))
+    print(f"listening on :: UDP port {args.port}", flush=True)
+    while True:
+        data, sender = server.recvfrom(65535)
+        server.sendto(data, sender)
+
+
+def cmd_udp_client(args):
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    client = socket.socket(family, socket.SOCK_DGRAM)
+    client.settimeout(REPLY_TIMEOUT_S)
+    client.sendto(b"ping", (args.host, args.port))
+    try:
+        data, _ = client.recvfrom(65535)
+    except socket.timeout:
+        print(f"pingpong: no echo from {args.host} port {args.port} within "
+              f"{REPLY_TIMEOUT_S:g} s", flush=True)
+        return 1
+    print("ok: echoed" if data == b"ping" else f"pingpong: echoed {data!r}", flush=True)
+    return 0 if data == b"ping" else 1
 
 
 def cmd_client(args):
@@ -105,6 +135,13 @@ def main():
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--seconds", type=float, required=True)
     p.set_defaults(run=cmd_client)
+    p = sub.add_parser("udp-server")
+    p.add_argument("--port", type=int, required=True)
+    p.set_defaults(run=cmd_udp_server)
+    p = sub.add_parser("udp-client")
+    p.add_argument("--host", required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.set_defaults(run=cmd_udp_client)
     args = parser.parse_args()
     return args.run(args)
 
