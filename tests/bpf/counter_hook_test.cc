@@ -83,6 +83,11 @@ std::vector<HookCase> casesFor(const TestNetwork& n) {
        .network = &n,
        .packet = query_from(n.host),
        .context = kForwarded,
+       // From a pod's interface: judged there, only its query is noted here.
+       .setup =
+           [](DatapathFixture& datapath) {
+             datapath.setInterfaceKind(kForwardedIfindex, SKOUTER_INTERFACE_POD);
+           },
        .verdict = Verdict::kPass,
        .counted = {{"uplink_egress", {{"dns_query_recorded", 1}}}}},
 

@@ -32,8 +32,10 @@ TEST_F(DatapathCapacityTest, TablesAreNamedAfterTheirMapsWithTheirMaxima) {
                                                                 {"allowed_cidrs", 1u << 16},
                                                                 {"port_sets", 4096},
                                                                 {"flows", 1u << 18},
+                                                                {"inbound_flows", 1u << 18},
                                                                 {"dns_queries", 1u << 16},
-                                                                {"trusted_resolvers", 64}}));
+                                                                {"trusted_resolvers", 64},
+                                                                {"interfaces", 4096}}));
 }
 
 TEST_F(DatapathCapacityTest, EventsWaitingInTheRingFillItUntilRead) {

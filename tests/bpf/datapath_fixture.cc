@@ -3,7 +3,11 @@
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sched.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -11,8 +15,10 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include <system_error>
 
 #include "resolver/allowed_ip_table.h"
 
@@ -71,6 +77,11 @@ std::string originName(std::uint32_t origin) {
   return "origin " + std::to_string(origin);
 }
 
+// Not in every libc's headers; the kernel has it since 4.15.
+#ifndef IPV6_FREEBIND
+#define IPV6_FREEBIND 78
+#endif
+
 std::string hex16(std::uint16_t value) {
   char text[8];
   std::snprintf(text, sizeof(text), "0x%04x", value);
@@ -126,6 +137,22 @@ const TestNetwork& ipv6Network() {
   return network;
 }
 
+PrivateNetworkNamespace::PrivateNetworkNamespace()
+    : original_(open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) {
+  if (original_ < 0) throw std::system_error(errno, std::generic_category(), "open netns");
+  if (unshare(CLONE_NEWNET) != 0) {
+    const int error = errno;
+    close(original_);
+    throw std::system_error(error, std::generic_category(), "unshare(CLONE_NEWNET)");
+  }
+}
+
+PrivateNetworkNamespace::~PrivateNetworkNamespace() {
+  // A test thread stuck in the wrong namespace would run every later test there.
+  if (setns(original_, CLONE_NEWNET) != 0) std::abort();
+  close(original_);
+}
+
 void DatapathFixture::SetUp() {
   // A bpffs of the test's own (Datapath::open mounts it on the empty directory), so
   // tests never share maps and leave nothing in the host's /sys/fs/bpf.
@@ -146,6 +173,9 @@ void DatapathFixture::SetUp() {
 }
 
 void DatapathFixture::TearDown() {
+  for (const int fd : sockets_) close(fd);
+  sockets_.clear();
+  network_namespace_.reset();
   datapath_.reset();
   if (bpffs_dir_.empty()) return;
   Datapath::removePins(pin_dir_);
@@ -206,9 +236,10 @@ void DatapathFixture::trustResolver(const IpAddress& address, std::uint16_t port
 }
 
 void DatapathFixture::addIdentity(const IpAddress& address, std::uint32_t identity,
-                                  std::uint32_t flags, std::uint32_t ifindex) {
+                                  std::uint32_t flags, std::uint32_t ifindex,
+                                  std::uint32_t netns_id) {
   const skouter_identity_value value{
-      .identity = identity, .flags = flags, .ifindex = ifindex, .netns_id = 0};
+      .identity = identity, .flags = flags, .ifindex = ifindex, .netns_id = netns_id};
   if (datapath_->identities().update(resolver::toBpfAddr(address), value) != 0) {
     throw std::runtime_error("cannot add identity of " + address.toString());
   }
@@ -266,6 +297,53 @@ void DatapathFixture::installPolicy(const TestNetwork& network) {
   allowIp(network.expired, now - kNanosPerSecond);
   allowPrefix(network.static_prefix);
   allowPrefix(network.cidr);
+}
+
+void DatapathFixture::setInterfaceKind(std::uint32_t ifindex, skouter_interface_kind kind) {
+  const skouter_interface_value value{.kind = static_cast<std::uint32_t>(kind), .pad = 0};
+  if (datapath_->interfaces().update(ifindex, value) != 0) {
+    throw std::runtime_error("cannot set the kind of interface " + std::to_string(ifindex));
+  }
+}
+
+void DatapathFixture::usePrivateNetworkNamespace() {
+  if (!network_namespace_) network_namespace_ = std::make_unique<PrivateNetworkNamespace>();
+}
+
+int DatapathFixture::keepOpen(int fd) {
+  sockets_.push_back(fd);
+  return fd;
+}
+
+int DatapathFixture::bindSocket(int type, const IpAddress& address, std::uint16_t port) {
+  const bool v4 = address.family == IpFamily::kV4;
+  const int fd = socket(v4 ? AF_INET : AF_INET6, type | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "socket");
+  keepOpen(fd);
+  const int one = 1;
+  if ((v4 ? setsockopt(fd, SOL_IP, IP_FREEBIND, &one, sizeof(one))
+          : setsockopt(fd, SOL_IPV6, IPV6_FREEBIND, &one, sizeof(one))) != 0) {
+    throw std::system_error(errno, std::generic_category(), "IP_FREEBIND");
+  }
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+  if (v4) {
+    auto* local = reinterpret_cast<sockaddr_in*>(&storage);
+    local->sin_family = AF_INET;
+    local->sin_port = htons(port);
+    std::memcpy(&local->sin_addr, address.bytes.data(), 4);
+    length = sizeof(sockaddr_in);
+  } else {
+    auto* local = reinterpret_cast<sockaddr_in6*>(&storage);
+    local->sin6_family = AF_INET6;
+    local->sin6_port = htons(port);
+    std::memcpy(&local->sin6_addr, address.bytes.data(), 16);
+    length = sizeof(sockaddr_in6);
+  }
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&storage), length) != 0) {
+    throw std::system_error(errno, std::generic_category(), "bind to " + endpoint(address, port));
+  }
+  return fd;
 }
 
 skouter_flow_key DatapathFixture::flowKey(std::uint8_t protocol, const IpAddress& local,

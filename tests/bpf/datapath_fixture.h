@@ -46,8 +46,28 @@ struct SkbContext {
 inline constexpr std::uint32_t kLoopbackIfindex = 1;
 
 inline constexpr SkbContext kLocallyOriginated{};
-// Any index will do: the kernel does not look it up for ingress_ifindex.
-inline constexpr SkbContext kForwarded{.ingress_ifindex = 7};
+// Any index will do: the kernel does not look it up for ingress_ifindex. What
+// uplink_egress makes of a packet forwarded from it depends on the kind the interfaces
+// map gives it (setInterfaceKind()).
+inline constexpr std::uint32_t kForwardedIfindex = 7;
+inline constexpr SkbContext kForwarded{.ingress_ifindex = kForwardedIfindex};
+
+// Keeps the calling thread (a test's only one) in a new network namespace while it
+// lives: the FIB and socket lookups of the programs, and BPF_PROG_TEST_RUN's devices,
+// are then the test's own, and nothing it routes, binds or attaches touches the
+// machine's interfaces.
+class PrivateNetworkNamespace {
+ public:
+  PrivateNetworkNamespace();
+  // Leaving it destroys the namespace with every interface in it (and every socket
+  // left open there keeps it alive until closed).
+  ~PrivateNetworkNamespace();
+  PrivateNetworkNamespace(const PrivateNetworkNamespace&) = delete;
+  PrivateNetworkNamespace& operator=(const PrivateNetworkNamespace&) = delete;
+
+ private:
+  int original_;
+};
 
 // A punted answer as the daemon reads it from the answers ring buffer.
 struct PuntedAnswer {
@@ -115,12 +135,26 @@ class DatapathFixture : public ::testing::Test {
   // Pods: an address of the workload `identity`, bound to the interface its packets
   // come in by, and an address it may reach.
   void addIdentity(const IpAddress& address, std::uint32_t identity, std::uint32_t flags = 0,
-                   std::uint32_t ifindex = kLoopbackIfindex);
+                   std::uint32_t ifindex = kLoopbackIfindex, std::uint32_t netns_id = 0);
   void allowIpFor(std::uint32_t identity, const IpAddress& address, std::uint64_t expiry_ns);
   void allowPrefix(const std::string& prefix, std::uint32_t port_set = 0);
   void putPortSet(std::uint32_t id, const std::vector<skouter_port_range>& ranges);
   // The policy every table case starts from: what the addresses of `network` say.
   void installPolicy(const TestNetwork& network);
+
+  // What the interface `ifindex` is to uplink_egress when it forwards a packet that
+  // came in by it.
+  void setInterfaceKind(std::uint32_t ifindex, skouter_interface_kind kind);
+
+  // The rest of the test runs in a network namespace of its own (left at TearDown).
+  void usePrivateNetworkNamespace();
+  // A socket of `type` (SOCK_DGRAM, SOCK_STREAM) bound to `address`:`port` in the
+  // thread's network namespace, open until the test ends: a receiver for the socket
+  // lookups of the ingress programs. The address need not be the namespace's own
+  // (IP_FREEBIND). Returns its descriptor.
+  int bindSocket(int type, const IpAddress& address, std::uint16_t port);
+  // Keeps `fd` open until the test ends, then closes it (before the namespace goes).
+  int keepOpen(int fd);
 
   // Flows, keyed in the egress orientation: `local` is the workload's side.
   static skouter_flow_key flowKey(std::uint8_t protocol, const IpAddress& local,
@@ -182,6 +216,8 @@ class DatapathFixture : public ::testing::Test {
   std::string pin_dir_;
   std::uint64_t started_ns_ = 0;
   std::unique_ptr<Datapath> datapath_;
+  std::vector<int> sockets_;
+  std::unique_ptr<PrivateNetworkNamespace> network_namespace_;
 };
 
 // Counters that moved between two readings, with how much.
@@ -213,6 +249,12 @@ std::uint8_t icmpProtocol(IpFamily family);
 
 // A check of a case: exactly these flows, as flowDescription() puts them.
 std::function<void(DatapathFixture&)> expectFlows(Descriptions expected);
+
+// A check (or setup) of a case made of several, done in order.
+template <typename... Steps>
+std::function<void(DatapathFixture&)> all(Steps... steps) {
+  return [=](DatapathFixture& datapath) { (steps(datapath), ...); };
+}
 
 enum class Program { kUplinkEgress, kUplinkIngress, kPodIngress, kPodEgress };
 // The hook `program` counts under.

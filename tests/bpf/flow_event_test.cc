@@ -184,7 +184,13 @@ TEST_P(FlowEventTest, AllowedTrafficEmitsNothing) {
                                 .udp(kHostPort, kDnsPort, dnsQuery(1, "example.com", n.host.family))
                                 .build()),
             Verdict::kPass);
-  ASSERT_EQ(runUplinkEgress(PacketBuilder(n.host, n.denied).destinationUnreachable().build()),
+  // An error about a connection the world opened goes back to it, whatever the policy
+  // says of its address.
+  ASSERT_EQ(runUplinkIngress(PacketBuilder(n.world, n.host).tcp(50000, 22, kTcpSyn).build()),
+            Verdict::kPass);
+  const Packet from_world = PacketBuilder(n.world, n.host).tcp(50000, 22, kTcpAck).build();
+  ASSERT_EQ(runUplinkEgress(
+                PacketBuilder(n.host, n.world).destinationUnreachable(quoteOf(from_world)).build()),
             Verdict::kPass);
   EXPECT_EQ(events(), Events{});
   EXPECT_EQ(counters(SKOUTER_COUNTER_HOOK_UPLINK_EGRESS).count("egress_denied"), 0u);
@@ -192,6 +198,8 @@ TEST_P(FlowEventTest, AllowedTrafficEmitsNothing) {
 
 TEST_P(FlowEventTest, ForwardedAndUnparseablePacketsEmitNothing) {
   const TestNetwork& n = network();
+  // Forwarded from a pod's interface: the pod programs judged (and reported) it there.
+  setInterfaceKind(kForwardedIfindex, SKOUTER_INTERFACE_POD);
   ASSERT_EQ(runUplinkEgress(synTo(n.denied), kForwarded), Verdict::kPass);
   ASSERT_EQ(runUplinkEgress(PacketBuilder(n.host, n.denied)
                                 .tcp(kHostPort, kHttpsPort, kTcpSyn)

@@ -10,6 +10,8 @@ constexpr std::uint16_t kEtherTypeIpv4 = 0x0800;
 constexpr std::uint16_t kEtherTypeIpv6 = 0x86dd;
 constexpr std::uint16_t kEtherTypeArp = 0x0806;
 constexpr std::uint16_t kEtherTypeVlan = 0x8100;
+constexpr std::uint16_t kEtherTypeMplsUnicast = 0x8847;
+constexpr std::uint16_t kEtherTypeMplsMulticast = 0x8848;
 
 constexpr std::uint8_t kProtoIcmp = 1;
 constexpr std::uint8_t kProtoIgmp = 2;
@@ -141,6 +143,12 @@ PacketBuilder::PacketBuilder(const IpAddress& source, const IpAddress& destinati
 
 PacketBuilder& PacketBuilder::vlan(std::uint16_t vlan_id) {
   vlan_ids_.push_back(vlan_id);
+  return *this;
+}
+
+PacketBuilder& PacketBuilder::mpls(std::uint32_t label, bool multicast) {
+  mpls_labels_.push_back(label);
+  mpls_multicast_ = multicast;
   return *this;
 }
 
@@ -340,7 +348,10 @@ Packet PacketBuilder::build() const {
 
   Packet packet;
   Bytes& out = packet.frame;
-  const std::uint16_t ether_type = isV4() ? kEtherTypeIpv4 : kEtherTypeIpv6;
+  const std::uint16_t ether_type =
+      !mpls_labels_.empty() ? (mpls_multicast_ ? kEtherTypeMplsMulticast : kEtherTypeMplsUnicast)
+      : isV4()              ? kEtherTypeIpv4
+                            : kEtherTypeIpv6;
   if (vlan_ids_.empty()) {
     putEthernet(out, kGatewayMac, ether_type);
   } else {
@@ -349,6 +360,11 @@ Packet PacketBuilder::build() const {
       put16(out, vlan_ids_[i]);  // priority 0, drop eligible 0
       put16(out, i + 1 < vlan_ids_.size() ? kEtherTypeVlan : ether_type);
     }
+  }
+  for (std::size_t i = 0; i < mpls_labels_.size(); ++i) {
+    // Label, traffic class 0, bottom of stack on the last, TTL 64.
+    const bool bottom = i + 1 == mpls_labels_.size();
+    put32(out, (mpls_labels_[i] << 12) | (bottom ? 0x100u : 0u) | 64u);
   }
   packet.l3_offset = out.size();
 
@@ -426,8 +442,8 @@ Packet PacketBuilder::build() const {
 
 Bytes quoteOf(const Packet& packet) {
   const auto start = packet.frame.begin() + static_cast<std::ptrdiff_t>(packet.l3_offset);
-  const auto end = std::min(packet.frame.end(),
-                            packet.frame.begin() + static_cast<std::ptrdiff_t>(packet.l4_offset + 8));
+  const auto end = std::min(
+      packet.frame.end(), packet.frame.begin() + static_cast<std::ptrdiff_t>(packet.l4_offset + 8));
   return Bytes(start, end);
 }
 

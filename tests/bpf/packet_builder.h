@@ -43,6 +43,9 @@ class PacketBuilder {
 
   // An 802.1Q tag between the Ethernet header and the IP header.
   PacketBuilder& vlan(std::uint16_t vlan_id);
+  // An MPLS label stack entry after the VLAN tags, before the IP header (EtherType
+  // 0x8847, or 0x8848 for a multicast label); the last one added ends the stack.
+  PacketBuilder& mpls(std::uint32_t label, bool multicast = false);
 
   // IPv4 TTL or IPv6 hop limit; 64 unless set (255 for neighbour discovery).
   PacketBuilder& hopLimit(std::uint8_t hops);
@@ -112,6 +115,8 @@ class PacketBuilder {
   std::optional<std::uint8_t> hop_limit_;
   std::uint8_t default_hop_limit_ = 64;
   std::vector<std::uint16_t> vlan_ids_;
+  std::vector<std::uint32_t> mpls_labels_;
+  bool mpls_multicast_ = false;
   Bytes ipv4_options_;
   int ipv4_header_words_ = -1;  // -1: computed from the options
   std::vector<ExtensionHeader> extension_headers_;

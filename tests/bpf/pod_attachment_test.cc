@@ -494,10 +494,11 @@ class PodDeliveryTest : public PodNetworkTest, public ::testing::WithParamInterf
     return datapath().allowedIps().lookup(key).has_value();
   }
 
-  // The pod policed, its programs attached, the resolver trusted, the daemon alive.
+  // The pod policed, its programs attached, its address bound to the interface its
+  // packets come in by, the resolver trusted, the daemon alive.
   void policePod() {
     datapath().attachPod(veth_);
-    addIdentity(f().pod, kPod);
+    addIdentity(f().pod, kPod, 0, static_cast<std::uint32_t>(veth_));
     trustResolver(f().resolver, kDnsPort);
     beatNow();
   }

@@ -4,11 +4,9 @@
 // its own, where no pod address has a route unless the test adds one.
 #include "daemon/pod_firewall.h"
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <net/if.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,7 +17,6 @@
 #include <memory>
 #include <set>
 #include <string>
-#include <system_error>
 #include <vector>
 
 #include "daemon/flow_table.h"
@@ -90,30 +87,6 @@ PodObject pod(const std::string& name, const std::string& uid, std::vector<IpAdd
   return object;
 }
 
-// Keeps the calling thread (the test's only one) in a new network namespace while it
-// lives: nothing the test routes or attaches touches the machine's own interfaces.
-class PrivateNetworkNamespace {
- public:
-  PrivateNetworkNamespace() : original_(open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) {
-    if (original_ < 0) throw std::system_error(errno, std::generic_category(), "open netns");
-    if (unshare(CLONE_NEWNET) != 0) {
-      const int error = errno;
-      close(original_);
-      throw std::system_error(error, std::generic_category(), "unshare(CLONE_NEWNET)");
-    }
-  }
-  ~PrivateNetworkNamespace() {
-    // Leaving it destroys the namespace with every interface in it.
-    if (setns(original_, CLONE_NEWNET) != 0) std::abort();
-    close(original_);
-  }
-  PrivateNetworkNamespace(const PrivateNetworkNamespace&) = delete;
-  PrivateNetworkNamespace& operator=(const PrivateNetworkNamespace&) = delete;
-
- private:
-  int original_;
-};
-
 // Runs `command` (ip ...) in the test's namespace; fails the test when it fails.
 void shell(const std::string& command) { ASSERT_EQ(std::system(command.c_str()), 0) << command; }
 
@@ -121,7 +94,7 @@ class PodFirewallTest : public DatapathFixture {
  protected:
   void SetUp() override {
     DatapathFixture::SetUp();
-    network_namespace_ = std::make_unique<PrivateNetworkNamespace>();
+    usePrivateNetworkNamespace();
     restartDaemon();
   }
 
@@ -131,7 +104,6 @@ class PodFirewallTest : public DatapathFixture {
     allowed_ips_.reset();
     static_rules_.reset();
     port_sets_.reset();
-    network_namespace_.reset();
     DatapathFixture::TearDown();
   }
 
@@ -249,7 +221,6 @@ class PodFirewallTest : public DatapathFixture {
         {.ifindex = interface == interface_of_.end() ? 0 : interface->second});
   }
 
-  std::unique_ptr<PrivateNetworkNamespace> network_namespace_;
   std::unique_ptr<resolver::PortSetTable> port_sets_;
   std::unique_ptr<daemon::StaticRuleTable> static_rules_;
   std::unique_ptr<resolver::AllowedIpTable> allowed_ips_;

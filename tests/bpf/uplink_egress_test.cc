@@ -13,6 +13,7 @@ namespace skouter::bpftest {
 namespace {
 
 constexpr std::uint16_t kHostPort = 40000;
+constexpr std::uint16_t kWorldPort = 50000;
 constexpr std::uint16_t kHttpsPort = 443;
 constexpr std::uint16_t kDnsId = 0x1234;
 constexpr std::uint16_t kEchoId = 0x4242;
@@ -101,11 +102,6 @@ auto expectFlowStampedDuringTest() {
   };
 }
 
-template <typename... Checks>
-std::function<void(DatapathFixture&)> all(Checks... checks) {
-  return [=](DatapathFixture& datapath) { (checks(datapath), ...); };
-}
-
 std::vector<PacketCase> casesFor(const TestNetwork& n) {
   const bool v4 = n.host.family == IpFamily::kV4;
   const std::uint64_t idle = DatapathFixture::kFlowIdleNs;
@@ -126,9 +122,14 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
        .setup = [](DatapathFixture& datapath) { datapath.setFlags(0); },
        .verdict = Verdict::kPass,
        .check = expectNoFlows()},
-      {.description = "forwarded packet passes untouched even to a denied destination",
+      {.description = "packet forwarded from a pod interface passes untouched even to a denied "
+                      "destination",
        .packet = synTo(n, n.denied),
        .context = kForwarded,
+       .setup =
+           [](DatapathFixture& datapath) {
+             datapath.setInterfaceKind(kForwardedIfindex, SKOUTER_INTERFACE_POD);
+           },
        .verdict = Verdict::kPass,
        .check = expectNoFlows()},
 
@@ -349,7 +350,9 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
        .verdict = Verdict::kPass,
        .moved = {{"egress_allowed_resolver", 1}, {"dns_query_recorded", 1}},
        .check = expectTcpConnections({{&n, kHostPort}})},
-      {.description = "TCP ACK of a noted connection passes and leaves the note as it was",
+      // Each segment of the client refreshes the note, so that the daemon forgets only
+      // connections long silent; it is noted once.
+      {.description = "TCP ACK of a noted connection passes and refreshes the note",
        .packet = fromHost(n, n.resolver).tcp(kHostPort, kDnsPort, kTcpAck).build(),
        .setup =
            [=](DatapathFixture& datapath) {
@@ -359,7 +362,7 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
        .moved = {{"egress_allowed_resolver", 1}},
        .check = all(expectTcpConnections({{&n, kHostPort}}),
                     [](DatapathFixture& datapath) {
-                      EXPECT_EQ(datapath.queries().at(0).second.sent_ns, 12345u);
+                      datapath.expectStampedDuringTest(datapath.queries().at(0).second.sent_ns);
                     })},
       {.description = "TCP from another client port notes a connection of its own",
        .packet = fromHost(n, n.resolver).tcp(kHostPort + 1, kDnsPort, kTcpSyn).build(),
@@ -546,8 +549,19 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
                                              SKOUTER_FLOW_OUTBOUND)})},
 
       // Control traffic the host needs to stay on the network.
-      {.description = "ICMP destination unreachable passes as control traffic",
-       .packet = fromHost(n, n.denied).destinationUnreachable().build(),
+      // About a packet of one of the host's flows, sent back to its sender: whatever the
+      // policy says of the sender's address.
+      {.description = "ICMP destination unreachable about a flow passes as control traffic",
+       .packet = fromHost(n, n.denied)
+                     .destinationUnreachable(quoteOf(
+                         PacketBuilder(n.denied, n.host).udp(kWorldPort, kHostPort).build()))
+                     .build(),
+       .setup =
+           [=](DatapathFixture& datapath) {
+             datapath.putFlow(DatapathFixture::flowKey(IPPROTO_UDP, n.host, kHostPort, n.denied,
+                                                       kWorldPort),
+                              SKOUTER_FLOW_INBOUND, datapathNowNs());
+           },
        .verdict = Verdict::kPass,
        .moved = {{"egress_allowed_control", 1}}},
       {.description = "DHCP client to server passes as control traffic",
@@ -723,6 +737,8 @@ class LocallyOriginatedTest : public DatapathFixture,
 TEST_P(LocallyOriginatedTest, IngressIfindexZeroIsJudgedNonZeroIsForwarded) {
   const TestNetwork& n = *GetParam();
   installPolicy(n);
+  // Forwarded from a pod's interface, whose programs judged the packet.
+  setInterfaceKind(kForwardedIfindex, SKOUTER_INTERFACE_POD);
   const Packet packet = synTo(n, n.denied);
   __sk_buff seen{};
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <string>
@@ -474,19 +475,20 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
        .verdict = Verdict::kPass,
        .check = expectConnectionKeptNothingHeld(n)},
 
-      // Answers from elsewhere are just datagrams.
+      // Answers from elsewhere are just datagrams: with no socket to receive them (the
+      // query's socket is not in this test's namespace), they open no flow either.
       {.description = "answer from an untrusted address passes and is not punted",
        .packet = answerFrom(n, n.denied, kDnsPort),
        .setup = record_query,
        .verdict = Verdict::kPass,
-       .moved = {{"ingress_flow_recorded", 1}},
-       .check = expectQueryStillOutstanding(n)},
+       .moved = {{"inbound_no_receiver", 1}},
+       .check = all(expectQueryStillOutstanding(n), expectFlows({}))},
       {.description = "answer from a resolver address on another port is not punted",
        .packet = answerFrom(n, n.resolver, 5353),
        .setup = record_query,
        .verdict = Verdict::kPass,
-       .moved = {{"ingress_flow_recorded", 1}},
-       .check = expectQueryStillOutstanding(n)},
+       .moved = {{"inbound_no_receiver", 1}},
+       .check = all(expectQueryStillOutstanding(n), expectFlows({}))},
 
       // Connections opened from outside.
       {.description = "inbound SYN opens an inbound flow",
@@ -518,12 +520,27 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
        .packet = toHost(n, n.world).echoReply(kEchoId).build(),
        .verdict = Verdict::kPass,
        .check = expectFlows({})},
-      {.description = "inbound UDP datagram opens an inbound flow",
+      // A datagram opens a flow only when a local socket receives it: one to a closed
+      // port must not make a hole for the host to send through.
+      {.description = "inbound UDP datagram to a bound socket opens an inbound flow",
        .packet = toHost(n, n.world).udp(kWorldPort, kHostPort, Bytes(16, 0)).build(),
+       .setup =
+           [=](DatapathFixture& datapath) { datapath.bindSocket(SOCK_DGRAM, n.host, kHostPort); },
        .verdict = Verdict::kPass,
        .moved = {{"ingress_flow_recorded", 1}},
        .check = expectFlows({flowDescription(IPPROTO_UDP, n.host, kHostPort, n.world, kWorldPort,
                                              SKOUTER_FLOW_INBOUND)})},
+      {.description = "inbound UDP datagram to a closed port opens no flow",
+       .packet = toHost(n, n.world).udp(kWorldPort, kHostPort, Bytes(16, 0)).build(),
+       .setup =
+           [=](DatapathFixture& datapath) {
+             // Another port, and the same port of another protocol, receive nothing of it.
+             datapath.bindSocket(SOCK_DGRAM, n.host, kHostPort + 1);
+             datapath.bindSocket(SOCK_STREAM, n.host, kHostPort);
+           },
+       .verdict = Verdict::kPass,
+       .moved = {{"inbound_no_receiver", 1}},
+       .check = expectFlows({})},
       {.description = "reply of an outbound flow refreshes it and opens none",
        .packet = toHost(n, n.learned).tcp(kHttpsPort, kHostPort, kTcpSyn | kTcpAck).build(),
        .setup =
@@ -562,7 +579,15 @@ std::vector<PacketCase> allCases() {
   return cases;
 }
 
-class UplinkIngressTest : public PacketCaseTest {};
+// In a network namespace of the test's own: whether an inbound datagram opens a flow
+// depends on the sockets there, and the machine's own must not decide a case.
+class UplinkIngressTest : public PacketCaseTest {
+ protected:
+  void SetUp() override {
+    PacketCaseTest::SetUp();
+    usePrivateNetworkNamespace();
+  }
+};
 
 TEST_P(UplinkIngressTest, Verdict) { runCase(Program::kUplinkIngress); }
 
@@ -638,14 +663,15 @@ TEST_P(UplinkSequenceTest, QueryNotedOnEgressHoldsItsAnswerOnIngress) {
                 {"uplink_ingress", {{"dns_answer_punted", 1}, {"dns_answer_unsolicited", 1}}}}));
 }
 
-// A query forwarded through the node (from a container or pod behind its NAT) leaves
-// with the host's address; its answer comes back to the host's address. It must pass
-// untouched, not be dropped as unsolicited, and not be held: nobody polices it here.
+// A query forwarded through the node (from a pod behind its NAT) leaves with the host's
+// address; its answer comes back to the host's address. It must pass untouched, not be
+// dropped as unsolicited, and not be held: nobody polices it here.
 TEST_P(UplinkSequenceTest, ForwardedQueryLetsItsAnswerThroughUnheld) {
   const TestNetwork& n = network();
   const Packet query =
       PacketBuilder(n.host, n.resolver).udp(kHostPort, kDnsPort, hostQueryMessage(n)).build();
-  ASSERT_EQ(runUplinkEgress(query, SkbContext{.ingress_ifindex = 7}), Verdict::kPass);
+  setInterfaceKind(kForwardedIfindex, SKOUTER_INTERFACE_POD);
+  ASSERT_EQ(runUplinkEgress(query, kForwarded), Verdict::kPass);
 
   const Packet answer = answerFrom(n, n.resolver, kDnsPort);
   EXPECT_EQ(runUplinkIngress(answer), Verdict::kPass);
