@@ -545,6 +545,9 @@ FlowMap Datapath::inboundFlows() const {
 InterfaceMap Datapath::interfaces() const {
   return InterfaceMap(bpf_map__fd(skeleton_->maps.interfaces));
 }
+LinkPrefixMap Datapath::linkPrefixes() const {
+  return LinkPrefixMap(bpf_map__fd(skeleton_->maps.link_prefixes));
+}
 DnsQueryMap Datapath::dnsQueries() const {
   return DnsQueryMap(bpf_map__fd(skeleton_->maps.dns_queries));
 }
@@ -581,7 +584,8 @@ std::vector<std::pair<std::string, std::uint32_t>> Datapath::tableCapacities() c
        {skeleton_->maps.identities, skeleton_->maps.allowed_ips, skeleton_->maps.learned_names,
         skeleton_->maps.allowed_cidrs, skeleton_->maps.port_sets, skeleton_->maps.flows,
         skeleton_->maps.inbound_flows, skeleton_->maps.dns_queries,
-        skeleton_->maps.trusted_resolvers, skeleton_->maps.interfaces}) {
+        skeleton_->maps.trusted_resolvers, skeleton_->maps.interfaces,
+        skeleton_->maps.link_prefixes}) {
     capacities.emplace_back(bpf_map__name(map), bpf_map__max_entries(map));
   }
   return capacities;

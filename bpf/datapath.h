@@ -45,6 +45,7 @@ using CidrMap = BpfMap<skouter_cidr_key, skouter_cidr_value>;
 using PortSetMap = BpfMap<std::uint32_t, skouter_port_set>;
 using FlowMap = BpfMap<skouter_flow_key, skouter_flow_value>;
 using InterfaceMap = BpfMap<std::uint32_t, skouter_interface_value>;
+using LinkPrefixMap = BpfMap<skouter_link_prefix_key, std::uint32_t>;
 using DnsQueryMap = BpfMap<skouter_dns_query_key, skouter_dns_query_value>;
 using ResolverMap = BpfMap<skouter_resolver_key, skouter_resolver_value>;
 using ConfigMap = BpfMap<std::uint32_t, skouter_config>;
@@ -127,6 +128,7 @@ class Datapath {
   FlowMap flows() const;
   FlowMap inboundFlows() const;
   InterfaceMap interfaces() const;
+  LinkPrefixMap linkPrefixes() const;
   DnsQueryMap dnsQueries() const;
   ResolverMap trustedResolvers() const;
   ConfigMap config() const;

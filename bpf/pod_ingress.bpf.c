@@ -20,23 +20,23 @@ int pod_ingress(struct __sk_buff* skb) {
   int rc = parse_packet(skb, &pkt);
   if (rc == PARSE_NOT_IP) return VERDICT_PASS; /* ARP */
   if (rc != PARSE_OK) return refuse_unparsed(rc, global_audit, HOOK);
-  /* Before the identity: neighbour discovery and DHCP come from addresses (link-local,
-   * unspecified) that are no pod's. */
-  if (protocol_among(&pkt, LINK_CONTROL_PROTOCOLS) &&
-      is_link_control(skb, pkt.l3_offset, pkt.l4_offset, packet_shape(&pkt), 1)) {
+  const struct skouter_identity_value* pod = pod_identity(&pkt);
+  if (pod && pod->ifindex != skb->ifindex) {
+    /* A pod's (or the node's) address from another interface: a neighbour posing as
+     * it, link control traffic included. */
+    count(HOOK, SKOUTER_CNT_POD_SPOOFED_SOURCE);
+    return global_audit ? VERDICT_PASS : VERDICT_DROP;
+  }
+  /* Before the identity is required: neighbour discovery and DHCP come from addresses
+   * (link-local, unspecified) that are no pod's. */
+  if (is_link_control(skb, pkt.l3_offset, pkt.l4_offset, packet_shape(&pkt), 1)) {
     count(HOOK, SKOUTER_CNT_EGRESS_ALLOWED_CONTROL);
     return VERDICT_PASS;
   }
-  const struct skouter_identity_value* pod = pod_identity(&pkt);
   if (!pod) {
     /* Every pod interface carries this program, also before the pod's address is
      * known: a source that is no pod's would otherwise be a way around a policy. */
     count(HOOK, SKOUTER_CNT_POD_UNKNOWN_SOURCE);
-    return global_audit ? VERDICT_PASS : VERDICT_DROP;
-  }
-  if (pod->ifindex != skb->ifindex) {
-    /* A pod's address from another pod's interface: a neighbour posing as it. */
-    count(HOOK, SKOUTER_CNT_POD_SPOOFED_SOURCE);
     return global_audit ? VERDICT_PASS : VERDICT_DROP;
   }
   /* A pod no Egress selects: listed so that it is neither taken for a spoofed source

@@ -10,7 +10,8 @@
  * Layout 6 (from 5): every time is CLOCK_BOOTTIME (bpf_ktime_get_boot_ns), so expiries
  * and idle flows count a suspend; identities bind each address to the interface its
  * packets arrive on and to its network namespace; flows are keyed by identity, and
- * inbound-started flows live in a map of their own (inbound_flows); the interfaces map;
+ * inbound-started flows live in a map of their own (inbound_flows); the interfaces and
+ * link_prefixes maps;
  * new counters (so the counters map is recreated).
  */
 #ifndef SKOUTER_BPF_SKOUTER_ABI_H
@@ -162,6 +163,18 @@ struct skouter_flow_value {
   SKOUTER_U64 last_seen_ns; /* CLOCK_BOOTTIME */
   SKOUTER_U32 origin;       /* enum skouter_flow_origin */
   SKOUTER_U32 pad;
+};
+
+/* link_prefixes: the subnets of each uplink (its addresses with their prefix lengths),
+ * whose addresses are neighbours on that link, for DHCP and neighbour discovery. The
+ * prefix length counts the fixed part (ifindex, family, padding) too. */
+#define SKOUTER_LINK_PREFIX_FIXED_BITS 64
+struct skouter_link_prefix_key {
+  SKOUTER_U32 prefixlen;
+  SKOUTER_U32 ifindex;
+  SKOUTER_U8 family;
+  SKOUTER_U8 pad[3];
+  SKOUTER_U8 addr[16];
 };
 
 /* interfaces: what forwarded traffic leaving an uplink is, by the interface it came in

@@ -40,8 +40,7 @@ int uplink_egress(struct __sk_buff* skb) {
   if (rc == PARSE_NOT_IP) return VERDICT_PASS;
   int audit = (cfg->flags & (SKOUTER_CFG_AUDIT | SKOUTER_CFG_HOST_AUDIT)) != 0;
   if (rc != PARSE_OK) return refuse_unparsed(rc, audit, HOOK);
-  if (protocol_among(&pkt, LINK_CONTROL_PROTOCOLS) &&
-      is_link_control(skb, pkt.l3_offset, pkt.l4_offset, packet_shape(&pkt), 0)) {
+  if (is_link_control(skb, pkt.l3_offset, pkt.l4_offset, packet_shape(&pkt), 0)) {
     count(HOOK, SKOUTER_CNT_EGRESS_ALLOWED_CONTROL);
     return VERDICT_PASS;
   }

@@ -161,7 +161,7 @@ Daemon::Daemon(DaemonOptions options)
   pod_firewall_ = std::make_unique<PodFirewall>(*datapath_, *allowed_ips_, *static_rules_,
                                                 *flow_table_, std::move(uplinks), guarded);
   interface_table_ = std::make_unique<InterfaceTable>(
-      datapath_->interfaces(),
+      datapath_->interfaces(), datapath_->linkPrefixes(),
       InterfaceRoles{
           .kubernetes = options_.kubernetes,
           .uplinks = {options_.interfaces.begin(), options_.interfaces.end()},
@@ -418,8 +418,13 @@ void Daemon::collectGarbage() {
 void Daemon::refreshInterfaces() {
   try {
     links_ = listLinks();
-    if (kubernetes_) pod_firewall_->observe(interface_table_->podInterfaces(links_));
-    interface_table_->write(links_, pod_firewall_->unguarded());
+    addresses_ = listAddresses();
+    if (kubernetes_) {
+      std::vector<IpAddress> node_addresses;
+      for (const auto& address : addresses_) node_addresses.push_back(address.address);
+      pod_firewall_->observe(interface_table_->podInterfaces(links_), node_addresses);
+    }
+    interface_table_->write(links_, addresses_, pod_firewall_->unguarded());
   } catch (const std::exception& error) {
     spdlog::error("cannot read the node's interfaces: {}", error.what());
   }
@@ -571,7 +576,7 @@ void Daemon::applyAll(const std::string& why) {
         return egress.pod_selector || egress.namespace_selector;
       });
   const auto pods = pod_firewall_->sync(policed, unpoliced, guard_pods);
-  interface_table_->write(links_, pod_firewall_->unguarded());
+  interface_table_->write(links_, addresses_, pod_firewall_->unguarded());
   complete = complete && pods.complete;
   // Port sets only fall out of use when a policy changes (the garbage collection
   // catches the rest); a full pass over the tables per pod event would be wasted.

@@ -165,8 +165,9 @@ class Daemon {
   std::unique_ptr<FlowEventReader> flow_events_;
   std::unique_ptr<FlowTable> flow_table_;
   std::unique_ptr<InterfaceTable> interface_table_;
-  // The node's interfaces at the last look.
+  // The node's interfaces and their addresses at the last look.
   std::vector<Link> links_;
+  std::vector<InterfaceAddress> addresses_;
   std::unique_ptr<PodFirewall> pod_firewall_;
   std::unique_ptr<KubernetesSource> kubernetes_;
   std::unique_ptr<NetworkChangeMonitor> network_monitor_;

@@ -68,6 +68,8 @@ std::vector<Daemon::Fill> Daemon::tableFill() const {
       entries = last_sweep_.inbound_flows_remaining;
     } else if (name == "interfaces") {
       entries = datapath_->interfaces().keys().size();
+    } else if (name == "link_prefixes") {
+      entries = datapath_->linkPrefixes().keys().size();
     } else if (name == "dns_queries") {
       entries = datapath_->dnsQueries().keys().size();
     } else if (name == "trusted_resolvers") {

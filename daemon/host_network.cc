@@ -217,6 +217,30 @@ PodInterface podInterfaceOf(const Link& link) {
                            : std::vector<IpAddress>{}};
 }
 
+std::vector<InterfaceAddress> listAddresses() {
+  std::vector<InterfaceAddress> addresses;
+  for (const std::uint8_t family : {AF_INET, AF_INET6}) {
+    DumpSocket socket;
+    auto dump = request<ifaddrmsg>(RTM_GETADDR, family);
+    const int error = socket.dump(
+        &dump.header,
+        [&](const nlmsghdr* message) {
+          if (message->nlmsg_type != RTM_NEWADDR) return;
+          const auto* info = static_cast<const ifaddrmsg*>(NLMSG_DATA(message));
+          if (const auto address = addressOf(message)) {
+            addresses.push_back({.ifindex = static_cast<int>(info->ifa_index),
+                                 .address = *address,
+                                 .prefix_length = info->ifa_prefixlen});
+          }
+        },
+        "listing the node's addresses");
+    if (error != 0) {
+      throw std::system_error(error, std::generic_category(), "listing the node's addresses");
+    }
+  }
+  return addresses;
+}
+
 std::vector<IpAddress> addressesInNamespace(std::uint32_t netns_id, int ifindex) {
   std::vector<IpAddress> addresses;
   for (const std::uint8_t family : {AF_INET, AF_INET6}) {

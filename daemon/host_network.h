@@ -31,6 +31,17 @@ struct Link {
 // netlink fails.
 std::vector<Link> listLinks();
 
+struct InterfaceAddress {
+  int ifindex = 0;
+  IpAddress address;
+  int prefix_length = 0;
+  bool operator==(const InterfaceAddress&) const = default;
+};
+
+// Every address of the daemon's network namespace, with the interface it is on and
+// its prefix length. Throws std::system_error when netlink fails.
+std::vector<InterfaceAddress> listAddresses();
+
 // Where a pod's packets enter the node.
 struct PodInterface {
   int ifindex = 0;

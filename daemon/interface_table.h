@@ -1,5 +1,7 @@
 // The interfaces map: what forwarded traffic from each interface of the node is (see
-// interface_kind.h). Sole writer of that map.
+// interface_kind.h); and the link_prefixes map: the subnets of each uplink, whose
+// addresses are neighbours there (for DHCP and neighbour discovery). Sole writer of
+// both.
 #pragma once
 
 #include <set>
@@ -14,12 +16,14 @@ namespace skouter::daemon {
 
 class InterfaceTable {
  public:
-  InterfaceTable(InterfaceMap map, InterfaceRoles roles);
+  InterfaceTable(InterfaceMap kinds, LinkPrefixMap prefixes, InterfaceRoles roles);
 
-  // Writes the kind of every interface in `links` and forgets the interfaces gone. A
-  // pod interface in `unguarded` (pod programs wanted but not attached yet) is left
-  // out: with SKOUTER_CFG_GUARD_UNKNOWN_INTERFACES its forwarded traffic is dropped.
-  void write(const std::vector<Link>& links, const std::set<int>& unguarded);
+  // Writes the kind of every interface in `links` and the subnets of the uplinks among
+  // them (from `addresses`), and forgets what is gone. A pod interface in `unguarded`
+  // (pod programs wanted but not attached yet) is left out: with
+  // SKOUTER_CFG_GUARD_UNKNOWN_INTERFACES its forwarded traffic is dropped.
+  void write(const std::vector<Link>& links, const std::vector<InterfaceAddress>& addresses,
+             const std::set<int>& unguarded);
 
   // The pods' veths among `links` (not an uplink's, nor a transit interface's), with
   // the addresses of the pod behind each.
@@ -28,7 +32,11 @@ class InterfaceTable {
   const InterfaceRoles& roles() const { return roles_; }
 
  private:
-  InterfaceMap map_;
+  void writePrefixes(const std::vector<Link>& links,
+                     const std::vector<InterfaceAddress>& addresses);
+
+  InterfaceMap kinds_;
+  LinkPrefixMap prefixes_;
   InterfaceRoles roles_;
 };
 

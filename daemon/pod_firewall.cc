@@ -178,8 +178,22 @@ void PodFirewall::detachUnneeded() {
   }
 }
 
-void PodFirewall::observe(std::vector<PodInterface> interfaces) {
+void PodFirewall::observe(std::vector<PodInterface> interfaces,
+                          const std::vector<IpAddress>& node_addresses) {
   observed_ = std::move(interfaces);
+  const std::set<IpAddress> now(node_addresses.begin(), node_addresses.end());
+  for (const IpAddress& address : now) {
+    if (node_addresses_.count(address)) continue;
+    const auto current = identities_.lookup(keyOf(address));
+    if (current && current->identity != SKOUTER_HOST_IDENTITY) continue;  // a pod's
+    writeIdentity({address}, SKOUTER_HOST_IDENTITY, 0, std::nullopt);
+  }
+  for (const IpAddress& address : node_addresses_) {
+    if (now.count(address)) continue;
+    const auto current = identities_.lookup(keyOf(address));
+    if (current && current->identity == SKOUTER_HOST_IDENTITY) identities_.erase(keyOf(address));
+  }
+  node_addresses_ = now;
   if (!guard_) return;
   // A new pod's interface: its first packet must meet the programs, whoever it is.
   for (const PodInterface& interface : observed_) {
@@ -311,7 +325,7 @@ PodFirewall::SyncResult PodFirewall::sync(const std::vector<PolicedPod>& policed
     // What a previous daemon installed for pods that are gone now.
     std::set<std::uint32_t> stale;
     for (const auto& [address, identity] : recovered_) {
-      if (pods_.count(identity)) continue;
+      if (pods_.count(identity) || identity == SKOUTER_HOST_IDENTITY) continue;
       if (identity >= kFirstPodIdentity) stale.insert(identity);
       const auto current = identities_.lookup(keyOf(address));
       if (!current || current->identity != identity) continue;

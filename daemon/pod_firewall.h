@@ -52,11 +52,13 @@ class PodFirewall {
   PodFirewall(Datapath& datapath, resolver::AllowedIpTable& allowed_ips,
               StaticRuleTable& static_rules, FlowTable& flows, std::set<int> uplinks, bool guard);
 
-  // The pod interfaces of the node as they are now (host_network.h: podInterfaces).
-  // While guarding, attaches the pod programs at once to those that carry none (those
-  // a previous daemon attached to get this daemon's programs at the first sync, once
-  // their pods' addresses are bound to them).
-  void observe(std::vector<PodInterface> interfaces);
+  // The pod interfaces of the node as they are now, and the node's own addresses.
+  // While guarding, attaches the pod programs at once to the interfaces that carry
+  // none (those a previous daemon attached to get this daemon's programs at the first
+  // sync, once their pods' addresses are bound to them). The node's addresses are
+  // listed with the host's identity, bound to no interface: to a pod they are on its
+  // link (its gateway), and no pod may send as them.
+  void observe(std::vector<PodInterface> interfaces, const std::vector<IpAddress>& node_addresses);
 
   struct SyncResult {
     std::vector<std::uint32_t> newly_policed;  // identities whose names to look up now
@@ -118,6 +120,7 @@ class PodFirewall {
   // Address -> identity as a previous daemon left the identities map.
   std::map<IpAddress, std::uint32_t> recovered_;
   std::set<IpAddress> unpoliced_;
+  std::set<IpAddress> node_addresses_;
   bool first_sync_ = true;
   std::uint32_t next_identity_ = kFirstPodIdentity;
 };

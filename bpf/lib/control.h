@@ -28,8 +28,6 @@
 /* IGMP and MLD are sent with the smallest: no router forwards them. */
 #define LINK_ONLY_HOP_LIMIT 1
 #define ICMP_HEADER_LEN 8
-#define KERNEL_AF_INET 2
-#define KERNEL_AF_INET6 10
 
 /* The checks below are global functions (weak, so that every program file may define
  * them): the verifier checks each once on its own, where inlined they would multiply
@@ -39,17 +37,6 @@
 static __always_inline __u32 packet_shape(const struct packet* pkt) {
   return pkt->family | (__u32)pkt->protocol << 8 | (__u32)pkt->is_fragment << 16;
 }
-/* Whether the protocol is one of `protocols` (a bit per protocol number below 64): a
- * test on a bit of a copy, which leaves the verifier's knowledge of the protocol as it
- * was (a comparison would split the program's paths by its value). A protocol above 63
- * may pass for another; the check it guards is exact. */
-static __always_inline int protocol_among(const struct packet* pkt, __u64 protocols) {
-  return ((1ULL << (pkt->protocol & 63)) & protocols) != 0;
-}
-#define LINK_CONTROL_PROTOCOLS \
-  ((1ULL << IPPROTO_UDP) | (1ULL << IPPROTO_IGMP) | (1ULL << IPPROTO_ICMPV6))
-#define ICMP_PROTOCOLS ((1ULL << IPPROTO_ICMP) | (1ULL << IPPROTO_ICMPV6))
-
 #define SHAPE_FAMILY(shape) ((shape)&0xff)
 #define SHAPE_PROTOCOL(shape) (((shape) >> 8) & 0xff)
 #define SHAPE_FRAGMENT(shape) (((shape) >> 16) & 0xff)
@@ -62,11 +49,7 @@ static __always_inline int addr_equal(const __u8* a, const __u8* b) {
   return differ == 0;
 }
 
-/* Where the addresses and the TTL (hop limit) are in an IP header. */
-static __always_inline __u32 source_offset(__u32 family) {
-  return family == SKOUTER_FAMILY_IPV4 ? offsetof(struct iphdr, saddr)
-                                       : offsetof(struct ipv6hdr, saddr);
-}
+/* Where the destination and the TTL (hop limit) are in an IP header. */
 static __always_inline __u32 destination_offset(__u32 family) {
   return family == SKOUTER_FAMILY_IPV4 ? offsetof(struct iphdr, daddr)
                                        : offsetof(struct ipv6hdr, daddr);
@@ -92,45 +75,31 @@ static __always_inline int is_link_scoped(__u32 family, const __u8* d) {
   return (d[0] == 0xfe && (d[1] & 0xc0) == 0x80) || (d[0] == 0xff && (d[1] & 0x0f) <= 0x02);
 }
 
-/* Whether the destination `destination` of the IP packet at `l3_offset` is a
- * neighbour on its link, as the node's routing tables say: no gateway on the way.
- * Leaving the host (`from_pod` 0): through the uplink it leaves by. From a pod: the
- * node itself, or another pod of the node (pods on one bridge are each other's
- * neighbours); a neighbour on the node's uplink is not the pod's. */
-static __always_inline int is_on_link(struct __sk_buff* skb, __u32 l3_offset, __u32 family,
-                                      const __u8* destination, __u32 from_pod) {
+/* Whether `destination` is a neighbour on the packet's link. Link-scoped addresses
+ * are. Leaving the host (`from_pod` 0): an address in a prefix of the uplink it leaves
+ * by (link_prefixes, the uplinks' own subnets). From a pod: the node itself or another
+ * pod of the node (identities lists both), pods on one bridge being each other's
+ * neighbours; a neighbour on the node's uplink is not the pod's. Another multicast
+ * scope is no neighbour: multicast routers forward it.
+ * (bpf_fib_lookup cannot say this: on a host that does not forward it fails outright,
+ * and it answers "not forwarded" alike for a local address, a link-local source and no
+ * route at all.) */
+static __always_inline int is_on_link(struct __sk_buff* skb, __u32 family, const __u8* destination,
+                                      __u32 from_pod) {
   if (is_link_scoped(family, destination)) return 1;
-  __u32 ifindex = skb->ifindex;
-  struct bpf_fib_lookup fib = {.ifindex = ifindex};
-  int loaded;
-  if (family == SKOUTER_FAMILY_IPV4) {
-    fib.family = KERNEL_AF_INET;
-    loaded = bpf_skb_load_bytes(skb, l3_offset + source_offset(family), &fib.ipv4_src, 4);
-    __builtin_memcpy(&fib.ipv4_dst, destination, 4);
-  } else {
-    fib.family = KERNEL_AF_INET6;
-    loaded = bpf_skb_load_bytes(skb, l3_offset + source_offset(family), fib.ipv6_src, 16);
-    __builtin_memcpy(fib.ipv6_dst, destination, 16);
+  if (is_multicast(family, destination)) return 0;
+  if (from_pod) {
+    struct skouter_addr neighbour = {.family = family};
+    copy_addr(neighbour.addr, destination);
+    return bpf_map_lookup_elem(&identities, &neighbour) != NULL;
   }
-  if (loaded < 0) return 0;
-  int rc = bpf_fib_lookup(skb, &fib, sizeof(fib), from_pod ? 0 : BPF_FIB_LOOKUP_OUTPUT);
-  /* A pod's packet for an address of the node is delivered, not forwarded. */
-  if (from_pod && rc == BPF_FIB_LKUP_RET_NOT_FWDED) return 1;
-  /* The neighbour's link-layer address may well be unknown yet: finding it out is
-   * what neighbour discovery is for. */
-  if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) return 0;
-  /* The lookup puts a gateway in place of the destination. */
-  if (family == SKOUTER_FAMILY_IPV4) {
-    __u32 wanted;
-    __builtin_memcpy(&wanted, destination, 4);
-    if (fib.ipv4_dst != wanted) return 0;
-  } else if (!addr_equal((const __u8*)fib.ipv6_dst, destination)) {
-    return 0;
-  }
-  if (!from_pod) return fib.ifindex == ifindex;
-  struct skouter_addr neighbour = {.family = family};
-  copy_addr(neighbour.addr, destination);
-  return bpf_map_lookup_elem(&identities, &neighbour) != NULL;
+  struct skouter_link_prefix_key key = {
+      .prefixlen = SKOUTER_LINK_PREFIX_FIXED_BITS + (family == SKOUTER_FAMILY_IPV4 ? 32 : 128),
+      .ifindex = skb->ifindex,
+      .family = family,
+  };
+  copy_addr(key.addr, destination);
+  return bpf_map_lookup_elem(&link_prefixes, &key) != NULL;
 }
 
 /* Link-level control traffic, whose source may be no workload's address yet (DHCP
@@ -154,8 +123,7 @@ __attribute__((noinline, weak)) int is_link_control(struct __sk_buff* skb, __u32
     return 0;
   if (protocol == IPPROTO_UDP) {
     if (header[0] == bpf_htons(DHCP_CLIENT_PORT) && header[1] == bpf_htons(DHCP_SERVER_PORT))
-      return family == SKOUTER_FAMILY_IPV4 &&
-             is_on_link(skb, l3_offset, family, destination, from_pod);
+      return family == SKOUTER_FAMILY_IPV4 && is_on_link(skb, family, destination, from_pod);
     /* DHCPv6 clients send to All_DHCP_Relay_Agents_and_Servers (ff02::1:2). */
     if (header[0] == bpf_htons(DHCPV6_CLIENT_PORT) && header[1] == bpf_htons(DHCPV6_SERVER_PORT))
       return family == SKOUTER_FAMILY_IPV6 && is_link_scoped(family, destination);
@@ -169,7 +137,7 @@ __attribute__((noinline, weak)) int is_link_control(struct __sk_buff* skb, __u32
       type == ICMPV6_MLD2_REPORT)
     return is_multicast(family, destination) && ttl == LINK_ONLY_HOP_LIMIT;
   if (type >= ICMPV6_ROUTER_SOLICIT && type <= ICMPV6_REDIRECT)
-    return ttl == ND_HOP_LIMIT && is_on_link(skb, l3_offset, family, destination, from_pod);
+    return ttl == ND_HOP_LIMIT && is_on_link(skb, family, destination, from_pod);
   return 0;
 }
 

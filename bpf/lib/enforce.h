@@ -130,8 +130,7 @@ static __always_inline int enforce_outgoing(struct __sk_buff* skb, const struct 
                                             enum skouter_counter_hook hook) {
   __u64 now = now_ns();
 
-  if (protocol_among(pkt, ICMP_PROTOCOLS) &&
-      is_error_of_a_flow(skb, pkt->l3_offset, pkt->l4_offset, packet_shape(pkt), identity)) {
+  if (is_error_of_a_flow(skb, pkt->l3_offset, pkt->l4_offset, packet_shape(pkt), identity)) {
     count(hook, SKOUTER_CNT_EGRESS_ALLOWED_CONTROL);
     return VERDICT_PASS;
   }

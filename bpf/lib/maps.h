@@ -75,6 +75,14 @@ struct {
 } interfaces SEC(".maps") __weak;
 
 struct {
+  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+  __uint(max_entries, 1024);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct skouter_link_prefix_key);
+  __type(value, __u32);
+} link_prefixes SEC(".maps") __weak;
+
+struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, 1 << 16);
   __type(key, struct skouter_dns_query_key);

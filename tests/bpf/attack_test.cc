@@ -19,7 +19,8 @@
 //   pod-c (index 40)  pod C's, which no Egress selects: 198.18.0.12, 2001:db8:18::12
 //   lo                203.0.113.7, 2001:db8:7::7: a peer for real TCP connections
 //
-// IP forwarding is on, as on any node that hosts pods.
+// IP forwarding is on, as on any node that hosts pods. The uplink's subnets and the
+// node's addresses are in the maps as the daemon puts them there.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -38,6 +39,8 @@
 #include <system_error>
 #include <vector>
 
+#include "daemon/host_network.h"
+#include "daemon/interface_table.h"
 #include "tests/bpf/datapath_fixture.h"
 #include "tests/bpf/packet_builder.h"
 
@@ -390,6 +393,15 @@ class LabTest : public PacketCaseTest {
     addIdentity(l.pod_b, kPodB, 0, kPodBIfindex);
     addIdentity(l.pod_c, SKOUTER_UNPOLICED_IDENTITY, 0, kPodCIfindex);
     addIdentity(l.unbound, kPodUnbound, 0, 0);
+    // What the daemon writes for the node: the subnets of its uplink, read from the
+    // kernel as the daemon reads them, and its own addresses, which its pods reach as
+    // their gateway and may not send as.
+    daemon::InterfaceTable(datapath().interfaces(), datapath().linkPrefixes(),
+                           {.kubernetes = true, .uplinks = {"up0"}, .transit = {}})
+        .write(daemon::listLinks(), daemon::listAddresses(), {});
+    for (const auto& address : daemon::listAddresses()) {
+      addIdentity(address.address, SKOUTER_HOST_IDENTITY, 0, 0);
+    }
     const std::uint64_t in_an_hour = datapathNowNs() + 3600 * kNanosPerSecond;
     allowIpFor(kPodA, n.learned, in_an_hour);
     allowIpFor(kPodA, n.static_ip, in_an_hour);

@@ -35,7 +35,8 @@ TEST_F(DatapathCapacityTest, TablesAreNamedAfterTheirMapsWithTheirMaxima) {
                                                                 {"inbound_flows", 1u << 18},
                                                                 {"dns_queries", 1u << 16},
                                                                 {"trusted_resolvers", 64},
-                                                                {"interfaces", 4096}}));
+                                                                {"interfaces", 4096},
+                                                                {"link_prefixes", 1024}}));
 }
 
 TEST_F(DatapathCapacityTest, EventsWaitingInTheRingFillItUntilRead) {
