@@ -217,11 +217,18 @@ PodInterface podInterfaceOf(const Link& link) {
                            : std::vector<IpAddress>{}};
 }
 
-std::vector<InterfaceAddress> listAddresses() {
-  std::vector<InterfaceAddress> addresses;
+namespace {
+
+// Every address of the namespace this one numbers `netns_id` (nullopt: this one), both
+// families. Returns 0 or the error the kernel answered with.
+int dumpAddresses(std::optional<std::uint32_t> netns_id, std::vector<InterfaceAddress>& addresses) {
   for (const std::uint8_t family : {AF_INET, AF_INET6}) {
     DumpSocket socket;
     auto dump = request<ifaddrmsg>(RTM_GETADDR, family);
+    if (netns_id) {
+      const auto target = static_cast<std::int32_t>(*netns_id);
+      addAttribute(dump, IFA_TARGET_NETNSID, &target, sizeof(target));
+    }
     const int error = socket.dump(
         &dump.header,
         [&](const nlmsghdr* message) {
@@ -233,37 +240,36 @@ std::vector<InterfaceAddress> listAddresses() {
                                  .prefix_length = info->ifa_prefixlen});
           }
         },
-        "listing the node's addresses");
-    if (error != 0) {
-      throw std::system_error(error, std::generic_category(), "listing the node's addresses");
-    }
+        "listing addresses");
+    if (error != 0) return error;
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::vector<InterfaceAddress> listAddresses() {
+  std::vector<InterfaceAddress> addresses;
+  if (const int error = dumpAddresses(std::nullopt, addresses); error != 0) {
+    throw std::system_error(error, std::generic_category(), "listing the node's addresses");
   }
   return addresses;
 }
 
 std::vector<IpAddress> addressesInNamespace(std::uint32_t netns_id, int ifindex) {
+  std::vector<InterfaceAddress> all;
+  const int error = dumpAddresses(netns_id, all);
+  // EINVAL: no namespace has that id (any more); the pod went away.
+  if (error == EINVAL || error == ENOENT) return {};
+  if (error != 0) {
+    throw std::system_error(
+        error, std::generic_category(),
+        "listing the addresses of network namespace " + std::to_string(netns_id));
+  }
   std::vector<IpAddress> addresses;
-  for (const std::uint8_t family : {AF_INET, AF_INET6}) {
-    DumpSocket socket;
-    auto dump = request<ifaddrmsg>(RTM_GETADDR, family);
-    const auto target = static_cast<std::int32_t>(netns_id);
-    addAttribute(dump, IFA_TARGET_NETNSID, &target, sizeof(target));
-    const int error = socket.dump(
-        &dump.header,
-        [&](const nlmsghdr* message) {
-          if (message->nlmsg_type != RTM_NEWADDR) return;
-          const auto* info = static_cast<const ifaddrmsg*>(NLMSG_DATA(message));
-          if (static_cast<int>(info->ifa_index) != ifindex) return;
-          const auto address = addressOf(message);
-          if (address && !isIpv6LinkLocal(*address)) addresses.push_back(*address);
-        },
-        "listing the addresses of a pod");
-    // EINVAL: no namespace has that id (any more); the pod went away.
-    if (error == EINVAL || error == ENOENT) return {};
-    if (error != 0) {
-      throw std::system_error(
-          error, std::generic_category(),
-          "listing the addresses of network namespace " + std::to_string(netns_id));
+  for (const auto& entry : all) {
+    if (entry.ifindex == ifindex && !isIpv6LinkLocal(entry.address)) {
+      addresses.push_back(entry.address);
     }
   }
   return addresses;
