@@ -272,6 +272,8 @@ struct MigratedState {
   std::vector<std::pair<skouter_addr, skouter_identity_value>> identities;
   std::vector<std::pair<skouter_flow_key, skouter_flow_value>> flows;
   std::vector<std::pair<skouter_flow_key, skouter_flow_value>> inbound_flows;
+  // Unchanged in shape, but layout 6 holds more of them.
+  std::vector<std::pair<skouter_resolver_key, skouter_resolver_value>> trusted_resolvers;
 };
 
 std::uint64_t clockNs(clockid_t clock) {
@@ -281,7 +283,7 @@ std::uint64_t clockNs(clockid_t clock) {
          static_cast<std::uint64_t>(now.tv_nsec);
 }
 
-// The maps of layout 5 that changed shape, read and then unpinned, so the load creates
+// The maps of layout 5 that changed shape (or size), read and then unpinned, so the load creates
 // the new ones in their place. The old programs, still attached until this daemon
 // replaces them, keep using the old maps, which live as long as they do.
 MigratedState takeLayout5Maps(const std::string& pin_dir) {
@@ -320,7 +322,16 @@ MigratedState takeLayout5Maps(const std::string& pin_dir) {
           });
     }
   }
-  for (const char* map : {"identities", "flows", "counters"}) {
+  {
+    const PinnedMap resolvers(pin_dir, "trusted_resolvers");
+    if (resolvers.fd() >= 0) {
+      ResolverMap(resolvers.fd())
+          .forEach([&](const skouter_resolver_key& key, const skouter_resolver_value& value) {
+            state.trusted_resolvers.push_back({key, value});
+          });
+    }
+  }
+  for (const char* map : {"identities", "flows", "counters", "trusted_resolvers"}) {
     const std::string path = pin_dir + "/" + map;
     if (unlink(path.c_str()) != 0 && errno != ENOENT) {
       throw DatapathError("cannot unpin " + path + ": " + std::strerror(errno));
@@ -338,6 +349,10 @@ void restoreMigratedState(Datapath& datapath, const MigratedState& state) {
   for (const auto& [key, value] : state.flows) flows.update(key, value);
   auto inbound_flows = datapath.inboundFlows();
   for (const auto& [key, value] : state.inbound_flows) inbound_flows.update(key, value);
+  // Until the cluster is listed again, these are all a restarted daemon knows of the
+  // cluster's DNS service.
+  auto resolvers = datapath.trustedResolvers();
+  for (const auto& [key, value] : state.trusted_resolvers) resolvers.update(key, value);
   if (state.clock_offset_ns == 0) return;
   auto allowed = datapath.allowedIps();
   allowed.forEach([&](const skouter_allowed_ip_key& key, skouter_allowed_ip_value value) {

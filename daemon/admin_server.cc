@@ -1,15 +1,17 @@
 #include "daemon/admin_server.h"
 
-#include "daemon/options.h"
-
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
+
+#include "daemon/json_text.h"
+#include "daemon/options.h"
 
 namespace skouter::daemon {
 namespace http = boost::beast::http;
@@ -18,24 +20,42 @@ using boost::asio::local::stream_protocol;
 
 namespace {
 
-// Slow or idle clients hold nothing but their socket; a request larger than this is
-// not one skouterd serves.
+// A request larger than this is not one skouterd serves.
 constexpr std::uint64_t kMaxRequestBody = 64 * 1024;
+// A client gets this long to send a whole request (a keep-alive connection: for the
+// next one), and each response or event chunk this long to be taken: a client that
+// stalls is cut off rather than hold a connection and its buffers for ever.
+constexpr auto kRequestDeadline = std::chrono::seconds(10);
+constexpr auto kWriteDeadline = std::chrono::seconds(10);
+// An accept that fails (out of descriptors, most likely) is tried again after a
+// pause that doubles up to a second: at once, it would fail again, for ever, and the
+// loop would do nothing else.
+constexpr auto kFirstAcceptBackoff = std::chrono::milliseconds(50);
+constexpr auto kMaxAcceptBackoff = std::chrono::seconds(1);
 
 // One connection: read a request, answer it, repeat while the client keeps it open.
 // A streaming reply ends the exchange: events flow until the client goes away.
 template <class Socket>
 class HttpSession : public std::enable_shared_from_this<HttpSession<Socket>> {
  public:
-  HttpSession(Socket socket, std::function<AdminReply(const HttpRequest&)> handler)
-      : socket_(std::move(socket)), handler_(std::move(handler)) {}
+  HttpSession(Socket socket, std::function<AdminReply(const HttpRequest&)> handler,
+              std::shared_ptr<SessionLimit> limit)
+      : socket_(std::move(socket)),
+        handler_(std::move(handler)),
+        limit_(std::move(limit)),
+        deadline_(socket_.get_executor()) {
+    ++limit_->open;
+  }
+  ~HttpSession() { --limit_->open; }
 
   void readRequest() {
     parser_.emplace();
     parser_->body_limit(kMaxRequestBody);
+    armDeadline(kRequestDeadline);
     http::async_read(
         socket_, buffer_, *parser_,
         [self = this->shared_from_this()](boost::beast::error_code error, std::size_t) {
+          self->deadline_.cancel();
           if (!error) self->respond(self->parser_->release());
         });
   }
@@ -50,7 +70,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Socket>> {
       spdlog::error("{} {}: {}", std::string(request.method_string()),
                     std::string(request.target()), error.what());
       reply = {jsonResponse(request, http::status::internal_server_error,
-                            nlohmann::json{{"error", error.what()}}.dump()),
+                            jsonText(nlohmann::json{{"error", error.what()}})),
                nullptr};
     }
     if (reply.stream) {
@@ -60,11 +80,23 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Socket>> {
     auto response = std::make_shared<HttpResponse>(std::move(reply.response));
     response->keep_alive(request.keep_alive());
     response->prepare_payload();
+    armDeadline(kWriteDeadline);
     http::async_write(
         socket_, *response,
         [self = this->shared_from_this(), response](boost::beast::error_code error, std::size_t) {
+          self->deadline_.cancel();
           if (!error && response->keep_alive()) self->readRequest();
         });
+  }
+
+  // Closes the connection unless the operation started now ends within `limit`.
+  void armDeadline(std::chrono::steady_clock::duration limit) {
+    deadline_.expires_after(limit);
+    deadline_.async_wait([weak = std::weak_ptr<HttpSession>(this->shared_from_this())](
+                             boost::system::error_code error) {
+      if (error) return;  // cancelled: the operation ended in time
+      if (const auto self = weak.lock()) self->close();
+    });
   }
 
   void stream(const HttpRequest& request, AdminReply reply) {
@@ -74,9 +106,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Socket>> {
     for (const auto& field : reply.response.base()) header->set(field.name(), field.value());
     header->chunked(true);
     auto serializer = std::make_shared<http::response_serializer<http::empty_body>>(*header);
+    armDeadline(kWriteDeadline);
     http::async_write_header(socket_, *serializer,
                              [self = this->shared_from_this(), header, serializer](
                                  boost::beast::error_code error, std::size_t) {
+                               self->deadline_.cancel();
                                if (error) return self->close();
                                std::weak_ptr<HttpSession> weak = self;
                                self->subscription_->onQueued([weak] {
@@ -92,9 +126,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Socket>> {
     pending_ = subscription_->take();
     if (pending_.empty()) return;
     writing_ = true;
+    armDeadline(kWriteDeadline);
     boost::asio::async_write(
         socket_, http::make_chunk(boost::asio::buffer(pending_)),
         [self = this->shared_from_this()](boost::beast::error_code error, std::size_t) {
+          self->deadline_.cancel();
           self->writing_ = false;
           if (error) return self->close();
           self->flush();
@@ -113,12 +149,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Socket>> {
 
   void close() {
     subscription_.reset();
+    deadline_.cancel();
     boost::system::error_code ignored;
     socket_.close(ignored);
   }
 
   Socket socket_;
   std::function<AdminReply(const HttpRequest&)> handler_;
+  std::shared_ptr<SessionLimit> limit_;
+  boost::asio::steady_timer deadline_;
   boost::beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<EventSubscription> subscription_;
@@ -145,78 +184,87 @@ HttpResponse jsonResponse(const HttpRequest& request, http::status status,
   return response;
 }
 
+template <class Protocol>
+HttpListener<Protocol>::HttpListener(boost::asio::io_context& io, std::size_t max_sessions,
+                                     Handler handler)
+    : acceptor_(io),
+      handler_(std::move(handler)),
+      limit_(std::make_shared<SessionLimit>(SessionLimit{.max = max_sessions})),
+      retry_(io) {}
+
+template <class Protocol>
+HttpListener<Protocol>::~HttpListener() {
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  retry_.cancel();
+}
+
+template <class Protocol>
+void HttpListener<Protocol>::accept() {
+  acceptor_.async_accept([this](boost::system::error_code error, typename Protocol::socket socket) {
+    if (error == boost::asio::error::operation_aborted) return;
+    if (error) {
+      backoff_ = std::min<std::chrono::milliseconds>(
+          std::max<std::chrono::milliseconds>(backoff_ * 2, kFirstAcceptBackoff),
+          kMaxAcceptBackoff);
+      spdlog::warn("accepting a connection failed ({}); trying again in {} ms", error.message(),
+                   backoff_.count());
+      retry_.expires_after(backoff_);
+      retry_.async_wait([this](boost::system::error_code cancelled) {
+        if (!cancelled) accept();
+      });
+      return;
+    }
+    backoff_ = std::chrono::milliseconds(0);
+    if (limit_->open >= limit_->max) {
+      ++limit_->refused;
+      boost::system::error_code ignored;
+      socket.close(ignored);
+    } else {
+      std::make_shared<HttpSession<typename Protocol::socket>>(std::move(socket), handler_, limit_)
+          ->readRequest();
+    }
+    accept();
+  });
+}
+
 AdminServer::AdminServer(boost::asio::io_context& io, const std::string& socket_path,
                          Handler handler)
-    : acceptor_(io), socket_path_(socket_path), handler_(std::move(handler)) {
+    : listener_(io, kMaxSessions, std::move(handler)) {
   const std::filesystem::path path(socket_path);
   std::filesystem::create_directories(path.parent_path());
   std::filesystem::remove(path);
   // Created with no access for others at all, then opened to the owner only: there
   // is no moment at which another user could connect.
+  auto& acceptor = listener_.acceptor();
   const mode_t previous = umask(0177);
-  acceptor_.open(stream_protocol());
-  acceptor_.bind(stream_protocol::endpoint(socket_path));
+  acceptor.open(stream_protocol());
+  acceptor.bind(stream_protocol::endpoint(socket_path));
   umask(previous);
   chmod(socket_path.c_str(), 0600);
-  acceptor_.listen();
-  accept();
-}
-
-AdminServer::~AdminServer() {
-  boost::system::error_code ignored;
-  acceptor_.close(ignored);
-}
-
-void AdminServer::accept() {
-  acceptor_.async_accept([this](boost::system::error_code error, stream_protocol::socket socket) {
-    if (error) {
-      if (error != boost::asio::error::operation_aborted) {
-        spdlog::warn("admin socket accept failed: {}", error.message());
-        accept();
-      }
-      return;
-    }
-    std::make_shared<HttpSession<stream_protocol::socket>>(std::move(socket), handler_)
-        ->readRequest();
-    accept();
-  });
+  acceptor.listen();
+  listener_.accept();
 }
 
 MetricsServer::MetricsServer(boost::asio::io_context& io, const std::string& address,
                              Handler handler)
-    : acceptor_(io), handler_(std::move(handler)) {
+    : listener_(io, kMaxSessions, [handler = std::move(handler)](const HttpRequest& request) {
+        return AdminReply{handler(request), nullptr};
+      }) {
   const auto endpoint = listenEndpoint(address);
+  auto& acceptor = listener_.acceptor();
   boost::system::error_code error;
-  acceptor_.open(endpoint.protocol(), error);
-  if (!error) acceptor_.set_option(tcp::acceptor::reuse_address(true), error);
-  if (!error) acceptor_.bind(endpoint, error);
-  if (!error) acceptor_.listen(boost::asio::socket_base::max_listen_connections, error);
+  acceptor.open(endpoint.protocol(), error);
+  if (!error) acceptor.set_option(tcp::acceptor::reuse_address(true), error);
+  if (!error) acceptor.bind(endpoint, error);
+  if (!error) acceptor.listen(boost::asio::socket_base::max_listen_connections, error);
   if (error) {
     throw std::runtime_error("cannot serve metrics on " + address + ": " + error.message());
   }
-  accept();
+  listener_.accept();
 }
 
-MetricsServer::~MetricsServer() {
-  boost::system::error_code ignored;
-  acceptor_.close(ignored);
-}
-
-void MetricsServer::accept() {
-  acceptor_.async_accept([this](boost::system::error_code error, tcp::socket socket) {
-    if (error) {
-      if (error != boost::asio::error::operation_aborted) {
-        spdlog::warn("metrics accept failed: {}", error.message());
-        accept();
-      }
-      return;
-    }
-    std::make_shared<HttpSession<tcp::socket>>(std::move(socket), [this](
-                                                                      const HttpRequest& request) {
-      return AdminReply{handler_(request), nullptr};
-    })->readRequest();
-    accept();
-  });
-}
+template class HttpListener<stream_protocol>;
+template class HttpListener<tcp>;
 
 }  // namespace skouter::daemon

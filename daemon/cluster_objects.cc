@@ -127,6 +127,31 @@ policy::Egress egressFromObject(const json& object) {
   return std::move(egresses.front());
 }
 
+std::optional<std::string> tenantSelectionError(const policy::Egress& egress,
+                                                const std::vector<std::string>& admin_namespaces) {
+  if (std::find(admin_namespaces.begin(), admin_namespaces.end(), egress.namespace_name) !=
+      admin_namespaces.end()) {
+    return std::nullopt;
+  }
+  std::string fields;
+  std::string selecting;
+  if (egress.namespace_selector) {
+    fields = "spec.namespaceSelector";
+    selecting = "pods of other namespaces";
+  }
+  if (egress.node_selector) {
+    fields += fields.empty() ? "spec.nodeSelector" : ", spec.nodeSelector";
+    selecting += selecting.empty() ? "nodes" : " and nodes";
+  }
+  if (fields.empty()) return std::nullopt;
+  std::string admin;
+  for (const std::string& name : admin_namespaces) admin += (admin.empty() ? "" : ", ") + name;
+  return egress.source + ": " + fields + ": an Egress in namespace " + egress.namespace_name +
+         " may select pods of its own namespace only (podSelector); selecting " + selecting +
+         " is for the admin namespaces (skouterd --admin-namespaces: " +
+         (admin.empty() ? "none" : admin) + "), so this Egress is not enforced";
+}
+
 std::vector<resolver::ResolverAddress> dnsResolversOf(
     const json* service, const std::vector<const json*>& endpoint_slices) {
   std::vector<resolver::ResolverAddress> resolvers;

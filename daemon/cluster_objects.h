@@ -3,6 +3,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,13 @@ policy::Labels labelsOf(const nlohmann::json& object);
 // An Egress object as the API server returns it. Throws policy::PolicyError with the
 // same messages the file loader gives, naming the object instead of a file.
 policy::Egress egressFromObject(const nlohmann::json& object);
+
+// Why an Egress of the cluster is refused as a whole: outside the admin namespaces
+// (--admin-namespaces) an Egress may select pods of its own namespace only, so whoever
+// may write Egresses in one namespace changes the policy of no other namespace, nor the
+// node's. nullopt when it may be enforced.
+std::optional<std::string> tenantSelectionError(const policy::Egress& egress,
+                                                const std::vector<std::string>& admin_namespaces);
 
 // One address and port a Service's traffic goes to.
 struct ServiceEndpoint {

@@ -17,6 +17,7 @@
 #include "common/datapath_clock.h"
 #include "daemon/explain.h"
 #include "daemon/host_network.h"
+#include "daemon/json_text.h"
 #include "daemon/version.h"
 #include "policy/loader.h"
 #include "resolver/dns_question.h"
@@ -118,7 +119,9 @@ policy::Egress apiServerEgress(const std::vector<ServiceEndpoint>& endpoints) {
 }  // namespace
 
 Daemon::Daemon(DaemonOptions options)
-    : options_(std::move(options)), audit_table_(options_.audit_table_size) {
+    : options_(std::move(options)),
+      observed_names_(options_.observed_names_size),
+      audit_table_(options_.audit_table_size) {
   options_.interfaces = resolveInterfaces(options_);
   if (options_.trusted_dns.empty()) {
     std::string note;
@@ -134,7 +137,11 @@ Daemon::Daemon(DaemonOptions options)
   node_labels_ = options_.node_labels;
   if (!options_.policy_path.empty()) file_egresses_ = policy::loadPolicyPath(options_.policy_path);
   egresses_ = file_egresses_;
-  host_policy_ = compile(egresses_);
+  auto host = compile(egresses_);
+  // The policy files are the operator's, who is there to fix them: at start, one that
+  // does not compile stops skouterd, as one that does not load does.
+  if (!host.left_out.empty()) throw policy::PolicyError(host.left_out.front().reason);
+  host_policy_ = std::move(host.policy);
   if (options_.kubernetes) {
     kubernetes_ = std::make_unique<KubernetesSource>(
         io_, options_, [this] { scheduleApply(std::chrono::milliseconds(20), "cluster change"); });
@@ -143,7 +150,8 @@ Daemon::Daemon(DaemonOptions options)
   datapath_ = Datapath::open(options_.bpffs);
   port_sets_ = std::make_unique<resolver::PortSetTable>(datapath_->portSets());
   allowed_ips_ = std::make_unique<resolver::AllowedIpTable>(
-      datapath_->allowedIps(), datapath_->learnedNames(), *port_sets_, options_.max_ips_per_name);
+      datapath_->allowedIps(), datapath_->learnedNames(), *port_sets_, options_.max_ips_per_name,
+      options_.max_names_per_ip);
   static_rules_ = std::make_unique<StaticRuleTable>(datapath_->allowedCidrs(), *port_sets_);
   if (datapath_->takeover().took_over) {
     entries_taken_over_ = allowed_ips_->size() + static_rules_->entries().size();
@@ -175,8 +183,10 @@ Daemon::Daemon(DaemonOptions options)
   syncTrustedResolvers();
   // With Kubernetes, the node's policy is applied once the cluster is listed; until
   // then its entries stay as pinned.
+  // A policy that does not fit leaves out what did not fit (fail-closed): the daemon
+  // serves and says so, rather than leave the node to a restart loop.
   if (!kubernetes_ && !applyPolicy()) {
-    throw DatapathError("the policy does not fit into the datapath's tables");
+    last_policy_error_ = "the static rule table is full: part of the node's policy is missing";
   }
   answers_ = std::make_unique<resolver::AnswerPipeline>(
       io_, datapath_->answersRingFd(), *allowed_ips_, *injector_,
@@ -184,7 +194,9 @@ Daemon::Daemon(DaemonOptions options)
       resolver::TtlSettings{options_.min_ttl_s, options_.ttl_grace_s, options_.max_ttl_s},
       resolver::RewriteSettings{options_.deny_response, options_.max_ttl_s,
                                 options_.block_private_answers},
-      dns_client_.get(), &observed_names_);
+      dns_client_.get(), &observed_names_,
+      resolver::AnswerPipelineLimits{{options_.max_tcp_streams, options_.tcp_buffer_size},
+                                     options_.max_pending_lookups});
   answers_->reportTo(
       [this](std::uint32_t identity, const IpAddress& client,
              const resolver::AnswerDecision& decision,
@@ -263,26 +275,38 @@ void Daemon::writeConfig() {
 void Daemon::syncTrustedResolvers() {
   auto map = datapath_->trustedResolvers();
   std::vector<skouter_resolver_key> wanted;
-  for (const auto& address : trustedResolvers()) {
-    wanted.push_back(resolverKey(address));
-    if (map.update(wanted.back(), skouter_resolver_value{}) != 0) {
-      throw DatapathError("cannot add trusted resolver " + address.toString());
+  for (const auto& address : trustedResolvers()) wanted.push_back(resolverKey(address));
+  const auto isWanted = [&](const skouter_resolver_key& key) {
+    return std::any_of(wanted.begin(), wanted.end(),
+                       [&](const auto& w) { return std::memcmp(&w, &key, sizeof(key)) == 0; });
+  };
+  // Removals first, so a full map makes room for the new ones. The cluster DNS
+  // service's addresses are known only once it is listed; a restarted daemon keeps the
+  // ones in place until then, or pods' lookups would be dropped.
+  if (!awaitingCluster()) {
+    for (const auto& key : map.keys()) {
+      if (!isWanted(key)) map.erase(key);
     }
   }
-  // The cluster DNS service's addresses are known only once it is listed; a restarted
-  // daemon keeps the ones in place until then, or pods' lookups would be dropped.
-  if (awaitingCluster()) return;
-  for (const auto& key : map.keys()) {
-    const bool keep = std::any_of(wanted.begin(), wanted.end(), [&](const auto& w) {
-      return std::memcmp(&w, &key, sizeof(key)) == 0;
-    });
-    if (!keep) map.erase(key);
+  std::size_t refused = 0;
+  for (std::size_t i = 0; i < wanted.size(); ++i) {
+    if (map.lookup(wanted[i])) continue;
+    if (map.update(wanted[i], skouter_resolver_value{}) != 0) ++refused;
+  }
+  if (refused > 0) {
+    // Their answers are not held: they pass uninstalled, so the workloads' connections
+    // to what they name are judged without them. Never a reason to stop.
+    resolvers_refused_ += refused;
+    trouble_log_.log(datapathNowNs(), spdlog::level::err,
+                     "the trusted_resolvers map is full: {} of {} resolvers are not trusted",
+                     refused, wanted.size());
   }
 }
 
-policy::CompiledPolicy Daemon::compile(const std::vector<policy::Egress>& egresses) const {
-  auto compiled = policy::compileForNode(egresses, node_labels_);
-  compiled.audit_everything = options_.audit;
+policy::WorkloadPolicy Daemon::compile(const std::vector<policy::Egress>& egresses) const {
+  auto compiled = policy::compileLeavingOut(
+      egresses, [this](const policy::Egress& egress) { return selectsThisNode(egress); });
+  compiled.policy.audit_everything = options_.audit;
   return compiled;
 }
 
@@ -302,7 +326,8 @@ policy::PodSelectionFacts Daemon::selectionFacts(const PodObject& pod) const {
 }
 
 std::vector<PolicedPod> Daemon::policedPods(const std::vector<policy::Egress>& egresses,
-                                            std::vector<PodObject>& unpoliced) {
+                                            std::vector<PodObject>& unpoliced,
+                                            std::vector<LeftOutOfWorkload>& left_out) {
   const auto generation = std::make_pair(file_generation_, cluster_.egress_generation);
   if (generation != pod_policies_generation_) {
     pod_policies_.clear();
@@ -323,14 +348,18 @@ std::vector<PolicedPod> Daemon::policedPods(const std::vector<policy::Egress>& e
       continue;
     }
     auto& compiled = pod_policies_[selecting];
-    if (!compiled) {
-      auto policy = policy::compileSelected(egresses, [&](const policy::Egress& egress) {
+    if (!compiled.policy) {
+      auto united = policy::compileLeavingOut(egresses, [&](const policy::Egress& egress) {
         return policy::selectsPod(egress, facts);
       });
-      policy.audit_everything = options_.audit;
-      compiled = std::make_shared<const policy::CompiledPolicy>(std::move(policy));
+      united.policy.audit_everything = options_.audit;
+      compiled = {std::make_shared<const policy::CompiledPolicy>(std::move(united.policy)),
+                  std::move(united.left_out)};
     }
-    policed.push_back({pod, compiled});
+    for (const auto& egress : compiled.left_out) {
+      left_out.push_back({"pod " + pod.qualifiedName(), egress});
+    }
+    policed.push_back({pod, compiled.policy});
   }
   return policed;
 }
@@ -375,16 +404,16 @@ void Daemon::forgetUnusedPortSets() {
 void Daemon::onDeniedFlow(const DeniedFlow& flow) {
   auto names = observed_names_.namesOf(flow.identity, flow.destination);
   if (events_.hasSubscribers()) {
-    events_.publish({{"time", eventTime(std::chrono::system_clock::now())},
-                     {"type", "flow"},
-                     {"verdict", flow.verdict == AuditVerdict::kAudited ? "audited" : "denied"},
-                     {"identity", flow.identity},
-                     {"workload", workloadName(flow.identity)},
-                     {"source", flow.source.toString()},
-                     {"destination", flow.destination.toString()},
-                     {"port", flow.port},
-                     {"protocol", lowerCase(ipProtocolName(flow.protocol))},
-                     {"names", names}});
+    events_.publish(
+        flowEvent(std::chrono::system_clock::now(),
+                  {.identity = flow.identity,
+                   .workload = workloadName(flow.identity),
+                   .verdict = flow.verdict == AuditVerdict::kAudited ? "audited" : "denied",
+                   .source = flow.source.toString(),
+                   .destination = flow.destination.toString(),
+                   .port = flow.port,
+                   .protocol = lowerCase(ipProtocolName(flow.protocol)),
+                   .names = names}));
   }
   const std::string named = names.empty() ? "" : fmt::format(" ({})", fmt::join(names, ", "));
   // One line per destination, not per retransmitted SYN; `skouterctl audit` counts them.
@@ -462,7 +491,19 @@ void Daemon::run() {
   }
   if (!options_.policy_path.empty()) watchPolicy();
   waitForSighup();
-  io_.run();
+  // A handler that throws ends io_context::run(); the loop goes on with the next one,
+  // so no input (a name no JSON can hold, a full map) takes the daemon down, and what
+  // went wrong is counted and logged.
+  for (;;) {
+    try {
+      io_.run();
+      return;
+    } catch (const std::exception& error) {
+      ++handler_failures_;
+      trouble_log_.log(datapathNowNs(), spdlog::level::err,
+                       "a handler failed, the daemon goes on: {}", error.what());
+    }
+  }
 }
 
 void Daemon::reload(const std::string& why) {
@@ -498,23 +539,23 @@ void Daemon::publishPolicyEvent(const std::string& why, const std::string& error
 void Daemon::onAnswer(std::uint32_t identity, const IpAddress& client,
                       const resolver::AnswerDecision& decision, resolver::AnswerOutcome outcome) {
   if (!events_.hasSubscribers()) return;
-  json addresses = json::array();
+  DnsAnswerEventFields event{.identity = identity,
+                             .workload = workloadName(identity),
+                             .client = client.toString(),
+                             .name = decision.question,
+                             .qtype = resolver::dnsTypeName(decision.question_type),
+                             .verdict = resolver::toString(outcome),
+                             .addresses = {},
+                             .rule = std::nullopt};
   if (outcome == resolver::AnswerOutcome::kDenied) {
-    for (const auto& address : decision.denied_addresses) addresses.push_back(address.toString());
+    for (const auto& address : decision.denied_addresses) {
+      event.addresses.push_back(address.toString());
+    }
   } else {
-    for (const auto& learned : decision.addresses) addresses.push_back(learned.ip.toString());
+    for (const auto& learned : decision.addresses) event.addresses.push_back(learned.ip.toString());
   }
-  events_.publish(
-      {{"time", eventTime(std::chrono::system_clock::now())},
-       {"type", "dns"},
-       {"verdict", resolver::toString(outcome)},
-       {"identity", identity},
-       {"workload", workloadName(identity)},
-       {"client", client.toString()},
-       {"name", decision.question},
-       {"qtype", resolver::dnsTypeName(decision.question_type)},
-       {"addresses", addresses},
-       {"rule", decision.rule ? json(ruleName(identity, *decision.rule)) : json(nullptr)}});
+  if (decision.rule) event.rule = ruleName(identity, *decision.rule);
+  events_.publish(dnsAnswerEvent(std::chrono::system_clock::now(), event));
 }
 
 void Daemon::applyAll(const std::string& why) {
@@ -527,6 +568,7 @@ void Daemon::applyAll(const std::string& why) {
     for (const auto& [key, value] : options_.node_labels) node_labels_[key] = value;
   }
   std::vector<policy::Egress> egresses = file_egresses_;
+  const std::size_t first_cluster = egresses.size();
   std::vector<std::string> problems;
   std::set<std::string> file_names;
   for (const auto& egress : file_egresses_) {
@@ -541,6 +583,7 @@ void Daemon::applyAll(const std::string& why) {
     }
     egresses.push_back(egress);
   }
+  const std::size_t end_cluster = egresses.size();
   for (const auto& invalid : cluster_.invalid_egresses) problems.push_back(invalid.error);
   // kubelet and skouterd itself need the API server: a node policy that forgot it
   // would cut the node off its cluster.
@@ -555,9 +598,12 @@ void Daemon::applyAll(const std::string& why) {
   policy::CompiledPolicy compiled;
   std::vector<PolicedPod> policed;
   std::vector<PodObject> unpoliced;
+  std::vector<LeftOutOfWorkload> left_out;
   try {
-    compiled = compile(egresses);
-    policed = policedPods(egresses, unpoliced);
+    auto host = compile(egresses);
+    compiled = std::move(host.policy);
+    for (auto& egress : host.left_out) left_out.push_back({"the node", std::move(egress)});
+    policed = policedPods(egresses, unpoliced, left_out);
   } catch (const std::exception& error) {
     keepPolicyInForce(why, error);
     return;
@@ -593,6 +639,7 @@ void Daemon::applyAll(const std::string& why) {
       problems.push_back("pod " + state.pod.qualifiedName() + ": " + state.problem);
     }
   }
+  reportLeftOut(left_out, first_cluster, end_cluster, problems);
   last_policy_error_ = problems.empty() ? "" : problems.front();
   publishPolicyEvent(why, "");
   spdlog::log(first ? spdlog::level::info : spdlog::level::debug,
@@ -611,6 +658,35 @@ void Daemon::applyAll(const std::string& why) {
       if (!error) scheduleApply(std::chrono::milliseconds(0), "retrying pods not yet enforced");
     });
   }
+}
+
+void Daemon::reportLeftOut(const std::vector<LeftOutOfWorkload>& left_out,
+                           std::size_t first_cluster, std::size_t end_cluster,
+                           std::vector<std::string>& problems) {
+  // One problem per Egress and reason, however many workloads share it.
+  std::map<policy::LeftOutEgress, std::vector<std::string>> workloads;
+  for (const auto& entry : left_out) workloads[entry.egress].push_back(entry.workload);
+  std::set<std::string> logged;
+  for (const auto& [egress, names] : workloads) {
+    const policy::Egress& left = egresses_[egress.index];
+    const std::string name =
+        left.namespace_name.empty() ? left.name : left.namespace_name + "/" + left.name;
+    const std::string others =
+        names.size() > 1 ? fmt::format(" and {} other workload(s)", names.size() - 1) : "";
+    std::string problem = fmt::format("Egress {} is left out of the policy of {}{}: {}", name,
+                                      names.front(), others, egress.reason);
+    if (!left_out_logged_.contains(problem)) spdlog::error("{}", problem);
+    problems.push_back(problem);
+    logged.insert(std::move(problem));
+    if (kubernetes_ && egress.index >= first_cluster && egress.index < end_cluster) {
+      kubernetes_->warnAboutEgress(
+          name, "EgressLeftOut",
+          "not enforced on the workloads it selects together with Egresses that take "
+          "precedence: " +
+              egress.reason);
+    }
+  }
+  left_out_logged_ = std::move(logged);
 }
 
 void Daemon::scheduleApply(std::chrono::milliseconds delay, const std::string& why) {
@@ -703,7 +779,7 @@ void Daemon::scheduleGarbageCollection() {
 AdminReply Daemon::handleAdmin(const HttpRequest& request) {
   if (request.method() != http::verb::get) {
     return {jsonResponse(request, http::status::method_not_allowed,
-                         json{{"error", "only GET is supported"}}.dump()),
+                         jsonText(json{{"error", "only GET is supported"}})),
             nullptr};
   }
   const std::string target(request.target());
@@ -722,21 +798,22 @@ AdminReply Daemon::handleAdmin(const HttpRequest& request) {
   if (path == "/v1/events") return subscribeEvents(request, query);
   if (path == "/metrics") return {metricsResponse(request), nullptr};
   // Liveness: the event loop answers.
-  if (path == "/v1/health") return ok(json{{"ok", true}}.dump());
+  if (path == "/v1/health") return ok(jsonText(json{{"ok", true}}));
   if (path == "/v1/ready") {
     const std::string reason = notReadyReason();
     return {
         jsonResponse(request, reason.empty() ? http::status::ok : http::status::service_unavailable,
-                     json{{"ready", reason.empty()}, {"reason", reason}}.dump()),
+                     jsonText(json{{"ready", reason.empty()}, {"reason", reason}})),
         nullptr};
   }
-  return {jsonResponse(request, http::status::not_found,
-                       json{{"error", "no such endpoint: " + path},
-                            {"endpoints",
-                             {"/v1/status", "/v1/entries", "/v1/policies", "/v1/audit",
-                              "/v1/explain", "/v1/events", "/v1/health", "/v1/ready", "/metrics"}}}
-                           .dump()),
-          nullptr};
+  return {
+      jsonResponse(
+          request, http::status::not_found,
+          jsonText(json{{"error", "no such endpoint: " + path},
+                        {"endpoints",
+                         {"/v1/status", "/v1/entries", "/v1/policies", "/v1/audit", "/v1/explain",
+                          "/v1/events", "/v1/health", "/v1/ready", "/metrics"}}})),
+      nullptr};
 }
 
 AdminReply Daemon::subscribeEvents(const HttpRequest& request, const std::string& query) {
@@ -744,11 +821,10 @@ AdminReply Daemon::subscribeEvents(const HttpRequest& request, const std::string
   auto filter = parseEventFilter(queryParameters(query), error);
   if (!filter) {
     return {jsonResponse(request, http::status::bad_request,
-                         json{{"error", error},
-                              {"usage",
-                               "/v1/events?identity=N|host|NS/POD&verdict=V&type="
-                               "flow|dns|policy"}}
-                             .dump()),
+                         jsonText(json{{"error", error},
+                                       {"usage",
+                                        "/v1/events?identity=N|host|NS/POD&verdict=V&type="
+                                        "flow|dns|policy"}})),
             nullptr};
   }
   HttpResponse head{http::status::ok, request.version()};
@@ -776,11 +852,10 @@ std::string Daemon::auditJson() const {
                        {"first_seen", seconds(record.first_seen)},
                        {"last_seen", seconds(record.last_seen)}});
   }
-  return json{{"audit", host_policy_.audit()},
-              {"capacity", options_.audit_table_size},
-              {"forgotten", audit_table_.forgotten()},
-              {"records", records}}
-      .dump();
+  return jsonText(json{{"audit", host_policy_.audit()},
+                       {"capacity", options_.audit_table_size},
+                       {"forgotten", audit_table_.forgotten()},
+                       {"records", records}});
 }
 
 HttpResponse Daemon::explain(const HttpRequest& request, const std::string& query) const {
@@ -788,8 +863,8 @@ HttpResponse Daemon::explain(const HttpRequest& request, const std::string& quer
   const auto badRequest = [&request](const std::string& message) {
     return jsonResponse(
         request, http::status::bad_request,
-        json{{"error", message}, {"usage", "/v1/explain?dst=ADDR&port=N&proto=tcp|udp|sctp|icmp"}}
-            .dump());
+        jsonText(json{{"error", message},
+                      {"usage", "/v1/explain?dst=ADDR&port=N&proto=tcp|udp|sctp|icmp"}}));
   };
   const auto destination = IpAddress::parse(parameters["dst"]);
   if (!destination) return badRequest("dst: '" + parameters["dst"] + "' is not an IP address");
@@ -844,7 +919,7 @@ HttpResponse Daemon::explain(const HttpRequest& request, const std::string& quer
                {"expires_in_s", nullptr}};
   if (explanation.rule) body["rule"] = ruleName(identity, *explanation.rule);
   if (explanation.expires_in_s) body["expires_in_s"] = *explanation.expires_in_s;
-  return jsonResponse(request, http::status::ok, body.dump());
+  return jsonResponse(request, http::status::ok, jsonText(body));
 }
 
 std::string Daemon::statusJson() const {
@@ -981,6 +1056,7 @@ std::string Daemon::statusJson() const {
           {"inject_failed", answers.inject_failed},
           {"addresses_installed", answers.addresses_installed},
           {"addresses_evicted", answers.addresses_evicted},
+          {"names_evicted", answers.names_evicted},
           {"question_mismatch", answers.question_mismatch},
           {"rewritten", answers.rewritten},
           {"private_removed", answers.private_removed},
@@ -989,13 +1065,23 @@ std::string Daemon::statusJson() const {
           {"truncated_resolved", answers.truncated_resolved},
           {"truncated_failed", answers.truncated_failed},
           {"max_hold_us", answers.max_hold_ns / 1000},
-          {"deferred", answers.deferred}}},
+          {"deferred", answers.deferred},
+          {"deferred_over_limit", answers.deferred_over_limit},
+          {"tcp_streams_forgotten", answers.tcp_streams_forgotten},
+          {"tcp_segments_dropped", answers.tcp_segments_dropped},
+          {"truncated_over_limit", answers.truncated_over_limit},
+          {"observed_names_forgotten", observed_names_.forgotten()}}},
         {"port_sets", {{"in_use", port_sets_->size()}, {"widened", port_sets_->widened()}}},
         {"malformed_events", flow_events_->malformed()},
         {"gc",
-         {{"expired_entries_removed", expired_removed_}, {"idle_flows_removed", flows_removed_}}}}},
+         {{"expired_entries_removed", expired_removed_}, {"idle_flows_removed", flows_removed_}}},
+        {"daemon",
+         {{"handler_failures", handler_failures_},
+          {"trusted_resolvers_refused", resolvers_refused_},
+          {"admin_connections_refused", admin_->refused()},
+          {"metrics_connections_refused", metrics_server_ ? metrics_server_->refused() : 0}}}}},
   };
-  return status.dump();
+  return jsonText(status);
 }
 
 bool Daemon::selectsThisNode(const policy::Egress& egress) const {
@@ -1049,7 +1135,7 @@ std::string Daemon::policiesJson() const {
           egress.deny_response ? json(policy::toString(*egress.deny_response)) : json(nullptr)},
          {"rules", rules}});
   }
-  return policies.dump();
+  return jsonText(policies);
 }
 
 std::string Daemon::ruleName(std::uint32_t identity, policy::RuleId rule) const {
@@ -1100,7 +1186,7 @@ std::string Daemon::entriesJson() const {
          {"ports", policy::describePorts(entry.entry.ports)},
          {"rule", ruleName(entry.identity, entry.entry.rule)}});
   }
-  return entries.dump();
+  return jsonText(entries);
 }
 
 int detach(const DaemonOptions& options) {

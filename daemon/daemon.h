@@ -10,6 +10,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -51,10 +52,21 @@ class Daemon {
   void run();
 
  private:
-  using PodPolicyCache =
-      std::map<std::vector<std::size_t>, std::shared_ptr<const policy::CompiledPolicy>>;
+  // The policy of the pods one set of Egresses selects, and the Egresses left out of it.
+  struct PodPolicy {
+    std::shared_ptr<const policy::CompiledPolicy> policy;
+    std::vector<policy::LeftOutEgress> left_out;
+  };
+  using PodPolicyCache = std::map<std::vector<std::size_t>, PodPolicy>;
+  // An Egress left out of the policy of one workload ("the node", "pod NAMESPACE/NAME").
+  struct LeftOutOfWorkload {
+    std::string workload;
+    policy::LeftOutEgress egress;
+  };
 
-  policy::CompiledPolicy compile(const std::vector<policy::Egress>& egresses) const;
+  // The node's policy; Egresses that cannot be united with those before them are left
+  // out of it.
+  policy::WorkloadPolicy compile(const std::vector<policy::Egress>& egresses) const;
   // Recomputes every workload's policy from the file policy and the cluster, and
   // brings the datapath in line: the node's own, then the pods'. A policy that does
   // not compile leaves the one in force untouched and is reported in status.
@@ -63,9 +75,16 @@ class Daemon {
   // full and part of the policy is missing.
   bool applyPolicy();
   // The pods on this node an Egress selects, each with the union of those Egresses;
-  // the others with an address go to `unpoliced`.
+  // the others with an address go to `unpoliced`, and the Egresses left out of a pod's
+  // policy to `left_out`.
   std::vector<PolicedPod> policedPods(const std::vector<policy::Egress>& egresses,
-                                      std::vector<PodObject>& unpoliced);
+                                      std::vector<PodObject>& unpoliced,
+                                      std::vector<LeftOutOfWorkload>& left_out);
+  // Logs (when new), adds to `problems` and, for the cluster's Egresses (indices
+  // [first_cluster, end_cluster) of egresses_), reports as Events on them the Egresses
+  // left out of a workload's policy.
+  void reportLeftOut(const std::vector<LeftOutOfWorkload>& left_out, std::size_t first_cluster,
+                     std::size_t end_cluster, std::vector<std::string>& problems);
   policy::PodSelectionFacts selectionFacts(const PodObject& pod) const;
   void forgetUnusedPortSets();
   void onDeniedFlow(const DeniedFlow& flow);
@@ -179,6 +198,12 @@ class Daemon {
   // Ends the wait of pods' answers for a cluster that cannot be listed.
   boost::asio::steady_timer startup_timer_{io_};
   resolver::RateLimitedLog denied_flow_log_;
+  // Handlers that threw: each was logged (rate-limited) and the loop went on.
+  std::uint64_t handler_failures_ = 0;
+  // Trusted resolvers the full trusted_resolvers map refused, over time.
+  std::uint64_t resolvers_refused_ = 0;
+  // What went wrong and was survived: failed handlers, full maps.
+  resolver::RateLimitedLog trouble_log_;
   EventHub events_;
   std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<MetricsServer> metrics_server_;
@@ -192,6 +217,9 @@ class Daemon {
   boost::asio::steady_timer reload_timer_{io_};
   std::array<char, 4096> inotify_buffer_;
   std::string last_policy_error_;
+  // The Egresses left out at the last apply, as logged: each is logged when it appears,
+  // not again at every pod change.
+  std::set<std::string> left_out_logged_;
   std::size_t reloads_applied_ = 0;
   std::size_t reloads_failed_ = 0;
   std::size_t expired_removed_ = 0;

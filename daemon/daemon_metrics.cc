@@ -78,6 +78,13 @@ std::vector<Daemon::Fill> Daemon::tableFill() const {
     tables.push_back({name, entries, capacity});
   }
   tables.push_back({"audit", audit_table_.size(), options_.audit_table_size});
+  tables.push_back({"observed_names", observed_names_.size(), observed_names_.capacity()});
+  const auto& streams = answers_->tcpStreams();
+  tables.push_back({"tcp_streams", streams.size(), streams.limits().max_streams});
+  tables.push_back(
+      {"tcp_buffer_bytes", streams.bufferedBytes(), streams.limits().max_buffered_bytes});
+  tables.push_back(
+      {"pending_lookups", answers_->pendingLookups(), answers_->limits().max_pending_lookups});
   return tables;
 }
 
@@ -134,6 +141,7 @@ std::string Daemon::metricsText() {
        {{{"outcome", "malformed"}}, static_cast<double>(answers.malformed)},
        {{{"outcome", "question_mismatch"}}, static_cast<double>(answers.question_mismatch)},
        {{{"outcome", "install_failed"}}, static_cast<double>(answers.dropped_install_failed)},
+       {{{"outcome", "tcp_segment_dropped"}}, static_cast<double>(answers.tcp_segments_dropped)},
        {{{"outcome", "unsolicited"}}, total(SKOUTER_CNT_DNS_ANSWER_UNSOLICITED)},
        {{{"outcome", "failsafe_pass"}}, total(SKOUTER_CNT_DNS_ANSWER_FAILSAFE)},
        {{{"outcome", "dropped_overload"}}, total(SKOUTER_CNT_DNS_ANSWER_RINGBUF_FULL)},
@@ -178,6 +186,9 @@ std::string Daemon::metricsText() {
   out.counter("skouter_policy_reloads_total", "Policy applications, by result",
               {{{{"result", "applied"}}, static_cast<double>(reloads_applied_)},
                {{{"result", "failed"}}, static_cast<double>(reloads_failed_)}});
+  out.counter("skouter_handler_failures_total",
+              "Event-loop handlers that threw (logged; the daemon went on with the next)",
+              {{{}, static_cast<double>(handler_failures_)}});
   out.counter("skouter_flow_events_dropped_total",
               "Events nobody saw: flow events the datapath did not emit (rate_limited, ring_full) "
               "and events a slow `skouterctl monitor` missed (slow_subscriber)",

@@ -1,5 +1,7 @@
 #include "daemon/event_stream.h"
 
+#include "daemon/json_text.h"
+
 #include <spdlog/fmt/chrono.h>
 #include <spdlog/fmt/fmt.h>
 
@@ -21,6 +23,28 @@ std::string stringField(const nlohmann::json& event, const char* key) {
 }
 
 }  // namespace
+
+nlohmann::json dnsAnswerEvent(std::chrono::system_clock::time_point time,
+                              const DnsAnswerEventFields& answer) {
+  return {{"time", eventTime(time)},
+          {"type", "dns"},
+          {"verdict", answer.verdict},
+          {"identity", answer.identity},
+          {"workload", answer.workload},
+          {"client", answer.client},
+          {"name", answer.name},
+          {"qtype", answer.qtype},
+          {"addresses", answer.addresses},
+          {"rule", answer.rule ? nlohmann::json(*answer.rule) : nlohmann::json(nullptr)}};
+}
+
+nlohmann::json flowEvent(std::chrono::system_clock::time_point time, const FlowEventFields& flow) {
+  return {{"time", eventTime(time)},         {"type", "flow"},
+          {"verdict", flow.verdict},         {"identity", flow.identity},
+          {"workload", flow.workload},       {"source", flow.source},
+          {"destination", flow.destination}, {"port", flow.port},
+          {"protocol", flow.protocol},       {"names", flow.names}};
+}
 
 bool EventFilter::matches(const nlohmann::json& event) const {
   if (!type.empty() && stringField(event, "type") != type) return false;
@@ -100,10 +124,9 @@ bool EventSubscription::offer(const nlohmann::json& event, const std::string& li
 std::string EventSubscription::take() {
   std::string text;
   if (lost_ > 0) {
-    text = nlohmann::json{{"time", eventTime(std::chrono::system_clock::now())},
-                          {"type", "lost"},
-                          {"count", lost_}}
-               .dump() +
+    text = jsonText(nlohmann::json{{"time", eventTime(std::chrono::system_clock::now())},
+                                   {"type", "lost"},
+                                   {"count", lost_}}) +
            "\n";
     lost_ = 0;
   }
@@ -133,7 +156,7 @@ std::size_t EventHub::subscribers() const {
 }
 
 void EventHub::publish(const nlohmann::json& event) {
-  const std::string line = event.dump() + "\n";
+  const std::string line = jsonText(event) + "\n";
   for (const auto& weak : subscriptions_) {
     const auto subscription = weak.lock();
     if (!subscription) continue;

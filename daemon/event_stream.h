@@ -33,6 +33,33 @@ std::optional<EventFilter> parseEventFilter(const std::map<std::string, std::str
 // "2026-11-26T22:31:05.123Z": the time field of every event.
 std::string eventTime(std::chrono::system_clock::time_point time);
 
+// What an event says of a held DNS answer.
+struct DnsAnswerEventFields {
+  std::uint32_t identity = 0;
+  std::string workload;  // "host", "namespace/pod"
+  std::string client;
+  std::string name;  // as resolver/dns_question.h shows names
+  std::string qtype;
+  std::string verdict;  // allowed, denied, malformed, ...
+  std::vector<std::string> addresses;
+  std::optional<std::string> rule;
+};
+nlohmann::json dnsAnswerEvent(std::chrono::system_clock::time_point time,
+                              const DnsAnswerEventFields& answer);
+
+// What an event says of a new flow the policy denied (dropped or audited).
+struct FlowEventFields {
+  std::uint32_t identity = 0;
+  std::string workload;
+  std::string verdict;  // denied, audited
+  std::string source;
+  std::string destination;
+  std::uint16_t port = 0;
+  std::string protocol;  // tcp, udp, ...
+  std::vector<std::string> names;
+};
+nlohmann::json flowEvent(std::chrono::system_clock::time_point time, const FlowEventFields& flow);
+
 class EventSubscription {
  public:
   EventSubscription(EventFilter filter, std::size_t queue_limit);

@@ -38,7 +38,8 @@ KubernetesSource::KubernetesSource(boost::asio::io_context& io, const DaemonOpti
                                    std::function<void()> on_change)
     : node_name_(options.node_name),
       dns_namespace_(options.trusted_dns_service_namespace),
-      dns_service_(options.trusted_dns_service_name) {
+      dns_service_(options.trusted_dns_service_name),
+      admin_namespaces_(options.admin_namespaces) {
   auto config = options.kubeconfig.empty() ? kubernetes::inClusterConfig()
                                            : kubernetes::loadKubeconfig(options.kubeconfig);
   spdlog::info("Kubernetes API server {}:{} ({})", config.host, config.port, config.origin);
@@ -99,17 +100,23 @@ ClusterSnapshot KubernetesSource::snapshot() {
     } else {
       egresses_changed = true;
       entry.resource_version = version;
+      std::string reason = "InvalidEgress";
       try {
         auto egress = egressFromObject(object);
         // Regexes are compiled only here: a bad one must fail this Egress alone.
         policy::compileSelected({egress}, [](const policy::Egress&) { return true; });
-        entry.egress = std::move(egress);
+        if (auto refused = tenantSelectionError(egress, admin_namespaces_)) {
+          entry.error = std::move(*refused);
+          reason = "SelectorNotAllowed";
+        } else {
+          entry.egress = std::move(egress);
+        }
       } catch (const std::exception& error) {
         entry.error = error.what();
-        spdlog::error("Egress {} is invalid and not enforced: {}", key, entry.error);
-        events_->record({"egress.skouter/v1alpha1", "Egress", metadata.value("namespace", ""),
-                         metadata.value("name", ""), metadata.value("uid", "")},
-                        "Warning", "InvalidEgress", entry.error);
+      }
+      if (!entry.egress) {
+        spdlog::error("Egress {} is not enforced: {}", key, entry.error);
+        recordWarning(object, reason, entry.error);
       }
     }
     if (entry.egress) {
@@ -120,6 +127,11 @@ ClusterSnapshot KubernetesSource::snapshot() {
     parsed.emplace(key, std::move(entry));
   }
   parsed_ = std::move(parsed);
+  std::stable_partition(snapshot.egresses.begin(), snapshot.egresses.end(),
+                        [this](const policy::Egress& egress) {
+                          return std::find(admin_namespaces_.begin(), admin_namespaces_.end(),
+                                           egress.namespace_name) != admin_namespaces_.end();
+                        });
   if (egresses_changed) ++egress_generation_;
   snapshot.egress_generation = egress_generation_;
 
@@ -145,6 +157,20 @@ ClusterSnapshot KubernetesSource::snapshot() {
                                          endpoints.end());
   }
   return snapshot;
+}
+
+void KubernetesSource::warnAboutEgress(const std::string& key, const std::string& reason,
+                                       const std::string& message) {
+  const auto found = egresses_->objects().find(key);
+  if (found != egresses_->objects().end()) recordWarning(found->second, reason, message);
+}
+
+void KubernetesSource::recordWarning(const json& egress, const std::string& reason,
+                                     const std::string& message) {
+  const json& metadata = metadataOf(egress);
+  events_->record({"egress.skouter/v1alpha1", "Egress", metadata.value("namespace", ""),
+                   metadata.value("name", ""), metadata.value("uid", "")},
+                  "Warning", reason, message);
 }
 
 json KubernetesSource::statusJson() const {

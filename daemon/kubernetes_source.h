@@ -27,7 +27,9 @@ struct InvalidEgress {
 };
 
 struct ClusterSnapshot {
-  std::vector<policy::Egress> egresses;  // the valid ones
+  // The valid ones: those of the admin namespaces first, which thereby take precedence
+  // when Egresses cannot be united; then the others; each by namespace/name.
+  std::vector<policy::Egress> egresses;
   std::vector<InvalidEgress> invalid_egresses;
   // Changes whenever an Egress object is added, changed or removed.
   std::uint64_t egress_generation = 0;
@@ -50,13 +52,20 @@ class KubernetesSource {
   void start();
   // Every collection has been listed at least once.
   bool synced() const;
-  // Parses what changed since the last call; an invalid Egress is reported as a
-  // Kubernetes Event on it (once per distinct error) and left out.
+  // Parses what changed since the last call; an invalid Egress, or one selecting beyond
+  // its namespace outside the admin namespaces, is reported as a Kubernetes Event on it
+  // (once per distinct error) and left out.
   ClusterSnapshot snapshot();
+  // Reports a problem of the Egress object `key` ("namespace/name") as a Warning Event
+  // on it; the same one at most every 10 minutes.
+  void warnAboutEgress(const std::string& key, const std::string& reason,
+                       const std::string& message);
   nlohmann::json statusJson() const;
 
  private:
   std::vector<kubernetes::Reflector*> reflectors() const;
+  void recordWarning(const nlohmann::json& egress, const std::string& reason,
+                     const std::string& message);
 
   struct ParsedEgress {
     std::string resource_version;
@@ -67,6 +76,7 @@ class KubernetesSource {
   std::string node_name_;
   std::string dns_namespace_;
   std::string dns_service_;
+  std::vector<std::string> admin_namespaces_;
   std::unique_ptr<kubernetes::ApiClient> client_;
   std::unique_ptr<kubernetes::EventRecorder> events_;
   std::unique_ptr<kubernetes::Reflector> egresses_;

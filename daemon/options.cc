@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <spdlog/common.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <charconv>
 #include <cstdlib>
@@ -90,6 +91,12 @@ class Flags {
   std::map<std::string, FlagKind> kinds_;
 };
 
+std::string commaSeparated(const std::vector<std::string>& values) {
+  std::string text;
+  for (const auto& value : values) text += (text.empty() ? "" : ", ") + value;
+  return text;
+}
+
 constexpr const char* kUsage =
     "skouterd: DNS-driven egress firewall daemon\n\nUsage: skouterd --policy PATH [flags]\n"
     "       skouterd --config FILE [flags]\n"
@@ -145,6 +152,29 @@ void describeFlags(Flags& flags, RawValues& raw) {
                "addresses one name keeps open; beyond it the least recently answered goes "
                "(0: no limit)",
                std::to_string(options.max_ips_per_name));
+  flags.number("max-names-per-ip", "N", &options.max_names_per_ip,
+               "names one learned address keeps (what `entries` shows, and whose ports it "
+               "opens); beyond it the name least recently answered with it goes (0: no limit)",
+               std::to_string(options.max_names_per_ip));
+  flags.number("max-tcp-streams", "N", &options.max_tcp_streams,
+               "DNS-over-TCP connections to trusted resolvers followed at once; beyond it the "
+               "least recently active is forgotten, and its later segments are dropped",
+               std::to_string(options.max_tcp_streams));
+  flags.number("tcp-buffer-size", "BYTES", &options.tcp_buffer_size,
+               "bytes kept across every DNS-over-TCP connection (unfinished messages, segments "
+               "after a gap); beyond it the least recently active connections keeping bytes "
+               "are forgotten (at least 1048576)",
+               std::to_string(options.tcp_buffer_size));
+  flags.number("max-pending-lookups", "N", &options.max_pending_lookups,
+               "truncated answers held at once while the daemon completes them over TCP; "
+               "beyond it one is delivered as it is and the client falls back to TCP (0: none "
+               "held)",
+               std::to_string(options.max_pending_lookups));
+  flags.number("observed-names-size", "N", &options.observed_names_size,
+               "addresses whose names from answers (up to 8 each) are kept to name denied "
+               "destinations in `audit`, `monitor` and `explain`; the least recently answered "
+               "goes first (0: keep none)",
+               std::to_string(options.observed_names_size));
   flags.number("failsafe-timeout", "S", &options.failsafe_timeout_s,
                "seconds without a daemon heartbeat after which DNS answers pass untouched "
                "(enforcement of installed state continues)",
@@ -183,6 +213,12 @@ void describeFlags(Flags& flags, RawValues& raw) {
               "with --kubernetes: the cluster DNS Service; its cluster IPs and endpoints are "
               "trusted resolvers",
               raw.trusted_dns_service, FlagKind::kValue);
+  flags.list("admin-namespaces", "NS", &options.admin_namespaces,
+             "with --kubernetes: namespace whose Egresses may select pods of other namespaces "
+             "(namespaceSelector) and nodes (nodeSelector); an Egress of any other namespace "
+             "may select pods of its own namespace only, and one with either selector is not "
+             "enforced; repeatable",
+             commaSeparated(options.admin_namespaces));
   flags.number("api-connection-timeout", "S", &options.api_connection_timeout_s,
                "with --kubernetes: seconds after which a connection to the API server that "
                "answers nothing, not even TCP keepalive probes, is closed and made anew (a dead "
@@ -358,6 +394,11 @@ ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
     options.max_ttl_s = raw.max_ttl_s;
   }
   if (options.failsafe_timeout_s == 0) return invalid("failsafe-timeout", "must be at least 1");
+  if (options.max_tcp_streams == 0) return invalid("max-tcp-streams", "must be at least 1");
+  // One connection's largest message and its segments after a gap fit in it.
+  if (options.tcp_buffer_size < 1024 * 1024) {
+    return invalid("tcp-buffer-size", "must be at least 1048576");
+  }
   if (options.flow_idle_timeout_s == 0) return invalid("flow-idle-timeout", "must be at least 1");
   // Keepalive probes need whole seconds between them (a sixth of the timeout).
   if (options.api_connection_timeout_s < 6) {
@@ -368,6 +409,14 @@ ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
       raw.trusted_dns_service.find('/', slash + 1) != std::string::npos) {
     return invalid("trusted-dns-service",
                    "'" + raw.trusted_dns_service + "' is not NAMESPACE/NAME");
+  }
+  for (const auto& name : options.admin_namespaces) {
+    if (!isNamespaceName(name)) {
+      return invalid("admin-namespaces",
+                     "'" + name +
+                         "' is not a Kubernetes namespace name (at most 63 lower-case letters, "
+                         "digits and '-', beginning and ending with a letter or digit)");
+    }
   }
   options.trusted_dns_service_namespace = raw.trusted_dns_service.substr(0, slash);
   options.trusted_dns_service_name = raw.trusted_dns_service.substr(slash + 1);
@@ -437,6 +486,16 @@ std::optional<ListenAddress> parseMetricsAddress(std::string_view text) {
     return std::nullopt;
   }
   return ListenAddress{host, static_cast<std::uint16_t>(port)};
+}
+
+bool isNamespaceName(std::string_view name) {
+  const auto lower_or_digit = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+  };
+  return !name.empty() && name.size() <= 63 && lower_or_digit(name.front()) &&
+         lower_or_digit(name.back()) && std::all_of(name.begin(), name.end(), [&](char c) {
+           return lower_or_digit(c) || c == '-';
+         });
 }
 
 }  // namespace skouter::daemon

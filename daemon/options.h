@@ -36,6 +36,16 @@ struct DaemonOptions {
   resolver::DenyResponse deny_response = resolver::DenyResponse::kPassthrough;
   bool block_private_answers = false;
   std::size_t max_ips_per_name = 1000;
+  // Names one learned address keeps (0: no limit): random names under an allowed
+  // wildcard that resolve to one address cannot grow the daemon.
+  std::size_t max_names_per_ip = 64;
+  // DNS over TCP: connections followed at once, and the bytes kept across all of them.
+  std::size_t max_tcp_streams = 65536;
+  std::size_t tcp_buffer_size = 16 * 1024 * 1024;
+  // Truncated answers held while the daemon completes them over TCP.
+  std::size_t max_pending_lookups = 256;
+  // Addresses whose names from answers are kept to name denied destinations.
+  std::size_t observed_names_size = 65536;
   bool fail_open = false;
   bool audit = false;
   std::size_t audit_table_size = 4096;
@@ -45,6 +55,9 @@ struct DaemonOptions {
   bool kubernetes = false;
   std::string kubeconfig;  // empty: the in-cluster service account
   std::string node_name;   // default: $NODE_NAME
+  // The namespaces whose Egresses may select pods of other namespaces and nodes: an
+  // Egress anywhere else selects pods of its own namespace only.
+  std::vector<std::string> admin_namespaces = {"skouter-system"};
   std::string trusted_dns_service_namespace = "kube-system";
   std::string trusted_dns_service_name = "kube-dns";
   // A connection to the API server that answers nothing, not even TCP keepalive
@@ -82,5 +95,9 @@ struct ListenAddress {
   std::uint16_t port = 0;
 };
 std::optional<ListenAddress> parseMetricsAddress(std::string_view text);
+
+// A Kubernetes namespace name: a DNS-1123 label (at most 63 lower-case letters, digits
+// and '-', beginning and ending with a letter or digit).
+bool isNamespaceName(std::string_view name);
 
 }  // namespace skouter::daemon

@@ -167,61 +167,206 @@ CompiledPolicy compileForNode(const std::vector<Egress>& egresses, const NodeLab
                          [&labels](const Egress& egress) { return selectsNode(egress, labels); });
 }
 
-CompiledPolicy compileSelected(const std::vector<Egress>& egresses,
-                               const std::function<bool(const Egress&)>& selects) {
-  CompiledPolicy policy;
-  for (const Egress& egress : egresses) {
-    if (!selects(egress)) continue;
-    policy.polices = true;
-    if (egress.mode == EgressMode::kAudit) policy.audit_egresses.push_back(qualifiedName(egress));
-    if (!policy.deny_response) policy.deny_response = egress.deny_response;
-    for (std::size_t index = 0; index < egress.rules.size(); ++index) {
-      const EgressRule& rule = egress.rules[index];
-      const std::string description = describeRule(egress, index);
-      const RuleId id = ruleIdOf(description);
-      const auto [known, inserted] = policy.rule_descriptions.emplace(id, description);
-      if (!inserted && known->second == description) {
-        throw PolicyError(description + originOf(egress) + ": Egress " + qualifiedName(egress) +
-                          " is defined more than once");
-      }
-      if (!inserted) {
-        throw PolicyError(description + originOf(egress) + ": its rule id collides with " +
-                          known->second + "; rename one of the two Egress resources");
-      }
+namespace {
 
-      for (const std::string& domain : rule.domains) {
-        if (domain == "*") {
-          policy.names.addAnyName(id);
-        } else if (domain.starts_with("*.")) {
-          policy.names.addWildcard(domain.substr(2), id);
-        } else {
-          policy.names.addExact(domain, id);
-        }
-      }
-      for (const std::string& regex : rule.regexes) {
-        try {
-          policy.names.addRegex(regex, id);
-        } catch (const std::invalid_argument& error) {
-          throw PolicyError(description + originOf(egress) + ": invalid regex '" + regex +
-                            "': " + error.what());
-        }
-      }
-      if (!rule.ports.empty()) policy.rule_ports.emplace(id, rule.ports);
-      for (const IpPrefix& ip : rule.ips) policy.static_entries.push_back({ip, id, rule.ports});
-      for (const IpPrefix& cidr : rule.cidrs) {
-        policy.static_entries.push_back({cidr, id, rule.ports});
+// Why the rules of `egress` cannot join the rules `known` describes: the same Egress
+// twice, or a rule id (a 32-bit hash) that collides with another rule's, its own
+// included.
+std::optional<std::string> ruleIdConflict(const Egress& egress,
+                                          const std::map<RuleId, std::string>& known) {
+  std::map<RuleId, std::string> own;
+  for (std::size_t index = 0; index < egress.rules.size(); ++index) {
+    const std::string description = describeRule(egress, index);
+    const RuleId id = ruleIdOf(description);
+    const std::string* other = nullptr;
+    if (const auto found = known.find(id); found != known.end()) {
+      other = &found->second;
+    } else if (const auto mine = own.find(id); mine != own.end()) {
+      other = &mine->second;
+    }
+    if (!other) {
+      own.emplace(id, description);
+      continue;
+    }
+    if (*other == description) {
+      return description + originOf(egress) + ": Egress " + qualifiedName(egress) +
+             " is defined more than once";
+    }
+    return description + originOf(egress) + ": its rule id collides with " + *other +
+           "; rename one of the two Egress resources";
+  }
+  return std::nullopt;
+}
+
+// Adds the rules of `egress`, which ruleIdConflict found none for, to `policy`.
+void addEgress(CompiledPolicy& policy, const Egress& egress) {
+  policy.polices = true;
+  if (egress.mode == EgressMode::kAudit) policy.audit_egresses.push_back(qualifiedName(egress));
+  if (!policy.deny_response) policy.deny_response = egress.deny_response;
+  for (std::size_t index = 0; index < egress.rules.size(); ++index) {
+    const EgressRule& rule = egress.rules[index];
+    const std::string description = describeRule(egress, index);
+    const RuleId id = ruleIdOf(description);
+    policy.rule_descriptions.emplace(id, description);
+    for (const std::string& domain : rule.domains) {
+      if (domain == "*") {
+        policy.names.addAnyName(id);
+      } else if (domain.starts_with("*.")) {
+        policy.names.addWildcard(domain.substr(2), id);
+      } else {
+        policy.names.addExact(domain, id);
       }
     }
+    for (const std::string& regex : rule.regexes) {
+      try {
+        policy.names.addRegex(regex, id);
+      } catch (const std::invalid_argument& error) {
+        throw PolicyError(description + originOf(egress) + ": invalid regex '" + regex +
+                          "': " + error.what());
+      }
+    }
+    if (!rule.ports.empty()) policy.rule_ports.emplace(id, rule.ports);
+    for (const IpPrefix& ip : rule.ips) policy.static_entries.push_back({ip, id, rule.ports});
+    for (const IpPrefix& cidr : rule.cidrs) policy.static_entries.push_back({cidr, id, rule.ports});
   }
+}
 
+CompiledPolicy unite(const std::vector<const Egress*>& egresses) {
+  CompiledPolicy policy;
+  for (const Egress* egress : egresses) {
+    if (const auto conflict = ruleIdConflict(*egress, policy.rule_descriptions)) {
+      throw PolicyError(*conflict);
+    }
+    addEgress(policy, *egress);
+  }
   try {
     policy.names.compile();
   } catch (const std::invalid_argument& error) {
     throw PolicyError(std::string("cannot compile the policy's regexes: ") + error.what());
   }
-
   policy.static_entries = mergeStaticEntries(policy.static_entries);
   return policy;
+}
+
+bool hasRegexes(const Egress& egress) {
+  return std::any_of(egress.rules.begin(), egress.rules.end(),
+                     [](const EgressRule& rule) { return !rule.regexes.empty(); });
+}
+
+// Whether the regexes of `egresses` compile together.
+bool regexesCompile(const std::vector<const Egress*>& egresses) {
+  NameMatcher matcher;
+  try {
+    for (const Egress* egress : egresses) {
+      for (const EgressRule& rule : egress->rules) {
+        for (const std::string& regex : rule.regexes) matcher.addRegex(regex, 0);
+      }
+    }
+    matcher.compile();
+    return true;
+  } catch (const std::invalid_argument&) {
+    return false;
+  }
+}
+
+// Why the regexes of `candidate` cannot join those of `before`, which compile together.
+std::optional<std::string> regexConflict(const std::vector<const Egress*>& before,
+                                         const Egress& candidate) {
+  NameMatcher matcher;
+  std::string before_names;
+  for (const Egress* egress : before) {
+    before_names += (before_names.empty() ? "" : ", ") + qualifiedName(*egress);
+    for (const EgressRule& rule : egress->rules) {
+      for (const std::string& regex : rule.regexes) matcher.addRegex(regex, 0);
+    }
+  }
+  for (std::size_t index = 0; index < candidate.rules.size(); ++index) {
+    for (const std::string& regex : candidate.rules[index].regexes) {
+      try {
+        matcher.addRegex(regex, 0);
+      } catch (const std::invalid_argument& error) {
+        return describeRule(candidate, index) + originOf(candidate) + ": invalid regex '" + regex +
+               "': " + error.what();
+      }
+    }
+  }
+  try {
+    matcher.compile();
+  } catch (const std::invalid_argument&) {
+    return "Egress " + qualifiedName(candidate) + originOf(candidate) + ": its regexes " +
+           (before.empty() ? "alone exceed" : "and those of " + before_names + " together exceed") +
+           " RE2's memory budget";
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+CompiledPolicy compileSelected(const std::vector<Egress>& egresses,
+                               const std::function<bool(const Egress&)>& selects) {
+  std::vector<const Egress*> selected;
+  for (const Egress& egress : egresses) {
+    if (selects(egress)) selected.push_back(&egress);
+  }
+  return unite(selected);
+}
+
+WorkloadPolicy compileLeavingOut(const std::vector<Egress>& egresses,
+                                 const std::function<bool(const Egress&)>& selects) {
+  std::vector<std::size_t> selected;
+  for (std::size_t index = 0; index < egresses.size(); ++index) {
+    if (selects(egresses[index])) selected.push_back(index);
+  }
+  const auto pointers = [&egresses](const std::vector<std::size_t>& indices) {
+    std::vector<const Egress*> chosen;
+    for (const std::size_t index : indices) chosen.push_back(&egresses[index]);
+    return chosen;
+  };
+  WorkloadPolicy result;
+  try {
+    result.policy = unite(pointers(selected));
+    return result;
+  } catch (const PolicyError&) {
+    // Found out below, Egress by Egress, so that only the ones at fault are left out.
+  }
+
+  std::vector<std::size_t> kept;
+  std::map<RuleId, std::string> known;
+  for (const std::size_t index : selected) {
+    const Egress& egress = egresses[index];
+    if (auto conflict = ruleIdConflict(egress, known)) {
+      result.left_out.push_back({index, std::move(*conflict)});
+      continue;
+    }
+    for (std::size_t rule = 0; rule < egress.rules.size(); ++rule) {
+      const std::string description = describeRule(egress, rule);
+      known.emplace(ruleIdOf(description), description);
+    }
+    kept.push_back(index);
+  }
+  // RE2 compiles a set of regexes only as a whole. When all of them do not fit, each
+  // Egress with regexes is tried with those kept before it: a compilation each.
+  if (!regexesCompile(pointers(kept))) {
+    std::vector<std::size_t> fitting;
+    std::vector<const Egress*> accepted;
+    for (const std::size_t index : kept) {
+      const Egress& egress = egresses[index];
+      if (hasRegexes(egress)) {
+        if (auto conflict = regexConflict(accepted, egress)) {
+          result.left_out.push_back({index, std::move(*conflict)});
+          continue;
+        }
+        accepted.push_back(&egress);
+      }
+      fitting.push_back(index);
+    }
+    kept = std::move(fitting);
+  }
+  std::sort(result.left_out.begin(), result.left_out.end());
+  result.policy = unite(pointers(kept));
+  // Selected, so policed: leaving an Egress out never opens a workload.
+  result.policy.polices = !selected.empty();
+  return result;
 }
 
 const PortSet& CompiledPolicy::portsOf(RuleId rule) const {

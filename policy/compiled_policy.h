@@ -125,6 +125,28 @@ bool selectsNode(const Egress& egress, const NodeLabels& labels);
 // Throws PolicyError if a regex does not compile or an Egress is defined twice.
 CompiledPolicy compileSelected(const std::vector<Egress>& egresses,
                                const std::function<bool(const Egress&)>& selects);
+
+// An Egress left out of one workload's policy because it cannot be united with the
+// Egresses before it that select the workload too.
+struct LeftOutEgress {
+  std::size_t index = 0;  // into the Egresses compiled
+  std::string reason;
+  auto operator<=>(const LeftOutEgress&) const = default;
+};
+
+struct WorkloadPolicy {
+  CompiledPolicy policy;
+  std::vector<LeftOutEgress> left_out;  // in the order of the Egresses
+};
+
+// As compileSelected, except that an Egress which cannot be united with the selected
+// ones before it (the same Egress twice, a rule id colliding with theirs, its regexes
+// and theirs together beyond RE2's memory budget) is left out of this workload's policy
+// instead of failing it, so one such Egress never keeps the others from being
+// enforced. The earlier Egress is kept: `egresses` go in order of precedence. A
+// workload that an Egress selects is policed even when every one is left out.
+WorkloadPolicy compileLeavingOut(const std::vector<Egress>& egresses,
+                                 const std::function<bool(const Egress&)>& selects);
 // The node's own traffic: every Egress whose nodeSelector matches `labels`.
 CompiledPolicy compileForNode(const std::vector<Egress>& egresses, const NodeLabels& labels);
 

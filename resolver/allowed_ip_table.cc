@@ -1,5 +1,7 @@
 #include "resolver/allowed_ip_table.h"
 
+#include "resolver/dns_question.h"
+
 #include <algorithm>
 #include <cstring>
 #include <map>
@@ -46,50 +48,98 @@ IpAddress fromBpfAddr(const skouter_addr& addr) {
 }
 
 AllowedIpTable::AllowedIpTable(AllowedIpMap addresses, LearnedNameMap names,
-                               PortSetTable& port_sets, std::size_t max_ips_per_name)
+                               PortSetTable& port_sets, std::size_t max_ips_per_name,
+                               std::size_t max_names_per_ip)
     : addresses_(addresses),
       names_(names),
       port_sets_(port_sets),
-      max_ips_per_name_(max_ips_per_name) {
+      max_ips_per_name_(max_ips_per_name),
+      max_names_per_ip_(max_names_per_ip) {
   // Recency is not stored; the later expiry stands in for the more recent answer.
   std::vector<std::tuple<std::uint64_t, IpKey, std::string>> learned;
+  // Names of addresses that are gone: nothing would ever remove them.
+  std::vector<skouter_learned_name_key> orphans;
+  std::vector<std::pair<skouter_learned_name_key, std::string>> stored_raw;
   names_.forEach([&](const skouter_learned_name_key& key, const skouter_learned_name_value& value) {
     const auto entry = addresses_.lookup(key.ip);
-    if (!entry) return;
+    if (!entry) {
+      orphans.push_back(key);
+      return;
+    }
+    const std::string_view stored(value.name, strnlen(value.name, sizeof(value.name)));
+    std::string name = printableName(stored);
+    if (name != stored) stored_raw.emplace_back(key, name);
     learned.emplace_back(entry->expiry_ns, IpKey{key.ip.identity, fromBpfAddr(key.ip.ip)},
-                         std::string(value.name, strnlen(value.name, sizeof(value.name))));
+                         std::move(name));
   });
+  // Names an older daemon stored raw are kept under the name as it shows now.
+  for (const auto& [key, name] : stored_raw) {
+    names_.erase(key);
+    skouter_learned_name_value printable{};
+    std::strncpy(printable.name, name.c_str(), sizeof(printable.name) - 1);
+    names_.update(nameKeyOf(key.ip, name), printable);
+  }
+  for (const auto& key : orphans) names_.erase(key);
   std::sort(learned.begin(), learned.end());
+  learned.erase(std::unique(learned.begin(), learned.end()), learned.end());
   for (const auto& [expiry, ip, name] : learned) {
-    ips_of_name_[{ip.first, name}].push_back(ip.second);
-    names_of_ip_[ip].insert(name);
+    const NameRef learned_name = learned_.try_emplace({ip.first, name}).first;
+    learned_name->second.ips.push_back(ip.second);
+    names_of_ip_[ip].push_back(learned_name);
+    ++pairs_;
   }
+  // A lower --max-names-per-ip than the last daemon's applies at once, to memory and
+  // learned_names; the entries keep their ports until applyPolicy() rewrites them.
+  for (const auto& [ip, names] : names_of_ip_) trimNames(ip);
 }
 
-void AllowedIpTable::forget(const IpKey& ip, const std::string& name) {
+void AllowedIpTable::link(const IpKey& ip, NameRef name) {
+  auto& ips = name->second.ips;
+  auto& names = names_of_ip_[ip];
+  const auto known = std::find(names.begin(), names.end(), name);
+  if (known == names.end()) {
+    ++pairs_;
+  } else {
+    names.erase(known);
+    ips.remove(ip.second);
+  }
+  names.push_back(name);
+  ips.push_back(ip.second);
+}
+
+bool AllowedIpTable::forget(const IpKey& ip, NameRef name) {
   const auto key = keyOf(ip.first, ip.second);
-  names_.erase(nameKeyOf(key, name));
-  auto names = names_of_ip_.find(ip);
-  if (names != names_of_ip_.end()) {
-    names->second.erase(name);
-    if (!names->second.empty()) return;
-    names_of_ip_.erase(names);
-  }
+  names_.erase(nameKeyOf(key, name->first.second));
+  --pairs_;
+  const auto names = names_of_ip_.find(ip);
+  std::erase(names->second, name);
+  name->second.ips.remove(ip.second);
+  if (name->second.ips.empty()) learned_.erase(name);
+  if (!names->second.empty()) return false;
+  names_of_ip_.erase(names);
   addresses_.erase(key);
+  return true;
 }
 
-policy::PortSet AllowedIpTable::portsOf(const IpKey& ip, const std::string* also_name) const {
+std::size_t AllowedIpTable::trimNames(const IpKey& ip) {
+  std::size_t trimmed = 0;
+  while (max_names_per_ip_ > 0 && names_of_ip_.at(ip).size() > max_names_per_ip_) {
+    forget(ip, names_of_ip_.at(ip).front());
+    ++trimmed;
+  }
+  return trimmed;
+}
+
+policy::PortSet AllowedIpTable::portsOf(const IpKey& ip, const LearnedName* also) const {
   std::optional<policy::PortSet> united;
-  const auto add = [&](const std::string& name) {
-    const auto verdict = verdict_of_name_.find({ip.first, name});
+  const auto add = [&](const LearnedName& name) {
     const policy::PortSet every_port;
-    const policy::PortSet& opened =
-        verdict == verdict_of_name_.end() ? every_port : verdict->second.ports;
+    const policy::PortSet& opened = name.verdict ? name.verdict->ports : every_port;
     united = united ? policy::unitePorts(*united, opened) : opened;
   };
-  if (also_name) add(*also_name);
+  if (also) add(*also);
   if (const auto names = names_of_ip_.find(ip); names != names_of_ip_.end()) {
-    for (const std::string& name : names->second) add(name);
+    for (const NameRef name : names->second) add(name->second);
   }
   return united.value_or(policy::PortSet{});
 }
@@ -98,11 +148,11 @@ policy::RuleId AllowedIpTable::ruleOf(const IpKey& ip, policy::RuleId current) c
   const auto names = names_of_ip_.find(ip);
   if (names == names_of_ip_.end()) return current;
   std::optional<policy::RuleId> first;
-  for (const std::string& name : names->second) {
-    const auto verdict = verdict_of_name_.find({ip.first, name});
-    if (verdict == verdict_of_name_.end()) continue;
-    if (verdict->second.rule == current) return current;
-    if (!first) first = verdict->second.rule;
+  for (const NameRef name : names->second) {
+    const auto& verdict = name->second.verdict;
+    if (!verdict) continue;
+    if (verdict->rule == current) return current;
+    if (!first) first = verdict->rule;
   }
   return first.value_or(current);
 }
@@ -126,81 +176,91 @@ InstallResult AllowedIpTable::install(std::uint32_t identity,
                                       const std::string& name, policy::RuleId rule,
                                       const policy::PortSet& ports) {
   InstallResult result;
-  verdict_of_name_[{identity, name}] = NameVerdict{rule, ports};
-  for (const auto& learned : addresses) {
-    const auto key = keyOf(identity, learned.ip);
-    const auto port_set = port_sets_.intern(portsOf({identity, learned.ip}, &name));
+  if (addresses.empty()) return result;
+  const NameRef learned = learned_.try_emplace({identity, name}).first;
+  learned->second.verdict = NameVerdict{rule, ports};
+  for (const auto& address : addresses) {
+    const IpKey ip{identity, address.ip};
+    const auto key = keyOf(identity, address.ip);
+    const auto port_set = port_sets_.intern(portsOf(ip, &learned->second));
     if (!port_set) {
       ++result.failed;
       continue;
     }
     skouter_allowed_ip_value value{};
-    value.expiry_ns = learned.expiry_ns;
+    value.expiry_ns = address.expiry_ns;
     value.rule_id = rule;
     value.port_set = *port_set;
     if (const auto existing = addresses_.lookup(key)) {
-      if (existing->expiry_ns == 0 || existing->expiry_ns >= learned.expiry_ns) {
+      if (existing->expiry_ns == 0 || existing->expiry_ns >= address.expiry_ns) {
         value.expiry_ns = existing->expiry_ns;
       }
     }
+    // The name goes in first: an address whose names are unknown would outlive a
+    // policy that no longer allows them.
+    const auto names = names_of_ip_.find(ip);
+    const bool named =
+        names != names_of_ip_.end() &&
+        std::find(names->second.begin(), names->second.end(), learned) != names->second.end();
+    const auto name_key = nameKeyOf(key, name);
+    if (!named) {
+      skouter_learned_name_value name_value{};
+      std::strncpy(name_value.name, name.c_str(), sizeof(name_value.name) - 1);
+      if (names_.update(name_key, name_value) != 0) {
+        ++result.failed;
+        continue;
+      }
+    }
     if (addresses_.update(key, value) != 0) {
+      if (!named) names_.erase(name_key);
       ++result.failed;
       continue;
     }
     ++result.installed;
-
-    skouter_learned_name_value name_value{};
-    std::strncpy(name_value.name, name.c_str(), sizeof(name_value.name) - 1);
-    // A missing name only makes `entries` less informative; the address is in.
-    names_.update(nameKeyOf(key, name), name_value);
-
-    auto& ips = ips_of_name_[{identity, name}];
-    ips.remove(learned.ip);
-    ips.push_back(learned.ip);
-    names_of_ip_[{identity, learned.ip}].insert(name);
+    link(ip, learned);
+    if (const std::size_t trimmed = trimNames(ip); trimmed > 0) {
+      result.names_evicted += trimmed;
+      // The names left may open fewer ports.
+      refresh(ip);
+    }
   }
 
   if (max_ips_per_name_ > 0) {
-    auto& ips = ips_of_name_[{identity, name}];
-    while (ips.size() > max_ips_per_name_) {
-      const IpAddress oldest = ips.front();
-      ips.pop_front();
-      forget({identity, oldest}, name);
+    while (learned->second.ips.size() > max_ips_per_name_) {
+      const IpAddress oldest = learned->second.ips.front();
       ++result.evicted;
       // Another name may still hold the address: it keeps that name's ports, not these.
-      refresh({identity, oldest});
+      if (!forget({identity, oldest}, learned)) refresh({identity, oldest});
     }
   }
+  // Every address failed: the name holds none.
+  if (learned->second.ips.empty()) learned_.erase(learned);
   return result;
 }
 
 std::size_t AllowedIpTable::applyPolicy(std::uint32_t identity, const NamePolicy& policy) {
   const std::size_t before = names_of_ip_.size();
   std::set<IpAddress> changed;
-  for (auto entry = ips_of_name_.begin(); entry != ips_of_name_.end();) {
-    const auto& [key, ips] = *entry;
-    if (key.first != identity) {
-      ++entry;
-      continue;
-    }
-    const auto verdict = policy(key.second);
+  for (auto entry = learned_.begin(); entry != learned_.end();) {
+    const NameRef name = entry++;
+    if (name->first.first != identity) continue;
+    const auto verdict = policy(name->first.second);
+    auto& learned = name->second;
     if (verdict) {
       // A name read back from the pins has no ports recorded yet: its addresses hold
       // whatever the previous daemon wrote, so they are rewritten too.
-      const auto known = verdict_of_name_.find(key);
-      if (known == verdict_of_name_.end() || known->second != *verdict) {
-        changed.insert(ips.begin(), ips.end());
+      if (!learned.verdict || *learned.verdict != *verdict) {
+        changed.insert(learned.ips.begin(), learned.ips.end());
       }
-      verdict_of_name_[key] = *verdict;
-      ++entry;
+      learned.verdict = *verdict;
       continue;
     }
-    for (const auto& ip : ips) {
-      forget({identity, ip}, key.second);
+    // The last forget() takes the name itself.
+    const std::vector<IpAddress> ips(learned.ips.begin(), learned.ips.end());
+    for (const IpAddress& ip : ips) {
+      forget({identity, ip}, name);
       changed.insert(ip);
     }
-    verdict_of_name_.erase(key);
-    entry = ips_of_name_.erase(entry);
   }
   for (const IpAddress& ip : changed) refresh({identity, ip});
   return before - names_of_ip_.size();
@@ -222,15 +282,11 @@ std::size_t AllowedIpTable::removeExpired(std::uint64_t now_ns) {
     const IpKey ip{key.identity, fromBpfAddr(key.ip)};
     const auto names = names_of_ip_.find(ip);
     if (names == names_of_ip_.end()) return;
-    for (const auto& name : names->second) {
-      names_.erase(nameKeyOf(key, name));
-      auto ips = ips_of_name_.find({key.identity, name});
-      if (ips == ips_of_name_.end()) continue;
-      ips->second.remove(ip.second);
-      if (ips->second.empty()) {
-        ips_of_name_.erase(ips);
-        verdict_of_name_.erase({key.identity, name});
-      }
+    for (const NameRef name : names->second) {
+      names_.erase(nameKeyOf(key, name->first.second));
+      name->second.ips.remove(ip.second);
+      if (name->second.ips.empty()) learned_.erase(name);
+      --pairs_;
     }
     names_of_ip_.erase(names);
   });
@@ -272,15 +328,10 @@ std::optional<AllowedIpEntry> AllowedIpTable::entryOf(std::uint32_t identity,
       identity, ip, value->expiry_ns, value->rule_id, port_sets_.lookup(value->port_set), {}};
   // The names as the table knows them: the same ones learned_names holds.
   if (const auto names = names_of_ip_.find({identity, ip}); names != names_of_ip_.end()) {
-    entry.names.assign(names->second.begin(), names->second.end());
+    for (const NameRef name : names->second) entry.names.push_back(name->first.second);
+    std::sort(entry.names.begin(), entry.names.end());
   }
   return entry;
-}
-
-std::size_t AllowedIpTable::nameCount() const {
-  std::size_t count = 0;
-  for (const auto& [name, addresses] : ips_of_name_) count += addresses.size();
-  return count;
 }
 
 std::size_t AllowedIpTable::size() const {

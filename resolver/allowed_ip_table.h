@@ -39,26 +39,34 @@ struct NameVerdict {
 using NamePolicy = std::function<std::optional<NameVerdict>(const std::string& name)>;
 
 struct InstallResult {
-  std::size_t installed = 0;  // new or extended entries
-  std::size_t failed = 0;     // the map refused (full): counted and logged by the caller
-  std::size_t evicted = 0;    // addresses of the name beyond --max-ips-per-name
+  std::size_t installed = 0;      // new or extended entries
+  std::size_t failed = 0;         // a map refused (full): counted and logged by the caller
+  std::size_t evicted = 0;        // addresses of the name beyond --max-ips-per-name
+  std::size_t names_evicted = 0;  // names of an address beyond --max-names-per-ip
 };
 
 class AllowedIpTable {
  public:
   // `max_ips_per_name` (0: no limit) bounds the addresses one name of one identity
-  // holds open; a high-churn name (a CDN) then cannot fill the table. The pinned
-  // maps are read back, so a restarted daemon keeps counting where the last stopped.
-  // Port restrictions go through `port_sets`; an address opens the ports of all its
-  // names (two names resolving to one address open the ports of both).
+  // holds open; a high-churn name (a CDN) then cannot fill the table.
+  // `max_names_per_ip` (0: no limit) bounds the names one address of one identity
+  // keeps; random names under an allowed wildcard that all resolve to one address
+  // then cannot fill memory or learned_names. The pinned maps are read back, so a
+  // restarted daemon keeps counting where the last stopped (names beyond
+  // `max_names_per_ip` are dropped then). Port restrictions go through `port_sets`;
+  // an address opens the ports of all its names (two names resolving to one address
+  // open the ports of both).
   AllowedIpTable(AllowedIpMap addresses, LearnedNameMap names, PortSetTable& port_sets,
-                 std::size_t max_ips_per_name = 0);
+                 std::size_t max_ips_per_name = 0, std::size_t max_names_per_ip = 0);
 
   // Installs each address for `identity`, keeping the later expiry when the address
   // is already there, and records `name` against it; the address opens `ports` (empty:
   // every port) besides the ports of its other names. Beyond the limit, the address
   // of `name` least recently seen in an answer loses that name, and its entry goes
-  // when no other name holds it (connections already open keep their flow).
+  // when no other name holds it (connections already open keep their flow); beyond
+  // the other limit, the name of the address least recently seen in an answer for it
+  // loses it, and with it the ports only that name opened. A name is kept only while
+  // it holds an address: an answer without one (NXDOMAIN, NODATA) leaves nothing.
   InstallResult install(std::uint32_t identity, const std::vector<LearnedAddress>& addresses,
                         const std::string& name, policy::RuleId rule,
                         const policy::PortSet& ports = {});
@@ -73,7 +81,8 @@ class AllowedIpTable {
   // The port_sets ids the entries refer to.
   std::set<std::uint32_t> portSetsInUse() const;
 
-  // Removes entries whose expiry is at or before `now_ns`, with their names.
+  // Removes entries whose expiry is at or before `now_ns`, with their names; a name
+  // left without an address is forgotten.
   std::size_t removeExpired(std::uint64_t now_ns);
 
   std::vector<AllowedIpEntry> entries() const;
@@ -82,31 +91,50 @@ class AllowedIpTable {
   // Entries in allowed_ips, read from the map.
   std::size_t size() const;
   // Entries in learned_names: one per name and address.
-  std::size_t nameCount() const;
+  std::size_t nameCount() const { return pairs_; }
+  // Names that hold at least one address, over every identity.
+  std::size_t names() const { return learned_.size(); }
 
  private:
   using IpKey = std::pair<std::uint32_t, IpAddress>;      // identity, address
   using NameKey = std::pair<std::uint32_t, std::string>;  // identity, name
-  void forget(const IpKey& ip, const std::string& name);
-  // The ports the names of `ip` open, counting `also_name` among them.
-  policy::PortSet portsOf(const IpKey& ip, const std::string* also_name = nullptr) const;
+  struct LearnedName {
+    // The rule allowing the name and the ports it opens; names read back from the pins
+    // open every port until applyPolicy() tells.
+    std::optional<NameVerdict> verdict;
+    std::list<IpAddress> ips;  // least recently seen in an answer first
+  };
+  using LearnedNames = std::map<NameKey, LearnedName>;
+  using NameRef = LearnedNames::iterator;
+
+  // Records that `name` resolved to `ip` now: each goes to the back of the other's list.
+  void link(const IpKey& ip, NameRef name);
+  // Drops the name from the address, in learned_names too; the name goes when it holds
+  // no other address, the entry when no other name holds the address. True when the
+  // entry went.
+  bool forget(const IpKey& ip, NameRef name);
+  // The ports the names of `ip` open, counting `also` among them.
+  policy::PortSet portsOf(const IpKey& ip, const LearnedName* also = nullptr) const;
   // The rule to show for `ip`: `current` while one of its names is still allowed by
   // it, else the rule of its first name (a reload renamed or renumbered the rules).
   policy::RuleId ruleOf(const IpKey& ip, policy::RuleId current) const;
   // Rewrites the entry of `ip` after its names or their verdicts changed.
   void refresh(const IpKey& ip);
+  // Drops the names of `ip` least recently seen for it beyond max_names_per_ip_;
+  // returns how many. The entry keeps its ports until refresh().
+  std::size_t trimNames(const IpKey& ip);
 
   AllowedIpMap addresses_;
   LearnedNameMap names_;
   PortSetTable& port_sets_;
   std::size_t max_ips_per_name_;
-  // Views of learned_names kept in memory: the addresses of each name, least
-  // recently seen first, and the names of each address.
-  std::map<NameKey, std::list<IpAddress>> ips_of_name_;
-  std::map<IpKey, std::set<std::string>> names_of_ip_;
-  // The rule allowing each name and the ports it opens. Names read back from the pins
-  // open every port until applyPolicy() tells.
-  std::map<NameKey, NameVerdict> verdict_of_name_;
+  std::size_t max_names_per_ip_;
+  // learned_names kept in memory, both ways: each name with its addresses, and each
+  // address with its names (least recently seen in an answer for it first). A pair is
+  // in both or in neither, and in learned_names exactly when it is here.
+  LearnedNames learned_;
+  std::map<IpKey, std::vector<NameRef>> names_of_ip_;
+  std::size_t pairs_ = 0;
 };
 
 skouter_addr toBpfAddr(const IpAddress& ip);

@@ -164,8 +164,15 @@ AnswerDecision decideAnswer(std::span<const std::uint8_t> dns, const policy::Nam
                             std::uint64_t now_ns, const TtlSettings& settings) {
   AnswerDecision decision;
   ldns_pkt* raw = nullptr;
-  if (!namesAreSound(dns) || ldns_wire2pkt(&raw, dns.data(), dns.size()) != LDNS_STATUS_OK ||
-      !raw) {
+  if (!namesAreSound(dns)) {
+    decision.error = "unparseable DNS message";
+    return decision;
+  }
+  if (!tsigIsLastIfPresent(dns)) {
+    decision.error = "a TSIG record that is not the message's last record";
+    return decision;
+  }
+  if (ldns_wire2pkt(&raw, dns.data(), dns.size()) != LDNS_STATUS_OK || !raw) {
     decision.error = "unparseable DNS message";
     return decision;
   }

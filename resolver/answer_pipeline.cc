@@ -68,7 +68,7 @@ Histogram makeHoldTimeHistogram() {
 AnswerPipeline::AnswerPipeline(boost::asio::io_context& io, int ring_fd, AllowedIpTable& table,
                                AnswerInjector& injector, PolicyLookup policy, TtlSettings ttl,
                                RewriteSettings rewrite, DnsClient* dns_client,
-                               ObservedNames* observed)
+                               ObservedNames* observed, AnswerPipelineLimits limits)
     : table_(table),
       injector_(injector),
       policy_(std::move(policy)),
@@ -76,6 +76,8 @@ AnswerPipeline::AnswerPipeline(boost::asio::io_context& io, int ring_fd, Allowed
       rewrite_(rewrite),
       dns_client_(dns_client),
       observed_(observed),
+      limits_(limits),
+      tcp_streams_(limits.tcp),
       ring_(io, ring_fd, "answers",
             [this](std::span<const std::uint8_t> record) { handleRecord(record); }) {}
 
@@ -91,6 +93,7 @@ void AnswerPipeline::deferWhile(std::function<bool(std::uint32_t identity)> pend
 void AnswerPipeline::releaseDeferred() {
   auto deferred = std::move(deferred_);
   deferred_.clear();
+  deferred_bytes_ = 0;
   const auto pending = std::move(pending_);
   pending_ = nullptr;
   for (const auto& record : deferred) handleRecord(record);
@@ -101,10 +104,19 @@ void AnswerPipeline::handleRecord(std::span<const std::uint8_t> record) {
   if (record.size() < sizeof(skouter_answer_header)) return;
   skouter_answer_header header;
   std::memcpy(&header, record.data(), sizeof(header));
-  if (pending_ && deferred_.size() < kMaxDeferredAnswers && pending_(header.identity)) {
-    deferred_.emplace_back(record.begin(), record.end());
-    ++stats_.deferred;
-    return;
+  if (pending_ && pending_(header.identity)) {
+    if (deferred_.size() < kMaxDeferredAnswers &&
+        deferred_bytes_ + record.size() <= kMaxDeferredBytes) {
+      deferred_.emplace_back(record.begin(), record.end());
+      deferred_bytes_ += record.size();
+      ++stats_.deferred;
+      return;
+    }
+    ++stats_.deferred_over_limit;
+    limit_log_.log(datapathNowNs(), spdlog::level::warn,
+                   "{} answers ({} bytes) wait for their workload's policy already; judging "
+                   "this one for identity {} at once",
+                   deferred_.size(), deferred_bytes_, header.identity);
   }
   const auto frame = record.subspan(sizeof(header));
   handle(header, frame.first(std::min<std::size_t>(header.frame_len, frame.size())));
@@ -128,6 +140,9 @@ AnswerDecision AnswerPipeline::decide(std::uint32_t identity,
 
 RewriteSettings AnswerPipeline::rewriteSettingsFor(const policy::CompiledPolicy* policy) const {
   RewriteSettings settings = rewrite_;
+  // No policy known for the workload (after a restart, before the cluster is listed
+  // again): nothing is installed, and nothing is denied either.
+  if (!policy) settings.deny_response = DenyResponse::kPassthrough;
   if (policy && policy->deny_response) settings.deny_response = *policy->deny_response;
   // Audit drops nothing, answers included.
   if (policy && policy->audit()) settings.deny_response = DenyResponse::kPassthrough;
@@ -148,6 +163,14 @@ bool AnswerPipeline::install(std::uint32_t identity, const AnswerDecision& decis
                                          *decision.rule, policy->portsOf(*decision.rule));
       stats_.addresses_installed += result.installed;
       stats_.addresses_evicted += result.evicted;
+      stats_.names_evicted += result.names_evicted;
+      if (result.evicted > 0 || result.names_evicted > 0) {
+        limit_log_.log(datapathNowNs(), spdlog::level::info,
+                       "{} for identity {}: {} address(es) beyond --max-ips-per-name and {} "
+                       "name(s) of its addresses beyond --max-names-per-ip forgotten, least "
+                       "recently answered first",
+                       decision.question, identity, result.evicted, result.names_evicted);
+      }
       if (result.failed > 0) {
         ++stats_.dropped_install_failed;
         trouble_log_.log(datapathNowNs(), spdlog::level::err,
@@ -281,9 +304,17 @@ void AnswerPipeline::handleUdpAnswer(const skouter_answer_header& header,
   auto packet = rewritten.changed ? rebuildUdpPacket(*held, rewritten.dns) : held->ip_packet;
   const auto link_header = linkHeaderOf(frame, header);
   if (decision.verdict == AnswerVerdict::kAllowed && isTruncated(held->dns()) && dns_client_) {
-    completeThenDeliver(header, decision, std::move(packet), held->client,
-                        {link_header.begin(), link_header.end()});
-    return;
+    if (pending_lookups_ < limits_.max_pending_lookups) {
+      completeThenDeliver(header, decision, std::move(packet), held->client,
+                          {link_header.begin(), link_header.end()});
+      return;
+    }
+    // The client falls back to TCP, whose answer is held and installed in full.
+    ++stats_.truncated_over_limit;
+    limit_log_.log(datapathNowNs(), spdlog::level::warn,
+                   "truncated answer for {}: {} lookups over TCP are under way already "
+                   "(--max-pending-lookups); delivering the partial answer",
+                   decision.question, pending_lookups_);
   }
   deliver(packet, held->client, header, link_header);
 }
@@ -293,10 +324,12 @@ void AnswerPipeline::completeThenDeliver(const skouter_answer_header& header,
                                          std::vector<std::uint8_t> ip_packet, IpAddress client,
                                          std::vector<std::uint8_t> link_header) {
   // The header is copied: the ring buffer's record is gone once this returns.
+  ++pending_lookups_;
   dns_client_->query(decision.question, decision.question_type, DnsClient::Transport::kTcp,
                      [this, header, question = decision.question, packet = std::move(ip_packet),
                       client, link_header = std::move(link_header)](
                          const std::string& error, const std::vector<std::uint8_t>& answer) {
+                       --pending_lookups_;
                        if (error.empty()) {
                          ++stats_.truncated_resolved;
                          installAndReport(header.identity, client, decide(header.identity, answer));
@@ -341,8 +374,30 @@ void AnswerPipeline::handleTcpSegment(const skouter_answer_header& header,
   // offsets must not move): TTL capping, in messages that lie wholly in this segment.
   const RewriteSettings in_place{DenyResponse::kPassthrough, rewrite_.max_ttl_s, false};
   static const std::vector<policy::StaticEntry> kNoStaticEntries;
+  const std::uint64_t forgotten_before = tcp_streams_.forgottenForRoom();
+  const auto accepted = tcp_streams_.accept(*segment, datapathNowNs());
+  if (const std::uint64_t forgotten = tcp_streams_.forgottenForRoom() - forgotten_before;
+      forgotten > 0) {
+    stats_.tcp_streams_forgotten += forgotten;
+    limit_log_.log(datapathNowNs(), spdlog::level::warn,
+                   "TCP connections to resolvers at their limit ({} of --max-tcp-streams {}, {} "
+                   "of --tcp-buffer-size {} bytes): forgot the {} least recently active; "
+                   "their later segments are dropped",
+                   tcp_streams_.size(), limits_.tcp.max_streams, tcp_streams_.bufferedBytes(),
+                   limits_.tcp.max_buffered_bytes, forgotten);
+  }
+  if (!accepted.release) {
+    // Never read from a wrong offset nor delivered unread: TCP sends it again, and a
+    // connection that cannot be read on is given up by the client, which reconnects.
+    ++stats_.tcp_segments_dropped;
+    limit_log_.log(datapathNowNs(), spdlog::level::warn,
+                   "dropped a held TCP segment to {}:{}: its connection was forgotten, or it "
+                   "came after a gap with no room to keep it",
+                   segment->client.toString(), segment->client_port);
+    return;
+  }
   bool edited = false;
-  for (const auto& message : tcp_streams_.accept(*segment, datapathNowNs())) {
+  for (const auto& message : accepted.messages) {
     ++stats_.tcp_messages;
     auto decision = decide(header.identity, message.dns);
     if (message.offset_in_segment && in_place.max_ttl_s) {

@@ -30,19 +30,28 @@ struct AnswerStats {
   std::uint64_t allowed = 0;
   std::uint64_t denied = 0;
   std::uint64_t malformed = 0;
-  std::uint64_t question_mismatch = 0;       // not the question that was asked: dropped
-  std::uint64_t tcp_segments = 0;            // held TCP segments released
-  std::uint64_t tcp_messages = 0;            // DNS messages reassembled from them
+  std::uint64_t question_mismatch = 0;  // not the question that was asked: dropped
+  std::uint64_t tcp_segments = 0;       // held TCP segments released
+  std::uint64_t tcp_messages = 0;       // DNS messages reassembled from them
+  // Connections forgotten to stay within --max-tcp-streams and --tcp-buffer-size.
+  std::uint64_t tcp_streams_forgotten = 0;
+  // Held TCP segments dropped, not delivered: of a forgotten connection, or after a gap
+  // with no room to keep them (the resolver sends them again).
+  std::uint64_t tcp_segments_dropped = 0;
   std::uint64_t dropped_install_failed = 0;  // a map was full: the client retries
   std::uint64_t inject_failed = 0;
   std::uint64_t addresses_installed = 0;
   std::uint64_t addresses_evicted = 0;   // beyond --max-ips-per-name
+  std::uint64_t names_evicted = 0;       // names of an address beyond --max-names-per-ip
   std::uint64_t rewritten = 0;           // denied, capped or filtered before delivery
   std::uint64_t private_removed = 0;     // --block-private-answers
   std::uint64_t truncated_resolved = 0;  // truncated answers completed over TCP first
   std::uint64_t truncated_failed = 0;    // ... whose TCP lookup failed (delivered anyway)
-  std::uint64_t max_hold_ns = 0;         // longest time from interception to re-injection
-  std::uint64_t deferred = 0;            // waited for their workload's policy to be known
+  // ... delivered at once: --max-pending-lookups were under way already.
+  std::uint64_t truncated_over_limit = 0;
+  std::uint64_t max_hold_ns = 0;          // longest time from interception to re-injection
+  std::uint64_t deferred = 0;             // waited for their workload's policy to be known
+  std::uint64_t deferred_over_limit = 0;  // judged at once: the waiting room was full
 };
 
 // What became of one held answer, as `skouterctl monitor` shows it.
@@ -53,6 +62,14 @@ const char* toString(AnswerOutcome outcome);
 // decision as judged (for kDenied its denied_addresses, never installed).
 using AnswerReporter = std::function<void(std::uint32_t identity, const IpAddress& client,
                                           const AnswerDecision& decision, AnswerOutcome outcome)>;
+
+// How much one pipeline holds at once, whatever workloads and resolvers send.
+struct AnswerPipelineLimits {
+  TcpStreamLimits tcp;
+  // Truncated answers held while the daemon looks them up over TCP
+  // (--max-pending-lookups); beyond it a truncated answer is delivered as it is.
+  std::size_t max_pending_lookups = 256;
+};
 
 // Seconds from interception to re-injection; the buckets span a fast local resolver's
 // reply being judged (~100 µs) to a truncated answer completed over TCP (seconds).
@@ -69,19 +86,25 @@ class AnswerPipeline {
   // no denied answer.
   AnswerPipeline(boost::asio::io_context& io, int ring_fd, AllowedIpTable& table,
                  AnswerInjector& injector, PolicyLookup policy, TtlSettings ttl,
-                 RewriteSettings rewrite, DnsClient* dns_client, ObservedNames* observed);
+                 RewriteSettings rewrite, DnsClient* dns_client, ObservedNames* observed,
+                 AnswerPipelineLimits limits = {});
   ~AnswerPipeline();
   AnswerPipeline(const AnswerPipeline&) = delete;
   AnswerPipeline& operator=(const AnswerPipeline&) = delete;
 
   void start();
   // While `pending(identity)` holds, answers for that identity wait (at most
-  // kMaxDeferredAnswers of them) instead of being judged: a restarted daemon knows its
-  // pods' identities from the pinned maps before it knows their policies.
+  // kMaxDeferredAnswers of them, kMaxDeferredBytes in all) instead of being judged: a
+  // restarted daemon knows its pods' identities from the pinned maps before it knows
+  // their policies.
   void deferWhile(std::function<bool(std::uint32_t identity)> pending);
   // Judges the answers that waited, in the order they came.
   void releaseDeferred();
   const AnswerStats& stats() const { return stats_; }
+  const TcpAnswerStreams& tcpStreams() const { return tcp_streams_; }
+  // Truncated answers held while their lookup over TCP is under way.
+  std::size_t pendingLookups() const { return pending_lookups_; }
+  const AnswerPipelineLimits& limits() const { return limits_; }
   const Histogram& holdTimes() const { return hold_times_; }
   void reportTo(AnswerReporter reporter) { reporter_ = std::move(reporter); }
   // Installs what an answer to the daemon's own query allows for `identity` (the
@@ -126,21 +149,28 @@ class AnswerPipeline {
   RewriteSettings rewrite_;
   DnsClient* dns_client_;
   ObservedNames* observed_;
+  AnswerPipelineLimits limits_;
   TcpAnswerStreams tcp_streams_;
+  std::size_t pending_lookups_ = 0;
   AnswerStats stats_;
   Histogram hold_times_ = makeHoldTimeHistogram();
   AnswerReporter reporter_;
   std::function<bool(std::uint32_t identity)> pending_;
   std::deque<std::vector<std::uint8_t>> deferred_;
+  std::size_t deferred_bytes_ = 0;
   // Separate budgets, so a flood of denied lookups cannot hide a malformed answer.
   RateLimitedLog trouble_log_;
   RateLimitedLog decision_log_;
+  // What a bound forgot or dropped.
+  RateLimitedLog limit_log_;
   // Last: its callback uses everything above.
   RingBufferReader ring_;
 };
 
-// Beyond this many, answers are judged at once rather than wait.
+// Beyond this many, or this many bytes (the answers ring's size), answers are judged at
+// once rather than wait.
 inline constexpr std::size_t kMaxDeferredAnswers = 4096;
+inline constexpr std::size_t kMaxDeferredBytes = 8 * 1024 * 1024;
 
 // `segment` cut into IP packets of at most `max_ip_packet` bytes, as the kernel's TCP
 // segmentation would have sent them: the headers repeated, sequence numbers, lengths,

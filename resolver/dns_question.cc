@@ -38,7 +38,33 @@ bool soundName(std::span<const std::uint8_t> dns, std::size_t& at, std::size_t e
   return false;
 }
 
+// What a name may show as it is: printable ASCII without the space. Everything else is
+// written \DDD, as dig does, so that a name is valid UTF-8 wherever it goes (JSON,
+// logs, tables, metric labels) and two different names never show alike.
+bool isPrintable(std::uint8_t byte) { return byte > 0x20 && byte < 0x7f; }
+
+void appendDecimalEscape(std::string& out, std::uint8_t byte) {
+  out += '\\';
+  out += static_cast<char>('0' + byte / 100);
+  out += static_cast<char>('0' + byte / 10 % 10);
+  out += static_cast<char>('0' + byte % 10);
+}
+
 }  // namespace
+
+std::string printableName(std::string_view name) {
+  std::string printable;
+  printable.reserve(name.size());
+  for (const char c : name) {
+    const auto byte = static_cast<std::uint8_t>(c);
+    if (isPrintable(byte)) {
+      printable += c;
+    } else {
+      appendDecimalEscape(printable, byte);
+    }
+  }
+  return printable;
+}
 
 bool namesAreSound(std::span<const std::uint8_t> dns) {
   if (dns.size() < kHeader) return false;
@@ -81,6 +107,22 @@ bool namesAreSound(std::span<const std::uint8_t> dns) {
   return true;
 }
 
+bool tsigIsLastIfPresent(std::span<const std::uint8_t> dns) {
+  constexpr std::uint16_t kTypeTsig = 250;
+  std::size_t at = kHeader;
+  for (std::uint16_t i = 0; i < read16(dns, 4); ++i) {
+    if (!soundName(dns, at, dns.size())) return false;
+    at += 4;
+  }
+  const std::uint32_t records = std::uint32_t{read16(dns, 6)} + read16(dns, 8) + read16(dns, 10);
+  for (std::uint32_t i = 0; i < records; ++i) {
+    if (!soundName(dns, at, dns.size()) || at + 10 > dns.size()) return false;
+    if (read16(dns, at) == kTypeTsig && i + 1 < records) return false;
+    at += 10 + read16(dns, at + 8);
+  }
+  return true;
+}
+
 std::optional<std::string> canonicalName(std::span<const std::uint8_t> wire,
                                          std::size_t* consumed) {
   std::string name;
@@ -94,9 +136,15 @@ std::optional<std::string> canonicalName(std::span<const std::uint8_t> wire,
     if (label > kMaxLabel || offset + label > wire.size()) return std::nullopt;
     if (!name.empty()) name += '.';
     for (std::size_t i = 0; i < label; ++i) {
-      const char c = static_cast<char>(wire[offset + i]);
-      if (c == '.' || c == '\\') name += '\\';
-      name += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+      const std::uint8_t byte = wire[offset + i];
+      if (byte == '.' || byte == '\\') {
+        name += '\\';
+        name += static_cast<char>(byte);
+      } else if (!isPrintable(byte)) {
+        appendDecimalEscape(name, byte);
+      } else {
+        name += static_cast<char>(byte >= 'A' && byte <= 'Z' ? byte - 'A' + 'a' : byte);
+      }
     }
     offset += label;
   }

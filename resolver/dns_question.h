@@ -1,12 +1,15 @@
 // The question of a DNS message in the form skouter compares and shows names: lower
 // case, no trailing dot, a dot or backslash inside a label escaped as in presentation
-// format (so the one-label name "example\.com" never passes for example.com).
+// format (so the one-label name "example\.com" never passes for example.com), and any
+// byte that is not printable ASCII written \DDD (so a name is always valid UTF-8: a
+// name is bytes, and JSON, logs and metric labels take only text).
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 namespace skouter::resolver {
 
@@ -15,6 +18,10 @@ namespace skouter::resolver {
 // `consumed` gets the bytes the name took.
 std::optional<std::string> canonicalName(std::span<const std::uint8_t> wire,
                                          std::size_t* consumed = nullptr);
+
+// `name` with every byte that is not printable ASCII written \DDD; a name in the form
+// above is left as it is. For names read back from where an older daemon stored them.
+std::string printableName(std::string_view name);
 
 struct DnsQuestion {
   std::string name;
@@ -36,5 +43,11 @@ std::optional<DnsQuestion> parseQuestionSection(std::span<const std::uint8_t> by
 // backwards, as every real server writes them. Messages failing this are not handed
 // to ldns at all: its error paths leak memory on some of them.
 bool namesAreSound(std::span<const std::uint8_t> dns);
+
+// Whether the message has no TSIG record but as its very last one (RFC 8945 section
+// 5.1: at most one, last in the additional section). ldns 1.8.3 keeps only the last
+// TSIG record of a message it reads and leaks each one before it, though it reports
+// success: such messages are not handed to ldns either. Expects namesAreSound().
+bool tsigIsLastIfPresent(std::span<const std::uint8_t> dns);
 
 }  // namespace skouter::resolver

@@ -14,6 +14,7 @@ void ObservedNames::record(std::uint32_t identity, const std::string& name,
       if (names_.size() >= capacity_) {
         names_.erase(least_recent_first_.front());
         least_recent_first_.pop_front();
+        ++forgotten_;
       }
       least_recent_first_.push_back(key);
       found = names_.emplace(key, Names{{}, std::prev(least_recent_first_.end())}).first;

@@ -28,6 +28,9 @@ class ObservedNames {
   // Sorted; empty when no answer named the address.
   std::vector<std::string> namesOf(std::uint32_t identity, const IpAddress& address) const;
   std::size_t size() const { return names_.size(); }
+  std::size_t capacity() const { return capacity_; }
+  // Addresses forgotten to make room for others.
+  std::uint64_t forgotten() const { return forgotten_; }
 
  private:
   using Key = std::pair<std::uint32_t, IpAddress>;
@@ -38,6 +41,7 @@ class ObservedNames {
   std::size_t capacity_;
   std::map<Key, Names> names_;
   std::list<Key> least_recent_first_;
+  std::uint64_t forgotten_ = 0;
 };
 
 }  // namespace skouter::resolver

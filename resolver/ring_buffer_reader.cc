@@ -25,23 +25,29 @@ RingBufferReader::~RingBufferReader() {
   ring_buffer__free(ring_);
 }
 
-void RingBufferReader::start() {
+void RingBufferReader::start() { waitForRecords(); }
+
+void RingBufferReader::consume() {
+  handled_this_turn_ = 0;
   ring_buffer__consume(ring_);
-  waitForRecords();
 }
 
 void RingBufferReader::waitForRecords() {
+  // Level-triggered: records left by a turn that stopped early make the descriptor
+  // ready again at once, after whatever else was ready meanwhile.
   readiness_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
                         [this](const boost::system::error_code& error) {
                           if (error) return;
-                          ring_buffer__consume(ring_);
+                          consume();
                           waitForRecords();
                         });
 }
 
 int RingBufferReader::onRecord(void* self, void* data, std::size_t size) {
-  static_cast<RingBufferReader*>(self)->handler_({static_cast<const std::uint8_t*>(data), size});
-  return 0;
+  auto* reader = static_cast<RingBufferReader*>(self);
+  reader->handler_({static_cast<const std::uint8_t*>(data), size});
+  // libbpf consumes the record whose callback stops the turn, and reads no further.
+  return ++reader->handled_this_turn_ < kRecordsPerTurn ? 0 : -EAGAIN;
 }
 
 }  // namespace skouter::resolver

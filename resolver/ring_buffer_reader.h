@@ -30,11 +30,17 @@ class RingBufferReader {
   // every record as it comes.
   void start();
 
+  // Records handled in one turn of the event loop at most: under a sustained flood
+  // the heartbeat, the timers and the admin API still get their turns between.
+  static constexpr std::size_t kRecordsPerTurn = 256;
+
  private:
   static int onRecord(void* self, void* data, std::size_t size);
   void waitForRecords();
+  void consume();
 
   Handler handler_;
+  std::size_t handled_this_turn_ = 0;
   ring_buffer* ring_ = nullptr;
   boost::asio::posix::stream_descriptor readiness_;
 };

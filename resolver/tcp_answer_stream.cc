@@ -2,6 +2,9 @@
 
 #include <netinet/in.h>
 
+#include <algorithm>
+#include <random>
+
 #include "common/internet_checksum.h"
 
 namespace skouter::resolver {
@@ -96,6 +99,29 @@ void recomputeTcpChecksum(HeldSegment& segment) {
   tcp[17] = static_cast<std::uint8_t>(checksum & 0xff);
 }
 
+TcpAnswerStreams::TcpAnswerStreams(TcpStreamLimits limits)
+    : limits_(limits),
+      hash_key_((std::uint64_t{std::random_device{}()} << 32) | std::random_device{}()) {}
+
+std::uint64_t TcpAnswerStreams::hashOf(const Key& key) const {
+  // FNV-1a from a secret basis, then splitmix64's finalizer: a workload cannot aim its
+  // connections at another's entry.
+  std::uint64_t hash = hash_key_;
+  const auto mix = [&hash](std::uint8_t byte) { hash = (hash ^ byte) * 0x100000001b3ULL; };
+  const auto& [client, client_port, server, server_port] = key;
+  for (const IpAddress* address : {&client, &server}) {
+    mix(static_cast<std::uint8_t>(address->family));
+    for (std::size_t i = 0; i < address->size(); ++i) mix(address->bytes[i]);
+  }
+  for (const std::uint16_t port : {client_port, server_port}) {
+    mix(static_cast<std::uint8_t>(port >> 8));
+    mix(static_cast<std::uint8_t>(port));
+  }
+  hash = (hash ^ (hash >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  hash = (hash ^ (hash >> 27)) * 0x94d049bb133111ebULL;
+  return hash ^ (hash >> 31);
+}
+
 void TcpAnswerStreams::append(Stream& stream, std::uint32_t sequence,
                               std::span<const std::uint8_t> data) {
   const std::int32_t behind = distance(sequence, stream.next_sequence);
@@ -108,25 +134,129 @@ void TcpAnswerStreams::append(Stream& stream, std::uint32_t sequence,
   stream.next_sequence += static_cast<std::uint32_t>(data.size());
 }
 
-std::vector<StreamMessage> TcpAnswerStreams::accept(const HeldSegment& segment,
-                                                    std::uint64_t now_ns) {
+void TcpAnswerStreams::touch(Streams::iterator stream) {
+  Stream& state = stream->second;
+  auto& from = state.holding ? holding_ : quiet_;
+  state.holding = state.bytes() > 0;
+  auto& to = state.holding ? holding_ : quiet_;
+  to.splice(to.end(), from, state.position);
+}
+
+void TcpAnswerStreams::forget(Streams::iterator stream) {
+  buffered_bytes_ -= stream->second.bytes();
+  const std::uint64_t hash = hashOf(stream->first);
+  forgotten_[hash] = Forgotten{stream->second.next_sequence, ++generation_};
+  forgotten_order_.emplace_back(hash, generation_);
+  while (forgotten_order_.size() > limits_.max_streams) {
+    const auto [oldest, generation] = forgotten_order_.front();
+    forgotten_order_.pop_front();
+    // An entry renewed or replaced since is not this one.
+    const auto found = forgotten_.find(oldest);
+    if (found != forgotten_.end() && found->second.generation == generation) {
+      forgotten_.erase(found);
+    }
+  }
+  (stream->second.holding ? holding_ : quiet_).erase(stream->second.position);
+  streams_.erase(stream);
+}
+
+bool TcpAnswerStreams::makeRoom(std::size_t more, Streams::iterator keep) {
+  while (buffered_bytes_ + more > limits_.max_buffered_bytes && !holding_.empty()) {
+    const auto oldest = streams_.find(*holding_.front());
+    if (oldest == keep) break;  // touched last, so every other one is gone already
+    forget(oldest);
+    ++forgotten_for_room_;
+  }
+  return buffered_bytes_ + more <= limits_.max_buffered_bytes;
+}
+
+bool TcpAnswerStreams::isOfForgotten(const HeldSegment& segment, std::uint64_t key_hash) {
+  const auto found = forgotten_.find(key_hash);
+  if (found == forgotten_.end()) return false;
+  Forgotten& forgotten = found->second;
+  const std::int32_t offset = distance(forgotten.next_sequence, segment.sequence);
+  const auto window = static_cast<std::int32_t>(kForgottenWindow);
+  if (offset < -window || offset > window) {
+    // Far from anything the forgotten connection sent: a new connection that reuses
+    // its addresses and ports, starting at its own initial sequence number.
+    forgotten_.erase(found);
+    return false;
+  }
+  const std::uint32_t end = segment.sequence + static_cast<std::uint32_t>(segment.payload_length);
+  if (distance(forgotten.next_sequence, end) > 0) forgotten.next_sequence = end;
+  return true;
+}
+
+AcceptedSegment TcpAnswerStreams::accept(const HeldSegment& segment, std::uint64_t now_ns) {
   const Key key{segment.client, segment.client_port, segment.server, segment.server_port};
-  auto [found, created] = streams_.try_emplace(key);
+  auto found = streams_.find(key);
+  if (found == streams_.end()) {
+    if (!forgotten_.empty() && isOfForgotten(segment, hashOf(key))) {
+      ++segments_dropped_;
+      return {{}, false};
+    }
+    if (streams_.size() >= limits_.max_streams) {
+      // The least recently active connection, quiet or keeping bytes.
+      auto oldest = streams_.end();
+      for (const auto* streams : {&quiet_, &holding_}) {
+        if (streams->empty()) continue;
+        const auto front = streams_.find(*streams->front());
+        if (oldest == streams_.end() || front->second.last_seen_ns < oldest->second.last_seen_ns) {
+          oldest = front;
+        }
+      }
+      if (oldest != streams_.end()) {
+        forget(oldest);
+        ++forgotten_for_room_;
+      }
+    }
+    found = streams_.try_emplace(key).first;
+    found->second.next_sequence = segment.sequence;
+    found->second.position = quiet_.insert(quiet_.end(), &found->first);
+  }
   Stream& stream = found->second;
-  if (created) stream.next_sequence = segment.sequence;
   stream.last_seen_ns = now_ns;
+  touch(found);
 
   const auto data = segment.payload();
   if (distance(stream.next_sequence, segment.sequence) > 0) {
-    // After a gap: nothing completes until the gap is filled.
-    if (stream.out_of_order_bytes + data.size() <= kMaxOutOfOrderBytes &&
-        !stream.out_of_order.contains(segment.sequence)) {
-      stream.out_of_order.emplace(segment.sequence,
-                                  std::vector<std::uint8_t>(data.begin(), data.end()));
-      stream.out_of_order_bytes += data.size();
+    // After a gap: nothing completes until the gap is filled. Beyond the room for it,
+    // the segment is lost rather than kept: TCP sends it again once the gap is filled.
+    if (stream.out_of_order.contains(segment.sequence)) return {};
+    const std::size_t cost = data.size() + kOutOfOrderEntryCost;
+    if (stream.out_of_order_bytes + cost > kMaxOutOfOrderBytes || !makeRoom(cost, found)) {
+      ++segments_dropped_;
+      return {{}, false};
     }
+    stream.out_of_order.emplace(segment.sequence,
+                                std::vector<std::uint8_t>(data.begin(), data.end()));
+    stream.out_of_order_bytes += cost;
+    buffered_bytes_ += cost;
+    touch(found);
     return {};
   }
+
+  const std::int32_t behind = distance(segment.sequence, stream.next_sequence);
+  const std::size_t fresh =
+      data.size() - std::min<std::size_t>(data.size(), behind > 0 ? behind : 0);
+  const std::size_t capacity = stream.buffer.capacity();
+  const std::size_t needed = stream.buffer.size() + fresh;
+  std::size_t grown = std::max(needed, capacity);
+  if (needed > capacity && stream.buffer.size() >= 2) {
+    // Room for the whole unfinished message at once, its length being known: a message
+    // in many small segments is copied once, not once per segment. The whole
+    // allocation counts against the room.
+    grown = std::max(needed, 2 + ((std::size_t{stream.buffer[0]} << 8) | stream.buffer[1]));
+  }
+  if (!makeRoom(grown - capacity, found)) {
+    // Only this connection keeps bytes and they do not fit: it cannot be read on.
+    forget(found);
+    ++forgotten_for_room_;
+    ++segments_dropped_;
+    return {{}, false};
+  }
+  const std::size_t before = stream.bytes();
+  stream.buffer.reserve(grown);
   append(stream, segment.sequence, data);
   // Segments that arrived early and are now contiguous.
   while (!stream.out_of_order.empty()) {
@@ -137,12 +267,12 @@ std::vector<StreamMessage> TcpAnswerStreams::accept(const HeldSegment& segment,
       if (distance(candidate->first, next->first) > 0) next = candidate;
     }
     if (distance(stream.next_sequence, next->first) > 0) break;
-    stream.out_of_order_bytes -= next->second.size();
+    stream.out_of_order_bytes -= next->second.size() + kOutOfOrderEntryCost;
     append(stream, next->first, next->second);
     stream.out_of_order.erase(next);
   }
 
-  std::vector<StreamMessage> messages;
+  AcceptedSegment accepted;
   // The sequence number of the buffer's first byte.
   const std::uint32_t buffer_start =
       stream.next_sequence - static_cast<std::uint32_t>(stream.buffer.size());
@@ -161,18 +291,33 @@ std::vector<StreamMessage> TcpAnswerStreams::accept(const HeldSegment& segment,
       message.offset_in_segment =
           static_cast<std::size_t>(distance(segment.sequence, message_start)) + 2;
     }
-    messages.push_back(std::move(message));
+    accepted.messages.push_back(std::move(message));
     consumed += 2 + length;
   }
   stream.buffer.erase(stream.buffer.begin(),
                       stream.buffer.begin() + static_cast<std::ptrdiff_t>(consumed));
-  if (segment.flags & (kTcpFin | kTcpRst)) streams_.erase(found);
-  return messages;
+  // What is left is at most an unfinished message: it keeps no more than it needs.
+  if (stream.buffer.capacity() > 2 * stream.buffer.size()) stream.buffer.shrink_to_fit();
+  buffered_bytes_ = buffered_bytes_ - before + stream.bytes();
+  if (segment.flags & (kTcpFin | kTcpRst)) {
+    forget(found);
+  } else {
+    touch(found);
+  }
+  return accepted;
 }
 
 std::size_t TcpAnswerStreams::forgetIdle(std::uint64_t cutoff_ns) {
-  return std::erase_if(streams_,
-                       [&](const auto& entry) { return entry.second.last_seen_ns < cutoff_ns; });
+  std::size_t forgotten = 0;
+  for (auto stream = streams_.begin(); stream != streams_.end();) {
+    const auto next = std::next(stream);
+    if (stream->second.last_seen_ns < cutoff_ns) {
+      forget(stream);
+      ++forgotten;
+    }
+    stream = next;
+  }
+  return forgotten;
 }
 
 }  // namespace skouter::resolver

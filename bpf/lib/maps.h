@@ -89,9 +89,11 @@ struct {
   __type(value, struct skouter_dns_query_value);
 } dns_queries SEC(".maps") __weak;
 
+/* Room for a large cluster's DNS service: its cluster IPs and every endpoint, both
+ * families, and a rollout's old and new endpoints at once. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 64);
+  __uint(max_entries, 1024);
   __type(key, struct skouter_resolver_key);
   __type(value, struct skouter_resolver_value);
 } trusted_resolvers SEC(".maps") __weak;

@@ -85,9 +85,9 @@ class AllowedIpTableTest : public DatapathFixture {
     port_sets_ = std::make_unique<resolver::PortSetTable>(datapath().portSets());
   }
 
-  AllowedIpTable table(std::size_t max_ips_per_name = 0) {
+  AllowedIpTable table(std::size_t max_ips_per_name = 0, std::size_t max_names_per_ip = 0) {
     return AllowedIpTable(datapath().allowedIps(), datapath().learnedNames(), *port_sets_,
-                          max_ips_per_name);
+                          max_ips_per_name, max_names_per_ip);
   }
 
   // An address expiring `seconds` from the start of the test.
@@ -586,6 +586,135 @@ TEST_F(AllowedIpTableTest, AnAddressEvictedFromANameLosesThatNamesPorts) {
                                   {kA.toString(), "443/TCP"},
                                   {kB.toString(), "22/TCP"},
                               }));
+}
+
+// Bounds: what the table keeps in memory and in learned_names is what its entries
+// need, however many names answers bring.
+
+TEST_F(AllowedIpTableTest, AnswersWithoutAddressesLeaveNothingBehind) {
+  AllowedIpTable allowed = table(1000, 64);
+  // NXDOMAIN, NODATA, SERVFAIL for random names under an allowed wildcard.
+  for (int i = 0; i < 20000; ++i) {
+    const InstallResult result =
+        allowed.install(kHost, {}, "n" + std::to_string(i) + ".random.test", kRule, tcp(443));
+    ASSERT_EQ(result.installed + result.failed + result.evicted + result.names_evicted, 0u);
+  }
+  EXPECT_EQ(allowed.names(), 0u);
+  EXPECT_EQ(allowed.nameCount(), 0u);
+  EXPECT_EQ(allowed.size(), 0u);
+  EXPECT_EQ(learnedNames().size(), 0u);
+}
+
+TEST_F(AllowedIpTableTest, BeyondMaxNamesPerIpTheNameLeastRecentlyAnsweredWithItGoes) {
+  AllowedIpTable allowed = table(0, 3);
+  for (const char* name : {"a.example", "b.example", "c.example"}) {
+    EXPECT_EQ(allowed.install(kHost, {in(kA, 60)}, name, kRule).names_evicted, 0u);
+  }
+  // a.example is answered again: b.example is now the least recent.
+  allowed.install(kHost, {in(kA, 60)}, "a.example", kRule);
+  const InstallResult result = allowed.install(kHost, {in(kA, 60)}, "d.example", kRule);
+  EXPECT_EQ(result.installed, 1u);
+  EXPECT_EQ(result.names_evicted, 1u);
+  EXPECT_EQ(entriesOf(allowed),
+            (std::vector<Entry>{
+                {kHost, kA.toString(), at(60), kRule, {"a.example", "c.example", "d.example"}}}));
+  EXPECT_EQ(learnedNames(), (std::map<std::string, std::vector<std::string>>{
+                                {kA.toString(), {"a.example", "c.example", "d.example"}}}));
+  EXPECT_EQ(allowed.names(), 3u);
+  EXPECT_EQ(allowed.nameCount(), 3u);
+  // The address is still open: other names hold it.
+  EXPECT_EQ(synTo(kA), Verdict::kPass);
+}
+
+TEST_F(AllowedIpTableTest, RandomNamesOfOneAddressNeverGrowTheTable) {
+  AllowedIpTable allowed = table(1000, 64);
+  std::size_t evicted = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const InstallResult result = allowed.install(kHost, {in(kA, 60), in(kV6, 60)},
+                                                 "n" + std::to_string(i) + ".random.test", kRule);
+    ASSERT_EQ(result.failed, 0u);
+    evicted += result.names_evicted;
+    ASSERT_LE(allowed.nameCount(), 2u * 64) << i;
+    ASSERT_LE(allowed.names(), 64u) << i;
+  }
+  EXPECT_EQ(evicted, 2u * (20000 - 64));
+  EXPECT_EQ(allowed.size(), 2u);
+  const auto names = learnedNames();
+  ASSERT_EQ(names.size(), 2u);
+  EXPECT_EQ(names.at(kA.toString()).size(), 64u);
+  EXPECT_EQ(names.at(kV6.toString()).size(), 64u);
+  // The 64 most recent.
+  EXPECT_EQ(names.at(kA.toString()).front(), "n19936.random.test");
+}
+
+TEST_F(AllowedIpTableTest, ANameGivenUpByAnAddressTakesItsPortsAlong) {
+  AllowedIpTable allowed = table(0, 1);
+  allowed.install(kHost, {in(kA, 60)}, "web.example", kRule, tcp(kHttpsPort));
+  ASSERT_EQ(synTo(kA, kHttpsPort), Verdict::kPass);
+  EXPECT_EQ(allowed.install(kHost, {in(kA, 60)}, "ssh.example", kRule, tcp(kSshPort)).names_evicted,
+            1u);
+  EXPECT_EQ(synTo(kA, kSshPort), Verdict::kPass);
+  EXPECT_EQ(synTo(kA, kHttpsPort), Verdict::kDrop);
+  EXPECT_EQ(portsOf(allowed), (std::map<std::string, std::string>{{kA.toString(), "22/TCP"}}));
+  // web.example held no other address: it is forgotten, and a policy change finds
+  // nothing of it.
+  EXPECT_EQ(allowed.names(), 1u);
+  EXPECT_EQ(allowed.applyPolicy(kHost, allowing({{"ssh.example", {kRule, tcp(kSshPort)}}})), 0u);
+  EXPECT_EQ(synTo(kA, kSshPort), Verdict::kPass);
+}
+
+TEST_F(AllowedIpTableTest, ANameGoesWithItsLastAddress) {
+  AllowedIpTable allowed = table(1, 64);
+  allowed.install(kHost, {in(kA, 10)}, "one.example", kRule);
+  allowed.install(kHost, {in(kB, 20)}, "two.example", kRule);
+  EXPECT_EQ(allowed.names(), 2u);
+  // Expiry takes one.example's only address, and the name with it.
+  EXPECT_EQ(allowed.removeExpired(at(10)), 1u);
+  EXPECT_EQ(allowed.names(), 1u);
+  EXPECT_EQ(allowed.nameCount(), 1u);
+  // Eviction beyond --max-ips-per-name moves two.example from B to C: still one name.
+  EXPECT_EQ(allowed.install(kHost, {in(kC, 20)}, "two.example", kRule).evicted, 1u);
+  EXPECT_EQ(allowed.names(), 1u);
+  EXPECT_EQ(allowed.nameCount(), 1u);
+  EXPECT_EQ(allowed.removeExpired(at(1000)), 1u);
+  EXPECT_EQ(allowed.names(), 0u);
+  EXPECT_EQ(allowed.nameCount(), 0u);
+  EXPECT_EQ(learnedNames().size(), 0u);
+}
+
+TEST_F(AllowedIpTableTest, ARestartedTableKeepsNoMoreNamesPerAddressThanItsLimit) {
+  {
+    AllowedIpTable unlimited = table(0, 0);
+    for (int i = 0; i < 10; ++i) {
+      unlimited.install(kHost, {in(kA, 60)}, "n" + std::to_string(i) + ".example", kRule,
+                        tcp(kHttpsPort));
+    }
+    ASSERT_EQ(learnedNames().at(kA.toString()).size(), 10u);
+  }
+  AllowedIpTable limited = table(0, 3);
+  EXPECT_EQ(limited.nameCount(), 3u);
+  EXPECT_EQ(limited.names(), 3u);
+  EXPECT_EQ(learnedNames().at(kA.toString()).size(), 3u);
+  // The entry keeps what the last daemon wrote until the policy is applied.
+  EXPECT_EQ(synTo(kA, kHttpsPort), Verdict::kPass);
+  EXPECT_EQ(synTo(kA, kHttpPort), Verdict::kDrop);
+}
+
+TEST_F(AllowedIpTableTest, NamesOfAddressesThatAreGoneAreRemovedAtStart) {
+  {
+    AllowedIpTable first = table();
+    first.install(kHost, {in(kA, 60)}, "kept.example", kRule);
+    first.install(kHost, {in(kB, 60)}, "orphan.example", kRule);
+  }
+  // B went from allowed_ips without its name (an older daemon, a crash between the two).
+  skouter_allowed_ip_key key{};
+  key.identity = kHost;
+  key.ip = resolver::toBpfAddr(kB);
+  ASSERT_TRUE(datapath().allowedIps().erase(key));
+  AllowedIpTable second = table();
+  EXPECT_EQ(learnedNames(),
+            (std::map<std::string, std::vector<std::string>>{{kA.toString(), {"kept.example"}}}));
+  EXPECT_EQ(second.names(), 1u);
 }
 
 }  // namespace

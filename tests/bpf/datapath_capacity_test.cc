@@ -34,7 +34,7 @@ TEST_F(DatapathCapacityTest, TablesAreNamedAfterTheirMapsWithTheirMaxima) {
                                                                 {"flows", 1u << 18},
                                                                 {"inbound_flows", 1u << 18},
                                                                 {"dns_queries", 1u << 16},
-                                                                {"trusted_resolvers", 64},
+                                                                {"trusted_resolvers", 1024},
                                                                 {"interfaces", 4096},
                                                                 {"link_prefixes", 1024}}));
 }

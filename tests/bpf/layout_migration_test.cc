@@ -84,7 +84,18 @@ static_assert(sizeof(FlowKey) == 40 && sizeof(FlowValue) == 16);
 // Reasons per hook: layout 6 added pod_spoofed_source, source_routed,
 // forwarded_unknown_interface and inbound_no_receiver.
 constexpr std::uint32_t kCounters = SKOUTER_CNT_MAX - 4;
+// Layout 6 holds more trusted resolvers.
+constexpr std::uint32_t kTrustedResolvers = 64;
 }  // namespace layout5
+
+skouter_resolver_key resolverKeyOf(const IpAddress& address) {
+  skouter_resolver_key key{};
+  const auto addr = resolver::toBpfAddr(address);
+  key.family = addr.family;
+  key.port = htons(53);
+  std::memcpy(key.addr, addr.addr, sizeof(key.addr));
+  return key;
+}
 
 std::uint64_t clockNs(clockid_t clock) {
   timespec now{};
@@ -194,6 +205,9 @@ TEST_F(LayoutTest, ThePreviousLayoutIsMigratedWithItsEntriesAndNewCounters) {
   // Maps new in layout 6 were not there; those whose shape changed had the old one.
   unlink(pinPath("inbound_flows").c_str());
   unlink(pinPath("interfaces").c_str());
+  unlink(pinPath("link_prefixes").c_str());
+  pinNewMap(pinPath("trusted_resolvers"), BPF_MAP_TYPE_HASH, sizeof(skouter_resolver_key),
+            sizeof(skouter_resolver_value), layout5::kTrustedResolvers);
   pinNewMap(pinPath("identities"), BPF_MAP_TYPE_HASH, sizeof(skouter_addr),
             sizeof(layout5::IdentityValue), 65536, BPF_F_NO_PREALLOC);
   pinNewMap(pinPath("flows"), BPF_MAP_TYPE_LRU_HASH, sizeof(layout5::FlowKey),
@@ -206,6 +220,10 @@ TEST_F(LayoutTest, ThePreviousLayoutIsMigratedWithItsEntriesAndNewCounters) {
     ASSERT_EQ((BpfMap<skouter_addr, layout5::IdentityValue>(identities.fd())
                    .update(resolver::toBpfAddr(pod), identity)),
               0);
+    // The cluster's DNS service, which a restarted daemon knows only from here until
+    // it lists the cluster.
+    const PinnedMap resolvers(pinPath("trusted_resolvers"));
+    ASSERT_EQ(ResolverMap(resolvers.fd()).update(resolverKeyOf(v6.resolver), {}), 0);
     const PinnedMap flows(pinPath("flows"));
     BpfMap<layout5::FlowKey, layout5::FlowValue> old_flows(flows.fd());
     // The pod's connection out, and one a peer opened to the host.
@@ -303,6 +321,8 @@ TEST_F(LayoutTest, ThePreviousLayoutIsMigratedWithItsEntriesAndNewCounters) {
   expectOnTheBootClock(datapath().dnsQueries().lookup(query).value().sent_ns,
                        monotonic - kNanosPerSecond, "query");
   EXPECT_TRUE(datapath().interfaces().keys().empty());
+  EXPECT_EQ(PinnedMap(pinPath("trusted_resolvers")).info().max_entries, 1024u);
+  EXPECT_TRUE(datapath().trustedResolvers().lookup(resolverKeyOf(v6.resolver)).has_value());
 
   EXPECT_EQ(PinnedMap(pinPath("counters")).info().max_entries,
             std::uint32_t{SKOUTER_COUNTER_HOOKS} * SKOUTER_CNT_MAX);

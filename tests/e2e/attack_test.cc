@@ -15,6 +15,7 @@
 #include <chrono>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -272,6 +273,82 @@ TEST_F(AttackTest, ABusyInboundConnectionKeepsItsRepliesAcrossExpirySweeps) {
   std::cout << "inbound ping-pong: " << client.out;
   EXPECT_TRUE(client.ok()) << client.describe()
                            << "; gc: " << daemon_->status()["counters"]["gc"].dump();
+}
+
+// THREATS.md, what must hold:
+//   4. Nothing a workload or a resolver sends can crash the daemon, grow its memory
+//      without bound, or stall its event loop [...]
+// One lookup of a name whose label is the byte 0xff, with a monitor attached: the
+// event, the entry and the audit record all carry it.
+TEST_F(AttackTest, ANameThatIsNotUtf8NeitherStopsTheDaemonNorBreaksItsApi) {
+  startDaemon();
+  auto monitor = lab_->startBackground(
+      "node", skouterctlPath() + " --socket " + daemon_->socketPath() + " monitor -o json");
+  ASSERT_TRUE(eventually([&] { return daemon_->status()["events"]["subscribers"] == 1; }))
+      << monitor->output();
+  const auto lookup = node("dig +short +time=2 +tries=1 '\\255.wikipedia.org' A");
+  EXPECT_EQ(lookup.out, "203.0.113.82\n") << lookup.describe();
+  // A denied name of the same kind, for the audit table.
+  node("dig +short +time=2 +tries=1 '\\255.attacker.test' A");
+  ASSERT_TRUE(eventually([&] {
+    return monitor->output().find("\\\\255.wikipedia.org") != std::string::npos;
+  })) << monitor->output()
+      << daemon_->log();
+
+  EXPECT_TRUE(ctl({"health"}).ok()) << daemon_->log();
+  const auto entries = ctl({"entries", "-o", "json"});
+  ASSERT_TRUE(entries.ok()) << entries.describe();
+  EXPECT_NE(entries.out.find("\\\\255.wikipedia.org"), std::string::npos) << entries.out;
+  const auto table = ctl({"entries"});
+  EXPECT_NE(table.out.find("\\255.wikipedia.org"), std::string::npos) << table.describe();
+  EXPECT_TRUE(ctl({"audit", "-o", "json"}).ok());
+  EXPECT_TRUE(ctl({"status", "-o", "json"}).ok());
+  const auto metrics = lab_->run(
+      "node", "curl -sS --unix-socket " + daemon_->socketPath() + " http://skouterd/metrics");
+  EXPECT_TRUE(metrics.ok()) << metrics.describe();
+  EXPECT_EQ(daemon_->status()["counters"]["daemon"]["handler_failures"], 0);
+}
+
+// THREATS.md, what must hold:
+//   4. Nothing a workload or a resolver sends can crash the daemon, grow its memory
+//      without bound, or stall its event loop [...]
+// The metrics address is reachable from the node's workloads. Clients that connect and
+// never finish a request are cut off after a while; while as many are open as the
+// server takes, a new one is closed at once instead of piling up descriptors.
+TEST_F(AttackTest, StalledClientsOfTheMetricsEndpointAreCutOffAndBounded) {
+  startDaemon({"--metrics-address", "127.0.0.1:9464"});
+  // 40 connections that send half a request and then nothing; what each one saw.
+  const std::string script = R"(
+import socket, time
+held = []
+for i in range(40):
+    s = socket.create_connection(("127.0.0.1", 9464))
+    s.sendall(b"GET /metrics HTTP/1.1" + bytes([13, 10]))
+    s.settimeout(0.05)
+    held.append(s)
+time.sleep(0.5)
+def closed(s):
+    try:
+        return s.recv(1) == b""
+    except socket.timeout:
+        return False
+    except OSError:
+        return True
+at_once = sum(closed(s) for s in held)
+time.sleep(11)
+later = sum(closed(s) for s in held)
+print(at_once, later)
+)";
+  const auto stalled = node("python3 -c '" + script + "'", seconds(40));
+  ASSERT_TRUE(stalled.ok()) << stalled.describe();
+  std::istringstream counts(stalled.out);
+  int closed_at_once = 0, closed_later = 0;
+  counts >> closed_at_once >> closed_later;
+  EXPECT_EQ(closed_at_once, 40 - 16) << "the server takes 16 at once and closes the rest";
+  EXPECT_EQ(closed_later, 40) << "the stalled ones are cut off too";
+  EXPECT_EQ(daemon_->status()["counters"]["daemon"]["metrics_connections_refused"], 24);
+  const auto scrape = node("curl -sS --max-time 5 http://127.0.0.1:9464/metrics");
+  EXPECT_TRUE(scrape.ok()) << scrape.describe();
 }
 
 // THREATS.md, known paths:
@@ -540,6 +617,64 @@ TEST_F(KubernetesAttackTest, APolicedPodsServersAnswerClientsFromOutside) {
         "world", pingpongCommand("client --host " + address + " --port 7101 --seconds 1"));
     EXPECT_TRUE(connection.ok()) << address << ": " << connection.describe();
   }
+}
+
+// THREATS.md, what must hold:
+//   1. [...] including while the daemon restarts or is down (fail-closed unless the
+//      operator chose `--fail-open`).
+// A daemon restarted while the API server is away knows its pods' identities (pinned)
+// but not their policies. Once its answers stop waiting for the cluster
+// (--failsafe-timeout), they are judged by no policy: that must not deny every name
+// (with --deny-response nxdomain, every lookup of every pod failed); they pass as they
+// came, install nothing, and what was installed stays enforced.
+TEST_F(KubernetesAttackTest, ARestartWhileTheApiServerIsAwayDeniesNoPodItsNames) {
+  ASSERT_EQ(pod("a", httpGet("http://example.com/")).out, "hello from example.com\n");
+  daemon_->kill(SIGTERM);
+  api_->stop();
+  auto flags = daemonFlags();
+  flags.insert(flags.end(), {"--deny-response", "nxdomain", "--failsafe-timeout", "1"});
+  daemon_ = std::make_unique<Skouterd>(*lab_, "", flags);
+  daemon_->start();
+  EXPECT_FALSE(ctl({"ready"}).ok());
+  for (const std::string name : {"example.com", "github.com"}) {
+    const auto lookup = pod("a", "dig +short +time=4 +tries=1 " + name + " A");
+    EXPECT_TRUE(lookup.ok()) << name << ": " << lookup.describe();
+    EXPECT_FALSE(lookup.out.empty()) << name << " got NXDOMAIN: " << daemon_->log();
+  }
+  // What the pod's policy installed before the restart is still all it reaches.
+  EXPECT_EQ(pod("a", httpGet("http://example.com/")).out, "hello from example.com\n");
+  EXPECT_EQ(pod("a", httpGet("http://github.com/")).exit_code, kCurlTimedOut);
+}
+
+// THREATS.md, what must hold:
+//   4. [...] every bounded table says when it is full (counter + log line) and degrades
+//      fail-closed.
+// A large cluster's DNS service (or a rollout with old and new endpoints at once) has
+// more endpoints than the old trusted_resolvers map held: adding them must neither
+// stop the daemon nor push out the resolvers it trusts already.
+TEST_F(KubernetesAttackTest, MoreDnsEndpointsThanTheMapHoldsNeitherStopTheDaemonNorUntrustOthers) {
+  std::string endpoints;
+  for (int i = 0; i < 1200; ++i) {
+    endpoints += "  - addresses: [198.18." + std::to_string(100 + i / 250) + "." +
+                 std::to_string(1 + i % 250) + "]\n    conditions: {ready: true}\n";
+  }
+  api_->write("dns-endpoints.yaml",
+              "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n"
+              "  name: kube-dns-many\n  namespace: kube-system\n"
+              "  labels: {kubernetes.io/service-name: kube-dns}\naddressType: IPv4\n"
+              "endpoints:\n" +
+                  endpoints + "ports:\n  - {name: dns, port: 53, protocol: UDP}\n");
+  ASSERT_TRUE(eventually(
+      [&] {
+        return ctl({"health"}).ok() &&
+               daemon_->status()["counters"]["daemon"]["trusted_resolvers_refused"] > 0;
+      },
+      seconds(15)))
+      << daemon_->log();
+  EXPECT_TRUE(ctl({"ready"}).ok());
+  EXPECT_EQ(pod("a", httpGet("http://example.com/")).out, "hello from example.com\n");
+  EXPECT_EQ(pod("a", httpGet("http://github.com/")).exit_code, kCurlTimedOut);
+  EXPECT_NE(daemon_->log().find("the trusted_resolvers map is full"), std::string::npos);
 }
 
 // THREATS.md, what must hold:

@@ -1,7 +1,8 @@
 // The Kubernetes lab shared by the e2e tests: the lab node as a cluster node with pods
 // on veths (pod A, shop/web-0, selected by the Egress "web"; pod B, other/tool-0,
-// selected by none), the API server double with the cluster's objects, and skouterd
-// started with --kubernetes against it.
+// selected by none), the node's own Egress in the operators' namespace skouter-system,
+// the API server double with the cluster's objects, and skouterd started with
+// --kubernetes against it.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -72,6 +73,10 @@ kind: Namespace
 metadata: {name: kube-system}
 ---
 apiVersion: v1
+kind: Namespace
+metadata: {name: skouter-system}
+---
+apiVersion: v1
 kind: Service
 metadata: {name: kube-dns, namespace: kube-system}
 spec:
@@ -108,11 +113,13 @@ endpoints:
   - addresses: [203.0.113.99]
 ports:
   - {name: https, port: 443, protocol: TCP}
----
-# The node's own traffic: only github.com.
-apiVersion: egress.skouter/v1alpha1
+)";
+
+// The node's own traffic: only github.com. In the operators' namespace, the one whose
+// Egresses may select nodes by default.
+inline constexpr const char* kNodeEgressYaml = R"(apiVersion: egress.skouter/v1alpha1
 kind: Egress
-metadata: {name: node, namespace: kube-system}
+metadata: {name: node, namespace: skouter-system}
 spec:
   nodeSelector: {matchLabels: {role: worker}}
   rules:
@@ -129,6 +136,7 @@ class KubernetesTest : public FirewallTest {
     lab_->addPod("b", kPodB, kPodBV6);
     api_ = std::make_unique<KubeApiDouble>(*lab_);
     api_->write("cluster.yaml", kClusterYaml);
+    api_->write("node-egress.yaml", kNodeEgressYaml);
     api_->write("pods.yaml", podYaml("shop", "web-0", "{app: web}", kPodA, kPodAV6) + "---\n" +
                                  podYaml("other", "tool-0", "{app: tool}", kPodB, kPodBV6));
     api_->write("web-egress.yaml", webEgressYaml("example.com"));
@@ -160,6 +168,18 @@ class KubernetesTest : public FirewallTest {
       if (entry["pod"] == name) return entry;
     }
     return nullptr;
+  }
+
+  // The Events skouterd reported on the Egress `namespace_name`/`name`.
+  nlohmann::json eventsOn(const std::string& namespace_name, const std::string& name) {
+    const auto list = api_->get("/api/v1/namespaces/" + namespace_name + "/events");
+    nlohmann::json events = nlohmann::json::array();
+    for (const auto& event : list["items"]) {
+      if (event["involvedObject"]["kind"] == "Egress" && event["involvedObject"]["name"] == name) {
+        events.push_back(event);
+      }
+    }
+    return events;
   }
 
   std::uint64_t reflectorStat(const std::string& collection, const std::string& stat) {

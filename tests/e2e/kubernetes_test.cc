@@ -5,6 +5,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 
@@ -142,11 +143,11 @@ TEST_F(KubernetesTest, ChangingTheEgressObjectChangesEnforcementWithoutARestart)
   })) << daemon_->log();
   EXPECT_EQ(pod("a", httpGet("http://example.com/")).exit_code, kCurlTimedOut);
 
-  // A namespaceSelector widens an Egress of another namespace to pod B's.
+  // A namespaceSelector widens an Egress of the operators' namespace to pod B's.
   api_->write("tools-egress.yaml",
               "apiVersion: egress.skouter/v1alpha1\nkind: Egress\nmetadata:\n  name: tools\n"
-              "  namespace: shop\nspec:\n  namespaceSelector: {}\n  podSelector: {matchLabels: "
-              "{app: tool}}\n  rules:\n    - domains: [httpbin.org]\n");
+              "  namespace: skouter-system\nspec:\n  namespaceSelector: {}\n  podSelector: "
+              "{matchLabels: {app: tool}}\n  rules:\n    - domains: [httpbin.org]\n");
   ASSERT_TRUE(eventually([&] { return !policedPod("other/tool-0").is_null(); }))
       << daemon_->status().dump(2);
   EXPECT_EQ(pod("b", httpGet("http://httpbin.org/")).out, "hello from httpbin.org\n");
@@ -235,6 +236,160 @@ TEST_F(KubernetesTest, AnInvalidEgressIsReportedAsAnEventAndTheOthersStayEnforce
   EXPECT_EQ(pod("a", httpGet("http://example.com/")).out, "hello from example.com\n");
   EXPECT_EQ(pod("a", httpGet("http://github.com/")).exit_code, kCurlTimedOut);
   EXPECT_EQ(pod("b", httpGet("http://github.com/")).out, "hello from github.com\n");
+}
+
+// An Egress a tenant writes in its own namespace `other`: `spec` is its spec, indented
+// by two.
+std::string tenantEgressYaml(const std::string& name, const std::string& spec) {
+  return "apiVersion: egress.skouter/v1alpha1\nkind: Egress\nmetadata:\n  name: " + name +
+         "\n  namespace: other\nspec:\n" + spec;
+}
+
+// Whether `egresses` (`skouterctl policies`) lists one named `name`.
+bool listsEgress(const nlohmann::json& egresses, const std::string& name) {
+  return std::any_of(egresses.begin(), egresses.end(),
+                     [&](const nlohmann::json& egress) { return egress["name"] == name; });
+}
+
+// THREATS "What must hold" 5: a tenant's Egress changes the policy of its own namespace
+// only. A tenant of namespace `other` selects every namespace's pods with an Egress that
+// allows nothing, to cut off pods of namespace shop.
+TEST_F(KubernetesTest, ATenantsEgressSelectingOtherNamespacesIsRefusedAsAWhole) {
+  // Pod C, shop/db-0, is selected by no Egress: it reaches everything.
+  lab_->addPod("c", kPodC, kPodCV6);
+  api_->write("pod-c.yaml", podYaml("shop", "db-0", "{app: db}", kPodC, kPodCV6));
+  ASSERT_TRUE(eventually([&] {
+    return pod("c", httpGet("http://github.com/", "--max-time 1")).out == "hello from github.com\n";
+  })) << daemon_->log();
+
+  api_->write("everyone-egress.yaml", tenantEgressYaml("everyone", "  namespaceSelector: {}\n"));
+  EXPECT_TRUE(eventually([&] { return !eventsOn("other", "everyone").empty(); }))
+      << "no Event on the tenant's Egress\n"
+      << daemon_->log();
+
+  EXPECT_EQ(pod("c", httpGet("http://github.com/")).out, "hello from github.com\n")
+      << "the tenant's Egress cut off shop/db-0";
+  EXPECT_TRUE(policedPod("shop/db-0").is_null()) << policedPod("shop/db-0").dump();
+  // Refused as a whole: not even the tenant's own pod is selected by it.
+  EXPECT_EQ(pod("b", httpGet("http://github.com/")).out, "hello from github.com\n");
+  EXPECT_EQ(pod("a", httpGet("http://example.com/")).out, "hello from example.com\n");
+  EXPECT_EQ(pod("a", httpGet("http://github.com/")).exit_code, kCurlTimedOut);
+  const auto egresses = daemon_->ctlJson("policies");
+  EXPECT_FALSE(listsEgress(egresses, "everyone")) << egresses.dump(2);
+
+  const auto events = eventsOn("other", "everyone");
+  ASSERT_EQ(events.size(), 1u) << events.dump(2);
+  EXPECT_EQ(events[0]["type"], "Warning");
+  EXPECT_EQ(events[0]["reason"], "SelectorNotAllowed");
+  EXPECT_EQ(events[0]["message"],
+            "Egress other/everyone (Kubernetes API): spec.namespaceSelector: an Egress in "
+            "namespace other may select pods of its own namespace only (podSelector); "
+            "selecting pods of other namespaces is for the admin namespaces (skouterd "
+            "--admin-namespaces: skouter-system), so this Egress is not enforced");
+  const auto error = daemon_->status()["last_policy_error"];
+  ASSERT_TRUE(error.is_string()) << daemon_->status().dump(2);
+  EXPECT_NE(error.get<std::string>().find("Egress other/everyone"), std::string::npos) << error;
+}
+
+// THREATS "What must hold" 5. A tenant selects the node with an Egress that allows
+// nothing, to cut the node off.
+TEST_F(KubernetesTest, ATenantsEgressSelectingTheNodeIsRefused) {
+  // Without the operators' node Egress, the node reaches everything.
+  api_->remove("node-egress.yaml");
+  ASSERT_TRUE(eventually([&] {
+    return node(httpGet("http://example.com/", "--max-time 1")).out == "hello from example.com\n";
+  })) << daemon_->log();
+
+  api_->write("node-egress-of-a-tenant.yaml",
+              tenantEgressYaml("node-wide", "  nodeSelector: {}\n"));
+  EXPECT_TRUE(eventually([&] { return !eventsOn("other", "node-wide").empty(); }))
+      << "no Event on the tenant's Egress\n"
+      << daemon_->log();
+
+  EXPECT_EQ(node(httpGet("http://example.com/")).out, "hello from example.com\n")
+      << "the tenant's Egress cut the node off";
+  EXPECT_FALSE(daemon_->status()["host_policed"].get<bool>()) << daemon_->status().dump(2);
+  const auto events = eventsOn("other", "node-wide");
+  ASSERT_EQ(events.size(), 1u) << events.dump(2);
+  EXPECT_EQ(events[0]["reason"], "SelectorNotAllowed");
+  const std::string message = events[0]["message"];
+  EXPECT_NE(message.find("spec.nodeSelector: an Egress in namespace other may select pods of "
+                         "its own namespace only (podSelector); selecting nodes is for the "
+                         "admin namespaces (skouterd --admin-namespaces: skouter-system)"),
+            std::string::npos)
+      << message;
+  const auto error = daemon_->status()["last_policy_error"];
+  ASSERT_TRUE(error.is_string()) << daemon_->status().dump(2);
+  EXPECT_NE(error.get<std::string>().find("Egress other/node-wide"), std::string::npos) << error;
+}
+
+// THREATS "What must hold" 5. A tenant's Egress in mode audit that selects every
+// namespace would put every pod it selects in audit: nothing dropped.
+TEST_F(KubernetesTest, ATenantsAuditEgressDoesNotSwitchAnotherNamespaceToAudit) {
+  api_->write("audit-egress.yaml",
+              tenantEgressYaml("audit-everyone", "  mode: audit\n  namespaceSelector: {}\n"));
+  EXPECT_TRUE(eventually([&] { return !eventsOn("other", "audit-everyone").empty(); }))
+      << "no Event on the tenant's Egress\n"
+      << daemon_->log();
+
+  EXPECT_EQ(pod("a", httpGet("http://github.com/")).exit_code, kCurlTimedOut)
+      << "the tenant's Egress put shop/web-0 in audit";
+  EXPECT_EQ(pod("a", httpGet("http://example.com/")).out, "hello from example.com\n");
+  const auto web = policedPod("shop/web-0");
+  ASSERT_FALSE(web.is_null());
+  EXPECT_FALSE(web["audit"].get<bool>()) << web.dump();
+  const auto events = eventsOn("other", "audit-everyone");
+  ASSERT_EQ(events.size(), 1u) << events.dump(2);
+  EXPECT_EQ(events[0]["reason"], "SelectorNotAllowed");
+  const auto error = daemon_->status()["last_policy_error"];
+  ASSERT_TRUE(error.is_string()) << daemon_->status().dump(2);
+  EXPECT_NE(error.get<std::string>().find("Egress other/audit-everyone"), std::string::npos)
+      << error;
+}
+
+// THREATS "What must hold" 5. Two Egresses of `other` whose rule ids collide (the names
+// were found by a birthday search on the 32-bit hash) cannot be compiled together: that
+// failed the whole policy, so skouterd kept the previous one in force for everyone and
+// policed no new pod. The later one is left out of the pods both select; the rest
+// applies.
+TEST_F(KubernetesTest, AnEgressThatCannotBeUnitedIsLeftOutAloneAndNewPodsArePoliced) {
+  const std::string tools = "  podSelector: {matchLabels: {app: tool}}\n";
+  api_->write("tool-egresses.yaml",
+              tenantEgressYaml("tool-3vja", tools + "  rules:\n    - domains: [example.com]\n") +
+                  "---\n" +
+                  tenantEgressYaml("tool-kpfs", tools + "  rules:\n    - domains: [github.com]\n"));
+  EXPECT_TRUE(eventually([&] { return !eventsOn("other", "tool-kpfs").empty(); }))
+      << "no Event on the Egress left out\n"
+      << daemon_->log();
+
+  EXPECT_FALSE(policedPod("other/tool-0").is_null()) << daemon_->status().dump(2);
+  EXPECT_EQ(pod("b", httpGet("http://example.com/")).out, "hello from example.com\n");
+  EXPECT_EQ(pod("b", httpGet("http://github.com/")).exit_code, kCurlTimedOut);
+
+  lab_->addPod("c", kPodC, kPodCV6);
+  api_->write("pod-c.yaml", podYaml("shop", "web-1", "{app: web}", kPodC, kPodCV6));
+  EXPECT_TRUE(eventually([&] { return !policedPod("shop/web-1").is_null(); }))
+      << "a new pod is not policed\n"
+      << daemon_->status().dump(2);
+  EXPECT_EQ(pod("c", httpGet("http://example.com/")).out, "hello from example.com\n");
+  EXPECT_EQ(pod("c", httpGet("http://github.com/")).exit_code, kCurlTimedOut);
+
+  const auto events = eventsOn("other", "tool-kpfs");
+  ASSERT_EQ(events.size(), 1u) << events.dump(2);
+  EXPECT_EQ(events[0]["type"], "Warning");
+  EXPECT_EQ(events[0]["reason"], "EgressLeftOut");
+  EXPECT_EQ(events[0]["message"],
+            "not enforced on the workloads it selects together with Egresses that take "
+            "precedence: other/tool-kpfs/rules[0] (Egress other/tool-kpfs (Kubernetes API): "
+            "document 1): its rule id collides with other/tool-3vja/rules[0]; rename one of "
+            "the two Egress resources");
+  EXPECT_TRUE(eventsOn("other", "tool-3vja").empty());
+  const auto error = daemon_->status()["last_policy_error"];
+  ASSERT_TRUE(error.is_string()) << daemon_->status().dump(2);
+  EXPECT_NE(error.get<std::string>().find(
+                "Egress other/tool-kpfs is left out of the policy of pod other/tool-0: "),
+            std::string::npos)
+      << error;
 }
 
 }  // namespace

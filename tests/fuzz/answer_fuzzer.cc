@@ -300,7 +300,7 @@ void fuzzTcpSegment(std::span<const std::uint8_t> frame, std::uint32_t l3, std::
   }
   resolver::completeTcpChecksum(*segment);
   resolver::TcpAnswerStreams whole;
-  const auto expected = whole.accept(*segment, kNow);
+  const auto expected = whole.accept(*segment, kNow).messages;
   for (const auto& message : expected) {
     resolver::decideAnswer(message.dns, labMatcher(), kNow, kSettings);
   }
@@ -320,9 +320,9 @@ void fuzzTcpSegment(std::span<const std::uint8_t> frame, std::uint32_t l3, std::
   opener.flags = 0;
   first.flags = 0;
   split.accept(opener, kNow);
-  auto got = split.accept(second, kNow);
+  auto got = split.accept(second, kNow).messages;
   FUZZ_CHECK(cut == 0 || got.empty());
-  const auto rest = split.accept(first, kNow);
+  const auto rest = split.accept(first, kNow).messages;
   got.insert(got.end(), rest.begin(), rest.end());
   if (!(segment->flags & 0x05)) {  // FIN or RST ends the stream early in `whole`
     FUZZ_CHECK(got.size() == expected.size());

@@ -620,5 +620,76 @@ TEST(EgressFromObjectTest, AnObjectWithoutSpecOrNameIsRejected) {
   EXPECT_TRUE(contains(wrong_kind, "kind: must be Egress, not 'NetworkPolicy'")) << wrong_kind;
 }
 
+// An Egress object in `namespace_name` with the spec lines `selectors`, as the API
+// server returns it.
+policy::Egress egressWithSelectors(const std::string& namespace_name,
+                                   const std::string& selectors) {
+  return egressFromObject(
+      object("apiVersion: egress.skouter/v1alpha1\nkind: Egress\n"
+             "metadata: {name: wide, namespace: " +
+             namespace_name + "}\nspec:\n" + selectors + "  rules:\n  - domains: [example.com]\n"));
+}
+
+// THREATS "What must hold" 5: a tenant's Egress changes the policy of its own
+// namespace only; node-wide and cross-namespace selection is for the operators'
+// namespaces.
+TEST(TenantSelectionErrorTest, OutsideTheAdminNamespacesAnEgressSelectsItsOwnPodsOnly) {
+  const std::vector<std::string> admin = {"skouter-system"};
+  EXPECT_EQ(tenantSelectionError(egressWithSelectors("other", "  podSelector: {}\n"), admin),
+            std::nullopt);
+  EXPECT_EQ(tenantSelectionError(
+                egressWithSelectors("other", "  podSelector: {matchLabels: {app: tool}}\n"), admin),
+            std::nullopt);
+
+  EXPECT_EQ(tenantSelectionError(egressWithSelectors("other", "  namespaceSelector: {}\n"), admin),
+            "Egress other/wide (Kubernetes API): spec.namespaceSelector: an Egress in namespace "
+            "other may select pods of its own namespace only (podSelector); selecting pods of "
+            "other namespaces is for the admin namespaces (skouterd --admin-namespaces: "
+            "skouter-system), so this Egress is not enforced");
+  // A namespaceSelector that matches only its own namespace's labels is refused too:
+  // labels are the tenant's to set.
+  const auto own_labels =
+      tenantSelectionError(egressWithSelectors("other",
+                                               "  namespaceSelector: {matchLabels: {team: other}}\n"
+                                               "  podSelector: {}\n"),
+                           admin);
+  ASSERT_TRUE(own_labels);
+  EXPECT_TRUE(contains(*own_labels, "spec.namespaceSelector: ")) << *own_labels;
+
+  const auto node =
+      tenantSelectionError(egressWithSelectors("other", "  nodeSelector: {}\n"), admin);
+  ASSERT_TRUE(node);
+  EXPECT_TRUE(contains(*node,
+                       "spec.nodeSelector: an Egress in namespace other may select "
+                       "pods of its own namespace only (podSelector); selecting nodes "
+                       "is for the admin namespaces"))
+      << *node;
+
+  const auto both =
+      tenantSelectionError(egressWithSelectors("other",
+                                               "  nodeSelector: {}\n  namespaceSelector: {}\n"
+                                               "  mode: audit\n"),
+                           admin);
+  ASSERT_TRUE(both);
+  EXPECT_TRUE(contains(*both, "spec.namespaceSelector, spec.nodeSelector: ")) << *both;
+  EXPECT_TRUE(contains(*both, "selecting pods of other namespaces and nodes is for")) << *both;
+}
+
+TEST(TenantSelectionErrorTest, AnEgressOfAnAdminNamespaceSelectsAsItSays) {
+  const std::string wide = "  nodeSelector: {}\n  namespaceSelector: {}\n";
+  EXPECT_EQ(tenantSelectionError(egressWithSelectors("skouter-system", wide), {"skouter-system"}),
+            std::nullopt);
+  const std::vector<std::string> platform = {"platform", "sre"};
+  EXPECT_EQ(tenantSelectionError(egressWithSelectors("sre", wide), platform), std::nullopt);
+  // The default admin namespace is not one when others are given.
+  const auto refused = tenantSelectionError(egressWithSelectors("skouter-system", wide), platform);
+  ASSERT_TRUE(refused);
+  EXPECT_TRUE(contains(*refused, "(skouterd --admin-namespaces: platform, sre)")) << *refused;
+  // No admin namespace at all: only the policy files select beyond one namespace.
+  const auto none = tenantSelectionError(egressWithSelectors("skouter-system", wide), {});
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(contains(*none, "(skouterd --admin-namespaces: none)")) << *none;
+}
+
 }  // namespace
 }  // namespace skouter::daemon

@@ -74,10 +74,29 @@ TEST(CanonicalNameTest, TheRootIsTheEmptyName) {
 
 TEST(CanonicalNameTest, LowersAsciiCaseOnly) {
   EXPECT_EQ(canonicalName(wire({"WwW", "ExAmPlE", "COM"})), "www.example.com");
-  // Bytes outside ASCII (here UTF-8 for "Ä") are left alone: DNS compares ASCII case
-  // insensitively and nothing else.
-  EXPECT_EQ(canonicalName(wire({"\xc3\x84x", "de"})), "\xc3\x84x.de");
+  // Bytes outside ASCII (here UTF-8 for "Ä") keep their case: DNS compares ASCII case
+  // insensitively and nothing else. They show escaped (below).
+  EXPECT_EQ(canonicalName(wire({"\xc3\x84X", "de"})), "\\195\\132x.de");
   EXPECT_EQ(canonicalName(wire({"a-z_09@[`{"})), "a-z_09@[`{");
+}
+
+// A name is bytes; what shows of it is text. A byte that is not printable ASCII is
+// written \DDD as dig writes it, so every name is valid UTF-8 wherever it goes (JSON,
+// logs, metric labels) and two names never show alike.
+TEST(CanonicalNameTest, BytesThatAreNotPrintableAsciiShowAsDecimalEscapes) {
+  EXPECT_EQ(canonicalName(wire({"\xff", "x", "test"})), "\\255.x.test");
+  EXPECT_EQ(canonicalName(wire({std::string("a\0b", 3), "test"})), "a\\000b.test");
+  EXPECT_EQ(canonicalName(wire({"a b\x7f", "test"})), "a\\032b\\127.test");
+  // What is escaped stays apart from what is written the same way on purpose.
+  EXPECT_NE(canonicalName(wire({"\xff"})), canonicalName(wire({"\\255"})));
+  EXPECT_EQ(canonicalName(wire({"\\255"})), "\\\\255");
+}
+
+TEST(PrintableNameTest, EscapesOnlyWhatIsNotPrintable) {
+  EXPECT_EQ(printableName("www.example.com"), "www.example.com");
+  EXPECT_EQ(printableName("\\255.x.test"), "\\255.x.test");  // already shown as text
+  EXPECT_EQ(printableName("\xff.x.test"), "\\255.x.test");
+  EXPECT_EQ(printableName(std::string("\0", 1)), "\\000");
 }
 
 TEST(CanonicalNameTest, ADotInsideALabelIsEscapedSoItNeverPassesForTwoLabels) {

@@ -97,6 +97,15 @@ TEST(OptionsTest, CommandLinesBecomeOptions) {
                 o.trusted_dns_service_namespace == "dns" && o.trusted_dns_service_name == "coredns";
        },
        "kubernetes without a policy"},
+      {{"--kubernetes", "--node-name", "node-1"},
+       [](const DaemonOptions& o) { return o.admin_namespaces == Args{"skouter-system"}; },
+       "the operators' namespace by default"},
+      {{"--kubernetes", "--node-name", "node-1", "--admin-namespaces", "platform",
+        "--admin-namespaces", "sre-1"},
+       [](const DaemonOptions& o) {
+         return o.admin_namespaces == Args{"platform", "sre-1"};
+       },
+       "admin namespaces replace the default"},
       {{"--detach"}, [](const DaemonOptions& o) { return o.detach; }, "detach needs no policy"},
   };
   for (const auto& c : cases) {
@@ -132,6 +141,15 @@ TEST(OptionsTest, BadCommandLinesAreUsageErrorsThatSayWhatIsWrong) {
       {{"--policy", "/p", "--trusted-dns-service", "kube-dns"},
        "--trusted-dns-service: 'kube-dns' is not NAMESPACE/NAME"},
       {{"--policy", "/p", "--kubeconfig", "/k"}, "--kubeconfig: needs --kubernetes"},
+      {{"--kubernetes", "--node-name", "n", "--admin-namespaces", "Platform"},
+       "--admin-namespaces: 'Platform' is not a Kubernetes namespace name (at most 63 "
+       "lower-case letters, digits and '-', beginning and ending with a letter or digit)"},
+      {{"--kubernetes", "--node-name", "n", "--admin-namespaces", "-ops"},
+       "--admin-namespaces: '-ops' is not a Kubernetes namespace name"},
+      {{"--kubernetes", "--node-name", "n", "--admin-namespaces", "kube-system/ops"},
+       "--admin-namespaces: 'kube-system/ops' is not a Kubernetes namespace name"},
+      {{"--kubernetes", "--node-name", "n", "--admin-namespaces", std::string(64, 'a')},
+       "--admin-namespaces: '" + std::string(64, 'a') + "' is not a Kubernetes namespace name"},
       {{"--policy", "-"}, "--policy: '-' is not supported"},
       {{"--config", "/nonexistent/skouterd.yaml"},
        "/nonexistent/skouterd.yaml: cannot read it: No such file or directory"},
@@ -189,6 +207,7 @@ TEST(OptionsTest, HelpListsEveryFlagWithItsDefault) {
   EXPECT_TRUE(contains(flags.at("config"), "(default: none)"));
   EXPECT_TRUE(contains(flags.at("audit"), "(default: off)"));
   EXPECT_TRUE(contains(flags.at("admin-socket"), "(default: /run/skouter/skouterd.sock)"));
+  EXPECT_TRUE(contains(flags.at("admin-namespaces"), "(default: skouter-system)"));
 }
 
 TEST(MetricsAddressTest, TakesIpv4Ipv6OrLocalhostAndAPort) {
@@ -312,6 +331,14 @@ TEST_F(ConfigFileTest, TheCommandLineWinsAndReplacesWholeLists) {
   EXPECT_TRUE(parsed.options->audit);
 }
 
+// An empty list is no admin namespace: only the policy files select pods of several
+// namespaces, or nodes.
+TEST_F(ConfigFileTest, AnEmptyListOfAdminNamespacesIsNone) {
+  const auto parsed = parseWith("kubernetes: true\nnode-name: n\nadmin-namespaces: []\n");
+  ASSERT_TRUE(parsed.options) << parsed.message;
+  EXPECT_TRUE(parsed.options->admin_namespaces.empty());
+}
+
 TEST_F(ConfigFileTest, ASwitchOnTheCommandLineWinsOverFalseInTheFile) {
   const auto parsed = parseWith("policy: /p\naudit: false\n", {"--audit"});
   ASSERT_TRUE(parsed.options) << parsed.message;
@@ -365,6 +392,9 @@ TEST_F(ConfigFileTest, AFileValueGetsTheSameChecksAsTheSameFlag) {
            {"trusted-dns-service", "kube-dns"},
            {"log-level", "loud"},
            {"event-rate-limit", "many"},
+           {"admin-namespaces", "ops_team"},
+           {"max-tcp-streams", "0"},
+           {"tcp-buffer-size", "65536"},
        }) {
     const auto from_flag = parse({"--policy", "/p", "--" + key, value});
     const auto from_file = parseWith("policy: /p\n" + key + ": " + value + "\n");
@@ -405,6 +435,15 @@ TEST_F(ConfigFileTest, EveryLongFlagIsAKeyOfTheFile) {
        {"block-private-answers: true", [](auto& o) { return o.block_private_answers; }}},
       {"max-ips-per-name",
        {"max-ips-per-name: 7", [](auto& o) { return o.max_ips_per_name == 7; }}},
+      {"max-names-per-ip",
+       {"max-names-per-ip: 3", [](auto& o) { return o.max_names_per_ip == 3; }}},
+      {"max-tcp-streams", {"max-tcp-streams: 11", [](auto& o) { return o.max_tcp_streams == 11; }}},
+      {"tcp-buffer-size",
+       {"tcp-buffer-size: 2097152", [](auto& o) { return o.tcp_buffer_size == 2097152; }}},
+      {"max-pending-lookups",
+       {"max-pending-lookups: 0", [](auto& o) { return o.max_pending_lookups == 0; }}},
+      {"observed-names-size",
+       {"observed-names-size: 13", [](auto& o) { return o.observed_names_size == 13; }}},
       {"failsafe-timeout",
        {"failsafe-timeout: 6", [](auto& o) { return o.failsafe_timeout_s == 6; }}},
       {"audit", {"audit: true", [](auto& o) { return o.audit; }}},
@@ -425,6 +464,11 @@ TEST_F(ConfigFileTest, EveryLongFlagIsAKeyOfTheFile) {
        {"kubernetes: true\nnode-name: node-7", [](auto& o) { return o.node_name == "node-7"; }}},
       {"trusted-dns-service",
        {"trusted-dns-service: a/b", [](auto& o) { return o.trusted_dns_service_name == "b"; }}},
+      {"admin-namespaces",
+       {"admin-namespaces: [platform, sre]",
+        [](auto& o) {
+          return o.admin_namespaces == Args{"platform", "sre"};
+        }}},
       {"api-connection-timeout",
        {"api-connection-timeout: 12", [](auto& o) { return o.api_connection_timeout_s == 12; }}},
       {"metrics-address",

@@ -380,6 +380,139 @@ TEST(CompileSelectedTest, CompileForNodeSelectsByNodeSelectorOnly) {
   EXPECT_EQ(pod_policy.names.match("host.example.com"), std::nullopt);
 }
 
+// Which Egresses are left out of a workload's policy when they cannot be united, and
+// why. Every selected Egress here selects the workload (`everything`).
+
+bool everything(const Egress&) { return true; }
+
+// These two names were found by a birthday search: their rule ids (32-bit FNV-1a of
+// "other/NAME/rules[0]") are equal, as a tenant who wants one Egress to break the
+// others' can arrange.
+const char* const kCollidingFirst = "tool-3vja";
+const char* const kCollidingSecond = "tool-kpfs";
+
+// An Egress of namespace prod whose one rule allows the names `regexes` match.
+Egress regexEgress(const std::string& name, const std::string& regexes) {
+  return loadOne(egressDocument("{name: " + name + ", namespace: prod}",
+                                "  podSelector: {}\n  rules:\n    - regex: [" + regexes + "]\n"));
+}
+
+// A regex RE2 compiles alone but not twice over within its memory budget: every name of
+// 80 letters (of any script) and a suffix.
+std::string bigRegex(const std::string& label) { return "'" + label + "\\pL{80}\\.example\\.com'"; }
+
+TEST(CompileLeavingOutTest, NothingIsLeftOutOfEgressesThatUnite) {
+  const std::vector<Egress> egresses = clusterEgresses();
+  const auto selects = [](const Egress& egress) {
+    return selectsPod(egress, pod("prod", {{"app", "web"}}));
+  };
+  const WorkloadPolicy united = compileLeavingOut(egresses, selects);
+  EXPECT_TRUE(united.left_out.empty());
+  EXPECT_EQ(united.policy.rule_descriptions, compileSelected(egresses, selects).rule_descriptions);
+
+  const WorkloadPolicy unselected =
+      compileLeavingOut(egresses, [](const Egress&) { return false; });
+  EXPECT_FALSE(unselected.policy.polices);
+  EXPECT_TRUE(unselected.left_out.empty());
+}
+
+// THREATS "What must hold" 5: a tenant's Egress changes the policy of its own namespace
+// only. Two Egresses whose rule ids collide made the whole policy fail to compile, and
+// skouterd kept the previous one for every workload; now the later one is left out of
+// the workloads both select, and the others are enforced.
+TEST(CompileLeavingOutTest, ARuleIdCollisionLeavesOutTheLaterEgressAlone) {
+  ASSERT_EQ(ruleIdOf(std::string("other/") + kCollidingFirst + "/rules[0]"),
+            ruleIdOf(std::string("other/") + kCollidingSecond + "/rules[0]"));
+  const std::vector<Egress> egresses = {
+      egressIn("other", kCollidingFirst, "  podSelector: {}\n"),
+      egressIn("other", "tool-base", "  podSelector: {}\n"),
+      egressIn("other", kCollidingSecond, "  podSelector: {}\n"),
+  };
+  EXPECT_THROW(compileSelected(egresses, everything), PolicyError);
+
+  const WorkloadPolicy united = compileLeavingOut(egresses, everything);
+  ASSERT_EQ(united.left_out.size(), 1u);
+  EXPECT_EQ(united.left_out[0].index, 2u);
+  EXPECT_EQ(united.left_out[0].reason,
+            "other/tool-kpfs/rules[0] (inline.yaml: document 1): its rule id collides with "
+            "other/tool-3vja/rules[0]; rename one of the two Egress resources");
+  EXPECT_TRUE(united.policy.polices);
+  EXPECT_EQ(united.policy.names.match("tool-3vja.example.com"),
+            ruleIdOf("other/tool-3vja/rules[0]"));
+  EXPECT_EQ(united.policy.names.match("tool-base.example.com"),
+            ruleIdOf("other/tool-base/rules[0]"));
+  EXPECT_EQ(united.policy.names.match("tool-kpfs.example.com"), std::nullopt);
+
+  // The earlier one is kept, whichever it is.
+  const WorkloadPolicy reversed = compileLeavingOut({egresses[2], egresses[0]}, everything);
+  ASSERT_EQ(reversed.left_out.size(), 1u);
+  EXPECT_EQ(reversed.left_out[0].index, 1u);
+  EXPECT_EQ(reversed.policy.names.match("tool-kpfs.example.com"),
+            ruleIdOf("other/tool-kpfs/rules[0]"));
+  EXPECT_EQ(reversed.policy.names.match("tool-3vja.example.com"), std::nullopt);
+
+  // Where they do not meet, nothing is left out.
+  const WorkloadPolicy apart = compileLeavingOut(
+      egresses, [](const Egress& egress) { return egress.name != kCollidingFirst; });
+  EXPECT_TRUE(apart.left_out.empty());
+  EXPECT_EQ(apart.policy.names.match("tool-kpfs.example.com"),
+            ruleIdOf("other/tool-kpfs/rules[0]"));
+}
+
+// THREATS "What must hold" 5. Regexes that fit RE2's memory budget one Egress at a
+// time need not fit together; the Egress that overflows it is left out, and a later one
+// that still fits is kept.
+TEST(CompileLeavingOutTest, RegexesBeyondRe2sBudgetTogetherLeaveOutTheEgressThatOverflowsIt) {
+  const std::vector<Egress> egresses = {
+      regexEgress("first", bigRegex("a")),
+      regexEgress("second", bigRegex("b")),
+      regexEgress("third", "'api[0-9]+\\.example\\.com'"),
+  };
+  EXPECT_THROW(compileSelected(egresses, everything), PolicyError);
+
+  const WorkloadPolicy united = compileLeavingOut(egresses, everything);
+  ASSERT_EQ(united.left_out.size(), 1u);
+  EXPECT_EQ(united.left_out[0].index, 1u);
+  EXPECT_EQ(united.left_out[0].reason,
+            "Egress prod/second (inline.yaml: document 1): its regexes and those of prod/first "
+            "together exceed RE2's memory budget");
+  EXPECT_EQ(united.policy.names.match("a" + std::string(80, 'x') + ".example.com"),
+            ruleIdOf("prod/first/rules[0]"));
+  EXPECT_EQ(united.policy.names.match("b" + std::string(80, 'x') + ".example.com"), std::nullopt);
+  EXPECT_EQ(united.policy.names.match("api7.example.com"), ruleIdOf("prod/third/rules[0]"));
+}
+
+TEST(CompileLeavingOutTest, TheSameEgressTwiceIsLeftOutTheSecondTime) {
+  const Egress web = egressIn("prod", "web", "  podSelector: {}\n");
+  const WorkloadPolicy united = compileLeavingOut({web, web}, everything);
+  ASSERT_EQ(united.left_out.size(), 1u);
+  EXPECT_EQ(united.left_out[0].index, 1u);
+  EXPECT_EQ(united.left_out[0].reason,
+            "prod/web/rules[0] (inline.yaml: document 1): Egress prod/web is defined more "
+            "than once");
+  EXPECT_EQ(united.policy.names.match("web.example.com"), ruleIdOf("prod/web/rules[0]"));
+}
+
+// Leaving an Egress out never opens a workload: one whose every selecting Egress is left
+// out is still policed, and allows nothing.
+TEST(CompileLeavingOutTest, AWorkloadWhoseEveryEgressIsLeftOutStaysPolicedAndAllowsNothing) {
+  // Not from the loader, which would refuse it: the two regexes exceed the budget alone.
+  Egress heavy;
+  heavy.name = "heavy";
+  heavy.namespace_name = "prod";
+  heavy.pod_selector = LabelSelector{};
+  EgressRule rule;
+  rule.regexes = {"a\\pL{80}\\.example\\.com", "b\\pL{80}\\.example\\.com"};
+  heavy.rules.push_back(rule);
+  const WorkloadPolicy united = compileLeavingOut({heavy}, everything);
+  ASSERT_EQ(united.left_out.size(), 1u);
+  EXPECT_EQ(united.left_out[0].reason,
+            "Egress prod/heavy: its regexes alone exceed RE2's memory budget");
+  EXPECT_TRUE(united.policy.polices);
+  EXPECT_TRUE(united.policy.rule_descriptions.empty());
+  EXPECT_EQ(united.policy.names.match("a" + std::string(80, 'x') + ".example.com"), std::nullopt);
+}
+
 // The loader's side: podSelector and namespaceSelector in every form, and their errors.
 
 TEST(PodSelectorLoaderTest, AbsentSelectorsAreNotEmptyOnes) {

@@ -514,7 +514,9 @@ class TcpAnswerStreamsTest : public ::testing::Test {
 
   // The DNS messages `held` completes, checking where each is said to lie in it.
   Messages accept(const HeldSegment& held, std::uint64_t now_ns = 1) {
-    return checked(held, streams_.accept(held, now_ns));
+    const AcceptedSegment accepted = streams_.accept(held, now_ns);
+    EXPECT_TRUE(accepted.release) << "a segment of a followed connection is delivered";
+    return checked(held, accepted.messages);
   }
 
   // Only a message wholly in the segment has an offset there, and the payload holds
@@ -546,7 +548,7 @@ class TcpAnswerStreamsTest : public ::testing::Test {
   // Where the messages `held` completes lie in it (nullopt: not wholly in it).
   std::vector<std::optional<std::size_t>> offsets(const HeldSegment& held) {
     std::vector<std::optional<std::size_t>> out;
-    const auto messages = streams_.accept(held, 1);
+    const auto messages = streams_.accept(held, 1).messages;
     checked(held, messages);
     for (const StreamMessage& message : messages) out.push_back(message.offset_in_segment);
     return out;
@@ -568,8 +570,9 @@ TEST_F(TcpAnswerStreamsTest, AMessageSplitAtAnyByteCompletesWithItsLastPart) {
   // Split 1 divides the length prefix itself.
   for (std::size_t split = 1; split < stream.size(); ++split) {
     TcpAnswerStreams streams;
-    EXPECT_TRUE(streams.accept(part(stream, kIsn, 0, split), 1).empty()) << "split " << split;
-    const auto messages = streams.accept(part(stream, kIsn, split, stream.size()), 2);
+    EXPECT_TRUE(streams.accept(part(stream, kIsn, 0, split), 1).messages.empty())
+        << "split " << split;
+    const auto messages = streams.accept(part(stream, kIsn, split, stream.size()), 2).messages;
     ASSERT_EQ(messages.size(), 1u) << "split " << split;
     EXPECT_EQ(messages[0].dns, m2_) << "split " << split;
     EXPECT_EQ(messages[0].offset_in_segment, std::nullopt) << "not wholly in the last part";
@@ -603,7 +606,7 @@ TEST_F(TcpAnswerStreamsTest, PipelinedMessagesAcrossSegmentBoundaries) {
     Messages out;
     for (std::size_t at = 0; at < stream.size(); at += size) {
       const HeldSegment held = part(stream, kIsn, at, at + size);
-      for (Bytes& message : checked(held, streams.accept(held, 1))) {
+      for (Bytes& message : checked(held, streams.accept(held, 1).messages)) {
         out.push_back(std::move(message));
       }
     }
@@ -697,15 +700,21 @@ TEST_F(TcpAnswerStreamsTest, ForgetIdleForgetsOnlyConnectionsSilentSinceBeforeTh
   EXPECT_EQ(streams_.forgetIdle(100), 0u) << "a connection seen at the cutoff is not idle";
   EXPECT_EQ(streams_.forgetIdle(201), 2u);
   EXPECT_EQ(streams_.size(), 1u);
-  // The one left carries on; a forgotten one starts over from its next segment.
+  // The one left carries on; a forgotten one is not read from the middle of a message:
+  // its segments are dropped.
   const Bytes rest = slice(stream, 5, stream.size());
   EXPECT_EQ(accept(segment(kIsn + 5, rest, kPsh | kAck, kClientPort + 2), 400), (Messages{m1_}));
-  EXPECT_EQ(accept(segment(kIsn + 5, rest, kPsh | kAck, kClientPort), 400), Messages{});
+  const AcceptedSegment late =
+      streams_.accept(segment(kIsn + 5, rest, kPsh | kAck, kClientPort), 400);
+  EXPECT_FALSE(late.release);
+  EXPECT_EQ(late.messages.size(), 0u);
+  EXPECT_EQ(streams_.segmentsDropped(), 1u);
+  EXPECT_EQ(streams_.size(), 1u);
 }
 
-TEST_F(TcpAnswerStreamsTest, OutOfOrderBytesBeyondTheLimitAreNotKept) {
+TEST_F(TcpAnswerStreamsTest, OutOfOrderSegmentsBeyondTheLimitAreDroppedToBeSentAgain) {
   // Large messages of 40000 bytes each, far more of them after a gap than the limit
-  // lets the daemon buffer.
+  // lets the daemon keep.
   Messages messages;
   for (int i = 0; i < 9; ++i) {
     Bytes message = m1_;
@@ -715,19 +724,27 @@ TEST_F(TcpAnswerStreamsTest, OutOfOrderBytesBeyondTheLimitAreNotKept) {
   const Bytes stream = streamOf(messages);
   const std::size_t chunk = 40000;
   EXPECT_EQ(accept(part(stream, kIsn, 0, 1)), Messages{});
-  // After the gap [1, chunk): chunks until the limit is reached, then more.
-  std::size_t kept_until = chunk;
-  std::size_t buffered = 0;
+  // After the gap [1, chunk): chunks are kept while they fit, the others dropped.
+  std::size_t kept_until = chunk;  // where what was kept stops being contiguous
+  std::size_t kept = 0;
+  std::uint64_t dropped = 0;
   for (std::size_t at = chunk; at < stream.size(); at += chunk) {
     const std::size_t size = std::min(chunk, stream.size() - at);
-    EXPECT_EQ(accept(part(stream, kIsn, at, at + size)), Messages{});
-    if (buffered + size <= TcpAnswerStreams::kMaxOutOfOrderBytes && kept_until == at) {
-      buffered += size;
-      kept_until = at + size;
+    const std::size_t cost = size + TcpAnswerStreams::kOutOfOrderEntryCost;
+    const AcceptedSegment accepted = streams_.accept(part(stream, kIsn, at, at + size), 1);
+    EXPECT_EQ(accepted.messages.size(), 0u);
+    if (kept + cost <= TcpAnswerStreams::kMaxOutOfOrderBytes) {
+      EXPECT_TRUE(accepted.release) << "kept, so delivered at once";
+      kept += cost;
+      if (kept_until == at) kept_until = at + size;
+    } else {
+      EXPECT_FALSE(accepted.release) << "neither kept nor delivered";
+      ++dropped;
     }
   }
-  ASSERT_LT(kept_until, stream.size()) << "the test must overflow the limit";
-  ASSERT_GT(buffered, TcpAnswerStreams::kMaxOutOfOrderBytes - chunk);
+  ASSERT_GT(dropped, 0u) << "the test must overflow the limit";
+  EXPECT_EQ(streams_.segmentsDropped(), dropped);
+  EXPECT_EQ(streams_.bufferedBytes(), 1 + kept) << "the byte before the gap, and what came after";
 
   // The gap filled: the messages within what was kept come out, no more.
   Messages out = accept(part(stream, kIsn, 1, chunk));
@@ -740,12 +757,154 @@ TEST_F(TcpAnswerStreamsTest, OutOfOrderBytesBeyondTheLimitAreNotKept) {
   EXPECT_EQ(out, expected);
   ASSERT_LT(expected.size(), messages.size());
 
-  // The rest, sent again (a retransmission, or the stream read in order), completes
-  // the stream with the messages left, undamaged.
+  // The resolver sends the dropped segments again: the stream completes with the
+  // messages left, undamaged.
   for (std::size_t at = kept_until; at < stream.size(); at += chunk) {
     for (Bytes& message : accept(part(stream, kIsn, at, at + chunk))) out.push_back(message);
   }
   EXPECT_EQ(out, messages);
+  EXPECT_EQ(streams_.bufferedBytes(), 0u);
+}
+
+// Bounds: however many connections and bytes arrive, the streams stay within their
+// limits, the least recently active go first, and a forgotten connection is never read
+// from a wrong offset.
+
+class TcpStreamLimitsTest : public TcpAnswerStreamsTest {
+ protected:
+  // A DNS message whose bytes, read from `inner_at`, are a whole framed `inner`
+  // message: what a zone's TXT data could carry to a reader that lost its place.
+  static Bytes carrying(const Bytes& inner, std::size_t inner_at, std::size_t size) {
+    Bytes outer(size, 0x20);
+    const Bytes framed = tcpFramed(inner);
+    std::copy(framed.begin(), framed.end(), outer.begin() + static_cast<std::ptrdiff_t>(inner_at));
+    return outer;
+  }
+  static HeldSegment on(std::uint16_t port, std::uint32_t sequence, const Bytes& data,
+                        std::uint8_t flags = kPsh | kAck) {
+    return segment(sequence, data, flags, port);
+  }
+};
+
+TEST_F(TcpStreamLimitsTest, BeyondMaxStreamsTheLeastRecentlyActiveConnectionIsForgotten) {
+  TcpAnswerStreams streams({.max_streams = 3, .max_buffered_bytes = 1 << 20});
+  const Bytes stream = tcpFramed(m1_);
+  // Four connections, each with the first 5 bytes of a message; the first is the
+  // least recently active when the fourth arrives.
+  for (std::uint16_t port = 1000; port < 1004; ++port) {
+    EXPECT_TRUE(streams.accept(on(port, kIsn, slice(stream, 0, 5)), port).release);
+  }
+  EXPECT_EQ(streams.size(), 3u);
+  EXPECT_EQ(streams.forgottenForRoom(), 1u);
+  // The rest of the first connection's message is dropped, not read as a new stream.
+  const AcceptedSegment forgotten =
+      streams.accept(on(1000, kIsn + 5, slice(stream, 5, stream.size())), 2000);
+  EXPECT_FALSE(forgotten.release);
+  EXPECT_TRUE(forgotten.messages.empty());
+  EXPECT_EQ(streams.segmentsDropped(), 1u);
+  // The others complete theirs.
+  for (std::uint16_t port = 1001; port < 1004; ++port) {
+    const AcceptedSegment rest =
+        streams.accept(on(port, kIsn + 5, slice(stream, 5, stream.size())), 3000);
+    EXPECT_TRUE(rest.release);
+    ASSERT_EQ(rest.messages.size(), 1u);
+    EXPECT_EQ(rest.messages[0].dns, m1_);
+  }
+}
+
+TEST_F(TcpStreamLimitsTest, AConnectionActiveLastIsKeptOverAnOlderOne) {
+  TcpAnswerStreams streams({.max_streams = 2, .max_buffered_bytes = 1 << 20});
+  const Bytes stream = streamOf({m1_, m2_});
+  streams.accept(on(1000, kIsn, slice(stream, 0, 5)), 1);
+  streams.accept(on(1001, kIsn, slice(stream, 0, 5)), 2);
+  // 1000 speaks again: 1001 is now the least recently active.
+  streams.accept(on(1000, kIsn + 5, slice(stream, 5, 10)), 3);
+  streams.accept(on(1002, kIsn, slice(stream, 0, 5)), 4);
+  EXPECT_FALSE(streams.accept(on(1001, kIsn + 5, slice(stream, 5, stream.size())), 5).release);
+  const AcceptedSegment kept =
+      streams.accept(on(1000, kIsn + 10, slice(stream, 10, stream.size())), 6);
+  EXPECT_TRUE(kept.release);
+  EXPECT_EQ(kept.messages.size(), 2u);
+}
+
+TEST_F(TcpStreamLimitsTest, ManyConnectionsNeverGrowPastTheLimits) {
+  const TcpStreamLimits limits{.max_streams = 100, .max_buffered_bytes = 64 * 1024};
+  TcpAnswerStreams streams(limits);
+  const Bytes stream = tcpFramed(m2_);
+  for (std::uint32_t i = 0; i < 20000; ++i) {
+    const auto port = static_cast<std::uint16_t>(1024 + i % 60000);
+    // Each connection keeps an unfinished message (and some keep a segment after a gap).
+    streams.accept(on(port, kIsn + i, slice(stream, 0, stream.size() - 1)), i);
+    if (i % 3 == 0) streams.accept(on(port, kIsn + i + 4000, slice(stream, 0, 40)), i);
+    ASSERT_LE(streams.size(), limits.max_streams) << i;
+    ASSERT_LE(streams.bufferedBytes(), limits.max_buffered_bytes) << i;
+    ASSERT_LE(streams.forgottenRemembered(), limits.max_streams) << i;
+  }
+  EXPECT_GE(streams.forgottenForRoom(), 20000u - limits.max_streams);
+}
+
+TEST_F(TcpStreamLimitsTest, BeyondTheBufferTheLeastRecentlyActiveConnectionsKeepingBytesGo) {
+  // Room for five heads of 30000 bytes of messages of 40002, and for one of them to
+  // grow to its whole message.
+  TcpAnswerStreams streams({.max_streams = 100, .max_buffered_bytes = 165000});
+  Bytes big = m1_;
+  big.resize(40000, 0x11);
+  const Bytes stream = tcpFramed(big);
+  const std::size_t head = 30000;
+  // A quiet connection (its answer complete) is not forgotten for bytes it does not keep.
+  EXPECT_EQ(streams.accept(on(999, kIsn, tcpFramed(m1_)), 0).messages.size(), 1u);
+  for (std::uint16_t port = 1000; port < 1006; ++port) {
+    EXPECT_TRUE(streams.accept(on(port, kIsn, slice(stream, 0, head)), port).release);
+    EXPECT_LE(streams.bufferedBytes(), 165000u);
+  }
+  EXPECT_GT(streams.forgottenForRoom(), 0u);
+  const std::uint64_t forgotten = streams.forgottenForRoom();
+  EXPECT_EQ(streams.size(), 7u - forgotten);
+  // The oldest were forgotten: their rest is dropped; the newest complete.
+  for (std::uint16_t port = 1000; port < 1006; ++port) {
+    const AcceptedSegment rest =
+        streams.accept(on(port, kIsn + head, slice(stream, head, stream.size())), 2000 + port);
+    const bool was_forgotten = port < 1000 + forgotten;
+    EXPECT_EQ(rest.release, !was_forgotten) << port;
+    EXPECT_EQ(rest.messages.size(), was_forgotten ? 0u : 1u) << port;
+  }
+  EXPECT_EQ(
+      streams.accept(on(999, kIsn + tcpFramed(m1_).size(), tcpFramed(m2_)), 3000).messages.size(),
+      1u);
+  EXPECT_EQ(streams.bufferedBytes(), 0u);
+}
+
+TEST_F(TcpStreamLimitsTest, AForgottenConnectionIsNeverReadFromTheMiddleOfAMessage) {
+  // The outer message carries, 10 bytes in, bytes that read as a whole answer for
+  // example.com: read from there on, they would install its addresses.
+  const Bytes outer = tcpFramed(carrying(m1_, 10, 400));
+  TcpAnswerStreams streams({.max_streams = 1, .max_buffered_bytes = 1 << 20});
+  EXPECT_TRUE(streams.accept(on(1000, kIsn, slice(outer, 0, 12)), 1).messages.empty());
+  // Another connection takes the only place.
+  streams.accept(on(1001, kIsn, tcpFramed(m2_)), 2);
+  const AcceptedSegment rest =
+      streams.accept(on(1000, kIsn + 12, slice(outer, 12, outer.size())), 3);
+  EXPECT_FALSE(rest.release);
+  EXPECT_TRUE(rest.messages.empty());
+  // Nor when the resolver sends it again, split otherwise, or after the FIN.
+  EXPECT_FALSE(streams.accept(on(1000, kIsn + 12, slice(outer, 12, 100)), 4).release);
+  EXPECT_FALSE(streams.accept(on(1000, kIsn + 100, slice(outer, 100, outer.size()), kFin | kAck), 5)
+                   .release);
+  EXPECT_EQ(streams.segmentsDropped(), 3u);
+}
+
+TEST_F(TcpStreamLimitsTest, AFinishedConnectionsRetransmissionIsDroppedANewOneOnItsPortsIsRead) {
+  const Bytes stream = streamOf({m1_, m2_});
+  const std::size_t end1 = tcpFramed(m1_).size();
+  EXPECT_EQ(accept(part(stream, kIsn, 0, end1)), (Messages{m1_}));
+  EXPECT_EQ(accept(part(stream, kIsn, end1, stream.size(), kFin | kPsh | kAck)), (Messages{m2_}));
+  EXPECT_EQ(streams_.size(), 0u);
+  // The last segment again (its ACK was lost), and a part of it from its middle.
+  EXPECT_FALSE(streams_.accept(part(stream, kIsn, end1, stream.size(), kFin | kAck), 1).release);
+  EXPECT_FALSE(streams_.accept(part(stream, kIsn, end1 + 7, stream.size()), 1).release);
+  // A new connection on the same addresses and ports starts at its own sequence number.
+  EXPECT_EQ(accept(segment(kIsn + 0x40000000, tcpFramed(m3_))), (Messages{m3_}));
+  EXPECT_EQ(streams_.size(), 1u);
 }
 
 TEST_F(TcpAnswerStreamsTest, MessagesWhollyInTheSegmentThatCompletesThemHaveTheirOffset) {
