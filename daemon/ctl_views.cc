@@ -473,6 +473,7 @@ void addCounters(Screen& screen, const json& status) {
     const std::pair<std::uint64_t, const char*> problems[] = {
         {count(answers, "malformed"), "malformed"},
         {count(answers, "question_mismatch"), "question mismatch"},
+        {count(answers, "already_answered"), "already answered"},
         {count(answers, "dropped_install_failed"), "install failed"},
         {count(datapath, "dns_answer_unsolicited"), "unsolicited"},
         {count(datapath, "dns_answer_failsafe"), "passed by failsafe"},

@@ -201,6 +201,8 @@ Daemon::Daemon(DaemonOptions options)
       [this](std::uint32_t identity, const IpAddress& client,
              const resolver::AnswerDecision& decision,
              resolver::AnswerOutcome outcome) { onAnswer(identity, client, decision, outcome); });
+  answers_->forgetQueriesWith(
+      [this](const skouter_dns_query_key& key) { return flow_table_->forgetQuery(key); });
   if (kubernetes_) {
     answers_->deferWhile([this](std::uint32_t) { return awaitingCluster(); });
   }
@@ -1058,6 +1060,7 @@ std::string Daemon::statusJson() const {
           {"addresses_evicted", answers.addresses_evicted},
           {"names_evicted", answers.names_evicted},
           {"question_mismatch", answers.question_mismatch},
+          {"already_answered", answers.already_answered},
           {"rewritten", answers.rewritten},
           {"private_removed", answers.private_removed},
           {"tcp_segments", answers.tcp_segments},

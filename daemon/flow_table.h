@@ -29,6 +29,10 @@ class FlowTable {
   Sweep sweep(std::uint64_t now_ns, std::uint64_t flow_idle_ns,
               std::uint64_t dns_connection_idle_ns);
 
+  // Forgets the UDP query `key` once an answer to it is installed; false when it was
+  // gone already (answered, or pushed out of the table).
+  bool forgetQuery(const skouter_dns_query_key& key) { return dns_queries_.erase(key); }
+
   // Forgets the flows and outstanding DNS queries of `identity`; returns how many.
   std::size_t forget(std::uint32_t identity);
 

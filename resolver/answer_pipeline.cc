@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -17,6 +18,31 @@
 namespace skouter::resolver {
 
 namespace {
+
+constexpr std::size_t kDnsHeaderSize = 12;
+
+// Whether `dns` asks exactly one question, the one whose bytes the datapath recorded
+// from the query (`asked_section`: the bytes after the query's header).
+bool answersTheQuestion(std::span<const std::uint8_t> dns,
+                        std::span<const std::uint8_t> asked_section) {
+  if (dns.size() < kDnsHeaderSize || ((dns[4] << 8) | dns[5]) != 1) return false;
+  const auto answered = questionBytes(dns.subspan(kDnsHeaderSize));
+  const auto asked = questionBytes(asked_section);
+  return answered && asked && std::ranges::equal(*answered, *asked);
+}
+
+// The dns_queries entry of the query `answer` answers.
+skouter_dns_query_key queryKeyOf(const HeldPacket& answer) {
+  skouter_dns_query_key key{};
+  const skouter_addr client = toBpfAddr(answer.client);
+  key.family = client.family;
+  key.protocol = IPPROTO_UDP;
+  // Both as on the wire, in network byte order: the datagram's destination port, the id.
+  std::memcpy(&key.client_port, &answer.ip_packet[answer.udp_offset + 2], sizeof(key.client_port));
+  std::memcpy(&key.dns_id, &answer.ip_packet[answer.dns_offset], sizeof(key.dns_id));
+  std::memcpy(key.client, client.addr, sizeof(key.client));
+  return key;
+}
 
 // The TC bit: the resolver had more to say than fits in a UDP datagram.
 bool isTruncated(std::span<const std::uint8_t> dns) { return dns.size() > 2 && (dns[2] & 0x02); }
@@ -271,19 +297,31 @@ void AnswerPipeline::handleUdpAnswer(const skouter_answer_header& header,
   }
 
   auto decision = decide(header.identity, held->dns());
-  const auto asked = parseQuestionSection(
-      {header.question, std::min<std::size_t>(header.question_len, sizeof(header.question))});
+  const std::span<const std::uint8_t> asked_section{
+      header.question, std::min<std::size_t>(header.question_len, sizeof(header.question))};
   if (decision.verdict != AnswerVerdict::kMalformed &&
-      (!asked || asked->name != decision.question || asked->type != decision.question_type)) {
-    // The datapath matched the id and port; the question must match too, or this
-    // is a spoofed answer that guessed them.
+      !answersTheQuestion(held->dns(), asked_section)) {
+    // The datapath matched the id and port; the question must match too, byte for
+    // byte, or this is a spoofed answer that guessed them. The query stays recorded
+    // for the real answer.
     ++stats_.question_mismatch;
     if (reporter_) {
       reporter_(header.identity, held->client, decision, AnswerOutcome::kQuestionMismatch);
     }
+    const auto asked = parseQuestionSection(asked_section);
     trouble_log_.log(datapathNowNs(), spdlog::level::warn,
                      "dropped an answer for {} to {}: the query asked for {}", decision.question,
                      held->client.toString(), asked ? asked->name : "(unreadable question)");
+    return;
+  }
+  if (decision.verdict != AnswerVerdict::kMalformed && forget_query_ &&
+      !forget_query_(queryKeyOf(*held))) {
+    // Punted while an answer to the same query was on its way here: only the first
+    // answer installs.
+    ++stats_.already_answered;
+    trouble_log_.log(datapathNowNs(), spdlog::level::warn,
+                     "dropped a second answer for {} to {}: its query was answered already",
+                     decision.question, held->client.toString());
     return;
   }
   static const std::vector<policy::StaticEntry> kNoStaticEntries;

@@ -31,8 +31,11 @@ struct AnswerStats {
   std::uint64_t denied = 0;
   std::uint64_t malformed = 0;
   std::uint64_t question_mismatch = 0;  // not the question that was asked: dropped
-  std::uint64_t tcp_segments = 0;       // held TCP segments released
-  std::uint64_t tcp_messages = 0;       // DNS messages reassembled from them
+  // A second answer to a query whose first was installed (punted before the first
+  // made the datapath forget the query): dropped.
+  std::uint64_t already_answered = 0;
+  std::uint64_t tcp_segments = 0;  // held TCP segments released
+  std::uint64_t tcp_messages = 0;  // DNS messages reassembled from them
   // Connections forgotten to stay within --max-tcp-streams and --tcp-buffer-size.
   std::uint64_t tcp_streams_forgotten = 0;
   // Held TCP segments dropped, not delivered: of a forgotten connection, or after a gap
@@ -107,6 +110,13 @@ class AnswerPipeline {
   const AnswerPipelineLimits& limits() const { return limits_; }
   const Histogram& holdTimes() const { return hold_times_; }
   void reportTo(AnswerReporter reporter) { reporter_ = std::move(reporter); }
+  // How a matching UDP answer makes the datapath forget its query, so that no later
+  // answer to it installs anything: true when the query was still recorded. The
+  // datapath keeps a query until then, so an answer that does not match never costs
+  // the client the real one.
+  void forgetQueriesWith(std::function<bool(const skouter_dns_query_key&)> forget) {
+    forget_query_ = std::move(forget);
+  }
   // Installs what an answer to the daemon's own query allows for `identity` (the
   // pre-warming of literal names at start). Returns the addresses installed.
   std::size_t installOwnAnswer(std::uint32_t identity, std::span<const std::uint8_t> dns);
@@ -155,6 +165,7 @@ class AnswerPipeline {
   AnswerStats stats_;
   Histogram hold_times_ = makeHoldTimeHistogram();
   AnswerReporter reporter_;
+  std::function<bool(const skouter_dns_query_key&)> forget_query_;
   std::function<bool(std::uint32_t identity)> pending_;
   std::deque<std::vector<std::uint8_t>> deferred_;
   std::size_t deferred_bytes_ = 0;

@@ -162,6 +162,12 @@ std::optional<DnsQuestion> parseQuestionSection(std::span<const std::uint8_t> by
   return question;
 }
 
+std::optional<std::span<const std::uint8_t>> questionBytes(std::span<const std::uint8_t> section) {
+  std::size_t consumed = 0;
+  if (!canonicalName(section, &consumed) || consumed + 4 > section.size()) return std::nullopt;
+  return section.first(consumed + 4);
+}
+
 std::string dnsTypeName(std::uint16_t type) {
   switch (type) {
     case 1:

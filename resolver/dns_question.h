@@ -38,6 +38,11 @@ std::string dnsTypeName(std::uint16_t type);
 // query: the bytes after its header).
 std::optional<DnsQuestion> parseQuestionSection(std::span<const std::uint8_t> bytes);
 
+// The bytes of the first question of a question section, name, type and class as
+// sent: the form two questions are compared in, so a question that differs from the
+// one asked only in case (0x20 randomization) or class is another question.
+std::optional<std::span<const std::uint8_t>> questionBytes(std::span<const std::uint8_t> section);
+
 // Whether every name of the message (question, record owners, and the names inside
 // CNAME, NS, PTR, DNAME, MX, SRV and SOA data) stays inside it and compresses only
 // backwards, as every real server writes them. Messages failing this are not handed

@@ -63,11 +63,88 @@ static __always_inline void dns_query_key(__u8 family, __u8 protocol, __be16 cli
   copy_addr(key->client, client);
 }
 
+#define CHECKSUM_CHUNK 512 /* the most bpf_csum_diff() sums at once */
+#define CHECKSUM_CHUNKS 4  /* a query of more than 2 KiB is not checked: not recorded */
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u8[CHECKSUM_CHUNK + 4]); /* + a word the verifier may think rounding adds */
+} checksum_scratch SEC(".maps") __weak;
+
+static __always_inline __u32 fold_checksum(__u64 sum) {
+  sum = (sum & 0xffff) + (sum >> 16);
+  sum = (sum & 0xffff) + (sum >> 16);
+  return (sum & 0xffff) + (sum >> 16);
+}
+
+/* Whether the resolver's kernel will take this UDP datagram, as far as its checksum
+ * goes. A socket's datagram leaves with CHECKSUM_PARTIAL: the stack or the NIC fills
+ * the checksum in. One written whole (a raw or packet socket: CHECKSUM_NONE) leaves
+ * as written, and a receiver drops it when the checksum is wrong: such a "query" never
+ * reaches the resolver, and an accomplice told its port and id could answer it at
+ * leisure. bpf_csum_level() reports only CHECKSUM_UNNECESSARY, which an increment
+ * makes of CHECKSUM_NONE and nothing else: probe, then undo. A global function: the
+ * verifier walks it once, not at every call site. */
+__attribute__((noinline, weak)) int udp_checksum_acceptable(struct __sk_buff* skb, __u32 l3_offset,
+                                                            __u32 l4_offset, __u32 l3_end,
+                                                            __u32 family) {
+  if (bpf_csum_level(skb, BPF_CSUM_LEVEL_QUERY) >= 0) return 1;
+  bpf_csum_level(skb, BPF_CSUM_LEVEL_INC);
+  if (bpf_csum_level(skb, BPF_CSUM_LEVEL_QUERY) < 0) return 1; /* partial or complete */
+  bpf_csum_level(skb, BPF_CSUM_LEVEL_RESET);
+
+  struct udphdr udp;
+  if (bpf_skb_load_bytes(skb, l4_offset, &udp, sizeof(udp)) < 0) return 0;
+  __u32 length = bpf_ntohs(udp.len);
+  if (length < sizeof(udp) || l4_offset + length > l3_end) return 0;
+  if (udp.check == 0) return family == SKOUTER_FAMILY_IPV4; /* IPv4: no checksum */
+  if (length > CHECKSUM_CHUNK * CHECKSUM_CHUNKS) return 0;
+
+  /* The pseudo-header: the addresses, the protocol, the UDP length (RFC 768, 8200). */
+  struct {
+    __u8 addresses[32];
+    __be32 length;
+    __be32 protocol;
+  } pseudo = {};
+  __u32 address_bytes = family == SKOUTER_FAMILY_IPV4 ? 4 : 16;
+  __u32 addresses_at = l3_offset + (family == SKOUTER_FAMILY_IPV4 ? 12 : 8);
+  if (bpf_skb_load_bytes(skb, addresses_at, pseudo.addresses, address_bytes * 2 & 0x3f) < 0)
+    return 0;
+  pseudo.length = bpf_htonl(length);
+  pseudo.protocol = bpf_htonl(IPPROTO_UDP);
+  __s64 sum = bpf_csum_diff(NULL, 0, (__be32*)&pseudo, sizeof(pseudo), 0);
+
+  __u32 zero = 0;
+  __u8* chunk = bpf_map_lookup_elem(&checksum_scratch, &zero);
+  if (!chunk || sum < 0) return 0;
+  for (__u32 i = 0; i < CHECKSUM_CHUNKS; i++) {
+    __u32 offset = i * CHECKSUM_CHUNK;
+    if (offset >= length) break;
+    __u32 size = length - offset;
+    if (size > CHECKSUM_CHUNK) size = CHECKSUM_CHUNK;
+    /* The last chunk is padded with zeros to whole words, as the checksum pads. */
+    *(__u32*)(chunk + ((size & ~3u) & (CHECKSUM_CHUNK - 4))) = 0;
+    size &= CHECKSUM_CHUNK * 2 - 1; /* bounds the verifier can see */
+    if (size == 0 || size > CHECKSUM_CHUNK) return 0;
+    if (bpf_skb_load_bytes(skb, l4_offset + offset, chunk, size) < 0) return 0;
+    __u32 words = (size + 3) & (CHECKSUM_CHUNK * 2 - 4);
+    if (words > CHECKSUM_CHUNK) return 0;
+    sum = bpf_csum_diff(NULL, 0, (__be32*)chunk, words, (__wsum)sum);
+    if (sum < 0) return 0;
+  }
+  return fold_checksum((__u32)sum) == 0xffff;
+}
+
 static __always_inline void dns_record_udp_query(struct __sk_buff* skb, const struct packet* pkt,
                                                  __u32 identity, __u64 now,
                                                  enum skouter_counter_hook hook) {
   struct dns_header_start dns;
   if (load_dns_header(skb, pkt, &dns) < 0 || (dns.flags1 & DNS_FLAG_QR)) return;
+  /* A datagram the resolver's kernel drops is no query: nothing may answer it. */
+  if (!udp_checksum_acceptable(skb, pkt->l3_offset, pkt->l4_offset, pkt->l3_end, pkt->family))
+    return;
 
   __u32 zero = 0;
   struct skouter_dns_query_value* value = bpf_map_lookup_elem(&query_scratch, &zero);
@@ -176,28 +253,40 @@ static __always_inline int punt_frame(struct __sk_buff* skb, const struct packet
 
 /* A UDP packet from a trusted resolver. Returns the tc verdict: an answer to a
  * recorded query is copied to the daemon and dropped (the daemon re-injects it once
- * its addresses are installed); an answer to no recorded query is dropped. */
+ * its addresses are installed); anything else that answers no recorded query is
+ * dropped, whatever it holds. The query stays recorded: the daemon forgets it once
+ * an answer to it, the same question included, is installed, so an answer that does
+ * not match (spoofed with a guessed id and port) never stops the real one. */
 static __always_inline int dns_intercept_udp(struct __sk_buff* skb, const struct packet* pkt,
                                              const struct skouter_config* cfg,
                                              enum skouter_counter_hook hook, __u64 now) {
-  if (pkt->is_fragment) {
-    /* Only the first fragment could be held; the client would never reassemble it. */
+  if (pkt->is_later_fragment) {
+    /* No UDP header to match; useless to the client without the first fragment. */
     count(hook, SKOUTER_CNT_DNS_ANSWER_FRAGMENT);
     return VERDICT_PASS;
   }
   struct dns_header_start dns;
-  if (load_dns_header(skb, pkt, &dns) < 0 || !(dns.flags1 & DNS_FLAG_QR)) return VERDICT_PASS;
-
+  struct skouter_dns_query_value* query = NULL;
   struct skouter_dns_query_key key = {};
-  dns_query_key(pkt->family, IPPROTO_UDP, pkt->dport, dns.id, pkt->daddr, &key);
-  struct skouter_dns_query_value* query = bpf_map_lookup_elem(&dns_queries, &key);
-  if (!query) {
-    /* Spoofed, late, or a second answer to one query: it must not reach the client. */
+  if (load_dns_header(skb, pkt, &dns) == 0) {
+    dns_query_key(pkt->family, IPPROTO_UDP, pkt->dport, dns.id, pkt->daddr, &key);
+    query = bpf_map_lookup_elem(&dns_queries, &key);
+  }
+  if (!query || !(dns.flags1 & DNS_FLAG_QR)) {
+    /* Spoofed, late, a second answer to one query, or no answer at all: it must not
+     * reach the client. */
     count(hook, SKOUTER_CNT_DNS_ANSWER_UNSOLICITED);
     return VERDICT_DROP;
   }
   if (query->identity == SKOUTER_UNPOLICED_IDENTITY) {
     bpf_map_delete_elem(&dns_queries, &key);
+    return VERDICT_PASS;
+  }
+  if (pkt->is_fragment) {
+    /* Only the first fragment could be held; the client would never reassemble it.
+     * Passed uninstalled: what it names stays closed. */
+    bpf_map_delete_elem(&dns_queries, &key);
+    count(hook, SKOUTER_CNT_DNS_ANSWER_FRAGMENT);
     return VERDICT_PASS;
   }
   if (!daemon_alive(cfg, now)) {
@@ -209,7 +298,6 @@ static __always_inline int dns_intercept_udp(struct __sk_buff* skb, const struct
   /* Never release an answer whose addresses are not installed: when the copy fails,
    * the client's retry finds the query still recorded. */
   if (punt_frame(skb, pkt, query, hook, now) < 0) return VERDICT_DROP;
-  bpf_map_delete_elem(&dns_queries, &key);
   count(hook, SKOUTER_CNT_DNS_ANSWER_PUNTED);
   return VERDICT_DROP;
 }

@@ -116,19 +116,22 @@ TEST_F(FlowTableTest, IdleFlowsGoFromBothTablesAndTheRestStay) {
 
 // A UDP query is forgotten when it is answered (or pushed out of the LRU table); a TCP
 // connection to a resolver is not answered once, and is noted until it falls silent.
-TEST_F(FlowTableTest, TcpConnectionsToTheResolverSilentTooLongAreForgotten) {
+// A UDP query whose answer never matched (a spoofer's did not, and the resolver's never
+// came) goes after the same silence: answered ones the daemon forgets at once.
+TEST_F(FlowTableTest, TcpConnectionsAndQueriesSilentTooLongAreForgotten) {
   const std::uint64_t now = datapathNowNs();
   putQuery(tcpConnectionKey(kHost, 40001), now - 2 * kDnsConnectionIdleNs);
   putQuery(tcpConnectionKey(kPodAddress, 40002), now - kDnsConnectionIdleNs - 1, {}, kPod);
   putQuery(tcpConnectionKey(kHost, 40003), now - kDnsConnectionIdleNs / 2);
   putQuery(tcpConnectionKey(kHost, 40004), now + kNanosPerSecond);  // refreshed meanwhile
   putQuery(queryKey(kHost, 40005, 0x1234), now - 2 * kDnsConnectionIdleNs);
+  putQuery(queryKey(kHost, 40006, 0x1234), now - kDnsConnectionIdleNs / 2);
 
   const auto result = sweep(now);
   EXPECT_EQ(result.dns_connections_removed, 2u);
   EXPECT_EQ(queryDescriptions(),
             sorted({tcpConnectionDescription(kHost, 40003), tcpConnectionDescription(kHost, 40004),
-                    queryDescription(kHost, 40005, 0x1234)}));
+                    queryDescription(kHost, 40006, 0x1234)}));
   EXPECT_EQ(result.flows_removed, 0u);
 }
 

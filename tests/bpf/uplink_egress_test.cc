@@ -35,6 +35,13 @@ Bytes queryMessage(const TestNetwork& network) {
   return dnsQuery(kDnsId, "example.com", network.host.family);
 }
 
+// `packet` with its UDP checksum field overwritten.
+Packet withUdpChecksum(Packet packet, std::uint16_t checksum) {
+  packet.frame[packet.l4_offset + 6] = static_cast<std::uint8_t>(checksum >> 8);
+  packet.frame[packet.l4_offset + 7] = static_cast<std::uint8_t>(checksum);
+  return packet;
+}
+
 Packet queryTo(const TestNetwork& network, const IpAddress& resolver, std::uint16_t port) {
   return fromHost(network, resolver).udp(kHostPort, port, queryMessage(network)).build();
 }
@@ -318,6 +325,28 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
        .verdict = Verdict::kPass,
        .moved = {{"egress_allowed_resolver", 1}, {"dns_query_recorded", 1}},
        .check = expectQueryRecordedWith(n, {})},
+      // A datagram written whole (a raw socket) leaves with the checksum it has; with a
+      // wrong one the resolver's kernel drops it, so it is no query an answer may match.
+      // BPF_PROG_TEST_RUN's packets are such datagrams (CHECKSUM_NONE).
+      {.description = "UDP query with a wrong checksum passes but is not recorded",
+       .packet = withUdpChecksum(queryTo(n, n.resolver, kDnsPort), 0x5a5a),
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_allowed_resolver", 1}},
+       .check =
+           [](DatapathFixture& datapath) {
+             EXPECT_EQ(datapath.queryDescriptions(), Descriptions{});
+           }},
+      {.description = "UDP query without a checksum is recorded over IPv4 only",
+       .packet = withUdpChecksum(queryTo(n, n.resolver, kDnsPort), 0),
+       .verdict = Verdict::kPass,
+       .moved = n.host.family == IpFamily::kV4
+                    ? Counters{{"egress_allowed_resolver", 1}, {"dns_query_recorded", 1}}
+                    : Counters{{"egress_allowed_resolver", 1}},
+       .check =
+           [=](DatapathFixture& datapath) {
+             EXPECT_EQ(datapath.queryDescriptions().size(),
+                       n.host.family == IpFamily::kV4 ? 1u : 0u);
+           }},
       {.description = "response sent to a trusted resolver is not recorded as a query",
        .packet = fromHost(n, n.resolver)
                      .udp(kHostPort, kDnsPort, dnsAnswer(kDnsId, "example.com", n.learned))

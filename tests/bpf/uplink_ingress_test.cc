@@ -190,6 +190,8 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
 
   std::vector<PacketCase> cases = {
       // Answers from the trusted resolvers.
+      // The query stays: the daemon forgets it once the answer's question matches, so
+      // a spoofed answer that guessed id and port never costs the client the real one.
       {.description = "answer to a recorded query is punted to the daemon and dropped",
        .packet = answer,
        .setup = record_query,
@@ -197,7 +199,8 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
        .moved = {{"dns_answer_punted", 1}},
        .check =
            [=](DatapathFixture& datapath) {
-             EXPECT_EQ(datapath.queryDescriptions(), Descriptions{});
+             EXPECT_EQ(datapath.queryDescriptions(),
+                       (Descriptions{queryDescription(n.host, kHostPort, kDnsId)}));
              expectAnswerPuntedOnce(datapath, n, answer);
            }},
       {.description = "answer behind a VLAN tag and options is punted with its offsets",
@@ -282,14 +285,34 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
        .verdict = Verdict::kDrop,
        .moved = {{"dns_answer_unsolicited", 1}},
        .check = expectQueryGoneNothingPunted},
-      {.description = "query from a trusted resolver is not taken for an answer",
+      // What comes from a resolver's address and port and answers nothing goes through
+      // the same check as an answer: a query, a fragment, a datagram too short to read.
+      {.description = "query from a trusted resolver is no answer and is dropped",
        .packet = toHost(n, n.resolver)
                      .udp(kDnsPort, kHostPort, dnsQuery(kDnsId, kName, n.host.family))
                      .build(),
        .setup = record_query,
-       .verdict = Verdict::kPass,
+       .verdict = Verdict::kDrop,
+       .moved = {{"dns_answer_unsolicited", 1}},
        .check = expectQueryStillOutstanding(n)},
-      {.description = "first fragment of an answer passes untouched",
+      {.description = "datagram from a trusted resolver too short for a DNS header is dropped",
+       .packet = toHost(n, n.resolver).udp(kDnsPort, kHostPort, Bytes{0x12, 0x34, 0x81}).build(),
+       .setup = record_query,
+       .verdict = Verdict::kDrop,
+       .moved = {{"dns_answer_unsolicited", 1}},
+       .check = expectQueryStillOutstanding(n)},
+      {.description = "first fragment of an answer to no query is dropped",
+       .packet = toHost(n, n.resolver)
+                     .fragment(0, true)
+                     .udp(kDnsPort, kHostPort, dnsAnswer(kOtherDnsId, kName, n.learned))
+                     .build(),
+       .setup = record_query,
+       .verdict = Verdict::kDrop,
+       .moved = {{"dns_answer_unsolicited", 1}},
+       .check = expectQueryStillOutstanding(n)},
+      // Only the first fragment could be held, and the client would never reassemble
+      // it: it passes, installs nothing, and ends its query.
+      {.description = "first fragment of an answer to a recorded query passes untouched",
        .packet = toHost(n, n.resolver)
                      .fragment(0, true)
                      .udp(kDnsPort, kHostPort, dnsAnswer(kDnsId, kName, n.learned))
@@ -297,7 +320,7 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
        .setup = record_query,
        .verdict = Verdict::kPass,
        .moved = {{"dns_answer_fragment", 1}},
-       .check = expectQueryStillOutstanding(n)},
+       .check = expectQueryGoneNothingPunted},
       {.description = "later fragment of an answer passes untouched",
        .packet = toHost(n, n.resolver)
                      .fragment(1232, false)
@@ -651,16 +674,22 @@ TEST_P(UplinkSequenceTest, QueryNotedOnEgressHoldsItsAnswerOnIngress) {
   EXPECT_EQ(runUplinkIngress(answer), Verdict::kDrop);
   // The daemon gets the question exactly as the query asked it.
   expectPuntedOnce(*this, answer, IPPROTO_UDP, hostQuestion(n));
-  EXPECT_EQ(queryDescriptions(), Descriptions{});
+  // The daemon forgets the query once the answer matches it (question included); until
+  // then another answer is held too, for the daemon to tell which matches.
+  EXPECT_EQ(queryDescriptions(), (Descriptions{queryDescription(n.host, kHostPort, kDnsId)}));
+  const Packet spoofed = answerFrom(n, n.resolver, kDnsPort);
+  EXPECT_EQ(runUplinkIngress(spoofed), Verdict::kDrop);
+  expectPuntedOnce(*this, spoofed, IPPROTO_UDP, hostQuestion(n));
 
-  // A second copy of the answer (a resolver's retransmission, or a spoofed one racing
-  // the real answer) finds no query left: it never reaches the client.
+  // Once the daemon forgot it, a further copy (a resolver's retransmission, or a
+  // spoofed one racing the real answer) finds no query: it never reaches the client.
+  ASSERT_TRUE(datapath().dnsQueries().erase(DatapathFixture::queryKey(n.host, kHostPort, kDnsId)));
   EXPECT_EQ(runUplinkIngress(answer), Verdict::kDrop);
   expectNothingPunted(*this);
   EXPECT_EQ(counters(),
             (HookCounters{
                 {"uplink_egress", {{"egress_allowed_resolver", 1}, {"dns_query_recorded", 1}}},
-                {"uplink_ingress", {{"dns_answer_punted", 1}, {"dns_answer_unsolicited", 1}}}}));
+                {"uplink_ingress", {{"dns_answer_punted", 2}, {"dns_answer_unsolicited", 1}}}}));
 }
 
 // A query forwarded through the node (from a pod behind its NAT) leaves with the host's
@@ -855,7 +884,8 @@ TEST_P(UplinkSequenceTest, FullRingDropsWhatItCannotHoldAndTheRetryIsHeld) {
   EXPECT_EQ(drainAnswers().size(), held);
   EXPECT_EQ(runUplinkIngress(answer), Verdict::kDrop);
   expectAnswerPuntedOnce(*this, n, answer);
-  EXPECT_EQ(queryDescriptions(), (Descriptions{tcpConnectionDescription(n.host, kHostPort)}));
+  EXPECT_EQ(queryDescriptions(), (Descriptions{tcpConnectionDescription(n.host, kHostPort),
+                                               queryDescription(n.host, kHostPort, kDnsId)}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, UplinkSequenceTest,

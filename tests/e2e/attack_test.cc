@@ -309,6 +309,88 @@ TEST_F(AttackTest, ANameThatIsNotUtf8NeitherStopsTheDaemonNorBreaksItsApi) {
   EXPECT_EQ(daemon_->status()["counters"]["daemon"]["handler_failures"], 0);
 }
 
+// THREATS.md, known paths: forged answers from an accomplice who knows the query's id
+// and port because the workload told it. What must hold: 2. Only answers that the
+// trusted resolver really sent, to a query the workload really made, open the
+// firewall. The node writes a query whole, with a UDP checksum the resolver's kernel
+// drops it for, and tells its accomplice the id and port; the accomplice, spoofing the
+// resolver, answers it with an address of its choice at leisure: no real answer races
+// it.
+TEST_F(AttackTest, AQueryWithABadChecksumIsNoQueryAForgedAnswerCanMatch) {
+  startDaemon();
+  const struct {
+    const char* node;
+    const char* resolver;
+    const char* qtype;
+    const char* forged;
+    const char* url;
+  } families[] = {
+      {"198.51.100.2", kResolverV4, "A", "203.0.113.97", "http://203.0.113.97/"},
+      {"2001:db8:1::2", kResolverV6, "AAAA", "2001:db8:100::97", "http://[2001:db8:100::97]/"},
+  };
+  for (const auto& family : families) {
+    SCOPED_TRACE(family.node);
+    const auto unsolicited = counter("datapath", "dns_answer_unsolicited");
+    send("node", std::string("dns-query --bad-checksum --src ") + family.node +
+                     " --sport 40053 --dst " + family.resolver +
+                     " --id 4242 --name example.com --qtype " + family.qtype);
+    send("world", std::string("dns-answer --src ") + family.resolver + " --dst " + family.node +
+                      " --dport 40053 --id 4242 --name example.com --qtype " + family.qtype +
+                      " --address " + family.forged);
+    EXPECT_TRUE(eventually([&] {
+      return counter("datapath", "dns_answer_unsolicited") > unsolicited;
+    })) << "the forged answer was not dropped as unsolicited\n"
+        << daemon_->status().dump(2);
+    EXPECT_EQ(learnedAddresses().count(family.forged), 0u) << daemon_->entries().dump(2);
+    EXPECT_EQ(node(httpGet(family.url)).exit_code, kCurlTimedOut);
+  }
+}
+
+// THREATS.md, known paths: answers that echo a different question or case (0x20). The
+// workload asks a trusted resolver (here one the accomplice plays, at an address of the
+// world) for eXaMpLe.com; answers with the right id and port but another question, the
+// question in other case, or another class are spoofed: each is dropped, and none
+// costs the workload the real answer, which comes last.
+TEST_F(AttackTest, AnswersToAnotherQuestionAreDroppedAndLeaveTheQueryToTheRealAnswer) {
+  startDaemon({"--trusted-dns", "198.18.0.53", "--trusted-dns", "[2001:db8:100::53]"});
+  const struct {
+    const char* node;
+    const char* resolver;
+    const char* qtype;
+    const char* address;
+  } families[] = {
+      {"198.51.100.2", "198.18.0.53", "A", "203.0.113.10"},
+      {"2001:db8:1::2", "2001:db8:100::53", "AAAA", "2001:db8:100::10"},
+  };
+  for (const auto& family : families) {
+    SCOPED_TRACE(family.node);
+    const auto mismatches = counter("answers", "question_mismatch");
+    auto client = lab_->startBackground(
+        "node", attackCommand(std::string("dns-query --src ") + family.node +
+                              " --sport 40054 --dst " + family.resolver +
+                              " --id 777 --name eXaMpLe.com --wait 8 --qtype " + family.qtype));
+    ASSERT_TRUE(eventually([&] { return client->output().find("sent") != std::string::npos; }))
+        << client->output();
+    const std::string answer = std::string("dns-answer --src ") + family.resolver + " --dst " +
+                               family.node + " --dport 40054 --id 777 --qtype " + family.qtype +
+                               " --address " + family.address;
+    send("world", answer + " --name github.com");
+    send("world", answer + " --name example.com");
+    send("world", answer + " --name eXaMpLe.com --qclass CH");
+    ASSERT_TRUE(eventually([&] {
+      return counter("answers", "question_mismatch") == mismatches + 3;
+    })) << daemon_->status()["counters"].dump(2);
+    send("world", answer + " --name eXaMpLe.com");
+    EXPECT_TRUE(eventually([&] { return client->output().find("answer") != std::string::npos; },
+                           std::chrono::seconds(10)));
+    EXPECT_NE(client->output().find(std::string("answer id=777 rcode=0 ") + family.address),
+              std::string::npos)
+        << client->output();
+    EXPECT_EQ(learnedAddresses("example.com").count(family.address), 1u)
+        << daemon_->entries().dump(2);
+  }
+}
+
 // THREATS.md, what must hold:
 //   4. Nothing a workload or a resolver sends can crash the daemon, grow its memory
 //      without bound, or stall its event loop [...]

@@ -207,5 +207,17 @@ TEST(ParseQuestionSectionTest, AgreesWithTheAnswerHandlerOnEveryCapturedAnswer) 
   }
 }
 
+// The question as sent, case and class included: what an answer must repeat.
+TEST(QuestionBytesTest, TakesTheNameTypeAndClassAsSentAndNothingAfter) {
+  Bytes section = wire({"eXaMpLe", "com"});
+  section.insert(section.end(), {0, 1, 0, 1, 0, 0, 41});  // A IN, then an OPT record
+  const auto question = questionBytes(section);
+  ASSERT_TRUE(question.has_value());
+  EXPECT_EQ(Bytes(question->begin(), question->end()),
+            Bytes(section.begin(), section.begin() + section.size() - 3));
+  EXPECT_FALSE(questionBytes(wire({"example", "com"})).has_value()) << "no type and class";
+  EXPECT_FALSE(questionBytes(Bytes{0xc0, 0x0c, 0, 1, 0, 1}).has_value()) << "compressed";
+}
+
 }  // namespace
 }  // namespace skouter::resolver

@@ -20,6 +20,11 @@ lab's namespaces).
              datagram, written with AF_PACKET on --device
   ping       an ICMP/ICMPv6 echo request that waits for its reply (exit 1 without
              one): a positive control, since the lab has no ping(8)
+  dns-query  a DNS query with a chosen id and source port, the name's case as given;
+             --bad-checksum writes it whole with a wrong UDP checksum; --wait prints
+             the answer it gets (or "no answer")
+  dns-answer a DNS answer from any source (a resolver's address), with a chosen id,
+             question (case and class as given) and one address
 
 A packet the local stack refuses on the way out (a tc or netfilter drop makes some
 sends fail with ENOBUFS or EPERM) is reported as "dropped on the way out" and does not
@@ -255,6 +260,78 @@ def cmd_tcp_syn(args):
     repeat(args, lambda: send_header_included(packet, args.dst))
 
 
+DNS_TYPES = {"A": 1, "AAAA": 28}
+DNS_CLASSES = {"IN": 1, "CH": 3}
+
+
+def dns_message(ident, name, qtype, qclass="IN", address=None, ttl=300):
+    """A query, or with `address` an answer carrying that one address."""
+    wire = b"".join(bytes([len(label)]) + label.encode() for label in name.rstrip(".").split("."))
+    question = wire + b"\0" + struct.pack("!HH", DNS_TYPES[qtype], DNS_CLASSES[qclass])
+    flags = 0x8180 if address else 0x0100  # response, RD, RA / query, RD
+    message = struct.pack("!HHHHHH", ident, flags, 1, 1 if address else 0, 0, 0) + question
+    if address:
+        rdata = ipaddress.ip_address(address).packed
+        record = struct.pack("!HHIH", DNS_TYPES[qtype], DNS_CLASSES[qclass], ttl, len(rdata))
+        message += b"\xc0\x0c" + record + rdata
+    return message
+
+
+def describe_answer(message):
+    ident, flags, qdcount, ancount = struct.unpack("!HHHH", message[:8])
+    offset = 12
+    for _ in range(qdcount):
+        while message[offset]:
+            offset += 1 + message[offset]
+        offset += 5
+    addresses = []
+    for _ in range(ancount):
+        if message[offset] & 0xC0 == 0xC0:
+            offset += 2
+        else:
+            while message[offset]:
+                offset += 1 + message[offset]
+            offset += 1
+        rtype, _, _, length = struct.unpack("!HHIH", message[offset : offset + 10])
+        offset += 10
+        if rtype in (1, 28):
+            addresses.append(str(ipaddress.ip_address(message[offset : offset + length])))
+        offset += length
+    return f"answer id={ident} rcode={flags & 0xF} " + " ".join(addresses)
+
+
+def cmd_dns_query(args):
+    family = socket.AF_INET6 if is_v6(args.dst) else socket.AF_INET
+    query = dns_message(args.id, args.name, args.qtype)
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        s.bind((args.src, args.sport))  # also holds the port for the answer
+        if args.bad_checksum:
+            l4 = bytearray(udp_segment(args.src, args.dst, args.sport, args.dport, query))
+            l4[6] ^= 0x5A
+            packet = ip_packet(args.src, args.dst, socket.IPPROTO_UDP, bytes(l4))
+            send_header_included(packet, args.dst)
+        else:
+            s.sendto(query, (args.dst, args.dport))
+        print(f"dns-query id={args.id} {args.name} sent", flush=True)
+        if args.wait <= 0:
+            return 0
+        s.settimeout(args.wait)
+        try:
+            answer, _ = s.recvfrom(4096)
+        except socket.timeout:
+            print("no answer", flush=True)
+            return 0
+        print(describe_answer(answer), flush=True)
+    return 0
+
+
+def cmd_dns_answer(args):
+    message = dns_message(args.id, args.name, args.qtype, args.qclass, args.address, args.ttl)
+    l4 = udp_segment(args.src, args.dst, args.sport, args.dport, message)
+    packet = ip_packet(args.src, args.dst, socket.IPPROTO_UDP, l4)
+    repeat(args, lambda: send_header_included(packet, args.dst))
+
+
 def mac_bytes(text):
     return bytes(int(part, 16) for part in text.split(":"))
 
@@ -387,6 +464,32 @@ def main():
     p.add_argument("--device")
     p.add_argument("--timeout", type=float, default=2.0)
     p.set_defaults(run=cmd_ping)
+
+    p = sub.add_parser("dns-query", help="a DNS query with a chosen id and source port")
+    p.add_argument("--src", required=True, help="the sender's own address")
+    p.add_argument("--sport", type=int, required=True)
+    p.add_argument("--dst", required=True)
+    p.add_argument("--dport", type=int, default=53)
+    p.add_argument("--id", type=int, required=True)
+    p.add_argument("--name", required=True, help="sent in the case given")
+    p.add_argument("--qtype", choices=DNS_TYPES, default="A")
+    p.add_argument("--bad-checksum", action="store_true", help="a wrong UDP checksum")
+    p.add_argument("--wait", type=float, default=0, help="seconds to wait for an answer")
+    p.set_defaults(run=cmd_dns_query)
+
+    p = sub.add_parser("dns-answer", help="a DNS answer from any source address")
+    p.add_argument("--src", required=True, help="the resolver's address")
+    p.add_argument("--sport", type=int, default=53)
+    p.add_argument("--dst", required=True)
+    p.add_argument("--dport", type=int, required=True)
+    p.add_argument("--id", type=int, required=True)
+    p.add_argument("--name", required=True, help="the question's name, in the case given")
+    p.add_argument("--qtype", choices=DNS_TYPES, default="A")
+    p.add_argument("--qclass", choices=DNS_CLASSES, default="IN")
+    p.add_argument("--address", required=True, help="the one address answered")
+    p.add_argument("--ttl", type=int, default=300)
+    add_repeat(p)
+    p.set_defaults(run=cmd_dns_answer)
 
     args = parser.parse_args()
     try:
