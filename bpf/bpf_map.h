@@ -5,6 +5,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <optional>
@@ -42,8 +43,13 @@ class BpfMap {
     std::uint32_t batch = 1024;
     std::vector<Key> batch_keys(batch);
     std::vector<Value> batch_values(batch);
-    std::uint64_t in_token = 0;
-    std::uint64_t out_token = 0;
+    // Where a batch ends: a bucket number for hash maps, but the last key itself for
+    // the kernel's generic walk (arrays, prefix trees), which writes a whole key here.
+    struct alignas(8) Token {
+      std::uint8_t bytes[std::max(sizeof(Key), sizeof(std::uint64_t))];
+    };
+    Token in_token{};
+    Token out_token{};
     for (bool first = true;;) {
       std::uint32_t count = batch;
       const int rc = bpf_map_lookup_batch(fd_, first ? nullptr : &in_token, &out_token,

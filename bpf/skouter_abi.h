@@ -196,22 +196,34 @@ struct skouter_interface_value {
 };
 
 /* dns_queries: an outstanding UDP query from a policed workload to a trusted
- * resolver, or (protocol TCP, dns_id 0) a TCP connection to one, whose segments from
- * the resolver are held the same way. */
+ * resolver; or (protocol TCP, dns_id 0, kind 0) a TCP connection to one, whose
+ * segments from the resolver are held the same way; or (protocol TCP, kind
+ * SKOUTER_DNS_TCP_QUERY) a query sent on such a connection. */
+enum skouter_dns_query_kind {
+  SKOUTER_DNS_TCP_QUERY = 1,
+};
+
 struct skouter_dns_query_key {
   SKOUTER_U8 family;
   SKOUTER_U8 protocol;     /* IPPROTO_UDP or IPPROTO_TCP */
   SKOUTER_U16 client_port; /* network byte order */
-  SKOUTER_U16 dns_id;      /* network byte order; 0 for TCP */
-  SKOUTER_U16 pad;
+  SKOUTER_U16 dns_id;      /* network byte order; 0 for a TCP connection */
+  SKOUTER_U16 kind;        /* 0, or enum skouter_dns_query_kind */
   SKOUTER_U8 client[16];
 };
 
+/* flags of a TCP connection's record. */
+enum skouter_dns_connection_flags {
+  /* The resolver's SYN-ACK was seen: its initial sequence number is in the first four
+   * bytes of `question` (network byte order), and the stream is read from its start. */
+  SKOUTER_CONNECTION_STARTED = 1 << 0,
+};
+
 struct skouter_dns_query_value {
-  SKOUTER_U64 sent_ns; /* CLOCK_BOOTTIME; TCP: of the client's last segment */
+  SKOUTER_U64 sent_ns; /* CLOCK_BOOTTIME; TCP connection: of the client's last segment */
   SKOUTER_U32 identity;
-  SKOUTER_U16 question_len; /* bytes of question that are valid; 0 for TCP */
-  SKOUTER_U16 pad;
+  SKOUTER_U16 question_len; /* bytes of question that are valid; 0 for a connection */
+  SKOUTER_U16 flags;        /* a TCP connection's: enum skouter_dns_connection_flags */
   /* The bytes after the query's header, as sent: the question section first (an
    * OPT record may follow when the question is shorter than this). */
   SKOUTER_U8 question[SKOUTER_MAX_QUESTION];
@@ -241,11 +253,11 @@ struct skouter_answer_header {
   SKOUTER_U32 ifindex;
   SKOUTER_U32 hook; /* enum skouter_hook */
   SKOUTER_U32 identity;
-  SKOUTER_U32 frame_len; /* bytes that follow */
-  SKOUTER_U32 l3_offset; /* offset of the IP header within the frame */
-  SKOUTER_U32 l4_offset; /* offset of the UDP or TCP header within the frame */
-  SKOUTER_U8 protocol;   /* IPPROTO_UDP or IPPROTO_TCP */
-  SKOUTER_U8 pad;
+  SKOUTER_U32 frame_len;    /* bytes that follow */
+  SKOUTER_U32 l3_offset;    /* offset of the IP header within the frame */
+  SKOUTER_U32 l4_offset;    /* offset of the UDP or TCP header within the frame */
+  SKOUTER_U8 protocol;      /* IPPROTO_UDP or IPPROTO_TCP */
+  SKOUTER_U8 flags;         /* TCP: the connection's (enum skouter_dns_connection_flags) */
   SKOUTER_U16 question_len; /* UDP: the recorded query's question (see dns_queries) */
   SKOUTER_U8 question[SKOUTER_MAX_QUESTION];
 };

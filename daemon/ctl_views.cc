@@ -474,6 +474,8 @@ void addCounters(Screen& screen, const json& status) {
         {count(answers, "malformed"), "malformed"},
         {count(answers, "question_mismatch"), "question mismatch"},
         {count(answers, "already_answered"), "already answered"},
+        {count(answers, "tcp_unmatched"), "unmatched over TCP"},
+        {count(answers, "tcp_picked_up"), "TCP segments passed unread"},
         {count(answers, "dropped_install_failed"), "install failed"},
         {count(datapath, "dns_answer_unsolicited"), "unsolicited"},
         {count(datapath, "dns_answer_failsafe"), "passed by failsafe"},

@@ -201,8 +201,9 @@ Daemon::Daemon(DaemonOptions options)
       [this](std::uint32_t identity, const IpAddress& client,
              const resolver::AnswerDecision& decision,
              resolver::AnswerOutcome outcome) { onAnswer(identity, client, decision, outcome); });
-  answers_->forgetQueriesWith(
-      [this](const skouter_dns_query_key& key) { return flow_table_->forgetQuery(key); });
+  answers_->matchQueriesIn(
+      {[this](const skouter_dns_query_key& key) { return flow_table_->query(key); },
+       [this](const skouter_dns_query_key& key) { return flow_table_->forgetQuery(key); }});
   if (kubernetes_) {
     answers_->deferWhile([this](std::uint32_t) { return awaitingCluster(); });
   }
@@ -1061,6 +1062,8 @@ std::string Daemon::statusJson() const {
           {"names_evicted", answers.names_evicted},
           {"question_mismatch", answers.question_mismatch},
           {"already_answered", answers.already_answered},
+          {"tcp_picked_up", answers.tcp_picked_up},
+          {"tcp_unmatched", answers.tcp_unmatched},
           {"rewritten", answers.rewritten},
           {"private_removed", answers.private_removed},
           {"tcp_segments", answers.tcp_segments},

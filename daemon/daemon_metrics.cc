@@ -141,6 +141,8 @@ std::string Daemon::metricsText() {
        {{{"outcome", "malformed"}}, static_cast<double>(answers.malformed)},
        {{{"outcome", "question_mismatch"}}, static_cast<double>(answers.question_mismatch)},
        {{{"outcome", "already_answered"}}, static_cast<double>(answers.already_answered)},
+       {{{"outcome", "tcp_unmatched"}}, static_cast<double>(answers.tcp_unmatched)},
+       {{{"outcome", "tcp_picked_up"}}, static_cast<double>(answers.tcp_picked_up)},
        {{{"outcome", "install_failed"}}, static_cast<double>(answers.dropped_install_failed)},
        {{{"outcome", "tcp_segment_dropped"}}, static_cast<double>(answers.tcp_segments_dropped)},
        {{{"outcome", "unsolicited"}}, total(SKOUTER_CNT_DNS_ANSWER_UNSOLICITED)},

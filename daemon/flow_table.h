@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 
 #include "bpf/datapath.h"
 
@@ -29,8 +30,12 @@ class FlowTable {
   Sweep sweep(std::uint64_t now_ns, std::uint64_t flow_idle_ns,
               std::uint64_t dns_connection_idle_ns);
 
-  // Forgets the UDP query `key` once an answer to it is installed; false when it was
-  // gone already (answered, or pushed out of the table).
+  // The query `key` while it is recorded, for an answer to be matched against.
+  std::optional<skouter_dns_query_value> query(const skouter_dns_query_key& key) const {
+    return dns_queries_.lookup(key);
+  }
+  // Forgets the query `key` once an answer to it is installed; false when it was gone
+  // already (answered, or pushed out of the table).
   bool forgetQuery(const skouter_dns_query_key& key) { return dns_queries_.erase(key); }
 
   // Forgets the flows and outstanding DNS queries of `identity`; returns how many.

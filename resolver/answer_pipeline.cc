@@ -31,6 +31,20 @@ bool answersTheQuestion(std::span<const std::uint8_t> dns,
   return answered && asked && std::ranges::equal(*answered, *asked);
 }
 
+// The dns_queries entry of the query sent on `connection` that `dns` answers.
+skouter_dns_query_key tcpQueryKeyOf(const HeldSegment& connection,
+                                    std::span<const std::uint8_t> dns) {
+  skouter_dns_query_key key{};
+  const skouter_addr client = toBpfAddr(connection.client);
+  key.family = client.family;
+  key.protocol = IPPROTO_TCP;
+  key.client_port = htons(connection.client_port);
+  std::memcpy(&key.dns_id, dns.data(), sizeof(key.dns_id));  // as on the wire
+  key.kind = SKOUTER_DNS_TCP_QUERY;
+  std::memcpy(key.client, client.addr, sizeof(key.client));
+  return key;
+}
+
 // The dns_queries entry of the query `answer` answers.
 skouter_dns_query_key queryKeyOf(const HeldPacket& answer) {
   skouter_dns_query_key key{};
@@ -314,8 +328,8 @@ void AnswerPipeline::handleUdpAnswer(const skouter_answer_header& header,
                      held->client.toString(), asked ? asked->name : "(unreadable question)");
     return;
   }
-  if (decision.verdict != AnswerVerdict::kMalformed && forget_query_ &&
-      !forget_query_(queryKeyOf(*held))) {
+  if (decision.verdict != AnswerVerdict::kMalformed && queries_.forget &&
+      !queries_.forget(queryKeyOf(*held))) {
     // Punted while an answer to the same query was on its way here: only the first
     // answer installs.
     ++stats_.already_answered;
@@ -412,6 +426,11 @@ void AnswerPipeline::handleTcpSegment(const skouter_answer_header& header,
   // offsets must not move): TTL capping, in messages that lie wholly in this segment.
   const RewriteSettings in_place{DenyResponse::kPassthrough, rewrite_.max_ttl_s, false};
   static const std::vector<policy::StaticEntry> kNoStaticEntries;
+  if (header.flags & SKOUTER_CONNECTION_STARTED) {
+    std::uint32_t initial_sequence = 0;
+    std::memcpy(&initial_sequence, header.question, sizeof(initial_sequence));
+    segment->stream_start = ntohl(initial_sequence) + 1;
+  }
   const std::uint64_t forgotten_before = tcp_streams_.forgottenForRoom();
   const auto accepted = tcp_streams_.accept(*segment, datapathNowNs());
   if (const std::uint64_t forgotten = tcp_streams_.forgottenForRoom() - forgotten_before;
@@ -420,23 +439,41 @@ void AnswerPipeline::handleTcpSegment(const skouter_answer_header& header,
     limit_log_.log(datapathNowNs(), spdlog::level::warn,
                    "TCP connections to resolvers at their limit ({} of --max-tcp-streams {}, {} "
                    "of --tcp-buffer-size {} bytes): forgot the {} least recently active; "
-                   "their later segments are dropped",
+                   "their later segments pass unread, installing nothing",
                    tcp_streams_.size(), limits_.tcp.max_streams, tcp_streams_.bufferedBytes(),
                    limits_.tcp.max_buffered_bytes, forgotten);
   }
   if (!accepted.release) {
-    // Never read from a wrong offset nor delivered unread: TCP sends it again, and a
-    // connection that cannot be read on is given up by the client, which reconnects.
+    // TCP sends it again once the gap is filled.
     ++stats_.tcp_segments_dropped;
     limit_log_.log(datapathNowNs(), spdlog::level::warn,
-                   "dropped a held TCP segment to {}:{}: its connection was forgotten, or it "
-                   "came after a gap with no room to keep it",
+                   "dropped a held TCP segment to {}:{}: it came after a gap with no room to "
+                   "keep it",
                    segment->client.toString(), segment->client_port);
+    return;
+  }
+  if (accepted.picked_up) {
+    ++stats_.tcp_picked_up;
+    limit_log_.log(datapathNowNs(), spdlog::level::info,
+                   "passed a TCP segment to {}:{} unread: its connection was not followed from "
+                   "its start (open before skouterd saw it, or forgotten); what it answers stays "
+                   "closed",
+                   segment->client.toString(), segment->client_port);
+    ++stats_.tcp_segments;
+    deliverSegment(*segment, header, linkHeaderOf(frame, header));
     return;
   }
   bool edited = false;
   for (const auto& message : accepted.messages) {
     ++stats_.tcp_messages;
+    if (!answersATcpQuery(header.identity, *segment, message.dns)) {
+      ++stats_.tcp_unmatched;
+      trouble_log_.log(datapathNowNs(), spdlog::level::warn,
+                       "a DNS message over TCP to {}:{} answers no query sent on its "
+                       "connection: delivered, installing nothing",
+                       segment->client.toString(), segment->client_port);
+      continue;
+    }
     auto decision = decide(header.identity, message.dns);
     if (message.offset_in_segment && in_place.max_ttl_s) {
       const auto rewritten = rewriteAnswer(message.dns, decision, in_place, kNoStaticEntries);
@@ -456,6 +493,17 @@ void AnswerPipeline::handleTcpSegment(const skouter_answer_header& header,
   if (edited) recomputeTcpChecksum(*segment);
   ++stats_.tcp_segments;
   deliverSegment(*segment, header, linkHeaderOf(frame, header));
+}
+
+bool AnswerPipeline::answersATcpQuery(std::uint32_t identity, const HeldSegment& connection,
+                                      std::span<const std::uint8_t> dns) {
+  if (!queries_.find || !queries_.forget || dns.size() < kDnsHeaderSize) return false;
+  const auto key = tcpQueryKeyOf(connection, dns);
+  const auto query = queries_.find(key);
+  if (!query || query->identity != identity) return false;
+  const std::span<const std::uint8_t> asked{
+      query->question, std::min<std::size_t>(query->question_len, sizeof(query->question))};
+  return answersTheQuestion(dns, asked) && queries_.forget(key);
 }
 
 void AnswerPipeline::forgetIdleTcpStreams(std::uint64_t now_ns, std::uint64_t idle_ns) {

@@ -41,6 +41,12 @@ struct AnswerStats {
   // Held TCP segments dropped, not delivered: of a forgotten connection, or after a gap
   // with no room to keep them (the resolver sends them again).
   std::uint64_t tcp_segments_dropped = 0;
+  // Held TCP segments of connections not followed from their first byte (open before
+  // the daemon or the datapath saw their start, or forgotten): delivered unread.
+  std::uint64_t tcp_picked_up = 0;
+  // DNS messages over TCP that answer no query sent on their connection (id and
+  // question): delivered as they are, installing nothing.
+  std::uint64_t tcp_unmatched = 0;
   std::uint64_t dropped_install_failed = 0;  // a map was full: the client retries
   std::uint64_t inject_failed = 0;
   std::uint64_t addresses_installed = 0;
@@ -65,6 +71,15 @@ const char* toString(AnswerOutcome outcome);
 // decision as judged (for kDenied its denied_addresses, never installed).
 using AnswerReporter = std::function<void(std::uint32_t identity, const IpAddress& client,
                                           const AnswerDecision& decision, AnswerOutcome outcome)>;
+
+// The datapath's record of the queries workloads sent (dns_queries), as answers are
+// matched against it.
+struct RecordedQueries {
+  // The query `key`, while it is recorded.
+  std::function<std::optional<skouter_dns_query_value>(const skouter_dns_query_key&)> find;
+  // Forgets the query `key`; false when it was gone already (answered, or pushed out).
+  std::function<bool(const skouter_dns_query_key&)> forget;
+};
 
 // How much one pipeline holds at once, whatever workloads and resolvers send.
 struct AnswerPipelineLimits {
@@ -110,13 +125,12 @@ class AnswerPipeline {
   const AnswerPipelineLimits& limits() const { return limits_; }
   const Histogram& holdTimes() const { return hold_times_; }
   void reportTo(AnswerReporter reporter) { reporter_ = std::move(reporter); }
-  // How a matching UDP answer makes the datapath forget its query, so that no later
-  // answer to it installs anything: true when the query was still recorded. The
-  // datapath keeps a query until then, so an answer that does not match never costs
-  // the client the real one.
-  void forgetQueriesWith(std::function<bool(const skouter_dns_query_key&)> forget) {
-    forget_query_ = std::move(forget);
-  }
+  // Where the queries the datapath recorded are: an answer installs only when it
+  // answers one (over TCP, one sent on its connection), and then makes the datapath
+  // forget it, so that no later answer to it installs anything. The datapath keeps a
+  // query until then, so an answer that does not match never costs the client the
+  // real one. Without them, no answer over TCP installs.
+  void matchQueriesIn(RecordedQueries queries) { queries_ = std::move(queries); }
   // Installs what an answer to the daemon's own query allows for `identity` (the
   // pre-warming of literal names at start). Returns the addresses installed.
   std::size_t installOwnAnswer(std::uint32_t identity, std::span<const std::uint8_t> dns);
@@ -127,6 +141,10 @@ class AnswerPipeline {
   void handleRecord(std::span<const std::uint8_t> record);
   void handle(const skouter_answer_header& header, std::span<const std::uint8_t> frame);
   void handleUdpAnswer(const skouter_answer_header& header, std::span<const std::uint8_t> frame);
+  // Whether `dns`, reassembled from `connection`, answers a query `identity` sent on it
+  // (id and question); the query is then forgotten.
+  bool answersATcpQuery(std::uint32_t identity, const HeldSegment& connection,
+                        std::span<const std::uint8_t> dns);
   void handleTcpSegment(const skouter_answer_header& header, std::span<const std::uint8_t> frame);
   AnswerDecision decide(std::uint32_t identity, std::span<const std::uint8_t> dns) const;
   RewriteSettings rewriteSettingsFor(const policy::CompiledPolicy* policy) const;
@@ -165,7 +183,7 @@ class AnswerPipeline {
   AnswerStats stats_;
   Histogram hold_times_ = makeHoldTimeHistogram();
   AnswerReporter reporter_;
-  std::function<bool(const skouter_dns_query_key&)> forget_query_;
+  RecordedQueries queries_;
   std::function<bool(std::uint32_t identity)> pending_;
   std::deque<std::vector<std::uint8_t>> deferred_;
   std::size_t deferred_bytes_ = 0;

@@ -3,7 +3,6 @@
 #include <netinet/in.h>
 
 #include <algorithm>
-#include <random>
 
 #include "common/internet_checksum.h"
 
@@ -99,28 +98,7 @@ void recomputeTcpChecksum(HeldSegment& segment) {
   tcp[17] = static_cast<std::uint8_t>(checksum & 0xff);
 }
 
-TcpAnswerStreams::TcpAnswerStreams(TcpStreamLimits limits)
-    : limits_(limits),
-      hash_key_((std::uint64_t{std::random_device{}()} << 32) | std::random_device{}()) {}
-
-std::uint64_t TcpAnswerStreams::hashOf(const Key& key) const {
-  // FNV-1a from a secret basis, then splitmix64's finalizer: a workload cannot aim its
-  // connections at another's entry.
-  std::uint64_t hash = hash_key_;
-  const auto mix = [&hash](std::uint8_t byte) { hash = (hash ^ byte) * 0x100000001b3ULL; };
-  const auto& [client, client_port, server, server_port] = key;
-  for (const IpAddress* address : {&client, &server}) {
-    mix(static_cast<std::uint8_t>(address->family));
-    for (std::size_t i = 0; i < address->size(); ++i) mix(address->bytes[i]);
-  }
-  for (const std::uint16_t port : {client_port, server_port}) {
-    mix(static_cast<std::uint8_t>(port >> 8));
-    mix(static_cast<std::uint8_t>(port));
-  }
-  hash = (hash ^ (hash >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  hash = (hash ^ (hash >> 27)) * 0x94d049bb133111ebULL;
-  return hash ^ (hash >> 31);
-}
+TcpAnswerStreams::TcpAnswerStreams(TcpStreamLimits limits) : limits_(limits) {}
 
 void TcpAnswerStreams::append(Stream& stream, std::uint32_t sequence,
                               std::span<const std::uint8_t> data) {
@@ -144,18 +122,6 @@ void TcpAnswerStreams::touch(Streams::iterator stream) {
 
 void TcpAnswerStreams::forget(Streams::iterator stream) {
   buffered_bytes_ -= stream->second.bytes();
-  const std::uint64_t hash = hashOf(stream->first);
-  forgotten_[hash] = Forgotten{stream->second.next_sequence, ++generation_};
-  forgotten_order_.emplace_back(hash, generation_);
-  while (forgotten_order_.size() > limits_.max_streams) {
-    const auto [oldest, generation] = forgotten_order_.front();
-    forgotten_order_.pop_front();
-    // An entry renewed or replaced since is not this one.
-    const auto found = forgotten_.find(oldest);
-    if (found != forgotten_.end() && found->second.generation == generation) {
-      forgotten_.erase(found);
-    }
-  }
   (stream->second.holding ? holding_ : quiet_).erase(stream->second.position);
   streams_.erase(stream);
 }
@@ -170,30 +136,21 @@ bool TcpAnswerStreams::makeRoom(std::size_t more, Streams::iterator keep) {
   return buffered_bytes_ + more <= limits_.max_buffered_bytes;
 }
 
-bool TcpAnswerStreams::isOfForgotten(const HeldSegment& segment, std::uint64_t key_hash) {
-  const auto found = forgotten_.find(key_hash);
-  if (found == forgotten_.end()) return false;
-  Forgotten& forgotten = found->second;
-  const std::int32_t offset = distance(forgotten.next_sequence, segment.sequence);
-  const auto window = static_cast<std::int32_t>(kForgottenWindow);
-  if (offset < -window || offset > window) {
-    // Far from anything the forgotten connection sent: a new connection that reuses
-    // its addresses and ports, starting at its own initial sequence number.
-    forgotten_.erase(found);
-    return false;
-  }
-  const std::uint32_t end = segment.sequence + static_cast<std::uint32_t>(segment.payload_length);
-  if (distance(forgotten.next_sequence, end) > 0) forgotten.next_sequence = end;
-  return true;
-}
-
 AcceptedSegment TcpAnswerStreams::accept(const HeldSegment& segment, std::uint64_t now_ns) {
   const Key key{segment.client, segment.client_port, segment.server, segment.server_port};
   auto found = streams_.find(key);
+  if (found != streams_.end() && found->second.first_sequence != segment.stream_start) {
+    // A new connection on the same addresses and ports (its SYN-ACK told another
+    // initial sequence number), or one whose start is unknown.
+    forget(found);
+    found = streams_.end();
+  }
   if (found == streams_.end()) {
-    if (!forgotten_.empty() && isOfForgotten(segment, hashOf(key))) {
-      ++segments_dropped_;
-      return {{}, false};
+    if (!segment.stream_start || segment.sequence != *segment.stream_start) {
+      // Not from its first byte: where its messages begin is unknown, and any byte
+      // could be taken for a length. It passes unread.
+      ++picked_up_;
+      return {{}, true, true};
     }
     if (streams_.size() >= limits_.max_streams) {
       // The least recently active connection, quiet or keeping bytes.
@@ -211,6 +168,7 @@ AcceptedSegment TcpAnswerStreams::accept(const HeldSegment& segment, std::uint64
       }
     }
     found = streams_.try_emplace(key).first;
+    found->second.first_sequence = segment.stream_start;
     found->second.next_sequence = segment.sequence;
     found->second.position = quiet_.insert(quiet_.end(), &found->first);
   }

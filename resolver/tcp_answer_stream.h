@@ -10,14 +10,12 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <list>
 #include <map>
 #include <optional>
 #include <span>
 #include <string>
 #include <tuple>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -37,6 +35,9 @@ struct HeldSegment {
   std::size_t tcp_offset = 0;
   std::size_t payload_offset = 0;
   std::size_t payload_length = 0;
+  // The sequence number of the connection's first byte of data (its initial sequence
+  // number plus one), when the datapath saw the resolver's SYN-ACK.
+  std::optional<std::uint32_t> stream_start;
 
   std::span<const std::uint8_t> payload() const {
     return std::span<const std::uint8_t>(ip_packet).subspan(payload_offset, payload_length);
@@ -70,11 +71,12 @@ struct StreamMessage {
 struct AcceptedSegment {
   // The DNS messages the segment completes, in stream order.
   std::vector<StreamMessage> messages;
-  // False: the segment must be dropped, not delivered. Its stream was forgotten (the
-  // bytes before it are gone, so nothing after them can be read at the right offset)
-  // or it came after a gap with no room left to keep it: the resolver sends it again,
-  // as after any loss.
+  // False: the segment must be dropped, not delivered: it came after a gap with no
+  // room left to keep it, and the resolver sends it again, as after any loss.
   bool release = true;
+  // Of a connection not followed from its first byte: delivered unread, so nothing in
+  // it installs anything.
+  bool picked_up = false;
 };
 
 // How much the daemon keeps for DNS over TCP, whatever workloads and resolvers send.
@@ -95,16 +97,13 @@ class TcpAnswerStreams {
   // What keeping one such segment costs besides its bytes, counted against both limits
   // so that many tiny segments cost what they take.
   static constexpr std::size_t kOutOfOrderEntryCost = 96;
-  // How far from where a forgotten connection stood a segment must lie to be taken for
-  // a new connection on the same addresses and ports (a new initial sequence number).
-  static constexpr std::uint32_t kForgottenWindow = 1u << 24;
 
   explicit TcpAnswerStreams(TcpStreamLimits limits = {});
 
-  // The first segment seen on a connection is taken to start a message. A forgotten
-  // connection (by a limit, by silence, or after its FIN or RST) is remembered, as
-  // many of them as max_streams, so that its later segments are dropped rather than
-  // read from a wrong offset.
+  // A connection is read only from its first byte of data (segment.stream_start): any
+  // other segment of a connection not followed (its start unseen, or forgotten by a
+  // limit, by silence, or after its FIN or RST) is picked up mid-stream, where no one
+  // knows which byte starts a message, and passes unread.
   AcceptedSegment accept(const HeldSegment& segment, std::uint64_t now_ns);
 
   // Forgets connections silent since before `cutoff_ns`; returns how many.
@@ -114,14 +113,15 @@ class TcpAnswerStreams {
   const TcpStreamLimits& limits() const { return limits_; }
   // Connections forgotten to stay within the limits.
   std::uint64_t forgottenForRoom() const { return forgotten_for_room_; }
-  // Segments dropped: of forgotten connections, or after a gap with no room for them.
+  // Segments dropped after a gap with no room for them.
   std::uint64_t segmentsDropped() const { return segments_dropped_; }
-  // Forgotten connections remembered, at most max_streams.
-  std::size_t forgottenRemembered() const { return forgotten_.size(); }
+  // Segments of connections not followed from their first byte, passed unread.
+  std::uint64_t pickedUp() const { return picked_up_; }
 
  private:
   using Key = std::tuple<IpAddress, std::uint16_t, IpAddress, std::uint16_t>;
   struct Stream {
+    std::optional<std::uint32_t> first_sequence;  // the connection's stream_start
     std::uint32_t next_sequence = 0;
     std::vector<std::uint8_t> buffer;  // in order, not yet a whole message
     std::map<std::uint32_t, std::vector<std::uint8_t>> out_of_order;
@@ -133,23 +133,15 @@ class TcpAnswerStreams {
     std::size_t bytes() const { return buffer.capacity() + out_of_order_bytes; }
   };
   using Streams = std::map<Key, Stream>;
-  // Where a forgotten connection stood, and which entry of forgotten_order_ it is.
-  struct Forgotten {
-    std::uint32_t next_sequence = 0;
-    std::uint64_t generation = 0;
-  };
 
   static void append(Stream& stream, std::uint32_t sequence, std::span<const std::uint8_t> data);
   // Moves the stream to the back of the list its bytes put it in.
   void touch(Streams::iterator stream);
-  // The stream goes; its later segments are dropped while they lie near where it stood.
+  // The stream goes; its later segments are picked up mid-stream.
   void forget(Streams::iterator stream);
   // Forgets the least recently active streams keeping bytes, other than `keep`, until
   // `more` bytes fit; false when they cannot.
   bool makeRoom(std::size_t more, Streams::iterator keep);
-  // A segment of a forgotten connection, which is then remembered as far as it goes.
-  bool isOfForgotten(const HeldSegment& segment, std::uint64_t key_hash);
-  std::uint64_t hashOf(const Key& key) const;
 
   TcpStreamLimits limits_;
   Streams streams_;
@@ -159,14 +151,9 @@ class TcpAnswerStreams {
   std::list<const Key*> quiet_;
   std::list<const Key*> holding_;
   std::size_t buffered_bytes_ = 0;
-  // Forgotten connections by a keyed hash of their addresses and ports (a collision
-  // drops a segment: TCP sends it again), oldest first in forgotten_order_.
-  std::uint64_t hash_key_;
-  std::unordered_map<std::uint64_t, Forgotten> forgotten_;
-  std::deque<std::pair<std::uint64_t, std::uint64_t>> forgotten_order_;  // hash, generation
-  std::uint64_t generation_ = 0;
   std::uint64_t forgotten_for_room_ = 0;
   std::uint64_t segments_dropped_ = 0;
+  std::uint64_t picked_up_ = 0;
 };
 
 }  // namespace skouter::resolver

@@ -53,6 +53,19 @@ struct {
 
 #define DNS_HEADER_LEN 12
 
+/* Copies up to SKOUTER_MAX_QUESTION of the `available` bytes at `offset` to
+ * `question`; returns how many (0 when none could be read). 64 bits wide, so the
+ * compiler has no zero-extension to put between the bounds check and the copy that
+ * would hide the bounds from the verifier. */
+static __always_inline __u16 load_question(struct __sk_buff* skb, __u32 offset, __u32 available,
+                                           __u8* question) {
+  __u64 len = available;
+  if (len > SKOUTER_MAX_QUESTION) len = SKOUTER_MAX_QUESTION;
+  if (len < 1) return 0;
+  if (bpf_skb_load_bytes(skb, offset, question, len) < 0) return 0;
+  return (__u16)len;
+}
+
 static __always_inline void dns_query_key(__u8 family, __u8 protocol, __be16 client_port,
                                           __be16 dns_id, const __u8* client,
                                           struct skouter_dns_query_key* key) {
@@ -152,15 +165,11 @@ static __always_inline void dns_record_udp_query(struct __sk_buff* skb, const st
   value->sent_ns = now;
   value->identity = identity;
   value->question_len = 0;
+  value->flags = 0;
   __u32 question_offset = pkt->l4_offset + sizeof(struct udphdr) + DNS_HEADER_LEN;
-  if (pkt->l3_end > question_offset) {
-    __u32 len = pkt->l3_end - question_offset;
-    if (len > SKOUTER_MAX_QUESTION) len = SKOUTER_MAX_QUESTION;
-    len &= 0x1ff; /* a bound the verifier can see */
-    if (len > 0 && len <= SKOUTER_MAX_QUESTION &&
-        bpf_skb_load_bytes(skb, question_offset, value->question, len) == 0)
-      value->question_len = len;
-  }
+  if (pkt->l3_end > question_offset)
+    value->question_len =
+        load_question(skb, question_offset, pkt->l3_end - question_offset, value->question);
 
   struct skouter_dns_query_key key = {};
   dns_query_key(pkt->family, IPPROTO_UDP, pkt->sport, dns.id, pkt->saddr, &key);
@@ -168,38 +177,95 @@ static __always_inline void dns_record_udp_query(struct __sk_buff* skb, const st
   count(hook, SKOUTER_CNT_DNS_QUERY_RECORDED);
 }
 
+#define TCP_QUERIES_PER_SEGMENT 4 /* more pipelined in one segment are not recorded */
+
+/* The queries that start in one TCP segment a policed workload sends to a resolver,
+ * each a 2-byte length and a message, as clients write them (one send each, or a few
+ * back to back): each is recorded like a UDP query, so that an answer on the
+ * connection installs only when it answers one (id and question). A query that does
+ * not start in a segment of its own is not recorded, and its answer installs nothing.
+ * A global function: the verifier walks it once, not at every call site. */
+__attribute__((noinline, weak)) int dns_record_tcp_queries(struct __sk_buff* skb,
+                                                           const struct packet* pkt, __u32 identity,
+                                                           __u64 now, __u32 hook) {
+  if (!pkt) return 0;
+  __u32 zero = 0;
+  struct skouter_dns_query_value* value = bpf_map_lookup_elem(&query_scratch, &zero);
+  if (!value) return 0;
+  __u32 offset = pkt->l4_offset + pkt->tcp_header_len;
+  __u32 end = pkt->l3_end;
+  int recorded = 0;
+  for (int i = 0; i < TCP_QUERIES_PER_SEGMENT; i++) {
+    struct {
+      __be16 length;
+      struct dns_header_start dns;
+    } start;
+    if (offset + sizeof(start) > end || bpf_skb_load_bytes(skb, offset, &start, sizeof(start)) < 0)
+      break;
+    __u32 length = bpf_ntohs(start.length);
+    if (length < DNS_HEADER_LEN || (start.dns.flags1 & DNS_FLAG_QR)) break;
+    value->sent_ns = now;
+    value->identity = identity;
+    value->question_len = 0;
+    value->flags = 0;
+    __u32 question_offset = offset + 2 + DNS_HEADER_LEN;
+    __u32 message_end = offset + 2 + length;
+    __u32 available = (message_end < end ? message_end : end);
+    if (available > question_offset)
+      value->question_len =
+          load_question(skb, question_offset, available - question_offset, value->question);
+    struct skouter_dns_query_key key = {};
+    dns_query_key(pkt->family, IPPROTO_TCP, pkt->sport, start.dns.id, pkt->saddr, &key);
+    key.kind = SKOUTER_DNS_TCP_QUERY;
+    bpf_map_update_elem(&dns_queries, &key, value, BPF_ANY);
+    count(hook, SKOUTER_CNT_DNS_QUERY_RECORDED);
+    recorded++;
+    offset = message_end;
+  }
+  return recorded;
+}
+
 /* A TCP connection to a resolver: everything the resolver sends back on it is held.
  * Each segment of the client refreshes the record, so the daemon can forget those of
  * connections long closed; a record of another workload (an address and port reused)
- * is replaced, so the resolver's segments are held for the workload that sends now. */
-static __always_inline void dns_record_tcp_connection(const struct packet* pkt, __u32 identity,
+ * or of an earlier connection (the client's SYN opens a new one) is replaced, so the
+ * resolver's segments are held for the workload that sends now, and read from the
+ * start of the connection it opens. */
+static __always_inline void dns_record_tcp_connection(struct __sk_buff* skb,
+                                                      const struct packet* pkt, __u32 identity,
                                                       __u64 now, enum skouter_counter_hook hook) {
   struct skouter_dns_query_key key = {};
   dns_query_key(pkt->family, IPPROTO_TCP, pkt->sport, 0, pkt->saddr, &key);
   struct skouter_dns_query_value* recorded = bpf_map_lookup_elem(&dns_queries, &key);
-  if (recorded && recorded->identity == identity) {
+  if (recorded && recorded->identity == identity && !(pkt->tcp_flags & TCP_FLAG_SYN)) {
     recorded->sent_ns = now;
-    return;
+  } else {
+    __u32 zero = 0;
+    struct skouter_dns_query_value* value = bpf_map_lookup_elem(&query_scratch, &zero);
+    if (!value) return;
+    value->sent_ns = now;
+    value->identity = identity;
+    value->question_len = 0;
+    value->flags = 0;
+    bpf_map_update_elem(&dns_queries, &key, value, BPF_ANY);
+    count(hook, SKOUTER_CNT_DNS_QUERY_RECORDED);
   }
-  __u32 zero = 0;
-  struct skouter_dns_query_value* value = bpf_map_lookup_elem(&query_scratch, &zero);
-  if (!value) return;
-  value->sent_ns = now;
-  value->identity = identity;
-  value->question_len = 0;
-  bpf_map_update_elem(&dns_queries, &key, value, BPF_ANY);
-  count(hook, SKOUTER_CNT_DNS_QUERY_RECORDED);
+  if (pkt->l3_end > pkt->l4_offset + pkt->tcp_header_len)
+    dns_record_tcp_queries(skb, pkt, identity, now, hook);
 }
 
 /* Traffic leaving a policed workload for a trusted resolver. */
-static __always_inline void dns_record_query(struct __sk_buff* skb, const struct packet* pkt,
-                                             __u32 identity, __u64 now,
-                                             enum skouter_counter_hook hook) {
-  if (pkt->is_later_fragment) return;
+/* A global function: the verifier walks it once, not along every path of the
+ * programs that reach it. */
+__attribute__((noinline, weak)) int dns_record_query(struct __sk_buff* skb,
+                                                     const struct packet* pkt, __u32 identity,
+                                                     __u64 now, __u32 hook) {
+  if (!pkt || pkt->is_later_fragment) return 0;
   if (pkt->protocol == IPPROTO_UDP)
     dns_record_udp_query(skb, pkt, identity, now, hook);
   else if (pkt->protocol == IPPROTO_TCP)
-    dns_record_tcp_connection(pkt, identity, now, hook);
+    dns_record_tcp_connection(skb, pkt, identity, now, hook);
+  return 0;
 }
 
 static __always_inline int daemon_alive(const struct skouter_config* cfg, __u64 now) {
@@ -241,7 +307,7 @@ static __always_inline int punt_frame(struct __sk_buff* skb, const struct packet
   record->header.l3_offset = pkt->l3_offset;
   record->header.l4_offset = pkt->l4_offset;
   record->header.protocol = pkt->protocol;
-  record->header.pad = 0;
+  record->header.flags = (__u8)query->flags;
   record->header.question_len = query->question_len;
   __builtin_memcpy(record->header.question, query->question, SKOUTER_MAX_QUESTION);
   if (bpf_ringbuf_output(&answers, record, sizeof(record->header) + len, 0) < 0) {
@@ -312,14 +378,19 @@ static __always_inline int dns_intercept_tcp(struct __sk_buff* skb, const struct
     count(hook, SKOUTER_CNT_DNS_ANSWER_FRAGMENT);
     return VERDICT_PASS;
   }
-  __u32 data_offset = pkt->l4_offset + pkt->tcp_header_len;
-  if (pkt->l3_end <= data_offset) return VERDICT_PASS; /* handshake, ACK, FIN, RST */
-
   struct skouter_dns_query_key key = {};
   dns_query_key(pkt->family, IPPROTO_TCP, pkt->dport, 0, pkt->daddr, &key);
   struct skouter_dns_query_value* connection = bpf_map_lookup_elem(&dns_queries, &key);
   /* Not a policed workload's connection */
   if (!connection || connection->identity == SKOUTER_UNPOLICED_IDENTITY) return VERDICT_PASS;
+  if ((pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == (TCP_FLAG_SYN | TCP_FLAG_ACK)) {
+    /* Where the resolver's stream starts: the daemon reads it from there only. */
+    if (bpf_skb_load_bytes(skb, pkt->l4_offset + 4, connection->question, 4) == 0)
+      connection->flags |= SKOUTER_CONNECTION_STARTED;
+    return VERDICT_PASS;
+  }
+  __u32 data_offset = pkt->l4_offset + pkt->tcp_header_len;
+  if (pkt->l3_end <= data_offset) return VERDICT_PASS; /* ACK, FIN, RST */
   if (!daemon_alive(cfg, now)) {
     count(hook, SKOUTER_CNT_DNS_ANSWER_FAILSAFE);
     return VERDICT_PASS;

@@ -583,7 +583,10 @@ std::string queryDescription(const skouter_dns_query_key& key,
   std::string text = ipProtocolName(key.protocol) + " " +
                      endpoint(fromBpf(key.family, key.client), ntohs(key.client_port));
   // A TCP connection stands for every query on it: its id is 0, and shown when not.
-  if (key.protocol != IPPROTO_TCP || key.dns_id != 0) text += " id " + hex16(ntohs(key.dns_id));
+  if (key.kind == SKOUTER_DNS_TCP_QUERY) text += " query";
+  if (key.protocol != IPPROTO_TCP || key.kind != 0 || key.dns_id != 0) {
+    text += " id " + hex16(ntohs(key.dns_id));
+  }
   return text + " identity " + std::to_string(value.identity);
 }
 
@@ -592,6 +595,16 @@ std::string queryDescription(const IpAddress& client, std::uint16_t client_port,
   skouter_dns_query_value value{};
   value.identity = SKOUTER_HOST_IDENTITY;
   return queryDescription(DatapathFixture::queryKey(client, client_port, dns_id), value);
+}
+
+std::string tcpQueryDescription(const IpAddress& client, std::uint16_t client_port,
+                                std::uint16_t dns_id) {
+  skouter_dns_query_value value{};
+  value.identity = SKOUTER_HOST_IDENTITY;
+  skouter_dns_query_key key = DatapathFixture::tcpConnectionKey(client, client_port);
+  key.kind = SKOUTER_DNS_TCP_QUERY;
+  key.dns_id = htons(dns_id);
+  return queryDescription(key, value);
 }
 
 std::string tcpConnectionDescription(const IpAddress& client, std::uint16_t client_port) {

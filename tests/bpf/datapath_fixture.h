@@ -240,6 +240,9 @@ std::string queryDescription(const skouter_dns_query_key& key,
 std::string queryDescription(const IpAddress& client, std::uint16_t client_port,
                              std::uint16_t dns_id);
 std::string tcpConnectionDescription(const IpAddress& client, std::uint16_t client_port);
+// A query sent on that connection.
+std::string tcpQueryDescription(const IpAddress& client, std::uint16_t client_port,
+                                std::uint16_t dns_id);
 
 // One range of a port set: ports first..last of `protocol` (IPPROTO_TCP, ...).
 skouter_port_range portRange(std::uint8_t protocol, std::uint16_t first, std::uint16_t last);

@@ -560,6 +560,14 @@ class PodPipelineTest : public PodDeliveryTest {
         io_, datapath().answersRingFd(), *table_, *injector_,
         [this](std::uint32_t identity) { return identity == kPod ? &policy_ : nullptr; },
         resolver::TtlSettings{}, resolver::RewriteSettings{}, nullptr, nullptr);
+    // As the daemon's flow table does: answers are matched against the recorded queries.
+    pipeline_->matchQueriesIn(
+        {[queries = datapath().dnsQueries()](const skouter_dns_query_key& key) {
+           return queries.lookup(key);
+         },
+         [queries = datapath().dnsQueries()](const skouter_dns_query_key& key) mutable {
+           return queries.erase(key);
+         }});
     pipeline_->start();
   }
 

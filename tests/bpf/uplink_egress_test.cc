@@ -35,6 +35,14 @@ Bytes queryMessage(const TestNetwork& network) {
   return dnsQuery(kDnsId, "example.com", network.host.family);
 }
 
+// Two queries framed for TCP back to back, as one segment carries them.
+Bytes twoQueries(const Bytes& first, const Bytes& second) {
+  Bytes both = tcpFramed(first);
+  const Bytes framed = tcpFramed(second);
+  both.insert(both.end(), framed.begin(), framed.end());
+  return both;
+}
+
 // `packet` with its UDP checksum field overwritten.
 Packet withUdpChecksum(Packet packet, std::uint16_t checksum) {
   packet.frame[packet.l4_offset + 6] = static_cast<std::uint8_t>(checksum >> 8);
@@ -366,13 +374,40 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
                       datapath.expectStampedDuringTest(datapath.queries().at(0).second.sent_ns);
                     },
                     expectNoFlows())},
-      {.description = "TCP query data to a trusted resolver notes the connection, not a query",
+      // Each query on the connection is recorded, for its answer to be matched to it.
+      {.description = "TCP query data to a trusted resolver notes the connection and the query",
        .packet = fromHost(n, n.resolver)
                      .tcp(kHostPort, kDnsPort, kTcpPsh | kTcpAck, tcpFramed(queryMessage(n)))
                      .build(),
        .verdict = Verdict::kPass,
-       .moved = {{"egress_allowed_resolver", 1}, {"dns_query_recorded", 1}},
-       .check = expectTcpConnections({{&n, kHostPort}})},
+       .moved = {{"egress_allowed_resolver", 1}, {"dns_query_recorded", 2}},
+       .check =
+           [=](DatapathFixture& datapath) {
+             EXPECT_EQ(datapath.queryDescriptions(),
+                       (Descriptions{tcpConnectionDescription(n.host, kHostPort),
+                                     tcpQueryDescription(n.host, kHostPort, kDnsId)}));
+             const auto queries = datapath.queries();
+             for (const auto& [key, value] : queries) {
+               if (key.kind != SKOUTER_DNS_TCP_QUERY) continue;
+               EXPECT_EQ(Bytes(value.question, value.question + value.question_len),
+                         afterDnsHeader(queryMessage(n)));
+             }
+           }},
+      {.description = "TCP segment with two queries back to back records both",
+       .packet = fromHost(n, n.resolver)
+                     .tcp(kHostPort, kDnsPort, kTcpPsh | kTcpAck,
+                          twoQueries(queryMessage(n), dnsQuery(0x9999, "a.io", n.host.family)))
+                     .build(),
+       .verdict = Verdict::kPass,
+       .moved = {{"egress_allowed_resolver", 1}, {"dns_query_recorded", 3}},
+       .check =
+           [=](DatapathFixture& datapath) {
+             Descriptions expected{tcpConnectionDescription(n.host, kHostPort),
+                                   tcpQueryDescription(n.host, kHostPort, kDnsId),
+                                   tcpQueryDescription(n.host, kHostPort, 0x9999)};
+             std::sort(expected.begin(), expected.end());
+             EXPECT_EQ(datapath.queryDescriptions(), expected);
+           }},
       // A connection open before skouter started is noted by its next packet.
       {.description = "TCP ACK of a connection not yet noted notes it",
        .packet = fromHost(n, n.resolver).tcp(kHostPort, kDnsPort, kTcpAck).build(),

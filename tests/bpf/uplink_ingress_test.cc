@@ -793,6 +793,13 @@ TEST_P(UplinkSequenceTest, TcpConnectionNotedOnEgressHoldsTheResolversData) {
   ASSERT_EQ(runUplinkEgress(to_resolver(kTcpSyn)), Verdict::kPass);
   EXPECT_EQ(queryDescriptions(), (Descriptions{tcpConnectionDescription(n.host, kHostPort)}));
   EXPECT_EQ(runUplinkIngress(tcpFromResolver(n, kTcpSyn | kTcpAck)), Verdict::kPass);
+  // The resolver's initial sequence number: its stream is read from the byte after.
+  const auto connection =
+      datapath().dnsQueries().lookup(DatapathFixture::tcpConnectionKey(n.host, kHostPort));
+  ASSERT_TRUE(connection.has_value());
+  EXPECT_EQ(connection->flags, SKOUTER_CONNECTION_STARTED);
+  EXPECT_EQ(Bytes(connection->question, connection->question + 4), (Bytes{0, 0, 0x03, 0xe8}))
+      << "the builder's sequence number, 1000";
   ASSERT_EQ(runUplinkEgress(to_resolver(kTcpAck)), Verdict::kPass);
   ASSERT_EQ(runUplinkEgress(to_resolver(kTcpPsh | kTcpAck, tcpFramed(hostQueryMessage(n)))),
             Verdict::kPass);
@@ -807,16 +814,19 @@ TEST_P(UplinkSequenceTest, TcpConnectionNotedOnEgressHoldsTheResolversData) {
   ASSERT_EQ(held.size(), 2u);
   expectPunted(*this, held[0], first, IPPROTO_TCP, {});
   expectPunted(*this, held[1], second, IPPROTO_TCP, {});
+  EXPECT_EQ(held[0].header.flags, SKOUTER_CONNECTION_STARTED);
 
   // The client's ACK and the resolver's FIN close the connection; nothing more is held.
   ASSERT_EQ(runUplinkEgress(to_resolver(kTcpAck)), Verdict::kPass);
   EXPECT_EQ(runUplinkIngress(tcpFromResolver(n, kTcpFin | kTcpAck)), Verdict::kPass);
   expectNothingPunted(*this);
-  // One connection, noted once, however many packets it had.
-  EXPECT_EQ(queryDescriptions(), (Descriptions{tcpConnectionDescription(n.host, kHostPort)}));
+  // One connection, noted once however many packets it had, and its query, which the
+  // daemon forgets once the answer matches it.
+  EXPECT_EQ(queryDescriptions(), (Descriptions{tcpConnectionDescription(n.host, kHostPort),
+                                               tcpQueryDescription(n.host, kHostPort, kDnsId)}));
   EXPECT_EQ(
       counters(),
-      (HookCounters{{"uplink_egress", {{"egress_allowed_resolver", 4}, {"dns_query_recorded", 1}}},
+      (HookCounters{{"uplink_egress", {{"egress_allowed_resolver", 4}, {"dns_query_recorded", 2}}},
                     {"uplink_ingress", {{"dns_tcp_segment_held", 2}}}}));
 }
 

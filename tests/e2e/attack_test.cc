@@ -391,6 +391,60 @@ TEST_F(AttackTest, AnswersToAnotherQuestionAreDroppedAndLeaveTheQueryToTheRealAn
   }
 }
 
+std::string tcpResolverCommand(const std::string& arguments) {
+  return "/usr/bin/python3 " + sourcePath("tests/e2e/lab/tcp_resolver.py") + " " + arguments;
+}
+
+// THREATS.md, known paths: DNS stream tricks: TCP streams picked up mid-message. What
+// must hold: 2. The resolver (here one the accomplice plays, at an address of the
+// world) answers a TXT question in two parts; the second starts inside the TXT data,
+// with bytes that on their own read as a whole answer for example.com. skouterd
+// restarts between the two: the stream it then sees starts in the middle of a message,
+// and must not be read from there.
+TEST_F(AttackTest, ATcpStreamPickedUpMidMessageInstallsNothing) {
+  startDaemon({"--trusted-dns", "198.18.0.53"});
+  auto resolver = lab_->startBackground(
+      "world", tcpResolverCommand("--address 198.18.0.53 --mode split --name example.com "
+                                  "--address-answered 203.0.113.98 --pause 5"));
+  ASSERT_TRUE(eventually([&] { return resolver->output().find("listening") != std::string::npos; }))
+      << resolver->output();
+  auto client = lab_->startBackground(
+      "node", "kdig +tcp +timeout=12 +retry=0 @198.18.0.53 bait.attacker.test TXT");
+  // The first part is held and delivered by this daemon; the next one starts anew.
+  ASSERT_TRUE(eventually([&] { return counter("answers", "tcp_segments") > 0; }))
+      << daemon_->status()["counters"].dump(2);
+  daemon_->kill(SIGTERM);
+  daemon_->start();
+  ASSERT_TRUE(eventually([&] { return !client->running(); }, std::chrono::seconds(15)))
+      << client->output();
+  EXPECT_NE(client->output().find("TXT"), std::string::npos) << client->output();
+  EXPECT_EQ(learnedAddresses().count("203.0.113.98"), 0u) << daemon_->entries().dump(2);
+  EXPECT_GE(counter("answers", "tcp_picked_up"), 1u) << daemon_->status()["counters"].dump(2);
+  EXPECT_EQ(node(httpGet("http://203.0.113.98/")).exit_code, kCurlTimedOut);
+}
+
+// THREATS.md, known paths: forged answers; what must hold: 2. An answer over TCP must
+// answer a query sent on its connection: one with another id, which nothing asked,
+// installs nothing.
+TEST_F(AttackTest, ATcpAnswerToNoQueryOfItsConnectionInstallsNothing) {
+  startDaemon({"--trusted-dns", "198.18.0.53"});
+  auto resolver = lab_->startBackground(
+      "world", tcpResolverCommand("--address 198.18.0.53 --mode unmatched --name example.com "
+                                  "--address-answered 203.0.113.98"));
+  ASSERT_TRUE(eventually([&] { return resolver->output().find("listening") != std::string::npos; }))
+      << resolver->output();
+  node("kdig +tcp +timeout=2 +retry=0 @198.18.0.53 example.com A");
+  EXPECT_TRUE(eventually([&] { return counter("answers", "tcp_unmatched") >= 1; }))
+      << daemon_->status()["counters"].dump(2);
+  EXPECT_EQ(learnedAddresses().count("203.0.113.98"), 0u) << daemon_->entries().dump(2);
+  EXPECT_EQ(node(httpGet("http://203.0.113.98/")).exit_code, kCurlTimedOut);
+  // The real resolver's answers over TCP still install.
+  const auto real = node("kdig +tcp +short +timeout=3 @198.51.100.53 example.com A");
+  EXPECT_EQ(real.out, "203.0.113.10\n") << real.describe();
+  EXPECT_EQ(learnedAddresses("example.com").count("203.0.113.10"), 1u)
+      << daemon_->entries().dump(2);
+}
+
 // THREATS.md, what must hold:
 //   4. Nothing a workload or a resolver sends can crash the daemon, grow its memory
 //      without bound, or stall its event loop [...]

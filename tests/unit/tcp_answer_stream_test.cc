@@ -475,6 +475,10 @@ INSTANTIATE_TEST_SUITE_P(Families, CompleteTcpChecksumTest,
 // ---------------------------------------------------------------------------------------
 // TcpAnswerStreams
 
+// Where the test connections' data starts, as a SYN-ACK would have told.
+constexpr std::uint32_t kIsn = 0x10000000;
+constexpr std::uint32_t kStreamStart = kIsn;
+
 class TcpAnswerStreamsTest : public ::testing::Test {
  protected:
   // Captured answers of several sizes, odd and even.
@@ -494,22 +498,28 @@ class TcpAnswerStreamsTest : public ::testing::Test {
   }
 
   // A held segment of the connection to `client_port`: `data` at `sequence`.
+  // The connection's data starts at `start` (kIsn unless told), as the datapath saw
+  // in its SYN-ACK.
   static HeldSegment segment(std::uint32_t sequence, const Bytes& data,
                              std::uint8_t flags = kPsh | kAck,
-                             std::uint16_t client_port = kClientPort, bool v6 = false) {
-    return extractOrFail(buildTcpFrame({.server = v6 ? resolverV6() : resolverV4(),
-                                        .client = v6 ? clientV6() : clientV4(),
-                                        .payload = data,
-                                        .sequence = sequence,
-                                        .flags = flags,
-                                        .client_port = client_port}));
+                             std::uint16_t client_port = kClientPort, bool v6 = false,
+                             std::optional<std::uint32_t> start = kStreamStart) {
+    HeldSegment held = extractOrFail(buildTcpFrame({.server = v6 ? resolverV6() : resolverV4(),
+                                                    .client = v6 ? clientV6() : clientV4(),
+                                                    .payload = data,
+                                                    .sequence = sequence,
+                                                    .flags = flags,
+                                                    .client_port = client_port}));
+    held.stream_start = start;
+    return held;
   }
 
   // Bytes [begin, end) of `stream` as the segment that carries them, the stream
   // starting at `isn`.
   static HeldSegment part(const Bytes& stream, std::uint32_t isn, std::size_t begin,
                           std::size_t end, std::uint8_t flags = kPsh | kAck) {
-    return segment(isn + static_cast<std::uint32_t>(begin), slice(stream, begin, end), flags);
+    return segment(isn + static_cast<std::uint32_t>(begin), slice(stream, begin, end), flags,
+                   kClientPort, false, isn);
   }
 
   // The DNS messages `held` completes, checking where each is said to lie in it.
@@ -556,8 +566,6 @@ class TcpAnswerStreamsTest : public ::testing::Test {
 
   TcpAnswerStreams streams_;
 };
-
-constexpr std::uint32_t kIsn = 0x10000000;
 
 TEST_F(TcpAnswerStreamsTest, AWholeMessageInOneSegment) {
   EXPECT_EQ(accept(segment(kIsn, tcpFramed(m1_))), (Messages{m1_}));
@@ -671,7 +679,8 @@ TEST_F(TcpAnswerStreamsTest, RstForgetsTheConnectionAndItsPartialMessage) {
   EXPECT_EQ(accept(segment(kIsn + 10, {}, kRst | kAck)), Messages{});
   EXPECT_EQ(streams_.size(), 0u);
   // A new connection on the same ports starts afresh.
-  EXPECT_EQ(accept(segment(0x7000, tcpFramed(m2_))), (Messages{m2_}));
+  EXPECT_EQ(accept(segment(0x7000, tcpFramed(m2_), kPsh | kAck, kClientPort, false, 0x7000)),
+            (Messages{m2_}));
   EXPECT_EQ(streams_.size(), 1u);
 }
 
@@ -701,14 +710,14 @@ TEST_F(TcpAnswerStreamsTest, ForgetIdleForgetsOnlyConnectionsSilentSinceBeforeTh
   EXPECT_EQ(streams_.forgetIdle(201), 2u);
   EXPECT_EQ(streams_.size(), 1u);
   // The one left carries on; a forgotten one is not read from the middle of a message:
-  // its segments are dropped.
+  // its segments pass unread.
   const Bytes rest = slice(stream, 5, stream.size());
   EXPECT_EQ(accept(segment(kIsn + 5, rest, kPsh | kAck, kClientPort + 2), 400), (Messages{m1_}));
   const AcceptedSegment late =
       streams_.accept(segment(kIsn + 5, rest, kPsh | kAck, kClientPort), 400);
-  EXPECT_FALSE(late.release);
+  EXPECT_TRUE(late.picked_up);
   EXPECT_EQ(late.messages.size(), 0u);
-  EXPECT_EQ(streams_.segmentsDropped(), 1u);
+  EXPECT_EQ(streams_.pickedUp(), 1u);
   EXPECT_EQ(streams_.size(), 1u);
 }
 
@@ -781,8 +790,8 @@ class TcpStreamLimitsTest : public TcpAnswerStreamsTest {
     return outer;
   }
   static HeldSegment on(std::uint16_t port, std::uint32_t sequence, const Bytes& data,
-                        std::uint8_t flags = kPsh | kAck) {
-    return segment(sequence, data, flags, port);
+                        std::uint8_t flags = kPsh | kAck, std::uint32_t start = kStreamStart) {
+    return segment(sequence, data, flags, port, false, start);
   }
 };
 
@@ -796,12 +805,12 @@ TEST_F(TcpStreamLimitsTest, BeyondMaxStreamsTheLeastRecentlyActiveConnectionIsFo
   }
   EXPECT_EQ(streams.size(), 3u);
   EXPECT_EQ(streams.forgottenForRoom(), 1u);
-  // The rest of the first connection's message is dropped, not read as a new stream.
+  // The rest of the first connection's message passes unread, not read as a new stream.
   const AcceptedSegment forgotten =
       streams.accept(on(1000, kIsn + 5, slice(stream, 5, stream.size())), 2000);
-  EXPECT_FALSE(forgotten.release);
+  EXPECT_TRUE(forgotten.picked_up);
   EXPECT_TRUE(forgotten.messages.empty());
-  EXPECT_EQ(streams.segmentsDropped(), 1u);
+  EXPECT_EQ(streams.pickedUp(), 1u);
   // The others complete theirs.
   for (std::uint16_t port = 1001; port < 1004; ++port) {
     const AcceptedSegment rest =
@@ -820,7 +829,7 @@ TEST_F(TcpStreamLimitsTest, AConnectionActiveLastIsKeptOverAnOlderOne) {
   // 1000 speaks again: 1001 is now the least recently active.
   streams.accept(on(1000, kIsn + 5, slice(stream, 5, 10)), 3);
   streams.accept(on(1002, kIsn, slice(stream, 0, 5)), 4);
-  EXPECT_FALSE(streams.accept(on(1001, kIsn + 5, slice(stream, 5, stream.size())), 5).release);
+  EXPECT_TRUE(streams.accept(on(1001, kIsn + 5, slice(stream, 5, stream.size())), 5).picked_up);
   const AcceptedSegment kept =
       streams.accept(on(1000, kIsn + 10, slice(stream, 10, stream.size())), 6);
   EXPECT_TRUE(kept.release);
@@ -834,11 +843,14 @@ TEST_F(TcpStreamLimitsTest, ManyConnectionsNeverGrowPastTheLimits) {
   for (std::uint32_t i = 0; i < 20000; ++i) {
     const auto port = static_cast<std::uint16_t>(1024 + i % 60000);
     // Each connection keeps an unfinished message (and some keep a segment after a gap).
-    streams.accept(on(port, kIsn + i, slice(stream, 0, stream.size() - 1)), i);
-    if (i % 3 == 0) streams.accept(on(port, kIsn + i + 4000, slice(stream, 0, 40)), i);
+    // A port used again is a new connection, with a start of its own.
+    streams.accept(on(port, kIsn + i, slice(stream, 0, stream.size() - 1), kPsh | kAck, kIsn + i),
+                   i);
+    if (i % 3 == 0) {
+      streams.accept(on(port, kIsn + i + 4000, slice(stream, 0, 40), kPsh | kAck, kIsn + i), i);
+    }
     ASSERT_LE(streams.size(), limits.max_streams) << i;
     ASSERT_LE(streams.bufferedBytes(), limits.max_buffered_bytes) << i;
-    ASSERT_LE(streams.forgottenRemembered(), limits.max_streams) << i;
   }
   EXPECT_GE(streams.forgottenForRoom(), 20000u - limits.max_streams);
 }
@@ -860,12 +872,12 @@ TEST_F(TcpStreamLimitsTest, BeyondTheBufferTheLeastRecentlyActiveConnectionsKeep
   EXPECT_GT(streams.forgottenForRoom(), 0u);
   const std::uint64_t forgotten = streams.forgottenForRoom();
   EXPECT_EQ(streams.size(), 7u - forgotten);
-  // The oldest were forgotten: their rest is dropped; the newest complete.
+  // The oldest were forgotten: their rest passes unread; the newest complete.
   for (std::uint16_t port = 1000; port < 1006; ++port) {
     const AcceptedSegment rest =
         streams.accept(on(port, kIsn + head, slice(stream, head, stream.size())), 2000 + port);
     const bool was_forgotten = port < 1000 + forgotten;
-    EXPECT_EQ(rest.release, !was_forgotten) << port;
+    EXPECT_EQ(rest.picked_up, was_forgotten) << port;
     EXPECT_EQ(rest.messages.size(), was_forgotten ? 0u : 1u) << port;
   }
   EXPECT_EQ(
@@ -884,26 +896,28 @@ TEST_F(TcpStreamLimitsTest, AForgottenConnectionIsNeverReadFromTheMiddleOfAMessa
   streams.accept(on(1001, kIsn, tcpFramed(m2_)), 2);
   const AcceptedSegment rest =
       streams.accept(on(1000, kIsn + 12, slice(outer, 12, outer.size())), 3);
-  EXPECT_FALSE(rest.release);
+  EXPECT_TRUE(rest.picked_up);
   EXPECT_TRUE(rest.messages.empty());
   // Nor when the resolver sends it again, split otherwise, or after the FIN.
-  EXPECT_FALSE(streams.accept(on(1000, kIsn + 12, slice(outer, 12, 100)), 4).release);
-  EXPECT_FALSE(streams.accept(on(1000, kIsn + 100, slice(outer, 100, outer.size()), kFin | kAck), 5)
-                   .release);
-  EXPECT_EQ(streams.segmentsDropped(), 3u);
+  EXPECT_TRUE(streams.accept(on(1000, kIsn + 12, slice(outer, 12, 100)), 4).messages.empty());
+  EXPECT_TRUE(streams.accept(on(1000, kIsn + 100, slice(outer, 100, outer.size()), kFin | kAck), 5)
+                  .messages.empty());
+  EXPECT_EQ(streams.pickedUp(), 3u);
 }
 
-TEST_F(TcpStreamLimitsTest, AFinishedConnectionsRetransmissionIsDroppedANewOneOnItsPortsIsRead) {
+TEST_F(TcpStreamLimitsTest, AFinishedConnectionsRetransmissionPassesUnreadANewOneOnItsPortsIsRead) {
   const Bytes stream = streamOf({m1_, m2_});
   const std::size_t end1 = tcpFramed(m1_).size();
   EXPECT_EQ(accept(part(stream, kIsn, 0, end1)), (Messages{m1_}));
   EXPECT_EQ(accept(part(stream, kIsn, end1, stream.size(), kFin | kPsh | kAck)), (Messages{m2_}));
   EXPECT_EQ(streams_.size(), 0u);
   // The last segment again (its ACK was lost), and a part of it from its middle.
-  EXPECT_FALSE(streams_.accept(part(stream, kIsn, end1, stream.size(), kFin | kAck), 1).release);
-  EXPECT_FALSE(streams_.accept(part(stream, kIsn, end1 + 7, stream.size()), 1).release);
+  EXPECT_TRUE(streams_.accept(part(stream, kIsn, end1, stream.size(), kFin | kAck), 1).picked_up);
+  EXPECT_TRUE(streams_.accept(part(stream, kIsn, end1 + 7, stream.size()), 1).picked_up);
   // A new connection on the same addresses and ports starts at its own sequence number.
-  EXPECT_EQ(accept(segment(kIsn + 0x40000000, tcpFramed(m3_))), (Messages{m3_}));
+  EXPECT_EQ(accept(segment(kIsn + 0x40000000, tcpFramed(m3_), kPsh | kAck, kClientPort, false,
+                           kIsn + 0x40000000)),
+            (Messages{m3_}));
   EXPECT_EQ(streams_.size(), 1u);
 }
 
@@ -929,6 +943,38 @@ TEST_F(TcpAnswerStreamsTest, MessagesCompletedFromSegmentsHeldOutOfOrderHaveNoOf
   // m1 ends in this segment; m2 and m3 lie in the one that came early, not in this.
   EXPECT_EQ(offsets(part(stream, kIsn, 5, end1)),
             (Offsets{std::nullopt, std::nullopt, std::nullopt}));
+}
+
+// THREATS.md, known paths: TCP streams picked up mid-message. A connection whose start
+// the datapath did not see (open before the pod was attached, or before skouterd ran)
+// is never read: any byte of it could be taken for a length, and TXT data an
+// accomplice chose could then read as an answer.
+TEST_F(TcpAnswerStreamsTest, AConnectionWhoseStartIsUnknownIsNeverRead) {
+  const Bytes stream = streamOf({m1_, m2_});
+  for (const std::optional<std::uint32_t> start : {std::optional<std::uint32_t>{}, {kIsn}}) {
+    TcpAnswerStreams streams;
+    // Unknown start, or a segment from after the start: passed unread.
+    const AcceptedSegment later =
+        streams.accept(segment(kIsn + tcpFramed(m1_).size(), tcpFramed(m2_), kPsh | kAck,
+                               kClientPort, false, start),
+                       1);
+    EXPECT_TRUE(later.picked_up);
+    EXPECT_TRUE(later.release);
+    EXPECT_TRUE(later.messages.empty());
+    EXPECT_EQ(streams.size(), 0u);
+    EXPECT_EQ(streams.pickedUp(), 1u);
+  }
+}
+
+TEST_F(TcpAnswerStreamsTest, ANewStartOnTheSamePortsIsANewConnection) {
+  const Bytes stream = tcpFramed(m2_);
+  EXPECT_EQ(accept(part(stream, kIsn, 0, 10)), Messages{});
+  // The port is used again: another SYN-ACK, another start; the old half message goes.
+  const std::uint32_t other = kIsn + 0x20000000;
+  EXPECT_EQ(accept(segment(other, tcpFramed(m1_), kPsh | kAck, kClientPort, false, other)),
+            (Messages{m1_}));
+  EXPECT_EQ(streams_.size(), 1u);
+  EXPECT_EQ(streams_.bufferedBytes(), 0u);
 }
 
 TEST_F(TcpAnswerStreamsTest, SequenceNumbersWrapAroundInOrder) {
