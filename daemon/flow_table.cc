@@ -32,6 +32,8 @@ FlowTable::Sweep FlowTable::sweep(std::uint64_t now_ns, std::uint64_t flow_idle_
     if (key.protocol == IPPROTO_TCP &&
         elapsedSince(value.sent_ns, now_ns) > dns_connection_idle_ns && dns_queries_.erase(key)) {
       ++sweep.dns_connections_removed;
+    } else {
+      ++sweep.dns_queries_remaining;
     }
   });
   return sweep;
