@@ -100,6 +100,9 @@ std::map<std::string, std::string> queryParameters(const std::string& query) {
   return parameters;
 }
 
+constexpr const char* kStaticRulesFull =
+    "the static rule table is full: part of the node's policy is missing";
+
 // Allows the node the API server's endpoints on their ports, one rule per port.
 policy::Egress apiServerEgress(const std::vector<ServiceEndpoint>& endpoints) {
   policy::Egress egress;
@@ -148,13 +151,14 @@ Daemon::Daemon(DaemonOptions options)
   }
 
   datapath_ = Datapath::open(options_.bpffs);
+  resolver_map_.emplace(datapath_->trustedResolvers());
   port_sets_ = std::make_unique<resolver::PortSetTable>(datapath_->portSets());
   allowed_ips_ = std::make_unique<resolver::AllowedIpTable>(
       datapath_->allowedIps(), datapath_->learnedNames(), *port_sets_, options_.max_ips_per_name,
-      options_.max_names_per_ip);
+      options_.max_names_per_ip, options_.max_ips_per_workload);
   static_rules_ = std::make_unique<StaticRuleTable>(datapath_->allowedCidrs(), *port_sets_);
   if (datapath_->takeover().took_over) {
-    entries_taken_over_ = allowed_ips_->size() + static_rules_->entries().size();
+    entries_taken_over_ = allowed_ips_->size() + static_rules_->size();
   }
   std::set<int> uplinks;
   for (const auto& interface : options_.interfaces) {
@@ -185,9 +189,7 @@ Daemon::Daemon(DaemonOptions options)
   // then its entries stay as pinned.
   // A policy that does not fit leaves out what did not fit (fail-closed): the daemon
   // serves and says so, rather than leave the node to a restart loop.
-  if (!kubernetes_ && !applyPolicy()) {
-    last_policy_error_ = "the static rule table is full: part of the node's policy is missing";
-  }
+  if (!kubernetes_ && !applyPolicy()) last_policy_error_ = kStaticRulesFull;
   answers_ = std::make_unique<resolver::AnswerPipeline>(
       io_, datapath_->answersRingFd(), *allowed_ips_, *injector_,
       [this](std::uint32_t identity) { return policyOf(identity); },
@@ -276,7 +278,7 @@ void Daemon::writeConfig() {
 }
 
 void Daemon::syncTrustedResolvers() {
-  auto map = datapath_->trustedResolvers();
+  auto& map = *resolver_map_;
   std::vector<skouter_resolver_key> wanted;
   for (const auto& address : trustedResolvers()) wanted.push_back(resolverKey(address));
   const auto isWanted = [&](const skouter_resolver_key& key) {
@@ -618,6 +620,8 @@ void Daemon::applyAll(const std::string& why) {
   egresses_ = std::move(egresses);
   host_policy_ = std::move(compiled);
   bool complete = applyPolicy();
+  // First: the node's policy is missing part, the gravest problem of all.
+  if (!complete) problems.insert(problems.begin(), kStaticRulesFull);
   // While any Egress selects pods, a pod is judged from its first packet, before the
   // API server shows who it is: every pod interface carries the pod programs.
   const bool guard_pods =
@@ -1048,7 +1052,7 @@ std::string Daemon::statusJson() const {
       {"last_policy_error", last_policy_error_.empty() ? json(nullptr) : json(last_policy_error_)},
       {"heartbeat_age_ms",
        heartbeat ? elapsedSince(heartbeat->last_beat_ns, datapathNowNs()) / 1'000'000 : 0},
-      {"entries", {{"learned", learned}, {"static", static_rules_->entries().size()}}},
+      {"entries", {{"learned", learned}, {"static", static_rules_->size()}}},
       {"counters",
        {{"datapath", datapath_counters},
         {"answers",
@@ -1060,6 +1064,7 @@ std::string Daemon::statusJson() const {
           {"addresses_installed", answers.addresses_installed},
           {"addresses_evicted", answers.addresses_evicted},
           {"names_evicted", answers.names_evicted},
+          {"workload_addresses_evicted", answers.workload_addresses_evicted},
           {"question_mismatch", answers.question_mismatch},
           {"already_answered", answers.already_answered},
           {"tcp_picked_up", answers.tcp_picked_up},

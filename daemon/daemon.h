@@ -10,11 +10,13 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "bpf/counted_map.h"
 #include "bpf/datapath.h"
 #include "common/datapath_clock.h"
 #include "daemon/admin_server.h"
@@ -128,7 +130,9 @@ class Daemon {
       return capacity == 0 ? 0.0 : static_cast<double>(used) / static_cast<double>(capacity);
     }
   };
-  // Every bounded table, and the two ring buffers (daemon_metrics.cc).
+  // Every bounded table, and the two ring buffers (daemon_metrics.cc). Counts kept by
+  // each table's writer, or by the last garbage collection for the tables the datapath
+  // writes: a scrape walks no map.
   std::vector<Fill> tableFill() const;
   std::vector<Fill> ringFill() const;
   std::string statusJson() const;
@@ -173,6 +177,8 @@ class Daemon {
 
   boost::asio::io_context io_;
   std::unique_ptr<Datapath> datapath_;
+  // Written by syncTrustedResolvers() alone.
+  std::optional<CountedMap<skouter_resolver_key, skouter_resolver_value>> resolver_map_;
   std::unique_ptr<resolver::PortSetTable> port_sets_;
   std::unique_ptr<resolver::AllowedIpTable> allowed_ips_;
   std::unique_ptr<StaticRuleTable> static_rules_;
@@ -224,7 +230,8 @@ class Daemon {
   std::size_t reloads_failed_ = 0;
   std::size_t expired_removed_ = 0;
   std::size_t flows_removed_ = 0;
-  // The garbage collection's last pass over the flow tables (it counts them).
+  // The garbage collection's last pass over the flow and DNS query tables (it counts
+  // them; the datapath writes them, so no count is kept as they change).
   FlowTable::Sweep last_sweep_;
   // What the previous daemon left: learned and static entries found at start.
   std::size_t entries_taken_over_ = 0;

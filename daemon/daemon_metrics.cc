@@ -53,13 +53,13 @@ std::vector<Daemon::Fill> Daemon::tableFill() const {
   for (const auto& [name, capacity] : datapath_->tableCapacities()) {
     std::size_t entries = 0;
     if (name == "identities") {
-      entries = datapath_->identities().keys().size();
+      entries = pod_firewall_->identityCount();
     } else if (name == "allowed_ips") {
       entries = allowed_ips_->size();
     } else if (name == "learned_names") {
       entries = allowed_ips_->nameCount();
     } else if (name == "allowed_cidrs") {
-      entries = static_rules_->entries().size();
+      entries = static_rules_->size();
     } else if (name == "port_sets") {
       entries = port_sets_->size();
     } else if (name == "flows") {
@@ -67,13 +67,13 @@ std::vector<Daemon::Fill> Daemon::tableFill() const {
     } else if (name == "inbound_flows") {
       entries = last_sweep_.inbound_flows_remaining;
     } else if (name == "interfaces") {
-      entries = datapath_->interfaces().keys().size();
+      entries = interface_table_->interfaceCount();
     } else if (name == "link_prefixes") {
-      entries = datapath_->linkPrefixes().keys().size();
+      entries = interface_table_->prefixCount();
     } else if (name == "dns_queries") {
-      entries = datapath_->dnsQueries().keys().size();
+      entries = last_sweep_.dns_queries_remaining;
     } else if (name == "trusted_resolvers") {
-      entries = datapath_->trustedResolvers().keys().size();
+      entries = resolver_map_->size();
     }
     tables.push_back({name, entries, capacity});
   }
@@ -159,7 +159,7 @@ std::string Daemon::metricsText() {
                        })->used;
   out.gauge("skouter_entries", "Installed entries by kind",
             {{{{"kind", "learned"}}, static_cast<double>(learned)},
-             {{{"kind", "static"}}, static_cast<double>(static_rules_->entries().size())},
+             {{{"kind", "static"}}, static_cast<double>(static_rules_->size())},
              {{{"kind", "pod_identity"}}, static_cast<double>(pod_firewall_->pods().size())}});
 
   std::vector<std::pair<MetricLabels, double>> entries, capacity, fill;

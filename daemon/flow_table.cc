@@ -30,9 +30,10 @@ FlowTable::Sweep FlowTable::sweep(std::uint64_t now_ns, std::uint64_t flow_idle_
   // it is silent. A query no answer matched (its resolver never answered, or only a
   // spoofer did) goes after the same silence, if the LRU table did not push it out.
   dns_queries_.forEach([&](const skouter_dns_query_key& key, const skouter_dns_query_value& value) {
-    if (elapsedSince(value.sent_ns, now_ns) > dns_connection_idle_ns && dns_queries_.erase(key) &&
-        key.protocol == IPPROTO_TCP) {
-      ++sweep.dns_connections_removed;
+    if (elapsedSince(value.sent_ns, now_ns) > dns_connection_idle_ns && dns_queries_.erase(key)) {
+      if (key.protocol == IPPROTO_TCP && key.kind == 0) ++sweep.dns_connections_removed;
+    } else {
+      ++sweep.dns_queries_remaining;
     }
   });
   return sweep;

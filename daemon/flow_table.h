@@ -21,6 +21,7 @@ class FlowTable {
     std::size_t flows_removed = 0;  // from both tables
     std::size_t flows_remaining = 0;
     std::size_t inbound_flows_remaining = 0;
+    std::size_t dns_queries_remaining = 0;  // UDP queries and TCP connections
     std::size_t dns_connections_removed = 0;
   };
   // Removes the flows (both tables) idle longer than `flow_idle_ns` and the records of

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "bpf/counted_map.h"
 #include "bpf/datapath.h"
 #include "daemon/host_network.h"
 #include "daemon/interface_kind.h"
@@ -30,13 +31,16 @@ class InterfaceTable {
   std::vector<PodInterface> podInterfaces(const std::vector<Link>& links) const;
 
   const InterfaceRoles& roles() const { return roles_; }
+  // Entries in the interfaces and link_prefixes maps.
+  std::size_t interfaceCount() const { return kinds_.size(); }
+  std::size_t prefixCount() const { return prefixes_.size(); }
 
  private:
   void writePrefixes(const std::vector<Link>& links,
                      const std::vector<InterfaceAddress>& addresses);
 
-  InterfaceMap kinds_;
-  LinkPrefixMap prefixes_;
+  CountedMap<std::uint32_t, skouter_interface_value> kinds_;
+  CountedMap<skouter_link_prefix_key, std::uint32_t> prefixes_;
   InterfaceRoles roles_;
 };
 

@@ -152,6 +152,11 @@ void describeFlags(Flags& flags, RawValues& raw) {
                "addresses one name keeps open; beyond it the least recently answered goes "
                "(0: no limit)",
                std::to_string(options.max_ips_per_name));
+  flags.number("max-ips-per-workload", "N", &options.max_ips_per_workload,
+               "addresses one workload (the host, or a pod) keeps open, over all its names; "
+               "beyond it its least recently answered goes, so one workload cannot fill the "
+               "allowed_ips map the others need (0: no limit)",
+               std::to_string(options.max_ips_per_workload));
   flags.number("max-names-per-ip", "N", &options.max_names_per_ip,
                "names one learned address keeps (what `entries` shows, and whose ports it "
                "opens); beyond it the name least recently answered with it goes (0: no limit)",

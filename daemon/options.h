@@ -39,6 +39,11 @@ struct DaemonOptions {
   // Names one learned address keeps (0: no limit): random names under an allowed
   // wildcard that resolve to one address cannot grow the daemon.
   std::size_t max_names_per_ip = 64;
+  // Addresses one workload (identity) keeps open (0: no limit): one tenant answered
+  // with many distinct addresses cannot fill allowed_ips (1048576 entries), shared by
+  // every workload of the node. 8192 leaves room for 128 workloads at their limit,
+  // more than kubelet's default of 110 pods (and the host).
+  std::size_t max_ips_per_workload = 8192;
   // DNS over TCP: connections followed at once, and the bytes kept across all of them.
   std::size_t max_tcp_streams = 65536;
   std::size_t tcp_buffer_size = 16 * 1024 * 1024;

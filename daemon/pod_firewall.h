@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "bpf/counted_map.h"
 #include "bpf/datapath.h"
 #include "daemon/cluster_objects.h"
 #include "daemon/flow_table.h"
@@ -79,6 +80,8 @@ class PodFirewall {
   const PodState* byAddress(const IpAddress& address) const;
   const std::map<std::uint32_t, PodState>& pods() const { return pods_; }
   bool guarding() const { return guard_; }
+  // Entries in the identities map.
+  std::size_t identityCount() const { return identities_.size(); }
   // Pod interfaces that should carry the pod programs and do not (yet).
   std::set<int> unguarded() const;
 
@@ -107,7 +110,7 @@ class PodFirewall {
   resolver::AllowedIpTable& allowed_ips_;
   StaticRuleTable& static_rules_;
   FlowTable& flows_;
-  IdentityMap identities_;
+  CountedMap<skouter_addr, skouter_identity_value> identities_;
   std::set<int> uplinks_;
   std::vector<PodInterface> observed_;
   bool guard_;

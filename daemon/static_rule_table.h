@@ -7,6 +7,7 @@
 #include <set>
 #include <vector>
 
+#include "bpf/counted_map.h"
 #include "bpf/datapath.h"
 #include "policy/compiled_policy.h"
 #include "resolver/port_set_table.h"
@@ -32,11 +33,13 @@ class StaticRuleTable {
   // Makes the entries of `identity` exactly `wanted`.
   SyncResult sync(std::uint32_t identity, const std::vector<policy::StaticEntry>& wanted);
   std::vector<StaticRuleEntry> entries() const;
+  // Entries in allowed_cidrs, every identity's.
+  std::size_t size() const { return map_.size(); }
   // The port_sets ids the entries refer to.
   std::set<std::uint32_t> portSetsInUse() const;
 
  private:
-  CidrMap map_;
+  CountedMap<skouter_cidr_key, skouter_cidr_value> map_;
   resolver::PortSetTable& port_sets_;
 };
 

@@ -49,12 +49,13 @@ IpAddress fromBpfAddr(const skouter_addr& addr) {
 
 AllowedIpTable::AllowedIpTable(AllowedIpMap addresses, LearnedNameMap names,
                                PortSetTable& port_sets, std::size_t max_ips_per_name,
-                               std::size_t max_names_per_ip)
+                               std::size_t max_names_per_ip, std::size_t max_ips_per_workload)
     : addresses_(addresses),
       names_(names),
       port_sets_(port_sets),
       max_ips_per_name_(max_ips_per_name),
-      max_names_per_ip_(max_names_per_ip) {
+      max_names_per_ip_(max_names_per_ip),
+      max_ips_per_workload_(max_ips_per_workload) {
   // Recency is not stored; the later expiry stands in for the more recent answer.
   std::vector<std::tuple<std::uint64_t, IpKey, std::string>> learned;
   // Names of addresses that are gone: nothing would ever remove them.
@@ -86,11 +87,16 @@ AllowedIpTable::AllowedIpTable(AllowedIpMap addresses, LearnedNameMap names,
     const NameRef learned_name = learned_.try_emplace({ip.first, name}).first;
     learned_name->second.ips.push_back(ip.second);
     names_of_ip_[ip].push_back(learned_name);
+    touch(ip);
     ++pairs_;
   }
   // A lower --max-names-per-ip than the last daemon's applies at once, to memory and
   // learned_names; the entries keep their ports until applyPolicy() rewrites them.
   for (const auto& [ip, names] : names_of_ip_) trimNames(ip);
+  // So does a lower --max-ips-per-workload.
+  std::vector<std::uint32_t> identities;
+  for (const auto& [identity, ips] : ips_of_identity_) identities.push_back(identity);
+  for (const std::uint32_t identity : identities) trimWorkload(identity);
 }
 
 void AllowedIpTable::link(const IpKey& ip, NameRef name) {
@@ -105,6 +111,25 @@ void AllowedIpTable::link(const IpKey& ip, NameRef name) {
   }
   names.push_back(name);
   ips.push_back(ip.second);
+  touch(ip);
+}
+
+void AllowedIpTable::touch(const IpKey& ip) {
+  auto& ips = ips_of_identity_[ip.first];
+  if (const auto at = recency_.find(ip); at != recency_.end()) {
+    ips.splice(ips.end(), ips, at->second);
+  } else {
+    recency_.emplace(ip, ips.insert(ips.end(), ip.second));
+  }
+}
+
+void AllowedIpTable::untrack(const IpKey& ip) {
+  const auto at = recency_.find(ip);
+  if (at == recency_.end()) return;
+  const auto ips = ips_of_identity_.find(ip.first);
+  ips->second.erase(at->second);
+  if (ips->second.empty()) ips_of_identity_.erase(ips);
+  recency_.erase(at);
 }
 
 bool AllowedIpTable::forget(const IpKey& ip, NameRef name) {
@@ -117,6 +142,7 @@ bool AllowedIpTable::forget(const IpKey& ip, NameRef name) {
   if (name->second.ips.empty()) learned_.erase(name);
   if (!names->second.empty()) return false;
   names_of_ip_.erase(names);
+  untrack(ip);
   addresses_.erase(key);
   return true;
 }
@@ -128,6 +154,23 @@ std::size_t AllowedIpTable::trimNames(const IpKey& ip) {
     ++trimmed;
   }
   return trimmed;
+}
+
+std::size_t AllowedIpTable::trimWorkload(std::uint32_t identity) {
+  std::size_t trimmed = 0;
+  while (max_ips_per_workload_ > 0 && addressesOf(identity) > max_ips_per_workload_) {
+    const IpKey oldest{identity, ips_of_identity_.at(identity).front()};
+    // The last forget() takes the entry (and a name left with no address).
+    const std::vector<NameRef> names = names_of_ip_.at(oldest);
+    for (const NameRef name : names) forget(oldest, name);
+    ++trimmed;
+  }
+  return trimmed;
+}
+
+std::size_t AllowedIpTable::addressesOf(std::uint32_t identity) const {
+  const auto ips = ips_of_identity_.find(identity);
+  return ips == ips_of_identity_.end() ? 0 : ips->second.size();
 }
 
 policy::PortSet AllowedIpTable::portsOf(const IpKey& ip, const LearnedName* also) const {
@@ -235,6 +278,7 @@ InstallResult AllowedIpTable::install(std::uint32_t identity,
   }
   // Every address failed: the name holds none.
   if (learned->second.ips.empty()) learned_.erase(learned);
+  result.workload_evicted = trimWorkload(identity);
   return result;
 }
 
@@ -289,6 +333,7 @@ std::size_t AllowedIpTable::removeExpired(std::uint64_t now_ns) {
       --pairs_;
     }
     names_of_ip_.erase(names);
+    untrack(ip);
   });
   return removed;
 }
@@ -332,12 +377,6 @@ std::optional<AllowedIpEntry> AllowedIpTable::entryOf(std::uint32_t identity,
     std::sort(entry.names.begin(), entry.names.end());
   }
   return entry;
-}
-
-std::size_t AllowedIpTable::size() const {
-  std::size_t count = 0;
-  addresses_.forEach([&](const auto&, const auto&) { ++count; });
-  return count;
 }
 
 }  // namespace skouter::resolver

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bpf/counted_map.h"
 #include "bpf/datapath.h"
 #include "common/ip_address.h"
 #include "policy/compiled_policy.h"
@@ -43,6 +44,8 @@ struct InstallResult {
   std::size_t failed = 0;         // a map refused (full): counted and logged by the caller
   std::size_t evicted = 0;        // addresses of the name beyond --max-ips-per-name
   std::size_t names_evicted = 0;  // names of an address beyond --max-names-per-ip
+  // Addresses of the identity beyond --max-ips-per-workload.
+  std::size_t workload_evicted = 0;
 };
 
 class AllowedIpTable {
@@ -51,13 +54,17 @@ class AllowedIpTable {
   // holds open; a high-churn name (a CDN) then cannot fill the table.
   // `max_names_per_ip` (0: no limit) bounds the names one address of one identity
   // keeps; random names under an allowed wildcard that all resolve to one address
-  // then cannot fill memory or learned_names. The pinned maps are read back, so a
+  // then cannot fill memory or learned_names. `max_ips_per_workload` (0: no limit)
+  // bounds the addresses one identity holds, so that one workload answered with many
+  // distinct addresses cannot fill allowed_ips, shared by all, and leave the others'
+  // answers uninstalled. The pinned maps are read back, so a
   // restarted daemon keeps counting where the last stopped (names beyond
-  // `max_names_per_ip` are dropped then). Port restrictions go through `port_sets`;
-  // an address opens the ports of all its names (two names resolving to one address
+  // `max_names_per_ip` or `max_ips_per_workload` are dropped then). Port restrictions go through
+  // `port_sets`; an address opens the ports of all its names (two names resolving to one address
   // open the ports of both).
   AllowedIpTable(AllowedIpMap addresses, LearnedNameMap names, PortSetTable& port_sets,
-                 std::size_t max_ips_per_name = 0, std::size_t max_names_per_ip = 0);
+                 std::size_t max_ips_per_name = 0, std::size_t max_names_per_ip = 0,
+                 std::size_t max_ips_per_workload = 0);
 
   // Installs each address for `identity`, keeping the later expiry when the address
   // is already there, and records `name` against it; the address opens `ports` (empty:
@@ -65,8 +72,10 @@ class AllowedIpTable {
   // of `name` least recently seen in an answer loses that name, and its entry goes
   // when no other name holds it (connections already open keep their flow); beyond
   // the other limit, the name of the address least recently seen in an answer for it
-  // loses it, and with it the ports only that name opened. A name is kept only while
-  // it holds an address: an answer without one (NXDOMAIN, NODATA) leaves nothing.
+  // loses it, and with it the ports only that name opened. Beyond the identity's
+  // limit, its address least recently seen in an answer goes with all its names. A
+  // name is kept only while it holds an address: an answer without one (NXDOMAIN,
+  // NODATA) leaves nothing.
   InstallResult install(std::uint32_t identity, const std::vector<LearnedAddress>& addresses,
                         const std::string& name, policy::RuleId rule,
                         const policy::PortSet& ports = {});
@@ -88,12 +97,14 @@ class AllowedIpTable {
   std::vector<AllowedIpEntry> entries() const;
   // The entry of one address, read from the maps; nullopt when it has none.
   std::optional<AllowedIpEntry> entryOf(std::uint32_t identity, const IpAddress& ip) const;
-  // Entries in allowed_ips, read from the map.
-  std::size_t size() const;
+  // Entries in allowed_ips.
+  std::size_t size() const { return addresses_.size(); }
   // Entries in learned_names: one per name and address.
   std::size_t nameCount() const { return pairs_; }
   // Names that hold at least one address, over every identity.
   std::size_t names() const { return learned_.size(); }
+  // Addresses of `identity` that hold a name.
+  std::size_t addressesOf(std::uint32_t identity) const;
 
  private:
   using IpKey = std::pair<std::uint32_t, IpAddress>;      // identity, address
@@ -107,12 +118,17 @@ class AllowedIpTable {
   using LearnedNames = std::map<NameKey, LearnedName>;
   using NameRef = LearnedNames::iterator;
 
-  // Records that `name` resolved to `ip` now: each goes to the back of the other's list.
+  // Records that `name` resolved to `ip` now: each goes to the back of the other's list,
+  // and the address to the back of its identity's.
   void link(const IpKey& ip, NameRef name);
   // Drops the name from the address, in learned_names too; the name goes when it holds
   // no other address, the entry when no other name holds the address. True when the
   // entry went.
   bool forget(const IpKey& ip, NameRef name);
+  // Moves `ip` to the back of its identity's addresses (adds it there when new); and
+  // takes it out when its entry went.
+  void touch(const IpKey& ip);
+  void untrack(const IpKey& ip);
   // The ports the names of `ip` open, counting `also` among them.
   policy::PortSet portsOf(const IpKey& ip, const LearnedName* also = nullptr) const;
   // The rule to show for `ip`: `current` while one of its names is still allowed by
@@ -123,17 +139,25 @@ class AllowedIpTable {
   // Drops the names of `ip` least recently seen for it beyond max_names_per_ip_;
   // returns how many. The entry keeps its ports until refresh().
   std::size_t trimNames(const IpKey& ip);
+  // Drops the addresses of `identity` least recently seen in an answer beyond
+  // max_ips_per_workload_, with all their names; returns how many.
+  std::size_t trimWorkload(std::uint32_t identity);
 
-  AllowedIpMap addresses_;
+  CountedMap<skouter_allowed_ip_key, skouter_allowed_ip_value> addresses_;
   LearnedNameMap names_;
   PortSetTable& port_sets_;
   std::size_t max_ips_per_name_;
   std::size_t max_names_per_ip_;
+  std::size_t max_ips_per_workload_;
   // learned_names kept in memory, both ways: each name with its addresses, and each
   // address with its names (least recently seen in an answer for it first). A pair is
   // in both or in neither, and in learned_names exactly when it is here.
   LearnedNames learned_;
   std::map<IpKey, std::vector<NameRef>> names_of_ip_;
+  // The addresses of names_of_ip_ again, by identity, least recently seen in an answer
+  // first, and where each is in its list.
+  std::map<std::uint32_t, std::list<IpAddress>> ips_of_identity_;
+  std::map<IpKey, std::list<IpAddress>::iterator> recency_;
   std::size_t pairs_ = 0;
 };
 

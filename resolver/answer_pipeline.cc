@@ -204,12 +204,15 @@ bool AnswerPipeline::install(std::uint32_t identity, const AnswerDecision& decis
       stats_.addresses_installed += result.installed;
       stats_.addresses_evicted += result.evicted;
       stats_.names_evicted += result.names_evicted;
-      if (result.evicted > 0 || result.names_evicted > 0) {
+      stats_.workload_addresses_evicted += result.workload_evicted;
+      if (result.evicted > 0 || result.names_evicted > 0 || result.workload_evicted > 0) {
         limit_log_.log(datapathNowNs(), spdlog::level::info,
-                       "{} for identity {}: {} address(es) beyond --max-ips-per-name and {} "
-                       "name(s) of its addresses beyond --max-names-per-ip forgotten, least "
+                       "{} for identity {}: {} address(es) beyond --max-ips-per-name, {} "
+                       "name(s) of its addresses beyond --max-names-per-ip and {} address(es) "
+                       "of the workload beyond --max-ips-per-workload forgotten, least "
                        "recently answered first",
-                       decision.question, identity, result.evicted, result.names_evicted);
+                       decision.question, identity, result.evicted, result.names_evicted,
+                       result.workload_evicted);
       }
       if (result.failed > 0) {
         ++stats_.dropped_install_failed;

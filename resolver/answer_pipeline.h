@@ -50,12 +50,13 @@ struct AnswerStats {
   std::uint64_t dropped_install_failed = 0;  // a map was full: the client retries
   std::uint64_t inject_failed = 0;
   std::uint64_t addresses_installed = 0;
-  std::uint64_t addresses_evicted = 0;   // beyond --max-ips-per-name
-  std::uint64_t names_evicted = 0;       // names of an address beyond --max-names-per-ip
-  std::uint64_t rewritten = 0;           // denied, capped or filtered before delivery
-  std::uint64_t private_removed = 0;     // --block-private-answers
-  std::uint64_t truncated_resolved = 0;  // truncated answers completed over TCP first
-  std::uint64_t truncated_failed = 0;    // ... whose TCP lookup failed (delivered anyway)
+  std::uint64_t addresses_evicted = 0;           // beyond --max-ips-per-name
+  std::uint64_t names_evicted = 0;               // names of an address beyond --max-names-per-ip
+  std::uint64_t workload_addresses_evicted = 0;  // beyond --max-ips-per-workload
+  std::uint64_t rewritten = 0;                   // denied, capped or filtered before delivery
+  std::uint64_t private_removed = 0;             // --block-private-answers
+  std::uint64_t truncated_resolved = 0;          // truncated answers completed over TCP first
+  std::uint64_t truncated_failed = 0;            // ... whose TCP lookup failed (delivered anyway)
   // ... delivered at once: --max-pending-lookups were under way already.
   std::uint64_t truncated_over_limit = 0;
   std::uint64_t max_hold_ns = 0;          // longest time from interception to re-injection

@@ -85,9 +85,17 @@ class AllowedIpTableTest : public DatapathFixture {
     port_sets_ = std::make_unique<resolver::PortSetTable>(datapath().portSets());
   }
 
-  AllowedIpTable table(std::size_t max_ips_per_name = 0, std::size_t max_names_per_ip = 0) {
+  AllowedIpTable table(std::size_t max_ips_per_name = 0, std::size_t max_names_per_ip = 0,
+                       std::size_t max_ips_per_workload = 0) {
     return AllowedIpTable(datapath().allowedIps(), datapath().learnedNames(), *port_sets_,
-                          max_ips_per_name, max_names_per_ip);
+                          max_ips_per_name, max_names_per_ip, max_ips_per_workload);
+  }
+
+  // Entries in allowed_ips, counted by walking the map.
+  std::size_t walkedSize() {
+    std::size_t count = 0;
+    datapath().allowedIps().forEach([&](const auto&, const auto&) { ++count; });
+    return count;
   }
 
   // An address expiring `seconds` from the start of the test.
@@ -715,6 +723,92 @@ TEST_F(AllowedIpTableTest, NamesOfAddressesThatAreGoneAreRemovedAtStart) {
   EXPECT_EQ(learnedNames(),
             (std::map<std::string, std::vector<std::string>>{{kA.toString(), {"kept.example"}}}));
   EXPECT_EQ(second.names(), 1u);
+}
+
+}  // namespace
+}  // namespace skouter::bpftest
+
+namespace skouter::bpftest {
+namespace {
+
+// THREATS 3 and 4: a workload answered with ever new addresses (an accomplice's zone
+// under an allowed wildcard) must not fill allowed_ips, shared by every workload, nor
+// evict another workload's addresses.
+TEST_F(AllowedIpTableTest, AWorkloadBeyondItsLimitLosesOnlyItsOwnLeastRecentlyAnsweredAddresses) {
+  AllowedIpTable allowed = table(0, 0, 3);
+  allowed.install(kHost, {in(kA, 60)}, "shared.example", kRule);
+  allowed.install(kHost, {in(kB, 60)}, "other.example", kRule);
+  allowed.install(kPod, {in(kA, 60)}, "one.example", kRule);
+  allowed.install(kPod, {in(kB, 60)}, "two.example", kRule);
+  allowed.install(kPod, {in(kC, 60), in(kV6, 60)}, "three.example", kRule);
+  // Four addresses for the pod: A, answered first, went.
+  EXPECT_EQ(allowed.addressesOf(kPod), 3u);
+  // Answered again, B is the pod's most recent.
+  allowed.install(kPod, {in(kB, 60)}, "two.example", kRule);
+  const auto result = allowed.install(kPod, {in(kD, 60)}, "four.example", kRule);
+  EXPECT_EQ(result.installed, 1u);
+  EXPECT_EQ(result.workload_evicted, 1u);
+  EXPECT_EQ(entriesOf(allowed), (std::vector<Entry>{
+                                    {kHost, kA.toString(), at(60), kRule, {"shared.example"}},
+                                    {kHost, kB.toString(), at(60), kRule, {"other.example"}},
+                                    {kPod, kB.toString(), at(60), kRule, {"two.example"}},
+                                    {kPod, kD.toString(), at(60), kRule, {"four.example"}},
+                                    {kPod, kV6.toString(), at(60), kRule, {"three.example"}},
+                                }));
+  EXPECT_EQ(learnedNames(), (std::map<std::string, std::vector<std::string>>{
+                                {kA.toString(), {"shared.example"}},
+                                {kB.toString(), {"other.example", "two.example"}},
+                                {kD.toString(), {"four.example"}},
+                                {kV6.toString(), {"three.example"}},
+                            }));
+  EXPECT_EQ(allowed.size(), 5u);
+  EXPECT_EQ(allowed.size(), walkedSize());
+  // The host's own addresses still open the firewall for it.
+  EXPECT_EQ(synTo(kA), Verdict::kPass);
+  EXPECT_EQ(synTo(kB), Verdict::kPass);
+}
+
+TEST_F(AllowedIpTableTest, ALowerWorkloadLimitAppliesWhenTheTableIsReadBack) {
+  {
+    AllowedIpTable first = table();
+    first.install(kPod, {in(kA, 60), in(kB, 120)}, "web.example", kRule);
+    first.install(kPod, {in(kC, 600)}, "api.example", kRule);
+    first.install(kHost, {in(kD, 30)}, "host.example", kRule);
+  }
+  // The later expiry stands in for the more recent answer.
+  AllowedIpTable second = table(0, 0, 2);
+  EXPECT_EQ(entriesOf(second), (std::vector<Entry>{
+                                   {kHost, kD.toString(), at(30), kRule, {"host.example"}},
+                                   {kPod, kB.toString(), at(120), kRule, {"web.example"}},
+                                   {kPod, kC.toString(), at(600), kRule, {"api.example"}},
+                               }));
+  EXPECT_EQ(second.size(), 3u);
+  EXPECT_EQ(second.size(), walkedSize());
+}
+
+// The status and /metrics read the table's count, not the map: it must stay what the
+// map holds through installs, evictions, expiry, policy changes and a restart.
+TEST_F(AllowedIpTableTest, TheCountOfEntriesIsWhatTheMapHolds) {
+  {
+    AllowedIpTable allowed = table(2);
+    EXPECT_EQ(allowed.size(), 0u);
+    allowed.install(kHost, {in(kA, 10), in(kB, 60)}, "web.example", kRule);
+    allowed.install(kHost, {in(kA, 60)}, "web.example", kRule);  // already there
+    allowed.install(kHost, {in(kC, 60)}, "web.example", kRule);  // evicts B
+    allowed.install(kPod, {in(kA, 60), in(kV6, 5)}, "pod.example", kRule);
+    EXPECT_EQ(allowed.size(), 4u);
+    EXPECT_EQ(allowed.size(), walkedSize());
+    EXPECT_EQ(allowed.removeExpired(at(6)), 1u);
+    EXPECT_EQ(allowed.size(), 3u);
+    allowed.applyPolicy(kPod, allowing({}));
+    EXPECT_EQ(allowed.size(), 2u);
+    EXPECT_EQ(allowed.size(), walkedSize());
+  }
+  AllowedIpTable restarted = table(2);
+  EXPECT_EQ(restarted.size(), 2u);
+  restarted.install(kPod, {in(kD, 60)}, "pod.example", kRule);
+  EXPECT_EQ(restarted.size(), 3u);
+  EXPECT_EQ(restarted.size(), walkedSize());
 }
 
 }  // namespace

@@ -129,6 +129,8 @@ TEST_F(FlowTableTest, TcpConnectionsAndQueriesSilentTooLongAreForgotten) {
 
   const auto result = sweep(now);
   EXPECT_EQ(result.dns_connections_removed, 2u);
+  // What the status shows as the fill of dns_queries until the next sweep.
+  EXPECT_EQ(result.dns_queries_remaining, 3u);
   EXPECT_EQ(queryDescriptions(),
             sorted({tcpConnectionDescription(kHost, 40003), tcpConnectionDescription(kHost, 40004),
                     queryDescription(kHost, 40006, 0x1234)}));

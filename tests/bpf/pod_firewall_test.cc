@@ -259,6 +259,8 @@ TEST_F(PodFirewallTest, PolicedPodsGetIdentitiesOfTheirOwnInTheIdentitiesMap) {
   EXPECT_EQ(firewall_->byIdentity(kFirstPodIdentity - 1), nullptr);
   EXPECT_EQ(firewall_->byAddress(kJobV4), nullptr);
   EXPECT_EQ(firewall_->pods().size(), 2u);
+  // What the status shows as the fill of the identities map.
+  EXPECT_EQ(firewall_->identityCount(), 3u);
 }
 
 TEST_F(PodFirewallTest, APodWithoutARouteToItsInterfaceIsNotAttachedAndSaysSo) {
@@ -361,6 +363,7 @@ TEST_F(PodFirewallTest, APodThatGoesAwayLosesItsIdentityAndAllItsEntries) {
   // And the last one going leaves nothing at all.
   sync({});
   EXPECT_TRUE(identities().empty());
+  EXPECT_EQ(firewall_->identityCount(), 0u);
   EXPECT_TRUE(identitiesWithEntries().empty());
   EXPECT_TRUE(firewall_->pods().empty());
 }
@@ -459,6 +462,7 @@ TEST_F(PodFirewallTest, ARestartedDaemonWithNoPodsLeftClearsEveryPodIdentity) {
   restartDaemon();
   sync({});
   EXPECT_TRUE(identities().empty());
+  EXPECT_EQ(firewall_->identityCount(), 0u);
   EXPECT_TRUE(identitiesWithEntries().empty());
 }
 

@@ -217,6 +217,12 @@ TEST_P(StaticRuleTableTest, ARestartedTableKeepsThePinnedEntries) {
   EXPECT_EQ(synTo(n.static_ip, 443), Verdict::kPass);
   EXPECT_EQ(synTo(n.in_cidr, 8443), Verdict::kPass);
   EXPECT_EQ(synTo(n.in_cidr, 443), Verdict::kDrop);
+  // What the status shows as the fill of allowed_cidrs, counted, not walked.
+  const std::size_t pinned = restarted.entries().size();
+  EXPECT_EQ(restarted.size(), pinned);
+  EXPECT_EQ(restarted.sync(kHost, {}).removed, 2u);
+  EXPECT_EQ(restarted.size(), pinned - 2);
+  EXPECT_EQ(restarted.size(), restarted.entries().size());
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, StaticRuleTableTest,

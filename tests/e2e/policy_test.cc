@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <string>
 #include <thread>
 
 #include "firewall_test_fixture.h"
@@ -105,6 +106,41 @@ spec:
   EXPECT_TRUE(node(httpGet("http://example.com/")).ok());
   EXPECT_TRUE(node(httpGet("http://198.19.0.77/")).ok());
   EXPECT_EQ(node(httpGet("http://github.com/")).exit_code, kCurlTimedOut);
+}
+
+// A reload whose static addresses do not all fit is applied as far as they do, and
+// says so where the operator looks (the start does the same).
+TEST_F(PolicyTest, AReloadThatOverfillsTheStaticRuleTableShowsItAsThePolicyError) {
+  startDaemon();
+  // Every other address of 198.18.0.0/15: 65,536 prefixes, the table's capacity,
+  // beside the lab's static rules.
+  std::string addresses;
+  for (int second = 18; second <= 19; ++second) {
+    for (int third = 0; third < 256; ++third) {
+      for (int fourth = 0; fourth < 256; fourth += 2) {
+        addresses += "        - 198." + std::to_string(second) + "." + std::to_string(third) + "." +
+                     std::to_string(fourth) + "\n";
+      }
+    }
+  }
+  policies_.write("many.yaml", R"(apiVersion: egress.skouter/v1alpha1
+kind: Egress
+metadata:
+  name: many
+spec:
+  nodeSelector: {}
+  rules:
+    - ips:
+)" + addresses);
+  ASSERT_TRUE(eventually([&] { return daemon_->status()["policy_reloads"]["applied"] == 1; },
+                         std::chrono::seconds(20)))
+      << daemon_->log();
+  const auto error = daemon_->status()["last_policy_error"];
+  ASSERT_TRUE(error.is_string()) << error;
+  EXPECT_NE(error.get<std::string>().find("the static rule table is full"), std::string::npos)
+      << error;
+  // What fitted is in force, and the names still work.
+  EXPECT_TRUE(node(httpGet("http://example.com/")).ok());
 }
 
 TEST_F(PolicyTest, ReloadNeitherInterruptsADownloadNorKeepsOldRules) {

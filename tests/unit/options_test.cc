@@ -435,6 +435,8 @@ TEST_F(ConfigFileTest, EveryLongFlagIsAKeyOfTheFile) {
        {"block-private-answers: true", [](auto& o) { return o.block_private_answers; }}},
       {"max-ips-per-name",
        {"max-ips-per-name: 7", [](auto& o) { return o.max_ips_per_name == 7; }}},
+      {"max-ips-per-workload",
+       {"max-ips-per-workload: 5", [](auto& o) { return o.max_ips_per_workload == 5; }}},
       {"max-names-per-ip",
        {"max-names-per-ip: 3", [](auto& o) { return o.max_names_per_ip == 3; }}},
       {"max-tcp-streams", {"max-tcp-streams: 11", [](auto& o) { return o.max_tcp_streams == 11; }}},
