@@ -254,9 +254,8 @@ static __always_inline void dns_record_tcp_connection(struct __sk_buff* skb,
     dns_record_tcp_queries(skb, pkt, identity, now, hook);
 }
 
-/* Traffic leaving a policed workload for a trusted resolver. */
-/* A global function: the verifier walks it once, not along every path of the
- * programs that reach it. */
+/* Traffic leaving a policed workload for a trusted resolver. A global function: the
+ * verifier walks it once, not along every path of the programs that reach it. */
 __attribute__((noinline, weak)) int dns_record_query(struct __sk_buff* skb,
                                                      const struct packet* pkt, __u32 identity,
                                                      __u64 now, __u32 hook) {
