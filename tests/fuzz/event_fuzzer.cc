@@ -23,6 +23,7 @@
 
 namespace {
 
+namespace ctl = skouter::ctl;
 namespace daemon = skouter::daemon;
 namespace resolver = skouter::resolver;
 
@@ -52,7 +53,7 @@ void serve(const nlohmann::json& event) {
   while (std::getline(lines, line)) {
     const auto parsed = nlohmann::json::parse(line);
     FUZZ_CHECK(parsed.dump() == strict);
-    daemon::eventLine(parsed, daemon::Clock::kUtc);
+    ctl::eventLine(parsed, ctl::Clock::kUtc);
   }
 }
 
