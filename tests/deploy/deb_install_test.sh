@@ -202,12 +202,15 @@ echo "skouterctl status: version $reported"
 sed 's/^/  skouterd: /' "$work/skouterd.log"
 timing "ExecStart= until status answers"
 
+# Read whole before matching: `tc ... | grep -q` under pipefail fails when grep quits
+# at the first match and tc, still writing, dies of SIGPIPE.
+egress_filters() { tc -n "$node_ns" filter show dev eth0 egress; }
+
 kill -TERM "$skouterd_pid"
 wait "$skouterd_pid" || true
 skouterd_pid=""
 [ -e "$root/sys/fs/bpf/skouter" ] || fail "stopping skouterd removed its pinned maps"
-tc -n "$node_ns" filter show dev eth0 egress | grep -q bpf ||
-  fail "stopping skouterd took its program off eth0"
+[[ "$(egress_filters)" == *bpf* ]] || fail "stopping skouterd took its program off eth0"
 timing "stop"
 
 # --- apt-get remove -----------------------------------------------------------------
@@ -217,7 +220,7 @@ ip netns exec "$node_ns" chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:
   fail "apt-get remove skouter:"$'\n'"$(cat "$work/apt.log")"
 [ ! -e "$root/sys/fs/bpf/skouter" ] ||
   fail "apt-get remove left /sys/fs/bpf/skouter:"$'\n'"$(cat "$work/apt.log")"
-! tc -n "$node_ns" filter show dev eth0 egress | grep -q bpf ||
+[[ "$(egress_filters)" != *bpf* ]] ||
   fail "apt-get remove left skouter's program on eth0:"$'\n'"$(cat "$work/apt.log")"
 for file in "$unit" /usr/sbin/skouterd /usr/bin/skouterctl; do
   [ ! -e "$root$file" ] || fail "apt-get remove left $file"
