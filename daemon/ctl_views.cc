@@ -481,6 +481,8 @@ void addCounters(Screen& screen, const json& status) {
         {count(datapath, "dns_answer_failsafe"), "passed by failsafe"},
         {count(datapath, "dns_answer_ringbuf_full"), "dropped (overload)"},
         {count(datapath, "dns_answer_too_large"), "too large"},
+        {has(counters, "verify") ? count(counters["verify"], "unconfirmed") : 0,
+         "addresses unconfirmed"},
     };
     for (const auto& [value, what] : problems) {
       if (value > 0) line += ", " + std::to_string(value) + " " + what;

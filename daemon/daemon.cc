@@ -119,6 +119,19 @@ policy::Egress apiServerEgress(const std::vector<ServiceEndpoint>& endpoints) {
   return egress;
 }
 
+// --verify-answers' work; null without it.
+json verifyJson(const resolver::AnswerVerifier* verifier) {
+  if (!verifier) return nullptr;
+  const auto& stats = verifier->stats();
+  return {{"lookups", stats.lookups},
+          {"failed", stats.failed},
+          {"confirmed", stats.confirmed},
+          {"cached", stats.cached},
+          {"unconfirmed", stats.unconfirmed},
+          {"pending", verifier->pending()},
+          {"cached_addresses", verifier->cachedAddresses()}};
+}
+
 }  // namespace
 
 Daemon::Daemon(DaemonOptions options)
@@ -206,6 +219,10 @@ Daemon::Daemon(DaemonOptions options)
   answers_->matchQueriesIn(
       {[this](const skouter_dns_query_key& key) { return flow_table_->query(key); },
        [this](const skouter_dns_query_key& key) { return flow_table_->forgetQuery(key); }});
+  if (options_.verify_answers) {
+    answers_->verifyAnswers(
+        resolver::VerifySettings{.timeout = std::chrono::milliseconds(options_.verify_timeout_ms)});
+  }
   if (kubernetes_) {
     answers_->deferWhile([this](std::uint32_t) { return awaitingCluster(); });
   }
@@ -1081,7 +1098,10 @@ std::string Daemon::statusJson() const {
           {"tcp_streams_forgotten", answers.tcp_streams_forgotten},
           {"tcp_segments_dropped", answers.tcp_segments_dropped},
           {"truncated_over_limit", answers.truncated_over_limit},
+          {"verify_over_limit", answers.verify_over_limit},
+          {"own_lookups", answers.own_lookups},
           {"observed_names_forgotten", observed_names_.forgotten()}}},
+        {"verify", verifyJson(answers_->verifier())},
         {"port_sets", {{"in_use", port_sets_->size()}, {"widened", port_sets_->widened()}}},
         {"malformed_events", flow_events_->malformed()},
         {"gc",

@@ -148,6 +148,15 @@ void describeFlags(Flags& flags, RawValues& raw) {
   flags.flag("block-private-answers", &options.block_private_answers,
              "remove A/AAAA records pointing into private, loopback, link-local or CGNAT ranges "
              "unless a static rule allows them (DNS rebinding protection)");
+  flags.flag("verify-answers", &options.verify_answers,
+             "before installing an address a workload was never given for a name, confirm it "
+             "with skouterd's own lookup to the resolver that answered (new port and id, 0x20 "
+             "case); addresses it does not confirm are removed from the answer, never "
+             "installed");
+  flags.number("verify-timeout", "MS", &options.verify_timeout_ms,
+               "milliseconds one confirmation of --verify-answers waits for the resolver; "
+               "addresses still unconfirmed then are removed (at least 1)",
+               std::to_string(options.verify_timeout_ms));
   flags.number("max-ips-per-name", "N", &options.max_ips_per_name,
                "addresses one name keeps open; beyond it the least recently answered goes "
                "(0: no limit)",
@@ -400,6 +409,7 @@ ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
   }
   if (options.failsafe_timeout_s == 0) return invalid("failsafe-timeout", "must be at least 1");
   if (options.max_tcp_streams == 0) return invalid("max-tcp-streams", "must be at least 1");
+  if (options.verify_timeout_ms == 0) return invalid("verify-timeout", "must be at least 1");
   // One connection's largest message and its segments after a gap fit in it.
   if (options.tcp_buffer_size < 1024 * 1024) {
     return invalid("tcp-buffer-size", "must be at least 1048576");

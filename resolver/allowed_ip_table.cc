@@ -168,6 +168,14 @@ std::size_t AllowedIpTable::trimWorkload(std::uint32_t identity) {
   return trimmed;
 }
 
+bool AllowedIpTable::holds(std::uint32_t identity, const std::string& name,
+                           const IpAddress& ip) const {
+  const auto learned = learned_.find({identity, name});
+  return learned != learned_.end() &&
+         std::find(learned->second.ips.begin(), learned->second.ips.end(), ip) !=
+             learned->second.ips.end();
+}
+
 std::size_t AllowedIpTable::addressesOf(std::uint32_t identity) const {
   const auto ips = ips_of_identity_.find(identity);
   return ips == ips_of_identity_.end() ? 0 : ips->second.size();

@@ -105,6 +105,8 @@ class AllowedIpTable {
   std::size_t names() const { return learned_.size(); }
   // Addresses of `identity` that hold a name.
   std::size_t addressesOf(std::uint32_t identity) const;
+  // Whether `ip` is installed for `identity` because an answer for `name` gave it.
+  bool holds(std::uint32_t identity, const std::string& name, const IpAddress& ip) const;
 
  private:
   using IpKey = std::pair<std::uint32_t, IpAddress>;      // identity, address

@@ -58,6 +58,30 @@ skouter_dns_query_key queryKeyOf(const HeldPacket& answer) {
   return key;
 }
 
+// The resolver that sent `answer`: its source address and port.
+ResolverAddress resolverOf(const HeldPacket& answer) {
+  const auto& packet = answer.ip_packet;
+  ResolverAddress resolver;
+  resolver.ip = answer.client.family == IpFamily::kV4 ? IpAddress::fromV4(&packet[12])
+                                                      : IpAddress::fromV6(&packet[8]);
+  resolver.port =
+      static_cast<std::uint16_t>((packet[answer.udp_offset] << 8) | packet[answer.udp_offset + 1]);
+  return resolver;
+}
+
+std::uint16_t clientPortOf(const HeldPacket& answer) {
+  return static_cast<std::uint16_t>((answer.ip_packet[answer.udp_offset + 2] << 8) |
+                                    answer.ip_packet[answer.udp_offset + 3]);
+}
+
+// The question's wire bytes (name, type, class) of a message decideAnswer read.
+std::vector<std::uint8_t> questionWireOf(std::span<const std::uint8_t> dns) {
+  if (dns.size() <= kDnsHeaderSize) return {};
+  const auto question = questionBytes(dns.subspan(kDnsHeaderSize));
+  if (!question) return {};
+  return {question->begin(), question->end()};
+}
+
 // The TC bit: the resolver had more to say than fits in a UDP datagram.
 bool isTruncated(std::span<const std::uint8_t> dns) { return dns.size() > 2 && (dns[2] & 0x02); }
 
@@ -109,7 +133,8 @@ AnswerPipeline::AnswerPipeline(boost::asio::io_context& io, int ring_fd, Allowed
                                AnswerInjector& injector, PolicyLookup policy, TtlSettings ttl,
                                RewriteSettings rewrite, DnsClient* dns_client,
                                ObservedNames* observed, AnswerPipelineLimits limits)
-    : table_(table),
+    : io_(io),
+      table_(table),
       injector_(injector),
       policy_(std::move(policy)),
       ttl_(ttl),
@@ -341,12 +366,37 @@ void AnswerPipeline::handleUdpAnswer(const skouter_answer_header& header,
                      decision.question, held->client.toString());
     return;
   }
+  const auto link_header = linkHeaderOf(frame, header);
+  if (verifier_ && header.identity == SKOUTER_HOST_IDENTITY &&
+      verifier_->ownsPort(clientPortOf(*held))) {
+    // The answer to one of the daemon's confirmation lookups: the verifier checks it.
+    // Judged, it would install for the host what a workload was answered.
+    ++stats_.own_lookups;
+    deliver(held->ip_packet, held->client, header, link_header);
+    return;
+  }
+  // Read before the callback below takes the packet.
+  const auto resolver = resolverOf(*held);
+  auto question = questionWireOf(held->dns());
+  confirmThen(header.identity, resolver, std::move(question), std::move(decision),
+              [this, header, held = std::move(*held),
+               link_header = std::vector<std::uint8_t>(link_header.begin(), link_header.end())](
+                  AnswerDecision decision, std::vector<IpAddress> unconfirmed) {
+                finishUdpAnswer(header, decision, held, link_header, unconfirmed);
+              });
+}
+
+void AnswerPipeline::finishUdpAnswer(const skouter_answer_header& header, AnswerDecision& decision,
+                                     const HeldPacket& held,
+                                     std::span<const std::uint8_t> link_header,
+                                     const std::vector<IpAddress>& unconfirmed) {
   static const std::vector<policy::StaticEntry> kNoStaticEntries;
   const auto* policy = policy_(header.identity);
-  const auto rewritten = rewriteAnswer(held->dns(), decision, rewriteSettingsFor(policy),
-                                       policy ? policy->static_entries : kNoStaticEntries);
+  const auto rewritten =
+      rewriteAnswer(held.dns(), decision, rewriteSettingsFor(policy),
+                    policy ? policy->static_entries : kNoStaticEntries, unconfirmed);
   // When a table is full the client retries, by which time it may have room.
-  if (!installAndReport(header.identity, held->client, decision)) return;
+  if (!installAndReport(header.identity, held.client, decision)) return;
   if (rewritten.changed) {
     ++stats_.rewritten;
     stats_.private_removed += rewritten.removed_private.size();
@@ -356,11 +406,10 @@ void AnswerPipeline::handleUdpAnswer(const skouter_answer_header& header,
                         decision.question);
     }
   }
-  auto packet = rewritten.changed ? rebuildUdpPacket(*held, rewritten.dns) : held->ip_packet;
-  const auto link_header = linkHeaderOf(frame, header);
-  if (decision.verdict == AnswerVerdict::kAllowed && isTruncated(held->dns()) && dns_client_) {
+  auto packet = rewritten.changed ? rebuildUdpPacket(held, rewritten.dns) : held.ip_packet;
+  if (decision.verdict == AnswerVerdict::kAllowed && isTruncated(held.dns()) && dns_client_) {
     if (pending_lookups_ < limits_.max_pending_lookups) {
-      completeThenDeliver(header, decision, std::move(packet), held->client,
+      completeThenDeliver(header, decision, std::move(packet), held.client,
                           {link_header.begin(), link_header.end()});
       return;
     }
@@ -371,7 +420,55 @@ void AnswerPipeline::handleUdpAnswer(const skouter_answer_header& header,
                    "(--max-pending-lookups); delivering the partial answer",
                    decision.question, pending_lookups_);
   }
-  deliver(packet, held->client, header, link_header);
+  deliver(packet, held.client, header, link_header);
+}
+
+void AnswerPipeline::verifyAnswers(VerifySettings settings) {
+  verifier_ = std::make_unique<AnswerVerifier>(io_, settings);
+}
+
+void AnswerPipeline::confirmThen(std::uint32_t identity, const ResolverAddress& resolver,
+                                 std::vector<std::uint8_t> question, AnswerDecision decision,
+                                 Confirmed then) {
+  std::set<IpAddress> wanted;
+  VerifyQuestion asked{resolver, decision.question, decision.question_type, std::move(question)};
+  if (verifier_ && decision.verdict == AnswerVerdict::kAllowed) {
+    const auto now = datapathNowNs();
+    for (const auto& learned : decision.addresses) {
+      if (table_.holds(identity, decision.question, learned.ip)) continue;
+      if (!verifier_->cached(asked, learned.ip, now)) wanted.insert(learned.ip);
+    }
+  }
+  if (wanted.empty()) return then(std::move(decision), {});
+  if (pending_lookups_ >= limits_.max_pending_lookups || asked.wire.empty()) {
+    ++stats_.verify_over_limit;
+    limit_log_.log(datapathNowNs(), spdlog::level::warn,
+                   "answer for {} to identity {}: {} lookups are under way already "
+                   "(--max-pending-lookups); its {} new address(es) go unconfirmed and are "
+                   "removed",
+                   decision.question, identity, pending_lookups_, wanted.size());
+    return then(std::move(decision), {wanted.begin(), wanted.end()});
+  }
+  ++pending_lookups_;
+  verifier_->confirm(
+      std::move(asked), wanted,
+      [this, alive = std::weak_ptr<char>(alive_), identity, decision = std::move(decision), wanted,
+       then = std::move(then)](std::set<IpAddress> confirmed) mutable {
+        if (alive.expired()) return;
+        --pending_lookups_;
+        std::vector<IpAddress> unconfirmed;
+        for (const auto& address : wanted) {
+          if (!confirmed.contains(address)) unconfirmed.push_back(address);
+        }
+        if (!unconfirmed.empty()) {
+          trouble_log_.log(datapathNowNs(), spdlog::level::warn,
+                           "the resolver did not confirm {} of {} new address(es) of {} for "
+                           "identity {} (first: {}): removed, not installed",
+                           unconfirmed.size(), wanted.size(), decision.question, identity,
+                           unconfirmed.front().toString());
+        }
+        then(std::move(decision), std::move(unconfirmed));
+      });
 }
 
 void AnswerPipeline::completeThenDeliver(const skouter_answer_header& header,
@@ -406,6 +503,15 @@ std::size_t AnswerPipeline::installOwnAnswer(std::uint32_t identity,
   if (decision.verdict != AnswerVerdict::kAllowed || !install(identity, decision)) return 0;
   return decision.addresses.size();
 }
+
+// A held segment's answers, kept while their addresses are confirmed.
+struct AnswerPipeline::HeldTcpAnswers {
+  skouter_answer_header header{};
+  HeldSegment segment;
+  std::vector<std::uint8_t> link_header;
+  std::vector<AnswerDecision> decisions;
+  std::vector<std::vector<std::uint8_t>> questions;  // of each decision, as answered
+};
 
 void AnswerPipeline::handleTcpSegment(const skouter_answer_header& header,
                                       std::span<const std::uint8_t> frame) {
@@ -466,6 +572,10 @@ void AnswerPipeline::handleTcpSegment(const skouter_answer_header& header,
     deliverSegment(*segment, header, linkHeaderOf(frame, header));
     return;
   }
+  auto held = std::make_shared<HeldTcpAnswers>();
+  held->header = header;
+  const auto link_header = linkHeaderOf(frame, header);
+  held->link_header.assign(link_header.begin(), link_header.end());
   bool edited = false;
   for (const auto& message : accepted.messages) {
     ++stats_.tcp_messages;
@@ -489,13 +599,36 @@ void AnswerPipeline::handleTcpSegment(const skouter_answer_header& header,
         ++stats_.rewritten;
       }
     }
-    // A TCP segment cannot be withheld for good (the retransmission would pass as
-    // already seen), so a full table is logged and counted, and the segment goes on.
-    installAndReport(header.identity, segment->client, decision);
+    held->questions.push_back(questionWireOf(message.dns));
+    held->decisions.push_back(std::move(decision));
   }
   if (edited) recomputeTcpChecksum(*segment);
-  ++stats_.tcp_segments;
-  deliverSegment(*segment, header, linkHeaderOf(frame, header));
+  held->segment = std::move(*segment);
+  installThenDeliver(held, 0);
+}
+
+void AnswerPipeline::installThenDeliver(const std::shared_ptr<HeldTcpAnswers>& held,
+                                        std::size_t next) {
+  if (next == held->decisions.size()) {
+    ++stats_.tcp_segments;
+    deliverSegment(held->segment, held->header, held->link_header);
+    return;
+  }
+  const ResolverAddress resolver{held->segment.server, held->segment.server_port};
+  confirmThen(held->header.identity, resolver, std::move(held->questions[next]),
+              std::move(held->decisions[next]),
+              [this, held, next](AnswerDecision decision, std::vector<IpAddress> unconfirmed) {
+                // The stream's length cannot change: unconfirmed addresses stay in the
+                // answer, uninstalled.
+                std::erase_if(decision.addresses, [&](const LearnedAddress& learned) {
+                  return std::ranges::find(unconfirmed, learned.ip) != unconfirmed.end();
+                });
+                // A TCP segment cannot be withheld for good (the retransmission would
+                // pass as already seen), so a full table is logged and counted, and the
+                // segment goes on.
+                installAndReport(held->header.identity, held->segment.client, decision);
+                installThenDeliver(held, next + 1);
+              });
 }
 
 bool AnswerPipeline::answersATcpQuery(std::uint32_t identity, const HeldSegment& connection,

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "resolver/answer_handler.h"
 #include "resolver/answer_injector.h"
 #include "resolver/answer_rewriter.h"
+#include "resolver/answer_verifier.h"
 #include "resolver/dns_client.h"
 #include "resolver/observed_names.h"
 #include "resolver/rate_limited_log.h"
@@ -62,6 +64,11 @@ struct AnswerStats {
   std::uint64_t max_hold_ns = 0;          // longest time from interception to re-injection
   std::uint64_t deferred = 0;             // waited for their workload's policy to be known
   std::uint64_t deferred_over_limit = 0;  // judged at once: the waiting room was full
+  // --verify-answers: answers whose new addresses were not confirmed because
+  // --max-pending-lookups were under way (those addresses are removed, not installed).
+  std::uint64_t verify_over_limit = 0;
+  // Answers to the daemon's own confirmation lookups, delivered to it unjudged.
+  std::uint64_t own_lookups = 0;
 };
 
 // What became of one held answer, as `skouterctl monitor` shows it.
@@ -85,8 +92,10 @@ struct RecordedQueries {
 // How much one pipeline holds at once, whatever workloads and resolvers send.
 struct AnswerPipelineLimits {
   TcpStreamLimits tcp;
-  // Truncated answers held while the daemon looks them up over TCP
-  // (--max-pending-lookups); beyond it a truncated answer is delivered as it is.
+  // Answers held while the daemon looks them up itself (--max-pending-lookups): truncated
+  // ones completed over TCP, and with --verify-answers those with addresses to confirm.
+  // Beyond it a truncated answer is delivered as it is, and an answer to confirm loses
+  // its unconfirmed addresses.
   std::size_t max_pending_lookups = 256;
 };
 
@@ -132,6 +141,13 @@ class AnswerPipeline {
   // query until then, so an answer that does not match never costs the client the
   // real one. Without them, no answer over TCP installs.
   void matchQueriesIn(RecordedQueries queries) { queries_ = std::move(queries); }
+  // --verify-answers: an allowed answer's addresses that its workload was never given
+  // for its name are confirmed with the daemon's own lookup to the resolver that
+  // answered (AnswerVerifier) before anything is installed; those not confirmed are
+  // removed from the answer (over TCP, where the stream's length cannot change, they
+  // stay in it) and never installed.
+  void verifyAnswers(VerifySettings settings);
+  const AnswerVerifier* verifier() const { return verifier_.get(); }
   // Installs what an answer to the daemon's own query allows for `identity` (the
   // pre-warming of literal names at start). Returns the addresses installed.
   std::size_t installOwnAnswer(std::uint32_t identity, std::span<const std::uint8_t> dns);
@@ -147,6 +163,22 @@ class AnswerPipeline {
   bool answersATcpQuery(std::uint32_t identity, const HeldSegment& connection,
                         std::span<const std::uint8_t> dns);
   void handleTcpSegment(const skouter_answer_header& header, std::span<const std::uint8_t> frame);
+  // Rewrites, installs and delivers a UDP answer whose addresses `unconfirmed` stayed
+  // unconfirmed (removed from it).
+  void finishUdpAnswer(const skouter_answer_header& header, AnswerDecision& decision,
+                       const HeldPacket& held, std::span<const std::uint8_t> link_header,
+                       const std::vector<IpAddress>& unconfirmed);
+  struct HeldTcpAnswers;
+  // Installs the decisions of a held segment from `next` on, each once confirmed, then
+  // delivers the segment.
+  void installThenDeliver(const std::shared_ptr<HeldTcpAnswers>& held, std::size_t next);
+  // With --verify-answers, confirms the addresses of `decision` that `identity` was
+  // never given for its name, then calls `then` with those left unconfirmed (at once
+  // when none needs confirming). `question`: the question's wire bytes as answered.
+  using Confirmed =
+      std::function<void(AnswerDecision decision, std::vector<IpAddress> unconfirmed)>;
+  void confirmThen(std::uint32_t identity, const ResolverAddress& resolver,
+                   std::vector<std::uint8_t> question, AnswerDecision decision, Confirmed then);
   AnswerDecision decide(std::uint32_t identity, std::span<const std::uint8_t> dns) const;
   RewriteSettings rewriteSettingsFor(const policy::CompiledPolicy* policy) const;
   // Installs what the decision allows. False when an allowed address could not be
@@ -171,6 +203,7 @@ class AnswerPipeline {
                            std::vector<std::uint8_t> ip_packet, IpAddress client,
                            std::vector<std::uint8_t> link_header);
 
+  boost::asio::io_context& io_;
   AllowedIpTable& table_;
   AnswerInjector& injector_;
   PolicyLookup policy_;
@@ -185,6 +218,9 @@ class AnswerPipeline {
   Histogram hold_times_ = makeHoldTimeHistogram();
   AnswerReporter reporter_;
   RecordedQueries queries_;
+  std::unique_ptr<AnswerVerifier> verifier_;
+  // Confirmations finishing after the pipeline is gone find this expired.
+  std::shared_ptr<char> alive_ = std::make_shared<char>();
   std::function<bool(std::uint32_t identity)> pending_;
   std::deque<std::vector<std::uint8_t>> deferred_;
   std::size_t deferred_bytes_ = 0;

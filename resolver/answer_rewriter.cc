@@ -273,18 +273,17 @@ std::optional<IpAddress> addressOf(const ldns_rr* record) {
   return std::nullopt;
 }
 
-// Removes the answer section's private A/AAAA records from `packet`; returns the
-// distinct addresses removed.
-std::vector<IpAddress> removePrivateAnswers(
-    ldns_pkt& packet, const std::vector<policy::StaticEntry>& static_entries) {
+// Removes the A/AAAA records of the answer section whose address `remove` picks from
+// `packet`; returns the distinct addresses removed.
+template <typename Predicate>
+std::vector<IpAddress> removeAnswers(ldns_pkt& packet, Predicate remove) {
   std::vector<IpAddress> removed;
   ldns_rr_list* answers = ldns_pkt_answer(&packet);
   const std::size_t count = ldns_rr_list_rr_count(answers);
   std::vector<bool> drop(count, false);
   for (std::size_t i = 0; i < count; ++i) {
     const auto address = addressOf(ldns_rr_list_rr(answers, i));
-    if (!address || !isPrivateAnswerAddress(*address)) continue;
-    if (allowedByStaticEntry(*address, static_entries)) continue;
+    if (!address || !remove(*address)) continue;
     drop[i] = true;
     if (std::find(removed.begin(), removed.end(), *address) == removed.end()) {
       removed.push_back(*address);
@@ -334,7 +333,8 @@ bool isPrivateAnswerAddress(const IpAddress& address) {
 
 RewrittenAnswer rewriteAnswer(std::span<const std::uint8_t> dns, AnswerDecision& decision,
                               const RewriteSettings& settings,
-                              const std::vector<policy::StaticEntry>& static_entries) {
+                              const std::vector<policy::StaticEntry>& static_entries,
+                              const std::vector<IpAddress>& unconfirmed) {
   RewrittenAnswer result;
   result.dns.assign(dns.begin(), dns.end());
   if (decision.verdict == AnswerVerdict::kMalformed) return result;
@@ -347,15 +347,23 @@ RewrittenAnswer rewriteAnswer(std::span<const std::uint8_t> dns, AnswerDecision&
       settings.deny_response != DenyResponse::kPassthrough) {
     result.dns = denyResponse(dns, *packet, settings.deny_response);
   } else {
+    const auto drop = [&](const std::vector<IpAddress>& removed) {
+      if (removed.empty()) return;
+      result.dns = toWire(*packet);
+      std::erase_if(decision.addresses, [&](const LearnedAddress& learned) {
+        return std::find(removed.begin(), removed.end(), learned.ip) != removed.end();
+      });
+    };
     if (decision.verdict == AnswerVerdict::kAllowed && settings.block_private_answers) {
-      result.removed_private = removePrivateAnswers(*packet, static_entries);
-      if (!result.removed_private.empty()) {
-        result.dns = toWire(*packet);
-        std::erase_if(decision.addresses, [&](const LearnedAddress& learned) {
-          return std::find(result.removed_private.begin(), result.removed_private.end(),
-                           learned.ip) != result.removed_private.end();
-        });
-      }
+      result.removed_private = removeAnswers(*packet, [&](const IpAddress& address) {
+        return isPrivateAnswerAddress(address) && !allowedByStaticEntry(address, static_entries);
+      });
+      drop(result.removed_private);
+    }
+    if (decision.verdict == AnswerVerdict::kAllowed && !unconfirmed.empty()) {
+      drop(removeAnswers(*packet, [&](const IpAddress& address) {
+        return std::find(unconfirmed.begin(), unconfirmed.end(), address) != unconfirmed.end();
+      }));
     }
     if (settings.max_ttl_s) capTtls(result.dns, *settings.max_ttl_s);
   }

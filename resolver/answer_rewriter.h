@@ -53,11 +53,14 @@ struct RewrittenAnswer {
 // deny_response is kPassthrough. An allowed answer loses its private addresses when
 // block_private_answers is set; those are also removed from decision.addresses (an
 // address allowed by a static entry is kept; so is an IPv4-mapped IPv6 address whose
-// IPv4 address a static entry allows). max_ttl_s applies to allowed and passed-through
+// IPv4 address a static entry allows). An allowed answer also loses the records of
+// `unconfirmed` (--verify-answers: addresses the resolver did not confirm), from the
+// message and from decision.addresses. max_ttl_s applies to allowed and passed-through
 // denied answers.
 RewrittenAnswer rewriteAnswer(std::span<const std::uint8_t> dns, AnswerDecision& decision,
                               const RewriteSettings& settings,
-                              const std::vector<policy::StaticEntry>& static_entries);
+                              const std::vector<policy::StaticEntry>& static_entries,
+                              const std::vector<IpAddress>& unconfirmed = {});
 
 // The held IP packet with `new_dns` as its UDP payload: IPv4 options or IPv6 extension
 // headers before the UDP header are kept; the IPv4 total length and header checksum,

@@ -1,6 +1,7 @@
 #include "resolver/dns_client.h"
 
 #include <ares.h>
+#include <netinet/in.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
@@ -112,6 +113,21 @@ class DnsClient::Channel {
     // May call onAnswer at once (a bad name, say); onAnswer only posts.
     ares_query(channel_, name.c_str(), kClassIn, type, &Channel::onAnswer, request);
     updateTimer();
+  }
+
+  void addLocalPorts(std::vector<std::uint16_t>& ports) const {
+    for (const auto& [fd, socket] : sockets_) {
+      sockaddr_storage address{};
+      socklen_t length = sizeof(address);
+      if (socket->closed || getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+        continue;
+      }
+      if (address.ss_family == AF_INET) {
+        ports.push_back(ntohs(reinterpret_cast<const sockaddr_in&>(address).sin_port));
+      } else if (address.ss_family == AF_INET6) {
+        ports.push_back(ntohs(reinterpret_cast<const sockaddr_in6&>(address).sin6_port));
+      }
+    }
   }
 
  private:
@@ -305,5 +321,12 @@ void DnsClient::query(const std::string& name, std::uint16_t type, Transport tra
 }
 
 std::size_t DnsClient::pendingQueries() const { return shared_->pending; }
+
+std::vector<std::uint16_t> DnsClient::localPorts() const {
+  std::vector<std::uint16_t> ports;
+  udp_->addLocalPorts(ports);
+  tcp_->addLocalPorts(ports);
+  return ports;
+}
 
 }  // namespace skouter::resolver

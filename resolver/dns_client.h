@@ -82,6 +82,10 @@ class DnsClient {
   // Queries whose callback has not run yet.
   std::size_t pendingQueries() const;
 
+  // The local ports of the sockets c-ares holds open, so the daemon can tell answers to
+  // its own queries from the answers it holds for workloads.
+  std::vector<std::uint16_t> localPorts() const;
+
   const std::vector<ResolverAddress>& servers() const { return servers_; }
 
  private:

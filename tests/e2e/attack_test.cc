@@ -391,6 +391,125 @@ TEST_F(AttackTest, AnswersToAnotherQuestionAreDroppedAndLeaveTheQueryToTheRealAn
   }
 }
 
+std::string udpResolverCommand(const std::string& arguments) {
+  return "/usr/bin/python3 " + sourcePath("tests/e2e/lab/udp_resolver.py") + " " + arguments;
+}
+
+// THREATS.md, known paths: forged answers; what must hold: 2. The workload sends a
+// well-formed query to a trusted resolver (here a lab resolver at an address of the
+// world that answers the workload's port late) and tells its accomplice the id, port
+// and question; the accomplice, spoofing the resolver's address, answers first with an
+// address of its choosing. Without --verify-answers that answer is believed (the
+// positive control: the attack is real). With it, skouterd asks the resolver itself,
+// which does not give that address: it is removed from the answer and never installed,
+// and the real answer, coming later, is dropped as unsolicited.
+TEST_F(AttackTest, AForgedAnswerThatWinsTheRaceInstallsOnlyWhatTheResolverConfirms) {
+  const struct {
+    const char* node;
+    const char* resolver;
+    const char* qtype;
+    const char* real;
+    const char* believed;  // forged, without --verify-answers
+    const char* forged;    // forged, with it
+  } families[] = {
+      {"198.51.100.2", "198.18.0.53", "A", "203.0.113.10", "203.0.113.96", "203.0.113.97"},
+      {"2001:db8:1::2", "2001:db8:100::53", "AAAA", "2001:db8:100::10", "2001:db8:100::96",
+       "2001:db8:100::97"},
+  };
+  auto resolver = lab_->startBackground(
+      "world", udpResolverCommand("--address 198.18.0.53 --address 2001:db8:100::53 "
+                                  "--answer 203.0.113.10 --answer 2001:db8:100::10 "
+                                  "--slow-port 40056 --delay 2"));
+  ASSERT_TRUE(eventually([&] { return resolver->output().find("listening") != std::string::npos; }))
+      << resolver->output();
+  const std::vector<std::string> trusted{"--trusted-dns", "198.18.0.53", "--trusted-dns",
+                                         "[2001:db8:100::53]"};
+  // The workload's query and the accomplice's answer; what the workload was told.
+  const auto attack = [&](const auto& family, int id, const std::string& forged) {
+    auto client = lab_->startBackground(
+        "node",
+        attackCommand(std::string("dns-query --src ") + family.node + " --sport 40056 --dst " +
+                      family.resolver + " --id " + std::to_string(id) +
+                      " --name example.com --wait 8 --qtype " + family.qtype));
+    EXPECT_TRUE(eventually([&] { return client->output().find("sent") != std::string::npos; }))
+        << client->output();
+    send("world", std::string("dns-answer --src ") + family.resolver + " --dst " + family.node +
+                      " --dport 40056 --id " + std::to_string(id) + " --qtype " + family.qtype +
+                      " --name example.com --address " + forged);
+    EXPECT_TRUE(eventually([&] { return client->output().find("answer") != std::string::npos; },
+                           seconds(10)))
+        << client->output();
+    return client->output();
+  };
+  const auto url = [](const std::string& address) {
+    return address.find(':') == std::string::npos ? "http://" + address + "/"
+                                                  : "http://[" + address + "]/";
+  };
+
+  startDaemon(trusted);
+  for (const auto& family : families) {
+    SCOPED_TRACE(std::string(family.node) + ", without --verify-answers");
+    EXPECT_NE(attack(family, 4301, family.believed).find(family.believed), std::string::npos);
+    EXPECT_EQ(learnedAddresses("example.com").count(family.believed), 1u)
+        << daemon_->entries().dump(2);
+  }
+
+  daemon_->kill(SIGTERM);
+  daemon_ = nullptr;
+  auto flags = trusted;
+  flags.push_back("--verify-answers");
+  startDaemon(flags);
+  for (const auto& family : families) {
+    SCOPED_TRACE(std::string(family.node) + ", with --verify-answers");
+    const auto unsolicited = counter("datapath", "dns_answer_unsolicited");
+    const auto told = attack(family, 4302, family.forged);
+    EXPECT_EQ(told.find(family.forged), std::string::npos) << told;
+    EXPECT_EQ(learnedAddresses().count(family.forged), 0u) << daemon_->entries().dump(2);
+    EXPECT_GE(counter("verify", "unconfirmed"), 1u) << daemon_->status()["counters"].dump(2);
+    EXPECT_EQ(node(httpGet(url(family.forged))).exit_code, kCurlTimedOut);
+    // The real answer came late, to a query answered (and forgotten) already.
+    EXPECT_TRUE(eventually(
+        [&] { return counter("datapath", "dns_answer_unsolicited") > unsolicited; }, seconds(10)))
+        << daemon_->status()["counters"].dump(2);
+    // What the resolver does give is confirmed and works.
+    const auto real = node(std::string("dig +short +tries=1 +timeout=5 @") + family.resolver +
+                           " example.com " + family.qtype);
+    EXPECT_EQ(real.out, std::string(family.real) + "\n") << real.describe();
+    EXPECT_EQ(node(httpGet(url(family.real))).exit_code, 0);
+  }
+  // The confirmations' answers went to the daemon unjudged.
+  EXPECT_GE(counter("answers", "own_lookups"), 2u) << daemon_->status()["counters"].dump(2);
+}
+
+// --verify-answers against a resolver that hands out a rotating window of a larger
+// address set: the daemon's confirmation may see another window than the client did.
+// Whatever the client is told must work; nothing unconfirmed is in its answer.
+TEST_F(AttackTest, AResolverThatRotatesAddressSubsetsFailsNoConfirmedConnection) {
+  auto resolver = lab_->startBackground(
+      "world", udpResolverCommand("--address 198.18.0.53 --answer 203.0.113.11 --answer "
+                                  "203.0.113.12 --answer 203.0.113.13 --answer 203.0.113.14 "
+                                  "--per-answer 2"));
+  ASSERT_TRUE(eventually([&] { return resolver->output().find("listening") != std::string::npos; }))
+      << resolver->output();
+  startDaemon({"--trusted-dns", "198.18.0.53", "--verify-answers"});
+  std::set<std::string> seen;
+  for (int lookup = 0; lookup < 4; ++lookup) {
+    SCOPED_TRACE("lookup " + std::to_string(lookup));
+    const auto told = node("dig +short +tries=1 +timeout=5 @198.18.0.53 example.com A");
+    std::istringstream lines(told.out);
+    std::vector<std::string> addresses;
+    for (std::string line; std::getline(lines, line);) addresses.push_back(line);
+    EXPECT_FALSE(addresses.empty()) << told.describe();
+    for (const auto& address : addresses) {
+      seen.insert(address);
+      EXPECT_EQ(node(httpGet("http://" + address + "/")).exit_code, 0) << address;
+      EXPECT_EQ(learnedAddresses("example.com").count(address), 1u) << daemon_->entries().dump(2);
+    }
+  }
+  EXPECT_GE(seen.size(), 3u) << "the resolver's windows moved on";
+  EXPECT_GE(counter("verify", "lookups"), 2u) << daemon_->status()["counters"].dump(2);
+}
+
 std::string tcpResolverCommand(const std::string& arguments) {
   return "/usr/bin/python3 " + sourcePath("tests/e2e/lab/tcp_resolver.py") + " " + arguments;
 }

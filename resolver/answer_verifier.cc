@@ -1,0 +1,212 @@
+#include "resolver/answer_verifier.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/random.h>
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+
+#include "common/datapath_clock.h"
+#include "policy/compiled_policy.h"
+#include "resolver/answer_handler.h"
+#include "resolver/dns_question.h"
+
+namespace skouter::resolver {
+
+namespace {
+
+constexpr std::size_t kDnsHeaderSize = 12;
+
+// Every name allowed: a confirmation reads the addresses of the question's CNAME chain
+// exactly as an answer to a workload is read.
+const policy::NameMatcher& anyName() {
+  static const policy::NameMatcher matcher = [] {
+    policy::NameMatcher any;
+    any.addAnyName(0);
+    any.compile();
+    return any;
+  }();
+  return matcher;
+}
+
+bool isLetter(std::uint8_t byte) { return (byte | 0x20) >= 'a' && (byte | 0x20) <= 'z'; }
+
+}  // namespace
+
+std::optional<std::string> randomizeCase(std::vector<std::uint8_t>& wire) {
+  std::vector<std::uint8_t> coins(wire.size());
+  if (getrandom(coins.data(), coins.size(), 0) != static_cast<ssize_t>(coins.size())) {
+    return std::nullopt;
+  }
+  std::string name;
+  std::size_t at = 0;
+  while (at < wire.size() && wire[at] != 0) {
+    const std::size_t length = wire[at];
+    if (length > 63 || at + 1 + length >= wire.size()) return std::nullopt;
+    if (!name.empty()) name += '.';
+    for (std::size_t i = at + 1; i <= at + length; ++i) {
+      std::uint8_t& byte = wire[i];
+      if (byte <= 0x20 || byte >= 0x7f) return std::nullopt;
+      if (isLetter(byte)) byte = (coins[i] & 1) ? (byte | 0x20) : (byte & ~0x20);
+      if (byte == '.' || byte == '\\') name += '\\';
+      name += static_cast<char>(byte);
+    }
+    at += 1 + length;
+  }
+  if (name.empty() || at >= wire.size()) return std::nullopt;
+  return name;
+}
+
+struct AnswerVerifier::Lookup {
+  VerifyQuestion question;
+  std::set<IpAddress> wanted;  // not confirmed yet
+  std::set<IpAddress> confirmed;
+  int rounds_left = 0;
+  Done done;
+  std::unique_ptr<DnsClient> client;
+};
+
+AnswerVerifier::AnswerVerifier(boost::asio::io_context& io, VerifySettings settings)
+    : io_(io), settings_(settings) {}
+
+AnswerVerifier::~AnswerVerifier() = default;
+
+bool AnswerVerifier::cached(const VerifyQuestion& question, const IpAddress& address,
+                            std::uint64_t now_ns) {
+  const auto entry = cache_.find({question.resolver, question.name, question.type});
+  if (entry == cache_.end()) return false;
+  if (entry->second.expiry_ns <= now_ns) {
+    erase(entry);
+    return false;
+  }
+  if (!entry->second.addresses.contains(address)) return false;
+  recency_.splice(recency_.end(), recency_, entry->second.recency);
+  ++stats_.cached;
+  return true;
+}
+
+void AnswerVerifier::confirm(VerifyQuestion question, std::set<IpAddress> wanted, Done done) {
+  auto lookup = std::make_shared<Lookup>();
+  lookup->question = std::move(question);
+  lookup->wanted = std::move(wanted);
+  lookup->rounds_left = settings_.rounds;
+  lookup->done = std::move(done);
+  lookups_.insert(lookup);
+  ask(lookup, DnsClient::Transport::kUdp);
+}
+
+bool AnswerVerifier::ownsPort(std::uint16_t port) const {
+  return std::any_of(lookups_.begin(), lookups_.end(), [port](const auto& lookup) {
+    if (!lookup->client) return false;
+    const auto ports = lookup->client->localPorts();
+    return std::find(ports.begin(), ports.end(), port) != ports.end();
+  });
+}
+
+void AnswerVerifier::ask(const std::shared_ptr<Lookup>& lookup, DnsClient::Transport transport) {
+  const auto name = randomizeCase(lookup->question.wire);
+  if (!name) {
+    ++stats_.failed;
+    spdlog::debug("cannot confirm {}: c-ares cannot ask for that name", lookup->question.name);
+    return finish(lookup);
+  }
+  --lookup->rounds_left;
+  ++stats_.lookups;
+  // A channel of its own: c-ares keeps one UDP socket per server for all its queries,
+  // and a fresh one gets a fresh random port.
+  DnsClientOptions options;
+  options.timeout = settings_.timeout;
+  options.tries = 1;
+  try {
+    lookup->client =
+        std::make_unique<DnsClient>(io_, std::vector{lookup->question.resolver}, options);
+  } catch (const std::exception& e) {
+    ++stats_.failed;
+    spdlog::warn("cannot confirm {}: {}", lookup->question.name, e.what());
+    return finish(lookup);
+  }
+  lookup->client->query(
+      *name, lookup->question.type, transport,
+      [this, lookup, transport](const std::string& error, const std::vector<std::uint8_t>& answer) {
+        answered(lookup, transport, error, answer);
+      });
+}
+
+void AnswerVerifier::answered(const std::shared_ptr<Lookup>& lookup, DnsClient::Transport transport,
+                              const std::string& error, const std::vector<std::uint8_t>& answer) {
+  if (error == "truncated" && transport == DnsClient::Transport::kUdp) {
+    ++lookup->rounds_left;  // the same lookup, completed over TCP
+    return ask(lookup, DnsClient::Transport::kTcp);
+  }
+  // c-ares compares the echoed question without regard to case; 0x20 asks for exactly
+  // the case sent.
+  const auto echoed = answer.size() >= kDnsHeaderSize
+                          ? questionBytes(std::span(answer).subspan(kDnsHeaderSize))
+                          : std::nullopt;
+  if (!error.empty() || !echoed || !std::ranges::equal(*echoed, lookup->question.wire)) {
+    ++stats_.failed;
+    spdlog::debug("confirming {} at {}: {}", lookup->question.name,
+                  lookup->question.resolver.toString(),
+                  error.empty() ? "the answer did not echo the question as asked" : error);
+    return finish(lookup);
+  }
+  const auto now = datapathNowNs();
+  const auto decision = decideAnswer(answer, anyName(), now, TtlSettings{0, 0, std::nullopt});
+  std::set<IpAddress> given;
+  std::uint64_t expiry_ns = 0;
+  for (const auto& learned : decision.addresses) {
+    given.insert(learned.ip);
+    expiry_ns = expiry_ns == 0 ? learned.expiry_ns : std::min(expiry_ns, learned.expiry_ns);
+  }
+  for (const auto& address : given) {
+    if (lookup->wanted.erase(address) > 0) {
+      lookup->confirmed.insert(address);
+      ++stats_.confirmed;
+    }
+  }
+  if (expiry_ns > now) {
+    remember({lookup->question.resolver, lookup->question.name, lookup->question.type}, given,
+             expiry_ns);
+  }
+  if (!lookup->wanted.empty() && lookup->rounds_left > 0) {
+    return ask(lookup, DnsClient::Transport::kUdp);
+  }
+  finish(lookup);
+}
+
+void AnswerVerifier::finish(const std::shared_ptr<Lookup>& lookup) {
+  stats_.unconfirmed += lookup->wanted.size();
+  lookups_.erase(lookup);
+  // Posted: this may run inside the client's own callback, and `done` may start a new
+  // confirmation.
+  boost::asio::post(io_, [lookup] {
+    lookup->client.reset();
+    lookup->done(std::move(lookup->confirmed));
+  });
+}
+
+void AnswerVerifier::remember(const CacheKey& key, const std::set<IpAddress>& addresses,
+                              std::uint64_t expiry_ns) {
+  auto [entry, fresh] = cache_.try_emplace(key);
+  if (fresh) {
+    entry->second.recency = recency_.insert(recency_.end(), key);
+  } else {
+    recency_.splice(recency_.end(), recency_, entry->second.recency);
+  }
+  // Rotating subsets: what earlier lookups gave stays confirmed while this one's TTL runs.
+  for (const auto& address : addresses) {
+    if (entry->second.addresses.insert(address).second) ++cached_addresses_;
+  }
+  entry->second.expiry_ns = std::max(entry->second.expiry_ns, expiry_ns);
+  while (cached_addresses_ > settings_.cache_addresses && !recency_.empty()) {
+    erase(cache_.find(recency_.front()));
+  }
+}
+
+void AnswerVerifier::erase(std::map<CacheKey, CacheEntry>::iterator entry) {
+  cached_addresses_ -= entry->second.addresses.size();
+  recency_.erase(entry->second.recency);
+  cache_.erase(entry);
+}
+
+}  // namespace skouter::resolver
