@@ -577,6 +577,30 @@ Bytes rebindingAnswer() {
   return m.bytes();
 }
 
+// --verify-answers: what the resolver did not confirm leaves the message and the
+// decision; the rest, and the other sections, stay.
+TEST(UnconfirmedAnswerTest, UnconfirmedAddressesAreRemovedFromAnswerAndDecision) {
+  const Bytes dns = rebindingAnswer();
+  AnswerDecision decision = decideAnswer(dns, labMatcher(), kNow, {});
+  ASSERT_EQ(decision.verdict, AnswerVerdict::kAllowed) << decision.error;
+  const std::vector<IpAddress> unconfirmed{*IpAddress::parse("203.0.113.5"),
+                                           *IpAddress::parse("fe80::1")};
+  const auto result = rewriteAnswer(dns, decision, {}, {}, unconfirmed);
+  EXPECT_TRUE(result.changed);
+  EXPECT_TRUE(result.removed_private.empty());
+  EXPECT_EQ(addresses(decision),
+            (Strings{"10.0.0.1", "192.168.1.1", "127.0.0.1", "fd00::1", "::ffff:10.0.0.1"}));
+  EXPECT_EQ(addresses(decideAnswer(result.dns, labMatcher(), kNow, {})), addresses(decision));
+}
+
+TEST(UnconfirmedAnswerTest, ADeniedAnswerIsNotTouchedByUnconfirmedAddresses) {
+  const Bytes dns = rebindingAnswer();
+  AnswerDecision decision = decideAnswer(dns, denyEverything(), kNow, {});
+  ASSERT_EQ(decision.verdict, AnswerVerdict::kDenied);
+  const auto result = rewriteAnswer(dns, decision, {}, {}, {*IpAddress::parse("203.0.113.5")});
+  EXPECT_FALSE(result.changed);
+}
+
 TEST(PrivateAnswerTest, PrivateAddressesAreRemovedFromAnswerAndDecision) {
   const Bytes dns = rebindingAnswer();
   const Rewrite done = rewrite(dns, labMatcher(), {.block_private_answers = true});
