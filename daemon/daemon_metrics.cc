@@ -149,20 +149,22 @@ std::string Daemon::metricsText() {
        {{{"outcome", "failsafe_pass"}}, total(SKOUTER_CNT_DNS_ANSWER_FAILSAFE)},
        {{{"outcome", "dropped_overload"}}, total(SKOUTER_CNT_DNS_ANSWER_RINGBUF_FULL)},
        {{{"outcome", "too_large"}}, total(SKOUTER_CNT_DNS_ANSWER_TOO_LARGE)}});
-  if (const auto* verifier = answers_->verifier()) {
-    const auto& verify = verifier->stats();
-    out.counter("skouter_dns_verify_lookups_total",
-                "Confirmation lookups of --verify-answers, by result",
-                {{{{"result", "answered"}}, static_cast<double>(verify.lookups - verify.failed)},
-                 {{{"result", "failed"}}, static_cast<double>(verify.failed)}});
-    out.counter("skouter_dns_verify_addresses_total",
-                "New addresses --verify-answers judged: confirmed by a lookup or from the "
-                "cache, or unconfirmed (removed, never installed)",
-                {{{{"result", "confirmed"}}, static_cast<double>(verify.confirmed)},
-                 {{{"result", "cached"}}, static_cast<double>(verify.cached)},
-                 {{{"result", "unconfirmed"}}, static_cast<double>(verify.unconfirmed)},
-                 {{{"result", "over_limit"}}, static_cast<double>(answers.verify_over_limit)}});
-  }
+  // Served without --verify-answers too (all zero), so the set of series never depends
+  // on flags.
+  const auto* verifier = answers_->verifier();
+  const resolver::VerifyStats verify = verifier ? verifier->stats() : resolver::VerifyStats{};
+  out.counter("skouter_dns_verify_lookups_total",
+              "Confirmation lookups of --verify-answers, by result",
+              {{{{"result", "answered"}}, static_cast<double>(verify.lookups - verify.failed)},
+               {{{"result", "failed"}}, static_cast<double>(verify.failed)}});
+  out.counter("skouter_dns_verify_addresses_total",
+              "New addresses --verify-answers judged: confirmed by a lookup or from the cache, "
+              "or not (removed from the answer, never installed; over_limit: no lookup was "
+              "made, --max-pending-lookups were under way)",
+              {{{{"result", "confirmed"}}, static_cast<double>(verify.confirmed)},
+               {{{"result", "cached"}}, static_cast<double>(verify.cached)},
+               {{{"result", "unconfirmed"}}, static_cast<double>(verify.unconfirmed)},
+               {{{"result", "over_limit"}}, static_cast<double>(answers.verify_over_limit)}});
   out.histogram("skouter_dns_answer_hold_seconds",
                 "Time from the datapath holding an answer to its re-injection",
                 answers_->holdTimes());

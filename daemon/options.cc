@@ -35,6 +35,7 @@ struct RawValues {
   std::vector<std::string> node_labels;
   std::string reinject_mark = "0x5c0a";
   std::string deny_response = "passthrough";
+  std::string verify_answers = "on";
   std::uint32_t max_ttl_s = 0;
   std::string trusted_dns_service = "kube-system/kube-dns";
   std::string log_format = "text";
@@ -148,11 +149,12 @@ void describeFlags(Flags& flags, RawValues& raw) {
   flags.flag("block-private-answers", &options.block_private_answers,
              "remove A/AAAA records pointing into private, loopback, link-local or CGNAT ranges "
              "unless a static rule allows them (DNS rebinding protection)");
-  flags.flag("verify-answers", &options.verify_answers,
-             "before installing an address a workload was never given for a name, confirm it "
-             "with skouterd's own lookup to the resolver that answered (new port and id, 0x20 "
-             "case); addresses it does not confirm are removed from the answer, never "
-             "installed");
+  flags.value("verify-answers", "on|off", po::value(&raw.verify_answers),
+              "on: before installing an address a workload was never given for a name, confirm "
+              "it with skouterd's own lookup to the resolver that answered (random port and id, "
+              "0x20 case); addresses it does not confirm are removed from the answer, never "
+              "installed. off: believe the first answer that matches the query",
+              raw.verify_answers, FlagKind::kValue);
   flags.number("verify-timeout", "MS", &options.verify_timeout_ms,
                "milliseconds one confirmation of --verify-answers waits for the resolver; "
                "addresses still unconfirmed then are removed (at least 1)",
@@ -399,6 +401,13 @@ ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
                    "'" + raw.deny_response + "' is not passthrough, nxdomain or refused");
   }
   options.deny_response = *response;
+  if (raw.verify_answers == "on" || raw.verify_answers == "true") {
+    options.verify_answers = true;
+  } else if (raw.verify_answers == "off" || raw.verify_answers == "false") {
+    options.verify_answers = false;
+  } else {
+    return invalid("verify-answers", "'" + raw.verify_answers + "' is not on or off");
+  }
   if (values.count("max-ttl")) {
     if (raw.max_ttl_s == 0) return invalid("max-ttl", "must be at least 1");
     if (raw.max_ttl_s < options.min_ttl_s) {

@@ -35,7 +35,7 @@ struct DaemonOptions {
   std::optional<std::uint32_t> max_ttl_s;
   resolver::DenyResponse deny_response = resolver::DenyResponse::kPassthrough;
   bool block_private_answers = false;
-  bool verify_answers = false;
+  bool verify_answers = true;
   std::uint32_t verify_timeout_ms = 1000;
   std::size_t max_ips_per_name = 1000;
   // Names one learned address keeps (0: no limit): random names under an allowed

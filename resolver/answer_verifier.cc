@@ -16,6 +16,7 @@ namespace skouter::resolver {
 namespace {
 
 constexpr std::size_t kDnsHeaderSize = 12;
+constexpr std::uint16_t kEdnsPayload = 1232;  // as DnsClient's own queries
 
 // Every name allowed: a confirmation reads the addresses of the question's CNAME chain
 // exactly as an answer to a workload is read.
@@ -33,37 +34,55 @@ bool isLetter(std::uint8_t byte) { return (byte | 0x20) >= 'a' && (byte | 0x20) 
 
 }  // namespace
 
-std::optional<std::string> randomizeCase(std::vector<std::uint8_t>& wire) {
-  std::vector<std::uint8_t> coins(wire.size());
-  if (getrandom(coins.data(), coins.size(), 0) != static_cast<ssize_t>(coins.size())) {
-    return std::nullopt;
-  }
-  std::string name;
+bool randomizeCase(std::span<std::uint8_t> question) {
+  std::vector<std::uint8_t> coins(question.size());
+  if (getrandom(coins.data(), coins.size(), 0) != static_cast<ssize_t>(coins.size())) return false;
   std::size_t at = 0;
-  while (at < wire.size() && wire[at] != 0) {
-    const std::size_t length = wire[at];
-    if (length > 63 || at + 1 + length >= wire.size()) return std::nullopt;
-    if (!name.empty()) name += '.';
+  while (at < question.size() && question[at] != 0) {
+    const std::size_t length = question[at];
+    if (length > 63 || at + 1 + length >= question.size()) return false;
     for (std::size_t i = at + 1; i <= at + length; ++i) {
-      std::uint8_t& byte = wire[i];
-      if (byte <= 0x20 || byte >= 0x7f) return std::nullopt;
+      std::uint8_t& byte = question[i];
       if (isLetter(byte)) byte = (coins[i] & 1) ? (byte | 0x20) : (byte & ~0x20);
-      if (byte == '.' || byte == '\\') name += '\\';
-      name += static_cast<char>(byte);
     }
     at += 1 + length;
   }
-  if (name.empty() || at >= wire.size()) return std::nullopt;
-  return name;
+  // The root alone is no name to confirm; type and class must follow the name.
+  return at > 0 && at + 5 == question.size();
+}
+
+std::vector<std::uint8_t> confirmationQuery(std::uint16_t id,
+                                            std::span<const std::uint8_t> question) {
+  // RD, one question, one OPT record.
+  const std::uint8_t header[] = {static_cast<std::uint8_t>(id >> 8),
+                                 static_cast<std::uint8_t>(id & 0xff),
+                                 0x01,
+                                 0x00,
+                                 0,
+                                 1,
+                                 0,
+                                 0,
+                                 0,
+                                 0,
+                                 0,
+                                 1};
+  // OPT: root owner, type 41, the UDP payload size as class, TTL 0, no data.
+  const std::uint8_t opt[] = {0, 0, 41, kEdnsPayload >> 8, kEdnsPayload & 0xff, 0, 0, 0, 0, 0, 0};
+  std::vector<std::uint8_t> query;
+  query.reserve(sizeof(header) + question.size() + sizeof(opt));
+  query.insert(query.end(), std::begin(header), std::end(header));
+  query.insert(query.end(), question.begin(), question.end());
+  query.insert(query.end(), std::begin(opt), std::end(opt));
+  return query;
 }
 
 struct AnswerVerifier::Lookup {
   VerifyQuestion question;
-  std::set<IpAddress> wanted;  // not confirmed yet
+  std::optional<std::uint16_t> id;  // of the query under way
+  std::set<IpAddress> wanted;       // not confirmed yet
   std::set<IpAddress> confirmed;
   int rounds_left = 0;
   Done done;
-  std::unique_ptr<DnsClient> client;
 };
 
 AnswerVerifier::AnswerVerifier(boost::asio::io_context& io, VerifySettings settings)
@@ -96,44 +115,71 @@ void AnswerVerifier::confirm(VerifyQuestion question, std::set<IpAddress> wanted
 }
 
 bool AnswerVerifier::ownsPort(std::uint16_t port) const {
-  return std::any_of(lookups_.begin(), lookups_.end(), [port](const auto& lookup) {
-    if (!lookup->client) return false;
-    const auto ports = lookup->client->localPorts();
+  if (lookups_.empty()) return false;
+  return std::any_of(clients_.begin(), clients_.end(), [port](const auto& client) {
+    const auto ports = client.second->localPorts();
     return std::find(ports.begin(), ports.end(), port) != ports.end();
   });
 }
 
+DnsClient& AnswerVerifier::clientFor(const ResolverAddress& resolver) {
+  auto it = clients_.find(resolver);
+  if (it != clients_.end()) return *it->second;
+  if (clients_.size() >= kMaxClients) {
+    // Resolvers come and go (a CoreDNS rollout); those with nothing under way go.
+    std::erase_if(clients_,
+                  [](const auto& client) { return client.second->pendingQueries() == 0; });
+  }
+  DnsClientOptions options;
+  options.timeout = settings_.timeout;
+  options.tries = 1;
+  return *clients_
+              .emplace(resolver, std::make_unique<DnsClient>(io_, std::vector{resolver}, options))
+              .first->second;
+}
+
 void AnswerVerifier::ask(const std::shared_ptr<Lookup>& lookup, DnsClient::Transport transport) {
-  const auto name = randomizeCase(lookup->question.wire);
-  if (!name) {
+  if (!randomizeCase(lookup->question.wire)) {
     ++stats_.failed;
-    spdlog::debug("cannot confirm {}: c-ares cannot ask for that name", lookup->question.name);
+    spdlog::debug("cannot confirm {}: not a question", lookup->question.name);
     return finish(lookup);
   }
   --lookup->rounds_left;
   ++stats_.lookups;
-  // A channel of its own: c-ares keeps one UDP socket per server for all its queries,
-  // and a fresh one gets a fresh random port.
-  DnsClientOptions options;
-  options.timeout = settings_.timeout;
-  options.tries = 1;
+  DnsClient* client = nullptr;
   try {
-    lookup->client =
-        std::make_unique<DnsClient>(io_, std::vector{lookup->question.resolver}, options);
+    client = &clientFor(lookup->question.resolver);
   } catch (const std::exception& e) {
     ++stats_.failed;
     spdlog::warn("cannot confirm {}: {}", lookup->question.name, e.what());
     return finish(lookup);
   }
-  lookup->client->query(
-      *name, lookup->question.type, transport,
+  lookup->id = freshId();
+  if (!lookup->id) {
+    ++stats_.failed;
+    return finish(lookup);
+  }
+  client->send(
+      confirmationQuery(*lookup->id, lookup->question.wire), transport,
       [this, lookup, transport](const std::string& error, const std::vector<std::uint8_t>& answer) {
         answered(lookup, transport, error, answer);
       });
 }
 
+std::optional<std::uint16_t> AnswerVerifier::freshId() {
+  // The datapath records each query by client port and id, and the confirmations to one
+  // resolver share a socket: no two under way may share an id.
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    std::uint16_t id = 0;
+    if (getrandom(&id, sizeof(id), 0) != sizeof(id)) return std::nullopt;
+    if (ids_in_flight_.insert(id).second) return id;
+  }
+  return std::nullopt;
+}
+
 void AnswerVerifier::answered(const std::shared_ptr<Lookup>& lookup, DnsClient::Transport transport,
                               const std::string& error, const std::vector<std::uint8_t>& answer) {
+  ids_in_flight_.erase(*lookup->id);
   if (error == "truncated" && transport == DnsClient::Transport::kUdp) {
     ++lookup->rounds_left;  // the same lookup, completed over TCP
     return ask(lookup, DnsClient::Transport::kTcp);
@@ -179,10 +225,7 @@ void AnswerVerifier::finish(const std::shared_ptr<Lookup>& lookup) {
   lookups_.erase(lookup);
   // Posted: this may run inside the client's own callback, and `done` may start a new
   // confirmation.
-  boost::asio::post(io_, [lookup] {
-    lookup->client.reset();
-    lookup->done(std::move(lookup->confirmed));
-  });
+  boost::asio::post(io_, [lookup] { lookup->done(std::move(lookup->confirmed)); });
 }
 
 void AnswerVerifier::remember(const CacheKey& key, const std::set<IpAddress>& addresses,

@@ -2,9 +2,11 @@
 // installed, skouterd asks the resolver that answered the same question itself and
 // installs only the addresses it confirms. An accomplice who spoofs the resolver's
 // address and knows the workload's query (its id, port and question: the workload
-// chose them) cannot know the daemon's: each confirmation is a new c-ares channel (a
-// new random port), with a random id and the question's letters in random case (0x20),
-// which the answer must echo exactly.
+// chose them) cannot know the daemon's: each has a random id, c-ares opens its socket
+// (a random port) when a resolver's first query goes out and closes it when none is
+// left, and the question's letters go in random case (0x20), which the answer must
+// echo exactly. The query is built from the question's own bytes, so any name, whatever
+// bytes it holds, can be confirmed.
 //
 // A resolver that hands out rotating subsets of a large address set may confirm a
 // different subset: up to `rounds` lookups gather what it gives, and the caller removes
@@ -92,6 +94,11 @@ class AnswerVerifier {
     std::list<CacheKey>::iterator recency;
   };
 
+  // One client per resolver asked lately, so a confirmation costs no channel setup.
+  static constexpr std::size_t kMaxClients = 64;
+  DnsClient& clientFor(const ResolverAddress& resolver);
+  // A random id no confirmation under way has; nullopt when none is found.
+  std::optional<std::uint16_t> freshId();
   void ask(const std::shared_ptr<Lookup>& lookup, DnsClient::Transport transport);
   void answered(const std::shared_ptr<Lookup>& lookup, DnsClient::Transport transport,
                 const std::string& error, const std::vector<std::uint8_t>& answer);
@@ -101,17 +108,24 @@ class AnswerVerifier {
 
   boost::asio::io_context& io_;
   VerifySettings settings_;
+  std::map<ResolverAddress, std::unique_ptr<DnsClient>> clients_;
   std::set<std::shared_ptr<Lookup>> lookups_;
+  std::set<std::uint16_t> ids_in_flight_;
   std::map<CacheKey, CacheEntry> cache_;
   std::list<CacheKey> recency_;  // least recently used first
   std::size_t cached_addresses_ = 0;
   VerifyStats stats_;
 };
 
-// The question's wire name with each ASCII letter in random case, as c-ares takes a
-// name: labels joined by dots, a dot or backslash inside a label escaped. nullopt when
-// a label holds a byte c-ares cannot send from text (not printable ASCII) or the wire
-// is not a question. `wire` gets the new case.
-std::optional<std::string> randomizeCase(std::vector<std::uint8_t>& wire);
+// Puts each ASCII letter of a question's name (its wire bytes: name, type, class) in
+// random case, in place. False when the bytes are not one uncompressed question of a
+// name below the root.
+bool randomizeCase(std::span<std::uint8_t> question);
+
+// The query a confirmation sends: `id`, recursion desired, `question` as it is, an
+// EDNS OPT record (1232 bytes, as the daemon's other lookups) so answers that fit need
+// no TCP.
+std::vector<std::uint8_t> confirmationQuery(std::uint16_t id,
+                                            std::span<const std::uint8_t> question);
 
 }  // namespace skouter::resolver

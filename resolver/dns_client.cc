@@ -115,6 +115,13 @@ class DnsClient::Channel {
     updateTimer();
   }
 
+  void send(std::span<const std::uint8_t> message, std::weak_ptr<Shared> shared, Callback done) {
+    auto* request = new Request{io_, std::move(shared), std::move(done)};
+    ares_send(channel_, message.data(), static_cast<int>(message.size()), &Channel::onAnswer,
+              request);
+    updateTimer();
+  }
+
   void addLocalPorts(std::vector<std::uint16_t>& ports) const {
     for (const auto& [fd, socket] : sockets_) {
       sockaddr_storage address{};
@@ -318,6 +325,12 @@ void DnsClient::query(const std::string& name, std::uint16_t type, Transport tra
   ++shared_->pending;
   auto& channel = transport == Transport::kTcp ? *tcp_ : *udp_;
   channel.query(name, type, shared_, std::move(done));
+}
+
+void DnsClient::send(std::span<const std::uint8_t> query, Transport transport, Callback done) {
+  ++shared_->pending;
+  auto& channel = transport == Transport::kTcp ? *tcp_ : *udp_;
+  channel.send(query, shared_, std::move(done));
 }
 
 std::size_t DnsClient::pendingQueries() const { return shared_->pending; }

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -78,6 +79,9 @@ class DnsClient {
   // io_context, unless the client is destroyed first. A callback may destroy the
   // client or start new queries.
   void query(const std::string& name, std::uint16_t type, Transport transport, Callback done);
+  // As query(), for a whole query message built by the caller: a name with any bytes,
+  // in the case the caller chose, and the caller's id (c-ares keeps it).
+  void send(std::span<const std::uint8_t> query, Transport transport, Callback done);
 
   // Queries whose callback has not run yet.
   std::size_t pendingQueries() const;

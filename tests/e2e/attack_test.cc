@@ -399,8 +399,8 @@ std::string udpResolverCommand(const std::string& arguments) {
 // well-formed query to a trusted resolver (here a lab resolver at an address of the
 // world that answers the workload's port late) and tells its accomplice the id, port
 // and question; the accomplice, spoofing the resolver's address, answers first with an
-// address of its choosing. Without --verify-answers that answer is believed (the
-// positive control: the attack is real). With it, skouterd asks the resolver itself,
+// address of its choosing. With --verify-answers off that answer is believed (the
+// positive control: the attack is real). With it on, skouterd asks the resolver itself,
 // which does not give that address: it is removed from the answer and never installed,
 // and the real answer, coming later, is dropped as unsolicited.
 TEST_F(AttackTest, AForgedAnswerThatWinsTheRaceInstallsOnlyWhatTheResolverConfirms) {
@@ -446,9 +446,11 @@ TEST_F(AttackTest, AForgedAnswerThatWinsTheRaceInstallsOnlyWhatTheResolverConfir
                                                   : "http://[" + address + "]/";
   };
 
-  startDaemon(trusted);
+  auto unverified = trusted;
+  unverified.insert(unverified.end(), {"--verify-answers", "off"});
+  startDaemon(unverified);
   for (const auto& family : families) {
-    SCOPED_TRACE(std::string(family.node) + ", without --verify-answers");
+    SCOPED_TRACE(std::string(family.node) + ", with --verify-answers off");
     EXPECT_NE(attack(family, 4301, family.believed).find(family.believed), std::string::npos);
     EXPECT_EQ(learnedAddresses("example.com").count(family.believed), 1u)
         << daemon_->entries().dump(2);
@@ -456,11 +458,9 @@ TEST_F(AttackTest, AForgedAnswerThatWinsTheRaceInstallsOnlyWhatTheResolverConfir
 
   daemon_->kill(SIGTERM);
   daemon_ = nullptr;
-  auto flags = trusted;
-  flags.push_back("--verify-answers");
-  startDaemon(flags);
+  startDaemon(trusted);  // --verify-answers on, the default
   for (const auto& family : families) {
-    SCOPED_TRACE(std::string(family.node) + ", with --verify-answers");
+    SCOPED_TRACE(std::string(family.node) + ", with --verify-answers on");
     const auto unsolicited = counter("datapath", "dns_answer_unsolicited");
     const auto told = attack(family, 4302, family.forged);
     EXPECT_EQ(told.find(family.forged), std::string::npos) << told;
@@ -491,7 +491,7 @@ TEST_F(AttackTest, AResolverThatRotatesAddressSubsetsFailsNoConfirmedConnection)
                                   "--per-answer 2"));
   ASSERT_TRUE(eventually([&] { return resolver->output().find("listening") != std::string::npos; }))
       << resolver->output();
-  startDaemon({"--trusted-dns", "198.18.0.53", "--verify-answers"});
+  startDaemon({"--trusted-dns", "198.18.0.53"});
   std::set<std::string> seen;
   for (int lookup = 0; lookup < 4; ++lookup) {
     SCOPED_TRACE("lookup " + std::to_string(lookup));

@@ -25,8 +25,8 @@
 #   resolv.conf: nameserver 192.0.2.53       forwarding on; pod traffic (192.0.2.0/24,
 #                                            2001:db8:2::/64) masqueraded on NAME-up;
 #                                            the DNS service 192.0.2.53 / 2001:db8:2::53
-#                                            port 53 DNATed to the world's resolver
-#                                            (as kube-proxy does)
+#                                            port 53 DNATed to the world's resolver,
+#                                            from pods and the node (as kube-proxy does)
 #
 # Usage:
 #   lab.sh up NAME               build the lab (fails if it already exists)
@@ -325,6 +325,13 @@ do_cluster() {
 table inet lab_cluster {
   chain prerouting {
     type nat hook prerouting priority dstnat;
+    ip daddr 192.0.2.53 meta l4proto { udp, tcp } th dport 53 dnat ip to 198.51.100.53
+    ip6 daddr 2001:db8:2::53 meta l4proto { udp, tcp } th dport 53 dnat ip6 to 2001:db8:1::53
+  }
+  # The node's own processes reach the service too (kube-proxy's OUTPUT rules): skouterd
+  # confirms pods' answers there.
+  chain output {
+    type nat hook output priority -100;
     ip daddr 192.0.2.53 meta l4proto { udp, tcp } th dport 53 dnat ip to 198.51.100.53
     ip6 daddr 2001:db8:2::53 meta l4proto { udp, tcp } th dport 53 dnat ip6 to 2001:db8:1::53
   }

@@ -75,7 +75,8 @@ TEST_F(PolicyTest, EditingThePolicyChangesEnforcementWithoutARestart) {
   policies_.write("github.yaml", kGithubPolicy);
   EXPECT_TRUE(eventually([&] { return daemon_->status()["policy_reloads"]["applied"] == 1; }));
   EXPECT_TRUE(node(httpGet("http://github.com/")).ok());
-  EXPECT_TRUE(learnedAddresses("github.com").contains("203.0.113.20"));
+  EXPECT_TRUE(learnedAddresses("github.com").contains("203.0.113.20"))
+      << daemon_->status()["counters"]["verify"].dump() << daemon_->log();
 
   // Taking the rule away removes what it let in: a new connection is refused.
   std::filesystem::remove(std::filesystem::path(policies_.path()) / "github.yaml");
