@@ -115,7 +115,7 @@ class AllowedIpTable {
   // pair is in both or in neither, and in learned_names exactly when it is here. Half
   // a million pairs are ordinary (--max-names-per-ip names for each of
   // --max-ips-per-workload addresses), so names and addresses are kept once each, in
-  // slots, and refer to each other by slot number: a pair costs 8 bytes beyond them.
+  // slots, and refer to each other by slot number: a pair costs two of those, 8 bytes.
   struct LearnedName {
     std::uint32_t identity = 0;
     // The rule allowing the name and the ports it opens, in verdicts_; kNoHandle for
@@ -152,8 +152,10 @@ class AllowedIpTable {
   // A new address, the most recently seen of its identity.
   Handle addIp(std::uint32_t identity, const IpAddress& ip);
   void releaseIp(Handle ip);
+  // Gives `name` the shared copy of `verdict` (none when nullopt); a verdict no name
+  // has any more is dropped.
   void setVerdict(LearnedName& name, std::optional<NameVerdict> verdict);
-  // The verdict of `name`; nullopt for a name read back from the pins.
+  // The verdict of `name`; null for a name read back from the pins.
   const NameVerdict* verdictOf(const LearnedName& name) const;
 
   // Records that `name` resolved to `ip` now: each goes to the back of the other's list,
@@ -165,6 +167,7 @@ class AllowedIpTable {
   bool forget(Handle ip, Handle name);
   // Moves `ip` to the back of its identity's addresses.
   void touch(Handle ip);
+  // Takes `ip` out of its identity's addresses, linking its neighbours to each other.
   void untrack(const LearnedIp& ip);
   // The ports the names of `ip` open, counting `also` among them.
   policy::PortSet portsOf(std::optional<Handle> ip, const LearnedName* also = nullptr) const;

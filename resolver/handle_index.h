@@ -18,7 +18,8 @@ inline constexpr Handle kNoHandle = UINT32_MAX;
 
 // Records of type T, each at a number that stays its own until it is released, and
 // is then given to the next record. A deque: growing it neither moves the records
-// (references stay valid) nor copies them all at once.
+// (references stay valid) nor copies them all at once. It never shrinks: its size is
+// that of the most records held at once, which the callers bound.
 template <typename T>
 class SlotPool {
  public:
