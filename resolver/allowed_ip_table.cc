@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <map>
+#include <string_view>
 #include <tuple>
 
 namespace skouter::resolver {
@@ -17,6 +19,18 @@ std::uint32_t fnv1a(const std::string& text) {
     hash *= 16777619u;
   }
   return hash;
+}
+
+// Where a learned name or address goes in its index.
+std::uint32_t hashOf(std::uint32_t identity, std::string_view text) {
+  const std::uint64_t hash =
+      std::hash<std::string_view>{}(text) ^ (identity * 0x9E3779B97F4A7C15ull);
+  return static_cast<std::uint32_t>(hash ^ (hash >> 32));
+}
+
+std::uint32_t hashOf(std::uint32_t identity, const IpAddress& ip) {
+  return hashOf(identity,
+                std::string_view(reinterpret_cast<const char*>(ip.bytes.data()), ip.bytes.size()));
 }
 
 skouter_allowed_ip_key keyOf(std::uint32_t identity, const IpAddress& ip) {
@@ -57,7 +71,7 @@ AllowedIpTable::AllowedIpTable(AllowedIpMap addresses, LearnedNameMap names,
       max_names_per_ip_(max_names_per_ip),
       max_ips_per_workload_(max_ips_per_workload) {
   // Recency is not stored; the later expiry stands in for the more recent answer.
-  std::vector<std::tuple<std::uint64_t, IpKey, std::string>> learned;
+  std::vector<std::tuple<std::uint64_t, std::uint32_t, IpAddress, std::string>> learned;
   // Names of addresses that are gone: nothing would ever remove them.
   std::vector<skouter_learned_name_key> orphans;
   std::vector<std::pair<skouter_learned_name_key, std::string>> stored_raw;
@@ -70,7 +84,7 @@ AllowedIpTable::AllowedIpTable(AllowedIpMap addresses, LearnedNameMap names,
     const std::string_view stored(value.name, strnlen(value.name, sizeof(value.name)));
     std::string name = printableName(stored);
     if (name != stored) stored_raw.emplace_back(key, name);
-    learned.emplace_back(entry->expiry_ns, IpKey{key.ip.identity, fromBpfAddr(key.ip.ip)},
+    learned.emplace_back(entry->expiry_ns, key.ip.identity, fromBpfAddr(key.ip.ip),
                          std::move(name));
   });
   // Names an older daemon stored raw are kept under the name as it shows now.
@@ -83,74 +97,142 @@ AllowedIpTable::AllowedIpTable(AllowedIpMap addresses, LearnedNameMap names,
   for (const auto& key : orphans) names_.erase(key);
   std::sort(learned.begin(), learned.end());
   learned.erase(std::unique(learned.begin(), learned.end()), learned.end());
-  for (const auto& [expiry, ip, name] : learned) {
-    const NameRef learned_name = learned_.try_emplace({ip.first, name}).first;
-    learned_name->second.ips.push_back(ip.second);
-    names_of_ip_[ip].push_back(learned_name);
-    touch(ip);
-    ++pairs_;
+  for (const auto& [expiry, identity, address, name] : learned) {
+    const auto ip = findIp(identity, address);
+    const auto learned_name = findName(identity, name);
+    link(ip ? *ip : addIp(identity, address),
+         learned_name ? *learned_name : addName(identity, name));
   }
   // A lower --max-names-per-ip than the last daemon's applies at once, to memory and
   // learned_names; the entries keep their ports until applyPolicy() rewrites them.
-  for (const auto& [ip, names] : names_of_ip_) trimNames(ip);
+  std::vector<Handle> ips;
+  ip_index_.forEach([&](Handle ip) { ips.push_back(ip); });
+  for (const Handle ip : ips) trimNames(ip);
   // So does a lower --max-ips-per-workload.
   std::vector<std::uint32_t> identities;
-  for (const auto& [identity, ips] : ips_of_identity_) identities.push_back(identity);
+  for (const auto& [identity, recency] : recency_) identities.push_back(identity);
   for (const std::uint32_t identity : identities) trimWorkload(identity);
 }
 
-void AllowedIpTable::link(const IpKey& ip, NameRef name) {
-  auto& ips = name->second.ips;
-  auto& names = names_of_ip_[ip];
-  const auto known = std::find(names.begin(), names.end(), name);
-  if (known == names.end()) {
+std::optional<Handle> AllowedIpTable::findName(std::uint32_t identity,
+                                               std::string_view name) const {
+  return name_index_.find(hashOf(identity, name), [&](Handle found) {
+    const LearnedName& learned = learned_names_[found];
+    return learned.identity == identity && learned.name == name;
+  });
+}
+
+Handle AllowedIpTable::addName(std::uint32_t identity, const std::string& name) {
+  const Handle added = learned_names_.add({.identity = identity, .name = name, .ips = {}});
+  name_index_.insert(hashOf(identity, name), added);
+  return added;
+}
+
+void AllowedIpTable::releaseName(Handle name) {
+  LearnedName& learned = learned_names_[name];
+  name_index_.erase(hashOf(learned.identity, learned.name), name);
+  setVerdict(learned, std::nullopt);
+  learned_names_.release(name);
+}
+
+std::optional<Handle> AllowedIpTable::findIp(std::uint32_t identity, const IpAddress& ip) const {
+  return ip_index_.find(hashOf(identity, ip), [&](Handle found) {
+    const LearnedIp& learned = learned_ips_[found];
+    return learned.identity == identity && learned.ip == ip;
+  });
+}
+
+Handle AllowedIpTable::addIp(std::uint32_t identity, const IpAddress& ip) {
+  const Handle added = learned_ips_.add({.identity = identity, .ip = ip, .names = {}});
+  ip_index_.insert(hashOf(identity, ip), added);
+  Recency& recency = recency_[identity];
+  learned_ips_[added].older = recency.newest;
+  if (recency.newest != kNoHandle) learned_ips_[recency.newest].newer = added;
+  recency.newest = added;
+  if (recency.oldest == kNoHandle) recency.oldest = added;
+  ++recency.count;
+  return added;
+}
+
+void AllowedIpTable::releaseIp(Handle ip) {
+  const LearnedIp& learned = learned_ips_[ip];
+  ip_index_.erase(hashOf(learned.identity, learned.ip), ip);
+  untrack(learned);
+  const auto recency = recency_.find(learned.identity);
+  if (--recency->second.count == 0) recency_.erase(recency);
+  learned_ips_.release(ip);
+}
+
+void AllowedIpTable::setVerdict(LearnedName& name, std::optional<NameVerdict> verdict) {
+  if (name.verdict != kNoHandle) {
+    SharedVerdict& shared = verdicts_[name.verdict];
+    if (--shared.users == 0) {
+      verdict_index_.erase(shared.verdict);
+      verdicts_.release(name.verdict);
+    }
+    name.verdict = kNoHandle;
+  }
+  if (!verdict) return;
+  auto [at, added] = verdict_index_.try_emplace(*verdict, kNoHandle);
+  if (added) at->second = verdicts_.add({.verdict = std::move(*verdict)});
+  ++verdicts_[at->second].users;
+  name.verdict = at->second;
+}
+
+const NameVerdict* AllowedIpTable::verdictOf(const LearnedName& name) const {
+  return name.verdict == kNoHandle ? nullptr : &verdicts_[name.verdict].verdict;
+}
+
+void AllowedIpTable::link(Handle ip, Handle name) {
+  auto& ips = learned_names_[name].ips;
+  auto& names = learned_ips_[ip].names;
+  if (const auto known = std::find(names.begin(), names.end(), name); known == names.end()) {
     ++pairs_;
   } else {
     names.erase(known);
-    ips.remove(ip.second);
+    ips.erase(std::find(ips.begin(), ips.end(), ip));
   }
   names.push_back(name);
-  ips.push_back(ip.second);
+  ips.push_back(ip);
   touch(ip);
 }
 
-void AllowedIpTable::touch(const IpKey& ip) {
-  auto& ips = ips_of_identity_[ip.first];
-  if (const auto at = recency_.find(ip); at != recency_.end()) {
-    ips.splice(ips.end(), ips, at->second);
-  } else {
-    recency_.emplace(ip, ips.insert(ips.end(), ip.second));
-  }
+void AllowedIpTable::touch(Handle ip) {
+  LearnedIp& learned = learned_ips_[ip];
+  Recency& recency = recency_.at(learned.identity);
+  if (recency.newest == ip) return;
+  untrack(learned);
+  learned.older = recency.newest;
+  learned.newer = kNoHandle;
+  learned_ips_[recency.newest].newer = ip;
+  recency.newest = ip;
 }
 
-void AllowedIpTable::untrack(const IpKey& ip) {
-  const auto at = recency_.find(ip);
-  if (at == recency_.end()) return;
-  const auto ips = ips_of_identity_.find(ip.first);
-  ips->second.erase(at->second);
-  if (ips->second.empty()) ips_of_identity_.erase(ips);
-  recency_.erase(at);
+void AllowedIpTable::untrack(const LearnedIp& ip) {
+  Recency& recency = recency_.at(ip.identity);
+  (ip.older == kNoHandle ? recency.oldest : learned_ips_[ip.older].newer) = ip.newer;
+  (ip.newer == kNoHandle ? recency.newest : learned_ips_[ip.newer].older) = ip.older;
 }
 
-bool AllowedIpTable::forget(const IpKey& ip, NameRef name) {
-  const auto key = keyOf(ip.first, ip.second);
-  names_.erase(nameKeyOf(key, name->first.second));
+bool AllowedIpTable::forget(Handle ip, Handle name) {
+  LearnedIp& learned_ip = learned_ips_[ip];
+  LearnedName& learned_name = learned_names_[name];
+  const auto key = keyOf(learned_ip.identity, learned_ip.ip);
+  names_.erase(nameKeyOf(key, learned_name.name));
   --pairs_;
-  const auto names = names_of_ip_.find(ip);
-  std::erase(names->second, name);
-  name->second.ips.remove(ip.second);
-  if (name->second.ips.empty()) learned_.erase(name);
-  if (!names->second.empty()) return false;
-  names_of_ip_.erase(names);
-  untrack(ip);
+  std::erase(learned_ip.names, name);
+  std::erase(learned_name.ips, ip);
+  if (learned_name.ips.empty()) releaseName(name);
+  if (!learned_ip.names.empty()) return false;
+  releaseIp(ip);
   addresses_.erase(key);
   return true;
 }
 
-std::size_t AllowedIpTable::trimNames(const IpKey& ip) {
+std::size_t AllowedIpTable::trimNames(Handle ip) {
   std::size_t trimmed = 0;
-  while (max_names_per_ip_ > 0 && names_of_ip_.at(ip).size() > max_names_per_ip_) {
-    forget(ip, names_of_ip_.at(ip).front());
+  while (max_names_per_ip_ > 0 && learned_ips_[ip].names.size() > max_names_per_ip_) {
+    forget(ip, learned_ips_[ip].names.front());
     ++trimmed;
   }
   return trimmed;
@@ -159,10 +241,11 @@ std::size_t AllowedIpTable::trimNames(const IpKey& ip) {
 std::size_t AllowedIpTable::trimWorkload(std::uint32_t identity) {
   std::size_t trimmed = 0;
   while (max_ips_per_workload_ > 0 && addressesOf(identity) > max_ips_per_workload_) {
-    const IpKey oldest{identity, ips_of_identity_.at(identity).front()};
-    // The last forget() takes the entry (and a name left with no address).
-    const std::vector<NameRef> names = names_of_ip_.at(oldest);
-    for (const NameRef name : names) forget(oldest, name);
+    const Handle oldest = recency_.at(identity).oldest;
+    // The last forget() takes the address and its entry (and a name left with no
+    // address).
+    const std::vector<Handle> names = learned_ips_[oldest].names;
+    for (const Handle name : names) forget(oldest, name);
     ++trimmed;
   }
   return trimmed;
@@ -170,37 +253,37 @@ std::size_t AllowedIpTable::trimWorkload(std::uint32_t identity) {
 
 bool AllowedIpTable::holds(std::uint32_t identity, const std::string& name,
                            const IpAddress& ip) const {
-  const auto learned = learned_.find({identity, name});
-  return learned != learned_.end() &&
-         std::find(learned->second.ips.begin(), learned->second.ips.end(), ip) !=
-             learned->second.ips.end();
+  const auto learned_name = findName(identity, name);
+  const auto learned_ip = findIp(identity, ip);
+  if (!learned_name || !learned_ip) return false;
+  const auto& names = learned_ips_[*learned_ip].names;
+  return std::find(names.begin(), names.end(), *learned_name) != names.end();
 }
 
 std::size_t AllowedIpTable::addressesOf(std::uint32_t identity) const {
-  const auto ips = ips_of_identity_.find(identity);
-  return ips == ips_of_identity_.end() ? 0 : ips->second.size();
+  const auto recency = recency_.find(identity);
+  return recency == recency_.end() ? 0 : recency->second.count;
 }
 
-policy::PortSet AllowedIpTable::portsOf(const IpKey& ip, const LearnedName* also) const {
+policy::PortSet AllowedIpTable::portsOf(std::optional<Handle> ip, const LearnedName* also) const {
   std::optional<policy::PortSet> united;
   const auto add = [&](const LearnedName& name) {
     const policy::PortSet every_port;
-    const policy::PortSet& opened = name.verdict ? name.verdict->ports : every_port;
+    const NameVerdict* verdict = verdictOf(name);
+    const policy::PortSet& opened = verdict ? verdict->ports : every_port;
     united = united ? policy::unitePorts(*united, opened) : opened;
   };
   if (also) add(*also);
-  if (const auto names = names_of_ip_.find(ip); names != names_of_ip_.end()) {
-    for (const NameRef name : names->second) add(name->second);
+  if (ip) {
+    for (const Handle name : learned_ips_[*ip].names) add(learned_names_[name]);
   }
   return united.value_or(policy::PortSet{});
 }
 
-policy::RuleId AllowedIpTable::ruleOf(const IpKey& ip, policy::RuleId current) const {
-  const auto names = names_of_ip_.find(ip);
-  if (names == names_of_ip_.end()) return current;
+policy::RuleId AllowedIpTable::ruleOf(Handle ip, policy::RuleId current) const {
   std::optional<policy::RuleId> first;
-  for (const NameRef name : names->second) {
-    const auto& verdict = name->second.verdict;
+  for (const Handle name : learned_ips_[ip].names) {
+    const NameVerdict* verdict = verdictOf(learned_names_[name]);
     if (!verdict) continue;
     if (verdict->rule == current) return current;
     if (!first) first = verdict->rule;
@@ -208,10 +291,13 @@ policy::RuleId AllowedIpTable::ruleOf(const IpKey& ip, policy::RuleId current) c
   return first.value_or(current);
 }
 
-void AllowedIpTable::refresh(const IpKey& ip) {
-  const auto key = keyOf(ip.first, ip.second);
+void AllowedIpTable::refresh(Handle ip) {
+  const LearnedIp& learned = learned_ips_[ip];
+  // A released slot has no names.
+  if (learned.names.empty()) return;
+  const auto key = keyOf(learned.identity, learned.ip);
   const auto value = addresses_.lookup(key);
-  if (!value || !names_of_ip_.contains(ip)) return;
+  if (!value) return;
   auto updated = *value;
   // Should the map of port sets be full, the address keeps its old ports rather than
   // losing every port; the next change tries again.
@@ -228,12 +314,13 @@ InstallResult AllowedIpTable::install(std::uint32_t identity,
                                       const policy::PortSet& ports) {
   InstallResult result;
   if (addresses.empty()) return result;
-  const NameRef learned = learned_.try_emplace({identity, name}).first;
-  learned->second.verdict = NameVerdict{rule, ports};
+  const auto known = findName(identity, name);
+  const Handle learned = known ? *known : addName(identity, name);
+  setVerdict(learned_names_[learned], NameVerdict{rule, ports});
   for (const auto& address : addresses) {
-    const IpKey ip{identity, address.ip};
     const auto key = keyOf(identity, address.ip);
-    const auto port_set = port_sets_.intern(portsOf(ip, &learned->second));
+    const std::optional<Handle> ip = findIp(identity, address.ip);
+    const auto port_set = port_sets_.intern(portsOf(ip, &learned_names_[learned]));
     if (!port_set) {
       ++result.failed;
       continue;
@@ -249,10 +336,8 @@ InstallResult AllowedIpTable::install(std::uint32_t identity,
     }
     // The name goes in first: an address whose names are unknown would outlive a
     // policy that no longer allows them.
-    const auto names = names_of_ip_.find(ip);
     const bool named =
-        names != names_of_ip_.end() &&
-        std::find(names->second.begin(), names->second.end(), learned) != names->second.end();
+        ip && std::ranges::find(learned_ips_[*ip].names, learned) != learned_ips_[*ip].names.end();
     const auto name_key = nameKeyOf(key, name);
     if (!named) {
       skouter_learned_name_value name_value{};
@@ -268,54 +353,60 @@ InstallResult AllowedIpTable::install(std::uint32_t identity,
       continue;
     }
     ++result.installed;
-    link(ip, learned);
-    if (const std::size_t trimmed = trimNames(ip); trimmed > 0) {
+    const Handle linked = ip ? *ip : addIp(identity, address.ip);
+    link(linked, learned);
+    if (const std::size_t trimmed = trimNames(linked); trimmed > 0) {
       result.names_evicted += trimmed;
       // The names left may open fewer ports.
-      refresh(ip);
+      refresh(linked);
     }
   }
 
   if (max_ips_per_name_ > 0) {
-    while (learned->second.ips.size() > max_ips_per_name_) {
-      const IpAddress oldest = learned->second.ips.front();
+    while (learned_names_[learned].ips.size() > max_ips_per_name_) {
+      const Handle oldest = learned_names_[learned].ips.front();
       ++result.evicted;
       // Another name may still hold the address: it keeps that name's ports, not these.
-      if (!forget({identity, oldest}, learned)) refresh({identity, oldest});
+      if (!forget(oldest, learned)) refresh(oldest);
     }
   }
   // Every address failed: the name holds none.
-  if (learned->second.ips.empty()) learned_.erase(learned);
+  if (learned_names_[learned].ips.empty()) releaseName(learned);
   result.workload_evicted = trimWorkload(identity);
   return result;
 }
 
 std::size_t AllowedIpTable::applyPolicy(std::uint32_t identity, const NamePolicy& policy) {
-  const std::size_t before = names_of_ip_.size();
-  std::set<IpAddress> changed;
-  for (auto entry = learned_.begin(); entry != learned_.end();) {
-    const NameRef name = entry++;
-    if (name->first.first != identity) continue;
-    const auto verdict = policy(name->first.second);
-    auto& learned = name->second;
+  const std::size_t before = learned_ips_.size();
+  std::vector<Handle> names;
+  name_index_.forEach([&](Handle name) {
+    if (learned_names_[name].identity == identity) names.push_back(name);
+  });
+  // Nothing is added below, so a released address's slot is not reused before
+  // refresh() skips it.
+  std::vector<Handle> changed;
+  for (const Handle name : names) {
+    LearnedName& learned = learned_names_[name];
+    auto verdict = policy(learned.name);
     if (verdict) {
       // A name read back from the pins has no ports recorded yet: its addresses hold
       // whatever the previous daemon wrote, so they are rewritten too.
-      if (!learned.verdict || *learned.verdict != *verdict) {
-        changed.insert(learned.ips.begin(), learned.ips.end());
+      const NameVerdict* current = verdictOf(learned);
+      if (!current || *current != *verdict) {
+        changed.insert(changed.end(), learned.ips.begin(), learned.ips.end());
       }
-      learned.verdict = *verdict;
+      setVerdict(learned, std::move(verdict));
       continue;
     }
     // The last forget() takes the name itself.
-    const std::vector<IpAddress> ips(learned.ips.begin(), learned.ips.end());
-    for (const IpAddress& ip : ips) {
-      forget({identity, ip}, name);
-      changed.insert(ip);
-    }
+    const std::vector<Handle> ips = learned.ips;
+    for (const Handle ip : ips) forget(ip, name);
+    changed.insert(changed.end(), ips.begin(), ips.end());
   }
-  for (const IpAddress& ip : changed) refresh({identity, ip});
-  return before - names_of_ip_.size();
+  std::sort(changed.begin(), changed.end());
+  changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
+  for (const Handle ip : changed) refresh(ip);
+  return before - learned_ips_.size();
 }
 
 std::set<std::uint32_t> AllowedIpTable::portSetsInUse() const {
@@ -331,17 +422,16 @@ std::size_t AllowedIpTable::removeExpired(std::uint64_t now_ns) {
   addresses_.forEach([&](const skouter_allowed_ip_key& key, const skouter_allowed_ip_value& value) {
     if (value.expiry_ns == 0 || value.expiry_ns > now_ns || !addresses_.erase(key)) return;
     ++removed;
-    const IpKey ip{key.identity, fromBpfAddr(key.ip)};
-    const auto names = names_of_ip_.find(ip);
-    if (names == names_of_ip_.end()) return;
-    for (const NameRef name : names->second) {
-      names_.erase(nameKeyOf(key, name->first.second));
-      name->second.ips.remove(ip.second);
-      if (name->second.ips.empty()) learned_.erase(name);
+    const auto ip = findIp(key.identity, fromBpfAddr(key.ip));
+    if (!ip) return;
+    for (const Handle name : learned_ips_[*ip].names) {
+      LearnedName& learned = learned_names_[name];
+      names_.erase(nameKeyOf(key, learned.name));
+      std::erase(learned.ips, *ip);
+      if (learned.ips.empty()) releaseName(name);
       --pairs_;
     }
-    names_of_ip_.erase(names);
-    untrack(ip);
+    releaseIp(*ip);
   });
   return removed;
 }
@@ -380,8 +470,10 @@ std::optional<AllowedIpEntry> AllowedIpTable::entryOf(std::uint32_t identity,
   AllowedIpEntry entry{
       identity, ip, value->expiry_ns, value->rule_id, port_sets_.lookup(value->port_set), {}};
   // The names as the table knows them: the same ones learned_names holds.
-  if (const auto names = names_of_ip_.find({identity, ip}); names != names_of_ip_.end()) {
-    for (const NameRef name : names->second) entry.names.push_back(name->first.second);
+  if (const auto learned = findIp(identity, ip)) {
+    for (const Handle name : learned_ips_[*learned].names) {
+      entry.names.push_back(learned_names_[name].name);
+    }
     std::sort(entry.names.begin(), entry.names.end());
   }
   return entry;

@@ -5,11 +5,11 @@
 
 #include <cstdint>
 #include <functional>
-#include <list>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bpf/counted_map.h"
@@ -17,6 +17,7 @@
 #include "common/ip_address.h"
 #include "policy/compiled_policy.h"
 #include "resolver/answer_handler.h"
+#include "resolver/handle_index.h"
 #include "resolver/port_set_table.h"
 
 namespace skouter::resolver {
@@ -35,7 +36,7 @@ struct AllowedIpEntry {
 struct NameVerdict {
   policy::RuleId rule = 0;
   policy::PortSet ports;
-  bool operator==(const NameVerdict&) const = default;
+  auto operator<=>(const NameVerdict&) const = default;
 };
 using NamePolicy = std::function<std::optional<NameVerdict>(const std::string& name)>;
 
@@ -102,45 +103,83 @@ class AllowedIpTable {
   // Entries in learned_names: one per name and address.
   std::size_t nameCount() const { return pairs_; }
   // Names that hold at least one address, over every identity.
-  std::size_t names() const { return learned_.size(); }
+  std::size_t names() const { return learned_names_.size(); }
   // Addresses of `identity` that hold a name.
   std::size_t addressesOf(std::uint32_t identity) const;
   // Whether `ip` is installed for `identity` because an answer for `name` gave it.
   bool holds(std::uint32_t identity, const std::string& name, const IpAddress& ip) const;
 
  private:
-  using IpKey = std::pair<std::uint32_t, IpAddress>;      // identity, address
-  using NameKey = std::pair<std::uint32_t, std::string>;  // identity, name
+  // learned_names kept in memory, both ways: each name with its addresses, and each
+  // address with its names, least recently seen in an answer for the other first. A
+  // pair is in both or in neither, and in learned_names exactly when it is here. Half
+  // a million pairs are ordinary (--max-names-per-ip names for each of
+  // --max-ips-per-workload addresses), so names and addresses are kept once each, in
+  // slots, and refer to each other by slot number: a pair costs two of those, 8 bytes.
   struct LearnedName {
-    // The rule allowing the name and the ports it opens; names read back from the pins
-    // open every port until applyPolicy() tells.
-    std::optional<NameVerdict> verdict;
-    std::list<IpAddress> ips;  // least recently seen in an answer first
+    std::uint32_t identity = 0;
+    // The rule allowing the name and the ports it opens, in verdicts_; kNoHandle for
+    // a name read back from the pins, which opens every port until applyPolicy() tells.
+    Handle verdict = kNoHandle;
+    std::string name;
+    std::vector<Handle> ips;  // least recently seen in an answer first
   };
-  using LearnedNames = std::map<NameKey, LearnedName>;
-  using NameRef = LearnedNames::iterator;
+  struct LearnedIp {
+    std::uint32_t identity = 0;
+    IpAddress ip;
+    // Neighbours in the identity's addresses, by when last seen in an answer.
+    Handle older = kNoHandle;
+    Handle newer = kNoHandle;
+    std::vector<Handle> names;  // least recently seen in an answer first
+  };
+  // The addresses of one identity, least recently seen in an answer first.
+  struct Recency {
+    Handle oldest = kNoHandle;
+    Handle newest = kNoHandle;
+    std::size_t count = 0;
+  };
+  // Names share verdicts: a policy has few (rule, ports) pairs, and every name a
+  // wildcard allows has the same one.
+  struct SharedVerdict {
+    NameVerdict verdict;
+    std::size_t users = 0;
+  };
+
+  std::optional<Handle> findName(std::uint32_t identity, std::string_view name) const;
+  Handle addName(std::uint32_t identity, const std::string& name);
+  void releaseName(Handle name);
+  std::optional<Handle> findIp(std::uint32_t identity, const IpAddress& ip) const;
+  // A new address, the most recently seen of its identity.
+  Handle addIp(std::uint32_t identity, const IpAddress& ip);
+  void releaseIp(Handle ip);
+  // Gives `name` the shared copy of `verdict` (none when nullopt); a verdict no name
+  // has any more is dropped.
+  void setVerdict(LearnedName& name, std::optional<NameVerdict> verdict);
+  // The verdict of `name`; null for a name read back from the pins.
+  const NameVerdict* verdictOf(const LearnedName& name) const;
 
   // Records that `name` resolved to `ip` now: each goes to the back of the other's list,
   // and the address to the back of its identity's.
-  void link(const IpKey& ip, NameRef name);
+  void link(Handle ip, Handle name);
   // Drops the name from the address, in learned_names too; the name goes when it holds
-  // no other address, the entry when no other name holds the address. True when the
-  // entry went.
-  bool forget(const IpKey& ip, NameRef name);
-  // Moves `ip` to the back of its identity's addresses (adds it there when new); and
-  // takes it out when its entry went.
-  void touch(const IpKey& ip);
-  void untrack(const IpKey& ip);
+  // no other address, the address and its entry when no other name holds it. True when
+  // the entry went.
+  bool forget(Handle ip, Handle name);
+  // Moves `ip` to the back of its identity's addresses.
+  void touch(Handle ip);
+  // Takes `ip` out of its identity's addresses, linking its neighbours to each other.
+  void untrack(const LearnedIp& ip);
   // The ports the names of `ip` open, counting `also` among them.
-  policy::PortSet portsOf(const IpKey& ip, const LearnedName* also = nullptr) const;
+  policy::PortSet portsOf(std::optional<Handle> ip, const LearnedName* also = nullptr) const;
   // The rule to show for `ip`: `current` while one of its names is still allowed by
   // it, else the rule of its first name (a reload renamed or renumbered the rules).
-  policy::RuleId ruleOf(const IpKey& ip, policy::RuleId current) const;
-  // Rewrites the entry of `ip` after its names or their verdicts changed.
-  void refresh(const IpKey& ip);
+  policy::RuleId ruleOf(Handle ip, policy::RuleId current) const;
+  // Rewrites the entry of `ip` after its names or their verdicts changed; does nothing
+  // when the address is gone.
+  void refresh(Handle ip);
   // Drops the names of `ip` least recently seen for it beyond max_names_per_ip_;
   // returns how many. The entry keeps its ports until refresh().
-  std::size_t trimNames(const IpKey& ip);
+  std::size_t trimNames(Handle ip);
   // Drops the addresses of `identity` least recently seen in an answer beyond
   // max_ips_per_workload_, with all their names; returns how many.
   std::size_t trimWorkload(std::uint32_t identity);
@@ -151,15 +190,13 @@ class AllowedIpTable {
   std::size_t max_ips_per_name_;
   std::size_t max_names_per_ip_;
   std::size_t max_ips_per_workload_;
-  // learned_names kept in memory, both ways: each name with its addresses, and each
-  // address with its names (least recently seen in an answer for it first). A pair is
-  // in both or in neither, and in learned_names exactly when it is here.
-  LearnedNames learned_;
-  std::map<IpKey, std::vector<NameRef>> names_of_ip_;
-  // The addresses of names_of_ip_ again, by identity, least recently seen in an answer
-  // first, and where each is in its list.
-  std::map<std::uint32_t, std::list<IpAddress>> ips_of_identity_;
-  std::map<IpKey, std::list<IpAddress>::iterator> recency_;
+  SlotPool<LearnedName> learned_names_;
+  HandleIndex name_index_;  // by identity and name
+  SlotPool<LearnedIp> learned_ips_;
+  HandleIndex ip_index_;  // by identity and address
+  std::map<std::uint32_t, Recency> recency_;
+  SlotPool<SharedVerdict> verdicts_;
+  std::map<NameVerdict, Handle> verdict_index_;
   std::size_t pairs_ = 0;
 };
 

@@ -6,9 +6,11 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -809,6 +811,91 @@ TEST_F(AllowedIpTableTest, TheCountOfEntriesIsWhatTheMapHolds) {
   restarted.install(kPod, {in(kD, 60)}, "pod.example", kRule);
   EXPECT_EQ(restarted.size(), 3u);
   EXPECT_EQ(restarted.size(), walkedSize());
+}
+
+// Names and addresses are kept in slots reused by number: through long churn (names
+// and addresses forgotten by every limit, by expiry and by policy, their slots given
+// to new ones) what the table knows must stay exactly what the maps hold.
+TEST_F(AllowedIpTableTest, ChurnLeavesMemoryAndTheMapsInAgreement) {
+  constexpr std::size_t kIpsPerName = 3;
+  constexpr std::size_t kNamesPerIp = 4;
+  constexpr std::size_t kIpsPerWorkload = 12;
+  AllowedIpTable allowed = table(kIpsPerName, kNamesPerIp, kIpsPerWorkload);
+  std::mt19937 random(13);
+  std::vector<IpAddress> pool;
+  for (int i = 1; i <= 30; ++i) pool.push_back(ip(("198.51.100." + std::to_string(i)).c_str()));
+  for (int i = 1; i <= 10; ++i) pool.push_back(ip(("2001:db8:1::" + std::to_string(i)).c_str()));
+  const auto nameOf = [](std::size_t i) { return "n" + std::to_string(i) + ".churn.example"; };
+
+  // (identity, address) -> names, as learned_names holds them.
+  const auto mapPairs = [&] {
+    std::map<std::pair<std::uint32_t, std::string>, std::vector<std::string>> pairs;
+    datapath().learnedNames().forEach([&](const skouter_learned_name_key& key,
+                                          const skouter_learned_name_value& value) {
+      pairs[{key.ip.identity, resolver::fromBpfAddr(key.ip.ip).toString()}].push_back(value.name);
+    });
+    for (auto& [address, names] : pairs) std::sort(names.begin(), names.end());
+    return pairs;
+  };
+  const auto check = [&](const AllowedIpTable& checked, int step) {
+    const auto pairs = mapPairs();
+    std::size_t pair_count = 0;
+    std::map<std::pair<std::uint32_t, std::string>, std::size_t> ips_of_name;
+    std::map<std::uint32_t, std::size_t> ips_of_identity;
+    for (const auto& [address, names] : pairs) {
+      const auto entry = checked.entryOf(address.first, ip(address.second.c_str()));
+      ASSERT_TRUE(entry) << "step " << step << " " << address.second;
+      ASSERT_EQ(entry->names, names) << "step " << step << " " << address.second;
+      ASSERT_LE(names.size(), kNamesPerIp);
+      pair_count += names.size();
+      ++ips_of_identity[address.first];
+      for (const auto& name : names) {
+        ++ips_of_name[{address.first, name}];
+        ASSERT_TRUE(checked.holds(address.first, name, ip(address.second.c_str())));
+      }
+    }
+    ASSERT_EQ(checked.nameCount(), pair_count) << "step " << step;
+    ASSERT_EQ(checked.names(), ips_of_name.size()) << "step " << step;
+    for (const auto& [name, count] : ips_of_name) ASSERT_LE(count, kIpsPerName);
+    for (const std::uint32_t identity : {kHost, kPod}) {
+      ASSERT_EQ(checked.addressesOf(identity), ips_of_identity[identity]) << "step " << step;
+      ASSERT_LE(checked.addressesOf(identity), kIpsPerWorkload);
+    }
+    // Every entry is held by a name.
+    ASSERT_EQ(checked.size(), walkedSize()) << "step " << step;
+    ASSERT_EQ(checked.size(), pairs.size()) << "step " << step;
+  };
+
+  std::uint64_t clock_s = 0;
+  for (int step = 0; step < 3000; ++step) {
+    const std::uint32_t identity = random() % 2 ? kHost : kPod;
+    const std::size_t what = random() % 100;
+    if (what < 90) {
+      std::vector<LearnedAddress> addresses;
+      for (std::size_t n = random() % 4; n > 0; --n) {
+        addresses.push_back(in(pool[random() % pool.size()], clock_s + 1 + random() % 100));
+      }
+      const InstallResult result =
+          allowed.install(identity, addresses, nameOf(random() % 60), kRule, tcp(kHttpsPort));
+      ASSERT_EQ(result.failed, 0u);
+    } else if (what < 95) {
+      clock_s += 10;
+      allowed.removeExpired(at(clock_s));
+    } else {
+      // Drops the names of one residue, so that names of every age go.
+      const std::size_t dropped = random() % 5;
+      allowed.applyPolicy(identity, [&](const std::string& name) -> std::optional<NameVerdict> {
+        if (std::hash<std::string>{}(name) % 5 == dropped) return std::nullopt;
+        return NameVerdict{kRule, tcp(kHttpsPort)};
+      });
+    }
+    if (step % 50 == 0) check(allowed, step);
+  }
+  check(allowed, 3000);
+  const auto before = entriesOf(allowed);
+  AllowedIpTable restarted = table(kIpsPerName, kNamesPerIp, kIpsPerWorkload);
+  EXPECT_EQ(entriesOf(restarted), before);
+  check(restarted, -1);
 }
 
 }  // namespace
