@@ -573,6 +573,12 @@ ConfigMap Datapath::config() const { return ConfigMap(bpf_map__fd(skeleton_->map
 HeartbeatMap Datapath::heartbeat() const {
   return HeartbeatMap(bpf_map__fd(skeleton_->maps.heartbeat));
 }
+AnswerBytesMap Datapath::answerBytesPunted() const {
+  return AnswerBytesMap(bpf_map__fd(skeleton_->maps.answer_bytes_punted));
+}
+AnswerBytesMap Datapath::answerBytesConsumed() const {
+  return AnswerBytesMap(bpf_map__fd(skeleton_->maps.answer_bytes_consumed));
+}
 CounterSnapshot Datapath::readCounters() const {
   CounterSnapshot snapshot;
   const int fd = bpf_map__fd(skeleton_->maps.counters);

@@ -148,6 +148,7 @@ std::string Daemon::metricsText() {
        {{{"outcome", "unsolicited"}}, total(SKOUTER_CNT_DNS_ANSWER_UNSOLICITED)},
        {{{"outcome", "failsafe_pass"}}, total(SKOUTER_CNT_DNS_ANSWER_FAILSAFE)},
        {{{"outcome", "dropped_overload"}}, total(SKOUTER_CNT_DNS_ANSWER_RINGBUF_FULL)},
+       {{{"outcome", "dropped_over_quota"}}, total(SKOUTER_CNT_DNS_ANSWER_OVER_QUOTA)},
        {{{"outcome", "too_large"}}, total(SKOUTER_CNT_DNS_ANSWER_TOO_LARGE)}});
   if (const auto* verifier = answers_->verifier()) {
     const auto& verify = verifier->stats();
