@@ -628,7 +628,8 @@ std::vector<std::pair<std::string, std::uint32_t>> Datapath::tableCapacities() c
         skeleton_->maps.allowed_cidrs, skeleton_->maps.port_sets, skeleton_->maps.flows,
         skeleton_->maps.inbound_flows, skeleton_->maps.dns_queries,
         skeleton_->maps.trusted_resolvers, skeleton_->maps.interfaces,
-        skeleton_->maps.link_prefixes}) {
+        skeleton_->maps.link_prefixes, skeleton_->maps.answer_bytes_punted,
+        skeleton_->maps.answer_bytes_consumed}) {
     capacities.emplace_back(bpf_map__name(map), bpf_map__max_entries(map));
   }
   return capacities;

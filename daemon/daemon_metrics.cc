@@ -74,6 +74,10 @@ std::vector<Daemon::Fill> Daemon::tableFill() const {
       entries = last_sweep_.dns_queries_remaining;
     } else if (name == "trusted_resolvers") {
       entries = resolver_map_->size();
+    } else if (name == "answer_bytes_punted") {
+      entries = answer_ring_quota_->puntedEntries();
+    } else if (name == "answer_bytes_consumed") {
+      entries = answer_ring_quota_->consumedEntries();
     }
     tables.push_back({name, entries, capacity});
   }

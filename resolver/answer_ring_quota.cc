@@ -32,8 +32,12 @@ void AnswerRingQuota::consumed(std::span<const std::uint8_t> record) {
 
 std::size_t AnswerRingQuota::forgetDrained() {
   std::size_t forgotten = 0;
+  punted_entries_ = 0;
   punted_.forEach([&](const std::uint32_t& identity, const skouter_answer_bytes& punted) {
-    if (punted.bytes > consumedBytes(identity)) return;
+    if (punted.bytes > consumedBytes(identity)) {
+      ++punted_entries_;
+      return;
+    }
     forget(identity);
     ++forgotten;
   });

@@ -48,6 +48,11 @@ class AnswerRingQuota {
   // What the programs take `identity` to hold in the ring unread.
   std::uint64_t heldBytes(std::uint32_t identity) const;
 
+  // Entries of answer_bytes_punted as of the last forgetDrained() (the programs add
+  // them), and of answer_bytes_consumed.
+  std::size_t puntedEntries() const { return punted_entries_; }
+  std::size_t consumedEntries() const { return consumed_bytes_.size(); }
+
  private:
   std::uint64_t consumedBytes(std::uint32_t identity) const;
   void forget(std::uint32_t identity);
@@ -56,6 +61,7 @@ class AnswerRingQuota {
   BytesMap consumed_;
   // What consumed_ holds, so that each read is one write.
   std::unordered_map<std::uint32_t, std::uint64_t> consumed_bytes_;
+  std::size_t punted_entries_ = 0;
   RateLimitedLog write_failure_log_;
 };
 

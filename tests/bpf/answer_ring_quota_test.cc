@@ -100,11 +100,15 @@ TEST_F(AnswerRingQuotaTest, EntriesGoOnceTheRingHoldsNothingOfTheirIdentity) {
   EXPECT_EQ(puntedIdentities(), std::vector<std::uint32_t>{kOtherPod});
   EXPECT_EQ(consumedIdentities(), std::vector<std::uint32_t>{kOtherPod});
   EXPECT_EQ(ring_quota.heldBytes(kOtherPod), footprint);
+  EXPECT_EQ(ring_quota.puntedEntries(), 1u);
+  EXPECT_EQ(ring_quota.consumedEntries(), 1u);
 
   ring_quota.consumed(record(kOtherPod, 64));
   EXPECT_EQ(ring_quota.forgetDrained(), 1u);
   EXPECT_TRUE(puntedIdentities().empty());
   EXPECT_TRUE(consumedIdentities().empty());
+  EXPECT_EQ(ring_quota.puntedEntries(), 0u);
+  EXPECT_EQ(ring_quota.consumedEntries(), 0u);
 }
 
 // A record the programs counted into an entry removed meanwhile, or that a killed
