@@ -263,6 +263,15 @@ struct FlowValue {
   std::uint32_t origin;
   std::uint32_t identity;
 };
+// Without answer_quota_bytes.
+struct Config {
+  std::uint32_t layout_version;
+  std::uint32_t flags;
+  std::uint32_t reinject_mark;
+  std::uint32_t event_rate_limit;
+  std::uint64_t failsafe_ns;
+  std::uint64_t flow_idle_ns;
+};
 }  // namespace layout5
 
 // What a layout-5 daemon left in the maps whose shape changed, in the shape of this
@@ -274,6 +283,9 @@ struct MigratedState {
   std::vector<std::pair<skouter_flow_key, skouter_flow_value>> inbound_flows;
   // Unchanged in shape, but layout 6 holds more of them.
   std::vector<std::pair<skouter_resolver_key, skouter_resolver_value>> trusted_resolvers;
+  // The old daemon's configuration (no answer quota), the new daemon's until it writes
+  // its own: the flags that come from the cluster stay as they were until it is listed.
+  skouter_config config{};
 };
 
 std::uint64_t clockNs(clockid_t clock) {
@@ -323,6 +335,16 @@ MigratedState takeLayout5Maps(const std::string& pin_dir) {
     }
   }
   {
+    const PinnedMap config(pin_dir, "config");
+    layout5::Config old{};
+    std::memcpy(&old, config.firstValue(sizeof(old)).data(), sizeof(old));
+    state.config.flags = old.flags;
+    state.config.reinject_mark = old.reinject_mark;
+    state.config.event_rate_limit = old.event_rate_limit;
+    state.config.failsafe_ns = old.failsafe_ns;
+    state.config.flow_idle_ns = old.flow_idle_ns;
+  }
+  {
     const PinnedMap resolvers(pin_dir, "trusted_resolvers");
     if (resolvers.fd() >= 0) {
       ResolverMap(resolvers.fd())
@@ -331,7 +353,7 @@ MigratedState takeLayout5Maps(const std::string& pin_dir) {
           });
     }
   }
-  for (const char* map : {"identities", "flows", "counters", "trusted_resolvers"}) {
+  for (const char* map : {"identities", "flows", "counters", "trusted_resolvers", "config"}) {
     const std::string path = pin_dir + "/" + map;
     if (unlink(path.c_str()) != 0 && errno != ENOENT) {
       throw DatapathError("cannot unpin " + path + ": " + std::strerror(errno));
@@ -436,7 +458,7 @@ std::unique_ptr<Datapath> Datapath::open(const std::string& pin_dir) {
   if (takeover.migrated) {
     // The pinned maps are of this layout now, whether or not this daemon lives to
     // write its configuration: say so, so that no daemon of the old layout reuses them.
-    auto settings = datapath->config().lookup(0).value_or(skouter_config{});
+    skouter_config settings = migrated.config;
     settings.layout_version = SKOUTER_LAYOUT_VERSION;
     if (datapath->config().update(0, settings) != 0) {
       throw DatapathError("cannot record the migration in " + pin_dir + "/config");
@@ -573,6 +595,12 @@ ConfigMap Datapath::config() const { return ConfigMap(bpf_map__fd(skeleton_->map
 HeartbeatMap Datapath::heartbeat() const {
   return HeartbeatMap(bpf_map__fd(skeleton_->maps.heartbeat));
 }
+AnswerBytesMap Datapath::answerBytesPunted() const {
+  return AnswerBytesMap(bpf_map__fd(skeleton_->maps.answer_bytes_punted));
+}
+AnswerBytesMap Datapath::answerBytesConsumed() const {
+  return AnswerBytesMap(bpf_map__fd(skeleton_->maps.answer_bytes_consumed));
+}
 CounterSnapshot Datapath::readCounters() const {
   CounterSnapshot snapshot;
   const int fd = bpf_map__fd(skeleton_->maps.counters);
@@ -600,7 +628,8 @@ std::vector<std::pair<std::string, std::uint32_t>> Datapath::tableCapacities() c
         skeleton_->maps.allowed_cidrs, skeleton_->maps.port_sets, skeleton_->maps.flows,
         skeleton_->maps.inbound_flows, skeleton_->maps.dns_queries,
         skeleton_->maps.trusted_resolvers, skeleton_->maps.interfaces,
-        skeleton_->maps.link_prefixes}) {
+        skeleton_->maps.link_prefixes, skeleton_->maps.answer_bytes_punted,
+        skeleton_->maps.answer_bytes_consumed}) {
     capacities.emplace_back(bpf_map__name(map), bpf_map__max_entries(map));
   }
   return capacities;

@@ -50,6 +50,7 @@ using DnsQueryMap = BpfMap<skouter_dns_query_key, skouter_dns_query_value>;
 using ResolverMap = BpfMap<skouter_resolver_key, skouter_resolver_value>;
 using ConfigMap = BpfMap<std::uint32_t, skouter_config>;
 using HeartbeatMap = BpfMap<std::uint32_t, skouter_heartbeat>;
+using AnswerBytesMap = BpfMap<std::uint32_t, skouter_answer_bytes>;
 
 // The datapath's counters at one moment, per hook and reason, summed over CPUs.
 struct CounterSnapshot {
@@ -133,6 +134,9 @@ class Datapath {
   ResolverMap trustedResolvers() const;
   ConfigMap config() const;
   HeartbeatMap heartbeat() const;
+  // What each identity put into the answers ring, and what of it the daemon read.
+  AnswerBytesMap answerBytesPunted() const;
+  AnswerBytesMap answerBytesConsumed() const;
   CounterSnapshot readCounters() const;
   // The maxima of the tables that fill up with workloads, names and flows, by map name.
   std::vector<std::pair<std::string, std::uint32_t>> tableCapacities() const;

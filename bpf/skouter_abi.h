@@ -11,7 +11,8 @@
  * and idle flows count a suspend; identities bind each address to the interface its
  * packets arrive on and to its network namespace; flows are keyed by identity, and
  * inbound-started flows live in a map of their own (inbound_flows); the interfaces and
- * link_prefixes maps;
+ * link_prefixes maps; the answer ring's per-identity accounting (answer_bytes_punted,
+ * answer_bytes_consumed) and its quota in the config;
  * new counters (so the counters map is recreated).
  */
 #ifndef SKOUTER_BPF_SKOUTER_ABI_H
@@ -262,6 +263,19 @@ struct skouter_answer_header {
   SKOUTER_U8 question[SKOUTER_MAX_QUESTION];
 };
 
+/* The bytes a record of `size` bytes takes in a BPF ring buffer: the kernel's 8-byte
+ * record header, then the record, rounded up to 8 bytes. */
+#define SKOUTER_RINGBUF_FOOTPRINT(size) ((((SKOUTER_U64)(size)) + 8 + 7) & ~(SKOUTER_U64)7)
+
+/* answer_bytes_punted (the programs write it) and answer_bytes_consumed (the daemon
+ * writes it): identity -> the ring bytes (SKOUTER_RINGBUF_FOOTPRINT) of the answers
+ * copied to the answers ring for it, and of those the daemon has read, both counted
+ * up from the entry's creation. Their difference is what the identity holds in the
+ * ring, which config.answer_quota_bytes bounds. */
+struct skouter_answer_bytes {
+  SKOUTER_U64 bytes;
+};
+
 /* config: settings that can change at run time, one entry. */
 enum skouter_config_flags {
   SKOUTER_CFG_HOST_POLICED = 1 << 0, /* a policy selects this node's own traffic */
@@ -305,6 +319,10 @@ struct skouter_config {
   SKOUTER_U32 event_rate_limit; /* flow events per second per CPU, burst as many; 0 = no limit */
   SKOUTER_U64 failsafe_ns;      /* answers pass untouched when the heartbeat is older */
   SKOUTER_U64 flow_idle_ns;     /* a flow idle longer than this is judged anew */
+  /* The answers ring bytes one identity may hold unread (--answers-ring-share of the
+   * ring); 0 = no quota (a configuration no daemon has written yet). */
+  SKOUTER_U32 answer_quota_bytes;
+  SKOUTER_U32 pad;
 };
 
 /* heartbeat: CLOCK_BOOTTIME time of the daemon's last beat, one entry. */
@@ -361,6 +379,7 @@ enum skouter_counter {
   SKOUTER_CNT_SOURCE_ROUTED,           /* IPv4 source route or IPv6 routing header: dropped */
   SKOUTER_CNT_FORWARDED_UNKNOWN,       /* forwarded from an interface nobody knows: dropped */
   SKOUTER_CNT_INBOUND_NO_RECEIVER,     /* inbound datagram for no local socket: no flow */
+  SKOUTER_CNT_DNS_ANSWER_OVER_QUOTA,   /* its identity holds its share of the ring: dropped */
   SKOUTER_CNT_MAX,
 };
 
@@ -374,6 +393,7 @@ enum skouter_counter {
         "dns_tcp_segment_held", "egress_fail_open", "parse_error", "egress_port_denied",        \
         "event_ringbuf_full", "pod_unknown_source", "event_rate_limited", "pod_spoofed_source", \
         "source_routed", "forwarded_unknown_interface", "inbound_no_receiver",                  \
+        "dns_answer_over_quota",                                                                \
   }
 
 #endif /* SKOUTER_BPF_SKOUTER_ABI_H */

@@ -480,6 +480,7 @@ void addCounters(Screen& screen, const json& status) {
         {count(datapath, "dns_answer_unsolicited"), "unsolicited"},
         {count(datapath, "dns_answer_failsafe"), "passed by failsafe"},
         {count(datapath, "dns_answer_ringbuf_full"), "dropped (overload)"},
+        {count(datapath, "dns_answer_over_quota"), "dropped (over a workload's ring share)"},
         {count(datapath, "dns_answer_too_large"), "too large"},
         {has(counters, "verify") ? count(counters["verify"], "unconfirmed") : 0,
          "addresses unconfirmed"},

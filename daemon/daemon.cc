@@ -180,6 +180,8 @@ Daemon::Daemon(DaemonOptions options)
     uplinks.insert(ifindex);
   }
   flow_table_ = std::make_unique<FlowTable>(*datapath_);
+  answer_ring_quota_ = std::make_unique<resolver::AnswerRingQuota>(
+      datapath_->answerBytesPunted(), datapath_->answerBytesConsumed());
   const auto pinned_config = datapath_->config().lookup(0);
   const bool guarded = datapath_->takeover().took_over && pinned_config &&
                        (pinned_config->flags & SKOUTER_CFG_GUARD_UNKNOWN_INTERFACES);
@@ -216,6 +218,7 @@ Daemon::Daemon(DaemonOptions options)
       [this](std::uint32_t identity, const IpAddress& client,
              const resolver::AnswerDecision& decision,
              resolver::AnswerOutcome outcome) { onAnswer(identity, client, decision, outcome); });
+  answers_->countReadsIn(*answer_ring_quota_);
   answers_->matchQueriesIn(
       {[this](const skouter_dns_query_key& key) { return flow_table_->query(key); },
        [this](const skouter_dns_query_key& key) { return flow_table_->forgetQuery(key); }});
@@ -289,6 +292,8 @@ void Daemon::writeConfig() {
   config.event_rate_limit = options_.event_rate_limit;
   config.failsafe_ns = options_.failsafe_timeout_s * kNanosPerSecond;
   config.flow_idle_ns = options_.flow_idle_timeout_s * kNanosPerSecond;
+  config.answer_quota_bytes = static_cast<std::uint32_t>(
+      datapath_->ringFill(Datapath::Ring::kAnswers).size_bytes * options_.answers_ring_share / 100);
   if (datapath_->config().update(0, config) != 0) {
     throw DatapathError("cannot write the datapath configuration");
   }
@@ -464,6 +469,7 @@ void Daemon::collectGarbage() {
                                         kTcpStreamIdle.count() * kNanosPerSecond);
   flows_removed_ += sweep.flows_removed;
   last_sweep_ = sweep;
+  answer_ring_quota_->forgetDrained();
 }
 
 void Daemon::refreshInterfaces() {

@@ -185,6 +185,8 @@ class Daemon {
   std::unique_ptr<resolver::AnswerInjector> injector_;
   std::unique_ptr<resolver::DnsClient> dns_client_;
   resolver::ObservedNames observed_names_;
+  // Before answers_, which counts what it reads in it.
+  std::unique_ptr<resolver::AnswerRingQuota> answer_ring_quota_;
   std::unique_ptr<resolver::AnswerPipeline> answers_;
   AuditTable audit_table_;
   std::unique_ptr<FlowEventReader> flow_events_;

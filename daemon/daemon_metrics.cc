@@ -74,6 +74,10 @@ std::vector<Daemon::Fill> Daemon::tableFill() const {
       entries = last_sweep_.dns_queries_remaining;
     } else if (name == "trusted_resolvers") {
       entries = resolver_map_->size();
+    } else if (name == "answer_bytes_punted") {
+      entries = answer_ring_quota_->puntedEntries();
+    } else if (name == "answer_bytes_consumed") {
+      entries = answer_ring_quota_->consumedEntries();
     }
     tables.push_back({name, entries, capacity});
   }
@@ -148,6 +152,7 @@ std::string Daemon::metricsText() {
        {{{"outcome", "unsolicited"}}, total(SKOUTER_CNT_DNS_ANSWER_UNSOLICITED)},
        {{{"outcome", "failsafe_pass"}}, total(SKOUTER_CNT_DNS_ANSWER_FAILSAFE)},
        {{{"outcome", "dropped_overload"}}, total(SKOUTER_CNT_DNS_ANSWER_RINGBUF_FULL)},
+       {{{"outcome", "dropped_over_quota"}}, total(SKOUTER_CNT_DNS_ANSWER_OVER_QUOTA)},
        {{{"outcome", "too_large"}}, total(SKOUTER_CNT_DNS_ANSWER_TOO_LARGE)}});
   // Served without --verify-answers too (all zero), so the set of series never depends
   // on flags.

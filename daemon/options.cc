@@ -168,6 +168,12 @@ void describeFlags(Flags& flags, RawValues& raw) {
                "beyond it its least recently answered goes, so one workload cannot fill the "
                "allowed_ips map the others need (0: no limit)",
                std::to_string(options.max_ips_per_workload));
+  flags.number("answers-ring-share", "PERCENT", &options.answers_ring_share,
+               "percentage of the answers ring one workload's answers may hold while the "
+               "daemon has not read them; beyond it the workload's answers are dropped and "
+               "counted (dns_answer_over_quota) and its clients retry, so one workload cannot "
+               "fill the ring the others' answers need (1 to 100; at 100 one workload may fill it)",
+               std::to_string(options.answers_ring_share));
   flags.number("max-names-per-ip", "N", &options.max_names_per_ip,
                "names one learned address keeps (what `entries` shows, and whose ports it "
                "opens); beyond it the name least recently answered with it goes (0: no limit)",
@@ -419,6 +425,9 @@ ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
   if (options.failsafe_timeout_s == 0) return invalid("failsafe-timeout", "must be at least 1");
   if (options.max_tcp_streams == 0) return invalid("max-tcp-streams", "must be at least 1");
   if (options.verify_timeout_ms == 0) return invalid("verify-timeout", "must be at least 1");
+  if (options.answers_ring_share == 0 || options.answers_ring_share > 100) {
+    return invalid("answers-ring-share", "must be 1 to 100");
+  }
   // One connection's largest message and its segments after a gap fit in it.
   if (options.tcp_buffer_size < 1024 * 1024) {
     return invalid("tcp-buffer-size", "must be at least 1048576");

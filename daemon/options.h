@@ -46,6 +46,10 @@ struct DaemonOptions {
   // every workload of the node. 8192 leaves room for 128 workloads at their limit,
   // more than kubelet's default of 110 pods (and the host).
   std::size_t max_ips_per_workload = 8192;
+  // The percentage of the answers ring (8 MiB) one workload's answers may hold unread:
+  // one whose resolver answers faster than the daemon reads cannot fill the ring every
+  // workload's answers go through. 25 leaves room for three more at their quota.
+  std::uint32_t answers_ring_share = 25;
   // DNS over TCP: connections followed at once, and the bytes kept across all of them.
   std::size_t max_tcp_streams = 65536;
   std::size_t tcp_buffer_size = 16 * 1024 * 1024;

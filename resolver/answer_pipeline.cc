@@ -143,8 +143,11 @@ AnswerPipeline::AnswerPipeline(boost::asio::io_context& io, int ring_fd, Allowed
       observed_(observed),
       limits_(limits),
       tcp_streams_(limits.tcp),
-      ring_(io, ring_fd, "answers",
-            [this](std::span<const std::uint8_t> record) { handleRecord(record); }) {}
+      ring_(io, ring_fd, "answers", [this](std::span<const std::uint8_t> record) {
+        // Here, before the reader moves past the record (see AnswerRingQuota::consumed).
+        if (ring_quota_) ring_quota_->consumed(record);
+        handleRecord(record);
+      }) {}
 
 AnswerPipeline::~AnswerPipeline() = default;
 

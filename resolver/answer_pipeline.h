@@ -19,6 +19,7 @@
 #include "resolver/answer_handler.h"
 #include "resolver/answer_injector.h"
 #include "resolver/answer_rewriter.h"
+#include "resolver/answer_ring_quota.h"
 #include "resolver/answer_verifier.h"
 #include "resolver/dns_client.h"
 #include "resolver/observed_names.h"
@@ -141,6 +142,8 @@ class AnswerPipeline {
   // query until then, so an answer that does not match never costs the client the
   // real one. Without them, no answer over TCP installs.
   void matchQueriesIn(RecordedQueries queries) { queries_ = std::move(queries); }
+  // Counts every record read from the ring in `quota`, as it is read (before start()).
+  void countReadsIn(AnswerRingQuota& quota) { ring_quota_ = &quota; }
   // --verify-answers: an allowed answer's addresses that its workload was never given
   // for its name are confirmed with the daemon's own lookup to the resolver that
   // answered (AnswerVerifier) before anything is installed; those not confirmed are
@@ -218,6 +221,7 @@ class AnswerPipeline {
   Histogram hold_times_ = makeHoldTimeHistogram();
   AnswerReporter reporter_;
   RecordedQueries queries_;
+  AnswerRingQuota* ring_quota_ = nullptr;
   std::unique_ptr<AnswerVerifier> verifier_;
   // Confirmations finishing after the pipeline is gone find this expired.
   std::shared_ptr<char> alive_ = std::make_shared<char>();

@@ -282,9 +282,47 @@ static __always_inline enum skouter_hook answer_hook(enum skouter_counter_hook h
                                                  : SKOUTER_HOOK_UPLINK_INGRESS;
 }
 
+/* Whether `identity` may put `footprint` more bytes into the answers ring: what it
+ * holds there unread (punted, less what the daemon consumed) must stay within `quota`
+ * (0: no quota), so that one workload whose resolver answers faster than the daemon
+ * reads cannot fill the ring that every workload's answers go through. Counted only
+ * once the record is in the ring (answer_ring_count): two CPUs may both pass this
+ * check before either counts, so an identity can exceed its quota by a record per
+ * CPU. A global function: the verifier walks it once. */
+__attribute__((noinline, weak)) int answer_ring_admits(__u32 identity, __u64 footprint,
+                                                       __u64 quota) {
+  if (quota == 0) return 1;
+  const struct skouter_answer_bytes* punted = bpf_map_lookup_elem(&answer_bytes_punted, &identity);
+  const struct skouter_answer_bytes* consumed =
+      bpf_map_lookup_elem(&answer_bytes_consumed, &identity);
+  __u64 put = punted ? punted->bytes : 0;
+  __u64 read = consumed ? consumed->bytes : 0;
+  /* The daemon may read a record before its bytes are counted here. */
+  __u64 held = put > read ? put - read : 0;
+  return held + footprint <= quota;
+}
+
+/* Counts `footprint` bytes that a record of `identity` takes in the answers ring.
+ * Only after the record is in: a count taken back on failure could, after the daemon
+ * removed the entry and another CPU made a new one, go below zero. Without room for
+ * a new entry the record goes uncounted. A global function: the verifier walks it
+ * once. */
+__attribute__((noinline, weak)) int answer_ring_count(__u32 identity, __u64 footprint) {
+  struct skouter_answer_bytes* punted = bpf_map_lookup_elem(&answer_bytes_punted, &identity);
+  if (!punted) {
+    struct skouter_answer_bytes first = {.bytes = footprint};
+    if (bpf_map_update_elem(&answer_bytes_punted, &identity, &first, BPF_NOEXIST) == 0) return 0;
+    punted = bpf_map_lookup_elem(&answer_bytes_punted, &identity); /* another CPU made it */
+    if (!punted) return 0;
+  }
+  __sync_fetch_and_add(&punted->bytes, footprint);
+  return 0;
+}
+
 /* Copies the frame into the answers ring buffer. Returns 0 when it is there. */
 static __always_inline int punt_frame(struct __sk_buff* skb, const struct packet* pkt,
                                       const struct skouter_dns_query_value* query,
+                                      const struct skouter_config* cfg,
                                       enum skouter_counter_hook hook, __u64 now) {
   __u32 cpu = bpf_get_smp_processor_id();
   struct answer_record* record = bpf_map_lookup_elem(&answer_scratch, &cpu);
@@ -296,6 +334,11 @@ static __always_inline int punt_frame(struct __sk_buff* skb, const struct packet
   }
   len &= 0xffff; /* a bound the verifier can see */
   if (len == 0 || len > SKOUTER_MAX_FRAME) return -1;
+  __u64 footprint = SKOUTER_RINGBUF_FOOTPRINT(sizeof(record->header) + len);
+  if (!answer_ring_admits(query->identity, footprint, cfg->answer_quota_bytes)) {
+    count(hook, SKOUTER_CNT_DNS_ANSWER_OVER_QUOTA);
+    return -1;
+  }
   if (bpf_skb_load_bytes(skb, 0, record->frame, len) < 0) return -1;
 
   record->header.received_ns = now;
@@ -313,6 +356,7 @@ static __always_inline int punt_frame(struct __sk_buff* skb, const struct packet
     count(hook, SKOUTER_CNT_DNS_ANSWER_RINGBUF_FULL);
     return -1;
   }
+  answer_ring_count(query->identity, footprint);
   return 0;
 }
 
@@ -362,7 +406,7 @@ static __always_inline int dns_intercept_udp(struct __sk_buff* skb, const struct
   }
   /* Never release an answer whose addresses are not installed: when the copy fails,
    * the client's retry finds the query still recorded. */
-  if (punt_frame(skb, pkt, query, hook, now) < 0) return VERDICT_DROP;
+  if (punt_frame(skb, pkt, query, cfg, hook, now) < 0) return VERDICT_DROP;
   count(hook, SKOUTER_CNT_DNS_ANSWER_PUNTED);
   return VERDICT_DROP;
 }
@@ -395,7 +439,7 @@ static __always_inline int dns_intercept_tcp(struct __sk_buff* skb, const struct
     return VERDICT_PASS;
   }
   /* A segment that cannot be copied is dropped: TCP retransmits it. */
-  if (punt_frame(skb, pkt, connection, hook, now) < 0) return VERDICT_DROP;
+  if (punt_frame(skb, pkt, connection, cfg, hook, now) < 0) return VERDICT_DROP;
   count(hook, SKOUTER_CNT_DNS_TCP_SEGMENT_HELD);
   return VERDICT_DROP;
 }

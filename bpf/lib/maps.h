@@ -1,8 +1,8 @@
 /* Every map of the datapath. The definitions are __weak so that each program file can
  * include this header and the BPF linker merges them into one set of maps. Each map
  * has one writer in userspace (see bpf/datapath.h); the programs only read, except for
- * the flow tables, the query table, the counters, the event budget and the two ring
- * buffers. */
+ * the flow tables, the query table, the counters, the event budget, the two ring
+ * buffers and answer_bytes_punted. */
 #ifndef SKOUTER_BPF_LIB_MAPS_H
 #define SKOUTER_BPF_LIB_MAPS_H
 
@@ -107,6 +107,26 @@ struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
   __uint(max_entries, 1 << 20);
 } events SEC(".maps") __weak;
+
+/* What each identity put into the answers ring (the programs add) and what of it the
+ * daemon has read (the daemon adds); see struct skouter_answer_bytes. Room for every
+ * identity the identities map can name, twice over: the daemon removes an identity's
+ * entries once the ring holds nothing of it. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1 << 17);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, __u32); /* identity */
+  __type(value, struct skouter_answer_bytes);
+} answer_bytes_punted SEC(".maps") __weak;
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1 << 17);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, __u32); /* identity */
+  __type(value, struct skouter_answer_bytes);
+} answer_bytes_consumed SEC(".maps") __weak;
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -41,6 +41,7 @@
 
 #include "daemon/host_network.h"
 #include "daemon/interface_table.h"
+#include "resolver/answer_ring_quota.h"
 #include "tests/bpf/datapath_fixture.h"
 #include "tests/bpf/packet_builder.h"
 
@@ -1814,6 +1815,241 @@ class AnswerFreshnessTest : public AttackTest {};
 TEST_P(AnswerFreshnessTest, Verdict) { runCase(Program::kUplinkIngress); }
 INSTANTIATE_TEST_SUITE_P(Attack, AnswerFreshnessTest,
                          ::testing::ValuesIn(forBothFamilies(answerFreshnessCases)), caseName);
+
+// =================================================================================
+// THREATS.md, what must hold, 3: "A workload cannot make the firewall act for another
+// workload: [...] evict another's state, or starve the daemon so that others' answers
+// pass unchecked."
+//
+// Every workload's answers go through one ring to the daemon. A workload whose
+// resolver answers faster than the daemon reads (large TCP segments, a burst of UDP
+// answers) could fill it, and every other workload's answers would then be dropped:
+// their DNS fails. Each identity holds at most its quota of the ring unread; beyond
+// it its own answers are dropped and counted, the query stays recorded for the
+// client's retry, and the others' answers are still held. Pods are bound to lo.
+
+constexpr std::uint32_t kAnswerQuota = 256 * 1024;
+constexpr std::uint16_t kAnswerPort = 40053;
+
+// The bytes `packet` takes in the answers ring once held: the record's header and the
+// frame, in the ring's 8-byte units behind its own header.
+std::uint64_t ringFootprint(const Packet& packet) {
+  return SKOUTER_RINGBUF_FOOTPRINT(sizeof(skouter_answer_header) + packet.frame.size());
+}
+
+// What the programs counted of `identity`'s answers put into the ring, and what the
+// daemon counted of them as read.
+std::function<void(DatapathFixture&)> ringHeld(std::uint32_t identity, std::uint64_t punted,
+                                               std::uint64_t consumed = 0) {
+  return [=](DatapathFixture& datapath) {
+    ASSERT_EQ(datapath.datapath().answerBytesPunted().update(identity, {.bytes = punted}), 0);
+    if (consumed == 0) return;
+    ASSERT_EQ(datapath.datapath().answerBytesConsumed().update(identity, {.bytes = consumed}), 0);
+  };
+}
+
+std::uint64_t puntedBytes(DatapathFixture& datapath, std::uint32_t identity) {
+  const auto punted = datapath.datapath().answerBytesPunted().lookup(identity);
+  return punted ? punted->bytes : 0;
+}
+
+// The case's answer went into the ring for `identity`, and counts against it.
+std::function<void(DatapathFixture&)> heldFor(std::uint32_t identity, std::uint64_t before,
+                                              std::uint64_t footprint) {
+  return [=](DatapathFixture& datapath) {
+    EXPECT_EQ(puntedBytes(datapath, identity), before + footprint);
+    const auto held = datapath.drainAnswers();
+    ASSERT_EQ(held.size(), 1u);
+    EXPECT_EQ(held[0].header.identity, identity);
+  };
+}
+
+// The case's answer is not in the ring and nothing more is counted against
+// `identity`; `queries_left` are still recorded (a dropped answer's query stays, so
+// the client's retry is held).
+std::function<void(DatapathFixture&)> notHeldFor(std::uint32_t identity, std::uint64_t before,
+                                                 std::size_t queries_left = 1) {
+  return [=](DatapathFixture& datapath) {
+    EXPECT_EQ(puntedBytes(datapath, identity), before);
+    EXPECT_TRUE(datapath.drainAnswers().empty());
+    EXPECT_EQ(datapath.queries().size(), queries_left);
+  };
+}
+
+std::vector<PacketCase> answerQuotaCases(const Lab& l, const IpAddress& client,
+                                         std::uint32_t identity, std::uint32_t other) {
+  const TestNetwork& n = *l.network;
+  const Packet answer = PacketBuilder(n.resolver, client)
+                            .udp(kDnsPort, kAnswerPort, dnsAnswer(kDnsId, "example.com", n.learned))
+                            .build();
+  const Packet segment = PacketBuilder(n.resolver, client)
+                             .tcp(kDnsPort, kAnswerPort, kTcpPsh | kTcpAck,
+                                  tcpFramed(dnsAnswer(kDnsId, "example.com", n.learned)))
+                             .build();
+  const std::uint64_t footprint = ringFootprint(answer);
+  const auto query_of = [=](std::uint32_t who) {
+    return [=](DatapathFixture& datapath) {
+      datapath.putQuery(DatapathFixture::queryKey(client, kAnswerPort, kDnsId), datapathNowNs(), {},
+                        who);
+    };
+  };
+  const auto quota = [](DatapathFixture& datapath) { datapath.setAnswerQuotaBytes(kAnswerQuota); };
+  const auto query = all(quota, query_of(identity));
+  std::vector<PacketCase> cases = {
+      {.description = "an answer is dropped while its workload holds its share of the ring",
+       .packet = answer,
+       .setup = all(query, ringHeld(identity, kAnswerQuota)),
+       .verdict = Verdict::kDrop,
+       .moved = {{"dns_answer_over_quota", 1}},
+       .check = notHeldFor(identity, kAnswerQuota)},
+      {.description = "an answer is dropped when it would take its workload past its share",
+       .packet = answer,
+       .setup = all(query, ringHeld(identity, kAnswerQuota - footprint + 1)),
+       .verdict = Verdict::kDrop,
+       .moved = {{"dns_answer_over_quota", 1}},
+       .check = notHeldFor(identity, kAnswerQuota - footprint + 1)},
+      {.description = "an answer that fills the share of its workload exactly is held",
+       .packet = answer,
+       .setup = all(query, ringHeld(identity, kAnswerQuota - footprint)),
+       .verdict = Verdict::kDrop,
+       .moved = {{"dns_answer_punted", 1}},
+       .check = heldFor(identity, kAnswerQuota - footprint, footprint)},
+      {.description = "an answer is held while another workload holds its share of the ring",
+       .packet = answer,
+       .setup = all(query, ringHeld(other, kAnswerQuota)),
+       .verdict = Verdict::kDrop,
+       .moved = {{"dns_answer_punted", 1}},
+       .check = heldFor(identity, 0, footprint)},
+      {.description = "an answer is held once the daemon has read what its workload held",
+       .packet = answer,
+       .setup = all(query, ringHeld(identity, 10 * kAnswerQuota, 10 * kAnswerQuota)),
+       .verdict = Verdict::kDrop,
+       .moved = {{"dns_answer_punted", 1}},
+       .check = heldFor(identity, 10 * kAnswerQuota, footprint)},
+      // The daemon may read a record before the program that put it there counts it.
+      {.description = "an answer is held when the daemon counted more read than was put",
+       .packet = answer,
+       .setup = all(query, ringHeld(identity, kAnswerQuota, kAnswerQuota + footprint)),
+       .verdict = Verdict::kDrop,
+       .moved = {{"dns_answer_punted", 1}},
+       .check = heldFor(identity, kAnswerQuota, footprint)},
+      {.description = "without a quota an answer is held whatever its workload holds",
+       .packet = answer,
+       .setup = all(query_of(identity), ringHeld(identity, 100 * kAnswerQuota)),
+       .verdict = Verdict::kDrop,
+       .moved = {{"dns_answer_punted", 1}},
+       .check = heldFor(identity, 100 * kAnswerQuota, footprint)},
+      // The failsafe comes first: DNS never goes dark while the daemon is away.
+      {.description = "an answer over the share of its workload passes while the daemon is silent",
+       .packet = answer,
+       .setup = all(query, ringHeld(identity, kAnswerQuota),
+                    [](DatapathFixture& datapath) { datapath.beatStale(); }),
+       .verdict = Verdict::kPass,
+       .moved = {{"dns_answer_failsafe", 1}},
+       .check = notHeldFor(identity, kAnswerQuota, 0)},
+      {.description = "a TCP segment is dropped while its workload holds its share",
+       .packet = segment,
+       .setup = all(
+           quota,
+           [=](DatapathFixture& datapath) {
+             datapath.putQuery(DatapathFixture::tcpConnectionKey(client, kAnswerPort),
+                               datapathNowNs(), {}, identity);
+           },
+           ringHeld(identity, kAnswerQuota)),
+       .verdict = Verdict::kDrop,
+       .moved = {{"dns_answer_over_quota", 1}},
+       .check = notHeldFor(identity, kAnswerQuota)},
+  };
+  for (PacketCase& packet_case : cases) packet_case.network = l.network;
+  return cases;
+}
+
+class HostAnswerQuotaTest : public AttackTest {};
+TEST_P(HostAnswerQuotaTest, Verdict) { runCase(Program::kUplinkIngress); }
+INSTANTIATE_TEST_SUITE_P(Attack, HostAnswerQuotaTest,
+                         ::testing::ValuesIn(forBothFamilies(+[](const Lab& l) {
+                           return answerQuotaCases(l, l.network->host, SKOUTER_HOST_IDENTITY,
+                                                   kPodA);
+                         })),
+                         caseName);
+
+class PodAnswerQuotaTest : public AttackTest {
+ protected:
+  void SetUp() override {
+    AttackTest::SetUp();
+    if (HasFatalFailure()) return;
+    addIdentity(labOf(*GetParam().network).pod_a, kPodA);
+  }
+};
+TEST_P(PodAnswerQuotaTest, Verdict) { runCase(Program::kPodEgress); }
+INSTANTIATE_TEST_SUITE_P(Attack, PodAnswerQuotaTest,
+                         ::testing::ValuesIn(forBothFamilies(+[](const Lab& l) {
+                           return answerQuotaCases(l, l.pod_a, kPodA, kPodB);
+                         })),
+                         caseName);
+
+// The attack itself: pod A's resolver sends the largest segments a test can make, as
+// fast as the programs take them, while the daemon reads nothing. The ring takes pod
+// A's share and no more, the host's answer is still held, and once the daemon has read
+// the ring (counting what it read, as skouterd does), pod A's answers are held again.
+class AnswerRingFloodTest : public DatapathFixture {};
+
+TEST_F(AnswerRingFloodTest, OneWorkloadFillsOnlyItsShareAndTheOthersAnswersAreStillHeld) {
+  const Lab& l = ipv4Lab();
+  const TestNetwork& n = *l.network;
+  installPolicy(n);
+  addIdentity(l.pod_a, kPodA);
+  const std::uint64_t quota = datapath().ringFill(Datapath::Ring::kAnswers).size_bytes / 4;
+  setAnswerQuotaBytes(static_cast<std::uint32_t>(quota));
+  putQuery(tcpConnectionKey(l.pod_a, kAnswerPort), datapathNowNs(), {}, kPodA);
+  const Bytes header = PacketBuilder(n.resolver, l.pod_a)
+                           .tcp(kDnsPort, kAnswerPort, kTcpPsh | kTcpAck, {})
+                           .build()
+                           .frame;
+  const Packet flood = PacketBuilder(n.resolver, l.pod_a)
+                           .tcp(kDnsPort, kAnswerPort, kTcpPsh | kTcpAck,
+                                Bytes(largestTestRunFrame() - header.size(), 0x5a))
+                           .build();
+  const auto refused = [&] {
+    const Counters now = counters(SKOUTER_COUNTER_HOOK_POD_EGRESS);
+    return now.count("dns_answer_over_quota") + now.count("dns_answer_ringbuf_full");
+  };
+  std::uint64_t held = 0;
+  for (int i = 0; i < 100000 && refused() == 0; ++i) {
+    ASSERT_EQ(runPodEgress(flood), Verdict::kDrop);
+    held = counters(SKOUTER_COUNTER_HOOK_POD_EGRESS)["dns_tcp_segment_held"];
+  }
+  EXPECT_EQ(counters(SKOUTER_COUNTER_HOOK_POD_EGRESS),
+            (Counters{{"dns_tcp_segment_held", held}, {"dns_answer_over_quota", 1}}));
+  EXPECT_LE(held * ringFootprint(flood), quota);
+  EXPECT_GT((held + 1) * ringFootprint(flood), quota);
+  EXPECT_EQ(puntedBytes(*this, kPodA), held * ringFootprint(flood));
+
+  putQuery(queryKey(n.host, kAnswerPort, kDnsId), datapathNowNs());
+  const Packet answer = PacketBuilder(n.resolver, n.host)
+                            .udp(kDnsPort, kAnswerPort, dnsAnswer(kDnsId, "example.com", n.learned))
+                            .build();
+  const HookCounters before = counters();
+  EXPECT_EQ(runUplinkIngress(answer), Verdict::kDrop);
+  EXPECT_EQ(countersMoved(before, counters()),
+            (HookCounters{{"uplink_ingress", {{"dns_answer_punted", 1}}}}));
+
+  resolver::AnswerRingQuota ring_quota(datapath().answerBytesPunted(),
+                                       datapath().answerBytesConsumed());
+  for (const PuntedAnswer& record : drainAnswers()) {
+    Bytes bytes(sizeof(record.header));
+    std::memcpy(bytes.data(), &record.header, sizeof(record.header));
+    bytes.insert(bytes.end(), record.frame.begin(), record.frame.end());
+    ring_quota.consumed(bytes);
+  }
+  EXPECT_EQ(ring_quota.heldBytes(kPodA), 0u);
+  EXPECT_EQ(ring_quota.heldBytes(SKOUTER_HOST_IDENTITY), 0u);
+  const Counters before_retry = counters(SKOUTER_COUNTER_HOOK_POD_EGRESS);
+  EXPECT_EQ(runPodEgress(flood), Verdict::kDrop);
+  EXPECT_EQ(countersMoved(before_retry, counters(SKOUTER_COUNTER_HOOK_POD_EGRESS)),
+            (Counters{{"dns_tcp_segment_held", 1}}));
+  EXPECT_EQ(ring_quota.heldBytes(kPodA), ringFootprint(flood));
+}
 
 }  // namespace
 }  // namespace skouter::bpftest

@@ -219,6 +219,12 @@ void DatapathFixture::setEventRateLimit(std::uint32_t events_per_second) {
   writeConfig(settings);
 }
 
+void DatapathFixture::setAnswerQuotaBytes(std::uint32_t bytes) {
+  skouter_config settings = config();
+  settings.answer_quota_bytes = bytes;
+  writeConfig(settings);
+}
+
 void DatapathFixture::beatAt(std::uint64_t beat_ns) {
   if (datapath_->heartbeat().update(0, {.last_beat_ns = beat_ns}) != 0) {
     throw std::runtime_error("cannot write heartbeat");

@@ -120,6 +120,8 @@ class DatapathFixture : public ::testing::Test {
   void setFlowIdleNs(std::uint64_t flow_idle_ns);
   void setReinjectMark(std::uint32_t mark);
   void setEventRateLimit(std::uint32_t events_per_second);
+  // The answers ring bytes one identity may hold unread (0, as tests start: no quota).
+  void setAnswerQuotaBytes(std::uint32_t bytes);
   skouter_config config() const;
 
   // heartbeat

@@ -81,9 +81,19 @@ struct FlowValue {
   std::uint32_t identity;
 };
 static_assert(sizeof(FlowKey) == 40 && sizeof(FlowValue) == 16);
+// No answer_quota_bytes.
+struct Config {
+  std::uint32_t layout_version;
+  std::uint32_t flags;
+  std::uint32_t reinject_mark;
+  std::uint32_t event_rate_limit;
+  std::uint64_t failsafe_ns;
+  std::uint64_t flow_idle_ns;
+};
+static_assert(sizeof(Config) == 32);
 // Reasons per hook: layout 6 added pod_spoofed_source, source_routed,
-// forwarded_unknown_interface and inbound_no_receiver.
-constexpr std::uint32_t kCounters = SKOUTER_CNT_MAX - 4;
+// forwarded_unknown_interface, inbound_no_receiver and dns_answer_over_quota.
+constexpr std::uint32_t kCounters = SKOUTER_CNT_MAX - 5;
 // Layout 6 holds more trusted resolvers.
 constexpr std::uint32_t kTrustedResolvers = 64;
 }  // namespace layout5
@@ -201,11 +211,12 @@ TEST_F(LayoutTest, ThePreviousLayoutIsMigratedWithItsEntriesAndNewCounters) {
   const skouter_config before = pinnedConfig();
   closeDatapath();
 
-  setPinnedLayout(SKOUTER_MIGRATABLE_LAYOUT_VERSION);
   // Maps new in layout 6 were not there; those whose shape changed had the old one.
   unlink(pinPath("inbound_flows").c_str());
   unlink(pinPath("interfaces").c_str());
   unlink(pinPath("link_prefixes").c_str());
+  unlink(pinPath("answer_bytes_punted").c_str());
+  unlink(pinPath("answer_bytes_consumed").c_str());
   pinNewMap(pinPath("trusted_resolvers"), BPF_MAP_TYPE_HASH, sizeof(skouter_resolver_key),
             sizeof(skouter_resolver_value), layout5::kTrustedResolvers);
   pinNewMap(pinPath("identities"), BPF_MAP_TYPE_HASH, sizeof(skouter_addr),
@@ -214,6 +225,18 @@ TEST_F(LayoutTest, ThePreviousLayoutIsMigratedWithItsEntriesAndNewCounters) {
             sizeof(layout5::FlowValue), 1u << 18);
   pinNewMap(pinPath("counters"), BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(std::uint32_t),
             sizeof(std::uint64_t), std::uint32_t{SKOUTER_COUNTER_HOOKS} * layout5::kCounters);
+  pinNewMap(pinPath("config"), BPF_MAP_TYPE_ARRAY, sizeof(std::uint32_t), sizeof(layout5::Config),
+            1);
+  {
+    const PinnedMap config(pinPath("config"));
+    const layout5::Config old_config{.layout_version = SKOUTER_MIGRATABLE_LAYOUT_VERSION,
+                                     .flags = before.flags,
+                                     .reinject_mark = before.reinject_mark,
+                                     .event_rate_limit = 250,
+                                     .failsafe_ns = before.failsafe_ns,
+                                     .flow_idle_ns = before.flow_idle_ns};
+    ASSERT_EQ((BpfMap<std::uint32_t, layout5::Config>(config.fd()).update(0, old_config)), 0);
+  }
   {
     const PinnedMap identities(pinPath("identities"));
     const layout5::IdentityValue identity{.identity = kPod, .flags = SKOUTER_IDENTITY_AUDIT};
@@ -335,6 +358,10 @@ TEST_F(LayoutTest, ThePreviousLayoutIsMigratedWithItsEntriesAndNewCounters) {
   EXPECT_EQ(after.flags, before.flags);
   EXPECT_EQ(after.reinject_mark, before.reinject_mark);
   EXPECT_EQ(after.failsafe_ns, before.failsafe_ns);
+  EXPECT_EQ(after.flow_idle_ns, before.flow_idle_ns);
+  EXPECT_EQ(after.event_rate_limit, 250u);
+  EXPECT_EQ(after.answer_quota_bytes, 0u) << "no quota until the new daemon sets one";
+  EXPECT_EQ(PinnedMap(pinPath("config")).info().value_size, sizeof(skouter_config));
 
   // And the next daemon takes that over as its own layout, entries and all.
   closeDatapath();

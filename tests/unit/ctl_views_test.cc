@@ -204,7 +204,8 @@ const json kStatus = json::parse(R"({
                  "egress_allowed_static": 30, "egress_allowed_resolver": 4,
                  "egress_allowed_control": 0, "egress_fail_open": 0, "egress_denied": 50,
                  "egress_port_denied": 6, "pod_unknown_source": 0, "egress_audited": 0,
-                 "egress_expired": 9, "dns_answer_unsolicited": 2, "dns_answer_failsafe": 0},
+                 "egress_expired": 9, "dns_answer_unsolicited": 2, "dns_answer_failsafe": 0,
+                 "dns_answer_over_quota": 3},
     "answers": {"allowed": 300, "denied": 12, "malformed": 0, "question_mismatch": 0,
                 "dropped_install_failed": 0}}
 })");
@@ -223,7 +224,8 @@ TEST(StatusLinesTest, OneScreenOfWhatMatters) {
       "heartbeat    12 ms ago",
       "entries      120 learned, 4 static",
       "packets      1234 allowed, 56 denied, 0 audited",
-      "dns answers  300 allowed, 12 denied, 2 unsolicited",
+      "dns answers  300 allowed, 12 denied, 2 unsolicited, 3 dropped (over a workload's ring "
+      "share)",
       "tables       allowed_ips          120 / 65536    0.2%",
       "             flows              61000 / 65536   93.0%  nearly full",
       "             trusted_resolvers      2 / 64       3.1%",

@@ -50,9 +50,16 @@ TEST(OptionsTest, CommandLinesBecomeOptions) {
          return o.policy_path == "/etc/p" && o.config_path.empty() &&
                 o.admin_socket == "/run/skouter/skouterd.sock" && o.event_rate_limit == 1000 &&
                 o.log_format == LogFormat::kText && o.metrics_address.empty() && !o.audit &&
-                o.ttl_grace_s == 5 && o.reinject_mark == 0x5c0a && !o.max_ttl_s;
+                o.ttl_grace_s == 5 && o.reinject_mark == 0x5c0a && !o.max_ttl_s &&
+                o.answers_ring_share == 25;
        },
        "defaults"},
+      {{"--policy", "/p", "--answers-ring-share", "100"},
+       [](const DaemonOptions& o) { return o.answers_ring_share == 100; },
+       "a workload may fill the whole answers ring"},
+      {{"--policy", "/p", "--answers-ring-share", "1"},
+       [](const DaemonOptions& o) { return o.answers_ring_share == 1; },
+       "the smallest share still holds the largest answer"},
       {{"--policy", "/p", "--interface", "eth0", "--interface", "eth1"},
        [](const DaemonOptions& o) {
          return o.interfaces == Args{"eth0", "eth1"};
@@ -142,6 +149,9 @@ TEST(OptionsTest, BadCommandLinesAreUsageErrorsThatSayWhatIsWrong) {
       {{"--policy", "/p", "--event-rate-limit", "lots"}, "--event-rate-limit: 'lots' is not a"},
       {{"--policy", "/p", "--event-rate-limit", "4294967296"}, "event-rate-limit"},
       {{"--policy", "/p", "--failsafe-timeout", "0"}, "--failsafe-timeout: must be at least 1"},
+      {{"--policy", "/p", "--answers-ring-share", "0"}, "--answers-ring-share: must be 1 to 100"},
+      {{"--policy", "/p", "--answers-ring-share", "101"}, "--answers-ring-share: must be 1 to 100"},
+      {{"--policy", "/p", "--answers-ring-share", "25%"}, "--answers-ring-share: '25%' is not a"},
       {{"--policy", "/p", "--log-format", "yaml"}, "--log-format: 'yaml' is not text or json"},
       {{"--policy", "/p", "--log-level", "loud"}, "--log-level: 'loud' is not"},
       {{"--policy", "/p", "--metrics-address", "9090"}, "--metrics-address: '9090' is not"},
@@ -211,6 +221,7 @@ TEST(OptionsTest, HelpListsEveryFlagWithItsDefault) {
     EXPECT_TRUE(contains(flags.at(name), "(default: ")) << "--" << name;
   }
   EXPECT_TRUE(contains(flags.at("event-rate-limit"), "(default: 1000)"));
+  EXPECT_TRUE(contains(flags.at("answers-ring-share"), "(default: 25)"));
   EXPECT_TRUE(contains(flags.at("log-format"), "(default: text)"));
   EXPECT_TRUE(contains(flags.at("metrics-address"), "(default: none)"));
   EXPECT_TRUE(contains(flags.at("config"), "(default: none)"));
@@ -404,6 +415,7 @@ TEST_F(ConfigFileTest, AFileValueGetsTheSameChecksAsTheSameFlag) {
            {"admin-namespaces", "ops_team"},
            {"max-tcp-streams", "0"},
            {"tcp-buffer-size", "65536"},
+           {"answers-ring-share", "101"},
        }) {
     const auto from_flag = parse({"--policy", "/p", "--" + key, value});
     const auto from_file = parseWith("policy: /p\n" + key + ": " + value + "\n");
@@ -449,6 +461,8 @@ TEST_F(ConfigFileTest, EveryLongFlagIsAKeyOfTheFile) {
        {"max-ips-per-name: 7", [](auto& o) { return o.max_ips_per_name == 7; }}},
       {"max-ips-per-workload",
        {"max-ips-per-workload: 5", [](auto& o) { return o.max_ips_per_workload == 5; }}},
+      {"answers-ring-share",
+       {"answers-ring-share: 10", [](auto& o) { return o.answers_ring_share == 10; }}},
       {"max-names-per-ip",
        {"max-names-per-ip: 3", [](auto& o) { return o.max_names_per_ip == 3; }}},
       {"max-tcp-streams", {"max-tcp-streams: 11", [](auto& o) { return o.max_tcp_streams == 11; }}},
