@@ -1,5 +1,6 @@
 #include "resolver/allowed_ip_table.h"
 
+#include "common/keyed_hash.h"
 #include "resolver/dns_question.h"
 
 #include <algorithm>
@@ -21,10 +22,10 @@ std::uint32_t fnv1a(const std::string& text) {
   return hash;
 }
 
-// Where a learned name or address goes in its index.
+// Where a learned name or address goes in its index. Keyed: the names are the
+// workloads' to choose.
 std::uint32_t hashOf(std::uint32_t identity, std::string_view text) {
-  const std::uint64_t hash =
-      std::hash<std::string_view>{}(text) ^ (identity * 0x9E3779B97F4A7C15ull);
+  const std::uint64_t hash = KeyedHash::processKey()(text) ^ (identity * 0x9E3779B97F4A7C15ull);
   return static_cast<std::uint32_t>(hash ^ (hash >> 32));
 }
 
