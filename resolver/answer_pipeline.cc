@@ -538,6 +538,15 @@ void AnswerPipeline::handleTcpSegment(const skouter_answer_header& header,
   // offsets must not move): TTL capping, in messages that lie wholly in this segment.
   const RewriteSettings in_place{DenyResponse::kPassthrough, rewrite_.max_ttl_s, false};
   static const std::vector<policy::StaticEntry> kNoStaticEntries;
+  if (verifier_ && header.identity == SKOUTER_HOST_IDENTITY &&
+      verifier_->ownsPort(segment->client_port)) {
+    // A confirmation completed over TCP (its answer did not fit in UDP): judged, it
+    // would wait on a confirmation of its own, and that one on another.
+    ++stats_.own_lookups;
+    ++stats_.tcp_segments;
+    deliverSegment(*segment, header, linkHeaderOf(frame, header));
+    return;
+  }
   if (header.flags & SKOUTER_CONNECTION_STARTED) {
     std::uint32_t initial_sequence = 0;
     std::memcpy(&initial_sequence, header.question, sizeof(initial_sequence));

@@ -61,6 +61,13 @@ TEST_F(DnsPipelineTest, TruncatedNameWorksThroughTcpFallbackForEveryAddress) {
   EXPECT_EQ(reached.out, "120\n") << reached.describe();
   EXPECT_GE(counter("answers", "truncated_resolved"), 1u);
   EXPECT_EQ(learnedAddresses("big.wikipedia.org").size(), 120u);
+  // --verify-answers confirmed the partial answer with a lookup of its own that did not
+  // fit in UDP either and was completed over TCP; that answer went to the daemon
+  // unjudged. Judged, it would have waited on a confirmation of its own, and that one
+  // on another, up to --max-pending-lookups (256). A handful: the two of this name,
+  // and those of the pre-warming of the policy's literal names.
+  EXPECT_GE(counter("answers", "own_lookups"), 2u) << daemon_->status()["counters"].dump(2);
+  EXPECT_LE(counter("verify", "lookups"), 10u) << daemon_->status()["counters"].dump(2);
 }
 
 // Answers nobody asked for: from another address, or from the resolver's address
