@@ -95,9 +95,8 @@ bool skipName(std::span<const std::uint8_t> dns, std::size_t& at) {
 // write TTLs into them. True when ldns reads every record after the question exactly
 // up to the end of its RDATA.
 bool recordsEndAtRdlength(std::span<const std::uint8_t> dns) {
-  constexpr std::size_t kDnsHeader = 12;
-  if (dns.size() < kDnsHeader) return false;
-  std::size_t at = kDnsHeader;
+  if (dns.size() < kDnsHeaderSize) return false;
+  std::size_t at = kDnsHeaderSize;
   for (std::size_t i = 0; i < read16(dns, 4); ++i) {
     if (!skipName(dns, at) || at + 4 > dns.size()) return false;
     at += 4;  // type, class

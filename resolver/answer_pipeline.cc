@@ -19,8 +19,6 @@ namespace skouter::resolver {
 
 namespace {
 
-constexpr std::size_t kDnsHeaderSize = 12;
-
 // Whether `dns` asks exactly one question, the one whose bytes the datapath recorded
 // from the query (`asked_section`: the bytes after the query's header).
 bool answersTheQuestion(std::span<const std::uint8_t> dns,

@@ -1,5 +1,7 @@
 #include "resolver/answer_rewriter.h"
 
+#include "resolver/dns_question.h"
+
 #include <ldns/ldns.h>
 #include <netinet/in.h>
 
@@ -14,7 +16,6 @@
 namespace skouter::resolver {
 namespace {
 
-constexpr std::size_t kDnsHeader = 12;
 constexpr std::size_t kIpv6Header = 40;
 constexpr std::size_t kUdpHeader = 8;
 constexpr std::size_t kMaxIpLength = 0xffff;
@@ -101,8 +102,8 @@ bool skipName(std::span<const std::uint8_t> dns, std::size_t& at) {
 // The records of every section after the question, or nullopt if the counts of the
 // header do not describe the message. Bytes after the last record are ignored.
 std::optional<std::vector<WireRecord>> walkRecords(std::span<const std::uint8_t> dns) {
-  if (dns.size() < kDnsHeader) return std::nullopt;
-  std::size_t at = kDnsHeader;
+  if (dns.size() < kDnsHeaderSize) return std::nullopt;
+  std::size_t at = kDnsHeaderSize;
   for (std::uint16_t i = 0; i < read16(dns, 4); ++i) {
     if (!skipName(dns, at) || at + 4 > dns.size()) return std::nullopt;
     at += 4;

@@ -15,7 +15,6 @@ namespace skouter::resolver {
 
 namespace {
 
-constexpr std::size_t kDnsHeaderSize = 12;
 constexpr std::uint16_t kEdnsPayload = 1232;  // as DnsClient's own queries
 
 // Every name allowed: a confirmation reads the addresses of the question's CNAME chain

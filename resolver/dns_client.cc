@@ -1,5 +1,7 @@
 #include "resolver/dns_client.h"
 
+#include "resolver/dns_question.h"
+
 #include <ares.h>
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
@@ -18,13 +20,12 @@ namespace skouter::resolver {
 namespace {
 
 constexpr int kClassIn = 1;
-constexpr std::size_t kHeaderSize = 12;
 constexpr int kRcodeNoError = 0;
 constexpr int kRcodeNxDomain = 3;
 
 // The error for a finished query (see DnsClient::Callback).
 std::string errorFor(int status, const std::vector<std::uint8_t>& answer) {
-  if (answer.size() < kHeaderSize) return ares_strerror(status);
+  if (answer.size() < kDnsHeaderSize) return ares_strerror(status);
   const bool truncated = (answer[2] & 0x02) != 0;
   const int rcode = answer[3] & 0x0f;
   if (truncated) return "truncated";

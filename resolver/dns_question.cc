@@ -5,8 +5,6 @@ namespace {
 
 constexpr std::uint8_t kMaxLabel = 63;
 
-constexpr std::size_t kHeader = 12;
-
 std::uint16_t read16(std::span<const std::uint8_t> bytes, std::size_t at) {
   return static_cast<std::uint16_t>((bytes[at] << 8) | bytes[at + 1]);
 }
@@ -67,8 +65,8 @@ std::string printableName(std::string_view name) {
 }
 
 bool namesAreSound(std::span<const std::uint8_t> dns) {
-  if (dns.size() < kHeader) return false;
-  std::size_t at = kHeader;
+  if (dns.size() < kDnsHeaderSize) return false;
+  std::size_t at = kDnsHeaderSize;
   for (std::uint16_t i = 0; i < read16(dns, 4); ++i) {
     if (!soundName(dns, at, dns.size()) || at + 4 > dns.size()) return false;
     at += 4;
@@ -109,7 +107,7 @@ bool namesAreSound(std::span<const std::uint8_t> dns) {
 
 bool tsigIsLastIfPresent(std::span<const std::uint8_t> dns) {
   constexpr std::uint16_t kTypeTsig = 250;
-  std::size_t at = kHeader;
+  std::size_t at = kDnsHeaderSize;
   for (std::uint16_t i = 0; i < read16(dns, 4); ++i) {
     if (!soundName(dns, at, dns.size())) return false;
     at += 4;

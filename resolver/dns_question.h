@@ -5,6 +5,7 @@
 // name is bytes, and JSON, logs and metric labels take only text).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -12,6 +13,9 @@
 #include <string_view>
 
 namespace skouter::resolver {
+
+// The fixed header of every DNS message (RFC 1035 section 4.1.1): id, flags, counts.
+inline constexpr std::size_t kDnsHeaderSize = 12;
 
 // A wire-format name without compression pointers (as in a question section or an
 // ldns rdf). Returns nullopt when the labels run past `wire` or no root label ends it;

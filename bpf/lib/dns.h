@@ -150,6 +150,20 @@ __attribute__((noinline, weak)) int udp_checksum_acceptable(struct __sk_buff* sk
   return fold_checksum((__u32)sum) == 0xffff;
 }
 
+/* The per-CPU scratch query value, made fresh for `identity` at `now`: no question yet,
+ * no flags. */
+static __always_inline struct skouter_dns_query_value* fresh_query_value(__u32 identity,
+                                                                          __u64 now) {
+  __u32 zero = 0;
+  struct skouter_dns_query_value* value = bpf_map_lookup_elem(&query_scratch, &zero);
+  if (!value) return 0;
+  value->sent_ns = now;
+  value->identity = identity;
+  value->question_len = 0;
+  value->flags = 0;
+  return value;
+}
+
 static __always_inline void dns_record_udp_query(struct __sk_buff* skb, const struct packet* pkt,
                                                  __u32 identity, __u64 now,
                                                  enum skouter_counter_hook hook) {
@@ -159,13 +173,8 @@ static __always_inline void dns_record_udp_query(struct __sk_buff* skb, const st
   if (!udp_checksum_acceptable(skb, pkt->l3_offset, pkt->l4_offset, pkt->l3_end, pkt->family))
     return;
 
-  __u32 zero = 0;
-  struct skouter_dns_query_value* value = bpf_map_lookup_elem(&query_scratch, &zero);
+  struct skouter_dns_query_value* value = fresh_query_value(identity, now);
   if (!value) return;
-  value->sent_ns = now;
-  value->identity = identity;
-  value->question_len = 0;
-  value->flags = 0;
   __u32 question_offset = pkt->l4_offset + sizeof(struct udphdr) + DNS_HEADER_LEN;
   if (pkt->l3_end > question_offset)
     value->question_len =
@@ -189,9 +198,6 @@ __attribute__((noinline, weak)) int dns_record_tcp_queries(struct __sk_buff* skb
                                                            const struct packet* pkt, __u32 identity,
                                                            __u64 now, __u32 hook) {
   if (!pkt) return 0;
-  __u32 zero = 0;
-  struct skouter_dns_query_value* value = bpf_map_lookup_elem(&query_scratch, &zero);
-  if (!value) return 0;
   __u32 offset = pkt->l4_offset + pkt->tcp_header_len;
   __u32 end = pkt->l3_end;
   int recorded = 0;
@@ -204,10 +210,8 @@ __attribute__((noinline, weak)) int dns_record_tcp_queries(struct __sk_buff* skb
       break;
     __u32 length = bpf_ntohs(start.length);
     if (length < DNS_HEADER_LEN || (start.dns.flags1 & DNS_FLAG_QR)) break;
-    value->sent_ns = now;
-    value->identity = identity;
-    value->question_len = 0;
-    value->flags = 0;
+    struct skouter_dns_query_value* value = fresh_query_value(identity, now);
+    if (!value) break;
     __u32 question_offset = offset + 2 + DNS_HEADER_LEN;
     __u32 message_end = offset + 2 + length;
     __u32 available = (message_end < end ? message_end : end);
@@ -240,13 +244,8 @@ static __always_inline void dns_record_tcp_connection(struct __sk_buff* skb,
   if (recorded && recorded->identity == identity && !(pkt->tcp_flags & TCP_FLAG_SYN)) {
     recorded->sent_ns = now;
   } else {
-    __u32 zero = 0;
-    struct skouter_dns_query_value* value = bpf_map_lookup_elem(&query_scratch, &zero);
+    struct skouter_dns_query_value* value = fresh_query_value(identity, now);
     if (!value) return;
-    value->sent_ns = now;
-    value->identity = identity;
-    value->question_len = 0;
-    value->flags = 0;
     bpf_map_update_elem(&dns_queries, &key, value, BPF_ANY);
     count(hook, SKOUTER_CNT_DNS_QUERY_RECORDED);
   }
