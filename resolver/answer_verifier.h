@@ -44,7 +44,10 @@ struct VerifySettings {
   // Lookups per confirmation while addresses stay unconfirmed (rotating subsets).
   int rounds = 3;
   // Confirmed addresses kept, over every question; the least recently used go first.
-  std::size_t cache_addresses = 65536;
+  // An entry costs a few hundred bytes (its name twice, map, list and set nodes), and
+  // random names under an allowed wildcard make one per name: 16,384 keep it to a few
+  // MiB, and still cover a burst of lookups of the names in use.
+  std::size_t cache_addresses = 16384;
 };
 
 struct VerifyStats {
