@@ -368,8 +368,7 @@ void AnswerPipeline::handleUdpAnswer(const skouter_answer_header& header,
     return;
   }
   const auto link_header = linkHeaderOf(frame, header);
-  if (verifier_ && header.identity == SKOUTER_HOST_IDENTITY &&
-      verifier_->ownsPort(clientPortOf(*held))) {
+  if (answersOwnLookup(header, clientPortOf(*held))) {
     // The answer to one of the daemon's confirmation lookups: the verifier checks it.
     // Judged, it would install for the host what a workload was answered.
     ++stats_.own_lookups;
@@ -422,6 +421,11 @@ void AnswerPipeline::finishUdpAnswer(const skouter_answer_header& header, Answer
                    decision.question, pending_lookups_);
   }
   deliver(packet, held.client, header, link_header);
+}
+
+bool AnswerPipeline::answersOwnLookup(const skouter_answer_header& header,
+                                      std::uint16_t client_port) const {
+  return verifier_ && header.identity == SKOUTER_HOST_IDENTITY && verifier_->ownsPort(client_port);
 }
 
 void AnswerPipeline::verifyAnswers(VerifySettings settings) {
@@ -536,8 +540,7 @@ void AnswerPipeline::handleTcpSegment(const skouter_answer_header& header,
   // offsets must not move): TTL capping, in messages that lie wholly in this segment.
   const RewriteSettings in_place{DenyResponse::kPassthrough, rewrite_.max_ttl_s, false};
   static const std::vector<policy::StaticEntry> kNoStaticEntries;
-  if (verifier_ && header.identity == SKOUTER_HOST_IDENTITY &&
-      verifier_->ownsPort(segment->client_port)) {
+  if (answersOwnLookup(header, segment->client_port)) {
     // A confirmation completed over TCP (its answer did not fit in UDP): judged, it
     // would wait on a confirmation of its own, and that one on another.
     ++stats_.own_lookups;

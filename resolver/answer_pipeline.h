@@ -171,6 +171,9 @@ class AnswerPipeline {
   void finishUdpAnswer(const skouter_answer_header& header, AnswerDecision& decision,
                        const HeldPacket& held, std::span<const std::uint8_t> link_header,
                        const std::vector<IpAddress>& unconfirmed);
+  // Whether a held answer goes to one of the verifier's sockets: a confirmation's
+  // answer, handed to the daemon unjudged.
+  bool answersOwnLookup(const skouter_answer_header& header, std::uint16_t client_port) const;
   struct HeldTcpAnswers;
   // Installs the decisions of a held segment from `next` on, each once confirmed, then
   // delivers the segment.
