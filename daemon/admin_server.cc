@@ -176,14 +176,6 @@ tcp::endpoint listenEndpoint(const std::string& address) {
 
 }  // namespace
 
-HttpResponse jsonResponse(const HttpRequest& request, http::status status,
-                          const std::string& body) {
-  HttpResponse response{status, request.version()};
-  response.set(http::field::content_type, "application/json");
-  response.body() = body;
-  return response;
-}
-
 template <class Protocol>
 HttpListener<Protocol>::HttpListener(boost::asio::io_context& io, std::size_t max_sessions,
                                      Handler handler)

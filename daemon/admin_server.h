@@ -1,6 +1,6 @@
 // The admin API: HTTP/1.1 with JSON bodies on a Unix socket (mode 0600, so only root
 // reaches it), and the optional Prometheus endpoint on TCP. Routing is the caller's;
-// these classes only speak HTTP.
+// these classes only speak HTTP (daemon/admin_api.h routes).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -14,19 +14,9 @@
 #include <memory>
 #include <string>
 
-#include "daemon/event_stream.h"
+#include "daemon/admin_api.h"
 
 namespace skouter::daemon {
-
-using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
-using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
-
-// The answer to one request: a response, or (with `stream` set) an endless chunked
-// response of newline-delimited JSON fed by the subscription.
-struct AdminReply {
-  HttpResponse response;
-  std::shared_ptr<EventSubscription> stream;
-};
 
 // The connections a server holds at once; one beyond `max` is closed as it comes.
 struct SessionLimit {
@@ -88,8 +78,5 @@ class MetricsServer {
  private:
   HttpListener<boost::asio::ip::tcp> listener_;
 };
-
-HttpResponse jsonResponse(const HttpRequest& request, boost::beast::http::status status,
-                          const std::string& body);
 
 }  // namespace skouter::daemon

@@ -2,6 +2,8 @@
 // with no I/O, so each can be tested on objects written as YAML.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -60,5 +62,28 @@ std::vector<ServiceEndpoint> tcpEndpointsOf(const nlohmann::json& endpoint_slice
 // caches and some CNIs answer from the endpoints).
 std::vector<resolver::ResolverAddress> dnsResolversOf(
     const nlohmann::json* service, const std::vector<const nlohmann::json*>& endpoint_slices);
+
+// An Egress object of the cluster that is refused, and why.
+struct InvalidEgress {
+  std::string name;  // namespace/name
+  std::string error;
+};
+
+// What the cluster tells this node at one moment (KubernetesSource::snapshot()).
+struct ClusterSnapshot {
+  // The valid ones: those of the admin namespaces first, which thereby take precedence
+  // when Egresses cannot be united; then the others; each by namespace/name.
+  std::vector<policy::Egress> egresses;
+  std::vector<InvalidEgress> invalid_egresses;
+  // Changes whenever an Egress object is added, changed or removed.
+  std::uint64_t egress_generation = 0;
+  std::vector<PodObject> pods;  // on this node
+  std::map<std::string, policy::Labels> namespace_labels;
+  std::optional<policy::Labels> node_labels;  // nullopt until the Node is seen
+  std::vector<resolver::ResolverAddress> dns_resolvers;
+  // Where the API server listens (the default/kubernetes Service's endpoints), with
+  // its ports; the node's own policy always allows them.
+  std::vector<ServiceEndpoint> api_server_endpoints;
+};
 
 }  // namespace skouter::daemon

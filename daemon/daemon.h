@@ -1,5 +1,6 @@
 // skouterd's wiring: the policy, the datapath, the answer path and the admin API on
-// one Asio event loop.
+// one Asio event loop, with its signals and timers. What each piece does lives in
+// its own class; this one builds them in order and tells them when to act.
 #pragma once
 
 #include <array>
@@ -19,8 +20,10 @@
 #include "bpf/counted_map.h"
 #include "bpf/datapath.h"
 #include "common/datapath_clock.h"
+#include "daemon/admin_api.h"
 #include "daemon/admin_server.h"
 #include "daemon/audit_table.h"
+#include "daemon/daemon_view.h"
 #include "daemon/event_stream.h"
 #include "daemon/flow_event_reader.h"
 #include "daemon/flow_table.h"
@@ -29,8 +32,10 @@
 #include "daemon/kubernetes_source.h"
 #include "daemon/options.h"
 #include "daemon/pod_firewall.h"
+#include "daemon/policy_reconciler.h"
 #include "daemon/route_lookup.h"
 #include "daemon/static_rule_table.h"
+#include "daemon/workload_entries.h"
 #include "policy/compiled_policy.h"
 #include "policy/egress.h"
 #include "resolver/allowed_ip_table.h"
@@ -54,41 +59,13 @@ class Daemon {
   void run();
 
  private:
-  // The policy of the pods one set of Egresses selects, and the Egresses left out of it.
-  struct PodPolicy {
-    std::shared_ptr<const policy::CompiledPolicy> policy;
-    std::vector<policy::LeftOutEgress> left_out;
-  };
-  using PodPolicyCache = std::map<std::vector<std::size_t>, PodPolicy>;
-  // An Egress left out of the policy of one workload ("the node", "pod NAMESPACE/NAME").
-  struct LeftOutOfWorkload {
-    std::string workload;
-    policy::LeftOutEgress egress;
-  };
-
-  // The node's policy; Egresses that cannot be united with those before them are left
-  // out of it.
-  policy::WorkloadPolicy compile(const std::vector<policy::Egress>& egresses) const;
   // Recomputes every workload's policy from the file policy and the cluster, and
   // brings the datapath in line: the node's own, then the pods'. A policy that does
   // not compile leaves the one in force untouched and is reported in status.
   void applyAll(const std::string& why);
-  // Brings the datapath in line with host_policy_. False (logged) when a table is
-  // full and part of the policy is missing.
-  bool applyPolicy();
-  // The pods on this node an Egress selects, each with the union of those Egresses;
-  // the others with an address go to `unpoliced`, and the Egresses left out of a pod's
-  // policy to `left_out`.
-  std::vector<PolicedPod> policedPods(const std::vector<policy::Egress>& egresses,
-                                      std::vector<PodObject>& unpoliced,
-                                      std::vector<LeftOutOfWorkload>& left_out);
-  // Logs (when new), adds to `problems` and, for the cluster's Egresses (indices
-  // [first_cluster, end_cluster) of egresses_), reports as Events on them the Egresses
-  // left out of a workload's policy.
-  void reportLeftOut(const std::vector<LeftOutOfWorkload>& left_out, std::size_t first_cluster,
-                     std::size_t end_cluster, std::vector<std::string>& problems);
-  policy::PodSelectionFacts selectionFacts(const PodObject& pod) const;
-  void forgetUnusedPortSets();
+  // Brings the node's own entries in line with its policy. False (logged) when a table
+  // is full and part of the policy is missing.
+  bool applyHostPolicy();
   void onDeniedFlow(const DeniedFlow& flow);
   void writeConfig();
   // Lists the node's interfaces anew: guards new pod interfaces, and tells the uplink
@@ -100,7 +77,6 @@ class Daemon {
   void collectGarbage();
   // Looks up the literal names of `policy` and installs the answers for `identity`.
   void prewarm(std::uint32_t identity, const policy::CompiledPolicy& policy);
-  const policy::CompiledPolicy* policyOf(std::uint32_t identity) const;
   // Reads the policy files anew and applies everything; files that fail to load leave
   // the policy in force untouched and are reported in status.
   void reload(const std::string& why);
@@ -112,68 +88,18 @@ class Daemon {
   void waitForPolicyChange();
   void waitForSighup();
   void scheduleGarbageCollection();
-  AdminReply handleAdmin(const HttpRequest& request);
-  // GET /v1/events: a subscription to the decisions the query's filter selects.
-  AdminReply subscribeEvents(const HttpRequest& request, const std::string& query);
-  // Every metric, in the Prometheus text format (daemon_metrics.cc).
-  std::string metricsText();
-  HttpResponse metricsResponse(const HttpRequest& request);
   void onAnswer(std::uint32_t identity, const IpAddress& client,
                 const resolver::AnswerDecision& decision, resolver::AnswerOutcome outcome);
   void publishPolicyEvent(const std::string& why, const std::string& error);
-  // How full something bounded is: a table (entries) or a ring buffer (unread bytes).
-  struct Fill {
-    std::string name;
-    std::uint64_t used = 0;
-    std::uint64_t capacity = 0;
-    double ratio() const {
-      return capacity == 0 ? 0.0 : static_cast<double>(used) / static_cast<double>(capacity);
-    }
-  };
-  // Every bounded table, and the two ring buffers (daemon_metrics.cc). Counts kept by
-  // each table's writer, or by the last garbage collection for the tables the datapath
-  // writes: a scrape walks no map.
-  std::vector<Fill> tableFill() const;
-  std::vector<Fill> ringFill() const;
-  std::string statusJson() const;
-  std::string entriesJson() const;
-  std::string policiesJson() const;
-  std::string auditJson() const;
-  // What rule `rule` of the policy of `identity` is called.
-  std::string ruleName(std::uint32_t identity, policy::RuleId rule) const;
-  // --trusted-dns and the cluster DNS service's addresses.
-  std::vector<resolver::ResolverAddress> trustedResolvers() const;
-  // "host", "namespace/pod", or "identity N" for one that is gone.
-  std::string workloadName(std::uint32_t identity) const;
-  HttpResponse explain(const HttpRequest& request, const std::string& query) const;
-  bool selectsThisNode(const policy::Egress& egress) const;
   // With --kubernetes, before the cluster's policy was first applied: the pinned
   // state stands, and answers wait for the policy that will judge them.
   bool awaitingCluster() const;
-  // Whether the daemon serves its purpose: the cluster listed and applied.
-  std::string notReadyReason() const;
 
   DaemonOptions options_;
-  std::vector<policy::Egress> file_egresses_;
-  // The file policy and the cluster's Egress objects together.
-  std::vector<policy::Egress> egresses_;
-  policy::CompiledPolicy host_policy_;
-  // --node-label flags over the Node object's labels.
-  policy::NodeLabels node_labels_;
-  ClusterSnapshot cluster_;
-  std::uint64_t file_generation_ = 0;
-  // Pod policies by the Egresses (indices into egresses_) that select the pod; valid
-  // for one (file_generation_, cluster_.egress_generation) pair.
-  PodPolicyCache pod_policies_;
-  std::pair<std::uint64_t, std::uint64_t> pod_policies_generation_{~0ULL, ~0ULL};
-  bool applied_once_ = false;
-  std::pair<std::uint64_t, std::uint64_t> applied_generation_{~0ULL, ~0ULL};
-  // What applyPolicy() last applied to the node, for its log line.
+  DaemonRecord record_;
+  PolicyReconciler policies_;
+  // What applyHostPolicy() last applied to the node, for its log line.
   std::string last_applied_;
-  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
-  std::chrono::system_clock::time_point started_wall_ = std::chrono::system_clock::now();
-  // The datapath clock, as the heartbeat: the gap since the previous daemon.
-  std::uint64_t started_ns_ = datapathNowNs();
 
   boost::asio::io_context io_;
   std::unique_ptr<Datapath> datapath_;
@@ -182,6 +108,7 @@ class Daemon {
   std::unique_ptr<resolver::PortSetTable> port_sets_;
   std::unique_ptr<resolver::AllowedIpTable> allowed_ips_;
   std::unique_ptr<StaticRuleTable> static_rules_;
+  std::unique_ptr<WorkloadEntries> workload_entries_;
   std::unique_ptr<resolver::AnswerInjector> injector_;
   std::unique_ptr<resolver::DnsClient> dns_client_;
   resolver::ObservedNames observed_names_;
@@ -206,13 +133,12 @@ class Daemon {
   // Ends the wait of pods' answers for a cluster that cannot be listed.
   boost::asio::steady_timer startup_timer_{io_};
   resolver::RateLimitedLog denied_flow_log_;
-  // Handlers that threw: each was logged (rate-limited) and the loop went on.
-  std::uint64_t handler_failures_ = 0;
-  // Trusted resolvers the full trusted_resolvers map refused, over time.
-  std::uint64_t resolvers_refused_ = 0;
   // What went wrong and was survived: failed handlers, full maps.
   resolver::RateLimitedLog trouble_log_;
   EventHub events_;
+  // What the admin API and /metrics read; built once every owner it points at exists.
+  std::unique_ptr<DaemonView> view_;
+  std::unique_ptr<AdminApi> admin_api_;
   std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<MetricsServer> metrics_server_;
   boost::asio::steady_timer heartbeat_timer_{io_};
@@ -224,19 +150,6 @@ class Daemon {
   boost::asio::posix::stream_descriptor policy_watch_{io_};
   boost::asio::steady_timer reload_timer_{io_};
   std::array<char, 4096> inotify_buffer_;
-  std::string last_policy_error_;
-  // The Egresses left out at the last apply, as logged: each is logged when it appears,
-  // not again at every pod change.
-  std::set<std::string> left_out_logged_;
-  std::size_t reloads_applied_ = 0;
-  std::size_t reloads_failed_ = 0;
-  std::size_t expired_removed_ = 0;
-  std::size_t flows_removed_ = 0;
-  // The garbage collection's last pass over the flow and DNS query tables (it counts
-  // them; the datapath writes them, so no count is kept as they change).
-  FlowTable::Sweep last_sweep_;
-  // What the previous daemon left: learned and static entries found at start.
-  std::size_t entries_taken_over_ = 0;
   std::size_t gc_runs_ = 0;
 };
 

@@ -21,27 +21,6 @@
 
 namespace skouter::daemon {
 
-struct InvalidEgress {
-  std::string name;  // namespace/name
-  std::string error;
-};
-
-struct ClusterSnapshot {
-  // The valid ones: those of the admin namespaces first, which thereby take precedence
-  // when Egresses cannot be united; then the others; each by namespace/name.
-  std::vector<policy::Egress> egresses;
-  std::vector<InvalidEgress> invalid_egresses;
-  // Changes whenever an Egress object is added, changed or removed.
-  std::uint64_t egress_generation = 0;
-  std::vector<PodObject> pods;  // on this node
-  std::map<std::string, policy::Labels> namespace_labels;
-  std::optional<policy::Labels> node_labels;  // nullopt until the Node is seen
-  std::vector<resolver::ResolverAddress> dns_resolvers;
-  // Where the API server listens (the default/kubernetes Service's endpoints), with
-  // its ports; the node's own policy always allows them.
-  std::vector<ServiceEndpoint> api_server_endpoints;
-};
-
 class KubernetesSource {
  public:
   // Reads the in-cluster configuration or --kubeconfig; throws with the reason.

@@ -15,12 +15,10 @@ skouter_addr keyOf(const IpAddress& address) { return resolver::toBpfAddr(addres
 
 }  // namespace
 
-PodFirewall::PodFirewall(Datapath& datapath, resolver::AllowedIpTable& allowed_ips,
-                         StaticRuleTable& static_rules, FlowTable& flows, std::set<int> uplinks,
-                         bool guard)
+PodFirewall::PodFirewall(Datapath& datapath, WorkloadEntries& entries, FlowTable& flows,
+                         std::set<int> uplinks, bool guard)
     : datapath_(datapath),
-      allowed_ips_(allowed_ips),
-      static_rules_(static_rules),
+      entries_(entries),
       flows_(flows),
       identities_(datapath.identities()),
       uplinks_(std::move(uplinks)),
@@ -56,22 +54,6 @@ std::uint32_t PodFirewall::identityFor(const PodObject& pod, const std::set<std:
                     [identity](const auto& entry) { return entry.second == identity; });
     if (!taken.count(identity) && !pods_.count(identity) && !recovered_in_use) return identity;
   }
-}
-
-bool PodFirewall::applyEntries(std::uint32_t identity, const policy::CompiledPolicy& policy) {
-  const auto result = static_rules_.sync(identity, policy.static_entries);
-  allowed_ips_.applyPolicy(
-      identity, [&policy](const std::string& name) -> std::optional<resolver::NameVerdict> {
-        const auto rule = policy.names.match(name);
-        if (!rule) return std::nullopt;
-        return resolver::NameVerdict{*rule, policy.portsOf(*rule)};
-      });
-  return result.failed == 0;
-}
-
-void PodFirewall::removeEntries(std::uint32_t identity) {
-  static_rules_.sync(identity, {});
-  allowed_ips_.applyPolicy(identity, [](const std::string&) { return std::nullopt; });
 }
 
 bool PodFirewall::writeIdentity(const std::vector<IpAddress>& addresses, std::uint32_t identity,
@@ -228,7 +210,7 @@ PodFirewall::SyncResult PodFirewall::sync(const std::vector<PolicedPod>& policed
     PodState gone = std::move(it->second);
     it = pods_.erase(it);
     eraseIdentity(gone);
-    removeEntries(gone.identity);
+    entries_.apply(gone.identity, nullptr);
     flows_.forget(gone.identity);
     spdlog::info("pod {} (identity {}) is no longer policed", gone.pod.qualifiedName(),
                  gone.identity);
@@ -282,7 +264,7 @@ PodFirewall::SyncResult PodFirewall::sync(const std::vector<PolicedPod>& policed
 
     // Entries before the identity and the programs: the pod's first packet already
     // finds everything its policy allows.
-    if (policy_changed && !applyEntries(identity, *state.policy)) {
+    if (policy_changed && !entries_.apply(identity, state.policy.get()).complete()) {
       state.problem = "a table is full: part of the pod's policy is missing";
       result.complete = false;
     }
@@ -332,18 +314,11 @@ PodFirewall::SyncResult PodFirewall::sync(const std::vector<PolicedPod>& policed
       // An address the IPAM gave to an unpoliced pod meanwhile is that pod's now.
       if (!unpoliced_.count(address)) identities_.erase(keyOf(address));
     }
-    for (const auto& entry : static_rules_.entries()) {
-      if (entry.identity >= kFirstPodIdentity && !pods_.count(entry.identity)) {
-        stale.insert(entry.identity);
-      }
-    }
-    for (const auto& entry : allowed_ips_.entries()) {
-      if (entry.identity >= kFirstPodIdentity && !pods_.count(entry.identity)) {
-        stale.insert(entry.identity);
-      }
+    for (const std::uint32_t identity : entries_.identities()) {
+      if (identity >= kFirstPodIdentity && !pods_.count(identity)) stale.insert(identity);
     }
     for (const std::uint32_t identity : stale) {
-      removeEntries(identity);
+      entries_.apply(identity, nullptr);
       flows_.forget(identity);
     }
     if (!stale.empty()) {

@@ -19,20 +19,15 @@
 #include "daemon/cluster_objects.h"
 #include "daemon/flow_table.h"
 #include "daemon/host_network.h"
+#include "daemon/policy_reconciler.h"
 #include "daemon/route_lookup.h"
-#include "daemon/static_rule_table.h"
+#include "daemon/workload_entries.h"
 #include "policy/compiled_policy.h"
-#include "resolver/allowed_ip_table.h"
 
 namespace skouter::daemon {
 
 // Pod identities start here; the ones below are reserved (0: unpoliced, 1: the host).
 inline constexpr std::uint32_t kFirstPodIdentity = 256;
-
-struct PolicedPod {
-  PodObject pod;
-  std::shared_ptr<const policy::CompiledPolicy> policy;
-};
 
 struct PodState {
   PodObject pod;
@@ -50,8 +45,8 @@ class PodFirewall {
   // there is not on this node, and the uplink programs judge the host).
   // `guard`: whether the previous daemon guarded every pod interface (the pinned
   // configuration says), which holds until the first sync says otherwise.
-  PodFirewall(Datapath& datapath, resolver::AllowedIpTable& allowed_ips,
-              StaticRuleTable& static_rules, FlowTable& flows, std::set<int> uplinks, bool guard);
+  PodFirewall(Datapath& datapath, WorkloadEntries& entries, FlowTable& flows, std::set<int> uplinks,
+              bool guard);
 
   // The pod interfaces of the node as they are now, and the node's own addresses.
   // While guarding, attaches the pod programs at once to the interfaces that carry
@@ -87,10 +82,6 @@ class PodFirewall {
 
  private:
   std::uint32_t identityFor(const PodObject& pod, const std::set<std::uint32_t>& taken);
-  // Installs the static and learned entries `policy` allows `identity`; false when a
-  // table is full.
-  bool applyEntries(std::uint32_t identity, const policy::CompiledPolicy& policy);
-  void removeEntries(std::uint32_t identity);
   // Where the packets of `pod` enter the node: the observed interface of the network
   // namespace holding its address, else the interface its route leads to. Sets
   // `problem` when there is none.
@@ -107,8 +98,7 @@ class PodFirewall {
   void detachUnneeded();
 
   Datapath& datapath_;
-  resolver::AllowedIpTable& allowed_ips_;
-  StaticRuleTable& static_rules_;
+  WorkloadEntries& entries_;
   FlowTable& flows_;
   CountedMap<skouter_addr, skouter_identity_value> identities_;
   std::set<int> uplinks_;

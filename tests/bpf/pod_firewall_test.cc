@@ -100,6 +100,7 @@ class PodFirewallTest : public DatapathFixture {
 
   void TearDown() override {
     firewall_.reset();
+    entries_.reset();
     flow_table_.reset();
     allowed_ips_.reset();
     static_rules_.reset();
@@ -111,6 +112,7 @@ class PodFirewallTest : public DatapathFixture {
   // builds them.
   void restartDaemon(std::set<int> uplinks = {}) {
     firewall_.reset();
+    entries_.reset();
     flow_table_.reset();
     allowed_ips_.reset();
     static_rules_.reset();
@@ -120,8 +122,10 @@ class PodFirewallTest : public DatapathFixture {
     allowed_ips_ = std::make_unique<resolver::AllowedIpTable>(
         datapath().allowedIps(), datapath().learnedNames(), *port_sets_);
     flow_table_ = std::make_unique<daemon::FlowTable>(datapath());
-    firewall_ = std::make_unique<PodFirewall>(datapath(), *allowed_ips_, *static_rules_,
-                                              *flow_table_, std::move(uplinks), false);
+    entries_ =
+        std::make_unique<daemon::WorkloadEntries>(*static_rules_, *allowed_ips_, *port_sets_);
+    firewall_ = std::make_unique<PodFirewall>(datapath(), *entries_, *flow_table_,
+                                              std::move(uplinks), false);
   }
 
   PodFirewall::SyncResult sync(const std::vector<PolicedPod>& policed,
@@ -225,6 +229,7 @@ class PodFirewallTest : public DatapathFixture {
   std::unique_ptr<daemon::StaticRuleTable> static_rules_;
   std::unique_ptr<resolver::AllowedIpTable> allowed_ips_;
   std::unique_ptr<daemon::FlowTable> flow_table_;
+  std::unique_ptr<daemon::WorkloadEntries> entries_;
   std::unique_ptr<PodFirewall> firewall_;
   std::map<IpAddress, std::uint32_t> interface_of_;
   std::uint16_t next_port_ = 40000;

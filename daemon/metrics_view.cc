@@ -1,10 +1,10 @@
-// What skouterd tells Prometheus and the status page about its tables and counters.
+// What skouterd tells Prometheus: every metric, from the daemon's read-only view.
 #include <spdlog/fmt/fmt.h>
 
 #include <algorithm>
 
 #include "common/datapath_clock.h"
-#include "daemon/daemon.h"
+#include "daemon/admin_views.h"
 #include "daemon/prometheus_text.h"
 #include "daemon/version.h"
 
@@ -38,61 +38,7 @@ const VerdictCounters kPacketVerdicts[] = {
 
 }  // namespace
 
-std::vector<Daemon::Fill> Daemon::ringFill() const {
-  std::vector<Fill> rings;
-  for (const auto& [name, ring] : {std::pair{"answers", Datapath::Ring::kAnswers},
-                                   std::pair{"events", Datapath::Ring::kEvents}}) {
-    const auto fill = datapath_->ringFill(ring);
-    rings.push_back({name, fill.used_bytes, fill.size_bytes});
-  }
-  return rings;
-}
-
-std::vector<Daemon::Fill> Daemon::tableFill() const {
-  std::vector<Fill> tables;
-  for (const auto& [name, capacity] : datapath_->tableCapacities()) {
-    std::size_t entries = 0;
-    if (name == "identities") {
-      entries = pod_firewall_->identityCount();
-    } else if (name == "allowed_ips") {
-      entries = allowed_ips_->size();
-    } else if (name == "learned_names") {
-      entries = allowed_ips_->nameCount();
-    } else if (name == "allowed_cidrs") {
-      entries = static_rules_->size();
-    } else if (name == "port_sets") {
-      entries = port_sets_->size();
-    } else if (name == "flows") {
-      entries = last_sweep_.flows_remaining;
-    } else if (name == "inbound_flows") {
-      entries = last_sweep_.inbound_flows_remaining;
-    } else if (name == "interfaces") {
-      entries = interface_table_->interfaceCount();
-    } else if (name == "link_prefixes") {
-      entries = interface_table_->prefixCount();
-    } else if (name == "dns_queries") {
-      entries = last_sweep_.dns_queries_remaining;
-    } else if (name == "trusted_resolvers") {
-      entries = resolver_map_->size();
-    } else if (name == "answer_bytes_punted") {
-      entries = answer_ring_quota_->puntedEntries();
-    } else if (name == "answer_bytes_consumed") {
-      entries = answer_ring_quota_->consumedEntries();
-    }
-    tables.push_back({name, entries, capacity});
-  }
-  tables.push_back({"audit", audit_table_.size(), options_.audit_table_size});
-  tables.push_back({"observed_names", observed_names_.size(), observed_names_.capacity()});
-  const auto& streams = answers_->tcpStreams();
-  tables.push_back({"tcp_streams", streams.size(), streams.limits().max_streams});
-  tables.push_back(
-      {"tcp_buffer_bytes", streams.bufferedBytes(), streams.limits().max_buffered_bytes});
-  tables.push_back(
-      {"pending_lookups", answers_->pendingLookups(), answers_->limits().max_pending_lookups});
-  return tables;
-}
-
-HttpResponse Daemon::metricsResponse(const HttpRequest& request) {
+HttpResponse metricsResponse(const DaemonView& view, const HttpRequest& request) {
   if (request.method() != http::verb::get || request.target() != "/metrics") {
     HttpResponse response{http::status::not_found, request.version()};
     response.set(http::field::content_type, "text/plain");
@@ -101,19 +47,19 @@ HttpResponse Daemon::metricsResponse(const HttpRequest& request) {
   }
   HttpResponse response{http::status::ok, request.version()};
   response.set(http::field::content_type, kPrometheusContentType);
-  response.body() = metricsText();
+  response.body() = metricsText(view);
   return response;
 }
 
-std::string Daemon::metricsText() {
+std::string metricsText(const DaemonView& view) {
   PrometheusText out;
   out.gauge(
       "skouter_build_info", "skouterd's version and the layout of its pinned maps",
       {{{{"version", kVersion}, {"layout_version", std::to_string(SKOUTER_LAYOUT_VERSION)}}, 1}});
   out.gauge("skouter_start_time_seconds", "When this skouterd started, in Unix time",
-            std::chrono::duration<double>(started_wall_.time_since_epoch()).count());
+            std::chrono::duration<double>(view.record.started_wall.time_since_epoch()).count());
 
-  const auto counters = datapath_->readCounters();
+  const auto counters = view.datapath.readCounters();
   std::vector<std::pair<MetricLabels, double>> packets;
   std::vector<std::pair<MetricLabels, double>> reasons;
   for (std::uint32_t hook = 0; hook < SKOUTER_COUNTER_HOOKS; ++hook) {
@@ -134,7 +80,7 @@ std::string Daemon::metricsText() {
   out.counter("skouter_datapath_events_total",
               "Every datapath counter, by hook and reason (see SKOUTER_COUNTER_NAMES)", reasons);
 
-  const auto& answers = answers_->stats();
+  const auto& answers = view.answers.stats();
   const auto total = [&counters](skouter_counter counter) {
     return static_cast<double>(counters.total(counter));
   };
@@ -156,7 +102,7 @@ std::string Daemon::metricsText() {
        {{{"outcome", "too_large"}}, total(SKOUTER_CNT_DNS_ANSWER_TOO_LARGE)}});
   // Served without --verify-answers too (all zero), so the set of series never depends
   // on flags.
-  const auto* verifier = answers_->verifier();
+  const auto* verifier = view.answers.verifier();
   const resolver::VerifyStats verify = verifier ? verifier->stats() : resolver::VerifyStats{};
   out.counter("skouter_dns_verify_lookups_total",
               "Confirmation lookups of --verify-answers, by result",
@@ -172,16 +118,16 @@ std::string Daemon::metricsText() {
                {{{"result", "over_limit"}}, static_cast<double>(answers.verify_over_limit)}});
   out.histogram("skouter_dns_answer_hold_seconds",
                 "Time from the datapath holding an answer to its re-injection",
-                answers_->holdTimes());
+                view.answers.holdTimes());
 
-  const auto tables = tableFill();
+  const auto tables = view.tableFill();
   const auto learned = std::find_if(tables.begin(), tables.end(), [](const Fill& table) {
                          return table.name == "allowed_ips";
                        })->used;
   out.gauge("skouter_entries", "Installed entries by kind",
             {{{{"kind", "learned"}}, static_cast<double>(learned)},
-             {{{"kind", "static"}}, static_cast<double>(static_rules_->size())},
-             {{{"kind", "pod_identity"}}, static_cast<double>(pod_firewall_->pods().size())}});
+             {{{"kind", "static"}}, static_cast<double>(view.static_rules.size())},
+             {{{"kind", "pod_identity"}}, static_cast<double>(view.pods.pods().size())}});
 
   std::vector<std::pair<MetricLabels, double>> entries, capacity, fill;
   for (const auto& table : tables) {
@@ -195,7 +141,7 @@ std::string Daemon::metricsText() {
   out.gauge("skouter_table_fill_ratio", "Entries over capacity of each bounded table", fill);
 
   std::vector<std::pair<MetricLabels, double>> ring_used, ring_size, ring_fill;
-  for (const auto& ring : ringFill()) {
+  for (const auto& ring : view.ringFill()) {
     const MetricLabels labels{{"ring", ring.name}};
     ring_used.push_back({labels, static_cast<double>(ring.used)});
     ring_size.push_back({labels, static_cast<double>(ring.capacity)});
@@ -208,18 +154,18 @@ std::string Daemon::metricsText() {
             ring_fill);
 
   out.counter("skouter_policy_reloads_total", "Policy applications, by result",
-              {{{{"result", "applied"}}, static_cast<double>(reloads_applied_)},
-               {{{"result", "failed"}}, static_cast<double>(reloads_failed_)}});
-  out.counter("skouter_handler_failures_total",
+              {{{{"result", "applied"}}, static_cast<double>(view.record.reloads_applied)},
+               {{{"result", "failed"}}, static_cast<double>(view.record.reloads_failed)}});
+  out.counter("skouter_view.record.handler_failurestotal",
               "Event-loop handlers that threw (logged; the daemon went on with the next)",
-              {{{}, static_cast<double>(handler_failures_)}});
+              {{{}, static_cast<double>(view.record.handler_failures)}});
   out.counter("skouter_flow_events_dropped_total",
               "Events nobody saw: flow events the datapath did not emit (rate_limited, ring_full) "
               "and events a slow `skouterctl monitor` missed (slow_subscriber)",
               {{{{"reason", "rate_limited"}}, total(SKOUTER_CNT_EVENT_RATE_LIMITED)},
                {{{"reason", "ring_full"}}, total(SKOUTER_CNT_EVENT_RINGBUF_FULL)},
-               {{{"reason", "slow_subscriber"}}, static_cast<double>(events_.droppedSlow())}});
-  const auto heartbeat = datapath_->heartbeat().lookup(0);
+               {{{"reason", "slow_subscriber"}}, static_cast<double>(view.events.droppedSlow())}});
+  const auto heartbeat = view.datapath.heartbeat().lookup(0);
   const auto now = datapathNowNs();
   out.gauge(
       "skouter_heartbeat_age_seconds",
@@ -227,9 +173,9 @@ std::string Daemon::metricsText() {
       "beyond --failsafe-timeout)",
       heartbeat ? static_cast<double>(elapsedSince(heartbeat->last_beat_ns, now)) / 1e9 : 0.0);
   out.gauge("skouter_pods_policed", "Pods on this node an Egress selects",
-            static_cast<double>(pod_firewall_->pods().size()));
+            static_cast<double>(view.pods.pods().size()));
   out.gauge("skouter_event_subscribers", "Readers of the live event stream (skouterctl monitor)",
-            static_cast<double>(events_.subscribers()));
+            static_cast<double>(view.events.subscribers()));
   return out.text();
 }
 

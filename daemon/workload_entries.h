@@ -1,0 +1,43 @@
+// The one path by which a workload's policy reaches the datapath, for the node and for
+// every pod alike: its static IPs and CIDRs, and the learned addresses its names still
+// allow. New static entries go in before old ones go out and learned names the policy
+// no longer allows go last, so open connections keep their flows throughout.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <set>
+
+#include "daemon/static_rule_table.h"
+#include "policy/compiled_policy.h"
+#include "resolver/allowed_ip_table.h"
+#include "resolver/port_set_table.h"
+
+namespace skouter::daemon {
+
+class WorkloadEntries {
+ public:
+  WorkloadEntries(StaticRuleTable& static_rules, resolver::AllowedIpTable& allowed_ips,
+                  resolver::PortSetTable& port_sets)
+      : static_rules_(static_rules), allowed_ips_(allowed_ips), port_sets_(port_sets) {}
+
+  struct Applied {
+    SyncResult static_entries;
+    std::size_t learned_removed = 0;  // learned addresses the policy no longer allows
+    bool complete() const { return static_entries.failed == 0; }
+  };
+  // Makes the entries of `identity` those `policy` allows; null (a workload no longer
+  // policed) allows none.
+  Applied apply(std::uint32_t identity, const policy::CompiledPolicy* policy);
+  // The identities holding any entry.
+  std::set<std::uint32_t> identities() const;
+  // Frees the port sets no entry refers to any more.
+  void forgetUnusedPortSets();
+
+ private:
+  StaticRuleTable& static_rules_;
+  resolver::AllowedIpTable& allowed_ips_;
+  resolver::PortSetTable& port_sets_;
+};
+
+}  // namespace skouter::daemon
