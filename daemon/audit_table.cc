@@ -4,11 +4,7 @@
 
 namespace skouter::daemon {
 
-const char* toString(AuditVerdict verdict) {
-  return verdict == AuditVerdict::kAudited ? "audited" : "dropped";
-}
-
-bool AuditTable::record(const DeniedFlow& flow, std::vector<std::string> names,
+bool AuditTable::record(const FlowEvent& flow, std::vector<std::string> names,
                         std::chrono::system_clock::time_point now) {
   if (capacity_ == 0) return false;
   const Key key{flow.identity, flow.destination, flow.protocol, flow.port};

@@ -14,24 +14,23 @@
 #include <vector>
 
 #include "common/ip_address.h"
+#include "daemon/flow_verdict.h"
 
 namespace skouter::daemon {
 
-enum class AuditVerdict { kDropped, kAudited };
-
-const char* toString(AuditVerdict verdict);
-
-struct DeniedFlow {
+// A flow policy denied, as the datapath reports it on the events ring: dropped
+// (kDenied), or let through by audit mode (kAudited).
+struct FlowEvent {
   std::uint32_t identity = 0;
   IpAddress source;
   IpAddress destination;
   std::uint8_t protocol = 0;  // IANA number
   std::uint16_t port = 0;     // destination port; 0 without ports
-  AuditVerdict verdict = AuditVerdict::kDropped;
+  FlowVerdict verdict = FlowVerdict::kDenied;
 };
 
 struct AuditRecord {
-  DeniedFlow flow;                 // the latest sighting's source and verdict
+  FlowEvent flow;                  // the latest sighting's source and verdict
   std::vector<std::string> names;  // names answers gave the destination, as last seen
   std::uint64_t count = 0;
   std::chrono::system_clock::time_point first_seen;
@@ -43,7 +42,7 @@ class AuditTable {
   explicit AuditTable(std::size_t capacity) : capacity_(capacity) {}
 
   // True when the flow's destination, port and protocol are new to the table.
-  bool record(const DeniedFlow& flow, std::vector<std::string> names,
+  bool record(const FlowEvent& flow, std::vector<std::string> names,
               std::chrono::system_clock::time_point now);
   // Most recently seen first.
   std::vector<AuditRecord> records() const;

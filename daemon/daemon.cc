@@ -3,29 +3,20 @@
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <spdlog/spdlog.h>
-#include <sys/inotify.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cstring>
 #include <filesystem>
-#include <map>
-#include <nlohmann/json.hpp>
 #include <set>
 
 #include "common/datapath_clock.h"
 #include "daemon/admin_views.h"
 #include "daemon/host_network.h"
-#include "daemon/json_text.h"
 #include "daemon/version.h"
 #include "policy/loader.h"
-#include "resolver/dns_question.h"
 
 namespace skouter::daemon {
-namespace http = boost::beast::http;
-using nlohmann::json;
-
 namespace {
 
 constexpr auto kHeartbeatInterval = std::chrono::milliseconds(250);
@@ -34,12 +25,6 @@ constexpr auto kGcInterval = std::chrono::seconds(2);
 // ones within seconds; RFC 7766 suggests keeping them open for tens of seconds).
 constexpr auto kTcpStreamIdle = std::chrono::seconds(120);
 constexpr std::uint64_t kNanosPerSecond = 1'000'000'000ULL;
-
-std::string lowerCase(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
-}
 
 // The uplinks: as named, else every way out the default routes take (an IPv6 default
 // route may leave by another interface than the IPv4 one).
@@ -146,10 +131,11 @@ Daemon::Daemon(DaemonOptions options)
       dns_client_.get(), &observed_names_,
       resolver::AnswerPipelineLimits{{options_.max_tcp_streams, options_.tcp_buffer_size},
                                      options_.max_pending_lookups});
-  answers_->reportTo(
-      [this](std::uint32_t identity, const IpAddress& client,
-             const resolver::AnswerDecision& decision,
-             resolver::AnswerOutcome outcome) { onAnswer(identity, client, decision, outcome); });
+  answers_->reportTo([this](std::uint32_t identity, const IpAddress& client,
+                            const resolver::AnswerDecision& decision,
+                            resolver::AnswerOutcome outcome) {
+    reporter_->answer(identity, client, decision, outcome);
+  });
   answers_->countReadsIn(*answer_ring_quota_);
   answers_->matchQueriesIn(
       {[this](const skouter_dns_query_key& key) { return flow_table_->query(key); },
@@ -162,7 +148,7 @@ Daemon::Daemon(DaemonOptions options)
     answers_->deferWhile([this](std::uint32_t) { return awaitingCluster(); });
   }
   flow_events_ = std::make_unique<FlowEventReader>(
-      io_, datapath_->eventsRingFd(), [this](const DeniedFlow& flow) { onDeniedFlow(flow); });
+      io_, datapath_->eventsRingFd(), [this](const FlowEvent& flow) { reporter_->flow(flow); });
   // Before the uplink programs: they tell forwarded traffic apart by the interface it
   // came in on. Interfaces that appear later are followed from here on.
   network_monitor_ = std::make_unique<NetworkChangeMonitor>(io_, [this] {
@@ -190,6 +176,7 @@ Daemon::Daemon(DaemonOptions options)
                                                   .interface_table = *interface_table_,
                                                   .links = links_,
                                                   .kubernetes = kubernetes_.get()});
+  reporter_ = std::make_unique<DecisionReporter>(events_, audit_table_, *view_);
   admin_api_ = std::make_unique<AdminApi>(adminRoutes(*view_, events_));
   admin_ = std::make_unique<AdminServer>(
       io_, options_.admin_socket,
@@ -311,29 +298,6 @@ bool Daemon::applyHostPolicy() {
   return applied.complete();
 }
 
-void Daemon::onDeniedFlow(const DeniedFlow& flow) {
-  auto names = observed_names_.namesOf(flow.identity, flow.destination);
-  if (events_.hasSubscribers()) {
-    events_.publish(
-        flowEvent(std::chrono::system_clock::now(),
-                  {.identity = flow.identity,
-                   .workload = view_->workloadName(flow.identity),
-                   .verdict = flow.verdict == AuditVerdict::kAudited ? "audited" : "denied",
-                   .source = flow.source.toString(),
-                   .destination = flow.destination.toString(),
-                   .port = flow.port,
-                   .protocol = lowerCase(ipProtocolName(flow.protocol)),
-                   .names = names}));
-  }
-  const std::string named = names.empty() ? "" : fmt::format(" ({})", fmt::join(names, ", "));
-  // One line per destination, not per retransmitted SYN; `skouterctl audit` counts them.
-  if (!audit_table_.record(flow, std::move(names), std::chrono::system_clock::now())) return;
-  denied_flow_log_.log(datapathNowNs(), spdlog::level::info, "{} {} -> {} {}{}{}",
-                       toString(flow.verdict), flow.source.toString(), flow.destination.toString(),
-                       flow.port ? std::to_string(flow.port) + "/" : "",
-                       ipProtocolName(flow.protocol), named);
-}
-
 void Daemon::beat() {
   skouter_heartbeat heartbeat{datapathNowNs()};
   if (datapath_->heartbeat().update(0, heartbeat) != 0) {
@@ -401,7 +365,10 @@ void Daemon::run() {
       answers_->releaseDeferred();
     });
   }
-  if (!options_.policy_path.empty()) watchPolicy();
+  if (!options_.policy_path.empty()) {
+    policy_watch_ = std::make_unique<PolicyFileWatch>(io_, options_.policy_path,
+                                                      [this] { reload("policy files changed"); });
+  }
   waitForSighup();
   // A handler that throws ends io_context::run(); the loop goes on with the next one,
   // so no input (a name no JSON can hold, a full map) takes the daemon down, and what
@@ -435,38 +402,7 @@ void Daemon::keepPolicyInForce(const std::string& why, const std::exception& err
   record_.last_policy_error = error.what();
   spdlog::error("cannot apply the policy ({}); the previous one stays in force: {}", why,
                 record_.last_policy_error);
-  publishPolicyEvent(why, record_.last_policy_error);
-}
-
-void Daemon::publishPolicyEvent(const std::string& why, const std::string& error) {
-  if (!events_.hasSubscribers()) return;
-  events_.publish({{"time", eventTime(std::chrono::system_clock::now())},
-                   {"type", "policy"},
-                   {"result", error.empty() ? "applied" : "failed"},
-                   {"reason", why},
-                   {"error", error.empty() ? json(nullptr) : json(error)}});
-}
-
-void Daemon::onAnswer(std::uint32_t identity, const IpAddress& client,
-                      const resolver::AnswerDecision& decision, resolver::AnswerOutcome outcome) {
-  if (!events_.hasSubscribers()) return;
-  DnsAnswerEventFields event{.identity = identity,
-                             .workload = view_->workloadName(identity),
-                             .client = client.toString(),
-                             .name = decision.question,
-                             .qtype = resolver::dnsTypeName(decision.question_type),
-                             .verdict = resolver::toString(outcome),
-                             .addresses = {},
-                             .rule = std::nullopt};
-  if (outcome == resolver::AnswerOutcome::kDenied) {
-    for (const auto& address : decision.denied_addresses) {
-      event.addresses.push_back(address.toString());
-    }
-  } else {
-    for (const auto& learned : decision.addresses) event.addresses.push_back(learned.ip.toString());
-  }
-  if (decision.rule) event.rule = view_->ruleName(identity, *decision.rule);
-  events_.publish(dnsAnswerEvent(std::chrono::system_clock::now(), event));
+  reporter_->policy(why, record_.last_policy_error);
 }
 
 void Daemon::applyAll(const std::string& why) {
@@ -513,7 +449,7 @@ void Daemon::applyAll(const std::string& why) {
             reason);
   }
   record_.last_policy_error = problems.empty() ? "" : problems.front();
-  publishPolicyEvent(why, "");
+  reporter_->policy(why, "");
   spdlog::log(first ? spdlog::level::info : spdlog::level::debug,
               "policy applied ({}): {} Egress(es), {} policed pod(s)", why,
               policies_.egresses().size(), pod_firewall_->pods().size());
@@ -550,37 +486,6 @@ void Daemon::waitForSighup() {
     reload("SIGHUP");
     waitForSighup();
   });
-}
-
-void Daemon::watchPolicy() {
-  const std::filesystem::path path(options_.policy_path);
-  // A file is watched through its directory: editors and ConfigMaps replace files
-  // by renaming, which a watch on the file itself would not follow.
-  const auto directory = std::filesystem::is_directory(path) ? path : path.parent_path();
-  const int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  if (fd < 0 || inotify_add_watch(fd, directory.empty() ? "." : directory.c_str(),
-                                  IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |
-                                      IN_DELETE | IN_ATTRIB) < 0) {
-    spdlog::warn("cannot watch {} for changes ({}); reload with SIGHUP", directory.string(),
-                 std::strerror(errno));
-    if (fd >= 0) close(fd);
-    return;
-  }
-  policy_watch_.assign(fd);
-  waitForPolicyChange();
-}
-
-void Daemon::waitForPolicyChange() {
-  policy_watch_.async_read_some(
-      boost::asio::buffer(inotify_buffer_),
-      [this](const boost::system::error_code& error, std::size_t) {
-        if (error) return;
-        reload_timer_.expires_after(std::chrono::milliseconds(200));
-        reload_timer_.async_wait([this](const boost::system::error_code& cancelled) {
-          if (!cancelled) reload("policy files changed");
-        });
-        waitForPolicyChange();
-      });
 }
 
 // Applications that resolved a name before skouterd started (or before their pod was

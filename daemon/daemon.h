@@ -3,9 +3,7 @@
 // its own class; this one builds them in order and tells them when to act.
 #pragma once
 
-#include <array>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
@@ -24,6 +22,7 @@
 #include "daemon/admin_server.h"
 #include "daemon/audit_table.h"
 #include "daemon/daemon_view.h"
+#include "daemon/decision_reporter.h"
 #include "daemon/event_stream.h"
 #include "daemon/flow_event_reader.h"
 #include "daemon/flow_table.h"
@@ -32,6 +31,7 @@
 #include "daemon/kubernetes_source.h"
 #include "daemon/options.h"
 #include "daemon/pod_firewall.h"
+#include "daemon/policy_file_watch.h"
 #include "daemon/policy_reconciler.h"
 #include "daemon/route_lookup.h"
 #include "daemon/static_rule_table.h"
@@ -66,7 +66,6 @@ class Daemon {
   // Brings the node's own entries in line with its policy. False (logged) when a table
   // is full and part of the policy is missing.
   bool applyHostPolicy();
-  void onDeniedFlow(const DeniedFlow& flow);
   void writeConfig();
   // Lists the node's interfaces anew: guards new pod interfaces, and tells the uplink
   // programs what each interface's forwarded traffic is.
@@ -84,13 +83,8 @@ class Daemon {
   void keepPolicyInForce(const std::string& why, const std::exception& error);
   // Coalesces bursts of cluster or network changes into one applyAll after `delay`.
   void scheduleApply(std::chrono::milliseconds delay, const std::string& why);
-  void watchPolicy();
-  void waitForPolicyChange();
   void waitForSighup();
   void scheduleGarbageCollection();
-  void onAnswer(std::uint32_t identity, const IpAddress& client,
-                const resolver::AnswerDecision& decision, resolver::AnswerOutcome outcome);
-  void publishPolicyEvent(const std::string& why, const std::string& error);
   // With --kubernetes, before the cluster's policy was first applied: the pinned
   // state stands, and answers wait for the policy that will judge them.
   bool awaitingCluster() const;
@@ -132,12 +126,12 @@ class Daemon {
   boost::asio::steady_timer pod_retry_timer_{io_};
   // Ends the wait of pods' answers for a cluster that cannot be listed.
   boost::asio::steady_timer startup_timer_{io_};
-  resolver::RateLimitedLog denied_flow_log_;
   // What went wrong and was survived: failed handlers, full maps.
   resolver::RateLimitedLog trouble_log_;
   EventHub events_;
   // What the admin API and /metrics read; built once every owner it points at exists.
   std::unique_ptr<DaemonView> view_;
+  std::unique_ptr<DecisionReporter> reporter_;
   std::unique_ptr<AdminApi> admin_api_;
   std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<MetricsServer> metrics_server_;
@@ -145,11 +139,7 @@ class Daemon {
   boost::asio::steady_timer gc_timer_{io_};
   boost::asio::signal_set signals_{io_, SIGTERM, SIGINT};
   boost::asio::signal_set reload_signals_{io_, SIGHUP};
-  // inotify on the policy's directory; changes are applied after a short quiet
-  // period, so an editor's or a ConfigMap's several steps make one reload.
-  boost::asio::posix::stream_descriptor policy_watch_{io_};
-  boost::asio::steady_timer reload_timer_{io_};
-  std::array<char, 4096> inotify_buffer_;
+  std::unique_ptr<PolicyFileWatch> policy_watch_;
   std::size_t gc_runs_ = 0;
 };
 

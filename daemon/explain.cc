@@ -58,18 +58,6 @@ std::optional<std::uint8_t> protocolNumber(std::string_view name, IpFamily famil
   return std::nullopt;
 }
 
-const char* toString(FlowVerdict verdict) {
-  switch (verdict) {
-    case FlowVerdict::kAllowed:
-      return "allowed";
-    case FlowVerdict::kDenied:
-      return "denied";
-    case FlowVerdict::kAudited:
-      return "audited";
-  }
-  return "unknown";
-}
-
 Explanation explainFlow(const FlowQuery& flow, const PolicySnapshot& snapshot) {
   Explanation result;
   const std::string destination = flow.destination.toString();

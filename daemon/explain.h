@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/ip_address.h"
+#include "daemon/flow_verdict.h"
 #include "policy/compiled_policy.h"
 #include "resolver/allowed_ip_table.h"
 #include "resolver/system_resolvers.h"
@@ -34,14 +35,6 @@ struct PolicySnapshot {
   std::vector<std::string> observed_names;          // names answers gave the destination
   std::uint64_t now_ns = 0;
 };
-
-enum class FlowVerdict {
-  kAllowed,
-  kDenied,
-  kAudited,  // denied by policy, passes because of audit mode
-};
-
-const char* toString(FlowVerdict verdict);
 
 struct Explanation {
   FlowVerdict verdict = FlowVerdict::kDenied;

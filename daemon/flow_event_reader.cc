@@ -32,14 +32,14 @@ void FlowEventReader::handleRecord(std::span<const std::uint8_t> record) {
     ++malformed_;
     return;
   }
-  DeniedFlow flow;
+  FlowEvent flow;
   flow.identity = event.identity;
   flow.source = addressOf(event.family, event.saddr);
   flow.destination = addressOf(event.family, event.daddr);
   flow.protocol = event.protocol;
   flow.port = ntohs(event.dport);
   flow.verdict =
-      event.verdict == SKOUTER_EVENT_AUDITED ? AuditVerdict::kAudited : AuditVerdict::kDropped;
+      event.verdict == SKOUTER_EVENT_AUDITED ? FlowVerdict::kAudited : FlowVerdict::kDenied;
   handler_(flow);
 }
 

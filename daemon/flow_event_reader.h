@@ -14,7 +14,7 @@ namespace skouter::daemon {
 
 class FlowEventReader {
  public:
-  using Handler = std::function<void(const DeniedFlow&)>;
+  using Handler = std::function<void(const FlowEvent&)>;
 
   FlowEventReader(boost::asio::io_context& io, int ring_fd, Handler handler);
 

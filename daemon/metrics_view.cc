@@ -156,7 +156,7 @@ std::string metricsText(const DaemonView& view) {
   out.counter("skouter_policy_reloads_total", "Policy applications, by result",
               {{{{"result", "applied"}}, static_cast<double>(view.record.reloads_applied)},
                {{{"result", "failed"}}, static_cast<double>(view.record.reloads_failed)}});
-  out.counter("skouter_view.record.handler_failurestotal",
+  out.counter("skouter_handler_failures_total",
               "Event-loop handlers that threw (logged; the daemon went on with the next)",
               {{{}, static_cast<double>(view.record.handler_failures)}});
   out.counter("skouter_flow_events_dropped_total",

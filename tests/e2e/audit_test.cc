@@ -134,7 +134,7 @@ spec:
   EXPECT_TRUE(eventually([&] {
     audit = daemon_->ctlJson("audit");
     for (const auto& record : audit["records"]) {
-      if (record["destination"] == "203.0.113.201" && record["verdict"] == "dropped") return true;
+      if (record["destination"] == "203.0.113.201" && record["verdict"] == "denied") return true;
     }
     return false;
   })) << audit.dump(2);
@@ -166,7 +166,7 @@ TEST_F(AuditTest, EnforceModeListsWhatItDropped) {
   const auto& record = audit["records"][0];
   EXPECT_EQ(record["destination"], "203.0.113.20") << record;
   EXPECT_EQ(record["port"], 80) << record;
-  EXPECT_EQ(record["verdict"], "dropped") << record;
+  EXPECT_EQ(record["verdict"], "denied") << record;
   EXPECT_EQ(record["names"], nlohmann::json::array({"github.com"})) << record;
   // Every retransmitted SYN was dropped and counted against the one destination.
   EXPECT_GE(record["count"].get<int>(), 2) << record;

@@ -25,15 +25,15 @@ IpAddress ip(const std::string& text) {
   return parsed.value_or(IpAddress{});
 }
 
-DeniedFlow flowTo(const std::string& destination, std::uint16_t port = 443,
-                  std::uint8_t protocol = kTcp, std::uint32_t identity = 1) {
-  DeniedFlow flow;
+FlowEvent flowTo(const std::string& destination, std::uint16_t port = 443,
+                 std::uint8_t protocol = kTcp, std::uint32_t identity = 1) {
+  FlowEvent flow;
   flow.identity = identity;
   flow.source = ip("10.0.0.2");
   flow.destination = ip(destination);
   flow.protocol = protocol;
   flow.port = port;
-  flow.verdict = AuditVerdict::kAudited;
+  flow.verdict = FlowVerdict::kAudited;
   return flow;
 }
 
@@ -50,8 +50,8 @@ Strings summary(const AuditTable& table) {
 }
 
 TEST(AuditTableTest, VerdictNames) {
-  EXPECT_STREQ(toString(AuditVerdict::kAudited), "audited");
-  EXPECT_STREQ(toString(AuditVerdict::kDropped), "dropped");
+  EXPECT_STREQ(toString(FlowVerdict::kAudited), "audited");
+  EXPECT_STREQ(toString(FlowVerdict::kDenied), "dropped");
 }
 
 TEST(AuditTableTest, CountsSightingsWithFirstAndLastSeen) {
@@ -76,13 +76,13 @@ TEST(AuditTableTest, CountsSightingsWithFirstAndLastSeen) {
 TEST(AuditTableTest, KeepsTheLatestSourceAndVerdict) {
   AuditTable table(16);
   table.record(flowTo("192.0.2.1"), {}, kStart);
-  DeniedFlow later = flowTo("192.0.2.1");
+  FlowEvent later = flowTo("192.0.2.1");
   later.source = ip("10.0.0.3");
-  later.verdict = AuditVerdict::kDropped;
+  later.verdict = FlowVerdict::kDenied;
   table.record(later, {}, kStart + seconds(1));
   ASSERT_EQ(table.size(), 1u);
   EXPECT_EQ(table.records()[0].flow.source, ip("10.0.0.3"));
-  EXPECT_EQ(table.records()[0].flow.verdict, AuditVerdict::kDropped);
+  EXPECT_EQ(table.records()[0].flow.verdict, FlowVerdict::kDenied);
 }
 
 TEST(AuditTableTest, NamesAreKeptWhenALaterSightingHasNoneAndReplacedWhenItHasSome) {
@@ -105,7 +105,7 @@ TEST(AuditTableTest, OneRecordPerIdentityDestinationProtocolAndPort) {
   table.record(flowTo("192.0.2.2", 443, kTcp, 1), {}, kStart + seconds(2));   // destination
   table.record(flowTo("192.0.2.1", 443, kUdp, 1), {}, kStart + seconds(3));   // protocol
   table.record(flowTo("192.0.2.1", 8443, kTcp, 1), {}, kStart + seconds(4));  // port
-  DeniedFlow other_source = flowTo("192.0.2.1", 443, kTcp, 1);
+  FlowEvent other_source = flowTo("192.0.2.1", 443, kTcp, 1);
   other_source.source = ip("10.9.9.9");  // not part of the key
   table.record(other_source, {}, kStart + seconds(5));
   EXPECT_EQ(table.size(), 5u);

@@ -1,0 +1,80 @@
+#include "daemon/decision_reporter.h"
+
+#include <spdlog/fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+
+#include "common/datapath_clock.h"
+#include "resolver/dns_question.h"
+
+namespace skouter::daemon {
+using nlohmann::json;
+
+namespace {
+
+std::string lowerCase(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return text;
+}
+
+}  // namespace
+
+void DecisionReporter::flow(const FlowEvent& flow) {
+  auto names = view_.observed_names.namesOf(flow.identity, flow.destination);
+  if (events_.hasSubscribers()) {
+    events_.publish(flowEvent(std::chrono::system_clock::now(),
+                              {.identity = flow.identity,
+                               .workload = view_.workloadName(flow.identity),
+                               .verdict = toString(flow.verdict),
+                               .source = flow.source.toString(),
+                               .destination = flow.destination.toString(),
+                               .port = flow.port,
+                               .protocol = lowerCase(ipProtocolName(flow.protocol)),
+                               .names = names}));
+  }
+  const std::string named = names.empty() ? "" : fmt::format(" ({})", fmt::join(names, ", "));
+  // One line per destination, not per retransmitted SYN; `skouterctl audit` counts them.
+  if (!audit_table_.record(flow, std::move(names), std::chrono::system_clock::now())) return;
+  denied_flow_log_.log(datapathNowNs(), spdlog::level::info, "{} {} -> {} {}{}{}",
+                       toString(flow.verdict), flow.source.toString(), flow.destination.toString(),
+                       flow.port ? std::to_string(flow.port) + "/" : "",
+                       ipProtocolName(flow.protocol), named);
+}
+
+void DecisionReporter::policy(const std::string& why, const std::string& error) {
+  if (!events_.hasSubscribers()) return;
+  events_.publish({{"time", eventTime(std::chrono::system_clock::now())},
+                   {"type", "policy"},
+                   {"result", error.empty() ? "applied" : "failed"},
+                   {"reason", why},
+                   {"error", error.empty() ? json(nullptr) : json(error)}});
+}
+
+void DecisionReporter::answer(std::uint32_t identity, const IpAddress& client,
+                              const resolver::AnswerDecision& decision,
+                              resolver::AnswerOutcome outcome) {
+  if (!events_.hasSubscribers()) return;
+  DnsAnswerEventFields event{.identity = identity,
+                             .workload = view_.workloadName(identity),
+                             .client = client.toString(),
+                             .name = decision.question,
+                             .qtype = resolver::dnsTypeName(decision.question_type),
+                             .verdict = resolver::toString(outcome),
+                             .addresses = {},
+                             .rule = std::nullopt};
+  if (outcome == resolver::AnswerOutcome::kDenied) {
+    for (const auto& address : decision.denied_addresses) {
+      event.addresses.push_back(address.toString());
+    }
+  } else {
+    for (const auto& learned : decision.addresses) event.addresses.push_back(learned.ip.toString());
+  }
+  if (decision.rule) event.rule = view_.ruleName(identity, *decision.rule);
+  events_.publish(dnsAnswerEvent(std::chrono::system_clock::now(), event));
+}
+
+}  // namespace skouter::daemon

@@ -1,0 +1,41 @@
+// Tells operators of each decision as it is made: the live event stream (/v1/events,
+// `skouterctl monitor`), the audit table (/v1/audit, `skouterctl audit`) and the log of
+// denied flows, one line per new destination.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/ip_address.h"
+#include "daemon/audit_table.h"
+#include "daemon/daemon_view.h"
+#include "daemon/event_stream.h"
+#include "resolver/answer_handler.h"
+#include "resolver/answer_pipeline.h"
+#include "resolver/observed_names.h"
+#include "resolver/rate_limited_log.h"
+
+namespace skouter::daemon {
+
+class DecisionReporter {
+ public:
+  // `view` names workloads and rules.
+  DecisionReporter(EventHub& events, AuditTable& audit_table, const DaemonView& view)
+      : events_(events), audit_table_(audit_table), view_(view) {}
+
+  // A flow the datapath denied or audited.
+  void flow(const FlowEvent& flow);
+  // A held answer's outcome, after its addresses were installed.
+  void answer(std::uint32_t identity, const IpAddress& client,
+              const resolver::AnswerDecision& decision, resolver::AnswerOutcome outcome);
+  // A policy applied (`error` empty) or kept out (`error` says why).
+  void policy(const std::string& why, const std::string& error);
+
+ private:
+  EventHub& events_;
+  AuditTable& audit_table_;
+  const DaemonView& view_;
+  resolver::RateLimitedLog denied_flow_log_;
+};
+
+}  // namespace skouter::daemon
