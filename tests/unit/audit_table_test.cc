@@ -49,9 +49,12 @@ Strings summary(const AuditTable& table) {
   return lines;
 }
 
-TEST(AuditTableTest, VerdictNames) {
+// /v1/audit, /v1/events, /v1/explain and the log name a verdict alike (the audit
+// table once said "dropped" where the event stream said "denied").
+TEST(AuditTableTest, VerdictNamesAreThoseOfEveryOtherApi) {
+  EXPECT_STREQ(toString(FlowVerdict::kAllowed), "allowed");
   EXPECT_STREQ(toString(FlowVerdict::kAudited), "audited");
-  EXPECT_STREQ(toString(FlowVerdict::kDenied), "dropped");
+  EXPECT_STREQ(toString(FlowVerdict::kDenied), "denied");
 }
 
 TEST(AuditTableTest, CountsSightingsWithFirstAndLastSeen) {
