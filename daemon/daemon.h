@@ -16,30 +16,32 @@
 #include <utility>
 #include <vector>
 
-#include "bpf/counted_map.h"
 #include "bpf/datapath.h"
+#include "bpf/maps/allowed_ip_table.h"
+#include "bpf/maps/datapath_settings.h"
+#include "bpf/maps/flow_table.h"
+#include "bpf/maps/interface_table.h"
+#include "bpf/maps/port_set_table.h"
+#include "bpf/maps/static_rule_table.h"
+#include "bpf/maps/trusted_resolver_table.h"
 #include "common/datapath_clock.h"
+#include "common/rate_limited_log.h"
 #include "daemon/admin_server.h"
 #include "daemon/audit_table.h"
 #include "daemon/event_stream.h"
 #include "daemon/flow_event_reader.h"
-#include "daemon/flow_table.h"
 #include "daemon/host_network.h"
-#include "daemon/interface_table.h"
+#include "daemon/interface_kind.h"
 #include "daemon/kubernetes_source.h"
 #include "daemon/options.h"
 #include "daemon/pod_firewall.h"
 #include "daemon/route_lookup.h"
-#include "daemon/static_rule_table.h"
 #include "policy/compiled_policy.h"
 #include "policy/egress.h"
-#include "resolver/allowed_ip_table.h"
 #include "resolver/answer_injector.h"
 #include "resolver/answer_pipeline.h"
 #include "resolver/dns_client.h"
 #include "resolver/observed_names.h"
-#include "resolver/port_set_table.h"
-#include "resolver/rate_limited_log.h"
 
 namespace skouter::daemon {
 
@@ -177,21 +179,22 @@ class Daemon {
 
   boost::asio::io_context io_;
   std::unique_ptr<Datapath> datapath_;
-  // Written by syncTrustedResolvers() alone.
-  std::optional<CountedMap<skouter_resolver_key, skouter_resolver_value>> resolver_map_;
-  std::unique_ptr<resolver::PortSetTable> port_sets_;
-  std::unique_ptr<resolver::AllowedIpTable> allowed_ips_;
-  std::unique_ptr<StaticRuleTable> static_rules_;
+  std::unique_ptr<maps::DatapathSettings> datapath_settings_;
+  std::unique_ptr<maps::TrustedResolverTable> trusted_resolver_table_;
+  std::unique_ptr<maps::PortSetTable> port_sets_;
+  std::unique_ptr<maps::AllowedIpTable> allowed_ips_;
+  std::unique_ptr<maps::StaticRuleTable> static_rules_;
   std::unique_ptr<resolver::AnswerInjector> injector_;
   std::unique_ptr<resolver::DnsClient> dns_client_;
   resolver::ObservedNames observed_names_;
   // Before answers_, which counts what it reads in it.
-  std::unique_ptr<resolver::AnswerRingQuota> answer_ring_quota_;
+  std::unique_ptr<maps::AnswerRingQuota> answer_ring_quota_;
   std::unique_ptr<resolver::AnswerPipeline> answers_;
   AuditTable audit_table_;
   std::unique_ptr<FlowEventReader> flow_events_;
-  std::unique_ptr<FlowTable> flow_table_;
-  std::unique_ptr<InterfaceTable> interface_table_;
+  std::unique_ptr<maps::FlowTable> flow_table_;
+  InterfaceRoles interface_roles_;
+  std::unique_ptr<maps::InterfaceTable> interface_table_;
   // The node's interfaces and their addresses at the last look.
   std::vector<Link> links_;
   std::vector<InterfaceAddress> addresses_;
@@ -205,13 +208,13 @@ class Daemon {
   boost::asio::steady_timer pod_retry_timer_{io_};
   // Ends the wait of pods' answers for a cluster that cannot be listed.
   boost::asio::steady_timer startup_timer_{io_};
-  resolver::RateLimitedLog denied_flow_log_;
+  RateLimitedLog denied_flow_log_;
   // Handlers that threw: each was logged (rate-limited) and the loop went on.
   std::uint64_t handler_failures_ = 0;
   // Trusted resolvers the full trusted_resolvers map refused, over time.
   std::uint64_t resolvers_refused_ = 0;
   // What went wrong and was survived: failed handlers, full maps.
-  resolver::RateLimitedLog trouble_log_;
+  RateLimitedLog trouble_log_;
   EventHub events_;
   std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<MetricsServer> metrics_server_;
@@ -234,7 +237,7 @@ class Daemon {
   std::size_t flows_removed_ = 0;
   // The garbage collection's last pass over the flow and DNS query tables (it counts
   // them; the datapath writes them, so no count is kept as they change).
-  FlowTable::Sweep last_sweep_;
+  maps::FlowTable::Sweep last_sweep_;
   // What the previous daemon left: learned and static entries found at start.
   std::size_t entries_taken_over_ = 0;
   std::size_t gc_runs_ = 0;

@@ -73,7 +73,7 @@ std::vector<Daemon::Fill> Daemon::tableFill() const {
     } else if (name == "dns_queries") {
       entries = last_sweep_.dns_queries_remaining;
     } else if (name == "trusted_resolvers") {
-      entries = resolver_map_->size();
+      entries = trusted_resolver_table_->size();
     } else if (name == "answer_bytes_punted") {
       entries = answer_ring_quota_->puntedEntries();
     } else if (name == "answer_bytes_consumed") {

@@ -1,5 +1,7 @@
 #include "daemon/pod_firewall.h"
 
+#include "bpf/maps/bpf_address.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -11,13 +13,13 @@ namespace {
 // Identities wrap around below this, far from any count of pods one node can hold.
 constexpr std::uint32_t kLastPodIdentity = 0xfffffff0u;
 
-skouter_addr keyOf(const IpAddress& address) { return resolver::toBpfAddr(address); }
+skouter_addr keyOf(const IpAddress& address) { return maps::toBpfAddr(address); }
 
 }  // namespace
 
-PodFirewall::PodFirewall(Datapath& datapath, resolver::AllowedIpTable& allowed_ips,
-                         StaticRuleTable& static_rules, FlowTable& flows, std::set<int> uplinks,
-                         bool guard)
+PodFirewall::PodFirewall(Datapath& datapath, maps::AllowedIpTable& allowed_ips,
+                         maps::StaticRuleTable& static_rules, maps::FlowTable& flows,
+                         std::set<int> uplinks, bool guard)
     : datapath_(datapath),
       allowed_ips_(allowed_ips),
       static_rules_(static_rules),
@@ -26,7 +28,7 @@ PodFirewall::PodFirewall(Datapath& datapath, resolver::AllowedIpTable& allowed_i
       uplinks_(std::move(uplinks)),
       guard_(guard) {
   identities_.forEach([this](const skouter_addr& key, const skouter_identity_value& value) {
-    recovered_[resolver::fromBpfAddr(key)] = value.identity;
+    recovered_[maps::fromBpfAddr(key)] = value.identity;
     next_identity_ = std::max(next_identity_, value.identity + 1);
   });
   try {
@@ -60,12 +62,12 @@ std::uint32_t PodFirewall::identityFor(const PodObject& pod, const std::set<std:
 
 bool PodFirewall::applyEntries(std::uint32_t identity, const policy::CompiledPolicy& policy) {
   const auto result = static_rules_.sync(identity, policy.static_entries);
-  allowed_ips_.applyPolicy(
-      identity, [&policy](const std::string& name) -> std::optional<resolver::NameVerdict> {
-        const auto rule = policy.names.match(name);
-        if (!rule) return std::nullopt;
-        return resolver::NameVerdict{*rule, policy.portsOf(*rule)};
-      });
+  allowed_ips_.applyPolicy(identity,
+                           [&policy](const std::string& name) -> std::optional<maps::NameVerdict> {
+                             const auto rule = policy.names.match(name);
+                             if (!rule) return std::nullopt;
+                             return maps::NameVerdict{*rule, policy.portsOf(*rule)};
+                           });
   return result.failed == 0;
 }
 

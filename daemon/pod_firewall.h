@@ -16,13 +16,13 @@
 
 #include "bpf/counted_map.h"
 #include "bpf/datapath.h"
+#include "bpf/maps/allowed_ip_table.h"
+#include "bpf/maps/flow_table.h"
+#include "bpf/maps/static_rule_table.h"
 #include "daemon/cluster_objects.h"
-#include "daemon/flow_table.h"
 #include "daemon/host_network.h"
 #include "daemon/route_lookup.h"
-#include "daemon/static_rule_table.h"
 #include "policy/compiled_policy.h"
-#include "resolver/allowed_ip_table.h"
 
 namespace skouter::daemon {
 
@@ -50,8 +50,9 @@ class PodFirewall {
   // there is not on this node, and the uplink programs judge the host).
   // `guard`: whether the previous daemon guarded every pod interface (the pinned
   // configuration says), which holds until the first sync says otherwise.
-  PodFirewall(Datapath& datapath, resolver::AllowedIpTable& allowed_ips,
-              StaticRuleTable& static_rules, FlowTable& flows, std::set<int> uplinks, bool guard);
+  PodFirewall(Datapath& datapath, maps::AllowedIpTable& allowed_ips,
+              maps::StaticRuleTable& static_rules, maps::FlowTable& flows, std::set<int> uplinks,
+              bool guard);
 
   // The pod interfaces of the node as they are now, and the node's own addresses.
   // While guarding, attaches the pod programs at once to the interfaces that carry
@@ -107,9 +108,9 @@ class PodFirewall {
   void detachUnneeded();
 
   Datapath& datapath_;
-  resolver::AllowedIpTable& allowed_ips_;
-  StaticRuleTable& static_rules_;
-  FlowTable& flows_;
+  maps::AllowedIpTable& allowed_ips_;
+  maps::StaticRuleTable& static_rules_;
+  maps::FlowTable& flows_;
   CountedMap<skouter_addr, skouter_identity_value> identities_;
   std::set<int> uplinks_;
   std::vector<PodInterface> observed_;

@@ -3,6 +3,7 @@
 // and what a restarted daemon takes over. Each test runs in a network namespace of
 // its own, where no pod address has a route unless the test adds one.
 #include "daemon/pod_firewall.h"
+#include "bpf/maps/bpf_address.h"
 
 #include <gtest/gtest.h>
 #include <net/if.h>
@@ -19,12 +20,12 @@
 #include <string>
 #include <vector>
 
-#include "daemon/flow_table.h"
-#include "daemon/static_rule_table.h"
+#include "bpf/maps/allowed_ip_table.h"
+#include "bpf/maps/flow_table.h"
+#include "bpf/maps/port_set_table.h"
+#include "bpf/maps/static_rule_table.h"
 #include "policy/compiled_policy.h"
 #include "policy/loader.h"
-#include "resolver/allowed_ip_table.h"
-#include "resolver/port_set_table.h"
 #include "tests/bpf/datapath_fixture.h"
 #include "tests/bpf/packet_builder.h"
 
@@ -114,12 +115,11 @@ class PodFirewallTest : public DatapathFixture {
     flow_table_.reset();
     allowed_ips_.reset();
     static_rules_.reset();
-    port_sets_ = std::make_unique<resolver::PortSetTable>(datapath().portSets());
-    static_rules_ =
-        std::make_unique<daemon::StaticRuleTable>(datapath().allowedCidrs(), *port_sets_);
-    allowed_ips_ = std::make_unique<resolver::AllowedIpTable>(
-        datapath().allowedIps(), datapath().learnedNames(), *port_sets_);
-    flow_table_ = std::make_unique<daemon::FlowTable>(datapath());
+    port_sets_ = std::make_unique<maps::PortSetTable>(datapath().portSets());
+    static_rules_ = std::make_unique<maps::StaticRuleTable>(datapath().allowedCidrs(), *port_sets_);
+    allowed_ips_ = std::make_unique<maps::AllowedIpTable>(datapath().allowedIps(),
+                                                          datapath().learnedNames(), *port_sets_);
+    flow_table_ = std::make_unique<maps::FlowTable>(datapath());
     firewall_ = std::make_unique<PodFirewall>(datapath(), *allowed_ips_, *static_rules_,
                                               *flow_table_, std::move(uplinks), false);
   }
@@ -153,7 +153,7 @@ class PodFirewallTest : public DatapathFixture {
     std::vector<std::string> result;
     datapath().identities().forEach(
         [&](const skouter_addr& key, const skouter_identity_value& value) {
-          result.push_back(resolver::fromBpfAddr(key).toString() + " identity " +
+          result.push_back(maps::fromBpfAddr(key).toString() + " identity " +
                            std::to_string(value.identity) +
                            ((value.flags & SKOUTER_IDENTITY_AUDIT) ? " audit" : ""));
         });
@@ -221,10 +221,10 @@ class PodFirewallTest : public DatapathFixture {
         {.ifindex = interface == interface_of_.end() ? 0 : interface->second});
   }
 
-  std::unique_ptr<resolver::PortSetTable> port_sets_;
-  std::unique_ptr<daemon::StaticRuleTable> static_rules_;
-  std::unique_ptr<resolver::AllowedIpTable> allowed_ips_;
-  std::unique_ptr<daemon::FlowTable> flow_table_;
+  std::unique_ptr<maps::PortSetTable> port_sets_;
+  std::unique_ptr<maps::StaticRuleTable> static_rules_;
+  std::unique_ptr<maps::AllowedIpTable> allowed_ips_;
+  std::unique_ptr<maps::FlowTable> flow_table_;
   std::unique_ptr<PodFirewall> firewall_;
   std::map<IpAddress, std::uint32_t> interface_of_;
   std::uint16_t next_port_ = 40000;
