@@ -20,8 +20,8 @@
 #include <string>
 
 #include "bpf/datapath.h"
+#include "bpf/maps/bpf_address.h"
 #include "common/datapath_clock.h"
-#include "resolver/allowed_ip_table.h"
 #include "tests/bpf/packet_builder.h"
 
 namespace {
@@ -32,7 +32,7 @@ using skouter::bpftest::PacketBuilder;
 
 constexpr std::uint32_t kRepeat = 100000;
 constexpr std::uint8_t kTcpSyn = 0x02;
-constexpr std::uint64_t kHourNs = 3600ULL * 1'000'000'000ULL;
+constexpr std::uint64_t kHourNs = 3600 * skouter::kNanosPerSecond;
 constexpr std::uint32_t kOneRange = 1;
 constexpr std::uint32_t kThirtyTwoRanges = 2;
 
@@ -81,7 +81,7 @@ void configure(bool judge_every_packet) {
 void allowLearned(const IpAddress& ip, std::uint32_t port_set) {
   skouter_allowed_ip_key key{};
   key.identity = SKOUTER_HOST_IDENTITY;
-  key.ip = skouter::resolver::toBpfAddr(ip);
+  key.ip = skouter::maps::toBpfAddr(ip);
   skouter_allowed_ip_value value{};
   value.expiry_ns = skouter::datapathNowNs() + kHourNs;
   value.port_set = port_set;
@@ -92,7 +92,7 @@ void allowPrefix(const IpAddress& ip, unsigned length) {
   skouter_cidr_key key{};
   key.prefixlen = SKOUTER_CIDR_FIXED_BITS + length;
   key.identity = SKOUTER_HOST_IDENTITY;
-  const auto addr = skouter::resolver::toBpfAddr(ip);
+  const auto addr = skouter::maps::toBpfAddr(ip);
   key.family = addr.family;
   std::memcpy(key.addr, addr.addr, sizeof(key.addr));
   datapath().get().allowedCidrs().update(key, skouter_cidr_value{});

@@ -22,6 +22,7 @@
 #include <fstream>
 #include <memory>
 
+#include "common/datapath_clock.h"
 #include "skouter.skel.h"
 
 namespace skouter {
@@ -288,19 +289,12 @@ struct MigratedState {
   skouter_config config{};
 };
 
-std::uint64_t clockNs(clockid_t clock) {
-  timespec now{};
-  clock_gettime(clock, &now);
-  return static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000ULL +
-         static_cast<std::uint64_t>(now.tv_nsec);
-}
-
 // The maps of layout 5 that changed shape (or size), read and then unpinned, so the load creates
 // the new ones in their place. The old programs, still attached until this daemon
 // replaces them, keep using the old maps, which live as long as they do.
 MigratedState takeLayout5Maps(const std::string& pin_dir) {
   MigratedState state;
-  state.clock_offset_ns = clockNs(CLOCK_BOOTTIME) - clockNs(CLOCK_MONOTONIC);
+  state.clock_offset_ns = clockNowNs(CLOCK_BOOTTIME) - clockNowNs(CLOCK_MONOTONIC);
   {
     const PinnedMap identities(pin_dir, "identities");
     if (identities.fd() >= 0) {

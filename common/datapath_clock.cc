@@ -1,14 +1,14 @@
 #include "common/datapath_clock.h"
 
-#include <time.h>
-
 namespace skouter {
 
-std::uint64_t datapathNowNs() {
+std::uint64_t clockNowNs(clockid_t clock) {
   timespec now{};
-  clock_gettime(CLOCK_BOOTTIME, &now);
-  return static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000ULL +
+  clock_gettime(clock, &now);
+  return static_cast<std::uint64_t>(now.tv_sec) * kNanosPerSecond +
          static_cast<std::uint64_t>(now.tv_nsec);
 }
+
+std::uint64_t datapathNowNs() { return clockNowNs(CLOCK_BOOTTIME); }
 
 }  // namespace skouter

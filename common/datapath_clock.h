@@ -4,11 +4,19 @@
 // the node slept.
 #pragma once
 
+#include <time.h>
+
 #include <cstdint>
 
 namespace skouter {
 
+inline constexpr std::uint64_t kNanosPerSecond = 1'000'000'000;
+
 std::uint64_t datapathNowNs();
+
+// `clock` now, in nanoseconds: datapathNowNs() reads CLOCK_BOOTTIME with it; moving the
+// times of an older layout (CLOCK_MONOTONIC) needs both.
+std::uint64_t clockNowNs(clockid_t clock);
 
 // How long ago `then` was; 0 when it is not in the past. The datapath stamps times on
 // other CPUs while the daemon works: a flow refreshed after the daemon read the clock

@@ -20,7 +20,6 @@ using nlohmann::json;
 namespace {
 
 const char* const kCounterNames[] = SKOUTER_COUNTER_NAMES;
-constexpr double kNanosPerSecond = 1e9;
 
 // --verify-answers' work; null without it.
 json verifyJson(const resolver::AnswerVerifier* verifier) {
@@ -174,7 +173,7 @@ std::string statusJson(const DaemonView& view) {
   json transit = json::array();
   std::size_t pod_interfaces = 0;
   for (const Link& link : view.links) {
-    switch (interfaceKindOf(link, view.links, view.interface_table.roles())) {
+    switch (interfaceKindOf(link, view.links, view.interface_roles)) {
       case SKOUTER_INTERFACE_POD:
         ++pod_interfaces;
         break;

@@ -12,7 +12,7 @@
 #include "common/ip_address.h"
 #include "policy/compiled_policy.h"
 #include "policy/egress.h"
-#include "resolver/system_resolvers.h"
+#include "resolver/resolver_address.h"
 
 namespace skouter::daemon {
 

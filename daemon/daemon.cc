@@ -1,6 +1,5 @@
 #include "daemon/daemon.h"
 
-#include <arpa/inet.h>
 #include <net/if.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -24,7 +23,6 @@ constexpr auto kGcInterval = std::chrono::seconds(2);
 // A resolver's TCP connection silent this long is forgotten (resolvers close idle
 // ones within seconds; RFC 7766 suggests keeping them open for tens of seconds).
 constexpr auto kTcpStreamIdle = std::chrono::seconds(120);
-constexpr std::uint64_t kNanosPerSecond = 1'000'000'000ULL;
 
 // The uplinks: as named, else every way out the default routes take (an IPv6 default
 // route may leave by another interface than the IPv4 one).
@@ -35,15 +33,6 @@ std::vector<std::string> resolveInterfaces(const DaemonOptions& options) {
     throw std::runtime_error("no default route; name the uplinks with --interface");
   }
   return interfaces;
-}
-
-skouter_resolver_key resolverKey(const resolver::ResolverAddress& address) {
-  skouter_resolver_key key{};
-  const auto addr = resolver::toBpfAddr(address.ip);
-  key.family = addr.family;
-  key.port = htons(address.port);
-  std::memcpy(key.addr, addr.addr, sizeof(key.addr));
-  return key;
 }
 
 constexpr const char* kStaticRulesFull =
@@ -80,12 +69,15 @@ Daemon::Daemon(DaemonOptions options)
   }
 
   datapath_ = Datapath::open(options_.bpffs);
-  resolver_map_.emplace(datapath_->trustedResolvers());
-  port_sets_ = std::make_unique<resolver::PortSetTable>(datapath_->portSets());
-  allowed_ips_ = std::make_unique<resolver::AllowedIpTable>(
+  datapath_settings_ =
+      std::make_unique<maps::DatapathSettings>(datapath_->config(), datapath_->heartbeat());
+  trusted_resolver_table_ =
+      std::make_unique<maps::TrustedResolverTable>(datapath_->trustedResolvers());
+  port_sets_ = std::make_unique<maps::PortSetTable>(datapath_->portSets());
+  allowed_ips_ = std::make_unique<maps::AllowedIpTable>(
       datapath_->allowedIps(), datapath_->learnedNames(), *port_sets_, options_.max_ips_per_name,
       options_.max_names_per_ip, options_.max_ips_per_workload);
-  static_rules_ = std::make_unique<StaticRuleTable>(datapath_->allowedCidrs(), *port_sets_);
+  static_rules_ = std::make_unique<maps::StaticRuleTable>(datapath_->allowedCidrs(), *port_sets_);
   workload_entries_ = std::make_unique<WorkloadEntries>(*static_rules_, *allowed_ips_, *port_sets_);
   if (datapath_->takeover().took_over) {
     record_.entries_taken_over = allowed_ips_->size() + static_rules_->size();
@@ -96,20 +88,20 @@ Daemon::Daemon(DaemonOptions options)
     if (ifindex == 0) throw DatapathError("no interface named '" + interface + "'");
     uplinks.insert(ifindex);
   }
-  flow_table_ = std::make_unique<FlowTable>(*datapath_);
-  answer_ring_quota_ = std::make_unique<resolver::AnswerRingQuota>(
-      datapath_->answerBytesPunted(), datapath_->answerBytesConsumed());
+  flow_table_ = std::make_unique<maps::FlowTable>(*datapath_);
+  answer_ring_quota_ = std::make_unique<maps::AnswerRingQuota>(datapath_->answerBytesPunted(),
+                                                               datapath_->answerBytesConsumed());
   const auto pinned_config = datapath_->config().lookup(0);
   const bool guarded = datapath_->takeover().took_over && pinned_config &&
                        (pinned_config->flags & SKOUTER_CFG_GUARD_UNKNOWN_INTERFACES);
   pod_firewall_ = std::make_unique<PodFirewall>(*datapath_, *workload_entries_, *flow_table_,
                                                 std::move(uplinks), guarded);
-  interface_table_ = std::make_unique<InterfaceTable>(
-      datapath_->interfaces(), datapath_->linkPrefixes(),
-      InterfaceRoles{
-          .kubernetes = options_.kubernetes,
-          .uplinks = {options_.interfaces.begin(), options_.interfaces.end()},
-          .transit = {options_.transit_interfaces.begin(), options_.transit_interfaces.end()}});
+  interface_roles_ = InterfaceRoles{
+      .kubernetes = options_.kubernetes,
+      .uplinks = {options_.interfaces.begin(), options_.interfaces.end()},
+      .transit = {options_.transit_interfaces.begin(), options_.transit_interfaces.end()}};
+  interface_table_ =
+      std::make_unique<maps::InterfaceTable>(datapath_->interfaces(), datapath_->linkPrefixes());
   injector_ = std::make_unique<resolver::AnswerInjector>(options_.reinject_mark);
   dns_client_ = std::make_unique<resolver::DnsClient>(io_, options_.trusted_dns);
 
@@ -166,7 +158,7 @@ Daemon::Daemon(DaemonOptions options)
                                                   .allowed_ips = *allowed_ips_,
                                                   .static_rules = *static_rules_,
                                                   .port_sets = *port_sets_,
-                                                  .trusted_resolver_map = *resolver_map_,
+                                                  .trusted_resolvers = *trusted_resolver_table_,
                                                   .answer_ring_quota = *answer_ring_quota_,
                                                   .answers = *answers_,
                                                   .observed_names = observed_names_,
@@ -174,6 +166,7 @@ Daemon::Daemon(DaemonOptions options)
                                                   .flow_events = *flow_events_,
                                                   .events = events_,
                                                   .interface_table = *interface_table_,
+                                                  .interface_roles = interface_roles_,
                                                   .links = links_,
                                                   .kubernetes = kubernetes_.get()});
   reporter_ = std::make_unique<DecisionReporter>(events_, audit_table_, *view_);
@@ -214,55 +207,32 @@ Daemon::~Daemon() = default;
 
 void Daemon::writeConfig() {
   skouter_config config{};
-  config.layout_version = SKOUTER_LAYOUT_VERSION;
   const auto& host = policies_.hostPolicy();
   config.flags = (host.polices ? SKOUTER_CFG_HOST_POLICED : 0) |
                  (options_.fail_open ? SKOUTER_CFG_FAIL_OPEN : 0) |
                  (options_.audit ? SKOUTER_CFG_AUDIT : 0) |
                  (host.audit_egresses.empty() ? 0 : SKOUTER_CFG_HOST_AUDIT) |
                  (pod_firewall_->guarding() ? SKOUTER_CFG_GUARD_UNKNOWN_INTERFACES : 0);
-  if (awaitingCluster()) {
-    // Whether the node and its pods are policed comes from the cluster: until it is
-    // listed, they stay as the previous daemon left them.
-    const std::uint32_t from_cluster =
-        SKOUTER_CFG_HOST_POLICED | SKOUTER_CFG_HOST_AUDIT | SKOUTER_CFG_GUARD_UNKNOWN_INTERFACES;
-    const auto previous = datapath_->config().lookup(0);
-    config.flags = (config.flags & ~from_cluster) | (previous ? previous->flags & from_cluster : 0);
-  }
+  // Whether the node and its pods are policed comes from the cluster: until it is
+  // listed, they stay as the previous daemon left them.
+  const std::uint32_t from_cluster =
+      awaitingCluster()
+          ? SKOUTER_CFG_HOST_POLICED | SKOUTER_CFG_HOST_AUDIT | SKOUTER_CFG_GUARD_UNKNOWN_INTERFACES
+          : 0;
   config.reinject_mark = options_.reinject_mark;
   config.event_rate_limit = options_.event_rate_limit;
   config.failsafe_ns = options_.failsafe_timeout_s * kNanosPerSecond;
   config.flow_idle_ns = options_.flow_idle_timeout_s * kNanosPerSecond;
   config.answer_quota_bytes = static_cast<std::uint32_t>(
       datapath_->ringFill(Datapath::Ring::kAnswers).size_bytes * options_.answers_ring_share / 100);
-  if (datapath_->config().update(0, config) != 0) {
-    throw DatapathError("cannot write the datapath configuration");
-  }
+  datapath_settings_->writeConfig(config, from_cluster);
 }
 
 void Daemon::syncTrustedResolvers() {
-  auto& map = *resolver_map_;
-  std::vector<skouter_resolver_key> wanted;
-  for (const auto& address : trustedResolversOf(options_, policies_.cluster())) {
-    wanted.push_back(resolverKey(address));
-  }
-  const auto isWanted = [&](const skouter_resolver_key& key) {
-    return std::any_of(wanted.begin(), wanted.end(),
-                       [&](const auto& w) { return std::memcmp(&w, &key, sizeof(key)) == 0; });
-  };
-  // Removals first, so a full map makes room for the new ones. The cluster DNS
-  // service's addresses are known only once it is listed; a restarted daemon keeps the
-  // ones in place until then, or pods' lookups would be dropped.
-  if (!awaitingCluster()) {
-    for (const auto& key : map.keys()) {
-      if (!isWanted(key)) map.erase(key);
-    }
-  }
-  std::size_t refused = 0;
-  for (std::size_t i = 0; i < wanted.size(); ++i) {
-    if (map.lookup(wanted[i])) continue;
-    if (map.update(wanted[i], skouter_resolver_value{}) != 0) ++refused;
-  }
+  const auto wanted = trustedResolversOf(options_, policies_.cluster());
+  // The cluster DNS service's addresses are known only once it is listed; a restarted
+  // daemon keeps the ones in place until then, or pods' lookups would be dropped.
+  const std::size_t refused = trusted_resolver_table_->sync(wanted, awaitingCluster());
   if (refused > 0) {
     // Their answers are not held: they pass uninstalled, so the workloads' connections
     // to what they name are judged without them. Never a reason to stop.
@@ -299,8 +269,7 @@ bool Daemon::applyHostPolicy() {
 }
 
 void Daemon::beat() {
-  skouter_heartbeat heartbeat{datapathNowNs()};
-  if (datapath_->heartbeat().update(0, heartbeat) != 0) {
+  if (!datapath_settings_->beat(datapathNowNs())) {
     spdlog::error("cannot write the heartbeat; answers will pass untouched");
   }
 }
@@ -326,9 +295,10 @@ void Daemon::refreshInterfaces() {
     if (kubernetes_) {
       std::vector<IpAddress> node_addresses;
       for (const auto& address : addresses_) node_addresses.push_back(address.address);
-      pod_firewall_->observe(interface_table_->podInterfaces(links_), node_addresses);
+      pod_firewall_->observe(podInterfacesOf(links_, interface_roles_), node_addresses);
     }
-    interface_table_->write(links_, addresses_, pod_firewall_->unguarded());
+    interface_table_->write(interfaceKinds(links_, pod_firewall_->unguarded(), interface_roles_),
+                            uplinkPrefixes(links_, addresses_, interface_roles_));
   } catch (const std::exception& error) {
     spdlog::error("cannot read the node's interfaces: {}", error.what());
   }
@@ -426,7 +396,8 @@ void Daemon::applyAll(const std::string& why) {
   // First: the node's policy is missing part, the gravest problem of all.
   if (!complete) problems.insert(problems.begin(), kStaticRulesFull);
   const auto pods = pod_firewall_->sync(plan.policed, plan.unpoliced, plan.guard_pods);
-  interface_table_->write(links_, addresses_, pod_firewall_->unguarded());
+  interface_table_->write(interfaceKinds(links_, pod_firewall_->unguarded(), interface_roles_),
+                          uplinkPrefixes(links_, addresses_, interface_roles_));
   complete = complete && pods.complete;
   // Port sets only fall out of use when a policy changes (the garbage collection
   // catches the rest); a full pass over the tables per pod event would be wasted.

@@ -15,9 +15,16 @@
 #include <utility>
 #include <vector>
 
-#include "bpf/counted_map.h"
 #include "bpf/datapath.h"
+#include "bpf/maps/allowed_ip_table.h"
+#include "bpf/maps/datapath_settings.h"
+#include "bpf/maps/flow_table.h"
+#include "bpf/maps/interface_table.h"
+#include "bpf/maps/port_set_table.h"
+#include "bpf/maps/static_rule_table.h"
+#include "bpf/maps/trusted_resolver_table.h"
 #include "common/datapath_clock.h"
+#include "common/rate_limited_log.h"
 #include "daemon/admin_api.h"
 #include "daemon/admin_server.h"
 #include "daemon/audit_table.h"
@@ -25,26 +32,21 @@
 #include "daemon/decision_reporter.h"
 #include "daemon/event_stream.h"
 #include "daemon/flow_event_reader.h"
-#include "daemon/flow_table.h"
 #include "daemon/host_network.h"
-#include "daemon/interface_table.h"
+#include "daemon/interface_kind.h"
 #include "daemon/kubernetes_source.h"
 #include "daemon/options.h"
 #include "daemon/pod_firewall.h"
 #include "daemon/policy_file_watch.h"
 #include "daemon/policy_reconciler.h"
 #include "daemon/route_lookup.h"
-#include "daemon/static_rule_table.h"
 #include "daemon/workload_entries.h"
 #include "policy/compiled_policy.h"
 #include "policy/egress.h"
-#include "resolver/allowed_ip_table.h"
 #include "resolver/answer_injector.h"
 #include "resolver/answer_pipeline.h"
 #include "resolver/dns_client.h"
 #include "resolver/observed_names.h"
-#include "resolver/port_set_table.h"
-#include "resolver/rate_limited_log.h"
 
 namespace skouter::daemon {
 
@@ -97,22 +99,24 @@ class Daemon {
 
   boost::asio::io_context io_;
   std::unique_ptr<Datapath> datapath_;
-  // Written by syncTrustedResolvers() alone.
-  std::optional<CountedMap<skouter_resolver_key, skouter_resolver_value>> resolver_map_;
-  std::unique_ptr<resolver::PortSetTable> port_sets_;
-  std::unique_ptr<resolver::AllowedIpTable> allowed_ips_;
-  std::unique_ptr<StaticRuleTable> static_rules_;
+  std::unique_ptr<maps::DatapathSettings> datapath_settings_;
+  std::unique_ptr<maps::TrustedResolverTable> trusted_resolver_table_;
+  std::unique_ptr<maps::PortSetTable> port_sets_;
+  std::unique_ptr<maps::AllowedIpTable> allowed_ips_;
+  std::unique_ptr<maps::StaticRuleTable> static_rules_;
   std::unique_ptr<WorkloadEntries> workload_entries_;
   std::unique_ptr<resolver::AnswerInjector> injector_;
   std::unique_ptr<resolver::DnsClient> dns_client_;
   resolver::ObservedNames observed_names_;
   // Before answers_, which counts what it reads in it.
-  std::unique_ptr<resolver::AnswerRingQuota> answer_ring_quota_;
+  std::unique_ptr<maps::AnswerRingQuota> answer_ring_quota_;
   std::unique_ptr<resolver::AnswerPipeline> answers_;
   AuditTable audit_table_;
   std::unique_ptr<FlowEventReader> flow_events_;
-  std::unique_ptr<FlowTable> flow_table_;
-  std::unique_ptr<InterfaceTable> interface_table_;
+  std::unique_ptr<maps::FlowTable> flow_table_;
+  // What forwarded traffic from each interface is: the uplinks, transit, pods.
+  InterfaceRoles interface_roles_;
+  std::unique_ptr<maps::InterfaceTable> interface_table_;
   // The node's interfaces and their addresses at the last look.
   std::vector<Link> links_;
   std::vector<InterfaceAddress> addresses_;
@@ -127,7 +131,7 @@ class Daemon {
   // Ends the wait of pods' answers for a cluster that cannot be listed.
   boost::asio::steady_timer startup_timer_{io_};
   // What went wrong and was survived: failed handlers, full maps.
-  resolver::RateLimitedLog trouble_log_;
+  RateLimitedLog trouble_log_;
   EventHub events_;
   // What the admin API and /metrics read; built once every owner it points at exists.
   std::unique_ptr<DaemonView> view_;

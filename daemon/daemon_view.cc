@@ -85,7 +85,7 @@ std::vector<Fill> DaemonView::tableFill() const {
     } else if (name == "dns_queries") {
       entries = record.last_sweep.dns_queries_remaining;
     } else if (name == "trusted_resolvers") {
-      entries = trusted_resolver_map.size();
+      entries = trusted_resolvers.size();
     } else if (name == "answer_bytes_punted") {
       entries = answer_ring_quota.puntedEntries();
     } else if (name == "answer_bytes_consumed") {

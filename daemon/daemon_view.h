@@ -10,24 +10,26 @@
 #include <vector>
 
 #include "bpf/datapath.h"
+#include "bpf/maps/allowed_ip_table.h"
+#include "bpf/maps/answer_ring_quota.h"
+#include "bpf/maps/flow_table.h"
+#include "bpf/maps/interface_table.h"
+#include "bpf/maps/port_set_table.h"
+#include "bpf/maps/static_rule_table.h"
+#include "bpf/maps/trusted_resolver_table.h"
 #include "common/datapath_clock.h"
 #include "daemon/admin_server.h"
 #include "daemon/audit_table.h"
 #include "daemon/event_stream.h"
 #include "daemon/flow_event_reader.h"
-#include "daemon/flow_table.h"
 #include "daemon/host_network.h"
-#include "daemon/interface_table.h"
+#include "daemon/interface_kind.h"
 #include "daemon/kubernetes_source.h"
 #include "daemon/options.h"
 #include "daemon/pod_firewall.h"
 #include "daemon/policy_reconciler.h"
-#include "daemon/static_rule_table.h"
-#include "resolver/allowed_ip_table.h"
 #include "resolver/answer_pipeline.h"
-#include "resolver/answer_ring_quota.h"
 #include "resolver/observed_names.h"
-#include "resolver/port_set_table.h"
 
 namespace skouter::daemon {
 
@@ -52,7 +54,7 @@ struct DaemonRecord {
   std::size_t flows_removed = 0;
   // The garbage collection's last pass over the flow and DNS query tables (it counts
   // them; the datapath writes them, so no count is kept as they change).
-  FlowTable::Sweep last_sweep;
+  maps::FlowTable::Sweep last_sweep;
   // What the previous daemon left: learned and static entries found at start.
   std::size_t entries_taken_over = 0;
 };
@@ -77,17 +79,18 @@ struct DaemonView {
   const PolicyReconciler& policies;
   const Datapath& datapath;
   const PodFirewall& pods;
-  const resolver::AllowedIpTable& allowed_ips;
-  const StaticRuleTable& static_rules;
-  const resolver::PortSetTable& port_sets;
-  const CountedMap<skouter_resolver_key, skouter_resolver_value>& trusted_resolver_map;
-  const resolver::AnswerRingQuota& answer_ring_quota;
+  const maps::AllowedIpTable& allowed_ips;
+  const maps::StaticRuleTable& static_rules;
+  const maps::PortSetTable& port_sets;
+  const maps::TrustedResolverTable& trusted_resolvers;
+  const maps::AnswerRingQuota& answer_ring_quota;
   const resolver::AnswerPipeline& answers;
   const resolver::ObservedNames& observed_names;
   const AuditTable& audit_table;
   const FlowEventReader& flow_events;
   const EventHub& events;
-  const InterfaceTable& interface_table;
+  const maps::InterfaceTable& interface_table;
+  const InterfaceRoles& interface_roles;
   // The node's interfaces at the last look.
   const std::vector<Link>& links;
   const KubernetesSource* kubernetes = nullptr;  // null without --kubernetes

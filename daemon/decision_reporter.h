@@ -7,13 +7,13 @@
 #include <string>
 
 #include "common/ip_address.h"
+#include "common/rate_limited_log.h"
 #include "daemon/audit_table.h"
 #include "daemon/daemon_view.h"
 #include "daemon/event_stream.h"
 #include "resolver/answer_handler.h"
 #include "resolver/answer_pipeline.h"
 #include "resolver/observed_names.h"
-#include "resolver/rate_limited_log.h"
 
 namespace skouter::daemon {
 
@@ -35,7 +35,7 @@ class DecisionReporter {
   EventHub& events_;
   AuditTable& audit_table_;
   const DaemonView& view_;
-  resolver::RateLimitedLog denied_flow_log_;
+  RateLimitedLog denied_flow_log_;
 };
 
 }  // namespace skouter::daemon

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/datapath_clock.h"
+
 namespace skouter::daemon {
 namespace {
 
@@ -10,7 +12,6 @@ constexpr std::uint8_t kUdp = 17;
 constexpr std::uint8_t kSctp = 132;
 constexpr std::uint8_t kIcmp = 1;
 constexpr std::uint8_t kIcmpV6 = 58;
-constexpr double kNanosPerSecond = 1e9;
 
 std::string describeFlow(const FlowQuery& flow) {
   const std::string protocol = ipProtocolName(flow.protocol);
@@ -92,7 +93,8 @@ Explanation explainFlow(const FlowQuery& flow, const PolicySnapshot& snapshot) {
       result.names = learned->names;
       std::string expiry = "never expires";
       if (learned->expiry_ns != 0) {
-        result.expires_in_s = (learned->expiry_ns - snapshot.now_ns) / kNanosPerSecond;
+        result.expires_in_s =
+            static_cast<double>(learned->expiry_ns - snapshot.now_ns) / kNanosPerSecond;
         expiry = "expires in " + std::to_string(static_cast<long>(*result.expires_in_s)) + " s";
       }
       result.reason = destination + " was learned from the answer for " + names + ", allowed by " +

@@ -9,11 +9,11 @@
 #include <string_view>
 #include <vector>
 
+#include "bpf/maps/allowed_ip_entry.h"
 #include "common/ip_address.h"
 #include "daemon/flow_verdict.h"
 #include "policy/compiled_policy.h"
-#include "resolver/allowed_ip_table.h"
-#include "resolver/system_resolvers.h"
+#include "resolver/resolver_address.h"
 
 namespace skouter::daemon {
 
@@ -30,7 +30,7 @@ std::optional<std::uint8_t> protocolNumber(std::string_view name, IpFamily famil
 struct PolicySnapshot {
   const policy::CompiledPolicy* policy = nullptr;  // nullptr: nothing polices the identity
   std::vector<resolver::ResolverAddress> trusted_resolvers;
-  std::optional<resolver::AllowedIpEntry> learned;  // the destination's learned entry
+  std::optional<maps::AllowedIpEntry> learned;      // the destination's learned entry
   std::vector<policy::StaticEntry> static_entries;  // installed for the identity
   std::vector<std::string> observed_names;          // names answers gave the destination
   std::uint64_t now_ns = 0;

@@ -4,17 +4,10 @@
 
 #include <cstring>
 
+#include "bpf/maps/bpf_address.h"
 #include "bpf/skouter_abi.h"
 
 namespace skouter::daemon {
-namespace {
-
-IpAddress addressOf(std::uint8_t family, const std::uint8_t* bytes) {
-  return family == SKOUTER_FAMILY_IPV4 ? IpAddress::fromV4(bytes) : IpAddress::fromV6(bytes);
-}
-
-}  // namespace
-
 FlowEventReader::FlowEventReader(boost::asio::io_context& io, int ring_fd, Handler handler)
     : handler_(std::move(handler)),
       ring_(io, ring_fd, "events",
@@ -34,8 +27,8 @@ void FlowEventReader::handleRecord(std::span<const std::uint8_t> record) {
   }
   FlowEvent flow;
   flow.identity = event.identity;
-  flow.source = addressOf(event.family, event.saddr);
-  flow.destination = addressOf(event.family, event.daddr);
+  flow.source = maps::fromBpfAddr(event.family, event.saddr);
+  flow.destination = maps::fromBpfAddr(event.family, event.daddr);
   flow.protocol = event.protocol;
   flow.port = ntohs(event.dport);
   flow.verdict =

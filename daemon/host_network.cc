@@ -17,6 +17,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "daemon/interface_kind.h"
+
 namespace skouter::daemon {
 namespace {
 
@@ -215,6 +217,17 @@ PodInterface podInterfaceOf(const Link& link) {
           .addresses = link.peer_netns_id
                            ? addressesInNamespace(*link.peer_netns_id, link.peer_ifindex)
                            : std::vector<IpAddress>{}};
+}
+
+std::vector<PodInterface> podInterfacesOf(const std::vector<Link>& links,
+                                          const InterfaceRoles& roles) {
+  std::vector<PodInterface> pods;
+  for (const Link& link : links) {
+    if (isPodInterface(link) && interfaceKindOf(link, links, roles) == SKOUTER_INTERFACE_POD) {
+      pods.push_back(podInterfaceOf(link));
+    }
+  }
+  return pods;
 }
 
 namespace {

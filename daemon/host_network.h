@@ -58,6 +58,12 @@ struct PodInterface {
 // the pod there.
 PodInterface podInterfaceOf(const Link& link);
 
+struct InterfaceRoles;
+// The pods' veths among `links` (not an uplink's, nor a transit interface's), with
+// the addresses of the pod behind each.
+std::vector<PodInterface> podInterfacesOf(const std::vector<Link>& links,
+                                          const InterfaceRoles& roles);
+
 // The addresses of the interface `ifindex` of the network namespace this one numbers
 // `netns_id` (IPv6 link-local ones left out: every pod has the same few). Empty when
 // that namespace is gone. Throws std::system_error when netlink fails otherwise.

@@ -32,4 +32,31 @@ skouter_interface_kind interfaceKindOf(const Link& link, const std::vector<Link>
   return SKOUTER_INTERFACE_GUEST;
 }
 
+std::map<std::uint32_t, skouter_interface_kind> interfaceKinds(const std::vector<Link>& links,
+                                                               const std::set<int>& unguarded,
+                                                               const InterfaceRoles& roles) {
+  std::map<std::uint32_t, skouter_interface_kind> kinds;
+  for (const Link& link : links) {
+    if (unguarded.count(link.ifindex)) continue;
+    kinds[static_cast<std::uint32_t>(link.ifindex)] = interfaceKindOf(link, links, roles);
+  }
+  return kinds;
+}
+
+std::vector<std::pair<std::uint32_t, IpPrefix>> uplinkPrefixes(
+    const std::vector<Link>& links, const std::vector<InterfaceAddress>& addresses,
+    const InterfaceRoles& roles) {
+  std::vector<std::pair<std::uint32_t, IpPrefix>> prefixes;
+  for (const InterfaceAddress& address : addresses) {
+    const bool on_uplink = std::any_of(links.begin(), links.end(), [&](const Link& link) {
+      return link.ifindex == address.ifindex && roles.uplinks.count(link.name);
+    });
+    if (!on_uplink) continue;
+    prefixes.emplace_back(
+        static_cast<std::uint32_t>(address.ifindex),
+        IpPrefix::of(address.address, static_cast<unsigned>(address.prefix_length)));
+  }
+  return prefixes;
+}
+
 }  // namespace skouter::daemon

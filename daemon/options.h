@@ -11,7 +11,7 @@
 
 #include "policy/compiled_policy.h"
 #include "resolver/answer_rewriter.h"
-#include "resolver/system_resolvers.h"
+#include "resolver/resolver_address.h"
 
 namespace skouter::daemon {
 

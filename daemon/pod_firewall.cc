@@ -5,17 +5,19 @@
 #include <algorithm>
 #include <cstring>
 
+#include "bpf/maps/bpf_address.h"
+
 namespace skouter::daemon {
 namespace {
 
 // Identities wrap around below this, far from any count of pods one node can hold.
 constexpr std::uint32_t kLastPodIdentity = 0xfffffff0u;
 
-skouter_addr keyOf(const IpAddress& address) { return resolver::toBpfAddr(address); }
+skouter_addr keyOf(const IpAddress& address) { return maps::toBpfAddr(address); }
 
 }  // namespace
 
-PodFirewall::PodFirewall(Datapath& datapath, WorkloadEntries& entries, FlowTable& flows,
+PodFirewall::PodFirewall(Datapath& datapath, WorkloadEntries& entries, maps::FlowTable& flows,
                          std::set<int> uplinks, bool guard)
     : datapath_(datapath),
       entries_(entries),
@@ -24,7 +26,7 @@ PodFirewall::PodFirewall(Datapath& datapath, WorkloadEntries& entries, FlowTable
       uplinks_(std::move(uplinks)),
       guard_(guard) {
   identities_.forEach([this](const skouter_addr& key, const skouter_identity_value& value) {
-    recovered_[resolver::fromBpfAddr(key)] = value.identity;
+    recovered_[maps::fromBpfAddr(key)] = value.identity;
     next_identity_ = std::max(next_identity_, value.identity + 1);
   });
   try {

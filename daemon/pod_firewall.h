@@ -16,8 +16,8 @@
 
 #include "bpf/counted_map.h"
 #include "bpf/datapath.h"
+#include "bpf/maps/flow_table.h"
 #include "daemon/cluster_objects.h"
-#include "daemon/flow_table.h"
 #include "daemon/host_network.h"
 #include "daemon/policy_reconciler.h"
 #include "daemon/route_lookup.h"
@@ -45,8 +45,8 @@ class PodFirewall {
   // there is not on this node, and the uplink programs judge the host).
   // `guard`: whether the previous daemon guarded every pod interface (the pinned
   // configuration says), which holds until the first sync says otherwise.
-  PodFirewall(Datapath& datapath, WorkloadEntries& entries, FlowTable& flows, std::set<int> uplinks,
-              bool guard);
+  PodFirewall(Datapath& datapath, WorkloadEntries& entries, maps::FlowTable& flows,
+              std::set<int> uplinks, bool guard);
 
   // The pod interfaces of the node as they are now, and the node's own addresses.
   // While guarding, attaches the pod programs at once to the interfaces that carry
@@ -99,7 +99,7 @@ class PodFirewall {
 
   Datapath& datapath_;
   WorkloadEntries& entries_;
-  FlowTable& flows_;
+  maps::FlowTable& flows_;
   CountedMap<skouter_addr, skouter_identity_value> identities_;
   std::set<int> uplinks_;
   std::vector<PodInterface> observed_;

@@ -8,10 +8,10 @@ WorkloadEntries::Applied WorkloadEntries::apply(std::uint32_t identity,
   applied.static_entries = static_rules_.sync(
       identity, policy ? policy->static_entries : std::vector<policy::StaticEntry>{});
   applied.learned_removed = allowed_ips_.applyPolicy(
-      identity, [policy](const std::string& name) -> std::optional<resolver::NameVerdict> {
+      identity, [policy](const std::string& name) -> std::optional<maps::NameVerdict> {
         const auto rule = policy ? policy->names.match(name) : std::nullopt;
         if (!rule) return std::nullopt;
-        return resolver::NameVerdict{*rule, policy->portsOf(*rule)};
+        return maps::NameVerdict{*rule, policy->portsOf(*rule)};
       });
   return applied;
 }

@@ -8,21 +8,21 @@
 #include <cstdint>
 #include <set>
 
-#include "daemon/static_rule_table.h"
+#include "bpf/maps/allowed_ip_table.h"
+#include "bpf/maps/port_set_table.h"
+#include "bpf/maps/static_rule_table.h"
 #include "policy/compiled_policy.h"
-#include "resolver/allowed_ip_table.h"
-#include "resolver/port_set_table.h"
 
 namespace skouter::daemon {
 
 class WorkloadEntries {
  public:
-  WorkloadEntries(StaticRuleTable& static_rules, resolver::AllowedIpTable& allowed_ips,
-                  resolver::PortSetTable& port_sets)
+  WorkloadEntries(maps::StaticRuleTable& static_rules, maps::AllowedIpTable& allowed_ips,
+                  maps::PortSetTable& port_sets)
       : static_rules_(static_rules), allowed_ips_(allowed_ips), port_sets_(port_sets) {}
 
   struct Applied {
-    SyncResult static_entries;
+    maps::SyncResult static_entries;
     std::size_t learned_removed = 0;  // learned addresses the policy no longer allows
     bool complete() const { return static_entries.failed == 0; }
   };
@@ -35,9 +35,9 @@ class WorkloadEntries {
   void forgetUnusedPortSets();
 
  private:
-  StaticRuleTable& static_rules_;
-  resolver::AllowedIpTable& allowed_ips_;
-  resolver::PortSetTable& port_sets_;
+  maps::StaticRuleTable& static_rules_;
+  maps::AllowedIpTable& allowed_ips_;
+  maps::PortSetTable& port_sets_;
 };
 
 }  // namespace skouter::daemon

@@ -7,13 +7,13 @@
 #include <memory>
 #include <set>
 
+#include "common/datapath_clock.h"
 #include "common/internet_checksum.h"
 #include "resolver/dns_question.h"
 
 namespace skouter::resolver {
 namespace {
 
-constexpr std::uint64_t kNanosPerSecond = 1'000'000'000ULL;
 constexpr std::size_t kIpv4HeaderMin = 20;
 constexpr std::size_t kIpv6Header = 40;
 constexpr std::size_t kUdpHeader = 8;

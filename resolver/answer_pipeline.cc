@@ -1,5 +1,6 @@
 #include "resolver/answer_pipeline.h"
 
+#include "bpf/maps/bpf_address.h"
 #include "common/datapath_clock.h"
 #include "common/internet_checksum.h"
 #include "resolver/dns_question.h"
@@ -33,7 +34,7 @@ bool answersTheQuestion(std::span<const std::uint8_t> dns,
 skouter_dns_query_key tcpQueryKeyOf(const HeldSegment& connection,
                                     std::span<const std::uint8_t> dns) {
   skouter_dns_query_key key{};
-  const skouter_addr client = toBpfAddr(connection.client);
+  const skouter_addr client = maps::toBpfAddr(connection.client);
   key.family = client.family;
   key.protocol = IPPROTO_TCP;
   key.client_port = htons(connection.client_port);
@@ -46,7 +47,7 @@ skouter_dns_query_key tcpQueryKeyOf(const HeldSegment& connection,
 // The dns_queries entry of the query `answer` answers.
 skouter_dns_query_key queryKeyOf(const HeldPacket& answer) {
   skouter_dns_query_key key{};
-  const skouter_addr client = toBpfAddr(answer.client);
+  const skouter_addr client = maps::toBpfAddr(answer.client);
   key.family = client.family;
   key.protocol = IPPROTO_UDP;
   // Both as on the wire, in network byte order: the datagram's destination port, the id.
@@ -127,10 +128,11 @@ Histogram makeHoldTimeHistogram() {
                    0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
 }
 
-AnswerPipeline::AnswerPipeline(boost::asio::io_context& io, int ring_fd, AllowedIpTable& table,
-                               AnswerInjector& injector, PolicyLookup policy, TtlSettings ttl,
-                               RewriteSettings rewrite, DnsClient* dns_client,
-                               ObservedNames* observed, AnswerPipelineLimits limits)
+AnswerPipeline::AnswerPipeline(boost::asio::io_context& io, int ring_fd,
+                               maps::AllowedIpTable& table, AnswerInjector& injector,
+                               PolicyLookup policy, TtlSettings ttl, RewriteSettings rewrite,
+                               DnsClient* dns_client, ObservedNames* observed,
+                               AnswerPipelineLimits limits)
     : io_(io),
       table_(table),
       injector_(injector),

@@ -12,18 +12,18 @@
 #include <span>
 #include <vector>
 
+#include "bpf/maps/allowed_ip_table.h"
+#include "bpf/maps/answer_ring_quota.h"
 #include "bpf/skouter_abi.h"
 #include "common/histogram.h"
+#include "common/rate_limited_log.h"
 #include "policy/compiled_policy.h"
-#include "resolver/allowed_ip_table.h"
 #include "resolver/answer_handler.h"
 #include "resolver/answer_injector.h"
 #include "resolver/answer_rewriter.h"
-#include "resolver/answer_ring_quota.h"
 #include "resolver/answer_verifier.h"
 #include "resolver/dns_client.h"
 #include "resolver/observed_names.h"
-#include "resolver/rate_limited_log.h"
 #include "resolver/ring_buffer_reader.h"
 #include "resolver/tcp_answer_stream.h"
 
@@ -113,7 +113,7 @@ class AnswerPipeline {
   // (may be null) is told what every allowed and denied answer said. The policy's
   // denyResponse overrides rewrite.deny_response; a policy in audit mode rewrites
   // no denied answer.
-  AnswerPipeline(boost::asio::io_context& io, int ring_fd, AllowedIpTable& table,
+  AnswerPipeline(boost::asio::io_context& io, int ring_fd, maps::AllowedIpTable& table,
                  AnswerInjector& injector, PolicyLookup policy, TtlSettings ttl,
                  RewriteSettings rewrite, DnsClient* dns_client, ObservedNames* observed,
                  AnswerPipelineLimits limits = {});
@@ -143,7 +143,7 @@ class AnswerPipeline {
   // real one. Without them, no answer over TCP installs.
   void matchQueriesIn(RecordedQueries queries) { queries_ = std::move(queries); }
   // Counts every record read from the ring in `quota`, as it is read (before start()).
-  void countReadsIn(AnswerRingQuota& quota) { ring_quota_ = &quota; }
+  void countReadsIn(maps::AnswerRingQuota& quota) { ring_quota_ = &quota; }
   // --verify-answers: an allowed answer's addresses that its workload was never given
   // for its name are confirmed with the daemon's own lookup to the resolver that
   // answered (AnswerVerifier) before anything is installed; those not confirmed are
@@ -210,7 +210,7 @@ class AnswerPipeline {
                            std::vector<std::uint8_t> link_header);
 
   boost::asio::io_context& io_;
-  AllowedIpTable& table_;
+  maps::AllowedIpTable& table_;
   AnswerInjector& injector_;
   PolicyLookup policy_;
   TtlSettings ttl_;
@@ -224,7 +224,7 @@ class AnswerPipeline {
   Histogram hold_times_ = makeHoldTimeHistogram();
   AnswerReporter reporter_;
   RecordedQueries queries_;
-  AnswerRingQuota* ring_quota_ = nullptr;
+  maps::AnswerRingQuota* ring_quota_ = nullptr;
   std::unique_ptr<AnswerVerifier> verifier_;
   // Confirmations finishing after the pipeline is gone find this expired.
   std::shared_ptr<char> alive_ = std::make_shared<char>();

@@ -1,6 +1,6 @@
 // AllowedIpTable over the pinned maps of a loaded datapath: what it installs is what
 // uplink_egress lets through, and what it evicts or expires is not.
-#include "resolver/allowed_ip_table.h"
+#include "bpf/maps/allowed_ip_table.h"
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -15,19 +15,20 @@
 #include <string>
 #include <vector>
 
+#include "bpf/maps/bpf_address.h"
 #include "tests/bpf/datapath_fixture.h"
 #include "tests/bpf/packet_builder.h"
 
 namespace skouter::bpftest {
 namespace {
 
-using resolver::AllowedIpEntry;
-using resolver::AllowedIpTable;
-using resolver::InstallResult;
+using maps::AllowedIpEntry;
+using maps::AllowedIpTable;
+using maps::InstallResult;
+using maps::NamePolicy;
+using maps::NameVerdict;
+using maps::PortSetTable;
 using resolver::LearnedAddress;
-using resolver::NamePolicy;
-using resolver::NameVerdict;
-using resolver::PortSetTable;
 
 constexpr std::uint32_t kHost = SKOUTER_HOST_IDENTITY;
 constexpr std::uint32_t kPod = 1000;
@@ -84,7 +85,7 @@ class AllowedIpTableTest : public DatapathFixture {
   void SetUp() override {
     DatapathFixture::SetUp();
     now_ = datapathNowNs();
-    port_sets_ = std::make_unique<resolver::PortSetTable>(datapath().portSets());
+    port_sets_ = std::make_unique<maps::PortSetTable>(datapath().portSets());
   }
 
   AllowedIpTable table(std::size_t max_ips_per_name = 0, std::size_t max_names_per_ip = 0,
@@ -124,7 +125,7 @@ class AllowedIpTableTest : public DatapathFixture {
     std::map<std::string, std::vector<std::string>> result;
     datapath().learnedNames().forEach(
         [&](const skouter_learned_name_key& key, const skouter_learned_name_value& value) {
-          result[resolver::fromBpfAddr(key.ip.ip).toString()].push_back(value.name);
+          result[maps::fromBpfAddr(key.ip.ip).toString()].push_back(value.name);
         });
     for (auto& [address, names] : result) std::sort(names.begin(), names.end());
     return result;
@@ -165,7 +166,7 @@ class AllowedIpTableTest : public DatapathFixture {
 
   std::uint64_t now_ = 0;
   std::uint16_t next_port_ = kHostPort;
-  std::unique_ptr<resolver::PortSetTable> port_sets_;
+  std::unique_ptr<maps::PortSetTable> port_sets_;
 };
 
 TEST_F(AllowedIpTableTest, InstalledAddressesAreAllowedWithTheirExpiryRuleAndName) {
@@ -719,7 +720,7 @@ TEST_F(AllowedIpTableTest, NamesOfAddressesThatAreGoneAreRemovedAtStart) {
   // B went from allowed_ips without its name (an older daemon, a crash between the two).
   skouter_allowed_ip_key key{};
   key.identity = kHost;
-  key.ip = resolver::toBpfAddr(kB);
+  key.ip = maps::toBpfAddr(kB);
   ASSERT_TRUE(datapath().allowedIps().erase(key));
   AllowedIpTable second = table();
   EXPECT_EQ(learnedNames(),
@@ -830,10 +831,10 @@ TEST_F(AllowedIpTableTest, ChurnLeavesMemoryAndTheMapsInAgreement) {
   // (identity, address) -> names, as learned_names holds them.
   const auto mapPairs = [&] {
     std::map<std::pair<std::uint32_t, std::string>, std::vector<std::string>> pairs;
-    datapath().learnedNames().forEach([&](const skouter_learned_name_key& key,
-                                          const skouter_learned_name_value& value) {
-      pairs[{key.ip.identity, resolver::fromBpfAddr(key.ip.ip).toString()}].push_back(value.name);
-    });
+    datapath().learnedNames().forEach(
+        [&](const skouter_learned_name_key& key, const skouter_learned_name_value& value) {
+          pairs[{key.ip.identity, maps::fromBpfAddr(key.ip.ip).toString()}].push_back(value.name);
+        });
     for (auto& [address, names] : pairs) std::sort(names.begin(), names.end());
     return pairs;
   };

@@ -1,7 +1,7 @@
 // AnswerRingQuota against the real maps: what the daemon counts as read, which entries
 // it removes, and what a restarted daemon carries on from, with records the programs
 // put into the ring.
-#include "resolver/answer_ring_quota.h"
+#include "bpf/maps/answer_ring_quota.h"
 
 #include <gtest/gtest.h>
 
@@ -36,9 +36,8 @@ Bytes record(const PuntedAnswer& answer) {
 
 class AnswerRingQuotaTest : public DatapathFixture {
  protected:
-  resolver::AnswerRingQuota quota() {
-    return resolver::AnswerRingQuota(datapath().answerBytesPunted(),
-                                     datapath().answerBytesConsumed());
+  maps::AnswerRingQuota quota() {
+    return maps::AnswerRingQuota(datapath().answerBytesPunted(), datapath().answerBytesConsumed());
   }
   void setPunted(std::uint32_t identity, std::uint64_t bytes) {
     ASSERT_EQ(datapath().answerBytesPunted().update(identity, {.bytes = bytes}), 0);

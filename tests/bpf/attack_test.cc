@@ -39,9 +39,10 @@
 #include <system_error>
 #include <vector>
 
+#include "bpf/maps/answer_ring_quota.h"
+#include "bpf/maps/interface_table.h"
 #include "daemon/host_network.h"
-#include "daemon/interface_table.h"
-#include "resolver/answer_ring_quota.h"
+#include "daemon/interface_kind.h"
 #include "tests/bpf/datapath_fixture.h"
 #include "tests/bpf/packet_builder.h"
 
@@ -397,9 +398,11 @@ class LabTest : public PacketCaseTest {
     // What the daemon writes for the node: the subnets of its uplink, read from the
     // kernel as the daemon reads them, and its own addresses, which its pods reach as
     // their gateway and may not send as.
-    daemon::InterfaceTable(datapath().interfaces(), datapath().linkPrefixes(),
-                           {.kubernetes = true, .uplinks = {"up0"}, .transit = {}})
-        .write(daemon::listLinks(), daemon::listAddresses(), {});
+    const daemon::InterfaceRoles roles{.kubernetes = true, .uplinks = {"up0"}, .transit = {}};
+    const auto links = daemon::listLinks();
+    maps::InterfaceTable(datapath().interfaces(), datapath().linkPrefixes())
+        .write(daemon::interfaceKinds(links, {}, roles),
+               daemon::uplinkPrefixes(links, daemon::listAddresses(), roles));
     for (const auto& address : daemon::listAddresses()) {
       addIdentity(address.address, SKOUTER_HOST_IDENTITY, 0, 0);
     }
@@ -2034,8 +2037,8 @@ TEST_F(AnswerRingFloodTest, OneWorkloadFillsOnlyItsShareAndTheOthersAnswersAreSt
   EXPECT_EQ(countersMoved(before, counters()),
             (HookCounters{{"uplink_ingress", {{"dns_answer_punted", 1}}}}));
 
-  resolver::AnswerRingQuota ring_quota(datapath().answerBytesPunted(),
-                                       datapath().answerBytesConsumed());
+  maps::AnswerRingQuota ring_quota(datapath().answerBytesPunted(),
+                                   datapath().answerBytesConsumed());
   for (const PuntedAnswer& record : drainAnswers()) {
     Bytes bytes(sizeof(record.header));
     std::memcpy(bytes.data(), &record.header, sizeof(record.header));

@@ -20,7 +20,8 @@
 #include <stdexcept>
 #include <system_error>
 
-#include "resolver/allowed_ip_table.h"
+#include "bpf/maps/bpf_address.h"
+#include "bpf/maps/trusted_resolver_table.h"
 
 namespace skouter::bpftest {
 namespace {
@@ -29,10 +30,6 @@ IpAddress address(const char* text) { return IpAddress::parse(text).value(); }
 
 void copyAddress(std::uint8_t* destination, const IpAddress& address) {
   std::memcpy(destination, address.bytes.data(), address.bytes.size());
-}
-
-std::uint8_t bpfFamily(const IpAddress& address) {
-  return address.family == IpFamily::kV4 ? SKOUTER_FAMILY_IPV4 : SKOUTER_FAMILY_IPV6;
 }
 
 int collectEvent(void* context, void* data, std::size_t size) {
@@ -54,10 +51,6 @@ int collectAnswer(void* context, void* data, std::size_t size) {
   answer.frame.assign(bytes + sizeof(answer.header), bytes + size);
   answers->push_back(std::move(answer));
   return 0;
-}
-
-IpAddress fromBpf(std::uint8_t family, const std::uint8_t* bytes) {
-  return family == SKOUTER_FAMILY_IPV4 ? IpAddress::fromV4(bytes) : IpAddress::fromV6(bytes);
 }
 
 std::string endpoint(const IpAddress& address, std::uint16_t port) {
@@ -232,11 +225,7 @@ void DatapathFixture::beatAt(std::uint64_t beat_ns) {
 }
 
 void DatapathFixture::trustResolver(const IpAddress& address, std::uint16_t port) {
-  skouter_resolver_key key{};
-  key.family = bpfFamily(address);
-  key.port = htons(port);
-  copyAddress(key.addr, address);
-  if (datapath_->trustedResolvers().update(key, {}) != 0) {
+  if (datapath_->trustedResolvers().update(maps::resolverKey({address, port}), {}) != 0) {
     throw std::runtime_error("cannot trust resolver " + address.toString());
   }
 }
@@ -246,14 +235,14 @@ void DatapathFixture::addIdentity(const IpAddress& address, std::uint32_t identi
                                   std::uint32_t netns_id) {
   const skouter_identity_value value{
       .identity = identity, .flags = flags, .ifindex = ifindex, .netns_id = netns_id};
-  if (datapath_->identities().update(resolver::toBpfAddr(address), value) != 0) {
+  if (datapath_->identities().update(maps::toBpfAddr(address), value) != 0) {
     throw std::runtime_error("cannot add identity of " + address.toString());
   }
 }
 
 void DatapathFixture::allowIpFor(std::uint32_t identity, const IpAddress& address,
                                  std::uint64_t expiry_ns) {
-  const skouter_allowed_ip_key key{.identity = identity, .ip = resolver::toBpfAddr(address)};
+  const skouter_allowed_ip_key key{.identity = identity, .ip = maps::toBpfAddr(address)};
   skouter_allowed_ip_value value{};
   value.expiry_ns = expiry_ns;
   if (datapath_->allowedIps().update(key, value) != 0) {
@@ -264,7 +253,7 @@ void DatapathFixture::allowIpFor(std::uint32_t identity, const IpAddress& addres
 void DatapathFixture::allowIp(const IpAddress& address, std::uint64_t expiry_ns,
                               std::uint32_t port_set) {
   const skouter_allowed_ip_key key{.identity = SKOUTER_HOST_IDENTITY,
-                                   .ip = resolver::toBpfAddr(address)};
+                                   .ip = maps::toBpfAddr(address)};
   skouter_allowed_ip_value value{};
   value.expiry_ns = expiry_ns;
   value.port_set = port_set;
@@ -278,7 +267,7 @@ void DatapathFixture::allowPrefix(const std::string& text, std::uint32_t port_se
   skouter_cidr_key key{};
   key.prefixlen = SKOUTER_CIDR_FIXED_BITS + prefix.length;
   key.identity = SKOUTER_HOST_IDENTITY;
-  key.family = bpfFamily(prefix.address);
+  key.family = maps::toBpfFamily(prefix.address.family);
   copyAddress(key.addr, prefix.address);
   const skouter_cidr_value value{.rule_id = 0, .port_set = port_set};
   if (datapath_->allowedCidrs().update(key, value) != 0) {
@@ -357,7 +346,7 @@ skouter_flow_key DatapathFixture::flowKey(std::uint8_t protocol, const IpAddress
                                           std::uint16_t remote_port, std::uint32_t identity) {
   skouter_flow_key key{};
   key.identity = identity;
-  key.family = bpfFamily(local);
+  key.family = maps::toBpfFamily(local.family);
   key.protocol = protocol;
   key.local_port = htons(local_port);
   key.remote_port = htons(remote_port);
@@ -394,7 +383,7 @@ Descriptions DatapathFixture::flowDescriptions() const {
 skouter_dns_query_key DatapathFixture::queryKey(const IpAddress& client, std::uint16_t client_port,
                                                 std::uint16_t dns_id) {
   skouter_dns_query_key key{};
-  key.family = bpfFamily(client);
+  key.family = maps::toBpfFamily(client.family);
   key.protocol = IPPROTO_UDP;
   key.client_port = htons(client_port);
   key.dns_id = htons(dns_id);
@@ -570,8 +559,8 @@ std::string hookName(skouter_counter_hook hook) {
 
 std::string flowDescription(const skouter_flow_key& key, const skouter_flow_value& value) {
   return ipProtocolName(key.protocol) + " " +
-         endpoint(fromBpf(key.family, key.local), ntohs(key.local_port)) + " > " +
-         endpoint(fromBpf(key.family, key.remote), ntohs(key.remote_port)) + " " +
+         endpoint(maps::fromBpfAddr(key.family, key.local), ntohs(key.local_port)) + " > " +
+         endpoint(maps::fromBpfAddr(key.family, key.remote), ntohs(key.remote_port)) + " " +
          originName(value.origin) + " identity " + std::to_string(key.identity);
 }
 
@@ -587,7 +576,7 @@ std::string flowDescription(std::uint8_t protocol, const IpAddress& local, std::
 std::string queryDescription(const skouter_dns_query_key& key,
                              const skouter_dns_query_value& value) {
   std::string text = ipProtocolName(key.protocol) + " " +
-                     endpoint(fromBpf(key.family, key.client), ntohs(key.client_port));
+                     endpoint(maps::fromBpfAddr(key.family, key.client), ntohs(key.client_port));
   // A TCP connection stands for every query on it: its id is 0, and shown when not.
   if (key.kind == SKOUTER_DNS_TCP_QUERY) text += " query";
   if (key.protocol != IPPROTO_TCP || key.kind != 0 || key.dns_id != 0) {

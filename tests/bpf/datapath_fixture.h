@@ -22,8 +22,6 @@
 
 namespace skouter::bpftest {
 
-inline constexpr std::uint64_t kNanosPerSecond = 1'000'000'000;
-
 // The tc verdicts the programs return.
 enum class Verdict : int {
   kPass = TC_ACT_UNSPEC,  // on to the next filter, or through

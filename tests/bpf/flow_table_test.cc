@@ -1,8 +1,8 @@
-// daemon::FlowTable over the maps of a loaded datapath: the sweep that forgets idle
+// maps::FlowTable over the maps of a loaded datapath: the sweep that forgets idle
 // flows (from both flow tables) and DNS-over-TCP connections long silent, and what a
 // workload that goes away leaves behind. The programs stamp times on other CPUs while
 // the daemon sweeps, so a time after the sweep's `now` is a live entry, not an old one.
-#include "daemon/flow_table.h"
+#include "bpf/maps/flow_table.h"
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -56,11 +56,11 @@ class FlowTableTest : public DatapathFixture {
                            inbound ? 50000 : kHttpsPort, origin, identity);
   }
 
-  daemon::FlowTable::Sweep sweep(std::uint64_t now_ns) {
+  maps::FlowTable::Sweep sweep(std::uint64_t now_ns) {
     return table_->sweep(now_ns, kFlowIdleNs, kDnsConnectionIdleNs);
   }
 
-  std::optional<daemon::FlowTable> table_;
+  std::optional<maps::FlowTable> table_;
 };
 
 Descriptions sorted(Descriptions lines) {

@@ -15,7 +15,9 @@
 #include <vector>
 
 #include "bpf/bpf_map.h"
-#include "resolver/allowed_ip_table.h"
+#include "bpf/maps/allowed_ip_table.h"
+#include "bpf/maps/bpf_address.h"
+#include "bpf/maps/trusted_resolver_table.h"
 #include "tests/bpf/datapath_fixture.h"
 
 namespace skouter::bpftest {
@@ -99,19 +101,7 @@ constexpr std::uint32_t kTrustedResolvers = 64;
 }  // namespace layout5
 
 skouter_resolver_key resolverKeyOf(const IpAddress& address) {
-  skouter_resolver_key key{};
-  const auto addr = resolver::toBpfAddr(address);
-  key.family = addr.family;
-  key.port = htons(53);
-  std::memcpy(key.addr, addr.addr, sizeof(key.addr));
-  return key;
-}
-
-std::uint64_t clockNs(clockid_t clock) {
-  timespec now{};
-  clock_gettime(clock, &now);
-  return static_cast<std::uint64_t>(now.tv_sec) * kNanosPerSecond +
-         static_cast<std::uint64_t>(now.tv_nsec);
+  return maps::resolverKey({address, 53});
 }
 
 class LayoutTest : public DatapathFixture {
@@ -119,7 +109,7 @@ class LayoutTest : public DatapathFixture {
   std::string pinPath(const char* map) const { return pinDir() + "/" + map; }
 
   skouter_allowed_ip_key learnedKey() const {
-    return {.identity = SKOUTER_HOST_IDENTITY, .ip = resolver::toBpfAddr(ipv4Network().learned)};
+    return {.identity = SKOUTER_HOST_IDENTITY, .ip = maps::toBpfAddr(ipv4Network().learned)};
   }
   skouter_learned_name_key learnedNameKey() const {
     return {.ip = learnedKey(), .name_hash = kNameHash};
@@ -199,9 +189,9 @@ TEST_F(LayoutTest, ThePreviousLayoutIsMigratedWithItsEntriesAndNewCounters) {
 
   // What a layout-5 daemon leaves: its times are CLOCK_MONOTONIC.
   installEntries();
-  const std::uint64_t monotonic = clockNs(CLOCK_MONOTONIC);
+  const std::uint64_t monotonic = clockNowNs(CLOCK_MONOTONIC);
   const skouter_allowed_ip_key expiring{.identity = SKOUTER_HOST_IDENTITY,
-                                        .ip = resolver::toBpfAddr(v4.expired)};
+                                        .ip = maps::toBpfAddr(v4.expired)};
   skouter_allowed_ip_value expiring_value{};
   expiring_value.expiry_ns = monotonic + 3600 * kNanosPerSecond;
   ASSERT_EQ(datapath().allowedIps().update(expiring, expiring_value), 0);
@@ -241,7 +231,7 @@ TEST_F(LayoutTest, ThePreviousLayoutIsMigratedWithItsEntriesAndNewCounters) {
     const PinnedMap identities(pinPath("identities"));
     const layout5::IdentityValue identity{.identity = kPod, .flags = SKOUTER_IDENTITY_AUDIT};
     ASSERT_EQ((BpfMap<skouter_addr, layout5::IdentityValue>(identities.fd())
-                   .update(resolver::toBpfAddr(pod), identity)),
+                   .update(maps::toBpfAddr(pod), identity)),
               0);
     // The cluster's DNS service, which a restarted daemon knows only from here until
     // it lists the cluster.
@@ -280,11 +270,11 @@ TEST_F(LayoutTest, ThePreviousLayoutIsMigratedWithItsEntriesAndNewCounters) {
 
   // The migration moves every time by CLOCK_BOOTTIME - CLOCK_MONOTONIC (the time the
   // machine was suspended), read while it runs: between these two bounds.
-  const std::uint64_t boot_before = clockNs(CLOCK_BOOTTIME);
-  const std::uint64_t monotonic_before = clockNs(CLOCK_MONOTONIC);
+  const std::uint64_t boot_before = clockNowNs(CLOCK_BOOTTIME);
+  const std::uint64_t monotonic_before = clockNowNs(CLOCK_MONOTONIC);
   openDatapath();
-  const std::uint64_t monotonic_after = clockNs(CLOCK_MONOTONIC);
-  const std::uint64_t boot_after = clockNs(CLOCK_BOOTTIME);
+  const std::uint64_t monotonic_after = clockNowNs(CLOCK_MONOTONIC);
+  const std::uint64_t boot_after = clockNowNs(CLOCK_BOOTTIME);
   const auto expectOnTheBootClock = [&](std::uint64_t converted, std::uint64_t old,
                                         const char* what) {
     EXPECT_GE(converted, old + (boot_before - monotonic_after)) << what;
@@ -306,7 +296,7 @@ TEST_F(LayoutTest, ThePreviousLayoutIsMigratedWithItsEntriesAndNewCounters) {
   // The pod's address, bound to no interface yet (the pod firewall binds it before it
   // attaches the new programs).
   EXPECT_EQ(PinnedMap(pinPath("identities")).info().value_size, sizeof(skouter_identity_value));
-  const auto identity = datapath().identities().lookup(resolver::toBpfAddr(pod));
+  const auto identity = datapath().identities().lookup(maps::toBpfAddr(pod));
   ASSERT_TRUE(identity.has_value());
   EXPECT_EQ(identity->identity, kPod);
   EXPECT_EQ(identity->flags, static_cast<std::uint32_t>(SKOUTER_IDENTITY_AUDIT));
@@ -370,7 +360,7 @@ TEST_F(LayoutTest, ThePreviousLayoutIsMigratedWithItsEntriesAndNewCounters) {
   EXPECT_EQ(datapath().takeover().previous_layout_version,
             std::optional<std::uint32_t>{SKOUTER_LAYOUT_VERSION});
   EXPECT_EQ(flows().size(), 2u);
-  EXPECT_TRUE(datapath().identities().lookup(resolver::toBpfAddr(pod)).has_value());
+  EXPECT_TRUE(datapath().identities().lookup(maps::toBpfAddr(pod)).has_value());
 }
 
 struct RefusedLayout {

@@ -40,13 +40,14 @@
 #include <utility>
 #include <vector>
 
+#include "bpf/maps/allowed_ip_table.h"
+#include "bpf/maps/bpf_address.h"
+#include "bpf/maps/port_set_table.h"
 #include "common/internet_checksum.h"
 #include "daemon/route_lookup.h"
 #include "policy/compiled_policy.h"
-#include "resolver/allowed_ip_table.h"
 #include "resolver/answer_injector.h"
 #include "resolver/answer_pipeline.h"
-#include "resolver/port_set_table.h"
 #include "resolver/tcp_answer_stream.h"
 #include "tests/bpf/datapath_fixture.h"
 #include "tests/bpf/packet_builder.h"
@@ -490,7 +491,7 @@ class PodDeliveryTest : public PodNetworkTest, public ::testing::WithParamInterf
   }
 
   bool installedForPod(const IpAddress& learned) {
-    const skouter_allowed_ip_key key{.identity = kPod, .ip = resolver::toBpfAddr(learned)};
+    const skouter_allowed_ip_key key{.identity = kPod, .ip = maps::toBpfAddr(learned)};
     return datapath().allowedIps().lookup(key).has_value();
   }
 
@@ -584,8 +585,8 @@ class PodPipelineTest : public PodDeliveryTest {
 
   boost::asio::io_context io_;
   policy::CompiledPolicy policy_ = allowingExampleCom();
-  std::optional<resolver::PortSetTable> port_sets_;
-  std::optional<resolver::AllowedIpTable> table_;
+  std::optional<maps::PortSetTable> port_sets_;
+  std::optional<maps::AllowedIpTable> table_;
   std::optional<resolver::AnswerInjector> injector_;
   std::optional<resolver::AnswerPipeline> pipeline_;
 };

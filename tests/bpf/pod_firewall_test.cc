@@ -19,12 +19,13 @@
 #include <string>
 #include <vector>
 
-#include "daemon/flow_table.h"
-#include "daemon/static_rule_table.h"
+#include "bpf/maps/allowed_ip_table.h"
+#include "bpf/maps/bpf_address.h"
+#include "bpf/maps/flow_table.h"
+#include "bpf/maps/port_set_table.h"
+#include "bpf/maps/static_rule_table.h"
 #include "policy/compiled_policy.h"
 #include "policy/loader.h"
-#include "resolver/allowed_ip_table.h"
-#include "resolver/port_set_table.h"
 #include "tests/bpf/datapath_fixture.h"
 #include "tests/bpf/packet_builder.h"
 
@@ -116,12 +117,11 @@ class PodFirewallTest : public DatapathFixture {
     flow_table_.reset();
     allowed_ips_.reset();
     static_rules_.reset();
-    port_sets_ = std::make_unique<resolver::PortSetTable>(datapath().portSets());
-    static_rules_ =
-        std::make_unique<daemon::StaticRuleTable>(datapath().allowedCidrs(), *port_sets_);
-    allowed_ips_ = std::make_unique<resolver::AllowedIpTable>(
-        datapath().allowedIps(), datapath().learnedNames(), *port_sets_);
-    flow_table_ = std::make_unique<daemon::FlowTable>(datapath());
+    port_sets_ = std::make_unique<maps::PortSetTable>(datapath().portSets());
+    static_rules_ = std::make_unique<maps::StaticRuleTable>(datapath().allowedCidrs(), *port_sets_);
+    allowed_ips_ = std::make_unique<maps::AllowedIpTable>(datapath().allowedIps(),
+                                                          datapath().learnedNames(), *port_sets_);
+    flow_table_ = std::make_unique<maps::FlowTable>(datapath());
     entries_ =
         std::make_unique<daemon::WorkloadEntries>(*static_rules_, *allowed_ips_, *port_sets_);
     firewall_ = std::make_unique<PodFirewall>(datapath(), *entries_, *flow_table_,
@@ -157,7 +157,7 @@ class PodFirewallTest : public DatapathFixture {
     std::vector<std::string> result;
     datapath().identities().forEach(
         [&](const skouter_addr& key, const skouter_identity_value& value) {
-          result.push_back(resolver::fromBpfAddr(key).toString() + " identity " +
+          result.push_back(maps::fromBpfAddr(key).toString() + " identity " +
                            std::to_string(value.identity) +
                            ((value.flags & SKOUTER_IDENTITY_AUDIT) ? " audit" : ""));
         });
@@ -225,10 +225,10 @@ class PodFirewallTest : public DatapathFixture {
         {.ifindex = interface == interface_of_.end() ? 0 : interface->second});
   }
 
-  std::unique_ptr<resolver::PortSetTable> port_sets_;
-  std::unique_ptr<daemon::StaticRuleTable> static_rules_;
-  std::unique_ptr<resolver::AllowedIpTable> allowed_ips_;
-  std::unique_ptr<daemon::FlowTable> flow_table_;
+  std::unique_ptr<maps::PortSetTable> port_sets_;
+  std::unique_ptr<maps::StaticRuleTable> static_rules_;
+  std::unique_ptr<maps::AllowedIpTable> allowed_ips_;
+  std::unique_ptr<maps::FlowTable> flow_table_;
   std::unique_ptr<daemon::WorkloadEntries> entries_;
   std::unique_ptr<PodFirewall> firewall_;
   std::map<IpAddress, std::uint32_t> interface_of_;

@@ -1,6 +1,6 @@
 // PortSetTable over the pinned port_sets map of a loaded datapath: each distinct set is
 // stored once, under an id that survives a restart.
-#include "resolver/port_set_table.h"
+#include "bpf/maps/port_set_table.h"
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -14,10 +14,10 @@
 namespace skouter::bpftest {
 namespace {
 
+using maps::PortSetTable;
 using policy::PortProtocol;
 using policy::PortRange;
 using policy::PortSet;
-using resolver::PortSetTable;
 
 const PortSet kHttps = {{PortProtocol::kTcp, 443, 443}};
 const PortSet kWeb = {{PortProtocol::kTcp, 80, 80}, {PortProtocol::kTcp, 443, 443}};

@@ -1,6 +1,6 @@
 // StaticRuleTable over the pinned allowed_cidrs and port_sets maps of a loaded datapath:
 // the ports of static IPs and CIDRs, and syncs that change only the ports.
-#include "daemon/static_rule_table.h"
+#include "bpf/maps/static_rule_table.h"
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -17,9 +17,9 @@
 namespace skouter::bpftest {
 namespace {
 
-using daemon::StaticRuleEntry;
-using daemon::StaticRuleTable;
-using daemon::SyncResult;
+using maps::StaticRuleEntry;
+using maps::StaticRuleTable;
+using maps::SyncResult;
 using policy::PortProtocol;
 using policy::PortRange;
 using policy::PortSet;
@@ -44,7 +44,7 @@ class StaticRuleTableTest : public DatapathFixture,
  protected:
   void SetUp() override {
     DatapathFixture::SetUp();
-    port_sets_ = std::make_unique<resolver::PortSetTable>(datapath().portSets());
+    port_sets_ = std::make_unique<maps::PortSetTable>(datapath().portSets());
     rules_ = std::make_unique<StaticRuleTable>(datapath().allowedCidrs(), *port_sets_);
   }
 
@@ -83,7 +83,7 @@ class StaticRuleTableTest : public DatapathFixture,
     return ids;
   }
 
-  std::unique_ptr<resolver::PortSetTable> port_sets_;
+  std::unique_ptr<maps::PortSetTable> port_sets_;
   std::unique_ptr<StaticRuleTable> rules_;
   std::uint16_t next_port_ = 40000;
 };
@@ -209,7 +209,7 @@ TEST_P(StaticRuleTableTest, ARestartedTableKeepsThePinnedEntries) {
                                            {prefix(n.cidr), kOtherRule, tcp(8443)}};
   ASSERT_EQ(rules_->sync(kHost, wanted).added, 2u);
 
-  resolver::PortSetTable restarted_sets(datapath().portSets());
+  maps::PortSetTable restarted_sets(datapath().portSets());
   StaticRuleTable restarted(datapath().allowedCidrs(), restarted_sets);
   const SyncResult result = restarted.sync(kHost, wanted);
   EXPECT_EQ(result.added, 0u);

@@ -59,9 +59,9 @@ FlowQuery flowTo(const std::string& destination, std::uint16_t port = 443,
   return {ip(destination), protocol, port};
 }
 
-resolver::AllowedIpEntry learned(const std::string& address, std::uint64_t expiry_ns,
-                                 PortSet ports = {}, Strings names = {"api.example.com"}) {
-  resolver::AllowedIpEntry entry;
+maps::AllowedIpEntry learned(const std::string& address, std::uint64_t expiry_ns,
+                             PortSet ports = {}, Strings names = {"api.example.com"}) {
+  maps::AllowedIpEntry entry;
   entry.identity = 1;
   entry.ip = ip(address);
   entry.expiry_ns = expiry_ns;

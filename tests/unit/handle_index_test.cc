@@ -1,6 +1,6 @@
 // The compact storage of the learned pairs: slots reused by number, and the
 // open-addressing index that finds them.
-#include "resolver/handle_index.h"
+#include "bpf/maps/handle_index.h"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace skouter::resolver {
+namespace skouter::maps {
 namespace {
 
 TEST(SlotPoolTest, AReleasedSlotIsGivenToTheNextRecordEmptied) {
@@ -87,4 +87,4 @@ TEST(HandleIndexTest, AgreesWithAMapThroughRandomInsertsAndErasures) {
 }
 
 }  // namespace
-}  // namespace skouter::resolver
+}  // namespace skouter::maps

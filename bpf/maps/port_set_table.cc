@@ -1,8 +1,8 @@
-#include "resolver/port_set_table.h"
+#include "bpf/maps/port_set_table.h"
 
 #include <vector>
 
-namespace skouter::resolver {
+namespace skouter::maps {
 namespace {
 
 std::uint32_t hashOf(const policy::PortSet& ports) {
@@ -89,4 +89,4 @@ void PortSetTable::retainOnly(const std::set<std::uint32_t>& in_use) {
   }
 }
 
-}  // namespace skouter::resolver
+}  // namespace skouter::maps

@@ -9,10 +9,10 @@
 
 #include "bpf/counted_map.h"
 #include "bpf/datapath.h"
+#include "bpf/maps/port_set_table.h"
 #include "policy/compiled_policy.h"
-#include "resolver/port_set_table.h"
 
-namespace skouter::daemon {
+namespace skouter::maps {
 
 struct StaticRuleEntry {
   std::uint32_t identity = 0;
@@ -27,8 +27,7 @@ struct SyncResult {
 
 class StaticRuleTable {
  public:
-  StaticRuleTable(CidrMap map, resolver::PortSetTable& port_sets)
-      : map_(map), port_sets_(port_sets) {}
+  StaticRuleTable(CidrMap map, PortSetTable& port_sets) : map_(map), port_sets_(port_sets) {}
 
   // Makes the entries of `identity` exactly `wanted`.
   SyncResult sync(std::uint32_t identity, const std::vector<policy::StaticEntry>& wanted);
@@ -40,7 +39,7 @@ class StaticRuleTable {
 
  private:
   CountedMap<skouter_cidr_key, skouter_cidr_value> map_;
-  resolver::PortSetTable& port_sets_;
+  PortSetTable& port_sets_;
 };
 
-}  // namespace skouter::daemon
+}  // namespace skouter::maps

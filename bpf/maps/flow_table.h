@@ -11,7 +11,7 @@
 
 #include "bpf/datapath.h"
 
-namespace skouter::daemon {
+namespace skouter::maps {
 
 class FlowTable {
  public:
@@ -48,4 +48,4 @@ class FlowTable {
   DnsQueryMap dns_queries_;
 };
 
-}  // namespace skouter::daemon
+}  // namespace skouter::maps

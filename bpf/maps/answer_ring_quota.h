@@ -16,9 +16,9 @@
 
 #include "bpf/bpf_map.h"
 #include "bpf/skouter_abi.h"
-#include "resolver/rate_limited_log.h"
+#include "common/rate_limited_log.h"
 
-namespace skouter::resolver {
+namespace skouter::maps {
 
 class AnswerRingQuota {
  public:
@@ -65,4 +65,4 @@ class AnswerRingQuota {
   RateLimitedLog write_failure_log_;
 };
 
-}  // namespace skouter::resolver
+}  // namespace skouter::maps

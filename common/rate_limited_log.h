@@ -11,7 +11,7 @@
 #include <string>
 #include <utility>
 
-namespace skouter::resolver {
+namespace skouter {
 
 class RateLimitedLog {
  public:
@@ -45,4 +45,4 @@ class RateLimitedLog {
   std::uint64_t suppressed_ = 0;
 };
 
-}  // namespace skouter::resolver
+}  // namespace skouter

@@ -1,11 +1,11 @@
-#include "resolver/answer_ring_quota.h"
+#include "bpf/maps/answer_ring_quota.h"
 
 #include <cstddef>
 #include <cstring>
 
 #include "common/datapath_clock.h"
 
-namespace skouter::resolver {
+namespace skouter::maps {
 
 AnswerRingQuota::AnswerRingQuota(BytesMap punted, BytesMap consumed)
     : punted_(punted), consumed_(consumed) {
@@ -73,4 +73,4 @@ void AnswerRingQuota::forget(std::uint32_t identity) {
   consumed_bytes_.erase(identity);
 }
 
-}  // namespace skouter::resolver
+}  // namespace skouter::maps

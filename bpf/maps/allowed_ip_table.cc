@@ -1,5 +1,6 @@
-#include "resolver/allowed_ip_table.h"
+#include "bpf/maps/allowed_ip_table.h"
 
+#include "bpf/maps/bpf_address.h"
 #include "common/keyed_hash.h"
 #include "resolver/dns_question.h"
 
@@ -10,7 +11,7 @@
 #include <string_view>
 #include <tuple>
 
-namespace skouter::resolver {
+namespace skouter::maps {
 namespace {
 
 std::uint32_t fnv1a(const std::string& text) {
@@ -50,18 +51,6 @@ skouter_learned_name_key nameKeyOf(const skouter_allowed_ip_key& ip, const std::
 
 }  // namespace
 
-skouter_addr toBpfAddr(const IpAddress& ip) {
-  skouter_addr addr{};
-  addr.family = ip.family == IpFamily::kV4 ? SKOUTER_FAMILY_IPV4 : SKOUTER_FAMILY_IPV6;
-  std::memcpy(addr.addr, ip.bytes.data(), ip.size());
-  return addr;
-}
-
-IpAddress fromBpfAddr(const skouter_addr& addr) {
-  return addr.family == SKOUTER_FAMILY_IPV4 ? IpAddress::fromV4(addr.addr)
-                                            : IpAddress::fromV6(addr.addr);
-}
-
 AllowedIpTable::AllowedIpTable(AllowedIpMap addresses, LearnedNameMap names,
                                PortSetTable& port_sets, std::size_t max_ips_per_name,
                                std::size_t max_names_per_ip, std::size_t max_ips_per_workload)
@@ -83,7 +72,7 @@ AllowedIpTable::AllowedIpTable(AllowedIpMap addresses, LearnedNameMap names,
       return;
     }
     const std::string_view stored(value.name, strnlen(value.name, sizeof(value.name)));
-    std::string name = printableName(stored);
+    std::string name = resolver::printableName(stored);
     if (name != stored) stored_raw.emplace_back(key, name);
     learned.emplace_back(entry->expiry_ns, key.ip.identity, fromBpfAddr(key.ip.ip),
                          std::move(name));
@@ -310,7 +299,7 @@ void AllowedIpTable::refresh(Handle ip) {
 }
 
 InstallResult AllowedIpTable::install(std::uint32_t identity,
-                                      const std::vector<LearnedAddress>& addresses,
+                                      const std::vector<resolver::LearnedAddress>& addresses,
                                       const std::string& name, policy::RuleId rule,
                                       const policy::PortSet& ports) {
   InstallResult result;
@@ -480,4 +469,4 @@ std::optional<AllowedIpEntry> AllowedIpTable::entryOf(std::uint32_t identity,
   return entry;
 }
 
-}  // namespace skouter::resolver
+}  // namespace skouter::maps

@@ -1,28 +1,25 @@
-#include "daemon/static_rule_table.h"
+#include "bpf/maps/static_rule_table.h"
 
 #include <cstring>
 #include <map>
 
-#include "resolver/allowed_ip_table.h"
+#include "bpf/maps/bpf_address.h"
 
-namespace skouter::daemon {
+namespace skouter::maps {
 namespace {
 
 skouter_cidr_key keyOf(std::uint32_t identity, const IpPrefix& prefix) {
   skouter_cidr_key key{};
   key.prefixlen = SKOUTER_CIDR_FIXED_BITS + prefix.length;
   key.identity = identity;
-  const auto addr = resolver::toBpfAddr(prefix.address);
+  const auto addr = toBpfAddr(prefix.address);
   key.family = addr.family;
   std::memcpy(key.addr, addr.addr, sizeof(key.addr));
   return key;
 }
 
 IpPrefix prefixOf(const skouter_cidr_key& key) {
-  skouter_addr addr{};
-  addr.family = key.family;
-  std::memcpy(addr.addr, key.addr, sizeof(addr.addr));
-  return IpPrefix::of(resolver::fromBpfAddr(addr), key.prefixlen - SKOUTER_CIDR_FIXED_BITS);
+  return IpPrefix::of(fromBpfAddr(key.family, key.addr), key.prefixlen - SKOUTER_CIDR_FIXED_BITS);
 }
 
 }  // namespace
@@ -82,4 +79,4 @@ std::set<std::uint32_t> StaticRuleTable::portSetsInUse() const {
   return in_use;
 }
 
-}  // namespace skouter::daemon
+}  // namespace skouter::maps

@@ -14,22 +14,14 @@
 
 #include "bpf/counted_map.h"
 #include "bpf/datapath.h"
+#include "bpf/maps/allowed_ip_entry.h"
+#include "bpf/maps/handle_index.h"
+#include "bpf/maps/port_set_table.h"
 #include "common/ip_address.h"
 #include "policy/compiled_policy.h"
 #include "resolver/answer_handler.h"
-#include "resolver/handle_index.h"
-#include "resolver/port_set_table.h"
 
-namespace skouter::resolver {
-
-struct AllowedIpEntry {
-  std::uint32_t identity = 0;
-  IpAddress ip;
-  std::uint64_t expiry_ns = 0;  // 0: never
-  policy::RuleId rule = 0;
-  policy::PortSet ports;  // empty: every port
-  std::vector<std::string> names;
-};
+namespace skouter::maps {
 
 // What the policy in force says of a learned name: the rule allowing it and that
 // rule's ports; nullopt when it is no longer allowed.
@@ -77,7 +69,8 @@ class AllowedIpTable {
   // limit, its address least recently seen in an answer goes with all its names. A
   // name is kept only while it holds an address: an answer without one (NXDOMAIN,
   // NODATA) leaves nothing.
-  InstallResult install(std::uint32_t identity, const std::vector<LearnedAddress>& addresses,
+  InstallResult install(std::uint32_t identity,
+                        const std::vector<resolver::LearnedAddress>& addresses,
                         const std::string& name, policy::RuleId rule,
                         const policy::PortSet& ports = {});
 
@@ -200,7 +193,4 @@ class AllowedIpTable {
   std::size_t pairs_ = 0;
 };
 
-skouter_addr toBpfAddr(const IpAddress& ip);
-IpAddress fromBpfAddr(const skouter_addr& addr);
-
-}  // namespace skouter::resolver
+}  // namespace skouter::maps

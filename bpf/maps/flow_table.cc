@@ -1,4 +1,4 @@
-#include "daemon/flow_table.h"
+#include "bpf/maps/flow_table.h"
 
 #include <netinet/in.h>
 
@@ -6,7 +6,7 @@
 
 #include "common/datapath_clock.h"
 
-namespace skouter::daemon {
+namespace skouter::maps {
 
 FlowTable::FlowTable(const Datapath& datapath)
     : flows_(datapath.flows()),
@@ -52,4 +52,4 @@ std::size_t FlowTable::forget(std::uint32_t identity) {
   return forgotten;
 }
 
-}  // namespace skouter::daemon
+}  // namespace skouter::maps

@@ -11,7 +11,7 @@
 #include "bpf/datapath.h"
 #include "policy/egress.h"
 
-namespace skouter::resolver {
+namespace skouter::maps {
 
 class PortSetTable {
  public:
@@ -38,4 +38,4 @@ class PortSetTable {
   std::uint64_t widened_ = 0;
 };
 
-}  // namespace skouter::resolver
+}  // namespace skouter::maps

@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-namespace skouter::resolver {
+namespace skouter::maps {
 
 using Handle = std::uint32_t;
 inline constexpr Handle kNoHandle = UINT32_MAX;
@@ -129,4 +129,4 @@ class HandleIndex {
   std::size_t size_ = 0;
 };
 
-}  // namespace skouter::resolver
+}  // namespace skouter::maps

@@ -1,0 +1,98 @@
+// TrustedResolverTable and DatapathSettings over the pinned maps of a loaded datapath:
+// what the daemon decided is what the maps hold, and what it keeps as pinned stays.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "bpf/maps/bpf_address.h"
+#include "bpf/maps/datapath_settings.h"
+#include "bpf/maps/trusted_resolver_table.h"
+#include "tests/bpf/datapath_fixture.h"
+
+namespace skouter::bpftest {
+namespace {
+
+using maps::DatapathSettings;
+using maps::TrustedResolverTable;
+using resolver::ResolverAddress;
+
+ResolverAddress resolverAt(const char* ip, std::uint16_t port = 53) {
+  return {IpAddress::parse(ip).value(), port};
+}
+
+class DaemonSettingsTablesTest : public DatapathFixture {
+ protected:
+  std::set<std::string> trusted() {
+    std::set<std::string> result;
+    for (const auto& key : datapath().trustedResolvers().keys()) {
+      result.insert(
+          ResolverAddress{maps::fromBpfAddr(key.family, key.addr), ntohs(key.port)}.toString());
+    }
+    return result;
+  }
+};
+
+TEST_F(DaemonSettingsTablesTest, TrustedResolversAreExactlyTheWantedOnesUnlessOthersAreKept) {
+  TrustedResolverTable table(datapath().trustedResolvers());
+  EXPECT_EQ(table.sync({resolverAt("192.0.2.53"), resolverAt("2001:db8::53", 5353)}, false), 0u);
+  EXPECT_EQ(trusted(), (std::set<std::string>{"192.0.2.53:53", "[2001:db8::53]:5353"}));
+  EXPECT_EQ(table.size(), 2u);
+
+  // Waiting for the cluster: the ones in place stay, the new one is added.
+  EXPECT_EQ(table.sync({resolverAt("198.51.100.53")}, true), 0u);
+  EXPECT_EQ(trusted(),
+            (std::set<std::string>{"192.0.2.53:53", "[2001:db8::53]:5353", "198.51.100.53:53"}));
+
+  EXPECT_EQ(table.sync({resolverAt("198.51.100.53")}, false), 0u);
+  EXPECT_EQ(trusted(), (std::set<std::string>{"198.51.100.53:53"}));
+  EXPECT_EQ(table.size(), 1u);
+  EXPECT_EQ(TrustedResolverTable(datapath().trustedResolvers()).size(), 1u);
+}
+
+TEST_F(DaemonSettingsTablesTest, AFullMapRefusesTheResolversBeyondItAfterMakingRoom) {
+  TrustedResolverTable table(datapath().trustedResolvers());
+  std::vector<ResolverAddress> many;
+  for (std::uint16_t port = 1; port <= 2000; ++port) many.push_back(resolverAt("192.0.2.1", port));
+  const std::size_t refused = table.sync(many, false);
+  EXPECT_GT(refused, 0u);
+  EXPECT_EQ(table.size() + refused, many.size());
+
+  // The old ones go first, so the new ones fit.
+  EXPECT_EQ(table.sync({resolverAt("192.0.2.53")}, false), 0u);
+  EXPECT_EQ(trusted(), (std::set<std::string>{"192.0.2.53:53"}));
+}
+
+TEST_F(DaemonSettingsTablesTest, TheConfigCarriesThisLayoutAndKeepsThePinnedFlagsAsked) {
+  DatapathSettings settings(datapath().config(), datapath().heartbeat());
+  skouter_config config{};
+  config.flags = SKOUTER_CFG_HOST_POLICED | SKOUTER_CFG_AUDIT;
+  config.reinject_mark = 0x5c;
+  settings.writeConfig(config);
+  auto written = datapath().config().lookup(0);
+  ASSERT_TRUE(written);
+  EXPECT_EQ(written->layout_version, static_cast<std::uint32_t>(SKOUTER_LAYOUT_VERSION));
+  EXPECT_EQ(written->flags,
+            static_cast<std::uint32_t>(SKOUTER_CFG_HOST_POLICED | SKOUTER_CFG_AUDIT));
+  EXPECT_EQ(written->reinject_mark, 0x5cu);
+
+  // HOST_POLICED kept as pinned (set), FAIL_OPEN kept as pinned (unset), AUDIT as told.
+  config.flags = SKOUTER_CFG_FAIL_OPEN;
+  settings.writeConfig(config, SKOUTER_CFG_HOST_POLICED | SKOUTER_CFG_FAIL_OPEN);
+  written = datapath().config().lookup(0);
+  ASSERT_TRUE(written);
+  EXPECT_EQ(written->flags, static_cast<std::uint32_t>(SKOUTER_CFG_HOST_POLICED));
+}
+
+TEST_F(DaemonSettingsTablesTest, TheHeartbeatIsTheTimeGiven) {
+  DatapathSettings settings(datapath().config(), datapath().heartbeat());
+  EXPECT_TRUE(settings.beat(123456789));
+  const auto heartbeat = datapath().heartbeat().lookup(0);
+  ASSERT_TRUE(heartbeat);
+  EXPECT_EQ(heartbeat->last_beat_ns, 123456789u);
+}
+
+}  // namespace
+}  // namespace skouter::bpftest
