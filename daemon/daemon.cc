@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "bpf/counter_names.h"
 #include "common/datapath_clock.h"
 #include "daemon/explain.h"
 #include "daemon/host_network.h"
@@ -32,10 +33,6 @@ constexpr auto kGcInterval = std::chrono::seconds(2);
 // A resolver's TCP connection silent this long is forgotten (resolvers close idle
 // ones within seconds; RFC 7766 suggests keeping them open for tens of seconds).
 constexpr auto kTcpStreamIdle = std::chrono::seconds(120);
-
-const char* const kCounterNames[] = SKOUTER_COUNTER_NAMES;
-static_assert(sizeof(kCounterNames) / sizeof(kCounterNames[0]) == SKOUTER_CNT_MAX,
-              "SKOUTER_COUNTER_NAMES must name every counter");
 
 // The uplinks: as named, else every way out the default routes take (an IPv6 default
 // route may leave by another interface than the IPv4 one).
@@ -940,7 +937,8 @@ std::string Daemon::statusJson() const {
   json datapath_counters = json::object();
   const auto counters = datapath_->readCounters();
   for (std::uint32_t i = 0; i < SKOUTER_CNT_MAX; ++i) {
-    datapath_counters[kCounterNames[i]] = counters.total(static_cast<skouter_counter>(i));
+    const auto counter = static_cast<skouter_counter>(i);
+    datapath_counters[counterName(counter)] = counters.total(counter);
   }
   json tables = json::array();
   std::uint64_t learned = 0;
