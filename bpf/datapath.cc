@@ -19,7 +19,6 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 
 #include "common/datapath_clock.h"
@@ -109,16 +108,6 @@ int interfaceIndex(const std::string& interface) {
   const int index = static_cast<int>(if_nametoindex(interface.c_str()));
   if (index == 0) throw DatapathError("no interface named '" + interface + "'");
   return index;
-}
-
-void requireEthernet(const std::string& interface) {
-  std::ifstream type_file("/sys/class/net/" + interface + "/type");
-  int type = -1;
-  type_file >> type;
-  if (type != ARPHRD_ETHER) {
-    throw DatapathError("interface '" + interface +
-                        "' is not an Ethernet device; skouter's programs parse Ethernet frames");
-  }
 }
 
 void attachOne(int ifindex, bpf_tc_attach_point point, int prog_fd, const std::string& interface) {
@@ -476,7 +465,7 @@ Datapath::~Datapath() {
 
 void Datapath::attachUplink(const std::string& interface) {
   const int ifindex = interfaceIndex(interface);
-  requireEthernet(interface);
+  requireEthernetLink(interface);
   attachOne(ifindex, BPF_TC_EGRESS, uplinkEgressProgramFd(), interface);
   attachOne(ifindex, BPF_TC_INGRESS, uplinkIngressProgramFd(), interface);
 }
