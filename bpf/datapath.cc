@@ -153,6 +153,19 @@ void requireEthernetLink(const std::string& interface) {
   }
 }
 
+// Removes skouter's filters from both tc hooks of the interface with `ifindex`. Returns 0,
+// or the first error (a negative errno) other than ENOENT (no such filter) and EINVAL (no
+// clsact qdisc); ENODEV (the interface is gone) stops it at once.
+int detachFilters(int ifindex) {
+  for (auto point : {BPF_TC_EGRESS, BPF_TC_INGRESS}) {
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
+    LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
+    const int rc = bpf_tc_detach(&hook, &opts);
+    if (rc != 0 && rc != -ENOENT && rc != -EINVAL) return rc;
+  }
+  return 0;
+}
+
 // An object pinned by a previous daemon, opened read-only; closed with this.
 class PinnedMap {
  public:
@@ -472,14 +485,8 @@ void Datapath::attachUplink(const std::string& interface) {
 
 void Datapath::detachUplink(const std::string& interface) {
   routeLibbpfLogs();
-  const int ifindex = interfaceIndex(interface);
-  for (auto point : {BPF_TC_EGRESS, BPF_TC_INGRESS}) {
-    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
-    LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
-    const int rc = bpf_tc_detach(&hook, &opts);
-    if (rc != 0 && rc != -ENOENT && rc != -EINVAL) {
-      throw DatapathError("cannot detach from " + interface + ": " + std::strerror(-rc));
-    }
+  if (const int rc = detachFilters(interfaceIndex(interface)); rc != 0) {
+    throw DatapathError("cannot detach from " + interface + ": " + std::strerror(-rc));
   }
 }
 
@@ -499,16 +506,10 @@ void Datapath::attachPod(int ifindex) {
 
 void Datapath::detachPod(int ifindex) {
   routeLibbpfLogs();
-  for (auto point : {BPF_TC_EGRESS, BPF_TC_INGRESS}) {
-    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
-    LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
-    const int rc = bpf_tc_detach(&hook, &opts);
-    if (rc == -ENODEV) return;  // the veth went away with its pod, and the filters with it
-    // ENOENT: no such filter; EINVAL: no clsact qdisc.
-    if (rc != 0 && rc != -ENOENT && rc != -EINVAL) {
-      throw DatapathError("cannot detach from " + interfaceName(ifindex) + ": " +
-                          std::strerror(-rc));
-    }
+  const int rc = detachFilters(ifindex);
+  // ENODEV: the veth went away with its pod, and the filters with it.
+  if (rc != 0 && rc != -ENODEV) {
+    throw DatapathError("cannot detach from " + interfaceName(ifindex) + ": " + std::strerror(-rc));
   }
 }
 
