@@ -92,9 +92,7 @@ void allowPrefix(const IpAddress& ip, unsigned length) {
   skouter_cidr_key key{};
   key.prefixlen = SKOUTER_CIDR_FIXED_BITS + length;
   key.identity = SKOUTER_HOST_IDENTITY;
-  const auto addr = skouter::maps::toBpfAddr(ip);
-  key.family = addr.family;
-  std::memcpy(key.addr, addr.addr, sizeof(key.addr));
+  skouter::maps::putBpfAddr(key, ip);
   datapath().get().allowedCidrs().update(key, skouter_cidr_value{});
 }
 
