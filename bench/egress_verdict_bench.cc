@@ -8,26 +8,20 @@
 #include <bpf/bpf.h>
 #include <linux/bpf.h>
 #include <netinet/in.h>
-#include <sys/mount.h>
-#include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
-#include <ctime>
-#include <memory>
-#include <stdexcept>
-#include <string>
+#include <vector>
 
 #include "bpf/datapath.h"
-#include "bpf/maps/bpf_address.h"
 #include "common/datapath_clock.h"
+#include "tests/bpf/datapath_fixture.h"
 #include "tests/bpf/packet_builder.h"
 
 namespace {
 
-using skouter::Datapath;
 using skouter::IpAddress;
+using skouter::bpftest::DatapathFixture;
 using skouter::bpftest::PacketBuilder;
 
 constexpr std::uint32_t kRepeat = 100000;
@@ -38,26 +32,13 @@ constexpr std::uint32_t kThirtyTwoRanges = 2;
 
 IpAddress address(const char* text) { return IpAddress::parse(text).value(); }
 
-// A datapath on a bpffs of its own under /tmp, removed at exit.
-class BenchDatapath {
+// The BPF tests' fixture, driven by hand: a datapath on a bpffs of its own under /tmp,
+// set up as every test starts (the host policed, the daemon alive), removed at exit.
+class BenchDatapath : public DatapathFixture {
  public:
-  BenchDatapath() {
-    char directory[] = "/tmp/skouter-bench-XXXXXX";
-    if (!mkdtemp(directory)) throw std::runtime_error("mkdtemp failed");
-    bpffs_ = directory;
-    datapath_ = Datapath::open(bpffs_ + "/skouter");
-  }
-  ~BenchDatapath() {
-    datapath_.reset();
-    Datapath::removePins(bpffs_ + "/skouter");
-    umount(bpffs_.c_str());
-    rmdir(bpffs_.c_str());
-  }
-  Datapath& get() { return *datapath_; }
-
- private:
-  std::string bpffs_;
-  std::unique_ptr<Datapath> datapath_;
+  BenchDatapath() { SetUp(); }
+  ~BenchDatapath() override { TearDown(); }
+  void TestBody() override {}
 };
 
 BenchDatapath& datapath() {
@@ -68,51 +49,24 @@ BenchDatapath& datapath() {
 // `judge_every_packet`: a flow idle for 0 ns is judged anew, so every repeat takes the
 // policy path instead of the flow table.
 void configure(bool judge_every_packet) {
-  skouter_config settings{};
-  settings.layout_version = SKOUTER_LAYOUT_VERSION;
-  settings.flags = SKOUTER_CFG_HOST_POLICED;
-  settings.failsafe_ns = kHourNs;
-  settings.flow_idle_ns = judge_every_packet ? 0 : kHourNs;
-  datapath().get().config().update(0, settings);
-  skouter_heartbeat beat{skouter::datapathNowNs()};
-  datapath().get().heartbeat().update(0, beat);
+  datapath().setFailsafeNs(kHourNs);
+  datapath().setFlowIdleNs(judge_every_packet ? 0 : kHourNs);
+  datapath().beatNow();
 }
 
 void allowLearned(const IpAddress& ip, std::uint32_t port_set) {
-  skouter_allowed_ip_key key{};
-  key.identity = SKOUTER_HOST_IDENTITY;
-  key.ip = skouter::maps::toBpfAddr(ip);
-  skouter_allowed_ip_value value{};
-  value.expiry_ns = skouter::datapathNowNs() + kHourNs;
-  value.port_set = port_set;
-  datapath().get().allowedIps().update(key, value);
-}
-
-void allowPrefix(const IpAddress& ip, unsigned length) {
-  skouter_cidr_key key{};
-  key.prefixlen = SKOUTER_CIDR_FIXED_BITS + length;
-  key.identity = SKOUTER_HOST_IDENTITY;
-  const auto addr = skouter::maps::toBpfAddr(ip);
-  key.family = addr.family;
-  std::memcpy(key.addr, addr.addr, sizeof(key.addr));
-  datapath().get().allowedCidrs().update(key, skouter_cidr_value{});
+  datapath().allowIp(ip, skouter::datapathNowNs() + kHourNs, port_set);
 }
 
 void putPortSets() {
-  skouter_port_set one{};
-  one.count = 1;
-  one.ranges[0] = {443, 443, IPPROTO_TCP, {}};
-  datapath().get().portSets().update(kOneRange, one);
-  skouter_port_set full{};
-  full.count = SKOUTER_MAX_PORT_RANGES;
-  for (std::uint16_t i = 0; i < SKOUTER_MAX_PORT_RANGES; ++i) {
-    full.ranges[i] = {static_cast<std::uint16_t>(400 + 2 * i),
-                      static_cast<std::uint16_t>(400 + 2 * i),
-                      IPPROTO_UDP,
-                      {}};
+  datapath().putPortSet(kOneRange, {{443, 443, IPPROTO_TCP, {}}});
+  std::vector<skouter_port_range> full;
+  for (std::uint16_t i = 0; i + 1 < SKOUTER_MAX_PORT_RANGES; ++i) {
+    const auto port = static_cast<std::uint16_t>(400 + 2 * i);
+    full.push_back({port, port, IPPROTO_UDP, {}});
   }
-  full.ranges[SKOUTER_MAX_PORT_RANGES - 1] = {443, 443, IPPROTO_TCP, {}};
-  datapath().get().portSets().update(kThirtyTwoRanges, full);
+  full.push_back({443, 443, IPPROTO_TCP, {}});
+  datapath().putPortSet(kThirtyTwoRanges, full);
 }
 
 // Runs a SYN from the host to `destination`:443 kRepeat times per iteration and
@@ -124,7 +78,7 @@ void runSyn(benchmark::State& state, const IpAddress& destination, int expected_
   for (auto _ : state) {
     LIBBPF_OPTS(bpf_test_run_opts, options, .data_in = packet.frame.data(),
                 .data_size_in = static_cast<std::uint32_t>(packet.frame.size()), .repeat = kRepeat);
-    if (bpf_prog_test_run_opts(datapath().get().uplinkEgressProgramFd(), &options) != 0) {
+    if (bpf_prog_test_run_opts(datapath().datapath().uplinkEgressProgramFd(), &options) != 0) {
       state.SkipWithError(std::strerror(errno));
       return;
     }
@@ -176,7 +130,7 @@ void BM_NewFlowLearnedIpv6(benchmark::State& state) {
 
 void BM_NewFlowStaticCidr(benchmark::State& state) {
   configure(true);
-  allowPrefix(address("203.0.113.128"), 25);
+  datapath().allowPrefix("203.0.113.128/25");
   runSyn(state, address("203.0.113.200"), kPass);
 }
 
@@ -185,10 +139,7 @@ void BM_NewFlowStaticCidr(benchmark::State& state) {
 void BM_NewFlowDeniedWrongPort(benchmark::State& state) {
   configure(true);
   putPortSets();
-  skouter_port_set other{};
-  other.count = 1;
-  other.ranges[0] = {80, 80, IPPROTO_TCP, {}};
-  datapath().get().portSets().update(3, other);
+  datapath().putPortSet(3, {{80, 80, IPPROTO_TCP, {}}});
   allowLearned(address("198.51.100.24"), 3);
   runSyn(state, address("198.51.100.24"), kDrop);
 }

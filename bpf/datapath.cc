@@ -19,7 +19,6 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 
 #include "common/datapath_clock.h"
@@ -111,16 +110,6 @@ int interfaceIndex(const std::string& interface) {
   return index;
 }
 
-void requireEthernet(const std::string& interface) {
-  std::ifstream type_file("/sys/class/net/" + interface + "/type");
-  int type = -1;
-  type_file >> type;
-  if (type != ARPHRD_ETHER) {
-    throw DatapathError("interface '" + interface +
-                        "' is not an Ethernet device; skouter's programs parse Ethernet frames");
-  }
-}
-
 void attachOne(int ifindex, bpf_tc_attach_point point, int prog_fd, const std::string& interface) {
   LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
   int rc = bpf_tc_hook_create(&hook);
@@ -162,6 +151,19 @@ void requireEthernetLink(const std::string& interface) {
     throw DatapathError("interface '" + interface +
                         "' is not an Ethernet device; skouter's programs parse Ethernet frames");
   }
+}
+
+// Removes skouter's filters from both tc hooks of the interface with `ifindex`. Returns 0,
+// or the first error (a negative errno) other than ENOENT (no such filter) and EINVAL (no
+// clsact qdisc); ENODEV (the interface is gone) stops it at once.
+int detachFilters(int ifindex) {
+  for (auto point : {BPF_TC_EGRESS, BPF_TC_INGRESS}) {
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
+    LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
+    const int rc = bpf_tc_detach(&hook, &opts);
+    if (rc != 0 && rc != -ENOENT && rc != -EINVAL) return rc;
+  }
+  return 0;
 }
 
 // An object pinned by a previous daemon, opened read-only; closed with this.
@@ -476,21 +478,15 @@ Datapath::~Datapath() {
 
 void Datapath::attachUplink(const std::string& interface) {
   const int ifindex = interfaceIndex(interface);
-  requireEthernet(interface);
+  requireEthernetLink(interface);
   attachOne(ifindex, BPF_TC_EGRESS, uplinkEgressProgramFd(), interface);
   attachOne(ifindex, BPF_TC_INGRESS, uplinkIngressProgramFd(), interface);
 }
 
 void Datapath::detachUplink(const std::string& interface) {
   routeLibbpfLogs();
-  const int ifindex = interfaceIndex(interface);
-  for (auto point : {BPF_TC_EGRESS, BPF_TC_INGRESS}) {
-    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
-    LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
-    const int rc = bpf_tc_detach(&hook, &opts);
-    if (rc != 0 && rc != -ENOENT && rc != -EINVAL) {
-      throw DatapathError("cannot detach from " + interface + ": " + std::strerror(-rc));
-    }
+  if (const int rc = detachFilters(interfaceIndex(interface)); rc != 0) {
+    throw DatapathError("cannot detach from " + interface + ": " + std::strerror(-rc));
   }
 }
 
@@ -510,16 +506,10 @@ void Datapath::attachPod(int ifindex) {
 
 void Datapath::detachPod(int ifindex) {
   routeLibbpfLogs();
-  for (auto point : {BPF_TC_EGRESS, BPF_TC_INGRESS}) {
-    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
-    LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
-    const int rc = bpf_tc_detach(&hook, &opts);
-    if (rc == -ENODEV) return;  // the veth went away with its pod, and the filters with it
-    // ENOENT: no such filter; EINVAL: no clsact qdisc.
-    if (rc != 0 && rc != -ENOENT && rc != -EINVAL) {
-      throw DatapathError("cannot detach from " + interfaceName(ifindex) + ": " +
-                          std::strerror(-rc));
-    }
+  const int rc = detachFilters(ifindex);
+  // ENODEV: the veth went away with its pod, and the filters with it.
+  if (rc != 0 && rc != -ENODEV) {
+    throw DatapathError("cannot detach from " + interfaceName(ifindex) + ": " + std::strerror(-rc));
   }
 }
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "bpf/counter_names.h"
 #include "common/datapath_clock.h"
 #include "daemon/explain.h"
 #include "daemon/json_text.h"
@@ -18,8 +19,6 @@ namespace http = boost::beast::http;
 using nlohmann::json;
 
 namespace {
-
-const char* const kCounterNames[] = SKOUTER_COUNTER_NAMES;
 
 // --verify-answers' work; null without it.
 json verifyJson(const resolver::AnswerVerifier* verifier) {
@@ -139,7 +138,8 @@ std::string statusJson(const DaemonView& view) {
   json datapath_counters = json::object();
   const auto counters = view.datapath.readCounters();
   for (std::uint32_t i = 0; i < SKOUTER_CNT_MAX; ++i) {
-    datapath_counters[kCounterNames[i]] = counters.total(static_cast<skouter_counter>(i));
+    const auto counter = static_cast<skouter_counter>(i);
+    datapath_counters[counterName(counter)] = counters.total(counter);
   }
   json tables = json::array();
   std::uint64_t learned = 0;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "bpf/counter_names.h"
 #include "common/datapath_clock.h"
 #include "daemon/admin_views.h"
 #include "daemon/prometheus_text.h"
@@ -12,11 +13,6 @@ namespace skouter::daemon {
 namespace http = boost::beast::http;
 
 namespace {
-
-const char* const kCounterNames[] = SKOUTER_COUNTER_NAMES;
-const char* const kCounterHookNames[] = SKOUTER_COUNTER_HOOK_NAMES;
-static_assert(sizeof(kCounterHookNames) / sizeof(kCounterHookNames[0]) == SKOUTER_COUNTER_HOOKS,
-              "SKOUTER_COUNTER_HOOK_NAMES must name every hook");
 
 // The datapath counters that decide a packet leaving a workload, by the verdict they
 // mean. (Expired entries are counted again as denied; parse errors and DNS handling
@@ -63,15 +59,16 @@ std::string metricsText(const DaemonView& view) {
   std::vector<std::pair<MetricLabels, double>> packets;
   std::vector<std::pair<MetricLabels, double>> reasons;
   for (std::uint32_t hook = 0; hook < SKOUTER_COUNTER_HOOKS; ++hook) {
+    const char* hook_name = counterHookName(static_cast<skouter_counter_hook>(hook));
     for (const auto& [verdict, which] : kPacketVerdicts) {
       std::uint64_t sum = 0;
       for (const auto counter : which) sum += counters.at(hook, counter);
-      packets.push_back(
-          {{{"hook", kCounterHookNames[hook]}, {"verdict", verdict}}, static_cast<double>(sum)});
+      packets.push_back({{{"hook", hook_name}, {"verdict", verdict}}, static_cast<double>(sum)});
     }
     for (std::uint32_t counter = 0; counter < SKOUTER_CNT_MAX; ++counter) {
-      reasons.push_back({{{"hook", kCounterHookNames[hook]}, {"reason", kCounterNames[counter]}},
-                         static_cast<double>(counters.at(hook, counter))});
+      reasons.push_back(
+          {{{"hook", hook_name}, {"reason", counterName(static_cast<skouter_counter>(counter))}},
+           static_cast<double>(counters.at(hook, counter))});
     }
   }
   out.counter("skouter_datapath_packets_total",

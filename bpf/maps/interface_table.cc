@@ -3,7 +3,6 @@
 #include <net/if.h>
 #include <spdlog/spdlog.h>
 
-#include <cstring>
 #include <set>
 #include <string>
 
@@ -17,9 +16,7 @@ skouter_link_prefix_key prefixKey(std::uint32_t ifindex, const IpPrefix& prefix)
   skouter_link_prefix_key key{};
   key.prefixlen = SKOUTER_LINK_PREFIX_FIXED_BITS + prefix.length;
   key.ifindex = ifindex;
-  const auto addr = toBpfAddr(prefix.address);
-  key.family = addr.family;
-  std::memcpy(key.addr, addr.addr, sizeof(key.addr));
+  putBpfAddr(key, prefix.address);
   return key;
 }
 

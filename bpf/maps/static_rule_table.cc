@@ -1,6 +1,5 @@
 #include "bpf/maps/static_rule_table.h"
 
-#include <cstring>
 #include <map>
 
 #include "bpf/maps/bpf_address.h"
@@ -12,9 +11,7 @@ skouter_cidr_key keyOf(std::uint32_t identity, const IpPrefix& prefix) {
   skouter_cidr_key key{};
   key.prefixlen = SKOUTER_CIDR_FIXED_BITS + prefix.length;
   key.identity = identity;
-  const auto addr = toBpfAddr(prefix.address);
-  key.family = addr.family;
-  std::memcpy(key.addr, addr.addr, sizeof(key.addr));
+  putBpfAddr(key, prefix.address);
   return key;
 }
 

@@ -11,10 +11,8 @@ namespace skouter::maps {
 
 skouter_resolver_key resolverKey(const resolver::ResolverAddress& address) {
   skouter_resolver_key key{};
-  const auto addr = toBpfAddr(address.ip);
-  key.family = addr.family;
+  putBpfAddr(key, address.ip);
   key.port = htons(address.port);
-  std::memcpy(key.addr, addr.addr, sizeof(key.addr));
   return key;
 }
 

@@ -20,6 +20,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "bpf/counter_names.h"
 #include "bpf/maps/bpf_address.h"
 #include "bpf/maps/trusted_resolver_table.h"
 
@@ -427,13 +428,13 @@ Descriptions DatapathFixture::queryDescriptions() const {
 }
 
 HookCounters DatapathFixture::counters() const {
-  static const char* const kNames[] = SKOUTER_COUNTER_NAMES;
   const CounterSnapshot snapshot = datapath_->readCounters();
   HookCounters result;
   for (std::uint32_t hook = 0; hook < SKOUTER_COUNTER_HOOKS; ++hook) {
     for (std::uint32_t counter = 0; counter < SKOUTER_CNT_MAX; ++counter) {
       if (const std::uint64_t value = snapshot.at(hook, counter); value != 0) {
-        result[hookName(static_cast<skouter_counter_hook>(hook))][kNames[counter]] = value;
+        result[hookName(static_cast<skouter_counter_hook>(hook))]
+              [counterName(static_cast<skouter_counter>(counter))] = value;
       }
     }
   }
@@ -552,10 +553,7 @@ HookCounters countersMoved(const HookCounters& before, const HookCounters& after
   return moved;
 }
 
-std::string hookName(skouter_counter_hook hook) {
-  static const char* const kNames[] = SKOUTER_COUNTER_HOOK_NAMES;
-  return kNames[hook];
-}
+std::string hookName(skouter_counter_hook hook) { return counterHookName(hook); }
 
 std::string flowDescription(const skouter_flow_key& key, const skouter_flow_value& value) {
   return ipProtocolName(key.protocol) + " " +

@@ -1,0 +1,20 @@
+#include "bpf/counter_names.h"
+
+#include <iterator>
+
+namespace skouter {
+namespace {
+
+constexpr const char* kCounterNames[] = SKOUTER_COUNTER_NAMES;
+static_assert(std::size(kCounterNames) == SKOUTER_CNT_MAX,
+              "SKOUTER_COUNTER_NAMES must name every counter");
+constexpr const char* kCounterHookNames[] = SKOUTER_COUNTER_HOOK_NAMES;
+static_assert(std::size(kCounterHookNames) == SKOUTER_COUNTER_HOOKS,
+              "SKOUTER_COUNTER_HOOK_NAMES must name every hook");
+
+}  // namespace
+
+const char* counterName(skouter_counter counter) { return kCounterNames[counter]; }
+const char* counterHookName(skouter_counter_hook hook) { return kCounterHookNames[hook]; }
+
+}  // namespace skouter
