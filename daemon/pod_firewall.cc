@@ -3,17 +3,12 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cstring>
-
-#include "bpf/maps/bpf_address.h"
 
 namespace skouter::daemon {
 namespace {
 
 // Identities wrap around below this, far from any count of pods one node can hold.
 constexpr std::uint32_t kLastPodIdentity = 0xfffffff0u;
-
-skouter_addr keyOf(const IpAddress& address) { return maps::toBpfAddr(address); }
 
 }  // namespace
 
@@ -24,11 +19,11 @@ PodFirewall::PodFirewall(Datapath& datapath, WorkloadEntries& entries, maps::Flo
       flows_(flows),
       identities_(datapath.identities()),
       uplinks_(std::move(uplinks)),
-      guard_(guard) {
-  identities_.forEach([this](const skouter_addr& key, const skouter_identity_value& value) {
-    recovered_[maps::fromBpfAddr(key)] = value.identity;
-    next_identity_ = std::max(next_identity_, value.identity + 1);
-  });
+      guard_(guard),
+      recovered_(identities_.identities()) {
+  for (const auto& [address, identity] : recovered_) {
+    next_identity_ = std::max(next_identity_, identity + 1);
+  }
   try {
     const auto inherited = Datapath::podAttachments(uplinks_);
     attached_.insert(inherited.begin(), inherited.end());
@@ -72,24 +67,12 @@ bool PodFirewall::writeIdentity(const std::vector<IpAddress>& addresses, std::ui
       value.netns_id = *interface->netns_id;
     }
   }
-  bool written = true;
-  for (const IpAddress& address : addresses) {
-    const auto current = identities_.lookup(keyOf(address));
-    if (current && std::memcmp(&*current, &value, sizeof(value)) == 0) continue;
-    if (identities_.update(keyOf(address), value) != 0) {
-      spdlog::error("cannot give {} identity {} in the identities map (full?)", address.toString(),
-                    identity);
-      written = false;
-    }
-  }
-  return written;
+  return identities_.bind(addresses, value);
 }
 
 void PodFirewall::eraseIdentity(const PodState& state) {
   for (const IpAddress& address : state.pod.addresses) {
-    // The address may already be a newer pod's.
-    const auto current = identities_.lookup(keyOf(address));
-    if (current && current->identity == state.identity) identities_.erase(keyOf(address));
+    identities_.unbind(address, state.identity);  // unless a newer pod's already
   }
 }
 
@@ -168,14 +151,13 @@ void PodFirewall::observe(std::vector<PodInterface> interfaces,
   const std::set<IpAddress> now(node_addresses.begin(), node_addresses.end());
   for (const IpAddress& address : now) {
     if (node_addresses_.count(address)) continue;
-    const auto current = identities_.lookup(keyOf(address));
-    if (current && current->identity != SKOUTER_HOST_IDENTITY) continue;  // a pod's
+    const auto current = identities_.identityOf(address);
+    if (current && *current != SKOUTER_HOST_IDENTITY) continue;  // a pod's
     writeIdentity({address}, SKOUTER_HOST_IDENTITY, 0, std::nullopt);
   }
   for (const IpAddress& address : node_addresses_) {
     if (now.count(address)) continue;
-    const auto current = identities_.lookup(keyOf(address));
-    if (current && current->identity == SKOUTER_HOST_IDENTITY) identities_.erase(keyOf(address));
+    identities_.unbind(address, SKOUTER_HOST_IDENTITY);
   }
   node_addresses_ = now;
   if (!guard_) return;
@@ -241,9 +223,7 @@ PodFirewall::SyncResult PodFirewall::sync(const std::vector<PolicedPod>& policed
   }
   for (const IpAddress& address : unpoliced_) {
     if (unpoliced_now.count(address)) continue;
-    const auto current = identities_.lookup(keyOf(address));
-    if (current && current->identity == SKOUTER_UNPOLICED_IDENTITY)
-      identities_.erase(keyOf(address));
+    identities_.unbind(address, SKOUTER_UNPOLICED_IDENTITY);
   }
   unpoliced_ = std::move(unpoliced_now);
 
@@ -311,10 +291,8 @@ PodFirewall::SyncResult PodFirewall::sync(const std::vector<PolicedPod>& policed
     for (const auto& [address, identity] : recovered_) {
       if (pods_.count(identity) || identity == SKOUTER_HOST_IDENTITY) continue;
       if (identity >= kFirstPodIdentity) stale.insert(identity);
-      const auto current = identities_.lookup(keyOf(address));
-      if (!current || current->identity != identity) continue;
       // An address the IPAM gave to an unpoliced pod meanwhile is that pod's now.
-      if (!unpoliced_.count(address)) identities_.erase(keyOf(address));
+      if (!unpoliced_.count(address)) identities_.unbind(address, identity);
     }
     for (const std::uint32_t identity : entries_.identities()) {
       if (identity >= kFirstPodIdentity && !pods_.count(identity)) stale.insert(identity);

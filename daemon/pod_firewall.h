@@ -3,7 +3,8 @@
 // with its policy, and attaches the pod programs to its interface. While any Egress
 // selects pods, it guards every pod interface of the node from the moment it appears:
 // a pod whose address the API server does not show yet is judged too (its packets
-// come from no known address, and are dropped). Sole writer of the identities map.
+// come from no known address, and are dropped). Decides the identities map, which
+// maps::IdentityTable writes.
 #pragma once
 
 #include <cstdint>
@@ -14,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "bpf/counted_map.h"
 #include "bpf/datapath.h"
 #include "bpf/maps/flow_table.h"
+#include "bpf/maps/identity_table.h"
 #include "daemon/cluster_objects.h"
 #include "daemon/host_network.h"
 #include "daemon/policy_reconciler.h"
@@ -100,7 +101,7 @@ class PodFirewall {
   Datapath& datapath_;
   WorkloadEntries& entries_;
   maps::FlowTable& flows_;
-  CountedMap<skouter_addr, skouter_identity_value> identities_;
+  maps::IdentityTable identities_;
   std::set<int> uplinks_;
   std::vector<PodInterface> observed_;
   bool guard_;

@@ -1,14 +1,17 @@
-// TrustedResolverTable and DatapathSettings over the pinned maps of a loaded datapath:
+// TrustedResolverTable, DatapathSettings and IdentityTable over the pinned maps of a
+// loaded datapath:
 // what the daemon decided is what the maps hold, and what it keeps as pinned stays.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "bpf/maps/bpf_address.h"
 #include "bpf/maps/datapath_settings.h"
+#include "bpf/maps/identity_table.h"
 #include "bpf/maps/trusted_resolver_table.h"
 #include "tests/bpf/datapath_fixture.h"
 
@@ -16,6 +19,7 @@ namespace skouter::bpftest {
 namespace {
 
 using maps::DatapathSettings;
+using maps::IdentityTable;
 using maps::TrustedResolverTable;
 using resolver::ResolverAddress;
 
@@ -92,6 +96,32 @@ TEST_F(DaemonSettingsTablesTest, TheHeartbeatIsTheTimeGiven) {
   const auto heartbeat = datapath().heartbeat().lookup(0);
   ASSERT_TRUE(heartbeat);
   EXPECT_EQ(heartbeat->last_beat_ns, 123456789u);
+}
+
+// A departed workload's address is unbound only while it is still its own: the IPAM
+// may have given it to another workload already.
+TEST_F(DaemonSettingsTablesTest, IdentitiesAreUnboundOnlyFromTheirOwnWorkload) {
+  IdentityTable table(datapath().identities());
+  const auto pod = IpAddress::parse("198.51.100.10").value();
+  const auto node = IpAddress::parse("2001:db8::2").value();
+  skouter_identity_value binding{};
+  binding.identity = 300;
+  binding.ifindex = 7;
+  EXPECT_TRUE(table.bind({pod}, binding));
+  skouter_identity_value host{};
+  host.identity = SKOUTER_HOST_IDENTITY;
+  EXPECT_TRUE(table.bind({node}, host));
+  EXPECT_EQ(table.size(), 2u);
+  EXPECT_EQ(table.identities(),
+            (std::map<IpAddress, std::uint32_t>{{pod, 300}, {node, SKOUTER_HOST_IDENTITY}}));
+  ASSERT_TRUE(datapath().identities().lookup(maps::toBpfAddr(pod)));
+  EXPECT_EQ(datapath().identities().lookup(maps::toBpfAddr(pod))->ifindex, 7u);
+
+  table.unbind(pod, 301);  // another workload's identity: the address is not its own
+  EXPECT_EQ(table.identityOf(pod), 300u);
+  table.unbind(pod, 300);
+  EXPECT_EQ(table.identityOf(pod), std::nullopt);
+  EXPECT_EQ(table.size(), 1u);
 }
 
 }  // namespace
