@@ -315,8 +315,8 @@ void AnswerPipeline::handleUdpAnswer(const skouter_answer_header& header,
     return;
   }
 
-  // The view reads the packet's own bytes: both live together, and move together into
-  // the confirmation below.
+  // The view reads the packet's own bytes: both live in one object, which the
+  // confirmation below shares rather than copies.
   const auto answer = std::make_shared<const HeldUdpAnswer>(std::move(*held));
   const DnsMessage& message = answer->message;
   auto decision = decide(header.identity, message);

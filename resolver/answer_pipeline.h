@@ -173,6 +173,9 @@ class AnswerPipeline {
   struct HeldUdpAnswer {
     explicit HeldUdpAnswer(HeldPacket held)
         : packet(std::move(held)), message(DnsMessage::read(packet.dns())) {}
+    // A copy's view would read the original's bytes.
+    HeldUdpAnswer(const HeldUdpAnswer&) = delete;
+    HeldUdpAnswer& operator=(const HeldUdpAnswer&) = delete;
     HeldPacket packet;
     DnsMessage message;  // reads packet's bytes
   };

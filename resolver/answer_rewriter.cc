@@ -23,9 +23,6 @@ void append16(std::vector<std::uint8_t>& bytes, std::uint16_t value) {
 
 // --- TTL caps --------------------------------------------------------------------------
 
-// Where each record's TTL is, with the record's type.
-using TtlFields = std::vector<std::pair<std::size_t, std::uint16_t>>;
-
 std::uint32_t cappedTtl(std::uint32_t ttl, std::uint32_t max_ttl_s) {
   return std::min(ttl > kMaxTtl ? 0 : ttl, max_ttl_s);  // RFC 2181 section 8
 }
@@ -37,10 +34,10 @@ bool nameReadsTtl(std::span<const std::uint8_t> dns, std::size_t at,
   for (int hops = 0; at < dns.size() && hops < 64;) {
     if (ttl_byte[at]) return true;
     const std::uint8_t length = dns[at];
-    if ((length & 0xc0) == 0xc0) {
+    if (isCompressionPointer(length)) {
       if (at + 1 >= dns.size()) return false;
       if (ttl_byte[at + 1]) return true;
-      at = (static_cast<std::size_t>(length & 0x3f) << 8) | dns[at + 1];
+      at = pointerTarget(dns, at);
       ++hops;
       continue;
     }
@@ -57,20 +54,19 @@ bool nameReadsTtl(std::span<const std::uint8_t> dns, std::size_t at,
 // needs). A message where a compression pointer leads into a TTL field (no real
 // server writes one) is left as it is: the edit would change a name. Every byte pair
 // that looks like a pointer counts, so the check errs on the side of leaving alone.
-void capTtls(std::vector<std::uint8_t>& dns, const TtlFields& ttls, std::uint32_t max_ttl_s) {
+void capTtls(std::vector<std::uint8_t>& dns, const std::vector<TtlField>& ttls,
+             std::uint32_t max_ttl_s) {
   std::vector<bool> ttl_byte(dns.size(), false);
-  for (const auto& [offset, type] : ttls) {
-    std::fill_n(ttl_byte.begin() + static_cast<std::ptrdiff_t>(offset), 4, true);
+  for (const TtlField& ttl : ttls) {
+    std::fill_n(ttl_byte.begin() + static_cast<std::ptrdiff_t>(ttl.offset), 4, true);
   }
   for (std::size_t i = 0; i + 1 < dns.size(); ++i) {
-    if ((dns[i] & 0xc0) != 0xc0) continue;
-    const std::size_t target = (static_cast<std::size_t>(dns[i] & 0x3f) << 8) | dns[i + 1];
-    if (nameReadsTtl(dns, target, ttl_byte)) return;
+    if (isCompressionPointer(dns[i]) && nameReadsTtl(dns, pointerTarget(dns, i), ttl_byte)) return;
   }
-  for (const auto& [offset, type] : ttls) {
-    if (type == kDnsTypeOpt) continue;  // its TTL field holds EDNS flags
-    const std::uint32_t ttl = read32(dns, offset);
-    if (cappedTtl(ttl, max_ttl_s) != ttl) write32(dns, offset, cappedTtl(ttl, max_ttl_s));
+  for (const TtlField& field : ttls) {
+    if (field.type == kDnsTypeOpt) continue;  // its TTL field holds EDNS flags
+    const std::uint32_t ttl = read32(dns, field.offset);
+    if (cappedTtl(ttl, max_ttl_s) != ttl) write32(dns, field.offset, cappedTtl(ttl, max_ttl_s));
   }
 }
 
@@ -219,10 +215,10 @@ RewrittenAnswer rewriteAnswer(const DnsMessage& message, const AnswerDecision& d
         }
       }
     }
-    TtlFields ttls;
+    std::vector<TtlField> ttls;
     if (result.removed.empty()) {
       for (const DnsRecord& record : message.records()) {
-        ttls.emplace_back(record.ttl_offset, record.type);
+        ttls.push_back({record.ttl_offset, record.type});
       }
     } else {
       std::vector<std::size_t> dropped;

@@ -15,21 +15,16 @@ constexpr std::size_t kMaxNameLength = 255;  // uncompressed, root label include
 constexpr std::size_t kMaxMessage = 0xffff;
 constexpr std::size_t kRecordFixedFields = 10;  // type, class, TTL, RDLENGTH
 
-bool isPointer(std::uint8_t length) { return (length & 0xc0) == 0xc0; }
-
-std::size_t pointerTarget(std::span<const std::uint8_t> dns, std::size_t at) {
-  return (static_cast<std::size_t>(dns[at] & 0x3f) << 8) | dns[at + 1];
-}
-
 struct NameRead {
   std::size_t end = 0;     // past the name in place
   std::size_t length = 0;  // uncompressed, root label included
   bool compressed = false;
 };
 
-// The name at `at`, its bytes in place before `end`. Pointers must lead strictly
-// backwards (so every walk ends) and not to offset 0, which ldns refuses; label types
-// other than a length or a pointer are refused.
+// The name at `at`, its bytes in place before `end`: the one name reader of the
+// resolver. Pointers must lead strictly backwards (so every walk ends) and not to
+// offset 0, which ldns refuses; label types other than a length or a pointer are
+// refused, and so are names over 255 bytes uncompressed.
 std::optional<NameRead> readName(std::span<const std::uint8_t> dns, std::size_t at,
                                  std::size_t end) {
   NameRead read;
@@ -37,7 +32,7 @@ std::optional<NameRead> readName(std::span<const std::uint8_t> dns, std::size_t 
   for (int steps = 0; steps < kMaxNameSteps; ++steps) {
     if (position >= end) return std::nullopt;
     const std::uint8_t length = dns[position];
-    if (isPointer(length)) {
+    if (isCompressionPointer(length)) {
       if (position + 1 >= end) return std::nullopt;
       const std::size_t target = pointerTarget(dns, position);
       if (target >= position || target == 0) return std::nullopt;
@@ -192,11 +187,8 @@ void write32(std::span<std::uint8_t> bytes, std::size_t at, std::uint32_t value)
   write16(bytes, at + 2, static_cast<std::uint16_t>(value & 0xffff));
 }
 
-std::optional<std::size_t> skipName(std::span<const std::uint8_t> dns, std::size_t at,
-                                    std::size_t end) {
-  const auto name = readName(dns, at, end);
-  if (!name) return std::nullopt;
-  return name->end;
+std::size_t pointerTarget(std::span<const std::uint8_t> dns, std::size_t at) {
+  return (static_cast<std::size_t>(dns[at] & 0x3f) << 8) | dns[at + 1];
 }
 
 DnsMessage DnsMessage::read(std::span<const std::uint8_t> bytes) {
@@ -278,7 +270,7 @@ WireName DnsMessage::name(std::size_t at) const {
   WireName name;
   for (int steps = 0; steps < kMaxNameSteps && at < bytes_.size(); ++steps) {
     const std::uint8_t length = bytes_[at];
-    if (isPointer(length)) {
+    if (isCompressionPointer(length)) {
       at = pointerTarget(bytes_, at);
       continue;
     }
@@ -298,11 +290,11 @@ bool DnsMessage::sameName(std::size_t a, std::size_t b) const {
   };
   for (int steps = 0; steps < 2 * kMaxNameSteps; ++steps) {
     if (a >= bytes_.size() || b >= bytes_.size()) return false;
-    if (isPointer(bytes_[a])) {
+    if (isCompressionPointer(bytes_[a])) {
       a = pointerTarget(bytes_, a);
       continue;
     }
-    if (isPointer(bytes_[b])) {
+    if (isCompressionPointer(bytes_[b])) {
       b = pointerTarget(bytes_, b);
       continue;
     }
@@ -346,7 +338,7 @@ DnsMessage::Edited DnsMessage::without(std::span<const std::size_t> dropped) con
     bool in_place = true;
     for (int steps = 0; steps < kMaxNameSteps; ++steps) {
       const std::uint8_t length = dns[at];
-      if (isPointer(length)) {
+      if (isCompressionPointer(length)) {
         if (in_place) end = at + 2;
         const std::size_t target = pointerTarget(dns, at);
         if (starts_name[target] && moved[target] <= kMaxPointerTarget) {
@@ -393,7 +385,7 @@ DnsMessage::Edited DnsMessage::without(std::span<const std::size_t> dropped) con
     ++kept[static_cast<std::size_t>(record.section)];
     copyName(record.owner);
     copy(record.ttl_offset - 4, 8);  // type, class, TTL
-    edited.ttls.emplace_back(moved[record.ttl_offset], record.type);
+    edited.ttls.push_back({moved[record.ttl_offset], record.type});
     const std::size_t rdlength_at = out.size();
     out.push_back(0);
     out.push_back(0);

@@ -11,7 +11,6 @@
 #include <cstdint>
 #include <optional>
 #include <span>
-#include <utility>
 #include <vector>
 
 namespace skouter::resolver {
@@ -32,6 +31,11 @@ std::uint32_t read32(std::span<const std::uint8_t> bytes, std::size_t at);
 void write16(std::span<std::uint8_t> bytes, std::size_t at, std::uint16_t value);
 void write32(std::span<std::uint8_t> bytes, std::size_t at, std::uint32_t value);
 
+// A name's label byte that is a compression pointer (RFC 1035 section 4.1.4), and
+// the offset the pointer at `at` leads to.
+inline bool isCompressionPointer(std::uint8_t label) { return (label & 0xc0) == 0xc0; }
+std::size_t pointerTarget(std::span<const std::uint8_t> dns, std::size_t at);
+
 enum class DnsSection : std::uint8_t { kAnswer, kAuthority, kAdditional };
 
 // A name as ldns and the policy read it: uncompressed wire form, labels then the root.
@@ -50,12 +54,18 @@ struct DnsRecord {
   std::size_t ttl_offset = 0;  // type and class precede it, RDLENGTH follows
   std::size_t rdata_offset = 0;
   std::size_t rdata_length = 0;
-  // Names inside the RDATA (CNAME target, SOA names, ...), as indices into
-  // DnsMessage::rdataNames().
+  // Names inside the RDATA (CNAME target, SOA names, ...): DnsMessage::rdataNamesOf.
   std::uint32_t first_rdata_name = 0;
   std::uint32_t rdata_names = 0;
 
   std::size_t end() const { return rdata_offset + rdata_length; }
+};
+
+// Where a record's TTL is, and the record's type (an OPT record's TTL field holds
+// EDNS flags).
+struct TtlField {
+  std::size_t offset = 0;
+  std::uint16_t type = 0;
 };
 
 // Why a message is not a DNS message skouter reads; each is a `malformed` answer.
@@ -109,8 +119,7 @@ class DnsMessage {
   // Every record of the answer, authority and additional sections, in order; empty
   // unless valid().
   const std::vector<DnsRecord>& records() const { return records_; }
-  // Offsets of the names inside RDATA (see DnsRecord::first_rdata_name).
-  const std::vector<std::size_t>& rdataNames() const { return rdata_names_; }
+  // Where the names inside a record's RDATA start, in order.
   std::span<const std::size_t> rdataNamesOf(const DnsRecord& record) const {
     return std::span(rdata_names_).subspan(record.first_rdata_name, record.rdata_names);
   }
@@ -128,8 +137,7 @@ class DnsMessage {
   // message or a record's RDATA would exceed 65535 bytes. Expects valid().
   struct Edited {
     std::vector<std::uint8_t> bytes;
-    // Where each kept record's TTL went, in order, with the record's type.
-    std::vector<std::pair<std::size_t, std::uint16_t>> ttls;
+    std::vector<TtlField> ttls;  // of each kept record, in order, where it went
   };
   Edited without(std::span<const std::size_t> dropped) const;
 
@@ -143,11 +151,5 @@ class DnsMessage {
   std::vector<DnsRecord> records_;
   std::vector<std::size_t> rdata_names_;
 };
-
-// Where the sound name at `at` ends (in place, before any pointer it jumps through),
-// or nullopt. Its bytes in place must lie before `end`. The one name reader of the
-// resolver: DnsMessage::read applies it to every name.
-std::optional<std::size_t> skipName(std::span<const std::uint8_t> dns, std::size_t at,
-                                    std::size_t end);
 
 }  // namespace skouter::resolver

@@ -63,18 +63,6 @@ void writeIpLengths(std::span<std::uint8_t> packet, bool ipv4, std::size_t ipv4_
   }
 }
 
-// Where the IP packet of a held frame starts, when the offsets the datapath reported
-// lie inside the frame.
-std::optional<std::span<const std::uint8_t>> ipOf(std::span<const std::uint8_t> frame,
-                                                  std::uint32_t l3_offset, std::uint32_t l4_offset,
-                                                  std::string& error) {
-  if (l3_offset >= frame.size() || l4_offset < l3_offset || l4_offset >= frame.size()) {
-    error = "header offsets outside the frame";
-    return std::nullopt;
-  }
-  return frame.subspan(l3_offset);
-}
-
 }  // namespace
 
 std::optional<IpHeader> readIpHeader(std::span<const std::uint8_t> ip) {
@@ -100,38 +88,60 @@ std::optional<IpHeader> readIpHeader(std::span<const std::uint8_t> ip) {
   return std::nullopt;
 }
 
-std::optional<HeldPacket> extractHeldPacket(std::span<const std::uint8_t> frame,
-                                            std::uint32_t l3_offset, std::uint32_t l4_offset,
-                                            std::string& error) {
-  const auto ip = ipOf(frame, l3_offset, l4_offset, error);
-  if (!ip) return std::nullopt;
-  const auto header = readIpHeader(*ip);
+namespace {
+
+// The IP packet of a held frame (from its IP header to the frame's end) and its header,
+// when the offsets the datapath reported lie inside the frame.
+struct HeldIp {
+  std::span<const std::uint8_t> bytes;
+  IpHeader header;
+};
+
+std::optional<HeldIp> heldIpOf(std::span<const std::uint8_t> frame, std::uint32_t l3_offset,
+                               std::uint32_t l4_offset, std::string& error) {
+  if (l3_offset >= frame.size() || l4_offset < l3_offset || l4_offset >= frame.size()) {
+    error = "header offsets outside the frame";
+    return std::nullopt;
+  }
+  const auto ip = frame.subspan(l3_offset);
+  const auto header = readIpHeader(ip);
   if (!header) {
     error = "not an IPv4 or IPv6 packet";
     return std::nullopt;
   }
+  return HeldIp{ip, *header};
+}
+
+}  // namespace
+
+std::optional<HeldPacket> extractHeldPacket(std::span<const std::uint8_t> frame,
+                                            std::uint32_t l3_offset, std::uint32_t l4_offset,
+                                            std::string& error) {
+  const auto held_ip = heldIpOf(frame, l3_offset, l4_offset, error);
+  if (!held_ip) return std::nullopt;
+  const auto& [ip, header] = *held_ip;
   const std::size_t udp_offset = l4_offset - l3_offset;
   // The checksums are computed over the fixed header's addresses: the UDP header must
   // follow a whole IP header.
-  if (header->header_length < kIpv4HeaderMin || udp_offset < header->header_length) {
+  if (header.header_length < kIpv4HeaderMin || udp_offset < header.header_length) {
     error = "UDP header at offset " + std::to_string(udp_offset) + " of a " +
-            std::to_string(header->header_length) + "-byte IP header";
+            std::to_string(header.header_length) + "-byte IP header";
     return std::nullopt;
   }
-  const std::size_t ip_length = header->total_length;
-  if (ip_length > ip->size() || udp_offset + kUdpHeader > ip_length) {
+  const std::size_t ip_length = header.total_length;
+  if (ip_length > ip.size() || udp_offset + kUdpHeader > ip_length) {
     error = "IP length " + std::to_string(ip_length) + " does not fit the frame";
     return std::nullopt;
   }
-  const std::size_t udp_length = read16(*ip, udp_offset + 4);
+  const std::size_t udp_length = read16(ip, udp_offset + 4);
   if (udp_length < kUdpHeader || udp_offset + udp_length > ip_length) {
     error = "UDP length " + std::to_string(udp_length) + " does not fit the IP packet";
     return std::nullopt;
   }
   HeldPacket held;
-  held.ip_packet.assign(ip->begin(), ip->begin() + static_cast<std::ptrdiff_t>(ip_length));
-  held.client = header->destination;
-  held.server = header->source;
+  held.ip_packet.assign(ip.begin(), ip.begin() + static_cast<std::ptrdiff_t>(ip_length));
+  held.client = header.destination;
+  held.server = header.source;
   held.udp_offset = udp_offset;
   held.dns_offset = udp_offset + kUdpHeader;
   held.dns_length = udp_length - kUdpHeader;
@@ -191,29 +201,25 @@ std::vector<std::uint8_t> rebuildUdpPacket(const HeldPacket& held,
 std::optional<HeldSegment> extractHeldSegment(std::span<const std::uint8_t> frame,
                                               std::uint32_t l3_offset, std::uint32_t l4_offset,
                                               std::string& error) {
-  const auto ip = ipOf(frame, l3_offset, l4_offset, error);
-  if (!ip) return std::nullopt;
-  const auto header = readIpHeader(*ip);
-  if (!header) {
-    error = "not an IPv4 or IPv6 packet";
-    return std::nullopt;
-  }
-  const std::size_t ip_length = header->total_length;
+  const auto held_ip = heldIpOf(frame, l3_offset, l4_offset, error);
+  if (!held_ip) return std::nullopt;
+  const auto& [ip, header] = *held_ip;
+  const std::size_t ip_length = header.total_length;
   const std::size_t tcp_offset = l4_offset - l3_offset;
-  if (header->header_length < kIpv4HeaderMin || tcp_offset < header->header_length ||
-      ip_length > ip->size() || tcp_offset + kTcpHeaderMin > ip_length) {
+  if (header.header_length < kIpv4HeaderMin || tcp_offset < header.header_length ||
+      ip_length > ip.size() || tcp_offset + kTcpHeaderMin > ip_length) {
     error = "TCP header does not fit the IP packet";
     return std::nullopt;
   }
-  const auto tcp = ip->subspan(tcp_offset);
+  const auto tcp = ip.subspan(tcp_offset);
   const std::size_t tcp_header_length = static_cast<std::size_t>(tcp[12] >> 4) * 4;
   if (tcp_header_length < kTcpHeaderMin || tcp_offset + tcp_header_length > ip_length) {
     error = "TCP data offset " + std::to_string(tcp_header_length) + " does not fit";
     return std::nullopt;
   }
   HeldSegment segment;
-  segment.server = header->source;
-  segment.client = header->destination;
+  segment.server = header.source;
+  segment.client = header.destination;
   segment.server_port = read16(tcp, 0);
   segment.client_port = read16(tcp, 2);
   segment.sequence = read32(tcp, 4);
@@ -221,7 +227,7 @@ std::optional<HeldSegment> extractHeldSegment(std::span<const std::uint8_t> fram
   segment.tcp_offset = tcp_offset;
   segment.payload_offset = tcp_offset + tcp_header_length;
   segment.payload_length = ip_length - segment.payload_offset;
-  segment.ip_packet.assign(ip->begin(), ip->begin() + static_cast<std::ptrdiff_t>(ip_length));
+  segment.ip_packet.assign(ip.begin(), ip.begin() + static_cast<std::ptrdiff_t>(ip_length));
   return segment;
 }
 

@@ -392,9 +392,9 @@ TEST(DnsMessageTest, WithoutARecordOthersPointIntoKeepsTheirNames) {
   const auto reread = DnsMessage::read(edited.bytes);
   ASSERT_TRUE(reread.valid());
   ASSERT_EQ(edited.ttls.size(), 2u);
-  EXPECT_EQ(edited.ttls[0].first, reread.records()[0].ttl_offset);
-  EXPECT_EQ(edited.ttls[1].first, reread.records()[1].ttl_offset);
-  EXPECT_EQ(edited.ttls[1].second, 5);
+  EXPECT_EQ(edited.ttls[0].offset, reread.records()[0].ttl_offset);
+  EXPECT_EQ(edited.ttls[1].offset, reread.records()[1].ttl_offset);
+  EXPECT_EQ(edited.ttls[1].type, 5);
 }
 
 }  // namespace
