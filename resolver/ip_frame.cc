@@ -18,8 +18,6 @@ constexpr std::size_t kMaxIpLength = 0xffff;
 constexpr std::size_t kUdpChecksumField = 6;
 constexpr std::size_t kTcpChecksumField = 16;
 
-enum class Checksum { kValid, kCompleted, kCorrupt };
-
 // Writes the checksum of `segment` (UDP or TCP, its field at `field`) over
 // `pseudo`. UDP sends a computed zero as 0xffff, zero meaning "no checksum" there.
 void writeChecksum(std::span<std::uint8_t> segment, std::uint32_t pseudo, std::size_t field,
@@ -32,12 +30,14 @@ void writeChecksum(std::span<std::uint8_t> segment, std::uint32_t pseudo, std::s
 
 // Valid when the segment verifies; completed when its field held only the
 // pseudo-header sum, as a sender with checksum offload leaves it; else corrupt.
-Checksum completeChecksum(std::span<std::uint8_t> segment, std::uint32_t pseudo, std::size_t field,
-                          bool zero_means_none) {
-  if (foldSum(sumWords(segment, pseudo)) == 0xffff) return Checksum::kValid;
-  if (read16(segment, field) != foldSum(pseudo)) return Checksum::kCorrupt;
+// `Outcome`: UdpChecksum or TcpChecksum.
+template <typename Outcome>
+Outcome completeChecksum(std::span<std::uint8_t> segment, std::uint32_t pseudo, std::size_t field,
+                         bool zero_means_none) {
+  if (foldSum(sumWords(segment, pseudo)) == 0xffff) return Outcome::kValid;
+  if (read16(segment, field) != foldSum(pseudo)) return Outcome::kCorrupt;
   writeChecksum(segment, pseudo, field, zero_means_none);
-  return Checksum::kCompleted;
+  return Outcome::kCompleted;
 }
 
 // The UDP pseudo-header sum of `packet` (RFC 768, RFC 8200 section 8.1): its
@@ -156,15 +156,7 @@ UdpChecksum completeUdpChecksum(HeldPacket& held) {
   }
   const std::uint32_t pseudo =
       udpPseudoHeaderSum(held.ip_packet, held.client.family == IpFamily::kV4, udp_length);
-  switch (completeChecksum(udp, pseudo, kUdpChecksumField, true)) {
-    case Checksum::kValid:
-      return UdpChecksum::kValid;
-    case Checksum::kCompleted:
-      return UdpChecksum::kCompleted;
-    case Checksum::kCorrupt:
-      break;
-  }
-  return UdpChecksum::kCorrupt;
+  return completeChecksum<UdpChecksum>(udp, pseudo, kUdpChecksumField, true);
 }
 
 std::vector<std::uint8_t> rebuildUdpPacket(const HeldPacket& held,
@@ -235,15 +227,7 @@ TcpChecksum completeTcpChecksum(HeldSegment& segment) {
   const auto tcp = std::span<std::uint8_t>(segment.ip_packet).subspan(segment.tcp_offset);
   const std::uint32_t pseudo =
       pseudoHeaderSum(segment.server, segment.client, IPPROTO_TCP, tcp.size());
-  switch (completeChecksum(tcp, pseudo, kTcpChecksumField, false)) {
-    case Checksum::kValid:
-      return TcpChecksum::kValid;
-    case Checksum::kCompleted:
-      return TcpChecksum::kCompleted;
-    case Checksum::kCorrupt:
-      break;
-  }
-  return TcpChecksum::kCorrupt;
+  return completeChecksum<TcpChecksum>(tcp, pseudo, kTcpChecksumField, false);
 }
 
 void recomputeTcpChecksum(HeldSegment& segment) {
