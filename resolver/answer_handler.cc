@@ -11,24 +11,6 @@ constexpr std::uint64_t kNanosPerSecond = 1'000'000'000ULL;
 constexpr std::uint32_t kMaxTtl = 0x7fffffff;
 constexpr unsigned kOpcodeQuery = 0;
 
-std::optional<LearnedAddress> addressOf(const DnsMessage& message, const DnsRecord& record,
-                                        std::uint64_t now_ns, const TtlSettings& settings) {
-  const auto rdata = message.bytes().subspan(record.rdata_offset, record.rdata_length);
-  LearnedAddress learned;
-  if (record.type == kDnsTypeA && rdata.size() == 4) {
-    learned.ip = IpAddress::fromV4(rdata.data());
-  } else if (record.type == kDnsTypeAaaa && rdata.size() == 16) {
-    learned.ip = IpAddress::fromV6(rdata.data());
-  } else {
-    return std::nullopt;
-  }
-  // RFC 2181 section 8: a TTL with the most significant bit set is read as zero.
-  const std::uint32_t ttl = read32(message.bytes(), record.ttl_offset);
-  learned.ttl_s = ttl > kMaxTtl ? 0 : ttl;
-  learned.expiry_ns = expiryFor(now_ns, learned.ttl_s, settings);
-  return learned;
-}
-
 // The names an answer vouches for (their offsets): the question's, then each CNAME
 // target reachable from it. Records for other owners in the same answer are ignored.
 std::vector<std::size_t> chainFrom(const DnsMessage& message) {
@@ -118,19 +100,21 @@ AnswerDecision decideAnswer(const DnsMessage& message, const policy::NameMatcher
 
   const auto chain = chainFrom(message);
   for (const DnsRecord& record : message.records()) {
-    if (record.section != DnsSection::kAnswer || record.klass != kDnsClassIn) continue;
-    if (record.type != kDnsTypeA && record.type != kDnsTypeAaaa) continue;
-    if (std::ranges::none_of(
-            chain, [&](std::size_t name) { return message.sameName(name, record.owner); })) {
+    if (record.section != DnsSection::kAnswer) continue;
+    const auto ip = message.addressOf(record);
+    if (!ip || std::ranges::none_of(
+                   chain, [&](std::size_t name) { return message.sameName(name, record.owner); })) {
       continue;
     }
-    const auto learned = addressOf(message, record, now_ns, settings);
-    if (!learned) continue;
-    if (decision.rule) {
-      decision.addresses.push_back(*learned);
-    } else {
-      decision.denied_addresses.push_back(learned->ip);
+    if (!decision.rule) {
+      decision.denied_addresses.push_back(*ip);
+      continue;
     }
+    // RFC 2181 section 8: a TTL with the most significant bit set is read as zero.
+    const std::uint32_t ttl = read32(message.bytes(), record.ttl_offset);
+    LearnedAddress learned{.ip = *ip, .ttl_s = ttl > kMaxTtl ? 0 : ttl};
+    learned.expiry_ns = expiryFor(now_ns, learned.ttl_s, settings);
+    decision.addresses.push_back(learned);
   }
   return decision;
 }

@@ -112,9 +112,7 @@ std::vector<std::uint8_t> denyResponse(const DnsMessage& message, DenyResponse r
 // --- Private answers -------------------------------------------------------------------
 
 bool inV4(const std::uint8_t* v4, std::uint8_t a, std::uint8_t b, unsigned length) {
-  const std::uint32_t address = (static_cast<std::uint32_t>(v4[0]) << 24) |
-                                (static_cast<std::uint32_t>(v4[1]) << 16) |
-                                (static_cast<std::uint32_t>(v4[2]) << 8) | v4[3];
+  const std::uint32_t address = read32({v4, 4}, 0);
   const std::uint32_t network = (static_cast<std::uint32_t>(a) << 24) | (b << 16);
   const std::uint32_t mask = length == 0 ? 0 : ~std::uint32_t{0} << (32 - length);
   return (address & mask) == network;
@@ -145,14 +143,6 @@ bool allowedByStaticEntry(const IpAddress& address,
   });
 }
 
-std::optional<IpAddress> addressOf(const DnsMessage& message, const DnsRecord& record) {
-  if (record.section != DnsSection::kAnswer || record.klass != kDnsClassIn) return std::nullopt;
-  const auto rdata = message.bytes().subspan(record.rdata_offset, record.rdata_length);
-  if (record.type == kDnsTypeA && rdata.size() == 4) return IpAddress::fromV4(rdata.data());
-  if (record.type == kDnsTypeAaaa && rdata.size() == 16) return IpAddress::fromV6(rdata.data());
-  return std::nullopt;
-}
-
 // Marks in `drop` the A/AAAA records of the answer section, not marked yet, whose
 // address `remove` picks; returns the distinct addresses they held.
 template <typename Predicate>
@@ -161,7 +151,9 @@ std::vector<IpAddress> pickAnswers(const DnsMessage& message, std::vector<bool>&
   std::vector<IpAddress> removed;
   for (std::size_t i = 0; i < message.records().size(); ++i) {
     if (drop[i]) continue;
-    const auto address = addressOf(message, message.records()[i]);
+    const DnsRecord& record = message.records()[i];
+    if (record.section != DnsSection::kAnswer) continue;
+    const auto address = message.addressOf(record);
     if (!address || !remove(*address)) continue;
     drop[i] = true;
     if (std::ranges::find(removed, *address) == removed.end()) removed.push_back(*address);

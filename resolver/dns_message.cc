@@ -266,6 +266,14 @@ DnsMessageFault DnsMessage::walk() {
   return DnsMessageFault::kNone;
 }
 
+std::optional<IpAddress> DnsMessage::addressOf(const DnsRecord& record) const {
+  if (record.klass != kDnsClassIn) return std::nullopt;
+  const auto rdata = bytes_.subspan(record.rdata_offset, record.rdata_length);
+  if (record.type == kDnsTypeA && rdata.size() == 4) return IpAddress::fromV4(rdata.data());
+  if (record.type == kDnsTypeAaaa && rdata.size() == 16) return IpAddress::fromV6(rdata.data());
+  return std::nullopt;
+}
+
 WireName DnsMessage::name(std::size_t at) const {
   WireName name;
   for (int steps = 0; steps < kMaxNameSteps && at < bytes_.size(); ++steps) {

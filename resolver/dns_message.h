@@ -13,6 +13,8 @@
 #include <span>
 #include <vector>
 
+#include "common/ip_address.h"
+
 namespace skouter::resolver {
 
 // The fixed header of every DNS message (RFC 1035 section 4.1.1): id, flags, counts.
@@ -123,6 +125,10 @@ class DnsMessage {
   std::span<const std::size_t> rdataNamesOf(const DnsRecord& record) const {
     return std::span(rdata_names_).subspan(record.first_rdata_name, record.rdata_names);
   }
+
+  // The address an A or AAAA record of class IN holds (its RDATA 4 or 16 bytes), for
+  // the answer handler to learn and the rewriter to remove.
+  std::optional<IpAddress> addressOf(const DnsRecord& record) const;
 
   // The name at `at` (a name the walk read), pointers followed.
   WireName name(std::size_t at) const;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "resolver/dns_message.h"
+
 namespace skouter::resolver {
 namespace {
 
@@ -118,7 +120,7 @@ AcceptedSegment TcpAnswerStreams::accept(const HeldSegment& segment, std::uint64
     // Room for the whole unfinished message at once, its length being known: a message
     // in many small segments is copied once, not once per segment. The whole
     // allocation counts against the room.
-    grown = std::max(needed, 2 + ((std::size_t{stream.buffer[0]} << 8) | stream.buffer[1]));
+    grown = std::max(needed, 2 + std::size_t{read16(stream.buffer, 0)});
   }
   if (!makeRoom(grown - capacity, found)) {
     // Only this connection keeps bytes and they do not fit: it cannot be read on.
@@ -152,8 +154,7 @@ AcceptedSegment TcpAnswerStreams::accept(const HeldSegment& segment, std::uint64
       segment.sequence + static_cast<std::uint32_t>(segment.payload_length);
   std::size_t consumed = 0;
   while (stream.buffer.size() - consumed >= 2) {
-    const std::size_t length =
-        (std::size_t{stream.buffer[consumed]} << 8) | stream.buffer[consumed + 1];
+    const std::size_t length = read16(stream.buffer, consumed);
     if (stream.buffer.size() - consumed - 2 < length) break;
     const auto begin = stream.buffer.begin() + static_cast<std::ptrdiff_t>(consumed + 2);
     StreamMessage message{{begin, begin + static_cast<std::ptrdiff_t>(length)}, std::nullopt};
