@@ -1,4 +1,4 @@
-// The decision on one DNS answer held by the datapath: a pure function of the frame,
+// The decision on one DNS answer held by the datapath: a pure function of the message,
 // the policy, the clock and the TTL settings. No I/O, so it is unit-tested on real
 // captured answers and fuzzed.
 #pragma once
@@ -11,6 +11,7 @@
 
 #include "common/ip_address.h"
 #include "policy/compiled_policy.h"
+#include "resolver/dns_message.h"
 
 namespace skouter::resolver {
 
@@ -55,40 +56,13 @@ struct AnswerDecision {
   std::string error;  // why the answer is kMalformed
 };
 
-// `dns` is the DNS message (the UDP payload).
+// The decision on `message` (the UDP payload, or a message reassembled from TCP, as
+// DnsMessage::read made it): an unreadable message, a query, another opcode or other
+// than one question is kMalformed.
+AnswerDecision decideAnswer(const DnsMessage& message, const policy::NameMatcher& names,
+                            std::uint64_t now_ns, const TtlSettings& settings);
+// The same, for a message read for this decision alone.
 AnswerDecision decideAnswer(std::span<const std::uint8_t> dns, const policy::NameMatcher& names,
                             std::uint64_t now_ns, const TtlSettings& settings);
-
-// The IP packet of a held frame, ready for re-injection: the bytes from the IP header
-// to the end of the IP datagram (Ethernet padding dropped), its destination (the
-// client) and the DNS message inside it.
-struct HeldPacket {
-  std::vector<std::uint8_t> ip_packet;
-  IpAddress client;
-  std::size_t udp_offset = 0;
-  std::size_t dns_offset = 0;
-  std::size_t dns_length = 0;
-
-  std::span<const std::uint8_t> dns() const {
-    return std::span<const std::uint8_t>(ip_packet).subspan(dns_offset, dns_length);
-  }
-};
-
-// Returns nullopt with `error` set when the frame is not a well-formed IPv4/IPv6 UDP
-// datagram at the offsets the datapath reported.
-std::optional<HeldPacket> extractHeldPacket(std::span<const std::uint8_t> frame,
-                                            std::uint32_t l3_offset, std::uint32_t l4_offset,
-                                            std::string& error);
-
-enum class UdpChecksum {
-  kValid,      // correct, or absent (IPv4 allows that)
-  kCompleted,  // was only the pseudo-header sum a sender with checksum offload leaves
-               // for the hardware (veth pairs hand such packets over as they are):
-               // now computed, as the NIC would have
-  kCorrupt,    // wrong: the packet was damaged and must not be trusted
-};
-
-// The datapath copies frames before the kernel checks or completes their checksum.
-UdpChecksum completeUdpChecksum(HeldPacket& held);
 
 }  // namespace skouter::resolver

@@ -2,7 +2,6 @@
 
 #include "bpf/maps/bpf_address.h"
 #include "common/datapath_clock.h"
-#include "common/internet_checksum.h"
 #include "resolver/dns_question.h"
 
 #include <bpf/libbpf.h>
@@ -20,25 +19,24 @@ namespace skouter::resolver {
 
 namespace {
 
-// Whether `dns` asks exactly one question, the one whose bytes the datapath recorded
-// from the query (`asked_section`: the bytes after the query's header).
-bool answersTheQuestion(std::span<const std::uint8_t> dns,
-                        std::span<const std::uint8_t> asked_section) {
-  if (dns.size() < kDnsHeaderSize || ((dns[4] << 8) | dns[5]) != 1) return false;
-  const auto answered = questionBytes(dns.subspan(kDnsHeaderSize));
+// Whether `answer` asks exactly one question, the one whose bytes the datapath
+// recorded from the query (`asked_section`: the bytes after the query's header). A
+// query's name is never compressed, so a compressed one is another question.
+bool answersTheQuestion(const DnsMessage& answer, std::span<const std::uint8_t> asked_section) {
+  if (!answer.hasHeader() || answer.questionCount() != 1) return false;
+  const auto& answered = answer.question();
   const auto asked = questionBytes(asked_section);
-  return answered && asked && std::ranges::equal(*answered, *asked);
+  return answered && !answered->compressed && asked && std::ranges::equal(answered->wire, *asked);
 }
 
 // The dns_queries entry of the query sent on `connection` that `dns` answers.
-skouter_dns_query_key tcpQueryKeyOf(const HeldSegment& connection,
-                                    std::span<const std::uint8_t> dns) {
+skouter_dns_query_key tcpQueryKeyOf(const HeldSegment& connection, const DnsMessage& dns) {
   skouter_dns_query_key key{};
   const skouter_addr client = maps::toBpfAddr(connection.client);
   key.family = client.family;
   key.protocol = IPPROTO_TCP;
   key.client_port = htons(connection.client_port);
-  std::memcpy(&key.dns_id, dns.data(), sizeof(key.dns_id));  // as on the wire
+  std::memcpy(&key.dns_id, dns.bytes().data(), sizeof(key.dns_id));  // as on the wire
   key.kind = SKOUTER_DNS_TCP_QUERY;
   std::memcpy(key.client, client.addr, sizeof(key.client));
   return key;
@@ -59,44 +57,23 @@ skouter_dns_query_key queryKeyOf(const HeldPacket& answer) {
 
 // The resolver that sent `answer`: its source address and port.
 ResolverAddress resolverOf(const HeldPacket& answer) {
-  const auto& packet = answer.ip_packet;
-  ResolverAddress resolver;
-  resolver.ip = answer.client.family == IpFamily::kV4 ? IpAddress::fromV4(&packet[12])
-                                                      : IpAddress::fromV6(&packet[8]);
-  resolver.port =
-      static_cast<std::uint16_t>((packet[answer.udp_offset] << 8) | packet[answer.udp_offset + 1]);
-  return resolver;
+  return {answer.server, read16(answer.ip_packet, answer.udp_offset)};
 }
 
 std::uint16_t clientPortOf(const HeldPacket& answer) {
-  return static_cast<std::uint16_t>((answer.ip_packet[answer.udp_offset + 2] << 8) |
-                                    answer.ip_packet[answer.udp_offset + 3]);
+  return read16(answer.ip_packet, answer.udp_offset + 2);
 }
 
-// The question's wire bytes (name, type, class) of a message decideAnswer read.
-std::vector<std::uint8_t> questionWireOf(std::span<const std::uint8_t> dns) {
-  if (dns.size() <= kDnsHeaderSize) return {};
-  const auto question = questionBytes(dns.subspan(kDnsHeaderSize));
-  if (!question) return {};
-  return {question->begin(), question->end()};
+// The question's wire bytes (name, type, class) of a message decideAnswer read, as a
+// confirmation asks it again; none when its name is compressed.
+std::vector<std::uint8_t> questionWireOf(const DnsMessage& dns) {
+  const auto& question = dns.question();
+  if (!question || question->compressed) return {};
+  return {question->wire.begin(), question->wire.end()};
 }
 
 // The TC bit: the resolver had more to say than fits in a UDP datagram.
-bool isTruncated(std::span<const std::uint8_t> dns) { return dns.size() > 2 && (dns[2] & 0x02); }
-
-constexpr std::uint8_t kTcpFin = 0x01;
-constexpr std::uint8_t kTcpPsh = 0x08;
-constexpr std::uint8_t kTcpCwr = 0x80;
-
-void store16(std::uint8_t* at, std::uint16_t value) {
-  at[0] = static_cast<std::uint8_t>(value >> 8);
-  at[1] = static_cast<std::uint8_t>(value);
-}
-
-void store32(std::uint8_t* at, std::uint32_t value) {
-  store16(at, static_cast<std::uint16_t>(value >> 16));
-  store16(at + 2, static_cast<std::uint16_t>(value));
-}
+bool isTruncated(const DnsMessage& dns) { return dns.hasHeader() && dns.truncated(); }
 
 // The bytes of the held frame before its IP header: the Ethernet header (and VLAN
 // tags) the kernel had put on the answer for the pod.
@@ -199,8 +176,7 @@ void AnswerPipeline::handle(const skouter_answer_header& header,
   }
 }
 
-AnswerDecision AnswerPipeline::decide(std::uint32_t identity,
-                                      std::span<const std::uint8_t> dns) const {
+AnswerDecision AnswerPipeline::decide(std::uint32_t identity, const DnsMessage& dns) const {
   static const policy::NameMatcher kNothingAllowed;
   const auto* policy = policy_(identity);
   return decideAnswer(dns, policy ? policy->names : kNothingAllowed, datapathNowNs(), ttl_);
@@ -341,62 +317,68 @@ void AnswerPipeline::handleUdpAnswer(const skouter_answer_header& header,
     return;
   }
 
-  auto decision = decide(header.identity, held->dns());
+  // The view reads the packet's own bytes: both live in one object, which the
+  // confirmation below shares rather than copies.
+  const auto answer = std::make_shared<const HeldUdpAnswer>(std::move(*held));
+  const DnsMessage& message = answer->message;
+  auto decision = decide(header.identity, message);
   const std::span<const std::uint8_t> asked_section{
       header.question, std::min<std::size_t>(header.question_len, sizeof(header.question))};
   if (decision.verdict != AnswerVerdict::kMalformed &&
-      !answersTheQuestion(held->dns(), asked_section)) {
+      !answersTheQuestion(message, asked_section)) {
     // The datapath matched the id and port; the question must match too, byte for
     // byte, or this is a spoofed answer that guessed them. The query stays recorded
     // for the real answer.
     ++stats_.question_mismatch;
     if (reporter_) {
-      reporter_(header.identity, held->client, decision, AnswerOutcome::kQuestionMismatch);
+      reporter_(header.identity, answer->packet.client, decision, AnswerOutcome::kQuestionMismatch);
     }
     const auto asked = parseQuestionSection(asked_section);
     trouble_log_.log(datapathNowNs(), spdlog::level::warn,
                      "dropped an answer for {} to {}: the query asked for {}", decision.question,
-                     held->client.toString(), asked ? asked->name : "(unreadable question)");
+                     answer->packet.client.toString(),
+                     asked ? asked->name : "(unreadable question)");
     return;
   }
   if (decision.verdict != AnswerVerdict::kMalformed && queries_.forget &&
-      !queries_.forget(queryKeyOf(*held))) {
+      !queries_.forget(queryKeyOf(answer->packet))) {
     // Punted while an answer to the same query was on its way here: only the first
     // answer installs.
     ++stats_.already_answered;
     trouble_log_.log(datapathNowNs(), spdlog::level::warn,
                      "dropped a second answer for {} to {}: its query was answered already",
-                     decision.question, held->client.toString());
+                     decision.question, answer->packet.client.toString());
     return;
   }
   const auto link_header = linkHeaderOf(frame, header);
-  if (answersOwnLookup(header, clientPortOf(*held))) {
+  if (answersOwnLookup(header, clientPortOf(answer->packet))) {
     // The answer to one of the daemon's confirmation lookups: the verifier checks it.
     // Judged, it would install for the host what a workload was answered.
     ++stats_.own_lookups;
-    deliver(held->ip_packet, held->client, header, link_header);
+    deliver(answer->packet.ip_packet, answer->packet.client, header, link_header);
     return;
   }
-  // Read before the callback below takes the packet.
-  const auto resolver = resolverOf(*held);
-  auto question = questionWireOf(held->dns());
-  confirmThen(header.identity, resolver, std::move(question), std::move(decision),
-              [this, header, held = std::move(*held),
+  confirmThen(header.identity, resolverOf(answer->packet), questionWireOf(message),
+              std::move(decision),
+              [this, header, answer,
                link_header = std::vector<std::uint8_t>(link_header.begin(), link_header.end())](
                   AnswerDecision decision, std::vector<IpAddress> unconfirmed) {
-                finishUdpAnswer(header, decision, held, link_header, unconfirmed);
+                finishUdpAnswer(header, decision, *answer, link_header, unconfirmed);
               });
 }
 
 void AnswerPipeline::finishUdpAnswer(const skouter_answer_header& header, AnswerDecision& decision,
-                                     const HeldPacket& held,
+                                     const HeldUdpAnswer& answer,
                                      std::span<const std::uint8_t> link_header,
                                      const std::vector<IpAddress>& unconfirmed) {
   static const std::vector<policy::StaticEntry> kNoStaticEntries;
   const auto* policy = policy_(header.identity);
+  const HeldPacket& held = answer.packet;
   const auto rewritten =
-      rewriteAnswer(held.dns(), decision, rewriteSettingsFor(policy),
+      rewriteAnswer(answer.message, decision, rewriteSettingsFor(policy),
                     policy ? policy->static_entries : kNoStaticEntries, unconfirmed);
+  // What the delivered answer no longer holds is not installed either.
+  forgetRemoved(decision, rewritten);
   // When a table is full the client retries, by which time it may have room.
   if (!installAndReport(header.identity, held.client, decision)) return;
   if (rewritten.changed) {
@@ -409,7 +391,7 @@ void AnswerPipeline::finishUdpAnswer(const skouter_answer_header& header, Answer
     }
   }
   auto packet = rewritten.changed ? rebuildUdpPacket(held, rewritten.dns) : held.ip_packet;
-  if (decision.verdict == AnswerVerdict::kAllowed && isTruncated(held.dns()) && dns_client_) {
+  if (decision.verdict == AnswerVerdict::kAllowed && isTruncated(answer.message) && dns_client_) {
     if (pending_lookups_ < limits_.max_pending_lookups) {
       completeThenDeliver(header, decision, std::move(packet), held.client,
                           {link_header.begin(), link_header.end()});
@@ -491,7 +473,8 @@ void AnswerPipeline::completeThenDeliver(const skouter_answer_header& header,
                        --pending_lookups_;
                        if (error.empty()) {
                          ++stats_.truncated_resolved;
-                         installAndReport(header.identity, client, decide(header.identity, answer));
+                         installAndReport(header.identity, client,
+                                          decide(header.identity, DnsMessage::read(answer)));
                        } else {
                          ++stats_.truncated_failed;
                          trouble_log_.log(
@@ -506,7 +489,7 @@ void AnswerPipeline::completeThenDeliver(const skouter_answer_header& header,
 
 std::size_t AnswerPipeline::installOwnAnswer(std::uint32_t identity,
                                              std::span<const std::uint8_t> dns) {
-  const auto decision = decide(identity, dns);
+  const auto decision = decide(identity, DnsMessage::read(dns));
   if (decision.verdict != AnswerVerdict::kAllowed || !install(identity, decision)) return 0;
   return decision.addresses.size();
 }
@@ -594,7 +577,8 @@ void AnswerPipeline::handleTcpSegment(const skouter_answer_header& header,
   bool edited = false;
   for (const auto& message : accepted.messages) {
     ++stats_.tcp_messages;
-    if (!answersATcpQuery(header.identity, *segment, message.dns)) {
+    const auto dns = DnsMessage::read(message.dns);
+    if (!answersATcpQuery(header.identity, *segment, dns)) {
       ++stats_.tcp_unmatched;
       trouble_log_.log(datapathNowNs(), spdlog::level::warn,
                        "a DNS message over TCP to {}:{} answers no query sent on its "
@@ -602,9 +586,9 @@ void AnswerPipeline::handleTcpSegment(const skouter_answer_header& header,
                        segment->client.toString(), segment->client_port);
       continue;
     }
-    auto decision = decide(header.identity, message.dns);
+    auto decision = decide(header.identity, dns);
     if (message.offset_in_segment && in_place.max_ttl_s) {
-      const auto rewritten = rewriteAnswer(message.dns, decision, in_place, kNoStaticEntries);
+      const auto rewritten = rewriteAnswer(dns, decision, in_place, kNoStaticEntries);
       if (rewritten.changed && rewritten.dns.size() == message.dns.size()) {
         std::copy(
             rewritten.dns.begin(), rewritten.dns.end(),
@@ -614,7 +598,7 @@ void AnswerPipeline::handleTcpSegment(const skouter_answer_header& header,
         ++stats_.rewritten;
       }
     }
-    held->questions.push_back(questionWireOf(message.dns));
+    held->questions.push_back(questionWireOf(dns));
     held->decisions.push_back(std::move(decision));
   }
   if (edited) recomputeTcpChecksum(*segment);
@@ -647,8 +631,8 @@ void AnswerPipeline::installThenDeliver(const std::shared_ptr<HeldTcpAnswers>& h
 }
 
 bool AnswerPipeline::answersATcpQuery(std::uint32_t identity, const HeldSegment& connection,
-                                      std::span<const std::uint8_t> dns) {
-  if (!queries_.find || !queries_.forget || dns.size() < kDnsHeaderSize) return false;
+                                      const DnsMessage& dns) {
+  if (!queries_.find || !queries_.forget || !dns.hasHeader()) return false;
   const auto key = tcpQueryKeyOf(connection, dns);
   const auto query = queries_.find(key);
   if (!query || query->identity != identity) return false;
@@ -659,50 +643,6 @@ bool AnswerPipeline::answersATcpQuery(std::uint32_t identity, const HeldSegment&
 
 void AnswerPipeline::forgetIdleTcpStreams(std::uint64_t now_ns, std::uint64_t idle_ns) {
   if (now_ns > idle_ns) tcp_streams_.forgetIdle(now_ns - idle_ns);
-}
-
-std::vector<std::vector<std::uint8_t>> splitTcpSegment(const HeldSegment& segment,
-                                                       std::size_t max_ip_packet) {
-  const std::size_t headers = segment.payload_offset;
-  if (segment.ip_packet.size() <= max_ip_packet || max_ip_packet <= headers) {
-    return {segment.ip_packet};
-  }
-  const bool v4 = segment.client.family == IpFamily::kV4;
-  const std::size_t ipv4_header_length = std::size_t{segment.ip_packet[0] & 0x0fu} * 4;
-  const std::uint16_t first_id =
-      v4 ? static_cast<std::uint16_t>((segment.ip_packet[4] << 8) | segment.ip_packet[5]) : 0;
-  const std::size_t chunk = max_ip_packet - headers;
-  const auto payload = segment.payload();
-  std::vector<std::vector<std::uint8_t>> pieces;
-  for (std::size_t offset = 0; offset < payload.size(); offset += chunk) {
-    const auto data = payload.subspan(offset, std::min(chunk, payload.size() - offset));
-    const bool first = offset == 0;
-    const bool last = offset + data.size() == payload.size();
-    HeldSegment piece;
-    piece.client = segment.client;
-    piece.server = segment.server;
-    piece.tcp_offset = segment.tcp_offset;
-    piece.ip_packet.assign(segment.ip_packet.begin(),
-                           segment.ip_packet.begin() + static_cast<std::ptrdiff_t>(headers));
-    piece.ip_packet.insert(piece.ip_packet.end(), data.begin(), data.end());
-    std::uint8_t* ip = piece.ip_packet.data();
-    if (v4) {
-      store16(ip + 2, static_cast<std::uint16_t>(piece.ip_packet.size()));
-      store16(ip + 4, static_cast<std::uint16_t>(first_id + pieces.size()));
-      store16(ip + 10, 0);
-      store16(ip + 10, static_cast<std::uint16_t>(~foldSum(
-                           sumWords(std::span<const std::uint8_t>(ip, ipv4_header_length)))));
-    } else {
-      store16(ip + 4, static_cast<std::uint16_t>(piece.ip_packet.size() - 40));
-    }
-    std::uint8_t* tcp = ip + segment.tcp_offset;
-    store32(tcp + 4, segment.sequence + static_cast<std::uint32_t>(offset));
-    if (!last) tcp[13] &= static_cast<std::uint8_t>(~(kTcpFin | kTcpPsh));
-    if (!first) tcp[13] &= static_cast<std::uint8_t>(~kTcpCwr);
-    recomputeTcpChecksum(piece);
-    pieces.push_back(std::move(piece.ip_packet));
-  }
-  return pieces;
 }
 
 }  // namespace skouter::resolver

@@ -23,6 +23,8 @@
 #include "resolver/answer_rewriter.h"
 #include "resolver/answer_verifier.h"
 #include "resolver/dns_client.h"
+#include "resolver/dns_message.h"
+#include "resolver/ip_frame.h"
 #include "resolver/observed_names.h"
 #include "resolver/ring_buffer_reader.h"
 #include "resolver/tcp_answer_stream.h"
@@ -164,12 +166,23 @@ class AnswerPipeline {
   // Whether `dns`, reassembled from `connection`, answers a query `identity` sent on it
   // (id and question); the query is then forgotten.
   bool answersATcpQuery(std::uint32_t identity, const HeldSegment& connection,
-                        std::span<const std::uint8_t> dns);
+                        const DnsMessage& dns);
   void handleTcpSegment(const skouter_answer_header& header, std::span<const std::uint8_t> frame);
+  // A held UDP answer and the view of its DNS message, kept together while its
+  // addresses are confirmed.
+  struct HeldUdpAnswer {
+    explicit HeldUdpAnswer(HeldPacket held)
+        : packet(std::move(held)), message(DnsMessage::read(packet.dns())) {}
+    // A copy's view would read the original's bytes.
+    HeldUdpAnswer(const HeldUdpAnswer&) = delete;
+    HeldUdpAnswer& operator=(const HeldUdpAnswer&) = delete;
+    HeldPacket packet;
+    DnsMessage message;  // reads packet's bytes
+  };
   // Rewrites, installs and delivers a UDP answer whose addresses `unconfirmed` stayed
   // unconfirmed (removed from it).
   void finishUdpAnswer(const skouter_answer_header& header, AnswerDecision& decision,
-                       const HeldPacket& held, std::span<const std::uint8_t> link_header,
+                       const HeldUdpAnswer& answer, std::span<const std::uint8_t> link_header,
                        const std::vector<IpAddress>& unconfirmed);
   // Whether a held answer goes to one of the verifier's sockets: a confirmation's
   // answer, handed to the daemon unjudged.
@@ -185,7 +198,7 @@ class AnswerPipeline {
       std::function<void(AnswerDecision decision, std::vector<IpAddress> unconfirmed)>;
   void confirmThen(std::uint32_t identity, const ResolverAddress& resolver,
                    std::vector<std::uint8_t> question, AnswerDecision decision, Confirmed then);
-  AnswerDecision decide(std::uint32_t identity, std::span<const std::uint8_t> dns) const;
+  AnswerDecision decide(std::uint32_t identity, const DnsMessage& dns) const;
   RewriteSettings rewriteSettingsFor(const policy::CompiledPolicy* policy) const;
   // Installs what the decision allows. False when an allowed address could not be
   // installed (a table is full).
@@ -244,12 +257,5 @@ class AnswerPipeline {
 // once rather than wait.
 inline constexpr std::size_t kMaxDeferredAnswers = 4096;
 inline constexpr std::size_t kMaxDeferredBytes = 8 * 1024 * 1024;
-
-// `segment` cut into IP packets of at most `max_ip_packet` bytes, as the kernel's TCP
-// segmentation would have sent them: the headers repeated, sequence numbers, lengths,
-// IPv4 ids and checksums adjusted, FIN and PSH on the last piece only, CWR on the
-// first only. The segment as it is when it fits, or when its headers alone do not.
-std::vector<std::vector<std::uint8_t>> splitTcpSegment(const HeldSegment& segment,
-                                                       std::size_t max_ip_packet);
 
 }  // namespace skouter::resolver

@@ -1,7 +1,8 @@
 // What the daemon changes in a held DNS answer before it re-injects it: a denied
 // question answered with NXDOMAIN or REFUSED instead of the real answer, private
 // addresses dropped from an allowed answer (DNS rebinding), TTLs capped to --max-ttl.
-// Pure functions of the answer, the decision and the settings, like answer_handler.
+// Pure functions of the answer's DnsMessage view, the decision and the settings, like
+// answer_handler. (The UDP packet around a rewritten answer: ip_frame.h.)
 #pragma once
 
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include "common/ip_address.h"
 #include "policy/compiled_policy.h"
 #include "resolver/answer_handler.h"
+#include "resolver/dns_message.h"
 
 namespace skouter::resolver {
 
@@ -44,30 +46,29 @@ struct RewrittenAnswer {
   bool changed = false;
   // The distinct private addresses removed from the answer section, in order.
   std::vector<IpAddress> removed_private;
+  // Every distinct address removed from the answer section: the private ones, then
+  // the unconfirmed ones. What is installed must leave them out (forgetRemoved).
+  std::vector<IpAddress> removed;
 };
 
-// `dns` is the message `decision` was made on (decideAnswer). A kMalformed answer is
+// `message` is what `decision` was made on (decideAnswer). A kMalformed answer is
 // never rewritten. A kDenied answer is replaced by an empty NXDOMAIN or REFUSED
 // response (same id, question, opcode, RD, RA and CD; an OPT record with the
 // original's UDP size, version and DO bit when the original had one) unless
 // deny_response is kPassthrough. An allowed answer loses its private addresses when
-// block_private_answers is set; those are also removed from decision.addresses (an
-// address allowed by a static entry is kept; so is an IPv4-mapped IPv6 address whose
-// IPv4 address a static entry allows). An allowed answer also loses the records of
-// `unconfirmed` (--verify-answers: addresses the resolver did not confirm), from the
-// message and from decision.addresses. max_ttl_s applies to allowed and passed-through
-// denied answers.
-RewrittenAnswer rewriteAnswer(std::span<const std::uint8_t> dns, AnswerDecision& decision,
+// block_private_answers is set (an address allowed by a static entry is kept; so is
+// an IPv4-mapped IPv6 address whose IPv4 address a static entry allows), and the
+// records of `unconfirmed` (--verify-answers: addresses the resolver did not
+// confirm). max_ttl_s applies to allowed and passed-through denied answers. The
+// decision is left as it is: the result says what was removed, so installing and
+// rewriting may happen in either order.
+RewrittenAnswer rewriteAnswer(const DnsMessage& message, const AnswerDecision& decision,
                               const RewriteSettings& settings,
                               const std::vector<policy::StaticEntry>& static_entries,
                               const std::vector<IpAddress>& unconfirmed = {});
 
-// The held IP packet with `new_dns` as its UDP payload: IPv4 options or IPv6 extension
-// headers before the UDP header are kept; the IPv4 total length and header checksum,
-// the IPv6 payload length, the UDP length and the UDP checksum (always computed, also
-// where the original had none) are rewritten. Bytes after the original UDP datagram
-// are dropped. Throws std::length_error when the packet would exceed 65535 bytes.
-std::vector<std::uint8_t> rebuildUdpPacket(const HeldPacket& held,
-                                           std::span<const std::uint8_t> new_dns);
+// Takes the addresses `rewritten` removed out of `decision`: what is installed is
+// what the delivered answer holds.
+void forgetRemoved(AnswerDecision& decision, const RewrittenAnswer& rewritten);
 
 }  // namespace skouter::resolver

@@ -9,7 +9,7 @@
 #include "common/datapath_clock.h"
 #include "policy/compiled_policy.h"
 #include "resolver/answer_handler.h"
-#include "resolver/dns_question.h"
+#include "resolver/dns_message.h"
 
 namespace skouter::resolver {
 
@@ -184,11 +184,11 @@ void AnswerVerifier::answered(const std::shared_ptr<Lookup>& lookup, DnsClient::
     return ask(lookup, DnsClient::Transport::kTcp);
   }
   // c-ares compares the echoed question without regard to case; 0x20 asks for exactly
-  // the case sent.
-  const auto echoed = answer.size() >= kDnsHeaderSize
-                          ? questionBytes(std::span(answer).subspan(kDnsHeaderSize))
-                          : std::nullopt;
-  if (!error.empty() || !echoed || !std::ranges::equal(*echoed, lookup->question.wire)) {
+  // the case sent (and uncompressed, as it was sent).
+  const auto message = DnsMessage::read(answer);
+  const auto& echoed = message.question();
+  if (!error.empty() || !echoed || echoed->compressed ||
+      !std::ranges::equal(echoed->wire, lookup->question.wire)) {
     ++stats_.failed;
     spdlog::debug("confirming {} at {}: {}", lookup->question.name,
                   lookup->question.resolver.toString(),
@@ -196,7 +196,7 @@ void AnswerVerifier::answered(const std::shared_ptr<Lookup>& lookup, DnsClient::
     return finish(lookup);
   }
   const auto now = datapathNowNs();
-  const auto decision = decideAnswer(answer, anyName(), now, TtlSettings{0, 0, std::nullopt});
+  const auto decision = decideAnswer(message, anyName(), now, TtlSettings{0, 0, std::nullopt});
   std::set<IpAddress> given;
   std::uint64_t expiry_ns = 0;
   for (const auto& learned : decision.addresses) {

@@ -12,10 +12,9 @@
 #include <string>
 #include <string_view>
 
-namespace skouter::resolver {
+#include "resolver/dns_message.h"
 
-// The fixed header of every DNS message (RFC 1035 section 4.1.1): id, flags, counts.
-inline constexpr std::size_t kDnsHeaderSize = 12;
+namespace skouter::resolver {
 
 // A wire-format name without compression pointers (as in a question section or an
 // ldns rdf). Returns nullopt when the labels run past `wire` or no root label ends it;
@@ -46,17 +45,5 @@ std::optional<DnsQuestion> parseQuestionSection(std::span<const std::uint8_t> by
 // sent: the form two questions are compared in, so a question that differs from the
 // one asked only in case (0x20 randomization) or class is another question.
 std::optional<std::span<const std::uint8_t>> questionBytes(std::span<const std::uint8_t> section);
-
-// Whether every name of the message (question, record owners, and the names inside
-// CNAME, NS, PTR, DNAME, MX, SRV and SOA data) stays inside it and compresses only
-// backwards, as every real server writes them. Messages failing this are not handed
-// to ldns at all: its error paths leak memory on some of them.
-bool namesAreSound(std::span<const std::uint8_t> dns);
-
-// Whether the message has no TSIG record but as its very last one (RFC 8945 section
-// 5.1: at most one, last in the additional section). ldns 1.8.3 keeps only the last
-// TSIG record of a message it reads and leaks each one before it, though it reports
-// success: such messages are not handed to ldns either. Expects namesAreSound().
-bool tsigIsLastIfPresent(std::span<const std::uint8_t> dns);
 
 }  // namespace skouter::resolver

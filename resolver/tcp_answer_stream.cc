@@ -1,24 +1,11 @@
 #include "resolver/tcp_answer_stream.h"
 
-#include <netinet/in.h>
-
 #include <algorithm>
 
-#include "common/internet_checksum.h"
+#include "resolver/dns_message.h"
 
 namespace skouter::resolver {
 namespace {
-
-constexpr std::size_t kIpv4HeaderMin = 20;
-constexpr std::size_t kIpv6Header = 40;
-constexpr std::size_t kTcpHeaderMin = 20;
-constexpr std::uint8_t kTcpFin = 0x01;
-constexpr std::uint8_t kTcpRst = 0x04;
-
-std::uint32_t read32(const std::uint8_t* bytes) {
-  return (std::uint32_t{bytes[0]} << 24) | (std::uint32_t{bytes[1]} << 16) |
-         (std::uint32_t{bytes[2]} << 8) | bytes[3];
-}
 
 // Sequence-space distance from `from` to `to` (RFC 793 arithmetic, modulo 2^32).
 std::int32_t distance(std::uint32_t from, std::uint32_t to) {
@@ -26,77 +13,6 @@ std::int32_t distance(std::uint32_t from, std::uint32_t to) {
 }
 
 }  // namespace
-
-std::optional<HeldSegment> extractHeldSegment(std::span<const std::uint8_t> frame,
-                                              std::uint32_t l3_offset, std::uint32_t l4_offset,
-                                              std::string& error) {
-  if (l3_offset >= frame.size() || l4_offset < l3_offset || l4_offset >= frame.size()) {
-    error = "header offsets outside the frame";
-    return std::nullopt;
-  }
-  const auto ip = frame.subspan(l3_offset);
-  HeldSegment segment;
-  std::size_t ip_length = 0;
-  std::size_t header_length = 0;
-  if ((ip[0] >> 4) == 4 && ip.size() >= kIpv4HeaderMin) {
-    ip_length = (std::size_t{ip[2]} << 8) | ip[3];
-    header_length = std::size_t{ip[0] & 0x0fu} * 4;
-    segment.server = IpAddress::fromV4(&ip[12]);
-    segment.client = IpAddress::fromV4(&ip[16]);
-  } else if ((ip[0] >> 4) == 6 && ip.size() >= kIpv6Header) {
-    ip_length = kIpv6Header + ((std::size_t{ip[4]} << 8) | ip[5]);
-    header_length = kIpv6Header;
-    segment.server = IpAddress::fromV6(&ip[8]);
-    segment.client = IpAddress::fromV6(&ip[24]);
-  } else {
-    error = "not an IPv4 or IPv6 packet";
-    return std::nullopt;
-  }
-  const std::size_t tcp_offset = l4_offset - l3_offset;
-  if (header_length < kIpv4HeaderMin || tcp_offset < header_length || ip_length > ip.size() ||
-      tcp_offset + kTcpHeaderMin > ip_length) {
-    error = "TCP header does not fit the IP packet";
-    return std::nullopt;
-  }
-  const auto* tcp = &ip[tcp_offset];
-  const std::size_t tcp_header_length = static_cast<std::size_t>(tcp[12] >> 4) * 4;
-  if (tcp_header_length < kTcpHeaderMin || tcp_offset + tcp_header_length > ip_length) {
-    error = "TCP data offset " + std::to_string(tcp_header_length) + " does not fit";
-    return std::nullopt;
-  }
-  segment.server_port = static_cast<std::uint16_t>((tcp[0] << 8) | tcp[1]);
-  segment.client_port = static_cast<std::uint16_t>((tcp[2] << 8) | tcp[3]);
-  segment.sequence = read32(&tcp[4]);
-  segment.flags = tcp[13];
-  segment.tcp_offset = tcp_offset;
-  segment.payload_offset = tcp_offset + tcp_header_length;
-  segment.payload_length = ip_length - segment.payload_offset;
-  segment.ip_packet.assign(ip.begin(), ip.begin() + static_cast<std::ptrdiff_t>(ip_length));
-  return segment;
-}
-
-TcpChecksum completeTcpChecksum(HeldSegment& segment) {
-  auto tcp = std::span<std::uint8_t>(segment.ip_packet).subspan(segment.tcp_offset);
-  const std::uint32_t pseudo =
-      pseudoHeaderSum(segment.server, segment.client, IPPROTO_TCP, tcp.size());
-  if (foldSum(sumWords(tcp, pseudo)) == 0xffff) return TcpChecksum::kValid;
-  const std::uint16_t stored = static_cast<std::uint16_t>((tcp[16] << 8) | tcp[17]);
-  if (stored != foldSum(pseudo)) return TcpChecksum::kCorrupt;
-  tcp[16] = tcp[17] = 0;
-  const auto checksum = static_cast<std::uint16_t>(~foldSum(sumWords(tcp, pseudo)));
-  tcp[16] = static_cast<std::uint8_t>(checksum >> 8);
-  tcp[17] = static_cast<std::uint8_t>(checksum & 0xff);
-  return TcpChecksum::kCompleted;
-}
-
-void recomputeTcpChecksum(HeldSegment& segment) {
-  auto tcp = std::span<std::uint8_t>(segment.ip_packet).subspan(segment.tcp_offset);
-  tcp[16] = tcp[17] = 0;
-  const auto checksum = static_cast<std::uint16_t>(~foldSum(
-      sumWords(tcp, pseudoHeaderSum(segment.server, segment.client, IPPROTO_TCP, tcp.size()))));
-  tcp[16] = static_cast<std::uint8_t>(checksum >> 8);
-  tcp[17] = static_cast<std::uint8_t>(checksum & 0xff);
-}
 
 TcpAnswerStreams::TcpAnswerStreams(TcpStreamLimits limits) : limits_(limits) {}
 
@@ -204,7 +120,7 @@ AcceptedSegment TcpAnswerStreams::accept(const HeldSegment& segment, std::uint64
     // Room for the whole unfinished message at once, its length being known: a message
     // in many small segments is copied once, not once per segment. The whole
     // allocation counts against the room.
-    grown = std::max(needed, 2 + ((std::size_t{stream.buffer[0]} << 8) | stream.buffer[1]));
+    grown = std::max(needed, 2 + std::size_t{read16(stream.buffer, 0)});
   }
   if (!makeRoom(grown - capacity, found)) {
     // Only this connection keeps bytes and they do not fit: it cannot be read on.
@@ -238,8 +154,7 @@ AcceptedSegment TcpAnswerStreams::accept(const HeldSegment& segment, std::uint64
       segment.sequence + static_cast<std::uint32_t>(segment.payload_length);
   std::size_t consumed = 0;
   while (stream.buffer.size() - consumed >= 2) {
-    const std::size_t length =
-        (std::size_t{stream.buffer[consumed]} << 8) | stream.buffer[consumed + 1];
+    const std::size_t length = read16(stream.buffer, consumed);
     if (stream.buffer.size() - consumed - 2 < length) break;
     const auto begin = stream.buffer.begin() + static_cast<std::ptrdiff_t>(consumed + 2);
     StreamMessage message{{begin, begin + static_cast<std::ptrdiff_t>(length)}, std::nullopt};

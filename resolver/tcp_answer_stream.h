@@ -20,44 +20,9 @@
 #include <vector>
 
 #include "common/ip_address.h"
+#include "resolver/ip_frame.h"
 
 namespace skouter::resolver {
-
-// A TCP segment of a held frame, ready for re-injection.
-struct HeldSegment {
-  std::vector<std::uint8_t> ip_packet;  // IP header to the end of the datagram
-  IpAddress client;                     // destination
-  IpAddress server;                     // source: the resolver
-  std::uint16_t client_port = 0;
-  std::uint16_t server_port = 0;
-  std::uint32_t sequence = 0;
-  std::uint8_t flags = 0;
-  std::size_t tcp_offset = 0;
-  std::size_t payload_offset = 0;
-  std::size_t payload_length = 0;
-  // The sequence number of the connection's first byte of data (its initial sequence
-  // number plus one), when the datapath saw the resolver's SYN-ACK.
-  std::optional<std::uint32_t> stream_start;
-
-  std::span<const std::uint8_t> payload() const {
-    return std::span<const std::uint8_t>(ip_packet).subspan(payload_offset, payload_length);
-  }
-};
-
-// Returns nullopt with `error` set when the frame is not a well-formed IPv4/IPv6 TCP
-// segment at the offsets the datapath reported.
-std::optional<HeldSegment> extractHeldSegment(std::span<const std::uint8_t> frame,
-                                              std::uint32_t l3_offset, std::uint32_t l4_offset,
-                                              std::string& error);
-
-enum class TcpChecksum { kValid, kCompleted, kCorrupt };
-
-// As completeUdpChecksum: a checksum left for offload is completed; a wrong one is
-// reported corrupt.
-TcpChecksum completeTcpChecksum(HeldSegment& segment);
-
-// Writes the TCP checksum of a segment whose bytes the daemon changed.
-void recomputeTcpChecksum(HeldSegment& segment);
 
 // A DNS message reassembled from a stream (without its length prefix).
 struct StreamMessage {

@@ -1,8 +1,9 @@
-// libFuzzer target for the DNS answer path (resolver/answer_handler.h and
-// resolver/answer_rewriter.h). Each input is read twice: as a whole Ethernet frame
-// held by the datapath (extractHeldPacket at the IPv4 and IPv6 offsets,
-// completeUdpChecksum, then the DNS message inside), and as a bare DNS message (in a
-// UDP packet of its own). Every DNS message goes through decideAnswer, rewriteAnswer
+// libFuzzer target for the DNS answer path (resolver/dns_message.h,
+// resolver/answer_handler.h, resolver/answer_rewriter.h and resolver/ip_frame.h). Each
+// input is read twice: as a whole Ethernet frame held by the datapath
+// (extractHeldPacket at the IPv4 and IPv6 offsets, completeUdpChecksum, then the DNS
+// message inside), and as a bare DNS message (in a UDP packet of its own). Every DNS
+// message is read once into a DnsMessage and goes through decideAnswer, rewriteAnswer
 // (NXDOMAIN for denied names, --max-ttl, private answers blocked) and
 // rebuildUdpPacket, as in the daemon. Besides what ASan and UBSan catch, the fuzzer
 // aborts when a result breaks an invariant the daemon relies on.
@@ -21,6 +22,8 @@
 #include "policy/compiled_policy.h"
 #include "resolver/answer_handler.h"
 #include "resolver/answer_rewriter.h"
+#include "resolver/dns_message.h"
+#include "resolver/ip_frame.h"
 #include "resolver/tcp_answer_stream.h"
 
 namespace {
@@ -94,9 +97,7 @@ bool allowedPrivate(const IpAddress& address) {
   });
 }
 
-std::uint16_t read16(std::span<const std::uint8_t> bytes, std::size_t at) {
-  return static_cast<std::uint16_t>((bytes[at] << 8) | bytes[at + 1]);
-}
+using resolver::read16;
 
 void checkDecision(const resolver::AnswerDecision& decision) {
   switch (decision.verdict) {
@@ -151,12 +152,21 @@ void checkRebuilt(const resolver::HeldPacket& held, std::span<const std::uint8_t
 // What the daemon does with the DNS message of a held packet: decide, rewrite,
 // rebuild the packet around the rewritten message.
 void fuzzDns(std::span<const std::uint8_t> dns, const resolver::HeldPacket& held) {
-  resolver::AnswerDecision decision = resolver::decideAnswer(dns, labMatcher(), kNow, kSettings);
+  const auto message = resolver::DnsMessage::read(dns);
+  resolver::AnswerDecision decision =
+      resolver::decideAnswer(message, labMatcher(), kNow, kSettings);
   checkDecision(decision);
 
   const resolver::AnswerDecision before = decision;
   const resolver::RewrittenAnswer rewritten =
-      resolver::rewriteAnswer(dns, decision, kRewrite, staticEntries());
+      resolver::rewriteAnswer(message, decision, kRewrite, staticEntries());
+  // The rewriter reports what it removed and leaves the decision to the caller.
+  FUZZ_CHECK(decision.addresses.size() == before.addresses.size());
+  for (const IpAddress& removed : rewritten.removed_private) {
+    FUZZ_CHECK(std::find(rewritten.removed.begin(), rewritten.removed.end(), removed) !=
+               rewritten.removed.end());
+  }
+  resolver::forgetRemoved(decision, rewritten);
   const std::vector<std::uint8_t>& out = rewritten.dns;
   FUZZ_CHECK(rewritten.changed != std::equal(dns.begin(), dns.end(), out.begin(), out.end()));
   FUZZ_CHECK(decision.verdict == before.verdict);
@@ -229,6 +239,7 @@ void fuzzBareDns(std::span<const std::uint8_t> dns) {
     std::copy(std::begin(kServer), std::end(kServer), packet.begin() + 8);
     std::copy(std::begin(kClient), std::end(kClient), packet.begin() + 24);
     held.client = IpAddress::fromV6(kClient);
+    held.server = IpAddress::fromV6(kServer);
   } else {
     static constexpr std::uint8_t kServer[4] = {198, 51, 100, 53};
     static constexpr std::uint8_t kClient[4] = {198, 51, 100, 2};
@@ -239,6 +250,7 @@ void fuzzBareDns(std::span<const std::uint8_t> dns) {
     std::copy(std::begin(kServer), std::end(kServer), packet.begin() + 12);
     std::copy(std::begin(kClient), std::end(kClient), packet.begin() + 16);
     held.client = IpAddress::fromV4(kClient);
+    held.server = IpAddress::fromV4(kServer);
   }
   put16(ip_header, 53);
   put16(ip_header + 2, 40000);

@@ -122,7 +122,8 @@ struct Rewrite {
 Rewrite rewrite(const Bytes& dns, const policy::NameMatcher& names, const RewriteSettings& settings,
                 const std::vector<policy::StaticEntry>& static_entries = {}) {
   Rewrite done{.original = dns, .decision = decideAnswer(dns, names, kNow, {}), .result = {}};
-  done.result = rewriteAnswer(dns, done.decision, settings, static_entries);
+  done.result = rewriteAnswer(DnsMessage::read(dns), done.decision, settings, static_entries);
+  forgetRemoved(done.decision, done.result);
   return done;
 }
 
@@ -351,7 +352,7 @@ TEST(MaxTtlTest, TtlUnderACompressionPointerDoesNotChangeAName) {
   const Bytes original =
       readAnswer("../../../fuzz/corpus/answer/regress-rewriter-ttl-under-pointer.bin");
   AnswerDecision decision = decideAnswer(original, allowEverything(), kNow, {});
-  const auto result = rewriteAnswer(original, decision, {.max_ttl_s = 3600}, {});
+  const auto result = rewriteAnswer(DnsMessage::read(original), decision, {.max_ttl_s = 3600}, {});
   const AnswerDecision before = decideAnswer(original, allowEverything(), kNow, {});
   const AnswerDecision after = decideAnswer(result.dns, allowEverything(), kNow, {});
   EXPECT_EQ(after.verdict, before.verdict);
@@ -585,9 +586,13 @@ TEST(UnconfirmedAnswerTest, UnconfirmedAddressesAreRemovedFromAnswerAndDecision)
   ASSERT_EQ(decision.verdict, AnswerVerdict::kAllowed) << decision.error;
   const std::vector<IpAddress> unconfirmed{*IpAddress::parse("203.0.113.5"),
                                            *IpAddress::parse("fe80::1")};
-  const auto result = rewriteAnswer(dns, decision, {}, {}, unconfirmed);
+  const auto result = rewriteAnswer(DnsMessage::read(dns), decision, {}, {}, unconfirmed);
   EXPECT_TRUE(result.changed);
   EXPECT_TRUE(result.removed_private.empty());
+  EXPECT_EQ(addresses(result.removed), (Strings{"fe80::1", "203.0.113.5"}));  // in record order
+  // The rewriter leaves the decision alone: the caller takes out what it removed.
+  EXPECT_EQ(decision.addresses.size(), 7u);
+  forgetRemoved(decision, result);
   EXPECT_EQ(addresses(decision),
             (Strings{"10.0.0.1", "192.168.1.1", "127.0.0.1", "fd00::1", "::ffff:10.0.0.1"}));
   EXPECT_EQ(addresses(decideAnswer(result.dns, labMatcher(), kNow, {})), addresses(decision));
@@ -597,7 +602,8 @@ TEST(UnconfirmedAnswerTest, ADeniedAnswerIsNotTouchedByUnconfirmedAddresses) {
   const Bytes dns = rebindingAnswer();
   AnswerDecision decision = decideAnswer(dns, denyEverything(), kNow, {});
   ASSERT_EQ(decision.verdict, AnswerVerdict::kDenied);
-  const auto result = rewriteAnswer(dns, decision, {}, {}, {*IpAddress::parse("203.0.113.5")});
+  const auto result =
+      rewriteAnswer(DnsMessage::read(dns), decision, {}, {}, {*IpAddress::parse("203.0.113.5")});
   EXPECT_FALSE(result.changed);
 }
 
@@ -750,7 +756,7 @@ TEST(RewriteTest, MalformedAnswersAreNeverRewritten) {
   for (const char* file : {"example.com-A.bin", "blocked.test-A.bin"}) {
     AnswerDecision malformed;
     const Bytes dns = readAnswer(file);
-    const RewrittenAnswer result = rewriteAnswer(dns, malformed, everything, {});
+    const RewrittenAnswer result = rewriteAnswer(DnsMessage::read(dns), malformed, everything, {});
     EXPECT_FALSE(result.changed) << file;
     EXPECT_EQ(result.dns, dns) << file;
   }
@@ -944,8 +950,8 @@ TEST(RebuildUdpPacketTest, CapturedFramesCarryTheDenyResponse) {
     ASSERT_EQ(completeUdpChecksum(*packet), UdpChecksum::kCompleted);
     AnswerDecision decision = decideAnswer(packet->dns(), denyEverything(), kNow, {});
     ASSERT_EQ(decision.verdict, AnswerVerdict::kDenied);
-    const RewrittenAnswer answer =
-        rewriteAnswer(packet->dns(), decision, {.deny_response = DenyResponse::kNxdomain}, {});
+    const RewrittenAnswer answer = rewriteAnswer(DnsMessage::read(packet->dns()), decision,
+                                                 {.deny_response = DenyResponse::kNxdomain}, {});
     ASSERT_TRUE(answer.changed);
     const Bytes rebuilt = rebuildUdpPacket(*packet, answer.dns);
     const std::size_t udp = l4_offset - 14;

@@ -1,6 +1,6 @@
 // Helpers for tests of the DNS answer path: the captured answers in
 // tests/unit/data/answers (see capture.sh there), frames built around them, and an
-// Internet checksum written independently of resolver/answer_handler.cc.
+// Internet checksum written independently of resolver/ip_frame.cc.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -15,6 +15,7 @@
 
 #include "common/ip_address.h"
 #include "resolver/answer_handler.h"
+#include "resolver/ip_frame.h"
 
 namespace skouter::testing {
 
