@@ -8,13 +8,12 @@ namespace {
 constexpr const char* kCounterNames[] = SKOUTER_COUNTER_NAMES;
 static_assert(std::size(kCounterNames) == SKOUTER_CNT_MAX,
               "SKOUTER_COUNTER_NAMES must name every counter");
-constexpr const char* kCounterHookNames[] = SKOUTER_COUNTER_HOOK_NAMES;
-static_assert(std::size(kCounterHookNames) == SKOUTER_COUNTER_HOOKS,
-              "SKOUTER_COUNTER_HOOK_NAMES must name every hook");
+constexpr const char* kHookNames[] = SKOUTER_HOOK_NAMES;
+static_assert(std::size(kHookNames) == SKOUTER_HOOKS, "SKOUTER_HOOK_NAMES must name every hook");
 
 }  // namespace
 
 const char* counterName(skouter_counter counter) { return kCounterNames[counter]; }
-const char* counterHookName(skouter_counter_hook hook) { return kCounterHookNames[hook]; }
+const char* hookName(skouter_hook hook) { return kHookNames[hook]; }
 
 }  // namespace skouter

@@ -591,7 +591,7 @@ CounterSnapshot Datapath::readCounters() const {
   const int cpus = libbpf_num_possible_cpus();
   if (cpus <= 0) throw DatapathError("cannot count the possible CPUs");
   std::vector<std::uint64_t> per_cpu(static_cast<std::size_t>(cpus));
-  for (std::uint32_t hook = 0; hook < SKOUTER_COUNTER_HOOKS; ++hook) {
+  for (std::uint32_t hook = 0; hook < SKOUTER_HOOKS; ++hook) {
     for (std::uint32_t counter = 0; counter < SKOUTER_CNT_MAX; ++counter) {
       const std::uint32_t key = hook * SKOUTER_CNT_MAX + counter;
       if (bpf_map_lookup_elem(fd, &key, per_cpu.data()) != 0) {

@@ -54,9 +54,9 @@ using AnswerBytesMap = BpfMap<std::uint32_t, skouter_answer_bytes>;
 
 // The datapath's counters at one moment, per hook and reason, summed over CPUs.
 struct CounterSnapshot {
-  std::array<std::array<std::uint64_t, SKOUTER_CNT_MAX>, SKOUTER_COUNTER_HOOKS> values{};
+  std::array<std::array<std::uint64_t, SKOUTER_CNT_MAX>, SKOUTER_HOOKS> values{};
 
-  // `hook`: enum skouter_counter_hook; `counter`: enum skouter_counter.
+  // `hook`: enum skouter_hook; `counter`: enum skouter_counter.
   std::uint64_t at(std::uint32_t hook, std::uint32_t counter) const {
     return values.at(hook).at(counter);
   }

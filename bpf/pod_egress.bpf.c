@@ -5,7 +5,7 @@
 #include "lib/dns.h"
 #include "lib/flows.h"
 
-#define HOOK SKOUTER_COUNTER_HOOK_POD_EGRESS
+#define HOOK SKOUTER_HOOK_POD_EGRESS
 
 SEC("tc")
 int pod_egress(struct __sk_buff* skb) {

@@ -3,7 +3,7 @@
  * must be bound to this very interface. */
 #include "lib/enforce.h"
 
-#define HOOK SKOUTER_COUNTER_HOOK_POD_INGRESS
+#define HOOK SKOUTER_HOOK_POD_INGRESS
 
 static __always_inline const struct skouter_identity_value* pod_identity(const struct packet* pkt) {
   struct skouter_addr key = {.family = pkt->family};

@@ -242,17 +242,22 @@ struct skouter_resolver_value {
   SKOUTER_U32 flags;
 };
 
+/* Where a held answer goes once the daemon releases it, which decides how it is
+ * delivered: to a client on the host (held at an uplink's ingress, re-injected as an
+ * IP packet) or to a pod (held at its interface's egress, sent there as a frame).
+ * (Not a hook: enum skouter_hook numbers the programs, for the counters.) */
+enum skouter_answer_destination {
+  SKOUTER_ANSWER_TO_HOST = 1,
+  SKOUTER_ANSWER_TO_POD = 2,
+};
+
 /* Header of each record in the answers ring buffer; the frame, starting at its
  * Ethernet header, follows immediately. */
-enum skouter_hook {
-  SKOUTER_HOOK_UPLINK_INGRESS = 1,
-  SKOUTER_HOOK_POD_EGRESS = 2, /* a pod's host-side interface, towards the pod */
-};
 
 struct skouter_answer_header {
   SKOUTER_U64 received_ns; /* CLOCK_BOOTTIME */
   SKOUTER_U32 ifindex;
-  SKOUTER_U32 hook; /* enum skouter_hook */
+  SKOUTER_U32 destination; /* enum skouter_answer_destination */
   SKOUTER_U32 identity;
   SKOUTER_U32 frame_len;    /* bytes that follow */
   SKOUTER_U32 l3_offset;    /* offset of the IP header within the frame */
@@ -337,17 +342,17 @@ struct skouter_event_budget {
   SKOUTER_U64 last_refill_ns; /* CLOCK_BOOTTIME */
 };
 
-/* counters: one per-CPU slot per hook and reason, at
- * hook * SKOUTER_CNT_MAX + counter. Keep the names below in step. */
-enum skouter_counter_hook {
-  SKOUTER_COUNTER_HOOK_UPLINK_EGRESS = 0,
-  SKOUTER_COUNTER_HOOK_UPLINK_INGRESS,
-  SKOUTER_COUNTER_HOOK_POD_INGRESS,
-  SKOUTER_COUNTER_HOOK_POD_EGRESS,
-  SKOUTER_COUNTER_HOOKS,
+/* The four programs, by the tc hook each runs at. counters: one per-CPU slot per hook
+ * and reason, at hook * SKOUTER_CNT_MAX + counter. Keep the names below in step. */
+enum skouter_hook {
+  SKOUTER_HOOK_UPLINK_EGRESS = 0,
+  SKOUTER_HOOK_UPLINK_INGRESS,
+  SKOUTER_HOOK_POD_INGRESS,
+  SKOUTER_HOOK_POD_EGRESS,
+  SKOUTER_HOOKS,
 };
 
-#define SKOUTER_COUNTER_HOOK_NAMES \
+#define SKOUTER_HOOK_NAMES \
   { "uplink_egress", "uplink_ingress", "pod_ingress", "pod_egress", }
 
 enum skouter_counter {

@@ -2,7 +2,7 @@
  * node forwards from its local guests (containers, VMs), judged as the host's. */
 #include "lib/enforce.h"
 
-#define HOOK SKOUTER_COUNTER_HOOK_UPLINK_EGRESS
+#define HOOK SKOUTER_HOOK_UPLINK_EGRESS
 
 /* Forwarded traffic judged elsewhere or nobody's to judge: from a pod interface (its
  * programs judged it), or passing through (another uplink, a tunnel). */

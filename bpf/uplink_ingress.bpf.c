@@ -4,7 +4,7 @@
 #include "lib/dns.h"
 #include "lib/flows.h"
 
-#define HOOK SKOUTER_COUNTER_HOOK_UPLINK_INGRESS
+#define HOOK SKOUTER_HOOK_UPLINK_INGRESS
 
 SEC("tc")
 int uplink_ingress(struct __sk_buff* skb) {

@@ -58,8 +58,8 @@ std::string metricsText(const DaemonView& view) {
   const auto counters = view.datapath.readCounters();
   std::vector<std::pair<MetricLabels, double>> packets;
   std::vector<std::pair<MetricLabels, double>> reasons;
-  for (std::uint32_t hook = 0; hook < SKOUTER_COUNTER_HOOKS; ++hook) {
-    const char* hook_name = counterHookName(static_cast<skouter_counter_hook>(hook));
+  for (std::uint32_t hook = 0; hook < SKOUTER_HOOKS; ++hook) {
+    const char* hook_name = hookName(static_cast<skouter_hook>(hook));
     for (const auto& [verdict, which] : kPacketVerdicts) {
       std::uint64_t sum = 0;
       for (const auto counter : which) sum += counters.at(hook, counter);

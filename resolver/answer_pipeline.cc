@@ -264,7 +264,7 @@ void AnswerPipeline::deliver(std::span<const std::uint8_t> ip_packet, const IpAd
                              const skouter_answer_header& header,
                              std::span<const std::uint8_t> link_header) {
   std::string failure;
-  if (header.hook == SKOUTER_HOOK_POD_EGRESS) {
+  if (header.destination == SKOUTER_ANSWER_TO_POD) {
     // Ethernet has no length field for IP: a rewritten packet of another length keeps
     // the header as it was.
     std::vector<std::uint8_t> frame(link_header.begin(), link_header.end());
@@ -286,7 +286,7 @@ void AnswerPipeline::deliver(std::span<const std::uint8_t> ip_packet, const IpAd
 
 void AnswerPipeline::deliverSegment(const HeldSegment& segment, const skouter_answer_header& header,
                                     std::span<const std::uint8_t> link_header) {
-  if (header.hook == SKOUTER_HOOK_POD_EGRESS) {
+  if (header.destination == SKOUTER_ANSWER_TO_POD) {
     const auto mtu = injector_.mtuOf(static_cast<int>(header.ifindex));
     if (mtu && segment.ip_packet.size() > *mtu) {
       for (const auto& piece : splitTcpSegment(segment, *mtu)) {

@@ -206,8 +206,8 @@ class AnswerPipeline {
   // install(), then the outcome to the reporter.
   bool installAndReport(std::uint32_t identity, const IpAddress& client,
                         const AnswerDecision& decision);
-  // To a client on this host (SKOUTER_HOOK_UPLINK_INGRESS) the IP packet alone; to a
-  // pod (SKOUTER_HOOK_POD_EGRESS) `link_header`, the frame's own bytes before the IP
+  // To a client on this host (SKOUTER_ANSWER_TO_HOST) the IP packet alone; to a
+  // pod (SKOUTER_ANSWER_TO_POD) `link_header`, the frame's own bytes before the IP
   // header, then the IP packet, out of the interface pod_egress held it on.
   void deliver(std::span<const std::uint8_t> ip_packet, const IpAddress& client,
                const skouter_answer_header& header, std::span<const std::uint8_t> link_header);

@@ -153,7 +153,7 @@ __attribute__((noinline, weak)) int udp_checksum_acceptable(struct __sk_buff* sk
 /* The per-CPU scratch query value, made fresh for `identity` at `now`: no question yet,
  * no flags. */
 static __always_inline struct skouter_dns_query_value* fresh_query_value(__u32 identity,
-                                                                          __u64 now) {
+                                                                         __u64 now) {
   __u32 zero = 0;
   struct skouter_dns_query_value* value = bpf_map_lookup_elem(&query_scratch, &zero);
   if (!value) return 0;
@@ -166,7 +166,7 @@ static __always_inline struct skouter_dns_query_value* fresh_query_value(__u32 i
 
 static __always_inline void dns_record_udp_query(struct __sk_buff* skb, const struct packet* pkt,
                                                  __u32 identity, __u64 now,
-                                                 enum skouter_counter_hook hook) {
+                                                 enum skouter_hook hook) {
   struct dns_header_start dns;
   if (load_dns_header(skb, pkt, &dns) < 0 || (dns.flags1 & DNS_FLAG_QR)) return;
   /* A datagram the resolver's kernel drops is no query: nothing may answer it. */
@@ -237,7 +237,7 @@ __attribute__((noinline, weak)) int dns_record_tcp_queries(struct __sk_buff* skb
  * start of the connection it opens. */
 static __always_inline void dns_record_tcp_connection(struct __sk_buff* skb,
                                                       const struct packet* pkt, __u32 identity,
-                                                      __u64 now, enum skouter_counter_hook hook) {
+                                                      __u64 now, enum skouter_hook hook) {
   struct skouter_dns_query_key key = {};
   dns_query_key(pkt->family, IPPROTO_TCP, pkt->sport, 0, pkt->saddr, &key);
   struct skouter_dns_query_value* recorded = bpf_map_lookup_elem(&dns_queries, &key);
@@ -276,9 +276,8 @@ static __always_inline int daemon_alive(const struct skouter_config* cfg, __u64 
 
 /* Answers are held on the way to a workload: into the host (uplink ingress) or into
  * a pod (its interface's egress). */
-static __always_inline enum skouter_hook answer_hook(enum skouter_counter_hook hook) {
-  return hook == SKOUTER_COUNTER_HOOK_POD_EGRESS ? SKOUTER_HOOK_POD_EGRESS
-                                                 : SKOUTER_HOOK_UPLINK_INGRESS;
+static __always_inline enum skouter_answer_destination answer_destination(enum skouter_hook hook) {
+  return hook == SKOUTER_HOOK_POD_EGRESS ? SKOUTER_ANSWER_TO_POD : SKOUTER_ANSWER_TO_HOST;
 }
 
 /* Whether `identity` may put `footprint` more bytes into the answers ring: what it
@@ -321,8 +320,8 @@ __attribute__((noinline, weak)) int answer_ring_count(__u32 identity, __u64 foot
 /* Copies the frame into the answers ring buffer. Returns 0 when it is there. */
 static __always_inline int punt_frame(struct __sk_buff* skb, const struct packet* pkt,
                                       const struct skouter_dns_query_value* query,
-                                      const struct skouter_config* cfg,
-                                      enum skouter_counter_hook hook, __u64 now) {
+                                      const struct skouter_config* cfg, enum skouter_hook hook,
+                                      __u64 now) {
   __u32 cpu = bpf_get_smp_processor_id();
   struct answer_record* record = bpf_map_lookup_elem(&answer_scratch, &cpu);
   if (!record) return -1;
@@ -342,7 +341,7 @@ static __always_inline int punt_frame(struct __sk_buff* skb, const struct packet
 
   record->header.received_ns = now;
   record->header.ifindex = skb->ifindex;
-  record->header.hook = answer_hook(hook);
+  record->header.destination = answer_destination(hook);
   record->header.identity = query->identity;
   record->header.frame_len = len;
   record->header.l3_offset = pkt->l3_offset;
@@ -367,7 +366,7 @@ static __always_inline int punt_frame(struct __sk_buff* skb, const struct packet
  * not match (spoofed with a guessed id and port) never stops the real one. */
 static __always_inline int dns_intercept_udp(struct __sk_buff* skb, const struct packet* pkt,
                                              const struct skouter_config* cfg,
-                                             enum skouter_counter_hook hook, __u64 now) {
+                                             enum skouter_hook hook, __u64 now) {
   if (pkt->is_later_fragment) {
     /* No UDP header to match; useless to the client without the first fragment. */
     count(hook, SKOUTER_CNT_DNS_ANSWER_FRAGMENT);
@@ -415,7 +414,7 @@ static __always_inline int dns_intercept_udp(struct __sk_buff* skb, const struct
  * stream and releases each segment once the answers it completes are installed. */
 static __always_inline int dns_intercept_tcp(struct __sk_buff* skb, const struct packet* pkt,
                                              const struct skouter_config* cfg,
-                                             enum skouter_counter_hook hook, __u64 now) {
+                                             enum skouter_hook hook, __u64 now) {
   if (pkt->is_fragment) {
     count(hook, SKOUTER_CNT_DNS_ANSWER_FRAGMENT);
     return VERDICT_PASS;

@@ -34,7 +34,7 @@ enum lookup_result {
 
 static __always_inline enum lookup_result allowed_by_learned_ip(const struct packet* pkt,
                                                                 __u32 identity, __u64 now,
-                                                                enum skouter_counter_hook hook) {
+                                                                enum skouter_hook hook) {
   struct skouter_allowed_ip_key key = {.identity = identity, .ip = {.family = pkt->family}};
   copy_addr(key.ip.addr, pkt->daddr);
   struct skouter_allowed_ip_value* entry = bpf_map_lookup_elem(&allowed_ips, &key);
@@ -92,7 +92,7 @@ static __always_inline int take_event_token(const struct skouter_config* cfg, __
 static __always_inline void report_denied(const struct packet* pkt, __u32 identity, __u64 now,
                                           enum skouter_event_verdict verdict,
                                           const struct skouter_config* cfg,
-                                          enum skouter_counter_hook hook) {
+                                          enum skouter_hook hook) {
   if (!take_event_token(cfg, now)) {
     count(hook, SKOUTER_CNT_EVENT_RATE_LIMITED);
     return;
@@ -116,7 +116,7 @@ static __always_inline void report_denied(const struct packet* pkt, __u32 identi
 
 /* What cannot be shown to be allowed, because it could not be parsed or its
  * destination is not where it ends. */
-static __always_inline int refuse_unparsed(int rc, int audit, enum skouter_counter_hook hook) {
+static __always_inline int refuse_unparsed(int rc, int audit, enum skouter_hook hook) {
   count(hook, rc == PARSE_SOURCE_ROUTED ? SKOUTER_CNT_SOURCE_ROUTED : SKOUTER_CNT_PARSE_ERROR);
   return audit ? VERDICT_PASS : VERDICT_DROP;
 }
@@ -127,7 +127,7 @@ static __always_inline int refuse_unparsed(int rc, int audit, enum skouter_count
 static __always_inline int enforce_outgoing(struct __sk_buff* skb, const struct packet* pkt,
                                             __u32 identity, int audit,
                                             const struct skouter_config* cfg,
-                                            enum skouter_counter_hook hook) {
+                                            enum skouter_hook hook) {
   __u64 now = now_ns();
 
   if (is_error_of_a_flow(skb, pkt->l3_offset, pkt->l4_offset, packet_shape(pkt), identity)) {

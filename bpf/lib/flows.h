@@ -144,7 +144,7 @@ static __always_inline int has_receiver(struct __sk_buff* skb, const struct pack
 static __always_inline void note_incoming_flow(struct __sk_buff* skb, const struct packet* pkt,
                                                __u32 identity, const struct receiver_netns* netns,
                                                __u64 now, const struct skouter_config* cfg,
-                                               enum skouter_counter_hook hook) {
+                                               enum skouter_hook hook) {
   if (!pkt->has_ports || pkt->is_later_fragment) return;
   struct skouter_flow_key key = {};
   flow_key_incoming(pkt, identity, &key);

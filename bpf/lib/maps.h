@@ -130,7 +130,7 @@ struct {
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, SKOUTER_COUNTER_HOOKS* SKOUTER_CNT_MAX);
+  __uint(max_entries, SKOUTER_HOOKS* SKOUTER_CNT_MAX);
   __type(key, __u32);
   __type(value, __u64);
 } counters SEC(".maps") __weak;
@@ -158,7 +158,7 @@ struct {
 
 /* `hook`: the program that runs, so the same reason counts apart per hook. Every
  * caller passes its program's constant down through inlined helpers. */
-static __always_inline void count(enum skouter_counter_hook hook, enum skouter_counter counter) {
+static __always_inline void count(enum skouter_hook hook, enum skouter_counter counter) {
   __u32 key = hook * SKOUTER_CNT_MAX + counter;
   __u64* value = bpf_map_lookup_elem(&counters, &key);
   if (value) *value += 1;

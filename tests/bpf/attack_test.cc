@@ -270,7 +270,7 @@ std::function<void(DatapathFixture&)> expectTables(Descriptions outbound, Descri
 std::function<void(DatapathFixture&)> expectNoFlows() { return expectTables({}, {}); }
 
 // What `hook` counted over the whole case, its setup included.
-std::function<void(DatapathFixture&)> expectCounted(skouter_counter_hook hook, Counters counted) {
+std::function<void(DatapathFixture&)> expectCounted(skouter_hook hook, Counters counted) {
   return [=](DatapathFixture& datapath) { EXPECT_EQ(datapath.counters(hook), counted); };
 }
 
@@ -946,8 +946,8 @@ std::vector<PacketCase> hostInboundCases(const Lab& l) {
        .setup = inbound(datagram(peer, kDnsPort, node, kLocalPort)),
        .verdict = Verdict::kDrop,
        .moved = {{"egress_denied", 1}},
-       .check = all(expectNoFlows(), expectCounted(SKOUTER_COUNTER_HOOK_UPLINK_INGRESS,
-                                                   {{"inbound_no_receiver", 1}}))},
+       .check = all(expectNoFlows(),
+                    expectCounted(SKOUTER_HOOK_UPLINK_INGRESS, {{"inbound_no_receiver", 1}}))},
       {.description = "reply to a datagram a local socket received passes on its flow",
        .packet = datagram(node, kLocalPort, peer, kDnsPort),
        .setup = all(
@@ -1016,8 +1016,7 @@ std::vector<PacketCase> podInboundCases(const Lab& l) {
       flowDescription(IPPROTO_UDP, pod, kLocalPort, peer, kDnsPort, SKOUTER_FLOW_INBOUND, kPodA);
   const Packet datagram_in = datagram(peer, kDnsPort, pod, kLocalPort);
   const Packet datagram_out = datagram(pod, kLocalPort, peer, kDnsPort);
-  const auto no_receiver =
-      expectCounted(SKOUTER_COUNTER_HOOK_POD_EGRESS, {{"inbound_no_receiver", 1}});
+  const auto no_receiver = expectCounted(SKOUTER_HOOK_POD_EGRESS, {{"inbound_no_receiver", 1}});
 
   std::vector<PacketCase> cases = {
       {.description = "SYN out on a connection a bare inbound SYN opened is judged and dropped",
@@ -2014,15 +2013,15 @@ TEST_F(AnswerRingFloodTest, OneWorkloadFillsOnlyItsShareAndTheOthersAnswersAreSt
                                 Bytes(largestTestRunFrame() - header.size(), 0x5a))
                            .build();
   const auto refused = [&] {
-    const Counters now = counters(SKOUTER_COUNTER_HOOK_POD_EGRESS);
+    const Counters now = counters(SKOUTER_HOOK_POD_EGRESS);
     return now.count("dns_answer_over_quota") + now.count("dns_answer_ringbuf_full");
   };
   std::uint64_t held = 0;
   for (int i = 0; i < 100000 && refused() == 0; ++i) {
     ASSERT_EQ(runPodEgress(flood), Verdict::kDrop);
-    held = counters(SKOUTER_COUNTER_HOOK_POD_EGRESS)["dns_tcp_segment_held"];
+    held = counters(SKOUTER_HOOK_POD_EGRESS)["dns_tcp_segment_held"];
   }
-  EXPECT_EQ(counters(SKOUTER_COUNTER_HOOK_POD_EGRESS),
+  EXPECT_EQ(counters(SKOUTER_HOOK_POD_EGRESS),
             (Counters{{"dns_tcp_segment_held", held}, {"dns_answer_over_quota", 1}}));
   EXPECT_LE(held * ringFootprint(flood), quota);
   EXPECT_GT((held + 1) * ringFootprint(flood), quota);
@@ -2047,9 +2046,9 @@ TEST_F(AnswerRingFloodTest, OneWorkloadFillsOnlyItsShareAndTheOthersAnswersAreSt
   }
   EXPECT_EQ(ring_quota.heldBytes(kPodA), 0u);
   EXPECT_EQ(ring_quota.heldBytes(SKOUTER_HOST_IDENTITY), 0u);
-  const Counters before_retry = counters(SKOUTER_COUNTER_HOOK_POD_EGRESS);
+  const Counters before_retry = counters(SKOUTER_HOOK_POD_EGRESS);
   EXPECT_EQ(runPodEgress(flood), Verdict::kDrop);
-  EXPECT_EQ(countersMoved(before_retry, counters(SKOUTER_COUNTER_HOOK_POD_EGRESS)),
+  EXPECT_EQ(countersMoved(before_retry, counters(SKOUTER_HOOK_POD_EGRESS)),
             (Counters{{"dns_tcp_segment_held", 1}}));
   EXPECT_EQ(ring_quota.heldBytes(kPodA), ringFootprint(flood));
 }

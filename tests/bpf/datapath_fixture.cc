@@ -430,10 +430,10 @@ Descriptions DatapathFixture::queryDescriptions() const {
 HookCounters DatapathFixture::counters() const {
   const CounterSnapshot snapshot = datapath_->readCounters();
   HookCounters result;
-  for (std::uint32_t hook = 0; hook < SKOUTER_COUNTER_HOOKS; ++hook) {
+  for (std::uint32_t hook = 0; hook < SKOUTER_HOOKS; ++hook) {
     for (std::uint32_t counter = 0; counter < SKOUTER_CNT_MAX; ++counter) {
       if (const std::uint64_t value = snapshot.at(hook, counter); value != 0) {
-        result[hookName(static_cast<skouter_counter_hook>(hook))]
+        result[hookName(static_cast<skouter_hook>(hook))]
               [counterName(static_cast<skouter_counter>(counter))] = value;
       }
     }
@@ -441,7 +441,7 @@ HookCounters DatapathFixture::counters() const {
   return result;
 }
 
-Counters DatapathFixture::counters(skouter_counter_hook hook) const {
+Counters DatapathFixture::counters(skouter_hook hook) const {
   const HookCounters all = counters();
   const auto found = all.find(hookName(hook));
   return found == all.end() ? Counters{} : found->second;
@@ -553,8 +553,6 @@ HookCounters countersMoved(const HookCounters& before, const HookCounters& after
   return moved;
 }
 
-std::string hookName(skouter_counter_hook hook) { return counterHookName(hook); }
-
 std::string flowDescription(const skouter_flow_key& key, const skouter_flow_value& value) {
   return ipProtocolName(key.protocol) + " " +
          endpoint(maps::fromBpfAddr(key.family, key.local), ntohs(key.local_port)) + " > " +
@@ -623,16 +621,16 @@ std::function<void(DatapathFixture&)> expectFlows(Descriptions expected) {
       [expected](DatapathFixture& datapath) { EXPECT_EQ(datapath.flowDescriptions(), expected); };
 }
 
-skouter_counter_hook counterHook(Program program) {
+skouter_hook counterHook(Program program) {
   switch (program) {
     case Program::kUplinkEgress:
-      return SKOUTER_COUNTER_HOOK_UPLINK_EGRESS;
+      return SKOUTER_HOOK_UPLINK_EGRESS;
     case Program::kUplinkIngress:
-      return SKOUTER_COUNTER_HOOK_UPLINK_INGRESS;
+      return SKOUTER_HOOK_UPLINK_INGRESS;
     case Program::kPodIngress:
-      return SKOUTER_COUNTER_HOOK_POD_INGRESS;
+      return SKOUTER_HOOK_POD_INGRESS;
     case Program::kPodEgress:
-      return SKOUTER_COUNTER_HOOK_POD_EGRESS;
+      return SKOUTER_HOOK_POD_EGRESS;
   }
   throw std::invalid_argument("no such program");
 }

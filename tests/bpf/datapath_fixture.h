@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "bpf/counter_names.h"
 #include "bpf/datapath.h"
 #include "bpf/skouter_abi.h"
 #include "common/datapath_clock.h"
@@ -180,7 +181,7 @@ class DatapathFixture : public ::testing::Test {
   Descriptions queryDescriptions() const;
 
   HookCounters counters() const;
-  Counters counters(skouter_counter_hook hook) const;
+  Counters counters(skouter_hook hook) const;
   // A time the programs stamped during this test: not in the future, and not from
   // before the test began.
   void expectStampedDuringTest(std::uint64_t time_ns) const;
@@ -224,9 +225,6 @@ class DatapathFixture : public ::testing::Test {
 Counters countersMoved(const Counters& before, const Counters& after);
 HookCounters countersMoved(const HookCounters& before, const HookCounters& after);
 
-// The name SKOUTER_COUNTER_HOOK_NAMES gives `hook`.
-std::string hookName(skouter_counter_hook hook);
-
 // Map entries as readable text, so a failed comparison shows what differs, e.g.
 // "TCP 192.0.2.10:40000 > 198.51.100.20:443 outbound identity 1".
 std::string flowDescription(const skouter_flow_key& key, const skouter_flow_value& value);
@@ -261,7 +259,7 @@ std::function<void(DatapathFixture&)> all(Steps... steps) {
 
 enum class Program { kUplinkEgress, kUplinkIngress, kPodIngress, kPodEgress };
 // The hook `program` counts under.
-skouter_counter_hook counterHook(Program program);
+skouter_hook counterHook(Program program);
 // Runs `packet` through `program` of the fixture's datapath.
 Verdict runProgram(DatapathFixture& fixture, Program program, const Packet& packet,
                    const SkbContext& context);

@@ -193,7 +193,7 @@ TEST_P(FlowEventTest, AllowedTrafficEmitsNothing) {
                 PacketBuilder(n.host, n.world).destinationUnreachable(quoteOf(from_world)).build()),
             Verdict::kPass);
   EXPECT_EQ(events(), Events{});
-  EXPECT_EQ(counters(SKOUTER_COUNTER_HOOK_UPLINK_EGRESS).count("egress_denied"), 0u);
+  EXPECT_EQ(counters(SKOUTER_HOOK_UPLINK_EGRESS).count("egress_denied"), 0u);
 }
 
 TEST_P(FlowEventTest, ForwardedAndUnparseablePacketsEmitNothing) {
@@ -258,7 +258,7 @@ TEST_P(FlowEventTest, AFullRingCountsTheEventsItLoses) {
   EXPECT_EQ(static_cast<Verdict>(static_cast<int>(options.retval)), Verdict::kDrop);
 
   EXPECT_EQ(counters().size(), 1u) << "only uplink_egress counts";
-  const Counters after = counters(SKOUTER_COUNTER_HOOK_UPLINK_EGRESS);
+  const Counters after = counters(SKOUTER_HOOK_UPLINK_EGRESS);
   ASSERT_EQ(after.count("egress_denied"), 1u);
   EXPECT_EQ(after.at("egress_denied"), kRuns);
   ASSERT_EQ(after.count("event_ringbuf_full"), 1u);
@@ -271,7 +271,7 @@ TEST_P(FlowEventTest, AFullRingCountsTheEventsItLoses) {
   // Drained, the ring takes events again.
   ASSERT_EQ(runUplinkEgress(packet), Verdict::kDrop);
   EXPECT_EQ(events(), (Events{denied(IPPROTO_TCP, n.denied, kHttpsPort)}));
-  EXPECT_EQ(counters(SKOUTER_COUNTER_HOOK_UPLINK_EGRESS).at("event_ringbuf_full"), lost);
+  EXPECT_EQ(counters(SKOUTER_HOOK_UPLINK_EGRESS).at("event_ringbuf_full"), lost);
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, FlowEventTest, ::testing::Values(&ipv4Network(), &ipv6Network()),

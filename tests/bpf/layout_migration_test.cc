@@ -214,7 +214,7 @@ TEST_F(LayoutTest, ThePreviousLayoutIsMigratedWithItsEntriesAndNewCounters) {
   pinNewMap(pinPath("flows"), BPF_MAP_TYPE_LRU_HASH, sizeof(layout5::FlowKey),
             sizeof(layout5::FlowValue), 1u << 18);
   pinNewMap(pinPath("counters"), BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(std::uint32_t),
-            sizeof(std::uint64_t), std::uint32_t{SKOUTER_COUNTER_HOOKS} * layout5::kCounters);
+            sizeof(std::uint64_t), std::uint32_t{SKOUTER_HOOKS} * layout5::kCounters);
   pinNewMap(pinPath("config"), BPF_MAP_TYPE_ARRAY, sizeof(std::uint32_t), sizeof(layout5::Config),
             1);
   {
@@ -338,7 +338,7 @@ TEST_F(LayoutTest, ThePreviousLayoutIsMigratedWithItsEntriesAndNewCounters) {
   EXPECT_TRUE(datapath().trustedResolvers().lookup(resolverKeyOf(v6.resolver)).has_value());
 
   EXPECT_EQ(PinnedMap(pinPath("counters")).info().max_entries,
-            std::uint32_t{SKOUTER_COUNTER_HOOKS} * SKOUTER_CNT_MAX);
+            std::uint32_t{SKOUTER_HOOKS} * SKOUTER_CNT_MAX);
   EXPECT_EQ(counters(), HookCounters{});
 
   // The pins say layout 6 now, before the new daemon writes its configuration; the rest

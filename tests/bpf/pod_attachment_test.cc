@@ -523,7 +523,7 @@ TEST_P(PodDeliveryTest, AFrameDeliveredPastPodEgressArrivesExactlyOnce) {
             (std::map<std::string, std::uint64_t>{{"pod_egress", 1}}));
   const auto held = drainAnswers();
   ASSERT_EQ(held.size(), 1u);
-  EXPECT_EQ(held[0].header.hook, SKOUTER_HOOK_POD_EGRESS);
+  EXPECT_EQ(held[0].header.destination, SKOUTER_ANSWER_TO_POD);
   EXPECT_EQ(held[0].header.ifindex, static_cast<std::uint32_t>(veth_));
   EXPECT_EQ(held[0].header.identity, kPod);
   EXPECT_EQ(held[0].frame, answer.frame);

@@ -106,7 +106,7 @@ TEST_P(PodTest, TheAnswerToAPodsQueryIsHeldWithThePodsIdentity) {
   EXPECT_EQ(runPodEgress(answer), Verdict::kDrop);
   const auto punted = drainAnswers();
   ASSERT_EQ(punted.size(), 1u);
-  EXPECT_EQ(punted[0].header.hook, SKOUTER_HOOK_POD_EGRESS);
+  EXPECT_EQ(punted[0].header.destination, SKOUTER_ANSWER_TO_POD);
   EXPECT_EQ(punted[0].header.identity, kPod);
   EXPECT_EQ(punted[0].frame, answer.frame);
 }

@@ -83,7 +83,7 @@ void expectPunted(DatapathFixture& datapath, const PuntedAnswer& answer, const P
   datapath.expectStampedDuringTest(header.received_ns);
   // BPF_PROG_TEST_RUN puts the packet on the loopback device unless told otherwise.
   EXPECT_EQ(header.ifindex, loopbackIfindex());
-  EXPECT_EQ(header.hook, static_cast<std::uint32_t>(SKOUTER_HOOK_UPLINK_INGRESS));
+  EXPECT_EQ(header.destination, static_cast<std::uint32_t>(SKOUTER_ANSWER_TO_HOST));
   EXPECT_EQ(header.identity, static_cast<std::uint32_t>(SKOUTER_HOST_IDENTITY));
   EXPECT_EQ(header.frame_len, packet.frame.size());
   EXPECT_EQ(header.l3_offset, packet.l3_offset);
@@ -861,7 +861,7 @@ TEST_P(UplinkSequenceTest, FullRingDropsWhatItCannotHoldAndTheRetryIsHeld) {
   const TestNetwork& n = network();
   recordHostTcpConnection(*this, n);
   const auto ring_full = [&] {
-    const Counters now = counters(SKOUTER_COUNTER_HOOK_UPLINK_INGRESS);
+    const Counters now = counters(SKOUTER_HOOK_UPLINK_INGRESS);
     const auto found = now.find("dns_answer_ringbuf_full");
     return found == now.end() ? std::uint64_t{0} : found->second;
   };
@@ -878,8 +878,7 @@ TEST_P(UplinkSequenceTest, FullRingDropsWhatItCannotHoldAndTheRetryIsHeld) {
   const std::size_t overhead = tcpFromResolver(n, kTcpPsh | kTcpAck).frame.size();
   fill_with(tcpFromResolver(n, kTcpPsh | kTcpAck, Bytes(largestTestRunFrame() - overhead, 0x5a)));
   fill_with(tcpFromResolver(n, kTcpPsh | kTcpAck, {0x00}));
-  const std::uint64_t held =
-      counters(SKOUTER_COUNTER_HOOK_UPLINK_INGRESS).at("dns_tcp_segment_held");
+  const std::uint64_t held = counters(SKOUTER_HOOK_UPLINK_INGRESS).at("dns_tcp_segment_held");
 
   recordHostQuery(*this, n);
   const Packet answer = answerFrom(n, n.resolver, kDnsPort);
