@@ -39,6 +39,13 @@ class CountedMap {
     return map_.update(key, value, BPF_EXIST);
   }
 
+  // Replaces an entry the caller knows is there: one write where update() may take two.
+  // Should it be gone after all, it is added.
+  int replace(const Key& key, const Value& value) {
+    const int replaced = map_.update(key, value, BPF_EXIST);
+    return replaced == -ENOENT ? update(key, value) : replaced;
+  }
+
   bool erase(const Key& key) {
     if (!map_.erase(key)) return false;
     --size_;

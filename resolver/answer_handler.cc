@@ -54,9 +54,15 @@ const char* describe(DnsMessageFault fault) {
 
 std::uint64_t expiryFor(std::uint64_t now_ns, std::uint32_t ttl_s, const TtlSettings& settings) {
   const std::uint32_t capped = settings.max_ttl_s ? std::min(ttl_s, *settings.max_ttl_s) : ttl_s;
-  const std::uint64_t seconds =
-      static_cast<std::uint64_t>(std::max(capped, settings.min_ttl_s)) + settings.grace_s;
-  return now_ns + seconds * kNanosPerSecond;
+  const std::uint64_t ttl_ns =
+      static_cast<std::uint64_t>(std::max(capped, settings.min_ttl_s)) * kNanosPerSecond;
+  const std::uint64_t exact = now_ns + ttl_ns + settings.grace_s * kNanosPerSecond;
+  if (settings.grace_s == 0) return exact;
+  // Whole seconds, the fraction taken out of the grace (the TTL itself is kept): the
+  // answers a resolver serves from its cache count their TTL down a second at a time,
+  // so they then carry the same expiry, and the table writes the map about once per
+  // second per address instead of once per answer.
+  return exact / kNanosPerSecond * kNanosPerSecond;
 }
 
 const char* toString(AnswerVerdict verdict) {

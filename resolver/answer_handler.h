@@ -25,7 +25,9 @@ struct TtlSettings {
 
 // Nanoseconds of CLOCK_BOOTTIME (the datapath clock, common/datapath_clock.h) at which an address
 // learned from a record with `ttl_s` stops opening new connections:
-// now + (max(min(ttl, max_ttl), min_ttl) + grace) seconds.
+// now + (max(min(ttl, max_ttl), min_ttl) + grace) seconds. With a grace, the expiry is
+// rounded down to a whole second of that clock, which takes less than a second from
+// the grace and never shortens the TTL.
 std::uint64_t expiryFor(std::uint64_t now_ns, std::uint32_t ttl_s, const TtlSettings& settings);
 
 struct LearnedAddress {

@@ -61,7 +61,9 @@ AllowedIpTable::AllowedIpTable(AllowedIpMap addresses, LearnedNameMap names,
       max_names_per_ip_(max_names_per_ip),
       max_ips_per_workload_(max_ips_per_workload) {
   // Recency is not stored; the later expiry stands in for the more recent answer.
-  std::vector<std::tuple<std::uint64_t, std::uint32_t, IpAddress, std::string>> learned;
+  std::vector<std::tuple<std::uint64_t, std::uint32_t, IpAddress, std::string, std::uint32_t,
+                         std::uint32_t>>
+      learned;
   // Names of addresses that are gone: nothing would ever remove them.
   std::vector<skouter_learned_name_key> orphans;
   std::vector<std::pair<skouter_learned_name_key, std::string>> stored_raw;
@@ -75,7 +77,7 @@ AllowedIpTable::AllowedIpTable(AllowedIpMap addresses, LearnedNameMap names,
     std::string name = resolver::printableName(stored);
     if (name != stored) stored_raw.emplace_back(key, name);
     learned.emplace_back(entry->expiry_ns, key.ip.identity, fromBpfAddr(key.ip.ip),
-                         std::move(name));
+                         std::move(name), entry->rule_id, entry->port_set);
   });
   // Names an older daemon stored raw are kept under the name as it shows now.
   for (const auto& [key, name] : stored_raw) {
@@ -87,11 +89,12 @@ AllowedIpTable::AllowedIpTable(AllowedIpMap addresses, LearnedNameMap names,
   for (const auto& key : orphans) names_.erase(key);
   std::sort(learned.begin(), learned.end());
   learned.erase(std::unique(learned.begin(), learned.end()), learned.end());
-  for (const auto& [expiry, identity, address, name] : learned) {
+  for (const auto& [expiry, identity, address, name, rule, port_set] : learned) {
     const auto ip = findIp(identity, address);
     const auto learned_name = findName(identity, name);
-    link(ip ? *ip : addIp(identity, address),
-         learned_name ? *learned_name : addName(identity, name));
+    const Handle linked = ip ? *ip : addIp(identity, address);
+    learned_ips_[linked].installed = {.expiry_ns = expiry, .rule_id = rule, .port_set = port_set};
+    link(linked, learned_name ? *learned_name : addName(identity, name));
   }
   // A lower --max-names-per-ip than the last daemon's applies at once, to memory and
   // learned_names; the entries keep their ports until applyPolicy() rewrites them.
@@ -282,19 +285,20 @@ policy::RuleId AllowedIpTable::ruleOf(Handle ip, policy::RuleId current) const {
 }
 
 void AllowedIpTable::refresh(Handle ip) {
-  const LearnedIp& learned = learned_ips_[ip];
+  LearnedIp& learned = learned_ips_[ip];
   // A released slot has no names.
   if (learned.names.empty()) return;
-  const auto key = keyOf(learned.identity, learned.ip);
-  const auto value = addresses_.lookup(key);
-  if (!value) return;
-  auto updated = *value;
+  auto updated = learned.installed;
   // Should the map of port sets be full, the address keeps its old ports rather than
   // losing every port; the next change tries again.
   if (const auto port_set = port_sets_.intern(portsOf(ip))) updated.port_set = *port_set;
-  updated.rule_id = ruleOf(ip, value->rule_id);
-  if (updated.port_set != value->port_set || updated.rule_id != value->rule_id) {
-    addresses_.update(key, updated);
+  updated.rule_id = ruleOf(ip, learned.installed.rule_id);
+  if (updated.port_set == learned.installed.port_set &&
+      updated.rule_id == learned.installed.rule_id) {
+    return;
+  }
+  if (addresses_.replace(keyOf(learned.identity, learned.ip), updated) == 0) {
+    learned.installed = updated;
   }
 }
 
@@ -319,10 +323,11 @@ InstallResult AllowedIpTable::install(std::uint32_t identity,
     value.expiry_ns = address.expiry_ns;
     value.rule_id = rule;
     value.port_set = *port_set;
-    if (const auto existing = addresses_.lookup(key)) {
-      if (existing->expiry_ns == 0 || existing->expiry_ns >= address.expiry_ns) {
-        value.expiry_ns = existing->expiry_ns;
-      }
+    // An address the table knows is in the map as it last wrote it; one it does not
+    // know may still be (an entry without a name), and keeps its later expiry too.
+    const auto existing = ip ? std::optional(learned_ips_[*ip].installed) : addresses_.lookup(key);
+    if (existing && (existing->expiry_ns == 0 || existing->expiry_ns >= address.expiry_ns)) {
+      value.expiry_ns = existing->expiry_ns;
     }
     // The name goes in first: an address whose names are unknown would outlive a
     // policy that no longer allows them.
@@ -337,13 +342,19 @@ InstallResult AllowedIpTable::install(std::uint32_t identity,
         continue;
       }
     }
-    if (addresses_.update(key, value) != 0) {
+    // Nothing new (a resolver's cached answer within the second): the map already says
+    // it.
+    const bool unchanged = ip && value.expiry_ns == existing->expiry_ns &&
+                           value.rule_id == existing->rule_id &&
+                           value.port_set == existing->port_set;
+    if (!unchanged && (ip ? addresses_.replace(key, value) : addresses_.update(key, value)) != 0) {
       if (!named) names_.erase(name_key);
       ++result.failed;
       continue;
     }
     ++result.installed;
     const Handle linked = ip ? *ip : addIp(identity, address.ip);
+    learned_ips_[linked].installed = value;
     link(linked, learned);
     if (const std::size_t trimmed = trimNames(linked); trimmed > 0) {
       result.names_evicted += trimmed;

@@ -120,6 +120,9 @@ class AllowedIpTable {
   struct LearnedIp {
     std::uint32_t identity = 0;
     IpAddress ip;
+    // What allowed_ips holds for it, as this table last wrote or read it back (nothing
+    // else writes the map): an answer that changes nothing then costs no syscall.
+    skouter_allowed_ip_value installed{};
     // Neighbours in the identity's addresses, by when last seen in an answer.
     Handle older = kNoHandle;
     Handle newer = kNoHandle;

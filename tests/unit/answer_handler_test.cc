@@ -576,6 +576,20 @@ TEST(ExpiryTest, DefaultSettingsAddFiveSecondsOfGrace) {
   EXPECT_EQ(expiryFor(kNow, 300, {}), kNow + 305 * kSecond);
 }
 
+// A resolver's cache counts a TTL down a second at a time: its answers within one second
+// of each other then carry one expiry (the table has nothing to write), and none loses
+// any of its TTL.
+TEST(ExpiryTest, TheGraceRoundsDownToAWholeSecondNeverIntoTheTtl) {
+  const std::uint64_t later = kNow + kSecond / 2;
+  EXPECT_EQ(expiryFor(later, 300, {}), kNow + 305 * kSecond);
+  EXPECT_EQ(expiryFor(kNow + kSecond - 1, 300, {}), kNow + 305 * kSecond);
+  EXPECT_EQ(expiryFor(kNow + kSecond, 299, {}), kNow + 305 * kSecond);
+  EXPECT_EQ(expiryFor(later, 300, {.min_ttl_s = 0, .grace_s = 1}), kNow + 301 * kSecond);
+  EXPECT_GE(expiryFor(later, 300, {.min_ttl_s = 0, .grace_s = 1}), later + 300 * kSecond);
+  // Without a grace there is nothing to take from: the expiry is exact.
+  EXPECT_EQ(expiryFor(later, 300, {.min_ttl_s = 0, .grace_s = 0}), later + 300 * kSecond);
+}
+
 TEST(ExpiryTest, MinTtlRaisesShortTtlsOnly) {
   const TtlSettings settings{.min_ttl_s = 30, .grace_s = 5};
   EXPECT_EQ(expiryFor(kNow, 2, settings), kNow + 35 * kSecond);
