@@ -33,6 +33,7 @@
 namespace {
 
 using skouter::IpAddress;
+using skouter::bpftest::Bytes;
 using skouter::bpftest::DatapathFixture;
 using skouter::bpftest::PacketBuilder;
 
@@ -113,55 +114,87 @@ ReferencePrograms& references() {
   return instance;
 }
 
-// The median nanoseconds per packet of each benchmark, by name, for the table.
-std::map<std::string, double>& medians() {
-  static std::map<std::string, double> instance;
+// What the table shows of each benchmark, by name: medians over its iterations.
+struct Figures {
+  double ns = 0;       // per packet
+  double x_empty = 0;  // 0 for the references themselves
+  double x_lookup = 0;
+};
+std::map<std::string, Figures>& figures() {
+  static std::map<std::string, Figures> instance;
   return instance;
 }
 
-// Runs `program` on a SYN from the host to `destination`:443 kRepeat times per
-// iteration and reports the kernel's average time per run. `name`: the benchmark's,
-// for the table (this library's State does not know it).
+double median(std::vector<double> values) {
+  std::nth_element(values.begin(), values.begin() + values.size() / 2, values.end());
+  return values[values.size() / 2];
+}
+
+// Runs `program` on `frame` kRepeat times: the kernel's average nanoseconds per run,
+// or a negative number once the state holds the error.
+double timeProgram(benchmark::State& state, int program, const Bytes& frame, int expected_verdict) {
+  LIBBPF_OPTS(bpf_test_run_opts, options, .data_in = frame.data(),
+              .data_size_in = static_cast<std::uint32_t>(frame.size()), .repeat = kRepeat);
+  if (bpf_prog_test_run_opts(program, &options) != 0) {
+    state.SkipWithError(std::strerror(errno));
+    return -1;
+  }
+  if (static_cast<int>(options.retval) != expected_verdict) {
+    state.SkipWithError("unexpected verdict");
+    return -1;
+  }
+  return options.duration;
+}
+
+constexpr int kOk = 0;  // TC_ACT_OK, the reference programs' pass
+
+// Runs `program` on a SYN from the host to `destination`:443 and reports the kernel's
+// average time per packet over kRepeat runs an iteration. (So the iteration count is
+// fixed: a per-packet time would make the library run millions of 100,000-packet
+// iterations to fill its minimum time.) With `compare`, each iteration also runs both
+// references on the same frame, right after: the ratios are taken within an
+// iteration, under whatever load the machine had then. Every figure is a median over
+// the iterations, not the library's mean: one iteration slowed by whatever else the
+// machine runs would move the mean. `name`: the benchmark's, for the table (this
+// library's State does not know it).
 void runSyn(benchmark::State& state, const char* name, int program, const IpAddress& destination,
-            int expected_verdict) {
+            int expected_verdict, bool compare) {
   const IpAddress host = destination.family == skouter::IpFamily::kV4 ? address("192.0.2.10")
                                                                       : address("2001:db8::10");
-  const auto packet = PacketBuilder(host, destination).tcp(40000, 443, kTcpSyn).build();
-  std::vector<double> per_packet_ns;
+  const Bytes frame = PacketBuilder(host, destination).tcp(40000, 443, kTcpSyn).build().frame;
+  if (compare) references().addDestination(destination);
+  std::vector<double> ns, x_empty, x_lookup;
   for (auto _ : state) {
-    LIBBPF_OPTS(bpf_test_run_opts, options, .data_in = packet.frame.data(),
-                .data_size_in = static_cast<std::uint32_t>(packet.frame.size()), .repeat = kRepeat);
-    if (bpf_prog_test_run_opts(program, &options) != 0) {
-      state.SkipWithError(std::strerror(errno));
-      return;
-    }
-    if (static_cast<int>(options.retval) != expected_verdict) {
-      state.SkipWithError("unexpected verdict");
-      return;
-    }
-    // The kernel's average over the repeats: the reported time is per packet. (So the
-    // iteration count is fixed: a per-packet time would make the library run
-    // millions of 100,000-packet iterations to fill its minimum time.)
-    state.SetIterationTime(options.duration * 1e-9);
-    per_packet_ns.push_back(options.duration);
+    const double packet_ns = timeProgram(state, program, frame, expected_verdict);
+    if (packet_ns < 0) return;
+    state.SetIterationTime(packet_ns * 1e-9);
+    ns.push_back(packet_ns);
+    if (!compare) continue;
+    const double empty_ns = timeProgram(state, references().emptyFd(), frame, kOk);
+    const double lookup_ns = timeProgram(state, references().oneLookupFd(), frame, kOk);
+    if (empty_ns <= 0 || lookup_ns <= 0) return;
+    x_empty.push_back(packet_ns / empty_ns);
+    x_lookup.push_back(packet_ns / lookup_ns);
   }
-  // The median, not the library's mean: one iteration slowed by whatever else the
-  // machine runs would move the mean, and the table divides one figure by another.
-  std::nth_element(per_packet_ns.begin(), per_packet_ns.begin() + per_packet_ns.size() / 2,
-                   per_packet_ns.end());
-  medians()[name] = per_packet_ns[per_packet_ns.size() / 2];
+  Figures& result = figures()[name];
+  result.ns = median(ns);
+  if (!compare) return;
+  result.x_empty = median(x_empty);
+  result.x_lookup = median(x_lookup);
+  state.counters["x_empty"] = result.x_empty;
+  state.counters["x_lookup"] = result.x_lookup;
 }
 
 void runUplinkEgress(benchmark::State& state, const char* name, const IpAddress& destination,
                      int expected_verdict) {
-  runSyn(state, name, datapath().datapath().uplinkEgressProgramFd(), destination, expected_verdict);
+  runSyn(state, name, datapath().datapath().uplinkEgressProgramFd(), destination, expected_verdict,
+         true);
 }
 
 constexpr int kPass = -1;  // TC_ACT_UNSPEC
-constexpr int kOk = 0;     // TC_ACT_OK, the reference programs' pass
 constexpr int kDrop = 2;   // TC_ACT_SHOT
 
-// The references run on the frames of the flow-table cases.
+// The references alone run on the frames of the flow-table cases.
 const IpAddress& referenceDestination(skouter::IpFamily family) {
   static const IpAddress v4 = address("198.51.100.20");
   static const IpAddress v6 = address("2001:db8:1::10");
@@ -169,20 +202,20 @@ const IpAddress& referenceDestination(skouter::IpFamily family) {
 }
 
 void BM_ReferenceEmpty(benchmark::State& state) {
-  runSyn(state, __func__, references().emptyFd(), referenceDestination(skouter::IpFamily::kV4),
-         kOk);
+  runSyn(state, __func__, references().emptyFd(), referenceDestination(skouter::IpFamily::kV4), kOk,
+         false);
 }
 
 void BM_ReferenceOneLookup(benchmark::State& state) {
   const IpAddress& destination = referenceDestination(skouter::IpFamily::kV4);
   references().addDestination(destination);
-  runSyn(state, __func__, references().oneLookupFd(), destination, kOk);
+  runSyn(state, __func__, references().oneLookupFd(), destination, kOk, false);
 }
 
 void BM_ReferenceOneLookupIpv6(benchmark::State& state) {
   const IpAddress& destination = referenceDestination(skouter::IpFamily::kV6);
   references().addDestination(destination);
-  runSyn(state, __func__, references().oneLookupFd(), destination, kOk);
+  runSyn(state, __func__, references().oneLookupFd(), destination, kOk, false);
 }
 
 void BM_FlowTableHit(benchmark::State& state) {
@@ -242,44 +275,24 @@ void BM_NewFlowDeniedWrongPort(benchmark::State& state) {
 // Each path as a multiple of the references, with the targets of issue 15 where it
 // has one: the flow table within twice one lookup, a new flow to a learned address
 // within three times.
-struct Path {
-  const char* benchmark;
-  const char* reference;  // the one-lookup benchmark of the same family
-  double target;          // 0: none
-};
-
 void printRatios() {
-  const Path paths[] = {
-      {"BM_FlowTableHit", "BM_ReferenceOneLookup", 2},
-      {"BM_FlowTableHitIpv6", "BM_ReferenceOneLookupIpv6", 2},
-      {"BM_NewFlowLearned", "BM_ReferenceOneLookup", 3},
-      {"BM_NewFlowLearnedIpv6", "BM_ReferenceOneLookupIpv6", 3},
-      {"BM_NewFlowLearnedOnePortRange", "BM_ReferenceOneLookup", 0},
-      {"BM_NewFlowLearned32PortRangesLastMatches", "BM_ReferenceOneLookup", 0},
-      {"BM_NewFlowStaticCidr", "BM_ReferenceOneLookup", 0},
-      {"BM_NewFlowDeniedWrongPort", "BM_ReferenceOneLookup", 0},
+  const std::map<std::string, double> targets = {
+      {"BM_FlowTableHit", 2},
+      {"BM_FlowTableHitIpv6", 2},
+      {"BM_NewFlowLearned", 3},
+      {"BM_NewFlowLearnedIpv6", 3},
   };
-  const auto& ns = medians();
-  const auto empty = ns.find("BM_ReferenceEmpty");
-  if (empty == ns.end()) return;
   std::printf(
-      "\nns per packet (median of the iterations), and as a multiple of the empty\n"
-      "program and of one hash lookup by destination, same family\n");
+      "\nns per packet, and as a multiple of the empty program and of one hash lookup by\n"
+      "destination run on the same frame in the same iteration; medians of the iterations\n");
   std::printf("%-42s %8s %8s %8s %8s\n", "path", "ns", "x empty", "x lookup", "target");
-  for (const char* reference : {"BM_ReferenceOneLookup", "BM_ReferenceOneLookupIpv6"}) {
-    const auto found = ns.find(reference);
-    if (found != ns.end())
-      std::printf("%-42s %8.1f %8.2f\n", reference, found->second, found->second / empty->second);
-  }
-  for (const Path& path : paths) {
-    const auto found = ns.find(path.benchmark);
-    const auto lookup = ns.find(path.reference);
-    if (found == ns.end() || lookup == ns.end()) continue;
-    const double ratio = found->second / lookup->second;
-    std::printf("%-42s %8.1f %8.2f %8.2f", path.benchmark, found->second,
-                found->second / empty->second, ratio);
-    if (path.target > 0)
-      std::printf("   <= %.0f %s", path.target, ratio <= path.target ? "met" : "MISSED");
+  for (const auto& [name, result] : figures()) {
+    std::printf("%-42s %8.1f", name.c_str(), result.ns);
+    if (result.x_lookup > 0) std::printf(" %8.2f %8.2f", result.x_empty, result.x_lookup);
+    const auto target = targets.find(name);
+    if (target != targets.end())
+      std::printf("   <= %.0f %s", target->second,
+                  result.x_lookup <= target->second ? "met" : "MISSED");
     std::printf("\n");
   }
 }
