@@ -32,12 +32,19 @@
 # (dns_answer_ringbuf_full, dns_answer_failsafe, dns_answer_over_quota,
 # dns_answer_too_large, dns_answer_unsolicited), the answers it dropped as
 # install_failed, STATUS_CALLS GET /v1/status on the admin socket (curl --unix-socket)
-# spread over the run: their p99 in ms and the largest heartbeat_age_ms they reported.
-# Lost queries include those still in flight when dnsperf stops (at most OUTSTANDING).
+# spread over the run: their p99 in ms and the largest heartbeat_age_ms they reported
+# (the heartbeat is a 250 ms timer on the daemon's event loop; nothing reports its lag
+# as such). From the daemon's status after the run: answers whose new addresses
+# --verify-answers removed because --max-pending-lookups confirmations were under way
+# (verify_over_limit), its own lookups, the longest hold of an answer (max_hold_us).
+# For both setups: UDP datagrams dropped by full socket buffers in the world (unbound)
+# and the node (dnsperf), /proc/net/snmp RcvbufErrors. Lost queries include those still
+# in flight when dnsperf stops (at most OUTSTANDING) and those unanswered for 2 s (-t 2).
 #
 # Environment: LAB (skload), DURATION (10, seconds per run), RATES ("10000 30000",
 # queries/s; an unlimited run is always added), MIXES ("allowed denied dual tcp"),
-# OUTSTANDING (500), CLIENTS (8), STATUS_CALLS (100), OUT. Needs root, dnsperf (2.x),
+# OUTSTANDING (500), CLIENTS (8), STATUS_CALLS (100), SKOUTERD_FLAGS (more flags for
+# skouterd, split on spaces, e.g. "--verify-answers off"; none by default), OUT. Needs root, dnsperf (2.x),
 # unbound, dig, curl, python3. Results: OUT/results.tsv, OUT/results.json, the tables
 # on stdout.
 set -euo pipefail
@@ -49,6 +56,7 @@ MIXES="${MIXES:-allowed denied dual tcp}"
 OUTSTANDING="${OUTSTANDING:-500}"
 CLIENTS="${CLIENTS:-8}"
 STATUS_CALLS="${STATUS_CALLS:-100}"
+read -ra SKOUTERD_FLAGS <<<"${SKOUTERD_FLAGS:-}"
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
 LAB_SH="$HERE/tests/e2e/lab.sh"
 STATE="/run/skouter-lab/$LAB"
@@ -169,7 +177,7 @@ start_daemon() {
   rm -rf "$STATE/bpffs/skouter"
   ip netns exec "$LAB-node" "$SKOUTERD" --policy "$OUT/policy" --interface "$LAB-up" \
     --trusted-dns "$RESOLVER" --bpffs "$STATE/bpffs/skouter" --admin-socket "$SOCK" \
-    --deny-response nxdomain >>"$OUT/skouterd.log" 2>&1 &
+    --deny-response nxdomain "${SKOUTERD_FLAGS[@]}" >>"$OUT/skouterd.log" 2>&1 &
   DAEMON_PID=$!
   for ((i = 0; i < 200; i++)); do
     curl -sf --max-time 1 --unix-socket "$SOCK" http://skouterd/v1/ready >/dev/null 2>&1 &&
@@ -216,9 +224,18 @@ dnsperf_run() {
   ip netns exec "$LAB-node" dnsperf "${args[@]}" >"$log" 2>&1
 }
 
+# udp_errors NS: "RcvbufErrors" of the namespace's UDP (IPv4) statistics: datagrams a
+# full socket buffer dropped (unbound's in the world, dnsperf's in the node).
+udp_errors() {
+  ip netns exec "$1" cat /proc/net/snmp | awk '
+    $1 == "Udp:" && !seen { for (i = 2; i <= NF; i++) col[$i] = i; seen = 1; next }
+    $1 == "Udp:" { print $col["RcvbufErrors"]; exit }'
+}
+
 # run MIX SETUP RATE|max: one measurement, its files OUT/runs/MIX-SETUP-RATE.*
 run() {
   local mix=$1 setup=$2 rate=$3 tag="$1-$2-$3" ticks_before=0 ticks_after=0
+  local world_before node_before
   if [[ $setup == skouterd ]]; then
     start_daemon
     curl -sf --unix-socket "$SOCK" http://skouterd/metrics >"$OUT/runs/$tag.metrics-before"
@@ -226,6 +243,8 @@ run() {
     status_sampler "$OUT/runs/$tag.status" &
     SAMPLER_PID=$!
   fi
+  world_before="$(udp_errors "$LAB-world")"
+  node_before="$(udp_errors "$LAB-node")"
   local pids=()
   if [[ $mix == tcp ]]; then
     local udp_rate=max tcp_rate=max
@@ -246,6 +265,8 @@ run() {
   local pid failed=0
   for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
   [[ $failed -eq 0 ]] || die "dnsperf failed in $tag, see $OUT/runs/$tag.*.dnsperf"
+  echo "$(($(udp_errors "$LAB-world") - world_before)) $(($(udp_errors "$LAB-node") - node_before))" \
+    >"$OUT/runs/$tag.rcvbuf"
   if [[ $setup == skouterd ]]; then
     ticks_after="$(cpu_ticks "$DAEMON_PID")"
     wait "$SAMPLER_PID" || true
@@ -287,6 +308,7 @@ def pct(values, p):
 
 def dnsperf(tag):
     lat, sent, completed, lost, runtime, rcodes = [], 0, 0, 0, 0.0, {}
+    rcvbuf = [int(x) for x in open(f"{out}/runs/{tag}.rcvbuf").read().split()]
     for path in glob.glob(f"{out}/runs/{tag}.*.dnsperf"):
         for line in open(path, errors="replace"):
             if line.startswith("> "):
@@ -313,7 +335,7 @@ def dnsperf(tag):
     return {"sent": sent, "completed": completed, "lost": lost,
             "answers_per_s": completed / (runtime or duration),
             "p50_us": pct(lat, 50), "p99_us": pct(lat, 99), "p999_us": pct(lat, 99.9),
-            "rcodes": rcodes}
+            "rcodes": rcodes, "rcvbuf_world": rcvbuf[0], "rcvbuf_node": rcvbuf[1]}
 
 def metrics(path):
     drops = {name: 0.0 for name in DROPS}
@@ -351,12 +373,17 @@ for mix in mixes:
         row["status_p99_ms"] = pct(times, 99)
         row["status_max_ms"] = times[-1] if times else float("nan")
         row["heartbeat_age_max_ms"] = max(ages) if ages else None
+        answers = json.load(open(f"{out}/runs/{tag}.status.json"))["counters"]["answers"]
+        for key in ("verify_over_limit", "rewritten", "own_lookups", "tcp_unmatched",
+                    "max_hold_us", "already_answered", "question_mismatch"):
+            row[key] = answers.get(key)
         rows.append(row)
 
 json.dump(rows, open(f"{out}/results.json", "w"), indent=1)
 cols = ["mix", "rate", "setup", "sent", "completed", "lost", "answers_per_s", "p50_us", "p99_us",
         "p999_us", "rcodes", "cpu_us", "cpu_us_per_answer", *DROPS, "install_failed",
-        "status_p99_ms", "status_max_ms", "heartbeat_age_max_ms"]
+        "status_p99_ms", "status_max_ms", "heartbeat_age_max_ms", "rcvbuf_world", "rcvbuf_node",
+        "verify_over_limit", "rewritten", "own_lookups", "tcp_unmatched", "max_hold_us"]
 with open(f"{out}/results.tsv", "w") as tsv:
     print("\t".join(cols), file=tsv)
     for row in rows:
@@ -367,6 +394,10 @@ with open(f"{out}/results.tsv", "w") as tsv:
                       f'{row["status_p99_ms"]:.2f}', f'{row["status_max_ms"]:.2f}',
                       row["heartbeat_age_max_ms"]]
                      if setup == "skouterd" else [""] * (len(DROPS) + 6))
+            extra += [d["rcvbuf_world"], d["rcvbuf_node"]]
+            extra += ([row[k] for k in ("verify_over_limit", "rewritten", "own_lookups",
+                                        "tcp_unmatched", "max_hold_us")]
+                      if setup == "skouterd" else [""] * 5)
             rc = ",".join(f"{k}:{v}" for k, v in sorted(d["rcodes"].items()))
             print("\t".join(str(x) for x in [row["mix"], row["rate"], setup, d["sent"],
                   d["completed"], d["lost"], f'{d["answers_per_s"]:.0f}', f'{d["p50_us"]:.0f}',
@@ -377,7 +408,7 @@ for mix in mixes:
     print(f"{'rate':>6} | {'B p50':>6} {'p99':>6} {'p99.9':>6} | {'S p50':>6} {'p99':>6} {'p99.9':>6} | "
           f"{'+p50':>5} {'+p99':>6} | {'B ans/s':>8} {'S ans/s':>8} {'S/B':>5} | {'B lost':>6} "
           f"{'S lost':>6} | {'cpu/ans':>7} {'rb_full':>7} {'fsafe':>5} {'other':>5} | "
-          f"{'st p99':>6} {'hb max':>6}")
+          f"{'st p99':>6} {'hb max':>6} | {'B rcvq':>6} {'S rcvq':>6} | {'vlimit':>6} {'hold':>6}")
     for row in (r for r in rows if r["mix"] == mix):
         b, s = row["baseline"], row["skouterd"]
         other = sum(v for k, v in row["drops"].items()
@@ -390,9 +421,15 @@ for mix in mixes:
               f"{s['answers_per_s'] / max(b['answers_per_s'], 1e-9):5.2f} | "
               f"{b['lost']:6} {s['lost']:6} | {row['cpu_us_per_answer']:7.2f} "
               f"{row['drops']['dns_answer_ringbuf_full']:7} {row['drops']['dns_answer_failsafe']:5} "
-              f"{other:5} | {row['status_p99_ms']:6.1f} {hb if hb is not None else '-':>6}")
+              f"{other:5} | {row['status_p99_ms']:6.1f} {hb if hb is not None else '-':>6} | "
+              f"{b['rcvbuf_world'] + b['rcvbuf_node']:6} {s['rcvbuf_world'] + s['rcvbuf_node']:6} | "
+              f"{row['verify_over_limit']:6} {row['max_hold_us'] / 1000:6.1f}")
 print("\ncpu/ans: skouterd CPU µs per answer; rb_full, fsafe: dns_answer_ringbuf_full and "
       "dns_answer_failsafe over the run;\nother: over_quota, too_large, unsolicited and "
-      "install_failed; st p99: GET /v1/status p99 (ms); hb max: largest heartbeat_age_ms seen")
+      "install_failed; st p99: GET /v1/status p99 (ms); hb max: largest heartbeat_age_ms seen;\n"
+      "B/S rcvq: UDP datagrams dropped by full socket buffers (unbound's and dnsperf's, "
+      "RcvbufErrors);\nvlimit: answers whose new addresses --verify-answers removed, "
+      "--max-pending-lookups being under way (verify_over_limit);\nhold: longest time "
+      "skouterd held an answer (max_hold_us, ms)")
 print(f"results: {out}/results.tsv, {out}/results.json")
 EOF
