@@ -38,8 +38,8 @@
 # --verify-answers removed because --max-pending-lookups confirmations were under way
 # (verify_over_limit), its own lookups, the longest hold of an answer (max_hold_us).
 # For both setups: UDP datagrams dropped by full socket buffers in the world (unbound)
-# and the node (dnsperf), /proc/net/snmp RcvbufErrors. Lost queries include those still
-# in flight when dnsperf stops (at most OUTSTANDING) and those unanswered for 2 s (-t 2).
+# and the node (dnsperf), /proc/net/snmp RcvbufErrors. Lost queries: those dnsperf saw
+# no answer to within 2 s (-t 2; it waits for the last ones before it stops).
 #
 # Environment: LAB (skload), DURATION (10, seconds per run), RATES ("10000 30000",
 # queries/s; an unlimited run is always added), MIXES ("allowed denied dual tcp"),
