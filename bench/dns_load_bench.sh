@@ -224,6 +224,12 @@ dnsperf_run() {
   ip netns exec "$LAB-node" dnsperf "${args[@]}" >"$log" 2>&1
 }
 
+alive() {  # alive PID: running, not a zombie
+  local state
+  state="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" || return 1
+  [[ -n "$state" && "$state" != Z ]]
+}
+
 # udp_errors NS: "RcvbufErrors" of the namespace's UDP (IPv4) statistics: datagrams a
 # full socket buffer dropped (unbound's in the world, dnsperf's in the node).
 udp_errors() {
@@ -267,6 +273,16 @@ run() {
   [[ $failed -eq 0 ]] || die "dnsperf failed in $tag, see $OUT/runs/$tag.*.dnsperf"
   echo "$(($(udp_errors "$LAB-world") - world_before)) $(($(udp_errors "$LAB-node") - node_before))" \
     >"$OUT/runs/$tag.rcvbuf"
+  if [[ $setup == skouterd ]] && ! alive "$DAEMON_PID"; then
+    # Not ours to explain here (skouterd.log says which signal, if one): measure again.
+    wait "$SAMPLER_PID" || true
+    SAMPLER_PID=""
+    stop_daemon
+    echo "$tag" >>"$OUT/reruns.txt"
+    note "skouterd exited during $tag (see $OUT/skouterd.log); measuring again"
+    RUN_FAILED=1
+    return 0
+  fi
   if [[ $setup == skouterd ]]; then
     ticks_after="$(cpu_ticks "$DAEMON_PID")"
     wait "$SAMPLER_PID" || true
@@ -290,7 +306,14 @@ for mix in $MIXES; do
   for rate in $RATES max; do
     if ((order % 2 == 0)); then setups=(baseline skouterd); else setups=(skouterd baseline); fi
     order=$((order + 1))
-    for setup in "${setups[@]}"; do run "$mix" "$setup" "$rate"; done
+    for setup in "${setups[@]}"; do
+      for attempt in 1 2 3; do
+        RUN_FAILED=0
+        run "$mix" "$setup" "$rate"
+        [[ $RUN_FAILED -eq 1 ]] || break
+        [[ $attempt -lt 3 ]] || die "skouterd exited during $mix-$setup-$rate three times"
+      done
+    done
   done
 done
 
@@ -431,5 +454,8 @@ print("\ncpu/ans: skouterd CPU µs per answer; rb_full, fsafe: dns_answer_ringbu
       "RcvbufErrors);\nvlimit: answers whose new addresses --verify-answers removed, "
       "--max-pending-lookups being under way (verify_over_limit);\nhold: longest time "
       "skouterd held an answer (max_hold_us, ms)")
+if os.path.exists(f"{out}/reruns.txt"):
+    print("measured again after skouterd exited during the run:",
+          " ".join(open(f"{out}/reruns.txt").read().split()))
 print(f"results: {out}/results.tsv, {out}/results.json")
 EOF
