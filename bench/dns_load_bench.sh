@@ -60,7 +60,7 @@ read -ra SKOUTERD_FLAGS <<<"${SKOUTERD_FLAGS:-}"
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
 LAB_SH="$HERE/tests/e2e/lab.sh"
 STATE="/run/skouter-lab/$LAB"
-SOCK="$STATE/skouterd.sock"
+SOCK="$STATE/admin.sock"
 RESOLVER=198.51.100.53
 NAMES=400
 
