@@ -36,17 +36,20 @@
 # (the heartbeat is a 250 ms timer on the daemon's event loop; nothing reports its lag
 # as such). From the daemon's status after the run: answers whose new addresses
 # --verify-answers removed because --max-pending-lookups confirmations were under way
-# (verify_over_limit), its own lookups, the longest hold of an answer (max_hold_us).
+# (verify_over_limit), its own lookups, the longest hold of an answer (max_hold_us),
+# answers over TCP it matched to no query on their connection (tcp_unmatched: delivered,
+# nothing installed).
 # For both setups: UDP datagrams dropped by full socket buffers in the world (unbound)
 # and the node (dnsperf), /proc/net/snmp RcvbufErrors. Lost queries: those dnsperf saw
-# no answer to within 2 s (-t 2; it waits for the last ones before it stops).
+# no answer to within 2 s (-t 2; it waits for the last ones before it stops). A run
+# during which skouterd exits (another process's signal, say) is measured again.
 #
 # Environment: LAB (skload), DURATION (10, seconds per run), RATES ("10000 30000",
 # queries/s; an unlimited run is always added), MIXES ("allowed denied dual tcp"),
 # OUTSTANDING (500), CLIENTS (8), STATUS_CALLS (100), SKOUTERD_FLAGS (more flags for
-# skouterd, split on spaces, e.g. "--verify-answers off"; none by default), OUT. Needs root, dnsperf (2.x),
-# unbound, dig, curl, python3. Results: OUT/results.tsv, OUT/results.json, the tables
-# on stdout.
+# skouterd, split on spaces, e.g. "--verify-answers off"; none by default), OUT. Needs
+# root, dnsperf (2.x), unbound, dig, curl, python3. Results: OUT/results.tsv,
+# OUT/results.json, the tables on stdout; each run's raw output in OUT/runs.
 set -euo pipefail
 
 LAB="${LAB:-skload}"
@@ -431,7 +434,7 @@ for mix in mixes:
     print(f"{'rate':>6} | {'B p50':>6} {'p99':>6} {'p99.9':>6} | {'S p50':>6} {'p99':>6} {'p99.9':>6} | "
           f"{'+p50':>5} {'+p99':>6} | {'B ans/s':>8} {'S ans/s':>8} {'S/B':>5} | {'B lost':>6} "
           f"{'S lost':>6} | {'cpu/ans':>7} {'rb_full':>7} {'fsafe':>5} {'other':>5} | "
-          f"{'st p99':>6} {'hb max':>6} | {'B rcvq':>6} {'S rcvq':>6} | {'vlimit':>6} {'hold':>6}")
+          f"{'st p99':>6} {'hb max':>6} | {'B rcvq':>6} {'S rcvq':>6} | {'vlimit':>6} {'hold':>6} {'tcpU':>5}")
     for row in (r for r in rows if r["mix"] == mix):
         b, s = row["baseline"], row["skouterd"]
         other = sum(v for k, v in row["drops"].items()
@@ -446,14 +449,16 @@ for mix in mixes:
               f"{row['drops']['dns_answer_ringbuf_full']:7} {row['drops']['dns_answer_failsafe']:5} "
               f"{other:5} | {row['status_p99_ms']:6.1f} {hb if hb is not None else '-':>6} | "
               f"{b['rcvbuf_world'] + b['rcvbuf_node']:6} {s['rcvbuf_world'] + s['rcvbuf_node']:6} | "
-              f"{row['verify_over_limit']:6} {row['max_hold_us'] / 1000:6.1f}")
+              f"{row['verify_over_limit']:6} {row['max_hold_us'] / 1000:6.1f} "
+              f"{row['tcp_unmatched']:5}")
 print("\ncpu/ans: skouterd CPU µs per answer; rb_full, fsafe: dns_answer_ringbuf_full and "
       "dns_answer_failsafe over the run;\nother: over_quota, too_large, unsolicited and "
       "install_failed; st p99: GET /v1/status p99 (ms); hb max: largest heartbeat_age_ms seen;\n"
       "B/S rcvq: UDP datagrams dropped by full socket buffers (unbound's and dnsperf's, "
       "RcvbufErrors);\nvlimit: answers whose new addresses --verify-answers removed, "
       "--max-pending-lookups being under way (verify_over_limit);\nhold: longest time "
-      "skouterd held an answer (max_hold_us, ms)")
+      "skouterd held an answer (max_hold_us, ms);\ntcpU: answers over TCP matched to "
+      "no query on their connection (tcp_unmatched; delivered, nothing installed)")
 if os.path.exists(f"{out}/reruns.txt"):
     print("measured again after skouterd exited during the run:",
           " ".join(open(f"{out}/reruns.txt").read().split()))
