@@ -1,6 +1,7 @@
 #include "bpf/maps/allowed_ip_table.h"
 
 #include "bpf/maps/bpf_address.h"
+#include "common/datapath_clock.h"
 #include "common/keyed_hash.h"
 #include "resolver/dns_question.h"
 
@@ -94,8 +95,14 @@ AllowedIpTable::AllowedIpTable(AllowedIpMap addresses, LearnedNameMap names,
     const auto learned_name = findName(identity, name);
     const Handle linked = ip ? *ip : addIp(identity, address);
     learned_ips_[linked].installed = {.expiry_ns = expiry, .rule_id = rule, .port_set = port_set};
+    if (!ip) file(linked);
     link(linked, learned_name ? *learned_name : addName(identity, name));
   }
+  addresses_.forEach([&](const skouter_allowed_ip_key& key, const skouter_allowed_ip_value& value) {
+    if (value.expiry_ns != 0 && !findIp(key.identity, fromBpfAddr(key.ip))) {
+      unnamed_.emplace_back(key, value.expiry_ns);
+    }
+  });
   // A lower --max-names-per-ip than the last daemon's applies at once, to memory and
   // learned_names; the entries keep their ports until applyPolicy() rewrites them.
   std::vector<Handle> ips;
@@ -355,6 +362,7 @@ InstallResult AllowedIpTable::install(std::uint32_t identity,
     ++result.installed;
     const Handle linked = ip ? *ip : addIp(identity, address.ip);
     learned_ips_[linked].installed = value;
+    if (!ip) file(linked);
     link(linked, learned);
     if (const std::size_t trimmed = trimNames(linked); trimmed > 0) {
       result.names_evicted += trimmed;
@@ -418,22 +426,56 @@ std::set<std::uint32_t> AllowedIpTable::portSetsInUse() const {
   return in_use;
 }
 
+void AllowedIpTable::file(Handle ip) {
+  LearnedIp& learned = learned_ips_[ip];
+  if (learned.installed.expiry_ns == 0) return;
+  learned.filed_at = learned.installed.expiry_ns / kNanosPerSecond;
+  expiring_[learned.filed_at].push_back(ip);
+}
+
+void AllowedIpTable::remove(Handle ip) {
+  const LearnedIp& learned = learned_ips_[ip];
+  const auto key = keyOf(learned.identity, learned.ip);
+  addresses_.erase(key);
+  for (const Handle name : learned.names) {
+    LearnedName& learned_name = learned_names_[name];
+    names_.erase(nameKeyOf(key, learned_name.name));
+    std::erase(learned_name.ips, ip);
+    if (learned_name.ips.empty()) releaseName(name);
+    --pairs_;
+  }
+  releaseIp(ip);
+}
+
 std::size_t AllowedIpTable::removeExpired(std::uint64_t now_ns) {
   std::size_t removed = 0;
-  addresses_.forEach([&](const skouter_allowed_ip_key& key, const skouter_allowed_ip_value& value) {
-    if (value.expiry_ns == 0 || value.expiry_ns > now_ns || !addresses_.erase(key)) return;
-    ++removed;
-    const auto ip = findIp(key.identity, fromBpfAddr(key.ip));
-    if (!ip) return;
-    for (const Handle name : learned_ips_[*ip].names) {
-      LearnedName& learned = learned_names_[name];
-      names_.erase(nameKeyOf(key, learned.name));
-      std::erase(learned.ips, *ip);
-      if (learned.ips.empty()) releaseName(name);
-      --pairs_;
-    }
-    releaseIp(*ip);
+  std::erase_if(unnamed_, [&](const auto& entry) {
+    if (entry.second > now_ns) return false;
+    removed += addresses_.erase(entry.first) ? 1 : 0;
+    return true;
   });
+  const std::uint64_t now_s = now_ns / kNanosPerSecond;
+  std::vector<Handle> later_this_second;
+  while (!expiring_.empty() && expiring_.begin()->first <= now_s) {
+    const auto [second, filed] = std::move(*expiring_.begin());
+    expiring_.erase(expiring_.begin());
+    for (const Handle ip : filed) {
+      const LearnedIp& learned = learned_ips_[ip];
+      // Released, or its slot filed again since (given to another address).
+      if (learned.names.empty() || learned.filed_at != second) continue;
+      if (learned.installed.expiry_ns > now_ns) {
+        if (learned.installed.expiry_ns / kNanosPerSecond == second) {
+          later_this_second.push_back(ip);
+        } else {
+          file(ip);
+        }
+        continue;
+      }
+      remove(ip);
+      ++removed;
+    }
+  }
+  if (!later_this_second.empty()) expiring_[now_s] = std::move(later_this_second);
   return removed;
 }
 

@@ -85,7 +85,8 @@ class AllowedIpTable {
   std::set<std::uint32_t> portSetsInUse() const;
 
   // Removes entries whose expiry is at or before `now_ns`, with their names; a name
-  // left without an address is forgotten.
+  // left without an address is forgotten. The work is in proportion to the entries
+  // whose expiry came (never a walk of the map, however many it holds).
   std::size_t removeExpired(std::uint64_t now_ns);
 
   std::vector<AllowedIpEntry> entries() const;
@@ -123,6 +124,8 @@ class AllowedIpTable {
     // What allowed_ips holds for it, as this table last wrote or read it back (nothing
     // else writes the map): an answer that changes nothing then costs no syscall.
     skouter_allowed_ip_value installed{};
+    // The second of the boot clock under which expiring_ files it.
+    std::uint64_t filed_at = 0;
     // Neighbours in the identity's addresses, by when last seen in an answer.
     Handle older = kNoHandle;
     Handle newer = kNoHandle;
@@ -173,6 +176,11 @@ class AllowedIpTable {
   // Rewrites the entry of `ip` after its names or their verdicts changed; does nothing
   // when the address is gone.
   void refresh(Handle ip);
+  // Files `ip` under the second its entry expires (an entry that never expires is not
+  // filed).
+  void file(Handle ip);
+  // Removes the entry of `ip` and its names, in the maps and here.
+  void remove(Handle ip);
   // Drops the names of `ip` least recently seen for it beyond max_names_per_ip_;
   // returns how many. The entry keeps its ports until refresh().
   std::size_t trimNames(Handle ip);
@@ -191,6 +199,14 @@ class AllowedIpTable {
   SlotPool<LearnedIp> learned_ips_;
   HandleIndex ip_index_;  // by identity and address
   std::map<std::uint32_t, Recency> recency_;
+  // Each learned address filed under the second its entry expires, for removeExpired():
+  // when that second comes, an address whose expiry moved later since is filed again
+  // under its new one, so an answer that extends an entry costs nothing here. A filing
+  // whose slot went to another address since no longer matches its filed_at, and goes.
+  std::map<std::uint64_t, std::vector<Handle>> expiring_;
+  // Entries of allowed_ips no learned name holds, found at start (left by a daemon
+  // killed while it removed one), with their expiry: removeExpired() takes them too.
+  std::vector<std::pair<skouter_allowed_ip_key, std::uint64_t>> unnamed_;
   SlotPool<SharedVerdict> verdicts_;
   std::map<NameVerdict, Handle> verdict_index_;
   std::size_t pairs_ = 0;

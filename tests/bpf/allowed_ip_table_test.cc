@@ -337,6 +337,40 @@ TEST_F(AllowedIpTableTest, RemoveExpiredTakesTheAddressesAndTheirNames) {
   EXPECT_EQ(learnedNames().size(), 0u);
 }
 
+// The sweep goes by the expiry the entry has now, not the one it had when first
+// installed; an address removed and learned again is swept once, at its own expiry.
+TEST_F(AllowedIpTableTest, RemoveExpiredFollowsExtendedAndReusedEntries) {
+  AllowedIpTable allowed = table();
+  allowed.install(kHost, {in(kA, 10), in(kB, 10)}, "one.example", kRule);
+  allowed.install(kHost, {in(kA, 40)}, "one.example", kRule);
+  EXPECT_EQ(allowed.removeExpired(at(10)), 1u);
+  EXPECT_EQ(entriesOf(allowed), (std::vector<Entry>{
+                                    {kHost, kA.toString(), at(40), kRule, {"one.example"}},
+                                }));
+  // B comes back (in the slot B had) and outlives its first expiry.
+  allowed.install(kHost, {in(kB, 60)}, "two.example", kRule);
+  EXPECT_EQ(allowed.removeExpired(at(39)), 0u);
+  EXPECT_EQ(allowed.removeExpired(at(40)), 1u);
+  EXPECT_EQ(synTo(kA), Verdict::kDrop);
+  EXPECT_EQ(synTo(kB), Verdict::kPass);
+  EXPECT_EQ(allowed.removeExpired(at(60)), 1u);
+  EXPECT_EQ(allowed.size(), 0u);
+  EXPECT_EQ(walkedSize(), 0u);
+  EXPECT_EQ(learnedNames().size(), 0u);
+}
+
+// An entry no learned name holds (a daemon killed between removing a name and its
+// address) is found at start and still expires.
+TEST_F(AllowedIpTableTest, AnEntryWithoutANameFoundAtStartStillExpires) {
+  allowIp(kC, at(20));
+  AllowedIpTable allowed = table();
+  allowed.install(kHost, {in(kA, 30)}, "one.example", kRule);
+  EXPECT_EQ(allowed.removeExpired(at(19)), 0u);
+  EXPECT_EQ(allowed.removeExpired(at(20)), 1u);
+  EXPECT_EQ(synTo(kC), Verdict::kDrop);
+  EXPECT_EQ(synTo(kA), Verdict::kPass);
+}
+
 TEST_F(AllowedIpTableTest, ExpiredAddressesNoLongerCountAgainstTheLimit) {
   AllowedIpTable allowed = table(2);
   allowed.install(kHost, {in(kA, 10)}, "cdn.example", kRule);
