@@ -86,6 +86,8 @@ class Daemon {
   // Coalesces bursts of cluster or network changes into one applyAll after `delay`.
   void scheduleApply(std::chrono::milliseconds delay, const std::string& why);
   void waitForSighup();
+  // Removes expired learned addresses, a bounded number per turn of the loop.
+  void sweepExpired();
   void scheduleGarbageCollection();
   // With --kubernetes, before the cluster's policy was first applied: the pinned
   // state stands, and answers wait for the policy that will judge them.

@@ -99,8 +99,8 @@ AllowedIpTable::AllowedIpTable(AllowedIpMap addresses, LearnedNameMap names,
     link(linked, learned_name ? *learned_name : addName(identity, name));
   }
   addresses_.forEach([&](const skouter_allowed_ip_key& key, const skouter_allowed_ip_value& value) {
-    if (value.expiry_ns != 0 && !findIp(key.identity, fromBpfAddr(key.ip))) {
-      unnamed_.emplace_back(key, value.expiry_ns);
+    if (!findIp(key.identity, fromBpfAddr(key.ip))) {
+      unnamed_.emplace_back(key, value);
     }
   });
   // A lower --max-names-per-ip than the last daemon's applies at once, to memory and
@@ -336,6 +336,12 @@ InstallResult AllowedIpTable::install(std::uint32_t identity,
     if (existing && (existing->expiry_ns == 0 || existing->expiry_ns >= address.expiry_ns)) {
       value.expiry_ns = existing->expiry_ns;
     }
+    // An unnamed entry found at start is named from now on.
+    if (!ip && existing) {
+      std::erase_if(unnamed_, [&](const auto& entry) {
+        return std::memcmp(&entry.first, &key, sizeof(key)) == 0;
+      });
+    }
     // The name goes in first: an address whose names are unknown would outlive a
     // policy that no longer allows them.
     const bool named =
@@ -420,9 +426,8 @@ std::size_t AllowedIpTable::applyPolicy(std::uint32_t identity, const NamePolicy
 
 std::set<std::uint32_t> AllowedIpTable::portSetsInUse() const {
   std::set<std::uint32_t> in_use;
-  addresses_.forEach([&](const skouter_allowed_ip_key&, const skouter_allowed_ip_value& value) {
-    in_use.insert(value.port_set);
-  });
+  ip_index_.forEach([&](Handle ip) { in_use.insert(learned_ips_[ip].installed.port_set); });
+  for (const auto& [key, value] : unnamed_) in_use.insert(value.port_set);
   return in_use;
 }
 
@@ -447,19 +452,22 @@ void AllowedIpTable::remove(Handle ip) {
   releaseIp(ip);
 }
 
-std::size_t AllowedIpTable::removeExpired(std::uint64_t now_ns) {
+std::size_t AllowedIpTable::removeExpired(std::uint64_t now_ns, std::size_t limit) {
   std::size_t removed = 0;
   std::erase_if(unnamed_, [&](const auto& entry) {
-    if (entry.second > now_ns) return false;
+    if (entry.second.expiry_ns == 0 || entry.second.expiry_ns > now_ns) return false;
     removed += addresses_.erase(entry.first) ? 1 : 0;
     return true;
   });
   const std::uint64_t now_s = now_ns / kNanosPerSecond;
   std::vector<Handle> later_this_second;
-  while (!expiring_.empty() && expiring_.begin()->first <= now_s) {
-    const auto [second, filed] = std::move(*expiring_.begin());
-    expiring_.erase(expiring_.begin());
-    for (const Handle ip : filed) {
+  while (removed < limit && !expiring_.empty() && expiring_.begin()->first <= now_s) {
+    const std::uint64_t second = expiring_.begin()->first;
+    std::vector<Handle>& filed = expiring_.begin()->second;
+    // From the back, so that what the limit leaves stays filed.
+    while (removed < limit && !filed.empty()) {
+      const Handle ip = filed.back();
+      filed.pop_back();
       const LearnedIp& learned = learned_ips_[ip];
       // Released, or its slot filed again since (given to another address).
       if (learned.names.empty() || learned.filed_at != second) continue;
@@ -474,35 +482,30 @@ std::size_t AllowedIpTable::removeExpired(std::uint64_t now_ns) {
       remove(ip);
       ++removed;
     }
+    if (filed.empty()) expiring_.erase(expiring_.begin());
   }
-  if (!later_this_second.empty()) expiring_[now_s] = std::move(later_this_second);
+  if (!later_this_second.empty()) {
+    auto& filed = expiring_[now_s];
+    filed.insert(filed.end(), later_this_second.begin(), later_this_second.end());
+  }
   return removed;
 }
 
 std::vector<AllowedIpEntry> AllowedIpTable::entries() const {
-  std::map<std::vector<std::uint8_t>, std::vector<std::string>> names_by_key;
-  const auto bytesOf = [](const skouter_allowed_ip_key& key) {
-    const auto* begin = reinterpret_cast<const std::uint8_t*>(&key);
-    return std::vector<std::uint8_t>(begin, begin + sizeof(key));
-  };
-  names_.forEach([&](const skouter_learned_name_key& key, const skouter_learned_name_value& value) {
-    names_by_key[bytesOf(key.ip)].emplace_back(value.name, strnlen(value.name, sizeof(value.name)));
-  });
-
   std::vector<AllowedIpEntry> result;
-  addresses_.forEach([&](const skouter_allowed_ip_key& key, const skouter_allowed_ip_value& value) {
-    AllowedIpEntry entry;
-    entry.identity = key.identity;
-    entry.ip = fromBpfAddr(key.ip);
-    entry.expiry_ns = value.expiry_ns;
-    entry.rule = value.rule_id;
-    entry.ports = port_sets_.lookup(value.port_set);
-    if (auto found = names_by_key.find(bytesOf(key)); found != names_by_key.end()) {
-      entry.names = found->second;
-      std::sort(entry.names.begin(), entry.names.end());
-    }
-    result.push_back(std::move(entry));
+  result.reserve(size());
+  const auto add = [&](std::uint32_t identity, const IpAddress& ip,
+                       const skouter_allowed_ip_value& value) -> AllowedIpEntry& {
+    return result.emplace_back(AllowedIpEntry{identity, ip, value.expiry_ns, value.rule_id,
+                                              port_sets_.lookup(value.port_set), {}});
+  };
+  ip_index_.forEach([&](Handle ip) {
+    const LearnedIp& learned = learned_ips_[ip];
+    AllowedIpEntry& entry = add(learned.identity, learned.ip, learned.installed);
+    for (const Handle name : learned.names) entry.names.push_back(learned_names_[name].name);
+    std::sort(entry.names.begin(), entry.names.end());
   });
+  for (const auto& [key, value] : unnamed_) add(key.identity, fromBpfAddr(key.ip), value);
   return result;
 }
 

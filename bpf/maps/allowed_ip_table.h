@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -84,10 +85,12 @@ class AllowedIpTable {
   // The port_sets ids the entries refer to.
   std::set<std::uint32_t> portSetsInUse() const;
 
-  // Removes entries whose expiry is at or before `now_ns`, with their names; a name
-  // left without an address is forgotten. The work is in proportion to the entries
-  // whose expiry came (never a walk of the map, however many it holds).
-  std::size_t removeExpired(std::uint64_t now_ns);
+  // Removes entries whose expiry is at or before `now_ns`, with their names, `limit`
+  // of them at most (so that a caller on the event loop can let answers through in
+  // between); a name left without an address is forgotten. The work is in proportion
+  // to the entries whose expiry came, never a walk of the map. Returns how many went.
+  std::size_t removeExpired(std::uint64_t now_ns,
+                            std::size_t limit = std::numeric_limits<std::size_t>::max());
 
   std::vector<AllowedIpEntry> entries() const;
   // The entry of one address, read from the maps; nullopt when it has none.
@@ -205,8 +208,9 @@ class AllowedIpTable {
   // whose slot went to another address since no longer matches its filed_at, and goes.
   std::map<std::uint64_t, std::vector<Handle>> expiring_;
   // Entries of allowed_ips no learned name holds, found at start (left by a daemon
-  // killed while it removed one), with their expiry: removeExpired() takes them too.
-  std::vector<std::pair<skouter_allowed_ip_key, std::uint64_t>> unnamed_;
+  // killed while it removed one, or from an older layout): listed, and removed when
+  // they expire, like the others.
+  std::vector<std::pair<skouter_allowed_ip_key, skouter_allowed_ip_value>> unnamed_;
   SlotPool<SharedVerdict> verdicts_;
   std::map<NameVerdict, Handle> verdict_index_;
   std::size_t pairs_ = 0;

@@ -360,15 +360,38 @@ TEST_F(AllowedIpTableTest, RemoveExpiredFollowsExtendedAndReusedEntries) {
 }
 
 // An entry no learned name holds (a daemon killed between removing a name and its
-// address) is found at start and still expires.
+// address) is found at start, listed, and still expires; one an answer names again
+// is the table's like any other.
 TEST_F(AllowedIpTableTest, AnEntryWithoutANameFoundAtStartStillExpires) {
   allowIp(kC, at(20));
+  allowIp(kD, at(20));
   AllowedIpTable allowed = table();
-  allowed.install(kHost, {in(kA, 30)}, "one.example", kRule);
+  allowed.install(kHost, {in(kA, 30), in(kD, 10)}, "one.example", kRule);
+  EXPECT_EQ(entriesOf(allowed), (std::vector<Entry>{
+                                    {kHost, kA.toString(), at(30), kRule, {"one.example"}},
+                                    {kHost, kC.toString(), at(20), 0, {}},
+                                    {kHost, kD.toString(), at(20), kRule, {"one.example"}},
+                                }));
   EXPECT_EQ(allowed.removeExpired(at(19)), 0u);
-  EXPECT_EQ(allowed.removeExpired(at(20)), 1u);
+  EXPECT_EQ(allowed.removeExpired(at(20)), 2u);
   EXPECT_EQ(synTo(kC), Verdict::kDrop);
+  EXPECT_EQ(synTo(kD), Verdict::kDrop);
   EXPECT_EQ(synTo(kA), Verdict::kPass);
+  EXPECT_EQ(learnedNames().size(), 1u);
+}
+
+// A caller on the event loop removes a few at a time; what is left goes next time.
+TEST_F(AllowedIpTableTest, RemoveExpiredStopsAtItsLimitAndCarriesOn) {
+  AllowedIpTable allowed = table();
+  allowed.install(kHost, {in(kA, 10), in(kB, 10), in(kC, 10)}, "one.example", kRule);
+  allowed.install(kHost, {in(kD, 11)}, "two.example", kRule);
+  EXPECT_EQ(allowed.removeExpired(at(20), 2), 2u);
+  EXPECT_EQ(allowed.size(), 2u);
+  EXPECT_EQ(allowed.removeExpired(at(20), 2), 2u);
+  EXPECT_EQ(allowed.removeExpired(at(20), 2), 0u);
+  EXPECT_EQ(allowed.size(), 0u);
+  EXPECT_EQ(walkedSize(), 0u);
+  EXPECT_EQ(learnedNames().size(), 0u);
 }
 
 TEST_F(AllowedIpTableTest, ExpiredAddressesNoLongerCountAgainstTheLimit) {
