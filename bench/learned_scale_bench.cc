@@ -103,8 +103,8 @@ int main(int argc, char** argv) {
   skouter::maps::PortSetTable port_sets(fixture.datapath().portSets());
   const double rss_before = rssMiB();
   auto table = std::make_unique<AllowedIpTable>(fixture.datapath().allowedIps(),
-                                                fixture.datapath().learnedNames(), port_sets,
-                                                1000, 64, 8192);
+                                                fixture.datapath().learnedNames(), port_sets, 1000,
+                                                64, 8192);
   const std::uint64_t now = skouter::datapathNowNs();
   // A tenth expire in 60 s, the rest in an hour.
   const auto expiryOf = [&](std::uint32_t k) {
@@ -117,8 +117,8 @@ int main(int argc, char** argv) {
         const std::uint32_t k = w * per_workload + i;
         const std::vector<LearnedAddress> addresses{
             {.ip = addressOf(k), .ttl_s = 300, .expiry_ns = expiryOf(k)}};
-        failed += into.install(kFirstIdentity + w, addresses, "n" + std::to_string(k) + ".scale.test",
-                               kRule)
+        failed += into.install(kFirstIdentity + w, addresses,
+                               "n" + std::to_string(k) + ".scale.test", kRule)
                       .failed;
       }
     }
@@ -151,8 +151,7 @@ int main(int argc, char** argv) {
 
   start = Clock::now();
   std::size_t removed = table->removeExpired(now + kNanosPerSecond);
-  std::printf("sweep, none due  %zu removed in %.3f ms\n", removed,
-              secondsSince(start) * 1e3);
+  std::printf("sweep, none due  %zu removed in %.3f ms\n", removed, secondsSince(start) * 1e3);
   // As the daemon sweeps: 128 at most per turn of its loop.
   double sweep_s = 0;
   double longest_turn_s = 0;
@@ -166,10 +165,11 @@ int main(int argc, char** argv) {
     sweep_s += turn_s;
     longest_turn_s = std::max(longest_turn_s, turn_s);
   }
-  std::printf("sweep, 1/10 due  %zu removed in %.0f ms (%.2f us each), %zu turns of 128 at "
-              "most, the longest %.2f ms\n",
-              removed, sweep_s * 1e3, sweep_s * 1e6 / std::max<std::size_t>(removed, 1), turns,
-              longest_turn_s * 1e3);
+  std::printf(
+      "sweep, 1/10 due  %zu removed in %.0f ms (%.2f us each), %zu turns of 128 at "
+      "most, the longest %.2f ms\n",
+      removed, sweep_s * 1e3, sweep_s * 1e6 / std::max<std::size_t>(removed, 1), turns,
+      longest_turn_s * 1e3);
 
   const double rss_listing = rssMiB();
   start = Clock::now();

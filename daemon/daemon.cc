@@ -1,9 +1,9 @@
 #include "daemon/daemon.h"
 
-#include <boost/asio/post.hpp>
 #include <net/if.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
+#include <boost/asio/post.hpp>
 
 #include <algorithm>
 #include <cstring>

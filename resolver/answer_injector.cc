@@ -60,39 +60,94 @@ AnswerInjector::~AnswerInjector() {
   close(packet_socket_);
 }
 
-std::string AnswerInjector::deliverToHost(std::span<const std::uint8_t> ip_packet,
-                                          const IpAddress& client) {
-  ssize_t sent;
+OutgoingAnswer AnswerInjector::toHost(std::span<const std::uint8_t> ip_packet,
+                                      const IpAddress& client) const {
+  OutgoingAnswer answer;
+  answer.bytes.assign(ip_packet.begin(), ip_packet.end());
   if (client.family == IpFamily::kV4) {
-    sockaddr_in destination{};
+    auto& destination = reinterpret_cast<sockaddr_in&>(answer.destination);
     destination.sin_family = AF_INET;
     std::memcpy(&destination.sin_addr, client.bytes.data(), 4);
-    sent = sendto(ipv4_socket_, ip_packet.data(), ip_packet.size(), 0,
-                  reinterpret_cast<const sockaddr*>(&destination), sizeof(destination));
+    answer.destination_length = sizeof(sockaddr_in);
+    answer.socket = ipv4_socket_;
   } else {
-    sockaddr_in6 destination{};
+    auto& destination = reinterpret_cast<sockaddr_in6&>(answer.destination);
     destination.sin6_family = AF_INET6;
     std::memcpy(&destination.sin6_addr, client.bytes.data(), 16);
-    sent = sendto(ipv6_socket_, ip_packet.data(), ip_packet.size(), 0,
-                  reinterpret_cast<const sockaddr*>(&destination), sizeof(destination));
+    answer.destination_length = sizeof(sockaddr_in6);
+    answer.socket = ipv6_socket_;
   }
-  if (sent < 0) return std::strerror(errno);
-  if (static_cast<std::size_t>(sent) != ip_packet.size()) return "short write";
-  return {};
+  return answer;
 }
 
-std::string AnswerInjector::deliverToInterface(std::span<const std::uint8_t> frame, int ifindex) {
-  if (frame.size() <= kEthernetHeader) return "the frame is shorter than an Ethernet header";
-  sockaddr_ll destination{};
+std::optional<OutgoingAnswer> AnswerInjector::toInterface(std::vector<std::uint8_t> frame,
+                                                          int ifindex, std::string& failure) const {
+  if (frame.size() <= kEthernetHeader) {
+    failure = "the frame is shorter than an Ethernet header";
+    return std::nullopt;
+  }
+  OutgoingAnswer answer;
+  answer.bytes = std::move(frame);
+  answer.socket = packet_socket_;
+  auto& destination = reinterpret_cast<sockaddr_ll&>(answer.destination);
   destination.sll_family = AF_PACKET;
   destination.sll_ifindex = ifindex;
   // The EtherType as the frame carries it (network order), for skb->protocol.
-  std::memcpy(&destination.sll_protocol, &frame[12], sizeof(destination.sll_protocol));
-  const ssize_t sent = sendto(packet_socket_, frame.data(), frame.size(), 0,
-                              reinterpret_cast<const sockaddr*>(&destination), sizeof(destination));
-  if (sent < 0) return std::strerror(errno);
-  if (static_cast<std::size_t>(sent) != frame.size()) return "short write";
-  return {};
+  std::memcpy(&destination.sll_protocol, &answer.bytes[12], sizeof(destination.sll_protocol));
+  answer.destination_length = sizeof(sockaddr_ll);
+  return answer;
+}
+
+void AnswerInjector::send(std::span<OutgoingAnswer> answers) const {
+  std::vector<iovec> buffers(answers.size());
+  std::vector<mmsghdr> messages(answers.size());
+  for (std::size_t i = 0; i < answers.size(); ++i) {
+    buffers[i] = {answers[i].bytes.data(), answers[i].bytes.size()};
+    messages[i].msg_hdr = {.msg_name = &answers[i].destination,
+                           .msg_namelen = answers[i].destination_length,
+                           .msg_iov = &buffers[i],
+                           .msg_iovlen = 1,
+                           .msg_control = nullptr,
+                           .msg_controllen = 0,
+                           .msg_flags = 0};
+  }
+  std::size_t next = 0;
+  while (next < answers.size()) {
+    std::size_t run = next + 1;
+    while (run < answers.size() && answers[run].socket == answers[next].socket) ++run;
+    const int sent =
+        sendmmsg(answers[next].socket, &messages[next], static_cast<unsigned>(run - next), 0);
+    if (sent <= 0) {
+      // The first of the run failed (sendmmsg reports an error only then): the rest
+      // are tried again after it.
+      answers[next].failure = std::strerror(sent < 0 ? errno : EIO);
+      ++next;
+      continue;
+    }
+    for (int i = 0; i < sent; ++i) {
+      if (messages[next + i].msg_len != answers[next + i].bytes.size()) {
+        answers[next + i].failure = "short write";
+      }
+    }
+    next += static_cast<std::size_t>(sent);
+  }
+}
+
+std::string AnswerInjector::deliverToHost(std::span<const std::uint8_t> ip_packet,
+                                          const IpAddress& client) {
+  OutgoingAnswer answer = toHost(ip_packet, client);
+  send({&answer, 1});
+  return answer.failure;
+}
+
+std::string AnswerInjector::deliverToInterface(std::span<const std::uint8_t> frame, int ifindex) {
+  std::string failure;
+  auto answer = toInterface({frame.begin(), frame.end()}, ifindex, failure);
+  if (answer) {
+    send({&*answer, 1});
+    failure = answer->failure;
+  }
+  return failure;
 }
 
 std::optional<std::size_t> AnswerInjector::mtuOf(int ifindex) const {

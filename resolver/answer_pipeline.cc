@@ -120,11 +120,18 @@ AnswerPipeline::AnswerPipeline(boost::asio::io_context& io, int ring_fd,
       observed_(observed),
       limits_(limits),
       tcp_streams_(limits.tcp),
-      ring_(io, ring_fd, "answers", [this](std::span<const std::uint8_t> record) {
-        // Here, before the reader moves past the record (see AnswerRingQuota::consumed).
-        if (ring_quota_) ring_quota_->consumed(record);
-        handleRecord(record);
-      }) {}
+      ring_(
+          io, ring_fd, "answers",
+          [this](std::span<const std::uint8_t> record) {
+            // Here, before the reader moves past the record (see AnswerRingQuota::consumed).
+            if (ring_quota_) ring_quota_->consumed(record);
+            reading_ring_ = true;
+            handleRecord(record);
+          },
+          [this] {
+            sendOutbox();
+            reading_ring_ = false;
+          }) {}
 
 AnswerPipeline::~AnswerPipeline() = default;
 
@@ -264,24 +271,47 @@ void AnswerPipeline::deliver(std::span<const std::uint8_t> ip_packet, const IpAd
                              const skouter_answer_header& header,
                              std::span<const std::uint8_t> link_header) {
   std::string failure;
+  std::optional<OutgoingAnswer> answer;
   if (header.destination == SKOUTER_ANSWER_TO_POD) {
     // Ethernet has no length field for IP: a rewritten packet of another length keeps
     // the header as it was.
     std::vector<std::uint8_t> frame(link_header.begin(), link_header.end());
     frame.insert(frame.end(), ip_packet.begin(), ip_packet.end());
-    failure = injector_.deliverToInterface(frame, static_cast<int>(header.ifindex));
+    answer = injector_.toInterface(std::move(frame), static_cast<int>(header.ifindex), failure);
   } else {
-    failure = injector_.deliverToHost(ip_packet, client);
+    answer = injector_.toHost(ip_packet, client);
   }
-  if (!failure.empty()) {
-    ++stats_.inject_failed;
-    trouble_log_.log(datapathNowNs(), spdlog::level::warn, "cannot re-inject the answer to {}: {}",
-                     client.toString(), failure);
+  if (!answer) {
+    countInjectFailure(client, failure);
     return;
   }
-  const std::uint64_t held_ns = elapsedSince(header.received_ns, datapathNowNs());
-  stats_.max_hold_ns = std::max(stats_.max_hold_ns, held_ns);
-  hold_times_.observe(static_cast<double>(held_ns) / 1e9);
+  outbox_.push_back(std::move(*answer));
+  outbox_held_.push_back({client, header.received_ns});
+  if (!reading_ring_ || outbox_.size() >= kAnswersPerSend) sendOutbox();
+}
+
+void AnswerPipeline::sendOutbox() {
+  if (outbox_.empty()) return;
+  injector_.send(outbox_);
+  const std::uint64_t now = datapathNowNs();
+  for (std::size_t i = 0; i < outbox_.size(); ++i) {
+    const auto& [client, received_ns] = outbox_held_[i];
+    if (!outbox_[i].failure.empty()) {
+      countInjectFailure(client, outbox_[i].failure);
+      continue;
+    }
+    const std::uint64_t held_ns = elapsedSince(received_ns, now);
+    stats_.max_hold_ns = std::max(stats_.max_hold_ns, held_ns);
+    hold_times_.observe(static_cast<double>(held_ns) / 1e9);
+  }
+  outbox_.clear();
+  outbox_held_.clear();
+}
+
+void AnswerPipeline::countInjectFailure(const IpAddress& client, const std::string& failure) {
+  ++stats_.inject_failed;
+  trouble_log_.log(datapathNowNs(), spdlog::level::warn, "cannot re-inject the answer to {}: {}",
+                   client.toString(), failure);
 }
 
 void AnswerPipeline::deliverSegment(const HeldSegment& segment, const skouter_answer_header& header,

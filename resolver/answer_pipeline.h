@@ -208,9 +208,14 @@ class AnswerPipeline {
                         const AnswerDecision& decision);
   // To a client on this host (SKOUTER_ANSWER_TO_HOST) the IP packet alone; to a
   // pod (SKOUTER_ANSWER_TO_POD) `link_header`, the frame's own bytes before the IP
-  // header, then the IP packet, out of the interface pod_egress held it on.
+  // header, then the IP packet, out of the interface pod_egress held it on. While a
+  // turn of the ring is read, the answer waits in the outbox, sent with the others at
+  // the end of the turn or when kAnswersPerSend are ready; otherwise it goes at once.
   void deliver(std::span<const std::uint8_t> ip_packet, const IpAddress& client,
                const skouter_answer_header& header, std::span<const std::uint8_t> link_header);
+  // Sends what deliver() queued.
+  void sendOutbox();
+  void countInjectFailure(const IpAddress& client, const std::string& failure);
   // As deliver; a segment larger than the pod interface's MTU (merged by GRO or TSO
   // before pod_egress held it) goes as several.
   void deliverSegment(const HeldSegment& segment, const skouter_answer_header& header,
@@ -249,9 +254,19 @@ class AnswerPipeline {
   RateLimitedLog decision_log_;
   // What a bound forgot or dropped.
   RateLimitedLog limit_log_;
+  // Answers ready to send, with their client and when the datapath held them. One
+  // sendmmsg for many: the daemon makes one system call, and is woken and preempted
+  // by the clients it wakes once, not once per answer.
+  std::vector<OutgoingAnswer> outbox_;
+  std::vector<std::pair<IpAddress, std::uint64_t>> outbox_held_;
+  bool reading_ring_ = false;
   // Last: its callback uses everything above.
   RingBufferReader ring_;
 };
+
+// Answers sent with one system call at most: the first of them waits for the others to
+// be judged (a few microseconds each).
+inline constexpr std::size_t kAnswersPerSend = 32;
 
 // Beyond this many, or this many bytes (the answers ring's size), answers are judged at
 // once rather than wait.

@@ -10,8 +10,9 @@
 namespace skouter::resolver {
 
 RingBufferReader::RingBufferReader(boost::asio::io_context& io, int ring_fd,
-                                   const std::string& what, Handler handler)
-    : handler_(std::move(handler)), readiness_(io) {
+                                   const std::string& what, Handler handler,
+                                   std::function<void()> after_turn)
+    : handler_(std::move(handler)), after_turn_(std::move(after_turn)), readiness_(io) {
   ring_ = ring_buffer__new(ring_fd, &RingBufferReader::onRecord, this, nullptr);
   if (!ring_) {
     throw std::runtime_error("cannot open the " + what + " ring buffer: " + std::strerror(errno));
@@ -30,6 +31,7 @@ void RingBufferReader::start() { waitForRecords(); }
 void RingBufferReader::consume() {
   handled_this_turn_ = 0;
   ring_buffer__consume(ring_);
+  if (after_turn_) after_turn_();
 }
 
 void RingBufferReader::waitForRecords() {

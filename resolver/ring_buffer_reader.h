@@ -18,10 +18,11 @@ class RingBufferReader {
  public:
   using Handler = std::function<void(std::span<const std::uint8_t> record)>;
 
-  // `what` names the ring in errors. Throws std::runtime_error when libbpf cannot
-  // open it.
+  // `what` names the ring in errors; `after_turn` (may be empty) is called once the
+  // records of a turn are handled. Throws std::runtime_error when libbpf cannot open
+  // the ring.
   RingBufferReader(boost::asio::io_context& io, int ring_fd, const std::string& what,
-                   Handler handler);
+                   Handler handler, std::function<void()> after_turn = {});
   ~RingBufferReader();
   RingBufferReader(const RingBufferReader&) = delete;
   RingBufferReader& operator=(const RingBufferReader&) = delete;
@@ -40,6 +41,7 @@ class RingBufferReader {
   void consume();
 
   Handler handler_;
+  std::function<void()> after_turn_;
   std::size_t handled_this_turn_ = 0;
   ring_buffer* ring_ = nullptr;
   boost::asio::posix::stream_descriptor readiness_;

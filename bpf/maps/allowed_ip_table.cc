@@ -77,8 +77,8 @@ AllowedIpTable::AllowedIpTable(AllowedIpMap addresses, LearnedNameMap names,
     const std::string_view stored(value.name, strnlen(value.name, sizeof(value.name)));
     std::string name = resolver::printableName(stored);
     if (name != stored) stored_raw.emplace_back(key, name);
-    learned.emplace_back(entry->expiry_ns, key.ip.identity, fromBpfAddr(key.ip.ip),
-                         std::move(name), entry->rule_id, entry->port_set);
+    learned.emplace_back(entry->expiry_ns, key.ip.identity, fromBpfAddr(key.ip.ip), std::move(name),
+                         entry->rule_id, entry->port_set);
   });
   // Names an older daemon stored raw are kept under the name as it shows now.
   for (const auto& [key, name] : stored_raw) {
@@ -336,12 +336,6 @@ InstallResult AllowedIpTable::install(std::uint32_t identity,
     if (existing && (existing->expiry_ns == 0 || existing->expiry_ns >= address.expiry_ns)) {
       value.expiry_ns = existing->expiry_ns;
     }
-    // An unnamed entry found at start is named from now on.
-    if (!ip && existing) {
-      std::erase_if(unnamed_, [&](const auto& entry) {
-        return std::memcmp(&entry.first, &key, sizeof(key)) == 0;
-      });
-    }
     // The name goes in first: an address whose names are unknown would outlive a
     // policy that no longer allows them.
     const bool named =
@@ -366,6 +360,12 @@ InstallResult AllowedIpTable::install(std::uint32_t identity,
       continue;
     }
     ++result.installed;
+    // An unnamed entry found at start is named from now on.
+    if (!ip && existing) {
+      std::erase_if(unnamed_, [&](const auto& entry) {
+        return std::memcmp(&entry.first, &key, sizeof(key)) == 0;
+      });
+    }
     const Handle linked = ip ? *ip : addIp(identity, address.ip);
     learned_ips_[linked].installed = value;
     if (!ip) file(linked);
@@ -496,8 +496,8 @@ std::vector<AllowedIpEntry> AllowedIpTable::entries() const {
   result.reserve(size());
   const auto add = [&](std::uint32_t identity, const IpAddress& ip,
                        const skouter_allowed_ip_value& value) -> AllowedIpEntry& {
-    return result.emplace_back(AllowedIpEntry{identity, ip, value.expiry_ns, value.rule_id,
-                                              port_sets_.lookup(value.port_set), {}});
+    return result.emplace_back(AllowedIpEntry{
+        identity, ip, value.expiry_ns, value.rule_id, port_sets_.lookup(value.port_set), {}});
   };
   ip_index_.forEach([&](Handle ip) {
     const LearnedIp& learned = learned_ips_[ip];
