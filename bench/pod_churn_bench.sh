@@ -8,7 +8,7 @@
 # addresses only), with the API server double (tests/e2e/lab/kube_api_double.py) as
 # its cluster, for each N in PODS:
 #   - N pods on real veths (lab.sh pod-add), all in namespace shop, labelled app=gK
-#     (K = pod % EGRESSES; needs jq), plus SLOTS more pod namespaces whose Pod objects come and
+#     (K = pod % EGRESSES), plus SLOTS more pod namespaces whose Pod objects come and
 #     go during the churn (their veths stay: the CNI's work is not skouterd's);
 #   - EGRESSES Egresses, gK selecting app=gK, RULES rules each, rule 0 (a domain) the
 #     same in all of them, the others their own names;
@@ -28,8 +28,9 @@
 # Prints one row per N.
 #
 # Environment: PODS ("10 110"), RULES (4), EGRESSES (5), SLOTS (10), RATE (10),
-# WINDOW (20 s), LATENCY (10), LAB (skchurn), OUT. Needs root, strace, openssl, python3
-# with PyYAML. Creating 110 pod namespaces takes the lab a minute or so.
+# WINDOW (20 s), LATENCY (10), LAB (skchurn), OUT, PERF (set: one more churn window
+# under `perf record -g`, $OUT/perf-N.data). Needs root, strace, openssl, python3
+# with PyYAML, jq; perf for PERF. 120 pod namespaces take the lab some 10 s.
 set -euo pipefail
 
 PODS="${PODS:-10 110}"
@@ -67,7 +68,13 @@ echo "pod_churn_bench: output in $OUT" >&2
 DAEMON_PID=""
 DOUBLE_PID=""
 STRACE_PID=""
+PERF_PID=""
 stop_daemon() {
+  if [[ -n "$PERF_PID" ]] && kill -0 "$PERF_PID" 2>/dev/null; then
+    kill -INT "$PERF_PID" 2>/dev/null || true
+    wait "$PERF_PID" 2>/dev/null || true
+  fi
+  PERF_PID=""
   if [[ -n "$STRACE_PID" ]] && kill -0 "$STRACE_PID" 2>/dev/null; then
     kill -INT "$STRACE_PID" 2>/dev/null || true
     wait "$STRACE_PID" 2>/dev/null || true
@@ -416,6 +423,19 @@ for N in $PODS; do
   churn_bpf=$(bpf_calls "$OUT/strace-churn-$N.txt")
   churn_bpf=${churn_bpf:-0}
 
+  # With PERF=1, a third churn window under perf record (call graphs from DWARF).
+  if [[ -n "${PERF:-}" ]]; then
+    perf record -F 999 --call-graph dwarf,16384 -p "$DAEMON_PID" -o "$OUT/perf-$N.data" \
+      >"$OUT/perf-$N.log" 2>&1 &
+    PERF_PID=$!
+    sleep 1
+    churn "$CHANGES"
+    sleep 1
+    kill -INT "$PERF_PID"
+    wait "$PERF_PID" 2>/dev/null || true
+    PERF_PID=""
+  fi
+
   # Latency of adds, one at a time, into a slot without an object.
   : >"$OUT/add-ms-$N.txt"
   for ((k = 0; k < LATENCY; k++)); do
@@ -431,7 +451,11 @@ for N in $PODS; do
     done
     echo $(((${EPOCHREALTIME/./} - t0) / 1000)) >>"$OUT/add-ms-$N.txt"
     rm -f "$OBJECTS/pod-c$slot.yaml"
-    while has_pod "slot-$slot"; do sleep 0.01; done
+    t0=${EPOCHREALTIME/./}
+    while has_pod "slot-$slot"; do
+      (((${EPOCHREALTIME/./} - t0) < 20000000)) || die "pod c$slot still policed 20 s after its removal"
+      sleep 0.01
+    done
   done
   ctl status -o json >"$OUT/status-$N.json"
 
