@@ -431,7 +431,7 @@ for N in $PODS; do
     sleep 1
     churn "$CHANGES"
     sleep 1
-    kill -INT "$PERF_PID"
+    kill -INT "$PERF_PID" 2>/dev/null || true
     wait "$PERF_PID" 2>/dev/null || true
     PERF_PID=""
   fi
