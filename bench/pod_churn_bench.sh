@@ -19,8 +19,9 @@
 #     Pod object written), relabel a pod (app=gK -> app=gK+1: another Egress applies),
 #     delete a pod (a slot's object removed). CPU time from /proc/PID/task/*/schedstat
 #     (every thread's run time, in ns);
-#   - the same churn again under `strace -c -f -e trace=bpf` for the bpf() calls (strace
-#     slows the daemon: this window's CPU time is not used);
+#   - the same churn again under `strace -f -e trace=bpf` for the bpf() calls (strace
+#     slows the daemon: this window's CPU time is not used), $OUT/bpf-by-map-N.txt
+#     their breakdown per change by command and map;
 #   - LATENCY pod adds one at a time: milliseconds from the Pod object written to the
 #     pod in `skouterctl status` with its interface and no problem (includes the
 #     double's --poll-interval, 20 ms here).
@@ -333,6 +334,28 @@ churn() {
   done
 }
 
+# by_map FILE CHANGES: the bpf() calls of an strace log per command and map, per change
+# (maps named from skouterd's descriptors: run while it does).
+by_map() {
+  local fd id names=()
+  while read -r fd; do
+    id=$(awk '/^map_id:/ { print $2 }' "/proc/$DAEMON_PID/fdinfo/$fd" 2>/dev/null || true)
+    [[ -z "$id" ]] || names+=("$fd=$(bpftool map show id "$id" -j 2>/dev/null | jq -r .name)")
+  done < <(grep -o 'map_fd=[0-9]*' "$1" | sort -u | cut -d= -f2)
+  python3 - "$1" "$2" "${names[@]}" <<'PY'
+import collections, re, sys
+path, changes, names = sys.argv[1], int(sys.argv[2]), dict(a.split("=", 1) for a in sys.argv[3:])
+counts = collections.Counter()
+for line in open(path):
+    call = re.search(r"bpf\((BPF_[A-Z_]+)", line)
+    if call:
+        fd = re.search(r"map_fd=(\d+)", line)
+        counts[(call.group(1), names.get(fd.group(1), "fd " + fd.group(1)) if fd else "-")] += 1
+for (command, name), count in counts.most_common(12):
+    print(f"{count / changes:8.1f}  {command:24} {name}")
+PY
+}
+
 # bpf_calls FILE: the bpf() call count in an strace -c summary.
 bpf_calls() {
   awk '$NF == "bpf" { print $4 }' "$1" | head -1
@@ -411,8 +434,8 @@ for N in $PODS; do
   sleep 1 # the last change applied
   c1=$(cpu_ns)
   churn_ns=$((c1 - c0))
-  # Churn window under strace, bpf() calls.
-  strace -c -f -e trace=bpf -p "$DAEMON_PID" -o "$OUT/strace-churn-$N.txt" 2>/dev/null &
+  # Churn window under strace, bpf() calls, every one (for the breakdown by map).
+  strace -f -qq -e trace=bpf -p "$DAEMON_PID" -o "$OUT/strace-churn-$N.txt" 2>/dev/null &
   STRACE_PID=$!
   sleep 1
   churn "$CHANGES"
@@ -420,8 +443,9 @@ for N in $PODS; do
   kill -INT "$STRACE_PID"
   wait "$STRACE_PID" 2>/dev/null || true
   STRACE_PID=""
-  churn_bpf=$(bpf_calls "$OUT/strace-churn-$N.txt")
+  churn_bpf=$(grep -c 'bpf(BPF_' "$OUT/strace-churn-$N.txt" || true)
   churn_bpf=${churn_bpf:-0}
+  by_map "$OUT/strace-churn-$N.txt" "$CHANGES" >"$OUT/bpf-by-map-$N.txt"
 
   # With PERF=1, a third churn window under perf record (call graphs from DWARF).
   if [[ -n "${PERF:-}" ]]; then
@@ -475,5 +499,8 @@ print(f"{n:<5} {rules:<6} {egresses:<8} {changes:9} {idle_rate / 1e6:8.2f}ms "
       f"{statistics.median(adds):6.0f}/{max(adds)}")
 EOF
   tail -1 "$OUT/table.txt" >&2
+  echo "bpf() calls per change at N=$N, by command and map (before the idle rate is taken off):" \
+    >>"$OUT/by-map.txt"
+  cat "$OUT/bpf-by-map-$N.txt" >>"$OUT/by-map.txt"
 done
-cat "$OUT/table.txt"
+cat "$OUT/table.txt" "$OUT/by-map.txt"
