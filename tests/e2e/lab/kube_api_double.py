@@ -409,7 +409,8 @@ class ObjectFiles:
             try:
                 with open(os.path.join(self.directory, name), "rb") as file:
                     content = file.read()
-            except OSError:  # removed since the listing: gone
+            except OSError:  # removed since the listing: gone (a change, as if unlisted)
+                changed = True
                 continue
             cached_content, objects = self.files.get(name, (None, {}))
             if content != cached_content:

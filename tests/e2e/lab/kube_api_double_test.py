@@ -493,5 +493,31 @@ class WatchTest(DoubleTest):
         self.assertIsNone(watch.next())
 
 
+class ObjectFilesTest(unittest.TestCase):
+    """The directory scan itself, in-process: races no running double can be timed into."""
+
+    def test_file_removed_between_listing_and_reading_is_a_deletion(self):
+        sys.path.insert(0, os.path.dirname(DOUBLE))
+        try:
+            import kube_api_double
+        finally:
+            sys.path.pop(0)
+        with tempfile.TemporaryDirectory() as directory:
+            for name in ("a.yaml", "b.yaml"):
+                with open(os.path.join(directory, name), "w") as file:
+                    file.write(PODS)
+            files = kube_api_double.ObjectFiles(directory)
+            self.assertIsNotNone(files.scan())
+            listed = sorted(os.listdir(directory))
+            os.remove(os.path.join(directory, "b.yaml"))
+            real_listdir = kube_api_double.os.listdir
+            kube_api_double.os.listdir = lambda _: listed  # listed before the removal
+            try:
+                self.assertIsNotNone(files.scan(), "the removal must count as a change")
+            finally:
+                kube_api_double.os.listdir = real_listdir
+            self.assertIsNone(files.scan())
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
