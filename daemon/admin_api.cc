@@ -42,7 +42,7 @@ HttpResponse jsonResponse(const HttpRequest& request, http::status status,
 }
 
 AdminReply jsonReply(const HttpRequest& request, http::status status, const std::string& body) {
-  return {jsonResponse(request, status, body), nullptr};
+  return {jsonResponse(request, status, body), nullptr, {}};
 }
 
 AdminReply badRequest(const HttpRequest& request, const std::string& error,

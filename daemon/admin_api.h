@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,11 +19,17 @@ namespace skouter::daemon {
 using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
 using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
 
-// The answer to one request: a response, or (with `stream` set) an endless chunked
-// response of newline-delimited JSON fed by the subscription.
+// The next piece of a body made as it is sent; nullopt after the last.
+using BodyPiece = std::function<std::optional<std::string>()>;
+
+// The answer to one request: a response; or (with `stream` set) an endless chunked
+// response of newline-delimited JSON fed by the subscription; or (with `pieces` set)
+// a chunked response whose body is made one piece per write, so that a large one is
+// never held whole and the event loop goes on between its pieces.
 struct AdminReply {
   HttpResponse response;
   std::shared_ptr<EventSubscription> stream;
+  BodyPiece pieces;
 };
 
 HttpResponse jsonResponse(const HttpRequest& request, boost::beast::http::status status,

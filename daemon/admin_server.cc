@@ -71,10 +71,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Socket>> {
                     std::string(request.target()), error.what());
       reply = {jsonResponse(request, http::status::internal_server_error,
                             jsonText(nlohmann::json{{"error", error.what()}})),
-               nullptr};
+               nullptr,
+               {}};
     }
     if (reply.stream) {
       stream(request, std::move(reply));
+      return;
+    }
+    if (reply.pieces) {
+      sendPieces(request, std::move(reply));
       return;
     }
     auto response = std::make_shared<HttpResponse>(std::move(reply.response));
@@ -121,6 +126,53 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Socket>> {
                              });
   }
 
+  // The header, then each piece as a chunk once the last is written (one piece per
+  // turn of the loop), then the last chunk; then the next request.
+  void sendPieces(const HttpRequest& request, AdminReply reply) {
+    pieces_ = std::move(reply.pieces);
+    auto header = std::make_shared<http::response<http::empty_body>>(reply.response.result(),
+                                                                     request.version());
+    for (const auto& field : reply.response.base()) header->set(field.name(), field.value());
+    header->keep_alive(request.keep_alive());
+    header->chunked(true);
+    auto serializer = std::make_shared<http::response_serializer<http::empty_body>>(*header);
+    armDeadline(kWriteDeadline);
+    http::async_write_header(socket_, *serializer,
+                             [self = this->shared_from_this(), header, serializer](
+                                 boost::beast::error_code error, std::size_t) {
+                               self->deadline_.cancel();
+                               if (error) return self->close();
+                               self->sendNextPiece(header->keep_alive());
+                             });
+  }
+
+  void sendNextPiece(bool keep_alive) {
+    std::optional<std::string> piece;
+    try {
+      piece = pieces_();
+    } catch (const std::exception& error) {
+      // Too late for an error status: the client sees the body end early.
+      spdlog::error("a reply stopped half way: {}", error.what());
+      return close();
+    }
+    const auto written = [self = this->shared_from_this(), keep_alive, last = !piece](
+                             boost::beast::error_code error, std::size_t) {
+      self->deadline_.cancel();
+      if (error) return self->close();
+      if (!last) return self->sendNextPiece(keep_alive);
+      self->pieces_ = nullptr;
+      self->pending_.clear();
+      if (keep_alive) self->readRequest();
+    };
+    armDeadline(kWriteDeadline);
+    if (!piece) {
+      boost::asio::async_write(socket_, http::make_chunk_last(), written);
+      return;
+    }
+    pending_ = std::move(*piece);
+    boost::asio::async_write(socket_, http::make_chunk(boost::asio::buffer(pending_)), written);
+  }
+
   void flush() {
     if (writing_ || !subscription_) return;
     pending_ = subscription_->take();
@@ -161,6 +213,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Socket>> {
   boost::beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<EventSubscription> subscription_;
+  BodyPiece pieces_;
   std::string pending_;
   bool writing_ = false;
   std::array<char, 256> discard_;
@@ -241,7 +294,7 @@ AdminServer::AdminServer(boost::asio::io_context& io, const std::string& socket_
 MetricsServer::MetricsServer(boost::asio::io_context& io, const std::string& address,
                              Handler handler)
     : listener_(io, kMaxSessions, [handler = std::move(handler)](const HttpRequest& request) {
-        return AdminReply{handler(request), nullptr};
+        return AdminReply{handler(request), nullptr, {}};
       }) {
   const auto endpoint = listenEndpoint(address);
   auto& acceptor = listener_.acceptor();

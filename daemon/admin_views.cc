@@ -331,37 +331,58 @@ std::string policiesJson(const DaemonView& view) {
   return jsonText(policies);
 }
 
-std::string entriesJson(const DaemonView& view) {
-  const auto now = datapathNowNs();
-  json entries = json::array();
-  for (const auto& entry : view.allowed_ips.entries()) {
-    json expires_in = nullptr;
-    if (entry.expiry_ns != 0) {
-      expires_in = entry.expiry_ns > now
-                       ? static_cast<double>(entry.expiry_ns - now) / kNanosPerSecond
-                       : 0.0;
+BodyPiece entriesBody(const DaemonView& view) {
+  // What the listing has reached; the body's pieces are made on later turns of the
+  // loop, against the table as it is then.
+  struct Listing {
+    maps::AllowedIpTable::EntryCursor learned;
+    bool started = false;
+    bool finished = false;
+    std::size_t listed = 0;
+  };
+  auto listing = std::make_shared<Listing>();
+  return [&view, listing]() -> std::optional<std::string> {
+    if (listing->finished) return std::nullopt;
+    std::string piece = listing->started ? "" : "[";
+    listing->started = true;
+    const auto add = [&](const json& entry) {
+      piece += listing->listed++ == 0 ? "\n" : ",\n";
+      piece += jsonText(entry);
+    };
+    if (!listing->learned.done) {
+      const auto now = datapathNowNs();
+      for (const auto& entry : view.allowed_ips.entries(listing->learned, kEntriesPerPiece)) {
+        json expires_in = nullptr;
+        if (entry.expiry_ns != 0) {
+          expires_in = entry.expiry_ns > now
+                           ? static_cast<double>(entry.expiry_ns - now) / kNanosPerSecond
+                           : 0.0;
+        }
+        add({{"identity", entry.identity},
+             {"workload", view.workloadName(entry.identity)},
+             {"ip", entry.ip.toString()},
+             {"names", entry.names},
+             {"expires_in_s", expires_in},
+             {"ports", policy::describePorts(entry.ports)},
+             {"rule", view.ruleName(entry.identity, entry.rule)}});
+      }
+      return piece;
     }
-    entries.push_back({{"identity", entry.identity},
-                       {"workload", view.workloadName(entry.identity)},
-                       {"ip", entry.ip.toString()},
-                       {"names", entry.names},
-                       {"expires_in_s", expires_in},
-                       {"ports", policy::describePorts(entry.ports)},
-                       {"rule", view.ruleName(entry.identity, entry.rule)}});
-  }
-  for (const auto& entry : view.static_rules.entries()) {
-    const auto& prefix = entry.entry.prefix;
-    entries.push_back(
-        {{"identity", entry.identity},
-         {"workload", view.workloadName(entry.identity)},
-         {"ip", prefix.length == prefix.address.maxPrefixLength() ? prefix.address.toString()
-                                                                  : prefix.toString()},
-         {"names", json::array()},
-         {"expires_in_s", nullptr},
-         {"ports", policy::describePorts(entry.entry.ports)},
-         {"rule", view.ruleName(entry.identity, entry.entry.rule)}});
-  }
-  return jsonText(entries);
+    // Static entries are as many as the policies' addresses and CIDRs: one piece.
+    for (const auto& entry : view.static_rules.entries()) {
+      const auto& prefix = entry.entry.prefix;
+      add({{"identity", entry.identity},
+           {"workload", view.workloadName(entry.identity)},
+           {"ip", prefix.length == prefix.address.maxPrefixLength() ? prefix.address.toString()
+                                                                    : prefix.toString()},
+           {"names", json::array()},
+           {"expires_in_s", nullptr},
+           {"ports", policy::describePorts(entry.entry.ports)},
+           {"rule", view.ruleName(entry.identity, entry.entry.rule)}});
+    }
+    listing->finished = true;
+    return piece + "\n]\n";
+  };
 }
 
 std::vector<AdminRoute> adminRoutes(const DaemonView& view, EventHub& events) {
@@ -376,8 +397,10 @@ std::vector<AdminRoute> adminRoutes(const DaemonView& view, EventHub& events) {
        }},
       {http::verb::get, "/v1/entries",
        "every allowed address: learned (with its names and when it expires) and static",
-       [&view, ok](const HttpRequest& request, const QueryParameters&) {
-         return ok(request, entriesJson(view));
+       [&view](const HttpRequest& request, const QueryParameters&) {
+         AdminReply reply = jsonReply(request, http::status::ok, "");
+         reply.pieces = entriesBody(view);
+         return reply;
        }},
       {http::verb::get, "/v1/policies",
        "every Egress in force, its rules and the workloads it selects",
@@ -412,7 +435,7 @@ std::vector<AdminRoute> adminRoutes(const DaemonView& view, EventHub& events) {
          HttpResponse head{http::status::ok, request.version()};
          head.set(http::field::content_type, "application/x-ndjson");
          head.set(http::field::cache_control, "no-store");
-         return {std::move(head), events.subscribe(std::move(*filter))};
+         return {std::move(head), events.subscribe(std::move(*filter)), {}};
        }},
       {http::verb::get, "/v1/health", "liveness: the event loop answers",
        [ok](const HttpRequest& request, const QueryParameters&) {
@@ -429,7 +452,7 @@ std::vector<AdminRoute> adminRoutes(const DaemonView& view, EventHub& events) {
        }},
       {http::verb::get, "/metrics", "every metric, in the Prometheus text format",
        [&view](const HttpRequest& request, const QueryParameters&) -> AdminReply {
-         return {metricsResponse(view, request), nullptr};
+         return {metricsResponse(view, request), nullptr, {}};
        }},
   };
 }

@@ -16,8 +16,10 @@ std::vector<AdminRoute> adminRoutes(const DaemonView& view, EventHub& events);
 
 // GET /v1/status.
 std::string statusJson(const DaemonView& view);
-// GET /v1/entries: learned addresses (names, expiry, ports, rule), then static ones.
-std::string entriesJson(const DaemonView& view);
+// GET /v1/entries: learned addresses (names, expiry, ports, rule), then static ones, as
+// one JSON array made in pieces of kEntriesPerPiece entries, one entry a line.
+BodyPiece entriesBody(const DaemonView& view);
+inline constexpr std::size_t kEntriesPerPiece = 1000;
 // GET /v1/policies: every Egress in force and the workloads it selects.
 std::string policiesJson(const DaemonView& view);
 // GET /v1/audit: the flows denied or audited, one record per destination.

@@ -491,21 +491,45 @@ std::size_t AllowedIpTable::removeExpired(std::uint64_t now_ns, std::size_t limi
   return removed;
 }
 
+AllowedIpEntry AllowedIpTable::entryAt(Handle ip) const {
+  const LearnedIp& learned = learned_ips_[ip];
+  AllowedIpEntry entry{learned.identity,
+                       learned.ip,
+                       learned.installed.expiry_ns,
+                       learned.installed.rule_id,
+                       port_sets_.lookup(learned.installed.port_set),
+                       {}};
+  for (const Handle name : learned.names) entry.names.push_back(learned_names_[name].name);
+  std::sort(entry.names.begin(), entry.names.end());
+  return entry;
+}
+
+AllowedIpEntry AllowedIpTable::unnamedEntry(std::size_t index) const {
+  const auto& [key, value] = unnamed_[index];
+  return {key.identity,
+          fromBpfAddr(key.ip),
+          value.expiry_ns,
+          value.rule_id,
+          port_sets_.lookup(value.port_set),
+          {}};
+}
+
 std::vector<AllowedIpEntry> AllowedIpTable::entries() const {
+  EntryCursor everything;
+  return entries(everything, std::numeric_limits<std::size_t>::max());
+}
+
+std::vector<AllowedIpEntry> AllowedIpTable::entries(EntryCursor& cursor, std::size_t count) const {
   std::vector<AllowedIpEntry> result;
-  result.reserve(size());
-  const auto add = [&](std::uint32_t identity, const IpAddress& ip,
-                       const skouter_allowed_ip_value& value) -> AllowedIpEntry& {
-    return result.emplace_back(AllowedIpEntry{
-        identity, ip, value.expiry_ns, value.rule_id, port_sets_.lookup(value.port_set), {}});
-  };
-  ip_index_.forEach([&](Handle ip) {
-    const LearnedIp& learned = learned_ips_[ip];
-    AllowedIpEntry& entry = add(learned.identity, learned.ip, learned.installed);
-    for (const Handle name : learned.names) entry.names.push_back(learned_names_[name].name);
-    std::sort(entry.names.begin(), entry.names.end());
-  });
-  for (const auto& [key, value] : unnamed_) add(key.identity, fromBpfAddr(key.ip), value);
+  for (; result.size() < count && cursor.learned < learned_ips_.capacity(); ++cursor.learned) {
+    const auto ip = static_cast<Handle>(cursor.learned);
+    // A free slot has no names.
+    if (!learned_ips_[ip].names.empty()) result.push_back(entryAt(ip));
+  }
+  for (; result.size() < count && cursor.unnamed < unnamed_.size(); ++cursor.unnamed) {
+    result.push_back(unnamedEntry(cursor.unnamed));
+  }
+  cursor.done = cursor.learned >= learned_ips_.capacity() && cursor.unnamed >= unnamed_.size();
   return result;
 }
 

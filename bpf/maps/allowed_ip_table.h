@@ -93,6 +93,17 @@ class AllowedIpTable {
                             std::size_t limit = std::numeric_limits<std::size_t>::max());
 
   std::vector<AllowedIpEntry> entries() const;
+  // Where a listing in pieces goes on from.
+  struct EntryCursor {
+    std::size_t learned = 0;  // the next slot
+    std::size_t unnamed = 0;
+    bool done = false;
+  };
+  // Up to `count` entries from `cursor` on, moving it past them: a listing in pieces,
+  // with the table changing in between. An entry present throughout is listed once;
+  // one added or removed meanwhile may be listed or not, and an address removed and
+  // learned again in between may be listed twice.
+  std::vector<AllowedIpEntry> entries(EntryCursor& cursor, std::size_t count) const;
   // The entry of one address, read from the maps; nullopt when it has none.
   std::optional<AllowedIpEntry> entryOf(std::uint32_t identity, const IpAddress& ip) const;
   // Entries in allowed_ips.
@@ -179,6 +190,8 @@ class AllowedIpTable {
   // Rewrites the entry of `ip` after its names or their verdicts changed; does nothing
   // when the address is gone.
   void refresh(Handle ip);
+  AllowedIpEntry entryAt(Handle ip) const;
+  AllowedIpEntry unnamedEntry(std::size_t index) const;
   // Files `ip` under the second its entry expires (an entry that never expires is not
   // filed).
   void file(Handle ip);

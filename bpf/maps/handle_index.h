@@ -41,6 +41,8 @@ class SlotPool {
   T& operator[](Handle handle) { return slots_[handle]; }
   const T& operator[](Handle handle) const { return slots_[handle]; }
   std::size_t size() const { return slots_.size() - free_.size(); }
+  // Slots ever made, free or not: handles are below it.
+  std::size_t capacity() const { return slots_.size(); }
 
  private:
   std::deque<T> slots_;

@@ -394,6 +394,37 @@ TEST_F(AllowedIpTableTest, RemoveExpiredStopsAtItsLimitAndCarriesOn) {
   EXPECT_EQ(learnedNames().size(), 0u);
 }
 
+// /v1/entries lists the table in pieces, on later turns of the loop, while answers
+// change it: what stays throughout is listed once, whatever came and went between.
+TEST_F(AllowedIpTableTest, AListingInPiecesSeesWhatStaysOnce) {
+  AllowedIpTable allowed = table();
+  allowed.install(kHost, {in(kA, 60), in(kB, 60), in(kC, 10)}, "one.example", kRule);
+  AllowedIpTable::EntryCursor cursor;
+  std::multiset<std::string> listed;
+  const auto listTwo = [&] {
+    for (const AllowedIpEntry& entry : allowed.entries(cursor, 2)) {
+      listed.insert(entry.ip.toString());
+    }
+  };
+  listTwo();
+  EXPECT_FALSE(cursor.done);
+  // Between pieces: one address goes, two come.
+  EXPECT_EQ(allowed.removeExpired(at(10)), 1u);
+  EXPECT_EQ(allowed.install(kHost, {in(kD, 60)}, "two.example", kRule).installed, 1u);
+  allowed.install(kHost, {in(kV6, 60)}, "one.example", kRule);
+  while (!cursor.done) listTwo();
+  for (const IpAddress& stayed : {kA, kB}) {
+    EXPECT_EQ(listed.count(stayed.toString()), 1u) << stayed.toString();
+  }
+  EXPECT_LE(listed.size(), 5u);
+  // And whole, it is what entries() says.
+  AllowedIpTable::EntryCursor again;
+  std::size_t count = 0;
+  while (!again.done) count += allowed.entries(again, 2).size();
+  EXPECT_EQ(count, allowed.entries().size());
+  EXPECT_EQ(count, allowed.size());
+}
+
 TEST_F(AllowedIpTableTest, ExpiredAddressesNoLongerCountAgainstTheLimit) {
   AllowedIpTable allowed = table(2);
   allowed.install(kHost, {in(kA, 10)}, "cdn.example", kRule);
