@@ -382,8 +382,9 @@ void AnswerPipeline::handleUdpAnswer(const skouter_answer_header& header,
   }
   const auto link_header = linkHeaderOf(frame, header);
   if (answersOwnLookup(header, clientPortOf(answer->packet))) {
-    // The answer to one of the daemon's confirmation lookups: the verifier checks it.
-    // Judged, it would install for the host what a workload was answered.
+    // The answer to one of the daemon's own lookups: the verifier or the lookup's
+    // callback judges it. Judged here, it would install for the host what a workload
+    // was answered.
     ++stats_.own_lookups;
     deliver(answer->packet.ip_packet, answer->packet.client, header, link_header);
     return;
@@ -439,7 +440,11 @@ void AnswerPipeline::finishUdpAnswer(const skouter_answer_header& header, Answer
 
 bool AnswerPipeline::answersOwnLookup(const skouter_answer_header& header,
                                       std::uint16_t client_port) const {
-  return verifier_ && header.identity == SKOUTER_HOST_IDENTITY && verifier_->ownsPort(client_port);
+  if (header.identity != SKOUTER_HOST_IDENTITY) return false;
+  if (verifier_ && verifier_->ownsPort(client_port)) return true;
+  if (!dns_client_ || dns_client_->pendingQueries() == 0) return false;
+  const auto ports = dns_client_->localPorts();
+  return std::find(ports.begin(), ports.end(), client_port) != ports.end();
 }
 
 void AnswerPipeline::verifyAnswers(VerifySettings settings) {

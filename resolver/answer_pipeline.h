@@ -70,7 +70,8 @@ struct AnswerStats {
   // --verify-answers: answers whose new addresses were not confirmed because
   // --max-pending-lookups were under way (those addresses are removed, not installed).
   std::uint64_t verify_over_limit = 0;
-  // Answers to the daemon's own confirmation lookups, delivered to it unjudged.
+  // Answers to the daemon's own lookups (confirmations, pre-warming), delivered to it
+  // unjudged.
   std::uint64_t own_lookups = 0;
 };
 
@@ -184,8 +185,10 @@ class AnswerPipeline {
   void finishUdpAnswer(const skouter_answer_header& header, AnswerDecision& decision,
                        const HeldUdpAnswer& answer, std::span<const std::uint8_t> link_header,
                        const std::vector<IpAddress>& unconfirmed);
-  // Whether a held answer goes to one of the verifier's sockets: a confirmation's
-  // answer, handed to the daemon unjudged.
+  // Whether a held answer goes to one of the daemon's own sockets: a confirmation's
+  // answer (the verifier's), or one to the pre-warming of a policy's names or to the
+  // completion of a truncated answer (dns_client's), handed to the daemon unjudged.
+  // Judged as the host's, it would install for the host what a pod's policy allows.
   bool answersOwnLookup(const skouter_answer_header& header, std::uint16_t client_port) const;
   struct HeldTcpAnswers;
   // Installs the decisions of a held segment from `next` on, each once confirmed, then

@@ -183,6 +183,12 @@ TEST_F(DnsPipelineTest, LiteralNamesArePrewarmedAtStart) {
   EXPECT_TRUE(learnedAddresses("example.com").contains("203.0.113.10"));
   EXPECT_TRUE(learnedAddresses("example.com").contains("2001:db8:100::10"));
   EXPECT_TRUE(learnedAddresses("httpbin.org").contains("203.0.113.11"));
+  // Their answers went to the daemon's own lookups unjudged: judged as the host's
+  // answers, they would each have been confirmed by one more lookup (and a pod's names
+  // would count as denied for the host, or install for it).
+  EXPECT_GE(counter("answers", "own_lookups"), 4u) << daemon_->status()["counters"].dump(2);
+  EXPECT_EQ(counter("verify", "lookups"), 0u) << daemon_->status()["counters"].dump(2);
+  EXPECT_EQ(counter("answers", "denied"), 0u) << daemon_->status()["counters"].dump(2);
   // An application holding an address from before connects without a lookup.
   EXPECT_TRUE(node(httpGet("http://203.0.113.11/")).ok());
 }
