@@ -11,7 +11,9 @@ namespace skouter::daemon {
 FlowEventReader::FlowEventReader(boost::asio::io_context& io, int ring_fd, Handler handler)
     : handler_(std::move(handler)),
       ring_(io, ring_fd, "events",
-            [this](std::span<const std::uint8_t> record) { handleRecord(record); }) {}
+            {.before_turn = {},
+             .record = [this](resolver::RingRecord record) { handleRecord(record); },
+             .after_turn = {}}) {}
 
 void FlowEventReader::handleRecord(std::span<const std::uint8_t> record) {
   skouter_flow_event event;

@@ -120,18 +120,19 @@ AnswerPipeline::AnswerPipeline(boost::asio::io_context& io, int ring_fd,
       observed_(observed),
       limits_(limits),
       tcp_streams_(limits.tcp),
-      ring_(
-          io, ring_fd, "answers",
-          [this](std::span<const std::uint8_t> record) {
-            // Here, before the reader moves past the record (see AnswerRingQuota::consumed).
-            if (ring_quota_) ring_quota_->consumed(record);
-            reading_ring_ = true;
-            handleRecord(record);
-          },
-          [this] {
-            sendOutbox();
-            reading_ring_ = false;
-          }) {}
+      ring_(io, ring_fd, "answers",
+            {.before_turn =
+                 [this](const std::vector<RingRecord>& records) {
+                   // Here, before the reader frees them (see AnswerRingQuota::consumed).
+                   if (ring_quota_) ring_quota_->consumed(records);
+                   reading_ring_ = true;
+                 },
+             .record = [this](RingRecord record) { handleRecord(record); },
+             .after_turn =
+                 [this] {
+                   sendOutbox();
+                   reading_ring_ = false;
+                 }}) {}
 
 AnswerPipeline::~AnswerPipeline() = default;
 

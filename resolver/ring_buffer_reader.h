@@ -1,6 +1,11 @@
-// A BPF ring buffer read on an Asio event loop: each record is handed to the callback
+// A BPF ring buffer read on an Asio event loop: each record is handed to a callback
 // as it arrives, on the loop's thread. The answer path and the deny/audit events use
 // one each.
+//
+// The reader maps the ring itself rather than going through libbpf's ring_buffer, so
+// that it can hand a whole turn's records over before any of them is handled and
+// release their space only after the last: the answers' ring quota counts a turn's
+// reads with one map write per workload, and still before the ring can reuse them.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -9,20 +14,29 @@
 #include <functional>
 #include <span>
 #include <string>
-
-struct ring_buffer;
+#include <vector>
 
 namespace skouter::resolver {
 
+using RingRecord = std::span<const std::uint8_t>;
+
+struct RingHandlers {
+  // The records of a turn, before the first is handled and while the ring still holds
+  // them (a daemon killed meanwhile has seen them here and not yet freed them). May be
+  // empty.
+  std::function<void(const std::vector<RingRecord>& records)> before_turn;
+  // Each record, in order; it is valid during the call only.
+  std::function<void(RingRecord record)> record;
+  // Once the turn's records are handled, before their space is freed. May be empty.
+  std::function<void()> after_turn;
+};
+
 class RingBufferReader {
  public:
-  using Handler = std::function<void(std::span<const std::uint8_t> record)>;
-
-  // `what` names the ring in errors; `after_turn` (may be empty) is called once the
-  // records of a turn are handled. Throws std::runtime_error when libbpf cannot open
-  // the ring.
+  // `what` names the ring in errors. Throws std::runtime_error when the ring cannot be
+  // mapped.
   RingBufferReader(boost::asio::io_context& io, int ring_fd, const std::string& what,
-                   Handler handler, std::function<void()> after_turn = {});
+                   RingHandlers handlers);
   ~RingBufferReader();
   RingBufferReader(const RingBufferReader&) = delete;
   RingBufferReader& operator=(const RingBufferReader&) = delete;
@@ -36,14 +50,17 @@ class RingBufferReader {
   static constexpr std::size_t kRecordsPerTurn = 256;
 
  private:
-  static int onRecord(void* self, void* data, std::size_t size);
   void waitForRecords();
   void consume();
 
-  Handler handler_;
-  std::function<void()> after_turn_;
-  std::size_t handled_this_turn_ = 0;
-  ring_buffer* ring_ = nullptr;
+  RingHandlers handlers_;
+  std::size_t page_size_ = 0;
+  std::size_t data_size_ = 0;  // the ring's size, a power of two
+  // The kernel's positions, and the data (mapped twice over, so that a record that
+  // wraps around the end reads as one span).
+  void* consumer_page_ = nullptr;
+  void* producer_pages_ = nullptr;
+  std::vector<RingRecord> turn_;
   boost::asio::posix::stream_descriptor readiness_;
 };
 

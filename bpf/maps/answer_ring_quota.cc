@@ -1,5 +1,6 @@
 #include "bpf/maps/answer_ring_quota.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 
@@ -14,19 +15,27 @@ AnswerRingQuota::AnswerRingQuota(BytesMap punted, BytesMap consumed)
   });
 }
 
-void AnswerRingQuota::consumed(std::span<const std::uint8_t> record) {
-  std::uint32_t identity = 0;
-  if (record.size() < sizeof(skouter_answer_header)) return;  // never written so
-  std::memcpy(&identity, record.data() + offsetof(skouter_answer_header, identity),
-              sizeof(identity));
-  std::uint64_t& bytes = consumed_bytes_[identity];
-  bytes += SKOUTER_RINGBUF_FOOTPRINT(record.size());
-  // A write that fails is made good by the identity's next one, which carries the sum.
-  if (consumed_.update(identity, {.bytes = bytes}) != 0) {
-    write_failure_log_.log(datapathNowNs(), spdlog::level::err,
-                           "cannot count an answer of identity {} as read in "
-                           "answer_bytes_consumed: its quota counts it as held until one is",
-                           identity);
+void AnswerRingQuota::consumed(const std::vector<std::span<const std::uint8_t>>& records) {
+  // Most turns hold one workload's answers, or a few workloads'.
+  std::vector<std::uint32_t> counted;
+  for (const auto record : records) {
+    std::uint32_t identity = 0;
+    if (record.size() < sizeof(skouter_answer_header)) continue;  // never written so
+    std::memcpy(&identity, record.data() + offsetof(skouter_answer_header, identity),
+                sizeof(identity));
+    consumed_bytes_[identity] += SKOUTER_RINGBUF_FOOTPRINT(record.size());
+    if (std::find(counted.begin(), counted.end(), identity) == counted.end()) {
+      counted.push_back(identity);
+    }
+  }
+  for (const std::uint32_t identity : counted) {
+    // A write that fails is made good by the identity's next one, which carries the sum.
+    if (consumed_.update(identity, {.bytes = consumed_bytes_[identity]}) != 0) {
+      write_failure_log_.log(datapathNowNs(), spdlog::level::err,
+                             "cannot count answers of identity {} as read in "
+                             "answer_bytes_consumed: its quota counts them as held until one is",
+                             identity);
+    }
   }
 }
 

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <span>
 #include <unordered_map>
+#include <vector>
 
 #include "bpf/bpf_map.h"
 #include "bpf/skouter_abi.h"
@@ -30,13 +31,13 @@ class AnswerRingQuota {
   AnswerRingQuota(const AnswerRingQuota&) = delete;
   AnswerRingQuota& operator=(const AnswerRingQuota&) = delete;
 
-  // Counts `record`, as the ring hands it (header, then frame), as read. To be called
-  // before the reader moves the ring's consumer position past it (libbpf moves it after
-  // each record's callback): a daemon killed in between has counted a record it did not
-  // free, which lets that identity hold one record more until its entries are removed;
-  // counting after the move could lose a count, which would hold against the identity
-  // for good.
-  void consumed(std::span<const std::uint8_t> record);
+  // Counts `records`, as the ring hands them (header, then frame), as read: one write
+  // per identity. To be called before the reader frees their space in the ring (the
+  // reader frees a turn's records after handling the last): a daemon killed in between
+  // has counted records it did not free, which lets those identities hold that much
+  // more until their entries are removed; counting after the move could lose a count,
+  // which would hold against the identity for good.
+  void consumed(const std::vector<std::span<const std::uint8_t>>& records);
 
   // Removes the entries of every identity whose records the daemon has all read, and
   // those of records read after their identity's count was removed. The programs may

@@ -58,11 +58,23 @@ class AnswerRingQuotaTest : public DatapathFixture {
   }
 };
 
+// A turn of the ring is counted at once, one write per workload, whatever its size.
+TEST_F(AnswerRingQuotaTest, ATurnOfRecordsCountsEachWorkloadOnce) {
+  auto ring_quota = quota();
+  const Bytes small = record(kPod, 64);
+  const Bytes large = record(kOtherPod, 300);
+  ring_quota.consumed({small, large, small, large, large});
+  const auto footprint = [](const Bytes& read) { return (read.size() + 8 + 7) / 8 * 8; };
+  EXPECT_EQ(datapath().answerBytesConsumed().lookup(kPod).value().bytes, 2 * footprint(small));
+  EXPECT_EQ(datapath().answerBytesConsumed().lookup(kOtherPod).value().bytes, 3 * footprint(large));
+  EXPECT_EQ(ring_quota.consumedEntries(), 2u);
+}
+
 TEST_F(AnswerRingQuotaTest, ARecordReadCountsTheBytesItTookInTheRing) {
   auto ring_quota = quota();
   const Bytes read = record(kPod, 101);
-  ring_quota.consumed(read);
-  ring_quota.consumed(read);
+  ring_quota.consumed({read});
+  ring_quota.consumed({read});
   const auto consumed = datapath().answerBytesConsumed().lookup(kPod);
   ASSERT_TRUE(consumed.has_value());
   // The ring's 8-byte record header, and the record rounded up to 8 bytes.
@@ -79,7 +91,7 @@ TEST_F(AnswerRingQuotaTest, WhatTheProgramsCountIsWhatTheDaemonCountsAsRead) {
   holdHostAnswer(2);
   auto ring_quota = quota();
   EXPECT_GT(ring_quota.heldBytes(SKOUTER_HOST_IDENTITY), 0u);
-  for (const PuntedAnswer& answer : drainAnswers()) ring_quota.consumed(record(answer));
+  for (const PuntedAnswer& answer : drainAnswers()) ring_quota.consumed({record(answer)});
   EXPECT_EQ(ring_quota.heldBytes(SKOUTER_HOST_IDENTITY), 0u);
   EXPECT_EQ(datapath().answerBytesPunted().lookup(SKOUTER_HOST_IDENTITY)->bytes,
             datapath().answerBytesConsumed().lookup(SKOUTER_HOST_IDENTITY)->bytes);
@@ -93,8 +105,8 @@ TEST_F(AnswerRingQuotaTest, EntriesGoOnceTheRingHoldsNothingOfTheirIdentity) {
   const std::uint64_t footprint = (read.size() + 8 + 7) / 8 * 8;
   setPunted(kPod, footprint);
   setPunted(kOtherPod, 2 * footprint);
-  ring_quota.consumed(read);
-  ring_quota.consumed(record(kOtherPod, 64));
+  ring_quota.consumed({read});
+  ring_quota.consumed({record(kOtherPod, 64)});
   EXPECT_EQ(ring_quota.forgetDrained(), 1u);
   EXPECT_EQ(puntedIdentities(), std::vector<std::uint32_t>{kOtherPod});
   EXPECT_EQ(consumedIdentities(), std::vector<std::uint32_t>{kOtherPod});
@@ -102,7 +114,7 @@ TEST_F(AnswerRingQuotaTest, EntriesGoOnceTheRingHoldsNothingOfTheirIdentity) {
   EXPECT_EQ(ring_quota.puntedEntries(), 1u);
   EXPECT_EQ(ring_quota.consumedEntries(), 1u);
 
-  ring_quota.consumed(record(kOtherPod, 64));
+  ring_quota.consumed({record(kOtherPod, 64)});
   EXPECT_EQ(ring_quota.forgetDrained(), 1u);
   EXPECT_TRUE(puntedIdentities().empty());
   EXPECT_TRUE(consumedIdentities().empty());
@@ -114,7 +126,7 @@ TEST_F(AnswerRingQuotaTest, EntriesGoOnceTheRingHoldsNothingOfTheirIdentity) {
 // daemon read twice: what was read of it is forgotten with nothing to weigh it against.
 TEST_F(AnswerRingQuotaTest, ReadsOfAnIdentityTheProgramsNoLongerCountAreForgotten) {
   auto ring_quota = quota();
-  ring_quota.consumed(record(kPod, 64));
+  ring_quota.consumed({record(kPod, 64)});
   EXPECT_EQ(ring_quota.forgetDrained(), 1u);
   EXPECT_TRUE(consumedIdentities().empty());
   // Counting starts afresh: the identity's next record counts in full.
@@ -131,7 +143,7 @@ TEST_F(AnswerRingQuotaTest, ARestartedDaemonCarriesOnFromWhatThePreviousOneCount
     auto ring_quota = quota();
     const auto held = drainAnswers();
     ASSERT_EQ(held.size(), 1u);
-    ring_quota.consumed(record(held[0]));
+    ring_quota.consumed({record(held[0])});
   }
   holdHostAnswer(2);
   const std::uint64_t held_before = quota().heldBytes(SKOUTER_HOST_IDENTITY);
@@ -143,7 +155,7 @@ TEST_F(AnswerRingQuotaTest, ARestartedDaemonCarriesOnFromWhatThePreviousOneCount
   EXPECT_EQ(ring_quota.heldBytes(SKOUTER_HOST_IDENTITY), held_before);
   const auto left = drainAnswers();
   ASSERT_EQ(left.size(), 1u);
-  ring_quota.consumed(record(left[0]));
+  ring_quota.consumed({record(left[0])});
   EXPECT_EQ(ring_quota.heldBytes(SKOUTER_HOST_IDENTITY), 0u);
   EXPECT_EQ(ring_quota.forgetDrained(), 1u);
   EXPECT_TRUE(puntedIdentities().empty());

@@ -2042,7 +2042,7 @@ TEST_F(AnswerRingFloodTest, OneWorkloadFillsOnlyItsShareAndTheOthersAnswersAreSt
     Bytes bytes(sizeof(record.header));
     std::memcpy(bytes.data(), &record.header, sizeof(record.header));
     bytes.insert(bytes.end(), record.frame.begin(), record.frame.end());
-    ring_quota.consumed(bytes);
+    ring_quota.consumed({bytes});
   }
   EXPECT_EQ(ring_quota.heldBytes(kPodA), 0u);
   EXPECT_EQ(ring_quota.heldBytes(SKOUTER_HOST_IDENTITY), 0u);

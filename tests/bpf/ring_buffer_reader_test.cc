@@ -36,11 +36,14 @@ TEST_F(RingBufferReaderTest, AFloodOfRecordsIsHandledInBoundedTurns) {
   int turn = 0;
   std::vector<int> handled_in_turn(1, 0);
   resolver::RingBufferReader reader(io, datapath().eventsRingFd(), "events",
-                                    [&](std::span<const std::uint8_t>) {
-                                      ++handled;
-                                      ++handled_in_turn.back();
-                                      if (handled == kRecords) io.stop();
-                                    });
+                                    {.before_turn = {},
+                                     .record =
+                                         [&](resolver::RingRecord) {
+                                           ++handled;
+                                           ++handled_in_turn.back();
+                                           if (handled == kRecords) io.stop();
+                                         },
+                                     .after_turn = {}});
   // Another handler of the loop: it runs once per turn, and marks where a turn ends.
   std::function<void()> other_work = [&] {
     ++turn;
