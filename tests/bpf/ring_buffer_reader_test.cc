@@ -35,15 +35,28 @@ TEST_F(RingBufferReaderTest, AFloodOfRecordsIsHandledInBoundedTurns) {
   int handled = 0;
   int turn = 0;
   std::vector<int> handled_in_turn(1, 0);
+  // Each turn's records are told before the first is handled, and the turn ends after
+  // the last.
+  std::size_t announced = 0;
+  int turns_ended = 0;
   resolver::RingBufferReader reader(io, datapath().eventsRingFd(), "events",
-                                    {.before_turn = {},
+                                    {.before_turn =
+                                         [&](const std::vector<resolver::RingRecord>& records) {
+                                           EXPECT_EQ(announced, static_cast<std::size_t>(handled));
+                                           announced += records.size();
+                                         },
                                      .record =
-                                         [&](resolver::RingRecord) {
+                                         [&](resolver::RingRecord record) {
+                                           EXPECT_EQ(record.size(), sizeof(skouter_flow_event));
                                            ++handled;
                                            ++handled_in_turn.back();
-                                           if (handled == kRecords) io.stop();
                                          },
-                                     .after_turn = {}});
+                                     .after_turn =
+                                         [&] {
+                                           ++turns_ended;
+                                           EXPECT_EQ(announced, static_cast<std::size_t>(handled));
+                                           if (handled == kRecords) io.stop();
+                                         }});
   // Another handler of the loop: it runs once per turn, and marks where a turn ends.
   std::function<void()> other_work = [&] {
     ++turn;
@@ -55,6 +68,7 @@ TEST_F(RingBufferReaderTest, AFloodOfRecordsIsHandledInBoundedTurns) {
   io.run();
 
   EXPECT_EQ(handled, kRecords);
+  EXPECT_GE(turns_ended, 3);
   EXPECT_LE(*std::max_element(handled_in_turn.begin(), handled_in_turn.end()),
             static_cast<int>(resolver::RingBufferReader::kRecordsPerTurn));
   // The other work ran between the turns that handled the records.
