@@ -133,23 +133,6 @@ void AnswerInjector::send(std::span<OutgoingAnswer> answers) const {
   }
 }
 
-std::string AnswerInjector::deliverToHost(std::span<const std::uint8_t> ip_packet,
-                                          const IpAddress& client) {
-  OutgoingAnswer answer = toHost(ip_packet, client);
-  send({&answer, 1});
-  return answer.failure;
-}
-
-std::string AnswerInjector::deliverToInterface(std::span<const std::uint8_t> frame, int ifindex) {
-  std::string failure;
-  auto answer = toInterface({frame.begin(), frame.end()}, ifindex, failure);
-  if (answer) {
-    send({&*answer, 1});
-    failure = answer->failure;
-  }
-  return failure;
-}
-
 std::optional<std::size_t> AnswerInjector::mtuOf(int ifindex) const {
   ifreq request{};
   if (ifindex <= 0 || !if_indextoname(static_cast<unsigned>(ifindex), request.ifr_name)) {

@@ -52,11 +52,6 @@ class AnswerInjector {
   // one socket (sendmmsg), and sets each one's failure.
   void send(std::span<OutgoingAnswer> answers) const;
 
-  // toHost() or toInterface(), then send(), for one answer. Return an empty string on
-  // success, otherwise the reason.
-  std::string deliverToHost(std::span<const std::uint8_t> ip_packet, const IpAddress& client);
-  std::string deliverToInterface(std::span<const std::uint8_t> frame, int ifindex);
-
   // The MTU of the interface with `ifindex`: the largest IP packet sent there through
   // toInterface(). nullopt when the interface is gone.
   std::optional<std::size_t> mtuOf(int ifindex) const;
