@@ -18,6 +18,12 @@ const json& metadataOf(const json& object) {
   return found != object.end() && found->is_object() ? *found : kEmpty;
 }
 
+// A string field of `metadata`; empty when it has none.
+std::string metadataText(const json& metadata, const char* key) {
+  const auto found = metadata.find(key);
+  return found != metadata.end() && found->is_string() ? found->get<std::string>() : std::string();
+}
+
 json reflectorStatus(const kubernetes::Reflector& reflector) {
   const auto& stats = reflector.stats();
   return {{"synced", reflector.synced()},
@@ -135,7 +141,25 @@ ClusterSnapshot KubernetesSource::snapshot() {
   if (egresses_changed) ++egress_generation_;
   snapshot.egress_generation = egress_generation_;
 
-  for (const auto& [key, object] : pods_->objects()) snapshot.pods.push_back(podFromObject(object));
+  std::map<std::string, ParsedPod> parsed_pods;
+  for (const auto& [key, object] : pods_->objects()) {
+    const json& metadata = metadataOf(object);
+    std::string uid = metadataText(metadata, "uid");
+    std::string version = metadataText(metadata, "resourceVersion");
+    auto previous = parsed_pods_.find(key);
+    ParsedPod entry;
+    if (previous != parsed_pods_.end() && previous->second.uid == uid &&
+        previous->second.resource_version == version) {
+      entry = std::move(previous->second);
+    } else {
+      entry = {.uid = std::move(uid),
+               .resource_version = std::move(version),
+               .pod = podFromObject(object)};
+    }
+    snapshot.pods.push_back(entry.pod);
+    parsed_pods.emplace_hint(parsed_pods.end(), key, std::move(entry));
+  }
+  parsed_pods_ = std::move(parsed_pods);
   for (const auto& [name, object] : namespaces_->objects()) {
     snapshot.namespace_labels[name] = labelsOf(object);
   }

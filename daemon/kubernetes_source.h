@@ -51,6 +51,11 @@ class KubernetesSource {
     std::optional<policy::Egress> egress;
     std::string error;
   };
+  struct ParsedPod {
+    std::string uid;
+    std::string resource_version;
+    PodObject pod;
+  };
 
   std::string node_name_;
   std::string dns_namespace_;
@@ -68,6 +73,9 @@ class KubernetesSource {
   // Egress key -> its last parse, so unchanged objects are not parsed again.
   std::map<std::string, ParsedEgress> parsed_;
   std::uint64_t egress_generation_ = 0;
+  // Pod key -> its last parse: every change makes a snapshot of all the node's pods,
+  // and parsing each again made the work per change grow with the pods on the node.
+  std::map<std::string, ParsedPod> parsed_pods_;
 };
 
 }  // namespace skouter::daemon

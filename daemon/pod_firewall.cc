@@ -32,10 +32,10 @@ PodFirewall::PodFirewall(Datapath& datapath, WorkloadEntries& entries, maps::Flo
   }
 }
 
-std::uint32_t PodFirewall::identityFor(const PodObject& pod, const std::set<std::uint32_t>& taken) {
-  for (const auto& [identity, state] : pods_) {
-    if (state.pod.uid == pod.uid) return identity;
-  }
+std::uint32_t PodFirewall::identityFor(const PodObject& pod,
+                                       const std::map<std::string, std::uint32_t>& by_uid,
+                                       const std::set<std::uint32_t>& taken) {
+  if (const auto known = by_uid.find(pod.uid); known != by_uid.end()) return known->second;
   for (const IpAddress& address : pod.addresses) {
     const auto found = recovered_.find(address);
     if (found != recovered_.end() && found->second >= kFirstPodIdentity &&
@@ -77,14 +77,14 @@ void PodFirewall::eraseIdentity(const PodState& state) {
 }
 
 std::optional<PodInterface> PodFirewall::locate(const PodObject& pod, std::string& problem) const {
-  for (const PodInterface& interface : observed_) {
-    for (const IpAddress& address : pod.addresses) {
-      if (std::find(interface.addresses.begin(), interface.addresses.end(), address) !=
-          interface.addresses.end()) {
-        return interface;
-      }
+  std::optional<std::size_t> first;
+  for (const IpAddress& address : pod.addresses) {
+    const auto found = observed_addresses_.find(address);
+    if (found != observed_addresses_.end() && (!first || found->second < *first)) {
+      first = found->second;
     }
   }
+  if (first) return observed_[*first];
   // Not behind a veth of its own, or not observed yet: where its route leads.
   std::optional<RouteInterface> route;
   try {
@@ -148,6 +148,10 @@ void PodFirewall::detachUnneeded() {
 void PodFirewall::observe(std::vector<PodInterface> interfaces,
                           const std::vector<IpAddress>& node_addresses) {
   observed_ = std::move(interfaces);
+  observed_addresses_.clear();
+  for (std::size_t i = 0; i < observed_.size(); ++i) {
+    for (const IpAddress& address : observed_[i].addresses) observed_addresses_.emplace(address, i);
+  }
   const std::set<IpAddress> now(node_addresses.begin(), node_addresses.end());
   for (const IpAddress& address : now) {
     if (node_addresses_.count(address)) continue;
@@ -227,17 +231,20 @@ PodFirewall::SyncResult PodFirewall::sync(const std::vector<PolicedPod>& policed
   }
   unpoliced_ = std::move(unpoliced_now);
 
+  std::map<std::string, std::uint32_t> by_uid;
+  for (const auto& [identity, state] : pods_) by_uid.emplace(state.pod.uid, identity);
   std::set<std::uint32_t> taken;
   for (const auto& entry : policed) {
     // Nothing to key it by before the CNI has given it an address.
     if (entry.pod.addresses.empty()) continue;
-    const std::uint32_t identity = identityFor(entry.pod, taken);
+    const std::uint32_t identity = identityFor(entry.pod, by_uid, taken);
     taken.insert(identity);
     const auto existing = pods_.find(identity);
     const bool is_new = existing == pods_.end();
     std::vector<IpAddress> previous_addresses;
     if (!is_new) previous_addresses = existing->second.pod.addresses;
     PodState& state = pods_[identity];
+    by_uid.emplace(entry.pod.uid, identity);
     const bool policy_changed = is_new || state.policy != entry.policy;
     state.pod = entry.pod;
     state.identity = identity;

@@ -82,7 +82,10 @@ class PodFirewall {
   std::set<int> unguarded() const;
 
  private:
-  std::uint32_t identityFor(const PodObject& pod, const std::set<std::uint32_t>& taken);
+  // `by_uid`: the identity of each pod in pods_, by uid.
+  std::uint32_t identityFor(const PodObject& pod,
+                            const std::map<std::string, std::uint32_t>& by_uid,
+                            const std::set<std::uint32_t>& taken);
   // Where the packets of `pod` enter the node: the observed interface of the network
   // namespace holding its address, else the interface its route leads to. Sets
   // `problem` when there is none.
@@ -104,6 +107,9 @@ class PodFirewall {
   maps::IdentityTable identities_;
   std::set<int> uplinks_;
   std::vector<PodInterface> observed_;
+  // Each address of an observed interface, with the position in observed_ of the
+  // first interface holding it: locate() runs for every pod at every sync.
+  std::map<IpAddress, std::size_t> observed_addresses_;
   bool guard_;
   // Interfaces carrying the pod programs: this daemon's, or (until the first sync)
   // a previous daemon's.

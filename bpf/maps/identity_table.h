@@ -17,10 +17,11 @@ namespace skouter::maps {
 
 class IdentityTable {
  public:
-  explicit IdentityTable(IdentityMap map) : map_(map) {}
+  // Reads the pinned map once: what a previous daemon left in it is known from then on.
+  explicit IdentityTable(IdentityMap map);
 
   // Every address with its identity, as the map holds them (at start: as a previous
-  // daemon left them).
+  // daemon left them). Read from memory, as is identityOf().
   std::map<IpAddress, std::uint32_t> identities() const;
   // The identity `address` is bound to; nullopt when none.
   std::optional<std::uint32_t> identityOf(const IpAddress& address) const;
@@ -35,6 +36,10 @@ class IdentityTable {
 
  private:
   CountedMap<skouter_addr, skouter_identity_value> map_;
+  // What the map holds, as this table last wrote or read it back (the BPF programs only
+  // read it): a pod change re-applies every pod of the node, and each binding that is
+  // already there then costs no syscall.
+  std::map<IpAddress, skouter_identity_value> bound_;
 };
 
 }  // namespace skouter::maps

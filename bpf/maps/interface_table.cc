@@ -30,42 +30,58 @@ std::string interfaceName(std::uint32_t ifindex) {
 }  // namespace
 
 InterfaceTable::InterfaceTable(InterfaceMap kinds, LinkPrefixMap prefixes)
-    : kinds_(kinds), prefixes_(prefixes) {}
+    : kinds_(kinds), prefixes_(prefixes) {
+  kinds_.forEach([this](const std::uint32_t& ifindex, const skouter_interface_value& value) {
+    installed_kinds_[ifindex] = value.kind;
+  });
+  for (const auto& key : prefixes_.keys()) installed_prefixes_.insert(key);
+}
 
 void InterfaceTable::write(const std::map<std::uint32_t, skouter_interface_kind>& kinds,
                            const std::vector<std::pair<std::uint32_t, IpPrefix>>& uplink_prefixes) {
   writePrefixes(uplink_prefixes);
   for (const auto& [ifindex, kind] : kinds) {
     const skouter_interface_value value{.kind = kind, .pad = 0};
-    const auto current = kinds_.lookup(ifindex);
-    if ((!current || current->kind != value.kind) && kinds_.update(ifindex, value) != 0) {
+    const auto current = installed_kinds_.find(ifindex);
+    if (current != installed_kinds_.end() && current->second == value.kind) continue;
+    if (kinds_.update(ifindex, value) != 0) {
       spdlog::error("cannot record interface {} in the interfaces map (full?)",
                     interfaceName(ifindex));
+      continue;
     }
+    installed_kinds_[ifindex] = value.kind;
   }
-  for (const std::uint32_t ifindex : kinds_.keys()) {
-    if (!kinds.count(ifindex)) kinds_.erase(ifindex);
+  for (auto it = installed_kinds_.begin(); it != installed_kinds_.end();) {
+    if (kinds.count(it->first)) {
+      ++it;
+      continue;
+    }
+    kinds_.erase(it->first);
+    it = installed_kinds_.erase(it);
   }
 }
 
 void InterfaceTable::writePrefixes(
     const std::vector<std::pair<std::uint32_t, IpPrefix>>& uplink_prefixes) {
-  std::set<std::vector<std::uint8_t>> wanted;
-  const auto bytesOf = [](const skouter_link_prefix_key& key) {
-    const auto* bytes = reinterpret_cast<const std::uint8_t*>(&key);
-    return std::vector<std::uint8_t>(bytes, bytes + sizeof(key));
-  };
+  std::set<skouter_link_prefix_key, KeyBytesLess> wanted;
   for (const auto& [ifindex, prefix] : uplink_prefixes) {
     const auto key = prefixKey(ifindex, prefix);
-    wanted.insert(bytesOf(key));
-    // (A lookup would not tell: it finds the longest prefix that covers the key.)
+    wanted.insert(key);
+    if (installed_prefixes_.count(key)) continue;
     if (prefixes_.update(key, 1) != 0) {
       spdlog::error("cannot record the subnet {}/{} of an uplink (link_prefixes full?)",
                     prefix.address.toString(), prefix.length);
+      continue;
     }
+    installed_prefixes_.insert(key);
   }
-  for (const auto& key : prefixes_.keys()) {
-    if (!wanted.count(bytesOf(key))) prefixes_.erase(key);
+  for (auto it = installed_prefixes_.begin(); it != installed_prefixes_.end();) {
+    if (wanted.count(*it)) {
+      ++it;
+      continue;
+    }
+    prefixes_.erase(*it);
+    it = installed_prefixes_.erase(it);
   }
 }
 

@@ -1,5 +1,5 @@
-// TrustedResolverTable, DatapathSettings and IdentityTable over the pinned maps of a
-// loaded datapath:
+// TrustedResolverTable, DatapathSettings, IdentityTable and InterfaceTable over the
+// pinned maps of a loaded datapath:
 // what the daemon decided is what the maps hold, and what it keeps as pinned stays.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -12,6 +12,7 @@
 #include "bpf/maps/bpf_address.h"
 #include "bpf/maps/datapath_settings.h"
 #include "bpf/maps/identity_table.h"
+#include "bpf/maps/interface_table.h"
 #include "bpf/maps/trusted_resolver_table.h"
 #include "tests/bpf/datapath_fixture.h"
 
@@ -20,6 +21,7 @@ namespace {
 
 using maps::DatapathSettings;
 using maps::IdentityTable;
+using maps::InterfaceTable;
 using maps::TrustedResolverTable;
 using resolver::ResolverAddress;
 
@@ -122,6 +124,65 @@ TEST_F(DaemonSettingsTablesTest, IdentitiesAreUnboundOnlyFromTheirOwnWorkload) {
   table.unbind(pod, 300);
   EXPECT_EQ(table.identityOf(pod), std::nullopt);
   EXPECT_EQ(table.size(), 1u);
+}
+
+// A restarted daemon's table knows what the last one bound, and keeps to its own record
+// of the map: binding again what is bound issues no write (the entry changed here
+// behind its back stays as it is), while a real change does.
+TEST_F(DaemonSettingsTablesTest, IdentityTableKnowsPinnedBindingsAndRewritesOnlyChanges) {
+  const auto pod = IpAddress::parse("198.51.100.10").value();
+  const auto other = IpAddress::parse("2001:db8::20").value();
+  skouter_identity_value binding{};
+  binding.identity = 300;
+  binding.ifindex = 7;
+  EXPECT_TRUE(IdentityTable(datapath().identities()).bind({pod, other}, binding));
+
+  IdentityTable table(datapath().identities());
+  EXPECT_EQ(table.size(), 2u);
+  EXPECT_EQ(table.identities(), (std::map<IpAddress, std::uint32_t>{{pod, 300}, {other, 300}}));
+  EXPECT_EQ(table.identityOf(other), 300u);
+
+  skouter_identity_value probe = binding;
+  probe.ifindex = 99;
+  ASSERT_EQ(datapath().identities().update(maps::toBpfAddr(pod), probe), 0);
+  EXPECT_TRUE(table.bind({pod}, binding));
+  EXPECT_EQ(datapath().identities().lookup(maps::toBpfAddr(pod))->ifindex, 99u);
+
+  skouter_identity_value moved = binding;
+  moved.ifindex = 8;
+  EXPECT_TRUE(table.bind({pod}, moved));
+  EXPECT_EQ(datapath().identities().lookup(maps::toBpfAddr(pod))->ifindex, 8u);
+  EXPECT_EQ(table.size(), 2u);
+
+  table.unbind(other, 300);
+  EXPECT_FALSE(datapath().identities().lookup(maps::toBpfAddr(other)));
+  EXPECT_EQ(IdentityTable(datapath().identities()).identities(),
+            (std::map<IpAddress, std::uint32_t>{{pod, 300}}));
+}
+
+// Likewise for the interfaces and link_prefixes maps: a restarted daemon's table knows
+// what is there, writes only what changed, and removes what is gone.
+TEST_F(DaemonSettingsTablesTest, InterfaceTableKnowsPinnedEntriesAndRewritesOnlyChanges) {
+  const std::vector<std::pair<std::uint32_t, IpPrefix>> prefixes = {
+      {2, IpPrefix::parse("192.0.2.0/24").value()}, {2, IpPrefix::parse("2001:db8::/64").value()}};
+  InterfaceTable(datapath().interfaces(), datapath().linkPrefixes())
+      .write({{2, SKOUTER_INTERFACE_TRANSIT}, {5, SKOUTER_INTERFACE_POD}}, prefixes);
+
+  InterfaceTable table(datapath().interfaces(), datapath().linkPrefixes());
+  EXPECT_EQ(table.interfaceCount(), 2u);
+  EXPECT_EQ(table.prefixCount(), 2u);
+
+  // Behind the table's back, to see whether it writes.
+  ASSERT_TRUE(datapath().interfaces().erase(5));
+  table.write({{2, SKOUTER_INTERFACE_TRANSIT}, {5, SKOUTER_INTERFACE_POD}}, prefixes);
+  EXPECT_FALSE(datapath().interfaces().lookup(5));
+
+  table.write({{2, SKOUTER_INTERFACE_GUEST}, {6, SKOUTER_INTERFACE_POD}}, {prefixes.front()});
+  EXPECT_EQ(datapath().interfaces().lookup(6)->kind, SKOUTER_INTERFACE_POD);
+  EXPECT_EQ(datapath().interfaces().lookup(2)->kind, SKOUTER_INTERFACE_GUEST);
+  EXPECT_EQ(datapath().interfaces().keys().size(), 2u);
+  EXPECT_EQ(datapath().linkPrefixes().keys().size(), 1u);
+  EXPECT_EQ(table.prefixCount(), 1u);
 }
 
 }  // namespace
