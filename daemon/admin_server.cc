@@ -104,46 +104,47 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Socket>> {
     });
   }
 
-  void stream(const HttpRequest& request, AdminReply reply) {
-    subscription_ = std::move(reply.stream);
-    auto header = std::make_shared<http::response<http::empty_body>>(reply.response.result(),
-                                                                     request.version());
-    for (const auto& field : reply.response.base()) header->set(field.name(), field.value());
+  // Writes the header of a chunked response to `request` with `response`'s status
+  // and fields, then calls `then(keep_alive)`; closes the connection on an error.
+  void writeChunkedHeader(const HttpRequest& request, const HttpResponse& response, bool keep_alive,
+                          std::function<void(bool keep_alive)> then) {
+    auto header =
+        std::make_shared<http::response<http::empty_body>>(response.result(), request.version());
+    for (const auto& field : response.base()) header->set(field.name(), field.value());
+    header->keep_alive(keep_alive);
     header->chunked(true);
     auto serializer = std::make_shared<http::response_serializer<http::empty_body>>(*header);
     armDeadline(kWriteDeadline);
     http::async_write_header(socket_, *serializer,
-                             [self = this->shared_from_this(), header, serializer](
-                                 boost::beast::error_code error, std::size_t) {
+                             [self = this->shared_from_this(), header, serializer,
+                              then = std::move(then)](boost::beast::error_code error, std::size_t) {
                                self->deadline_.cancel();
                                if (error) return self->close();
-                               std::weak_ptr<HttpSession> weak = self;
-                               self->subscription_->onQueued([weak] {
-                                 if (const auto session = weak.lock()) session->flush();
-                               });
-                               self->watchForClose();
-                               self->flush();
+                               then(header->keep_alive());
                              });
+  }
+
+  void stream(const HttpRequest& request, AdminReply reply) {
+    subscription_ = std::move(reply.stream);
+    // The stream ends when the client goes away.
+    writeChunkedHeader(request, reply.response, request.keep_alive(),
+                       [self = this->shared_from_this()](bool) {
+                         std::weak_ptr<HttpSession> weak = self;
+                         self->subscription_->onQueued([weak] {
+                           if (const auto session = weak.lock()) session->flush();
+                         });
+                         self->watchForClose();
+                         self->flush();
+                       });
   }
 
   // The header, then each piece as a chunk once the last is written (one piece per
   // turn of the loop), then the last chunk; then the next request.
   void sendPieces(const HttpRequest& request, AdminReply reply) {
     pieces_ = std::move(reply.pieces);
-    auto header = std::make_shared<http::response<http::empty_body>>(reply.response.result(),
-                                                                     request.version());
-    for (const auto& field : reply.response.base()) header->set(field.name(), field.value());
-    header->keep_alive(request.keep_alive());
-    header->chunked(true);
-    auto serializer = std::make_shared<http::response_serializer<http::empty_body>>(*header);
-    armDeadline(kWriteDeadline);
-    http::async_write_header(socket_, *serializer,
-                             [self = this->shared_from_this(), header, serializer](
-                                 boost::beast::error_code error, std::size_t) {
-                               self->deadline_.cancel();
-                               if (error) return self->close();
-                               self->sendNextPiece(header->keep_alive());
-                             });
+    writeChunkedHeader(
+        request, reply.response, request.keep_alive(),
+        [self = this->shared_from_this()](bool keep_alive) { self->sendNextPiece(keep_alive); });
   }
 
   void sendNextPiece(bool keep_alive) {
