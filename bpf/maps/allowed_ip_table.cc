@@ -454,11 +454,15 @@ void AllowedIpTable::remove(Handle ip) {
 
 std::size_t AllowedIpTable::removeExpired(std::uint64_t now_ns, std::size_t limit) {
   std::size_t removed = 0;
-  std::erase_if(unnamed_, [&](const auto& entry) {
-    if (entry.second.expiry_ns == 0 || entry.second.expiry_ns > now_ns) return false;
-    removed += addresses_.erase(entry.first) ? 1 : 0;
-    return true;
-  });
+  // Within the limit too: after an upgrade there may be many.
+  for (auto it = unnamed_.begin(); removed < limit && it != unnamed_.end();) {
+    if (it->second.expiry_ns == 0 || it->second.expiry_ns > now_ns) {
+      ++it;
+      continue;
+    }
+    removed += addresses_.erase(it->first) ? 1 : 0;
+    it = unnamed_.erase(it);
+  }
   const std::uint64_t now_s = now_ns / kNanosPerSecond;
   std::vector<Handle> later_this_second;
   while (removed < limit && !expiring_.empty() && expiring_.begin()->first <= now_s) {
