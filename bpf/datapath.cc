@@ -411,7 +411,7 @@ std::uint64_t CounterSnapshot::total(std::uint32_t counter) const {
   return sum;
 }
 
-std::unique_ptr<Datapath> Datapath::open(const std::string& pin_dir) {
+std::unique_ptr<Datapath> Datapath::open(const std::string& pin_dir, ProgramLoad load) {
   routeLibbpfLogs();
   ensureBpfFs(pin_dir);
 
@@ -438,18 +438,23 @@ std::unique_ptr<Datapath> Datapath::open(const std::string& pin_dir) {
       throw DatapathError("cannot set pin path " + path);
     }
   }
+  const auto& maps = datapath->skeleton_->maps;
+  for (const bpf_map* table :
+       {maps.identities, maps.allowed_ips, maps.learned_names, maps.allowed_cidrs, maps.port_sets,
+        maps.flows, maps.inbound_flows, maps.dns_queries, maps.trusted_resolvers, maps.interfaces,
+        maps.link_prefixes, maps.answer_bytes_punted, maps.answer_bytes_consumed}) {
+    datapath->capacities_.emplace_back(bpf_map__name(table), bpf_map__max_entries(table));
+  }
+  datapath->answers_ring_size_ = bpf_map__max_entries(maps.answers);
+  datapath->events_ring_size_ = bpf_map__max_entries(maps.events);
+
+  if (load == ProgramLoad::kAfterTakeover && takeover.took_over && !takeover.migrated &&
+      datapath->openPinnedMaps()) {
+    return datapath;
+  }
   MigratedState migrated;
   if (takeover.migrated) migrated = takeLayout5Maps(pin_dir);
-  const int rc = skouter_bpf__load(datapath->skeleton_);
-  if (rc != 0) {
-    std::string reason = std::strerror(-rc);
-    if (takeover.took_over) {
-      reason += " (the maps pinned under " + pin_dir +
-                " may be of another skouter version; `skouterd --detach` removes them and "
-                "everything they allow)";
-    }
-    throw DatapathError("cannot load the BPF programs: " + reason);
-  }
+  datapath->loadPrograms();
 
   if (takeover.migrated) {
     // The pinned maps are of this layout now, whether or not this daemon lives to
@@ -471,8 +476,71 @@ std::unique_ptr<Datapath> Datapath::open(const std::string& pin_dir) {
   return datapath;
 }
 
+bool Datapath::openPinnedMaps() {
+  std::unordered_map<std::string, int> opened;
+  const auto closeAll = [&] {
+    for (const auto& [name, fd] : opened) close(fd);
+  };
+  const bpf_map* map;
+  bpf_object__for_each_map(map, skeleton_->obj) {
+    if (!pinned(map)) continue;
+    const std::string path = pin_dir_ + "/" + bpf_map__name(map);
+    const int fd = bpf_obj_get(path.c_str());
+    if (fd < 0) {
+      closeAll();
+      return false;
+    }
+    opened.emplace(bpf_map__name(map), fd);
+    // The shape libbpf checks before it reuses a pin: a map of another shape is
+    // replaced at load, so the programs would not run on the map opened here.
+    bpf_map_info info{};
+    std::uint32_t info_size = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &info_size) != 0 || info.type != bpf_map__type(map) ||
+        info.key_size != bpf_map__key_size(map) || info.value_size != bpf_map__value_size(map) ||
+        info.max_entries != bpf_map__max_entries(map) ||
+        info.map_flags != bpf_map__map_flags(map)) {
+      closeAll();
+      return false;
+    }
+  }
+  map_fds_ = opened;
+  for (const auto& [name, fd] : opened) owned_fds_.push_back(fd);
+  return true;
+}
+
+void Datapath::loadPrograms() {
+  if (programsLoaded()) return;
+  const int rc = skouter_bpf__load(skeleton_);
+  if (rc != 0) {
+    std::string reason = std::strerror(-rc);
+    if (takeover_.took_over) {
+      reason += " (the maps pinned under " + pin_dir_ +
+                " may be of another skouter version; `skouterd --detach` removes them and "
+                "everything they allow)";
+    }
+    throw DatapathError("cannot load the BPF programs: " + reason);
+  }
+  // Opened from their pins already: the very maps the programs now use.
+  if (map_fds_.empty()) adoptSkeletonMaps();
+  programs_loaded_.store(true, std::memory_order_release);
+}
+
+void Datapath::adoptSkeletonMaps() {
+  const bpf_map* map;
+  bpf_object__for_each_map(map, skeleton_->obj) {
+    if (pinned(map)) map_fds_.emplace(bpf_map__name(map), bpf_map__fd(map));
+  }
+}
+
+int Datapath::mapFd(const char* name) const { return map_fds_.at(name); }
+
+void Datapath::requireProgramsLoaded() const {
+  if (!programsLoaded()) throw DatapathError("skouter's BPF programs are still loading");
+}
+
 Datapath::~Datapath() {
   skouter_bpf__destroy(skeleton_);
+  for (const int fd : owned_fds_) close(fd);
   if (lock_fd_ >= 0) close(lock_fd_);
 }
 
@@ -547,47 +615,47 @@ void Datapath::removePins(const std::string& pin_dir) {
 }
 
 IdentityMap Datapath::identities() const {
-  return IdentityMap(bpf_map__fd(skeleton_->maps.identities));
+  return IdentityMap(mapFd("identities"));
 }
 AllowedIpMap Datapath::allowedIps() const {
-  return AllowedIpMap(bpf_map__fd(skeleton_->maps.allowed_ips));
+  return AllowedIpMap(mapFd("allowed_ips"));
 }
 LearnedNameMap Datapath::learnedNames() const {
-  return LearnedNameMap(bpf_map__fd(skeleton_->maps.learned_names));
+  return LearnedNameMap(mapFd("learned_names"));
 }
 CidrMap Datapath::allowedCidrs() const {
-  return CidrMap(bpf_map__fd(skeleton_->maps.allowed_cidrs));
+  return CidrMap(mapFd("allowed_cidrs"));
 }
-PortSetMap Datapath::portSets() const { return PortSetMap(bpf_map__fd(skeleton_->maps.port_sets)); }
-FlowMap Datapath::flows() const { return FlowMap(bpf_map__fd(skeleton_->maps.flows)); }
+PortSetMap Datapath::portSets() const { return PortSetMap(mapFd("port_sets")); }
+FlowMap Datapath::flows() const { return FlowMap(mapFd("flows")); }
 FlowMap Datapath::inboundFlows() const {
-  return FlowMap(bpf_map__fd(skeleton_->maps.inbound_flows));
+  return FlowMap(mapFd("inbound_flows"));
 }
 InterfaceMap Datapath::interfaces() const {
-  return InterfaceMap(bpf_map__fd(skeleton_->maps.interfaces));
+  return InterfaceMap(mapFd("interfaces"));
 }
 LinkPrefixMap Datapath::linkPrefixes() const {
-  return LinkPrefixMap(bpf_map__fd(skeleton_->maps.link_prefixes));
+  return LinkPrefixMap(mapFd("link_prefixes"));
 }
 DnsQueryMap Datapath::dnsQueries() const {
-  return DnsQueryMap(bpf_map__fd(skeleton_->maps.dns_queries));
+  return DnsQueryMap(mapFd("dns_queries"));
 }
 ResolverMap Datapath::trustedResolvers() const {
-  return ResolverMap(bpf_map__fd(skeleton_->maps.trusted_resolvers));
+  return ResolverMap(mapFd("trusted_resolvers"));
 }
-ConfigMap Datapath::config() const { return ConfigMap(bpf_map__fd(skeleton_->maps.config)); }
+ConfigMap Datapath::config() const { return ConfigMap(mapFd("config")); }
 HeartbeatMap Datapath::heartbeat() const {
-  return HeartbeatMap(bpf_map__fd(skeleton_->maps.heartbeat));
+  return HeartbeatMap(mapFd("heartbeat"));
 }
 AnswerBytesMap Datapath::answerBytesPunted() const {
-  return AnswerBytesMap(bpf_map__fd(skeleton_->maps.answer_bytes_punted));
+  return AnswerBytesMap(mapFd("answer_bytes_punted"));
 }
 AnswerBytesMap Datapath::answerBytesConsumed() const {
-  return AnswerBytesMap(bpf_map__fd(skeleton_->maps.answer_bytes_consumed));
+  return AnswerBytesMap(mapFd("answer_bytes_consumed"));
 }
 CounterSnapshot Datapath::readCounters() const {
   CounterSnapshot snapshot;
-  const int fd = bpf_map__fd(skeleton_->maps.counters);
+  const int fd = mapFd("counters");
   const int cpus = libbpf_num_possible_cpus();
   if (cpus <= 0) throw DatapathError("cannot count the possible CPUs");
   std::vector<std::uint64_t> per_cpu(static_cast<std::size_t>(cpus));
@@ -606,33 +674,35 @@ CounterSnapshot Datapath::readCounters() const {
 }
 
 std::vector<std::pair<std::string, std::uint32_t>> Datapath::tableCapacities() const {
-  std::vector<std::pair<std::string, std::uint32_t>> capacities;
-  for (const bpf_map* map :
-       {skeleton_->maps.identities, skeleton_->maps.allowed_ips, skeleton_->maps.learned_names,
-        skeleton_->maps.allowed_cidrs, skeleton_->maps.port_sets, skeleton_->maps.flows,
-        skeleton_->maps.inbound_flows, skeleton_->maps.dns_queries,
-        skeleton_->maps.trusted_resolvers, skeleton_->maps.interfaces,
-        skeleton_->maps.link_prefixes, skeleton_->maps.answer_bytes_punted,
-        skeleton_->maps.answer_bytes_consumed}) {
-    capacities.emplace_back(bpf_map__name(map), bpf_map__max_entries(map));
-  }
-  return capacities;
+  return capacities_;
 }
 
 Datapath::RingFill Datapath::ringFill(Ring ring) const {
-  const bpf_map* map = ring == Ring::kAnswers ? skeleton_->maps.answers : skeleton_->maps.events;
-  return {.used_bytes = ringUsedBytes(bpf_map__fd(map)), .size_bytes = bpf_map__max_entries(map)};
+  const bool answers = ring == Ring::kAnswers;
+  return {.used_bytes = ringUsedBytes(mapFd(answers ? "answers" : "events")),
+          .size_bytes = answers ? answers_ring_size_ : events_ring_size_};
 }
 
-int Datapath::answersRingFd() const { return bpf_map__fd(skeleton_->maps.answers); }
-int Datapath::eventsRingFd() const { return bpf_map__fd(skeleton_->maps.events); }
-int Datapath::eventBudgetFd() const { return bpf_map__fd(skeleton_->maps.event_budget); }
+int Datapath::answersRingFd() const { return mapFd("answers"); }
+int Datapath::eventsRingFd() const { return mapFd("events"); }
+int Datapath::eventBudgetFd() const {
+  requireProgramsLoaded();
+  return bpf_map__fd(skeleton_->maps.event_budget);
+}
 int Datapath::uplinkEgressProgramFd() const {
+  requireProgramsLoaded();
   return bpf_program__fd(skeleton_->progs.uplink_egress);
 }
-int Datapath::podIngressProgramFd() const { return bpf_program__fd(skeleton_->progs.pod_ingress); }
-int Datapath::podEgressProgramFd() const { return bpf_program__fd(skeleton_->progs.pod_egress); }
+int Datapath::podIngressProgramFd() const {
+  requireProgramsLoaded();
+  return bpf_program__fd(skeleton_->progs.pod_ingress);
+}
+int Datapath::podEgressProgramFd() const {
+  requireProgramsLoaded();
+  return bpf_program__fd(skeleton_->progs.pod_egress);
+}
 int Datapath::uplinkIngressProgramFd() const {
+  requireProgramsLoaded();
   return bpf_program__fd(skeleton_->progs.uplink_ingress);
 }
 

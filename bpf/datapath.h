@@ -3,7 +3,11 @@
 //
 // Life cycle: open() loads the embedded skeleton, re-using every map already pinned
 // under the directory (so a restarted daemon keeps all installed state) and pinning
-// the ones that are new. attachUplink() puts the programs on an interface, atomically
+// the ones that are new. A daemon taking over the pinned maps of its own layout may
+// open them first and load (verify) the programs after, on a thread of its own: the
+// programs the previous daemon attached run on those very maps meanwhile, so the new
+// daemon serves held answers from its first milliseconds instead of after the
+// verifier's second. attachUplink() puts the programs on an interface, atomically
 // replacing skouter's earlier programs there. Destroying the Datapath leaves programs
 // attached and maps pinned: enforcement continues without the daemon. Only detach()
 // removes them.
@@ -17,12 +21,14 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -85,19 +91,36 @@ class Datapath {
     std::uint64_t size_bytes = 0;
   };
 
+  enum class ProgramLoad {
+    kAtOpen,
+    // Only when every map is pinned already, in this layout and of this build's shape
+    // (a takeover, not a migration): open() opens the maps and leaves the programs to
+    // loadPrograms(). Otherwise as kAtOpen.
+    kAfterTakeover,
+  };
+
   // Throws DatapathError with the reason (missing bpffs, pinned maps of a layout this
   // build neither takes over nor migrates, verifier rejection, ...). Pinned maps of a
   // refused layout are left exactly as they were.
-  static std::unique_ptr<Datapath> open(const std::string& pin_dir);
+  static std::unique_ptr<Datapath> open(const std::string& pin_dir,
+                                        ProgramLoad load = ProgramLoad::kAtOpen);
   ~Datapath();
   Datapath(const Datapath&) = delete;
   Datapath& operator=(const Datapath&) = delete;
 
   const Takeover& takeover() const { return takeover_; }
+
+  // Loads (and so verifies) the programs open() left for later; throws DatapathError.
+  // Touches nothing the map accessors read, so it may run on a thread of its own while
+  // the maps are in use; nothing else may run on the Datapath until it returns, except
+  // the map accessors, programsLoaded(), ringFill() and tableCapacities().
+  void loadPrograms();
+  bool programsLoaded() const { return programs_loaded_.load(std::memory_order_acquire); }
   const std::string& pinDir() const { return pin_dir_; }
 
   // Attaches the uplink programs to tc ingress and egress of `interface`, creating
-  // the clsact qdisc when needed and leaving other filters on it alone.
+  // the clsact qdisc when needed and leaving other filters on it alone. Like
+  // attachPod() and the program descriptors, only once the programs are loaded.
   void attachUplink(const std::string& interface);
 
   // Removes skouter's filters from `interface` (absent ones are not an error).
@@ -143,7 +166,8 @@ class Datapath {
   RingFill ringFill(Ring ring) const;
   int answersRingFd() const;
   int eventsRingFd() const;
-  // The per-CPU token buckets of the flow-event rate limit (skouter_event_budget).
+  // The per-CPU token buckets of the flow-event rate limit (skouter_event_budget); not
+  // pinned, so only once the programs are loaded.
   int eventBudgetFd() const;
   int uplinkEgressProgramFd() const;
   int uplinkIngressProgramFd() const;
@@ -152,10 +176,27 @@ class Datapath {
 
  private:
   Datapath() = default;
+  // The descriptor of the pinned map `name`.
+  int mapFd(const char* name) const;
+  // Fills map_fds_ from the skeleton once it is loaded.
+  void adoptSkeletonMaps();
+  // Opens every pinned map when all are there and of the skeleton's shape; false (and
+  // nothing opened) otherwise.
+  bool openPinnedMaps();
+  void requireProgramsLoaded() const;
+
   skouter_bpf* skeleton_ = nullptr;
   std::string pin_dir_;
   int lock_fd_ = -1;
   Takeover takeover_;
+  std::atomic<bool> programs_loaded_{false};
+  // Pinned maps by name; those opened from their pins are owned here.
+  std::unordered_map<std::string, int> map_fds_;
+  std::vector<int> owned_fds_;
+  // Read once at open, so that no reader needs the skeleton while it loads.
+  std::vector<std::pair<std::string, std::uint32_t>> capacities_;
+  std::uint32_t answers_ring_size_ = 0;
+  std::uint32_t events_ring_size_ = 0;
 };
 
 }  // namespace skouter

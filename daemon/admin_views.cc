@@ -192,6 +192,11 @@ std::string statusJson(const DaemonView& view) {
                  ? (view.record.started_ns - *takeover.previous_heartbeat_ns) / 1'000'000
                  : 0;
   }
+  const auto millisecondsSinceStart =
+      [](const std::optional<std::chrono::steady_clock::duration>& after) {
+        return after ? json(std::chrono::duration<double, std::milli>(*after).count())
+                     : json(nullptr);
+      };
   const auto& answers = view.answers.stats();
   json policies = json::array();
   for (const auto& egress : view.policies.egresses()) {
@@ -214,6 +219,10 @@ std::string statusJson(const DaemonView& view) {
         {"migration", takeover.migrated ? json(takeover.migration) : json(nullptr)},
         {"gap_ms", gap_ms},
         {"entries_taken_over", view.record.entries_taken_over}}},
+      {"startup",
+       {{"answers_read_after_ms", millisecondsSinceStart(view.record.answers_read_after)},
+        {"programs_loaded_after_ms", millisecondsSinceStart(view.record.programs_loaded_after)},
+        {"programs_loaded", view.datapath.programsLoaded()}}},
       {"attach_points", attach_points},
       {"forwarded",
        {{"judged_as_host", judged_as_host},

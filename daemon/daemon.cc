@@ -72,7 +72,9 @@ Daemon::Daemon(DaemonOptions options)
         io_, options_, [this] { scheduleApply(std::chrono::milliseconds(20), "cluster change"); });
   }
 
-  datapath_ = Datapath::open(options_.bpffs);
+  // Taking over, the previous daemon's programs go on running on the pinned maps while
+  // this one's are verified (about a second): answers are served meanwhile.
+  datapath_ = Datapath::open(options_.bpffs, Datapath::ProgramLoad::kAfterTakeover);
   datapath_settings_ =
       std::make_unique<maps::DatapathSettings>(datapath_->config(), datapath_->heartbeat());
   trusted_resolver_table_ =
@@ -152,7 +154,7 @@ Daemon::Daemon(DaemonOptions options)
     if (kubernetes_) scheduleApply(std::chrono::milliseconds(50), "network change");
   });
   refreshInterfaces();
-  for (const auto& interface : options_.interfaces) datapath_->attachUplink(interface);
+  if (datapath_->programsLoaded()) attachUplinks();
 
   view_ = std::make_unique<DaemonView>(DaemonView{.options = options_,
                                                   .record = record_,
@@ -207,7 +209,9 @@ Daemon::Daemon(DaemonOptions options)
       metrics_server_ ? "; metrics on " + options_.metrics_address : "");
 }
 
-Daemon::~Daemon() = default;
+Daemon::~Daemon() {
+  if (program_loader_.joinable()) program_loader_.join();
+}
 
 void Daemon::writeConfig() {
   skouter_config config{};
@@ -308,14 +312,67 @@ void Daemon::refreshInterfaces() {
   }
 }
 
+void Daemon::attachUplinks() {
+  for (const auto& interface : options_.interfaces) datapath_->attachUplink(interface);
+  record_.programs_loaded_after = std::chrono::steady_clock::now() - record_.started;
+}
+
+void Daemon::loadProgramsAside() {
+  program_loader_ = std::thread([this] {
+    try {
+      datapath_->loadPrograms();
+    } catch (...) {
+      program_load_error_ = std::current_exception();
+    }
+    boost::asio::post(io_, [this] {
+      program_loader_.join();
+      if (program_load_error_) {
+        io_.stop();
+        return;
+      }
+      attachUplinks();
+      spdlog::info("programs loaded and attached {} ms after start",
+                   std::chrono::duration_cast<std::chrono::milliseconds>(
+                       *record_.programs_loaded_after)
+                       .count());
+      // Pods whose interfaces carry the previous daemon's programs get these.
+      if (kubernetes_) scheduleApply(std::chrono::milliseconds(0), "programs loaded");
+    });
+  });
+}
+
+void Daemon::stopAfterHeldAnswers(int signal) {
+  // What the ring holds waits there for the next daemon; what was read from it is
+  // answered first (a confirmation or a lookup over TCP takes milliseconds), so that
+  // no client waits for its retry across a restart.
+  answers_->stopReading();
+  stopOnceAnswered(signal, std::chrono::steady_clock::now() +
+                               std::chrono::milliseconds(options_.verify_timeout_ms) +
+                               std::chrono::milliseconds(100));
+}
+
+void Daemon::stopOnceAnswered(int signal, std::chrono::steady_clock::time_point deadline) {
+  if (answers_->pendingLookups() > 0 && std::chrono::steady_clock::now() < deadline) {
+    stop_timer_.expires_after(std::chrono::milliseconds(2));
+    stop_timer_.async_wait([this, signal, deadline](const boost::system::error_code& error) {
+      if (!error) stopOnceAnswered(signal, deadline);
+    });
+    return;
+  }
+  spdlog::info("signal {}: exiting ({} answer(s) still held); programs and maps stay in place",
+               signal, answers_->pendingLookups());
+  io_.stop();
+}
+
 void Daemon::run() {
-  signals_.async_wait([this](const boost::system::error_code&, int signal) {
-    spdlog::info("signal {}: exiting; programs and maps stay in place", signal);
-    io_.stop();
+  signals_.async_wait([this](const boost::system::error_code& error, int signal) {
+    if (!error) stopAfterHeldAnswers(signal);
   });
   scheduleHeartbeat();
   scheduleGarbageCollection();
   answers_->start();
+  record_.answers_read_after = std::chrono::steady_clock::now() - record_.started;
+  if (!datapath_->programsLoaded()) loadProgramsAside();
   flow_events_->start();
   network_monitor_->start();
   // With Kubernetes the first complete list of the cluster applies (and pre-warms).
@@ -350,6 +407,7 @@ void Daemon::run() {
   for (;;) {
     try {
       io_.run();
+      if (program_load_error_) std::rethrow_exception(program_load_error_);
       return;
     } catch (const std::exception& error) {
       ++record_.handler_failures;

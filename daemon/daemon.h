@@ -7,11 +7,13 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <exception>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -57,7 +59,8 @@ class Daemon {
   explicit Daemon(DaemonOptions options);
   ~Daemon();
 
-  // Serves until SIGTERM or SIGINT. Programs and maps stay in place afterwards.
+  // Serves until SIGTERM or SIGINT. Programs and maps stay in place afterwards. Throws
+  // when the programs it loads after starting to serve are refused.
   void run();
 
  private:
@@ -89,6 +92,13 @@ class Daemon {
   // Removes expired learned addresses, a bounded number per turn of the loop.
   void sweepExpired();
   void scheduleGarbageCollection();
+  // Puts the programs on the uplinks (once they are loaded).
+  void attachUplinks();
+  // Loads the programs on a thread of its own, then attaches them on the loop's.
+  void loadProgramsAside();
+  // SIGTERM, SIGINT: stops reading answers, answers those already read, then stops.
+  void stopAfterHeldAnswers(int signal);
+  void stopOnceAnswered(int signal, std::chrono::steady_clock::time_point deadline);
   // With --kubernetes, before the cluster's policy was first applied: the pinned
   // state stands, and answers wait for the policy that will judge them.
   bool awaitingCluster() const;
@@ -144,6 +154,9 @@ class Daemon {
   boost::asio::steady_timer heartbeat_timer_{io_};
   boost::asio::steady_timer gc_timer_{io_};
   boost::asio::signal_set signals_{io_, SIGTERM, SIGINT};
+  boost::asio::steady_timer stop_timer_{io_};
+  std::thread program_loader_;
+  std::exception_ptr program_load_error_;
   boost::asio::signal_set reload_signals_{io_, SIGHUP};
   std::unique_ptr<PolicyFileWatch> policy_watch_;
   std::size_t gc_runs_ = 0;

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,10 @@ struct DaemonRecord {
   maps::FlowTable::Sweep last_sweep;
   // What the previous daemon left: learned and static entries found at start.
   std::size_t entries_taken_over = 0;
+  // Since `started`: when held answers began to be read, and when this daemon's
+  // programs were loaded and attached (a takeover loads them while serving).
+  std::optional<std::chrono::steady_clock::duration> answers_read_after;
+  std::optional<std::chrono::steady_clock::duration> programs_loaded_after;
 };
 
 // How full something bounded is: a table (entries) or a ring buffer (unread bytes).

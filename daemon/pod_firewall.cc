@@ -108,6 +108,13 @@ std::optional<PodInterface> PodFirewall::locate(const PodObject& pod, std::strin
 
 bool PodFirewall::attach(const PodInterface& interface, std::string& problem) {
   if (current_.count(interface.ifindex)) return true;
+  if (!datapath_.programsLoaded()) {
+    // The previous daemon's programs police it until this one's are loaded; the daemon
+    // applies again then, and they replace them.
+    if (attached_.count(interface.ifindex)) return true;
+    problem = "skouter's programs are still loading";
+    return false;
+  }
   try {
     datapath_.attachPod(interface.ifindex);
   } catch (const std::exception& error) {

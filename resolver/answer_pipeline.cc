@@ -139,6 +139,8 @@ AnswerPipeline::~AnswerPipeline() = default;
 // Answers held while no daemon ran are still in the pinned ring: they are handled first.
 void AnswerPipeline::start() { ring_.start(); }
 
+void AnswerPipeline::stopReading() { ring_.stop(); }
+
 void AnswerPipeline::deferWhile(std::function<bool(std::uint32_t identity)> pending) {
   pending_ = std::move(pending);
 }

@@ -125,6 +125,9 @@ class AnswerPipeline {
   AnswerPipeline& operator=(const AnswerPipeline&) = delete;
 
   void start();
+  // Reads no more from the ring: what it holds stays there for the next reader (a
+  // restarted daemon). Answers already read are still answered.
+  void stopReading();
   // While `pending(identity)` holds, answers for that identity wait (at most
   // kMaxDeferredAnswers of them, kMaxDeferredBytes in all) instead of being judged: a
   // restarted daemon knows its pods' identities from the pinned maps before it knows
@@ -134,7 +137,8 @@ class AnswerPipeline {
   void releaseDeferred();
   const AnswerStats& stats() const { return stats_; }
   const TcpAnswerStreams& tcpStreams() const { return tcp_streams_; }
-  // Truncated answers held while their lookup over TCP is under way.
+  // Answers held while the daemon's own lookup for them is under way: a truncated
+  // answer's over TCP, or with --verify-answers a confirmation.
   std::size_t pendingLookups() const { return pending_lookups_; }
   const AnswerPipelineLimits& limits() const { return limits_; }
   const Histogram& holdTimes() const { return hold_times_; }

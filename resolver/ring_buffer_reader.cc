@@ -68,6 +68,11 @@ RingBufferReader::~RingBufferReader() {
 
 void RingBufferReader::start() { waitForRecords(); }
 
+void RingBufferReader::stop() {
+  stopped_ = true;
+  readiness_.cancel();
+}
+
 void RingBufferReader::consume() {
   const auto* data = static_cast<const std::uint8_t*>(producer_pages_) + page_size_;
   const std::uint64_t mask = data_size_ - 1;
@@ -97,7 +102,7 @@ void RingBufferReader::waitForRecords() {
   // after whatever else was ready meanwhile.
   readiness_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
                         [this](const boost::system::error_code& error) {
-                          if (error) return;
+                          if (error || stopped_) return;
                           consume();
                           waitForRecords();
                         });

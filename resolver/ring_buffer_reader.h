@@ -44,6 +44,8 @@ class RingBufferReader {
   // Handles what the ring already holds (records left while no daemon ran), then
   // every record as it comes.
   void start();
+  // Handles no more records; those in the ring stay there, for the next reader.
+  void stop();
 
   // Records handled in one turn of the event loop at most: under a sustained flood
   // the heartbeat, the timers and the admin API still get their turns between.
@@ -61,6 +63,7 @@ class RingBufferReader {
   void* consumer_page_ = nullptr;
   void* producer_pages_ = nullptr;
   std::vector<RingRecord> turn_;
+  bool stopped_ = false;
   boost::asio::posix::stream_descriptor readiness_;
 };
 
