@@ -1,6 +1,8 @@
 // Running skouterd in production, end to end: Prometheus metrics (checked by promtool),
 // the live event stream behind `skouterctl monitor`, the configuration file, and a
 // restart that takes over the previous daemon's state under load.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
@@ -275,6 +277,68 @@ TEST_F(OperationsTest, RestartUnderLookupsLosesNoEntryAndStatusReportsTheTakeove
   const auto table = ctl({"status"});
   ASSERT_TRUE(table.ok()) << table.describe();
   EXPECT_NE(table.out.find("took over"), std::string::npos) << table.out;
+}
+
+// A restart, an upgrade or a crash under continuous lookups and connections: the new
+// daemon serves held answers before its programs are verified, and one stopped with
+// SIGTERM answers what it had read before it exits, so no client waits for its retry.
+TEST_F(OperationsTest, RestartsUnderLookupsAndConnectionsCostNoRetryAndNoConnection) {
+  startDaemon();
+  // Fresh names one after the other, each looked up once with no retry and then
+  // connected to: "NAME ADDRESS HTTP-CODE" (no address: the lookup timed out).
+  constexpr int kLookups = 240;
+  auto clients = lab_->startBackground(
+      "node", "for k in $(seq 1 " + std::to_string(kLookups) +
+                  "); do "
+                  "a=$(dig +short +tries=1 +timeout=1 n$k.wikipedia.org A | grep -v '^;;' | head -1); "
+                  "c=$( [ -n \"$a\" ] && curl -s -o /dev/null --max-time 2 -w '%{http_code}' "
+                  "http://$a/ ); "
+                  "echo \"n$k.wikipedia.org ${a:--} ${c:-000}\"; sleep 0.01; done; echo done");
+  struct Restart {
+    int signal;
+    int after_lookups;
+  };
+  std::vector<double> holds_ms, read_after_ms, gaps_ms;
+  for (const Restart restart : {Restart{SIGTERM, 40}, Restart{SIGKILL, 100}, Restart{SIGTERM, 160}}) {
+    const std::string marker = "n" + std::to_string(restart.after_lookups) + ".wikipedia.org";
+    ASSERT_TRUE(eventually([&] { return clients->output().find(marker) != std::string::npos; },
+                           seconds(60)))
+        << clients->output();
+    daemon_->kill(restart.signal);
+    daemon_->start();
+    const auto status = daemon_->status();
+    ASSERT_TRUE(status["takeover"]["took_over"].get<bool>());
+    read_after_ms.push_back(status["startup"]["answers_read_after_ms"].get<double>());
+    gaps_ms.push_back(status["takeover"]["gap_ms"].get<double>());
+    // The programs are loaded while the new daemon serves, then attached.
+    EXPECT_TRUE(eventually([&] {
+      return daemon_->status()["startup"]["programs_loaded"].get<bool>();
+    })) << daemon_->log();
+    holds_ms.push_back(daemon_->status()["counters"]["answers"]["max_hold_us"].get<double>() /
+                       1000);
+  }
+  ASSERT_TRUE(eventually([&] { return !clients->running(); }, seconds(90))) << clients->output();
+
+  int lookups = 0;
+  std::vector<std::string> failed;
+  std::istringstream lines(clients->output());
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream fields(line);
+    std::string name, address, code;
+    if (!(fields >> name >> address >> code)) continue;
+    ++lookups;
+    if (address == "-" || code != "200") failed.push_back(line);
+  }
+  EXPECT_EQ(lookups, kLookups) << clients->output();
+  // Every lookup answered within its one second, and every connection to what it
+  // answered went through.
+  EXPECT_TRUE(failed.empty()) << fmt::format("{}", fmt::join(failed, "\n"));
+  std::printf(
+      "restarts (SIGTERM, SIGKILL, SIGTERM) under %d lookups+connections: %zu failed; answers "
+      "read %.1f / %.1f / %.1f ms after start; gap since the last heartbeat %.0f / %.0f / %.0f "
+      "ms; longest hold after each restart %.1f / %.1f / %.1f ms\n",
+      lookups, failed.size(), read_after_ms[0], read_after_ms[1], read_after_ms[2], gaps_ms[0],
+      gaps_ms[1], gaps_ms[2], holds_ms[0], holds_ms[1], holds_ms[2]);
 }
 
 }  // namespace

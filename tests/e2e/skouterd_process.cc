@@ -109,8 +109,9 @@ void Skouterd::kill(int signal) {
   if (!process_) return;
   ::kill(process_->pid(), signal);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  // Briefly: a restart's gap is measured from here.
   while (process_->running() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
 }
 
