@@ -4,6 +4,8 @@
 // make the daemon install. The count is taken once from the map (a restarted daemon
 // finds the pinned entries of the last) and is exact as long as every write goes
 // through here, which is why each such map has one owner and the owner holds this.
+// (allowed_ips is written by the datapath too while the daemon is away: its owner
+// counts again once it is back, see recounted().)
 #pragma once
 
 #include <cerrno>
@@ -60,6 +62,8 @@ class CountedMap {
   std::vector<Key> keys() const { return map_.keys(); }
 
   std::size_t size() const { return size_; }
+  // The count a walk of the map just found, after someone else wrote it.
+  void recounted(std::size_t entries) { size_ = entries; }
 
  private:
   BpfMap<Key, Value> map_;

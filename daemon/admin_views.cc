@@ -223,6 +223,8 @@ std::string statusJson(const DaemonView& view) {
        {{"answers_read_after_ms", millisecondsSinceStart(view.record.answers_read_after)},
         {"programs_loaded_after_ms", millisecondsSinceStart(view.record.programs_loaded_after)},
         {"programs_loaded", view.datapath.programsLoaded()}}},
+      {"absences",
+       {{"count", view.record.absences}, {"pairs_adopted", view.record.pairs_adopted}}},
       {"attach_points", attach_points},
       {"forwarded",
        {{"judged_as_host", judged_as_host},

@@ -277,9 +277,27 @@ bool Daemon::applyHostPolicy() {
 }
 
 void Daemon::beat() {
-  if (!datapath_settings_->beat(datapathNowNs())) {
+  const std::uint64_t now = datapathNowNs();
+  const std::uint64_t silent_ns = last_beat_ns_ ? now - last_beat_ns_ : 0;
+  if (!datapath_settings_->beat(now)) {
     spdlog::error("cannot write the heartbeat; answers will pass untouched");
   }
+  last_beat_ns_ = now;
+  // The datapath took the daemon for gone (stopped, or its loop stalled) and judged
+  // answers itself meanwhile.
+  if (silent_ns > options_.failsafe_timeout_s * kNanosPerSecond) takeInAfterAbsence(silent_ns);
+}
+
+void Daemon::takeInAfterAbsence(std::uint64_t silent_ns) {
+  const std::size_t adopted = allowed_ips_->adoptDatapathLearned();
+  ++record_.absences;
+  record_.pairs_adopted += adopted;
+  spdlog::warn(
+      "the heartbeat was {} ms late (the daemon was stopped or stalled): answers were judged "
+      "by the datapath meanwhile; took in {} name/address pair(s) it installed",
+      silent_ns / 1'000'000, adopted);
+  // Their names get their rules' ports, and those the policy no longer allows go.
+  if (adopted > 0) scheduleApply(std::chrono::milliseconds(0), "after an absence");
 }
 
 void Daemon::collectGarbage() {

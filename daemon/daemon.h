@@ -77,6 +77,9 @@ class Daemon {
   void refreshInterfaces();
   void syncTrustedResolvers();
   void beat();
+  // After the heartbeat was later than --failsafe-timeout: takes in what the datapath
+  // installed meanwhile.
+  void takeInAfterAbsence(std::uint64_t silent_ns);
   void scheduleHeartbeat();
   void collectGarbage();
   // Looks up the literal names of `policy` and installs the answers for `identity`.
@@ -160,6 +163,7 @@ class Daemon {
   boost::asio::signal_set reload_signals_{io_, SIGHUP};
   std::unique_ptr<PolicyFileWatch> policy_watch_;
   std::size_t gc_runs_ = 0;
+  std::uint64_t last_beat_ns_ = 0;
 };
 
 // `skouterd --detach`: removes the programs from the interfaces and the pinned maps.

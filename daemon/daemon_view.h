@@ -62,6 +62,10 @@ struct DaemonRecord {
   // programs were loaded and attached (a takeover loads them while serving).
   std::optional<std::chrono::steady_clock::duration> answers_read_after;
   std::optional<std::chrono::steady_clock::duration> programs_loaded_after;
+  // Heartbeats later than --failsafe-timeout (the daemon stopped or stalled), and the
+  // pairs of a name and an address the datapath installed meanwhile, taken in after.
+  std::size_t absences = 0;
+  std::size_t pairs_adopted = 0;
 };
 
 // How full something bounded is: a table (entries) or a ring buffer (unread bytes).

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <set>
 #include <string_view>
 #include <tuple>
 
@@ -112,6 +113,51 @@ AllowedIpTable::AllowedIpTable(AllowedIpMap addresses, LearnedNameMap names,
   std::vector<std::uint32_t> identities;
   for (const auto& [identity, recency] : recency_) identities.push_back(identity);
   for (const std::uint32_t identity : identities) trimWorkload(identity);
+}
+
+std::size_t AllowedIpTable::adoptDatapathLearned() {
+  struct Found {
+    skouter_allowed_ip_value entry;
+    std::uint32_t identity;
+    IpAddress address;
+    std::string name;
+  };
+  std::vector<Found> found;
+  names_.forEach([&](const skouter_learned_name_key& key, const skouter_learned_name_value& value) {
+    const IpAddress address = fromBpfAddr(key.ip.ip);
+    const std::string name = resolver::printableName(
+        std::string_view(value.name, strnlen(value.name, sizeof(value.name))));
+    const auto ip = findIp(key.ip.identity, address);
+    const auto known = findName(key.ip.identity, name);
+    if (ip && known && std::ranges::count(learned_ips_[*ip].names, *known) > 0) return;
+    if (const auto entry = addresses_.lookup(key.ip)) {
+      found.push_back({*entry, key.ip.identity, address, name});
+    }
+  });
+  // Oldest expiry first, as at start: the later expiry stands in for the more recent
+  // answer.
+  std::ranges::sort(found, {}, [](const Found& pair) { return pair.entry.expiry_ns; });
+  std::set<std::uint32_t> identities;
+  for (const Found& pair : found) {
+    const auto ip = findIp(pair.identity, pair.address);
+    const auto known = findName(pair.identity, pair.name);
+    const Handle linked = ip ? *ip : addIp(pair.identity, pair.address);
+    learned_ips_[linked].installed = pair.entry;
+    if (!ip) file(linked);
+    link(linked, known ? *known : addName(pair.identity, pair.name));
+    identities.insert(pair.identity);
+  }
+  // Expiries the datapath extended.
+  std::size_t entries = 0;
+  addresses_.forEach([&](const skouter_allowed_ip_key& key, const skouter_allowed_ip_value& value) {
+    ++entries;
+    if (const auto ip = findIp(key.identity, fromBpfAddr(key.ip))) {
+      learned_ips_[*ip].installed = value;
+    }
+  });
+  addresses_.recounted(entries);
+  for (const std::uint32_t identity : identities) trimWorkload(identity);
+  return found.size();
 }
 
 std::optional<Handle> AllowedIpTable::findName(std::uint32_t identity,

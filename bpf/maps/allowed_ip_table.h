@@ -82,6 +82,14 @@ class AllowedIpTable {
   // Returns the addresses removed. Connections already open keep their flows.
   std::size_t applyPolicy(std::uint32_t identity, const NamePolicy& policy);
 
+  // Takes in what was installed while this table did not look: entries the datapath
+  // learned itself while the daemon was away (SIGSTOP, a stall), with the names it
+  // recorded, and the later expiries it gave entries known here. Their names open
+  // every port until applyPolicy() gives them their verdicts, as names read back at
+  // start do; the identity's limit applies. Walks both maps: for after an absence,
+  // never per answer. Returns the pairs of a name and an address taken in.
+  std::size_t adoptDatapathLearned();
+
   // The port_sets ids the entries refer to.
   std::set<std::uint32_t> portSetsInUse() const;
 

@@ -799,6 +799,42 @@ TEST_F(AllowedIpTableTest, ARestartedTableKeepsNoMoreNamesPerAddressThanItsLimit
   EXPECT_EQ(synTo(kA, kHttpPort), Verdict::kDrop);
 }
 
+// While the daemon is away the datapath installs addresses and their names itself, and
+// extends entries it knows: the table takes them in once it looks again.
+TEST_F(AllowedIpTableTest, WhatWasInstalledWhileTheTableDidNotLookIsAdopted) {
+  AllowedIpTable allowed = table();
+  allowed.install(kHost, {in(kA, 60)}, "known.example", kRule);
+  {
+    // Another writer of the same maps, as the datapath is while the daemon is away.
+    AllowedIpTable away = table();
+    away.install(kHost, {in(kA, 300)}, "known.example", kRule);
+    away.install(kHost, {in(kB, 120), in(kV6, 120)}, "new.example", kOtherRule);
+    away.install(kPod, {in(kC, 90)}, "pod.example", kRule);
+  }
+  EXPECT_EQ(allowed.size(), 1u);
+
+  EXPECT_EQ(allowed.adoptDatapathLearned(), 3u);
+  EXPECT_EQ(entriesOf(allowed),
+            (std::vector<Entry>{
+                {kHost, kA.toString(), at(300), kRule, {"known.example"}},
+                {kHost, kB.toString(), at(120), kOtherRule, {"new.example"}},
+                {kHost, kV6.toString(), at(120), kOtherRule, {"new.example"}},
+                {kPod, kC.toString(), at(90), kRule, {"pod.example"}},
+            }));
+  EXPECT_EQ(allowed.size(), 4u);
+  EXPECT_EQ(allowed.adoptDatapathLearned(), 0u) << "taken in once";
+
+  // Each expires when the datapath said, the one it extended too.
+  EXPECT_EQ(allowed.removeExpired(at(100)), 1u);
+  EXPECT_EQ(synTo(kA), Verdict::kPass);
+  EXPECT_EQ(allowed.removeExpired(at(200)), 2u);
+  EXPECT_EQ(synTo(kA), Verdict::kPass);
+  EXPECT_EQ(allowed.removeExpired(at(301)), 1u);
+  EXPECT_EQ(synTo(kA), Verdict::kDrop);
+  EXPECT_EQ(walkedSize(), 0u);
+  EXPECT_TRUE(learnedNames().empty());
+}
+
 TEST_F(AllowedIpTableTest, NamesOfAddressesThatAreGoneAreRemovedAtStart) {
   {
     AllowedIpTable first = table();
