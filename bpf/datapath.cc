@@ -183,6 +183,16 @@ class PinnedMap {
   PinnedMap& operator=(const PinnedMap&) = delete;
 
   int fd() const { return fd_; }
+  const std::string& path() const { return path_; }
+
+  std::uint32_t maxEntries() const {
+    bpf_map_info info{};
+    std::uint32_t info_size = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd_, &info, &info_size) != 0) {
+      throw DatapathError("cannot inspect " + path_ + ": " + std::strerror(errno));
+    }
+    return info.max_entries;
+  }
 
   // The value at key 0, of whatever size the map has. Throws when it is shorter
   // than `minimum_size`.
@@ -244,6 +254,19 @@ void requireUsableLayout(const std::string& pin_dir, const Takeover& found) {
                       std::to_string(SKOUTER_MIGRATABLE_LAYOUT_VERSION) +
                       " only; stop the old daemon and run `skouterd --detach` to remove its "
                       "state (this opens the firewall until the new daemon has started)");
+}
+
+// A layout gains counters (new reasons) without changing any other map. libbpf
+// cannot reuse a pinned counters map of another size, so it is unpinned and the
+// counts start over; the programs still attached keep theirs until they are
+// replaced. True when it was.
+bool unpinResizedCounters(const std::string& pin_dir, std::uint32_t entries) {
+  const PinnedMap counters(pin_dir, "counters");
+  if (counters.fd() < 0 || counters.maxEntries() == entries) return false;
+  if (unlink(counters.path().c_str()) != 0) {
+    throw DatapathError("cannot replace " + counters.path() + ": " + std::strerror(errno));
+  }
+  return true;
 }
 
 // The shapes of layout 5 that layout 6 changed.
@@ -442,8 +465,12 @@ std::unique_ptr<Datapath> Datapath::open(const std::string& pin_dir, ProgramLoad
   for (const bpf_map* table :
        {maps.identities, maps.allowed_ips, maps.learned_names, maps.allowed_cidrs, maps.port_sets,
         maps.flows, maps.inbound_flows, maps.dns_queries, maps.trusted_resolvers, maps.interfaces,
-        maps.link_prefixes, maps.answer_bytes_punted, maps.answer_bytes_consumed}) {
+        maps.link_prefixes, maps.answer_bytes_punted, maps.answer_bytes_consumed,
+        maps.learnable_names, maps.learning_budget_used}) {
     datapath->capacities_.emplace_back(bpf_map__name(table), bpf_map__max_entries(table));
+  }
+  if (!takeover.migrated && unpinResizedCounters(pin_dir, bpf_map__max_entries(maps.counters))) {
+    spdlog::info("the pinned counters were of another build's reasons: they start over");
   }
   datapath->answers_ring_size_ = bpf_map__max_entries(maps.answers);
   datapath->events_ring_size_ = bpf_map__max_entries(maps.events);
@@ -614,44 +641,31 @@ void Datapath::removePins(const std::string& pin_dir) {
   if (error) throw DatapathError("cannot remove " + pin_dir + ": " + error.message());
 }
 
-IdentityMap Datapath::identities() const {
-  return IdentityMap(mapFd("identities"));
-}
-AllowedIpMap Datapath::allowedIps() const {
-  return AllowedIpMap(mapFd("allowed_ips"));
-}
-LearnedNameMap Datapath::learnedNames() const {
-  return LearnedNameMap(mapFd("learned_names"));
-}
-CidrMap Datapath::allowedCidrs() const {
-  return CidrMap(mapFd("allowed_cidrs"));
-}
+IdentityMap Datapath::identities() const { return IdentityMap(mapFd("identities")); }
+AllowedIpMap Datapath::allowedIps() const { return AllowedIpMap(mapFd("allowed_ips")); }
+LearnedNameMap Datapath::learnedNames() const { return LearnedNameMap(mapFd("learned_names")); }
+CidrMap Datapath::allowedCidrs() const { return CidrMap(mapFd("allowed_cidrs")); }
 PortSetMap Datapath::portSets() const { return PortSetMap(mapFd("port_sets")); }
 FlowMap Datapath::flows() const { return FlowMap(mapFd("flows")); }
-FlowMap Datapath::inboundFlows() const {
-  return FlowMap(mapFd("inbound_flows"));
-}
-InterfaceMap Datapath::interfaces() const {
-  return InterfaceMap(mapFd("interfaces"));
-}
-LinkPrefixMap Datapath::linkPrefixes() const {
-  return LinkPrefixMap(mapFd("link_prefixes"));
-}
-DnsQueryMap Datapath::dnsQueries() const {
-  return DnsQueryMap(mapFd("dns_queries"));
-}
-ResolverMap Datapath::trustedResolvers() const {
-  return ResolverMap(mapFd("trusted_resolvers"));
-}
+FlowMap Datapath::inboundFlows() const { return FlowMap(mapFd("inbound_flows")); }
+InterfaceMap Datapath::interfaces() const { return InterfaceMap(mapFd("interfaces")); }
+LinkPrefixMap Datapath::linkPrefixes() const { return LinkPrefixMap(mapFd("link_prefixes")); }
+DnsQueryMap Datapath::dnsQueries() const { return DnsQueryMap(mapFd("dns_queries")); }
+ResolverMap Datapath::trustedResolvers() const { return ResolverMap(mapFd("trusted_resolvers")); }
 ConfigMap Datapath::config() const { return ConfigMap(mapFd("config")); }
-HeartbeatMap Datapath::heartbeat() const {
-  return HeartbeatMap(mapFd("heartbeat"));
-}
+HeartbeatMap Datapath::heartbeat() const { return HeartbeatMap(mapFd("heartbeat")); }
 AnswerBytesMap Datapath::answerBytesPunted() const {
   return AnswerBytesMap(mapFd("answer_bytes_punted"));
 }
 AnswerBytesMap Datapath::answerBytesConsumed() const {
   return AnswerBytesMap(mapFd("answer_bytes_consumed"));
+}
+LearnableNameMap Datapath::learnableNames() const {
+  return LearnableNameMap(mapFd("learnable_names"));
+}
+LearningMap Datapath::learning() const { return LearningMap(mapFd("learning")); }
+LearningBudgetMap Datapath::learningBudgetUsed() const {
+  return LearningBudgetMap(mapFd("learning_budget_used"));
 }
 CounterSnapshot Datapath::readCounters() const {
   CounterSnapshot snapshot;

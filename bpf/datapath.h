@@ -57,6 +57,9 @@ using ResolverMap = BpfMap<skouter_resolver_key, skouter_resolver_value>;
 using ConfigMap = BpfMap<std::uint32_t, skouter_config>;
 using HeartbeatMap = BpfMap<std::uint32_t, skouter_heartbeat>;
 using AnswerBytesMap = BpfMap<std::uint32_t, skouter_answer_bytes>;
+using LearnableNameMap = BpfMap<skouter_learnable_name_key, skouter_learnable_name_value>;
+using LearningMap = BpfMap<std::uint32_t, skouter_learning_settings>;
+using LearningBudgetMap = BpfMap<std::uint32_t, std::uint32_t>;
 
 // The datapath's counters at one moment, per hook and reason, summed over CPUs.
 struct CounterSnapshot {
@@ -160,6 +163,11 @@ class Datapath {
   // What each identity put into the answers ring, and what of it the daemon read.
   AnswerBytesMap answerBytesPunted() const;
   AnswerBytesMap answerBytesConsumed() const;
+  // What the programs may learn by themselves while the daemon is away, how, and how
+  // much each identity learned since the daemon last cleared it.
+  LearnableNameMap learnableNames() const;
+  LearningMap learning() const;
+  LearningBudgetMap learningBudgetUsed() const;
   CounterSnapshot readCounters() const;
   // The maxima of the tables that fill up with workloads, names and flows, by map name.
   std::vector<std::pair<std::string, std::uint32_t>> tableCapacities() const;

@@ -99,6 +99,41 @@ struct skouter_learned_name_value {
   char name[SKOUTER_MAX_NAME]; /* NUL-terminated, lower case, no trailing dot */
 };
 
+/* learnable_names: the names each workload's policy allows by an exact name or a `*.`
+ * suffix, which the programs learn from by themselves while the daemon is away (its
+ * heartbeat older than failsafe_ns): an answer to such a name has its addresses
+ * installed by the program that holds it, instead of passing with nothing installed.
+ * Names only a regex or a bare `*` allows are not here: their answers pass uninstalled
+ * while the daemon is away, as all answers did before. Written by the daemon only. */
+enum skouter_learnable_kind {
+  SKOUTER_LEARNABLE_EXACT = 1, /* the name itself */
+  SKOUTER_LEARNABLE_BELOW = 2, /* every name below it (`*.suffix`), never the name itself */
+};
+
+struct skouter_learnable_name_key {
+  SKOUTER_U32 identity;
+  SKOUTER_U32 kind; /* enum skouter_learnable_kind */
+  SKOUTER_U64 hash; /* skouter_name_hash (bpf/name_hash.h) of the name or the suffix */
+};
+
+struct skouter_learnable_name_value {
+  SKOUTER_U32 rule_id;  /* the rule allowing the name, as the daemon would install it */
+  SKOUTER_U32 port_set; /* that rule's ports (key in port_sets); 0 = every port */
+};
+
+/* learning: how the programs learn while the daemon is away; one entry, written by the
+ * daemon. The TTL settings are the daemon's (--min-ttl, --max-ttl, --ttl-grace), so an
+ * address learned either way expires alike. */
+struct skouter_learning_settings {
+  SKOUTER_U64 seed;      /* keys the name hashes (secret); 0 = learning off */
+  SKOUTER_U32 min_ttl_s; /* a TTL below is raised to it */
+  SKOUTER_U32 max_ttl_s; /* a TTL above is lowered to it; 0xffffffff = no cap */
+  SKOUTER_U32 grace_s;   /* added to every TTL; with grace, expiries round to seconds */
+  /* Addresses one identity may learn while the daemon is away (learning_budget_used
+   * counts them; the daemon clears it when it is back); 0 = learning off. */
+  SKOUTER_U32 budget;
+};
+
 /* allowed_cidrs: static IPs and CIDRs. prefixlen counts the identity, the family byte
  * and its padding (SKOUTER_CIDR_FIXED_BITS) plus the address prefix. */
 #define SKOUTER_CIDR_FIXED_BITS 64
@@ -356,35 +391,38 @@ enum skouter_hook {
   { "uplink_egress", "uplink_ingress", "pod_ingress", "pod_egress", }
 
 enum skouter_counter {
-  SKOUTER_CNT_EGRESS_ALLOWED_FLOW = 0, /* packet of an existing flow */
-  SKOUTER_CNT_EGRESS_ALLOWED_LEARNED,  /* new flow to a learned address */
-  SKOUTER_CNT_EGRESS_ALLOWED_STATIC,   /* new flow to a static IP or CIDR */
-  SKOUTER_CNT_EGRESS_ALLOWED_RESOLVER, /* traffic to a trusted resolver */
-  SKOUTER_CNT_EGRESS_ALLOWED_CONTROL,  /* on-link NDP, DHCP, MLD, IGMP; ICMP errors of a flow */
-  SKOUTER_CNT_EGRESS_DENIED,           /* dropped */
-  SKOUTER_CNT_EGRESS_AUDITED,          /* would have been dropped; audit mode */
-  SKOUTER_CNT_EGRESS_EXPIRED,          /* learned address found but expired */
-  SKOUTER_CNT_DNS_QUERY_RECORDED,      /* query to a trusted resolver noted */
-  SKOUTER_CNT_DNS_ANSWER_PUNTED,       /* answer copied to the daemon and held */
-  SKOUTER_CNT_DNS_ANSWER_UNSOLICITED,  /* from a trusted resolver, no query: dropped */
-  SKOUTER_CNT_DNS_ANSWER_FAILSAFE,     /* daemon silent: answer passed untouched */
-  SKOUTER_CNT_DNS_ANSWER_RINGBUF_FULL, /* could not punt: dropped, client retries */
-  SKOUTER_CNT_DNS_ANSWER_FRAGMENT,     /* IP fragment of an answer: passed */
-  SKOUTER_CNT_DNS_ANSWER_TOO_LARGE,    /* larger than SKOUTER_MAX_FRAME: dropped */
-  SKOUTER_CNT_INGRESS_FLOW_RECORDED,   /* inbound-started flow noted */
-  SKOUTER_CNT_REINJECTED_SEEN,         /* our own re-injected answer let through */
-  SKOUTER_CNT_DNS_TCP_SEGMENT_HELD,    /* TCP segment with data from a resolver, held */
-  SKOUTER_CNT_EGRESS_FAIL_OPEN,        /* daemon silent and --fail-open: passed */
-  SKOUTER_CNT_PARSE_ERROR,             /* unparseable: dropped on egress, passed on ingress */
-  SKOUTER_CNT_EGRESS_PORT_DENIED,      /* address allowed, but not this port or protocol */
-  SKOUTER_CNT_EVENT_RINGBUF_FULL,      /* deny/audit event lost: the daemon is behind */
-  SKOUTER_CNT_POD_UNKNOWN_SOURCE,      /* from a pod interface, no pod's address: dropped */
-  SKOUTER_CNT_EVENT_RATE_LIMITED,      /* deny/audit event not sent: over event_rate_limit */
-  SKOUTER_CNT_POD_SPOOFED_SOURCE,      /* a pod's address from another interface: dropped */
-  SKOUTER_CNT_SOURCE_ROUTED,           /* IPv4 source route or IPv6 routing header: dropped */
-  SKOUTER_CNT_FORWARDED_UNKNOWN,       /* forwarded from an interface nobody knows: dropped */
-  SKOUTER_CNT_INBOUND_NO_RECEIVER,     /* inbound datagram for no local socket: no flow */
-  SKOUTER_CNT_DNS_ANSWER_OVER_QUOTA,   /* its identity holds its share of the ring: dropped */
+  SKOUTER_CNT_EGRESS_ALLOWED_FLOW = 0,   /* packet of an existing flow */
+  SKOUTER_CNT_EGRESS_ALLOWED_LEARNED,    /* new flow to a learned address */
+  SKOUTER_CNT_EGRESS_ALLOWED_STATIC,     /* new flow to a static IP or CIDR */
+  SKOUTER_CNT_EGRESS_ALLOWED_RESOLVER,   /* traffic to a trusted resolver */
+  SKOUTER_CNT_EGRESS_ALLOWED_CONTROL,    /* on-link NDP, DHCP, MLD, IGMP; ICMP errors of a flow */
+  SKOUTER_CNT_EGRESS_DENIED,             /* dropped */
+  SKOUTER_CNT_EGRESS_AUDITED,            /* would have been dropped; audit mode */
+  SKOUTER_CNT_EGRESS_EXPIRED,            /* learned address found but expired */
+  SKOUTER_CNT_DNS_QUERY_RECORDED,        /* query to a trusted resolver noted */
+  SKOUTER_CNT_DNS_ANSWER_PUNTED,         /* answer copied to the daemon and held */
+  SKOUTER_CNT_DNS_ANSWER_UNSOLICITED,    /* from a trusted resolver, no query: dropped */
+  SKOUTER_CNT_DNS_ANSWER_FAILSAFE,       /* daemon silent: answer passed untouched */
+  SKOUTER_CNT_DNS_ANSWER_RINGBUF_FULL,   /* could not punt: dropped, client retries */
+  SKOUTER_CNT_DNS_ANSWER_FRAGMENT,       /* IP fragment of an answer: passed */
+  SKOUTER_CNT_DNS_ANSWER_TOO_LARGE,      /* larger than SKOUTER_MAX_FRAME: dropped */
+  SKOUTER_CNT_INGRESS_FLOW_RECORDED,     /* inbound-started flow noted */
+  SKOUTER_CNT_REINJECTED_SEEN,           /* our own re-injected answer let through */
+  SKOUTER_CNT_DNS_TCP_SEGMENT_HELD,      /* TCP segment with data from a resolver, held */
+  SKOUTER_CNT_EGRESS_FAIL_OPEN,          /* daemon silent and --fail-open: passed */
+  SKOUTER_CNT_PARSE_ERROR,               /* unparseable: dropped on egress, passed on ingress */
+  SKOUTER_CNT_EGRESS_PORT_DENIED,        /* address allowed, but not this port or protocol */
+  SKOUTER_CNT_EVENT_RINGBUF_FULL,        /* deny/audit event lost: the daemon is behind */
+  SKOUTER_CNT_POD_UNKNOWN_SOURCE,        /* from a pod interface, no pod's address: dropped */
+  SKOUTER_CNT_EVENT_RATE_LIMITED,        /* deny/audit event not sent: over event_rate_limit */
+  SKOUTER_CNT_POD_SPOOFED_SOURCE,        /* a pod's address from another interface: dropped */
+  SKOUTER_CNT_SOURCE_ROUTED,             /* IPv4 source route or IPv6 routing header: dropped */
+  SKOUTER_CNT_FORWARDED_UNKNOWN,         /* forwarded from an interface nobody knows: dropped */
+  SKOUTER_CNT_INBOUND_NO_RECEIVER,       /* inbound datagram for no local socket: no flow */
+  SKOUTER_CNT_DNS_ANSWER_OVER_QUOTA,     /* its identity holds its share of the ring: dropped */
+  SKOUTER_CNT_DNS_ANSWER_LEARNED,        /* daemon away: the program installed its addresses */
+  SKOUTER_CNT_DNS_ANSWER_NOT_LEARNED,    /* daemon away: no learnable name, or unreadable */
+  SKOUTER_CNT_LEARNING_BUDGET_EXHAUSTED, /* daemon away: the identity learned its budget */
   SKOUTER_CNT_MAX,
 };
 
@@ -398,7 +436,8 @@ enum skouter_counter {
         "dns_tcp_segment_held", "egress_fail_open", "parse_error", "egress_port_denied",        \
         "event_ringbuf_full", "pod_unknown_source", "event_rate_limited", "pod_spoofed_source", \
         "source_routed", "forwarded_unknown_interface", "inbound_no_receiver",                  \
-        "dns_answer_over_quota",                                                                \
+        "dns_answer_over_quota", "dns_answer_learned", "dns_answer_not_learned",                \
+        "learning_budget_exhausted",                                                            \
   }
 
 #endif /* SKOUTER_BPF_SKOUTER_ABI_H */

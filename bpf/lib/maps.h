@@ -2,7 +2,9 @@
  * include this header and the BPF linker merges them into one set of maps. Each map
  * has one writer in userspace (see bpf/datapath.h); the programs only read, except for
  * the flow tables, the query table, the counters, the event budget, the two ring
- * buffers and answer_bytes_punted. */
+ * buffers and answer_bytes_punted; and, only while the daemon is away, allowed_ips,
+ * learned_names and learning_budget_used (see lib/learn.h), which the daemon adopts
+ * when it is back. */
 #ifndef SKOUTER_BPF_LIB_MAPS_H
 #define SKOUTER_BPF_LIB_MAPS_H
 
@@ -32,6 +34,32 @@ struct {
   __type(key, struct skouter_learned_name_key);
   __type(value, struct skouter_learned_name_value);
 } learned_names SEC(".maps") __weak;
+
+/* Room for 100 pods with 1,000 exact names or suffixes each. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1 << 17);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct skouter_learnable_name_key);
+  __type(value, struct skouter_learnable_name_value);
+} learnable_names SEC(".maps") __weak;
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct skouter_learning_settings);
+} learning SEC(".maps") __weak;
+
+/* identity -> addresses it learned while the daemon was away (see
+ * skouter_learning_settings.budget). */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, __u32);
+  __type(value, __u32);
+} learning_budget_used SEC(".maps") __weak;
 
 struct {
   __uint(type, BPF_MAP_TYPE_LPM_TRIE);
