@@ -466,7 +466,7 @@ std::unique_ptr<Datapath> Datapath::open(const std::string& pin_dir, ProgramLoad
        {maps.identities, maps.allowed_ips, maps.learned_names, maps.allowed_cidrs, maps.port_sets,
         maps.flows, maps.inbound_flows, maps.dns_queries, maps.trusted_resolvers, maps.interfaces,
         maps.link_prefixes, maps.answer_bytes_punted, maps.answer_bytes_consumed,
-        maps.learnable_names, maps.learning_budget_used}) {
+        maps.learnable_names}) {
     datapath->capacities_.emplace_back(bpf_map__name(table), bpf_map__max_entries(table));
   }
   if (!takeover.migrated && unpinResizedCounters(pin_dir, bpf_map__max_entries(maps.counters))) {

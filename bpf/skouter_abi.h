@@ -132,6 +132,7 @@ struct skouter_learning_settings {
   /* Addresses one identity may learn while the daemon is away (learning_budget_used
    * counts them; the daemon clears it when it is back); 0 = learning off. */
   SKOUTER_U32 budget;
+  SKOUTER_U32 pad[2];
 };
 
 /* allowed_cidrs: static IPs and CIDRs. prefixlen counts the identity, the family byte

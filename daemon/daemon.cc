@@ -84,7 +84,11 @@ Daemon::Daemon(DaemonOptions options)
       datapath_->allowedIps(), datapath_->learnedNames(), *port_sets_, options_.max_ips_per_name,
       options_.max_names_per_ip, options_.max_ips_per_workload);
   static_rules_ = std::make_unique<maps::StaticRuleTable>(datapath_->allowedCidrs(), *port_sets_);
-  workload_entries_ = std::make_unique<WorkloadEntries>(*static_rules_, *allowed_ips_, *port_sets_);
+  learnable_names_ =
+      std::make_unique<maps::LearnableNameTable>(datapath_->learnableNames(), datapath_->learning(),
+                                                 datapath_->learningBudgetUsed(), *port_sets_);
+  workload_entries_ = std::make_unique<WorkloadEntries>(*static_rules_, *allowed_ips_,
+                                                        *learnable_names_, *port_sets_);
   if (datapath_->takeover().took_over) {
     record_.entries_taken_over = allowed_ips_->size() + static_rules_->size();
   }
@@ -114,6 +118,16 @@ Daemon::Daemon(DaemonOptions options)
   // State first, programs last: a program never runs against a half-written config.
   beat();
   writeConfig();
+  if (!learnable_names_->configure(maps::LearningSettings{
+          .ttl =
+              resolver::TtlSettings{options_.min_ttl_s, options_.ttl_grace_s, options_.max_ttl_s},
+          // The programs cannot remove private addresses from an answer, as
+          // --block-private-answers does: with it they learn nothing.
+          .budget = options_.block_private_answers ? 0 : options_.learning_budget})) {
+    spdlog::error(
+        "cannot write the learning settings: answers will pass uninstalled while the "
+        "daemon is away");
+  }
   syncTrustedResolvers();
   // With Kubernetes, the node's policy is applied once the cluster is listed; until
   // then its entries stay as pinned.
@@ -166,6 +180,7 @@ Daemon::Daemon(DaemonOptions options)
                                                   .port_sets = *port_sets_,
                                                   .trusted_resolvers = *trusted_resolver_table_,
                                                   .answer_ring_quota = *answer_ring_quota_,
+                                                  .learnable_names = *learnable_names_,
                                                   .answers = *answers_,
                                                   .observed_names = observed_names_,
                                                   .audit_table = audit_table_,
@@ -290,6 +305,7 @@ void Daemon::beat() {
 
 void Daemon::takeInAfterAbsence(std::uint64_t silent_ns) {
   const std::size_t adopted = allowed_ips_->adoptDatapathLearned();
+  learnable_names_->resetBudgets();
   ++record_.absences;
   record_.pairs_adopted += adopted;
   spdlog::warn(
@@ -349,10 +365,10 @@ void Daemon::loadProgramsAside() {
         return;
       }
       attachUplinks();
-      spdlog::info("programs loaded and attached {} ms after start",
-                   std::chrono::duration_cast<std::chrono::milliseconds>(
-                       *record_.programs_loaded_after)
-                       .count());
+      spdlog::info(
+          "programs loaded and attached {} ms after start",
+          std::chrono::duration_cast<std::chrono::milliseconds>(*record_.programs_loaded_after)
+              .count());
       // Pods whose interfaces carry the previous daemon's programs get these.
       if (kubernetes_) scheduleApply(std::chrono::milliseconds(0), "programs loaded");
     });

@@ -22,6 +22,7 @@
 #include "bpf/maps/datapath_settings.h"
 #include "bpf/maps/flow_table.h"
 #include "bpf/maps/interface_table.h"
+#include "bpf/maps/learnable_name_table.h"
 #include "bpf/maps/port_set_table.h"
 #include "bpf/maps/static_rule_table.h"
 #include "bpf/maps/trusted_resolver_table.h"
@@ -119,6 +120,7 @@ class Daemon {
   std::unique_ptr<maps::PortSetTable> port_sets_;
   std::unique_ptr<maps::AllowedIpTable> allowed_ips_;
   std::unique_ptr<maps::StaticRuleTable> static_rules_;
+  std::unique_ptr<maps::LearnableNameTable> learnable_names_;
   std::unique_ptr<WorkloadEntries> workload_entries_;
   std::unique_ptr<resolver::AnswerInjector> injector_;
   std::unique_ptr<resolver::DnsClient> dns_client_;

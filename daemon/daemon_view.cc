@@ -90,6 +90,8 @@ std::vector<Fill> DaemonView::tableFill() const {
       entries = answer_ring_quota.puntedEntries();
     } else if (name == "answer_bytes_consumed") {
       entries = answer_ring_quota.consumedEntries();
+    } else if (name == "learnable_names") {
+      entries = learnable_names.size();
     }
     tables.push_back({name, entries, capacity});
   }

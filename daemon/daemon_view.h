@@ -15,6 +15,7 @@
 #include "bpf/maps/answer_ring_quota.h"
 #include "bpf/maps/flow_table.h"
 #include "bpf/maps/interface_table.h"
+#include "bpf/maps/learnable_name_table.h"
 #include "bpf/maps/port_set_table.h"
 #include "bpf/maps/static_rule_table.h"
 #include "bpf/maps/trusted_resolver_table.h"
@@ -93,6 +94,7 @@ struct DaemonView {
   const maps::PortSetTable& port_sets;
   const maps::TrustedResolverTable& trusted_resolvers;
   const maps::AnswerRingQuota& answer_ring_quota;
+  const maps::LearnableNameTable& learnable_names;
   const resolver::AnswerPipeline& answers;
   const resolver::ObservedNames& observed_names;
   const AuditTable& audit_table;

@@ -97,6 +97,14 @@ std::string metricsText(const DaemonView& view) {
        {{{"outcome", "dropped_overload"}}, total(SKOUTER_CNT_DNS_ANSWER_RINGBUF_FULL)},
        {{{"outcome", "dropped_over_quota"}}, total(SKOUTER_CNT_DNS_ANSWER_OVER_QUOTA)},
        {{{"outcome", "too_large"}}, total(SKOUTER_CNT_DNS_ANSWER_TOO_LARGE)}});
+  out.counter("skouter_dns_answers_away_total",
+              "UDP answers the datapath passed while the daemon was away (failsafe_pass), by "
+              "what it did: installed their addresses itself (learned), found no exact or *. "
+              "name of the policy or could not read them (not_learned), or found the "
+              "workload's --learning-budget spent (budget_exhausted)",
+              {{{{"result", "learned"}}, total(SKOUTER_CNT_DNS_ANSWER_LEARNED)},
+               {{{"result", "not_learned"}}, total(SKOUTER_CNT_DNS_ANSWER_NOT_LEARNED)},
+               {{{"result", "budget_exhausted"}}, total(SKOUTER_CNT_LEARNING_BUDGET_EXHAUSTED)}});
   // Served without --verify-answers too (all zero), so the set of series never depends
   // on flags.
   const auto* verifier = view.answers.verifier();

@@ -198,9 +198,16 @@ void describeFlags(Flags& flags, RawValues& raw) {
                "goes first (0: keep none)",
                std::to_string(options.observed_names_size));
   flags.number("failsafe-timeout", "S", &options.failsafe_timeout_s,
-               "seconds without a daemon heartbeat after which DNS answers pass untouched "
+               "seconds without a daemon heartbeat after which DNS answers pass without "
+               "waiting for it: the datapath installs the addresses of names the policy "
+               "allows by an exact name or a *. wildcard itself, others pass uninstalled "
                "(enforcement of installed state continues)",
                std::to_string(options.failsafe_timeout_s));
+  flags.number("learning-budget", "N", &options.learning_budget,
+               "addresses one workload may have the datapath install while the daemon is "
+               "away (past --failsafe-timeout); beyond it, answers pass uninstalled (0: the "
+               "datapath learns nothing)",
+               std::to_string(options.learning_budget));
   flags.flag("audit", &options.audit,
              "drop nothing: flows the policy does not allow pass and are recorded (see "
              "`skouterctl audit`), and denied names get their real answer");

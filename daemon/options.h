@@ -30,6 +30,7 @@ struct DaemonOptions {
   std::uint32_t min_ttl_s = 0;
   std::uint32_t ttl_grace_s = 5;
   std::uint32_t failsafe_timeout_s = 2;
+  std::uint32_t learning_budget = 4096;
   std::uint32_t flow_idle_timeout_s = 3600;
   std::uint32_t reinject_mark = 0x5c0a;
   std::optional<std::uint32_t> max_ttl_s;

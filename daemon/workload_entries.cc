@@ -13,6 +13,7 @@ WorkloadEntries::Applied WorkloadEntries::apply(std::uint32_t identity,
         if (!rule) return std::nullopt;
         return maps::NameVerdict{*rule, policy->portsOf(*rule)};
       });
+  applied.learnable_names = learnable_names_.sync(identity, policy);
   return applied;
 }
 
@@ -26,6 +27,7 @@ std::set<std::uint32_t> WorkloadEntries::identities() const {
 void WorkloadEntries::forgetUnusedPortSets() {
   auto in_use = allowed_ips_.portSetsInUse();
   in_use.merge(static_rules_.portSetsInUse());
+  in_use.merge(learnable_names_.portSetsInUse());
   port_sets_.retainOnly(in_use);
 }
 

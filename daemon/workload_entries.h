@@ -1,7 +1,8 @@
 // The one path by which a workload's policy reaches the datapath, for the node and for
-// every pod alike: its static IPs and CIDRs, and the learned addresses its names still
-// allow. New static entries go in before old ones go out and learned names the policy
-// no longer allows go last, so open connections keep their flows throughout.
+// every pod alike: its static IPs and CIDRs, the learned addresses its names still
+// allow, and the names the datapath may learn from while the daemon is away. New static entries go
+// in before old ones go out and learned names the policy no longer allows go last, so open
+// connections keep their flows throughout.
 #pragma once
 
 #include <cstddef>
@@ -9,6 +10,7 @@
 #include <set>
 
 #include "bpf/maps/allowed_ip_table.h"
+#include "bpf/maps/learnable_name_table.h"
 #include "bpf/maps/port_set_table.h"
 #include "bpf/maps/static_rule_table.h"
 #include "policy/compiled_policy.h"
@@ -18,12 +20,18 @@ namespace skouter::daemon {
 class WorkloadEntries {
  public:
   WorkloadEntries(maps::StaticRuleTable& static_rules, maps::AllowedIpTable& allowed_ips,
-                  maps::PortSetTable& port_sets)
-      : static_rules_(static_rules), allowed_ips_(allowed_ips), port_sets_(port_sets) {}
+                  maps::LearnableNameTable& learnable_names, maps::PortSetTable& port_sets)
+      : static_rules_(static_rules),
+        allowed_ips_(allowed_ips),
+        learnable_names_(learnable_names),
+        port_sets_(port_sets) {}
 
   struct Applied {
     maps::SyncResult static_entries;
     std::size_t learned_removed = 0;  // learned addresses the policy no longer allows
+    // Names the datapath may learn from while the daemon is away; those that did not
+    // fit are not learned then (their answers pass uninstalled), nothing more.
+    maps::SyncResult learnable_names;
     bool complete() const { return static_entries.failed == 0; }
   };
   // Makes the entries of `identity` those `policy` allows; null (a workload no longer
@@ -37,6 +45,7 @@ class WorkloadEntries {
  private:
   maps::StaticRuleTable& static_rules_;
   maps::AllowedIpTable& allowed_ips_;
+  maps::LearnableNameTable& learnable_names_;
   maps::PortSetTable& port_sets_;
 };
 

@@ -117,6 +117,14 @@ std::vector<std::string> NameMatcher::exactNames() const {
   return names;
 }
 
+std::vector<std::pair<std::string, RuleId>> NameMatcher::exactRules() const {
+  return {exact_.begin(), exact_.end()};
+}
+
+std::vector<std::pair<std::string, RuleId>> NameMatcher::wildcardRules() const {
+  return {wildcard_suffixes_.begin(), wildcard_suffixes_.end()};
+}
+
 std::optional<RuleId> NameMatcher::match(std::string_view name) const {
   name = withoutTrailingDot(name);
   if (name.size() > kMaxNameLength) return std::nullopt;

@@ -51,6 +51,11 @@ class NameMatcher {
   // The exact names, for looking them up ahead of any client (pre-warming).
   std::vector<std::string> exactNames() const;
   std::size_t wildcardCount() const { return wildcard_suffixes_.size(); }
+  // The exact names and the wildcards' suffixes (lower case, no trailing dot) with the
+  // rule allowing each: what the datapath can match by itself (see LearnableNameTable).
+  std::vector<std::pair<std::string, RuleId>> exactRules() const;
+  std::vector<std::pair<std::string, RuleId>> wildcardRules() const;
+  bool allowsAnyName() const { return any_name_.has_value(); }
   std::size_t regexCount() const { return regex_rules_.size(); }
 
  private:

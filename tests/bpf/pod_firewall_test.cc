@@ -104,6 +104,7 @@ class PodFirewallTest : public DatapathFixture {
     entries_.reset();
     flow_table_.reset();
     allowed_ips_.reset();
+    learnable_names_.reset();
     static_rules_.reset();
     port_sets_.reset();
     DatapathFixture::TearDown();
@@ -122,8 +123,11 @@ class PodFirewallTest : public DatapathFixture {
     allowed_ips_ = std::make_unique<maps::AllowedIpTable>(datapath().allowedIps(),
                                                           datapath().learnedNames(), *port_sets_);
     flow_table_ = std::make_unique<maps::FlowTable>(datapath());
-    entries_ =
-        std::make_unique<daemon::WorkloadEntries>(*static_rules_, *allowed_ips_, *port_sets_);
+    learnable_names_ = std::make_unique<maps::LearnableNameTable>(
+        datapath().learnableNames(), datapath().learning(), datapath().learningBudgetUsed(),
+        *port_sets_);
+    entries_ = std::make_unique<daemon::WorkloadEntries>(*static_rules_, *allowed_ips_,
+                                                         *learnable_names_, *port_sets_);
     firewall_ = std::make_unique<PodFirewall>(datapath(), *entries_, *flow_table_,
                                               std::move(uplinks), false);
   }
@@ -228,6 +232,7 @@ class PodFirewallTest : public DatapathFixture {
   std::unique_ptr<maps::PortSetTable> port_sets_;
   std::unique_ptr<maps::StaticRuleTable> static_rules_;
   std::unique_ptr<maps::AllowedIpTable> allowed_ips_;
+  std::unique_ptr<maps::LearnableNameTable> learnable_names_;
   std::unique_ptr<maps::FlowTable> flow_table_;
   std::unique_ptr<daemon::WorkloadEntries> entries_;
   std::unique_ptr<PodFirewall> firewall_;
