@@ -62,6 +62,7 @@ struct learn_scratch {
   __u32 next_length;            /* where the next length byte of the question's name is */
   __u32 links;                  /* names in chain */
   __u32 found;                  /* addresses kept in addresses */
+  __u32 end;                    /* the offset just past the message */
   __u16 chain[LEARN_MAX_CHAIN]; /* offsets in the message of the names in the chain */
   struct learned_address addresses[LEARN_MAX_RECORDS];
   struct skouter_learned_name_value name; /* the question's name, dotted, lower case */
@@ -93,7 +94,7 @@ static __always_inline __u8 lower_case(__u8 byte) {
   return byte >= 'A' && byte <= 'Z' ? byte | 0x20 : byte;
 }
 
-/* Reads the question of the answer whose message starts at `message`: one name of
+/* Reads the question of the answer whose message is from `message` to `end`: one name of
  * uncompressed labels, all learnable, asked as the recorded query asked it (names
  * compare without case), of class IN and type A or AAAA. Puts each label's hash and
  * where the label starts in scratch at the offset of the length byte that follows the
@@ -103,17 +104,16 @@ static __always_inline __u8 lower_case(__u8 byte) {
  * Only the offset in the name is a loop counter the verifier must tell apart: the
  * labels are not counted here (learnable_rule() walks them back from the last), so
  * the walks of names of as many bytes in different labels are one to the verifier. */
-static __always_inline __u32 learn_question(struct __sk_buff* skb, const struct packet* pkt,
-                                            __u32 message,
+static __always_inline __u32 learn_question(struct __sk_buff* skb, __u32 message, __u32 end,
                                             const struct skouter_dns_query_value* query, __u64 seed,
                                             struct learn_scratch* scratch,
                                             struct learn_question* question) {
   __u32 offset = message + DNS_HEADER_LEN;
-  if (pkt->l3_end <= offset) return 0;
+  if (end <= offset) return 0;
   /* Zeros after what the message holds: the walk needs no bound of its own, and ends
    * at the first (a name cut short ends there, or in a label: not learnable). */
   __builtin_memset(scratch->question, 0, sizeof(scratch->question));
-  OPAQUE(scratch->loaded) = load_question(skb, offset, pkt->l3_end - offset, scratch->question);
+  OPAQUE(scratch->loaded) = load_question(skb, offset, end - offset, scratch->question);
 
   __u64 label_hash = 0;
   __u32 label_start = 0; /* the offset of the current label's length byte */
@@ -260,16 +260,18 @@ static __always_inline int cname_target(struct __sk_buff* skb, __u32 message, __
  * one. A record counts as owned by a name only when its owner is a compression pointer
  * to where that name is written, as resolvers write them: a record whose owner is
  * written out is skipped, whatever its name. Returns how many addresses were kept, or
- * -1 when a record is malformed or runs past `end`: then none may be learned. */
+ * -1 when a record is malformed or runs past the message's end (scratch->end, out of the
+ * verifier's sight like the counts): then none may be learned. */
 static __always_inline int learn_records(struct __sk_buff* skb, __u32 message, __u32 offset,
-                                         __u32 end, __u32 records, struct learn_scratch* scratch) {
+                                         __u32 records, struct learn_scratch* scratch) {
   scratch->chain[0] = DNS_HEADER_LEN;
   OPAQUE(scratch->links) = 1;
   OPAQUE(scratch->found) = 0;
   for (__u32 r = 0; r < LEARN_MAX_RECORDS; r++) {
     if (r >= records) break;
     __u8 owner[2];
-    if (offset + sizeof(owner) > end || bpf_skb_load_bytes(skb, offset, owner, sizeof(owner)) < 0)
+    if (offset + sizeof(owner) > OPAQUE(scratch->end) ||
+        bpf_skb_load_bytes(skb, offset, owner, sizeof(owner)) < 0)
       return -1;
     int chained = 0;
     if ((owner[0] & DNS_LABEL_KIND) == DNS_POINTER) {
@@ -278,17 +280,18 @@ static __always_inline int learn_records(struct __sk_buff* skb, __u32 message, _
       chained = in_chain(scratch, target);
       offset += sizeof(owner);
     } else {
-      int after = dns_skip_name(skb, offset, end, message);
+      int after = dns_skip_name(skb, offset, OPAQUE(scratch->end), message);
       if (after < 0) return -1;
       offset = after;
     }
 
     struct dns_record_fixed fixed;
-    if (offset + sizeof(fixed) > end || bpf_skb_load_bytes(skb, offset, &fixed, sizeof(fixed)) < 0)
+    if (offset + sizeof(fixed) > OPAQUE(scratch->end) ||
+        bpf_skb_load_bytes(skb, offset, &fixed, sizeof(fixed)) < 0)
       return -1;
     __u32 rdata = offset + sizeof(fixed);
     __u32 rdlength = bpf_ntohs(fixed.rdlength);
-    if (rdata + rdlength > end) return -1;
+    if (rdata + rdlength > OPAQUE(scratch->end)) return -1;
     offset = rdata + rdlength;
     if (!chained || fixed.class != bpf_htons(DNS_CLASS_IN)) continue;
 
@@ -390,9 +393,15 @@ static __always_inline enum skouter_counter learn_answer(
   struct learn_scratch* scratch = bpf_map_lookup_elem(&learn_scratch, &zero);
   if (!scratch) return SKOUTER_CNT_DNS_ANSWER_NOT_LEARNED;
 
-  __u32 message = pkt->l4_offset + sizeof(struct udphdr);
+  /* The message is what the UDP length says, as the client's socket reads it. */
+  struct udphdr udp;
+  if (bpf_skb_load_bytes(skb, pkt->l4_offset, &udp, sizeof(udp)) < 0)
+    return SKOUTER_CNT_DNS_ANSWER_NOT_LEARNED;
+  __u32 message = pkt->l4_offset + sizeof(udp);
+  __u32 end = pkt->l4_offset + bpf_ntohs(udp.len);
   struct dns_header header;
-  if (bpf_skb_load_bytes(skb, message, &header, sizeof(header)) < 0)
+  if (end > pkt->l3_end || end < message + sizeof(header) ||
+      bpf_skb_load_bytes(skb, message, &header, sizeof(header)) < 0)
     return SKOUTER_CNT_DNS_ANSWER_NOT_LEARNED;
   /* A truncated answer lacks records: the client asks again over TCP. */
   if (!(header.start.flags1 & DNS_FLAG_QR) || (header.start.flags1 & DNS_OPCODE_MASK) ||
@@ -401,7 +410,7 @@ static __always_inline enum skouter_counter learn_answer(
     return SKOUTER_CNT_DNS_ANSWER_NOT_LEARNED;
 
   struct learn_question question = {};
-  __u32 records = learn_question(skb, pkt, message, query, settings->seed, scratch, &question);
+  __u32 records = learn_question(skb, message, end, query, settings->seed, scratch, &question);
   if (!records) return SKOUTER_CNT_DNS_ANSWER_NOT_LEARNED;
   const struct skouter_learnable_name_value* rule =
       learnable_rule(query->identity, settings->seed, scratch, &question);
@@ -409,7 +418,9 @@ static __always_inline enum skouter_counter learn_answer(
   __u32 rule_id = rule->rule_id;
   __u32 port_set = rule->port_set;
 
-  int found = learn_records(skb, message, records, pkt->l3_end, bpf_ntohs(header.ancount), scratch);
+  OPAQUE(scratch->end) = end;
+  int found = learn_records(skb, message, records, bpf_ntohs(header.ancount), scratch);
+  /* No address (NODATA, or a chain that leads out of the answer): nothing to learn. */
   if (found <= 0) return SKOUTER_CNT_DNS_ANSWER_NOT_LEARNED;
   return learn_install(query->identity, rule_id, port_set, &question, found, scratch, settings,
                        now);

@@ -543,6 +543,25 @@ TEST_P(LearningTest, AnIncompleteMalformedOrUnexpectedAnswerInstallsNothing) {
   EXPECT_EQ(allowedAddresses(), (std::vector<IpAddress>{nth(0), nth(1)}));
 }
 
+// The message ends where the UDP length says, as the client's socket reads it, even
+// when the IP datagram carries more.
+TEST_P(LearningTest, AnAnswerIsReadNoFurtherThanItsUdpLength) {
+  learnable("api.example.com", SKOUTER_LEARNABLE_EXACT);
+  recordQuery("api.example.com");
+  Response response("api.example.com", type());
+  response.answer(nth(0));
+  Packet packet =
+      PacketBuilder(n().resolver, n().host).udp(kDnsPort, kHostPort, response.bytes()).build();
+  const std::size_t udp_length = packet.l4_offset + 4;
+  store16(packet.frame, udp_length,
+          static_cast<std::uint16_t>(8 + response.size() - 1));  // the address's last byte out
+  EXPECT_EQ(runUplinkIngress(packet), Verdict::kPass);
+  EXPECT_EQ(counters(),
+            (HookCounters{
+                {"uplink_ingress", {{"dns_answer_failsafe", 1}, {"dns_answer_not_learned", 1}}}}));
+  expectNothingLearned();
+}
+
 TEST_P(LearningTest, AnIdentityLearnsNoMoreThanItsBudget) {
   setLearning(kSeed, /*budget=*/2);
   learnable("api.example.com", SKOUTER_LEARNABLE_EXACT);
