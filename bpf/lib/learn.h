@@ -65,7 +65,8 @@ struct learn_scratch {
   __u32 end;                    /* the offset just past the message */
   __u16 chain[LEARN_MAX_CHAIN]; /* offsets in the message of the names in the chain */
   struct learned_address addresses[LEARN_MAX_RECORDS];
-  struct skouter_learned_name_value name; /* the question's name, dotted, lower case */
+  struct skouter_learned_name_value name;   /* the question's name, dotted, lower case */
+  struct skouter_learned_name_key name_key; /* of the address being installed */
 };
 
 struct {
@@ -355,15 +356,16 @@ static __always_inline enum skouter_counter learn_install(
   for (__u32 i = 0; i < LEARN_MAX_RECORDS; i++) {
     if (i >= found) break;
     const struct learned_address* address = &scratch->addresses[i];
-    struct skouter_learned_name_key name_key = {
-        .ip = {.identity = identity, .ip = {.family = address->family}},
-        .name_hash = question->name_hash,
-    };
-    copy_addr(name_key.ip.ip.addr, address->addr);
+    struct skouter_learned_name_key* name_key = &scratch->name_key;
+    __builtin_memset(name_key, 0, sizeof(*name_key));
+    name_key->ip.identity = identity;
+    name_key->ip.ip.family = address->family;
+    copy_addr(name_key->ip.ip.addr, address->addr);
+    name_key->name_hash = question->name_hash;
     __u64 expiry = learned_expiry(now, address->ttl_s, settings);
 
-    struct skouter_allowed_ip_value* current = bpf_map_lookup_elem(&allowed_ips, &name_key.ip);
-    int named = bpf_map_lookup_elem(&learned_names, &name_key) != NULL;
+    struct skouter_allowed_ip_value* current = bpf_map_lookup_elem(&allowed_ips, &name_key->ip);
+    int named = bpf_map_lookup_elem(&learned_names, name_key) != NULL;
     if (!current || !named) {
       __u32* used = learning_budget_slot(identity);
       if (!used || *used >= settings->budget) return SKOUTER_CNT_LEARNING_BUDGET_EXHAUSTED;
@@ -371,9 +373,9 @@ static __always_inline enum skouter_counter learn_install(
       if (!current) {
         struct skouter_allowed_ip_value value = {
             .expiry_ns = expiry, .rule_id = rule_id, .port_set = port_set};
-        bpf_map_update_elem(&allowed_ips, &name_key.ip, &value, BPF_NOEXIST);
+        bpf_map_update_elem(&allowed_ips, &name_key->ip, &value, BPF_NOEXIST);
       }
-      if (!named) bpf_map_update_elem(&learned_names, &name_key, &scratch->name, BPF_NOEXIST);
+      if (!named) bpf_map_update_elem(&learned_names, name_key, &scratch->name, BPF_NOEXIST);
     }
     /* 0 never expires. */
     if (current && current->expiry_ns != 0 && current->expiry_ns < expiry)
