@@ -101,6 +101,7 @@ int lockPinDir(const std::string& pin_dir) {
 bool pinned(const bpf_map* map) {
   return std::strcmp(bpf_map__name(map), "answer_scratch") != 0 &&
          std::strcmp(bpf_map__name(map), "query_scratch") != 0 &&
+         std::strcmp(bpf_map__name(map), "learn_scratch") != 0 &&
          std::strcmp(bpf_map__name(map), "event_budget") != 0;
 }
 

@@ -4,16 +4,10 @@
 #ifndef SKOUTER_BPF_LIB_DNS_H
 #define SKOUTER_BPF_LIB_DNS_H
 
+#include "dns_wire.h"
+#include "learn.h"
 #include "maps.h"
 #include "parse.h"
-
-#define DNS_FLAG_QR 0x80 /* in the first flags byte: 1 = response */
-
-struct dns_header_start {
-  __be16 id;
-  __u8 flags1;
-  __u8 flags2;
-};
 
 /* The frame as it goes into the answers ring buffer; a scratch copy per CPU, because
  * a record this large does not fit on the BPF stack. A per-CPU map cannot hold values
@@ -50,21 +44,6 @@ struct {
   __type(key, __u32);
   __type(value, struct skouter_dns_query_value);
 } query_scratch SEC(".maps") __weak;
-
-#define DNS_HEADER_LEN 12
-
-/* Copies up to SKOUTER_MAX_QUESTION of the `available` bytes at `offset` to
- * `question`; returns how many (0 when none could be read). 64 bits wide, so the
- * compiler has no zero-extension to put between the bounds check and the copy that
- * would hide the bounds from the verifier. */
-static __always_inline __u16 load_question(struct __sk_buff* skb, __u32 offset, __u32 available,
-                                           __u8* question) {
-  __u64 len = available;
-  if (len > SKOUTER_MAX_QUESTION) len = SKOUTER_MAX_QUESTION;
-  if (len < 1) return 0;
-  if (bpf_skb_load_bytes(skb, offset, question, len) < 0) return 0;
-  return (__u16)len;
-}
 
 static __always_inline void dns_query_key(__u8 family, __u8 protocol, __be16 client_port,
                                           __be16 dns_id, const __u8* client,
@@ -397,7 +376,10 @@ static __always_inline int dns_intercept_udp(struct __sk_buff* skb, const struct
     return VERDICT_PASS;
   }
   if (!daemon_alive(cfg, now)) {
-    /* DNS must not go dark while the daemon is away; enforcement goes on. */
+    /* DNS must not go dark while the daemon is away; enforcement goes on, and what a
+     * learnable name resolves to is installed here (lib/learn.h). The query goes after:
+     * its question is what the answer is checked against. */
+    dns_learn_answer(skb, pkt, query, now, hook);
     bpf_map_delete_elem(&dns_queries, &key);
     count(hook, SKOUTER_CNT_DNS_ANSWER_FAILSAFE);
     return VERDICT_PASS;
@@ -433,6 +415,8 @@ static __always_inline int dns_intercept_tcp(struct __sk_buff* skb, const struct
   __u32 data_offset = pkt->l4_offset + pkt->tcp_header_len;
   if (pkt->l3_end <= data_offset) return VERDICT_PASS; /* ACK, FIN, RST */
   if (!daemon_alive(cfg, now)) {
+    /* Not learned (lib/learn.h): a segment need not hold a whole message, nor start
+     * one. What it names opens once the daemon is back. */
     count(hook, SKOUTER_CNT_DNS_ANSWER_FAILSAFE);
     return VERDICT_PASS;
   }

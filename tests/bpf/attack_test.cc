@@ -1807,7 +1807,7 @@ std::vector<PacketCase> answerFreshnessCases(const Lab& l) {
        .packet = answer,
        .setup = all(record_query, [](DatapathFixture& datapath) { datapath.beatStale(); }),
        .verdict = Verdict::kPass,
-       .moved = {{"dns_answer_failsafe", 1}}},
+       .moved = {{"dns_answer_failsafe", 1}, {"dns_answer_not_learned", 1}}},
   };
   for (PacketCase& packet_case : cases) packet_case.network = l.network;
   return cases;
@@ -1947,7 +1947,7 @@ std::vector<PacketCase> answerQuotaCases(const Lab& l, const IpAddress& client,
        .setup = all(query, ringHeld(identity, kAnswerQuota),
                     [](DatapathFixture& datapath) { datapath.beatStale(); }),
        .verdict = Verdict::kPass,
-       .moved = {{"dns_answer_failsafe", 1}},
+       .moved = {{"dns_answer_failsafe", 1}, {"dns_answer_not_learned", 1}},
        .check = notHeldFor(identity, kAnswerQuota, 0)},
       {.description = "a TCP segment is dropped while its workload holds its share",
        .packet = segment,

@@ -25,20 +25,22 @@ constexpr std::uint64_t recordBytes(std::uint64_t data_bytes) {
 class DatapathCapacityTest : public DatapathFixture {};
 
 TEST_F(DatapathCapacityTest, TablesAreNamedAfterTheirMapsWithTheirMaxima) {
-  EXPECT_EQ(datapath().tableCapacities(), (std::vector<std::pair<std::string, std::uint32_t>>{
-                                              {"identities", 65536},
-                                              {"allowed_ips", 1u << 20},
-                                              {"learned_names", 1u << 20},
-                                              {"allowed_cidrs", 1u << 16},
-                                              {"port_sets", 4096},
-                                              {"flows", 1u << 18},
-                                              {"inbound_flows", 1u << 18},
-                                              {"dns_queries", 1u << 16},
-                                              {"trusted_resolvers", 1024},
-                                              {"interfaces", 4096},
-                                              {"link_prefixes", 1024},
-                                              {"answer_bytes_punted", 1u << 17},
-                                              {"answer_bytes_consumed", 1u << 17}}));
+  EXPECT_EQ(datapath().tableCapacities(),
+            (std::vector<std::pair<std::string, std::uint32_t>>{{"identities", 65536},
+                                                                {"allowed_ips", 1u << 20},
+                                                                {"learned_names", 1u << 20},
+                                                                {"allowed_cidrs", 1u << 16},
+                                                                {"port_sets", 4096},
+                                                                {"flows", 1u << 18},
+                                                                {"inbound_flows", 1u << 18},
+                                                                {"dns_queries", 1u << 16},
+                                                                {"trusted_resolvers", 1024},
+                                                                {"interfaces", 4096},
+                                                                {"link_prefixes", 1024},
+                                                                {"answer_bytes_punted", 1u << 17},
+                                                                {"answer_bytes_consumed", 1u << 17},
+                                                                {"learnable_names", 1u << 17},
+                                                                {"learning_budget_used", 65536}}));
 }
 
 TEST_F(DatapathCapacityTest, EventsWaitingInTheRingFillItUntilRead) {

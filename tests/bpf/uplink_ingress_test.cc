@@ -217,7 +217,7 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
              datapath.beatStale();
            },
        .verdict = Verdict::kPass,
-       .moved = {{"dns_answer_failsafe", 1}},
+       .moved = {{"dns_answer_failsafe", 1}, {"dns_answer_not_learned", 1}},
        .check = expectQueryGoneNothingPunted},
       {.description = "answer within a lengthened failsafe timeout is punted",
        .packet = answer,
@@ -238,7 +238,7 @@ std::vector<PacketCase> casesFor(const TestNetwork& n) {
              datapath.beatAt(0);
            },
        .verdict = Verdict::kPass,
-       .moved = {{"dns_answer_failsafe", 1}},
+       .moved = {{"dns_answer_failsafe", 1}, {"dns_answer_not_learned", 1}},
        .check = expectQueryGoneNothingPunted},
       // Spoofed or late: never delivered, and the real answer still finds its query.
       {.description = "answer with no query recorded is dropped",
@@ -852,7 +852,7 @@ TEST_P(UplinkSequenceTest, FailOpenWithADeadDaemonKeepsDnsWorking) {
       (HookCounters{
           {"uplink_egress",
            {{"egress_fail_open", 1}, {"egress_allowed_resolver", 1}, {"dns_query_recorded", 1}}},
-          {"uplink_ingress", {{"dns_answer_failsafe", 1}}}}));
+          {"uplink_ingress", {{"dns_answer_failsafe", 1}, {"dns_answer_not_learned", 1}}}}));
 }
 
 // A frame the ring buffer has no room for is dropped: a UDP answer's query stays noted
