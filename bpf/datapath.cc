@@ -652,18 +652,20 @@ std::optional<std::uint32_t> Datapath::attachLink(int ifindex, Direction directi
     kernel_has_tcx_ = true;
     return link->second.id;
   }
-  if (kernel_has_tcx_ == false) return std::nullopt;
+  const auto noTcx = [&] {
+    if (attach_mode_ == AttachMode::kTcx) {
+      throw DatapathError("--attach-mode tcx: this kernel has no tcx (Linux 6.6 or later)");
+    }
+    return std::nullopt;
+  };
+  if (kernel_has_tcx_ == false) return noTcx();
   const int fd = tcx::createLink(prog_fd, ifindex, direction, tcx::Placement::kFirst);
   if (fd < 0) {
     const bool unknown = fd == -EINVAL || fd == -EOPNOTSUPP || fd == -kEnotsupp;
     if (!kernel_has_tcx_ && unknown) {
       kernel_has_tcx_ = false;
-      if (attach_mode_ == AttachMode::kTcx) {
-        throw DatapathError("--attach-mode tcx: this kernel has no tcx (Linux 6.6 or later): " +
-                            std::string(std::strerror(-fd)));
-      }
-      spdlog::info("this kernel has no tcx; attaching clsact filters");
-      return std::nullopt;
+      spdlog::info("this kernel has no tcx ({}); attaching clsact filters", std::strerror(-fd));
+      return noTcx();
     }
     throw DatapathError("cannot attach a tcx link to " + hook + ": " + std::strerror(-fd));
   }
