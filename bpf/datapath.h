@@ -174,8 +174,8 @@ class Datapath {
   // warning when another program has been put before one of them (and a note when it
   // is first again), and does not move itself back: two agents that both insist on
   // being first would swap places forever. Forgets the links that were detached or
-  // whose interface is gone. One BPF_PROG_QUERY per link in place; returns the hooks
-  // (ifindex, direction) where skouter is not first.
+  // whose interface is gone. One BPF_PROG_QUERY per link in place, two for a link that
+  // is not first; returns the hooks (ifindex, direction) where skouter is not first.
   std::vector<std::pair<int, tcx::Direction>> checkChainOrder();
 
   // Detaches skouter's pinned tcx links, unpins them and every map under `pin_dir`, and
@@ -227,7 +227,7 @@ class Datapath {
   // out, then a clsact filter.
   void attachHook(int ifindex, tcx::Direction direction, int prog_fd, const std::string& interface);
   // skouter's tcx link at the hook, pinned and running `prog_fd`: its link id, or
-  // nullopt when this kernel has no tcx.
+  // nullopt when this kernel has no tcx (an error under AttachMode::kTcx).
   std::optional<std::uint32_t> attachLink(int ifindex, tcx::Direction direction, int prog_fd,
                                           const std::string& interface);
 

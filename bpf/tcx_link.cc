@@ -65,8 +65,8 @@ std::optional<LinkInfo> linkInfo(int link_fd) {
 }
 
 int queryChain(int ifindex, Direction direction, Chain& chain) {
-  // Another agent may attach between the two calls: ask again until it fits.
-  for (std::uint32_t room = 8;; room = chain.prog_ids.size() * 2) {
+  std::uint32_t room = 8;
+  for (;;) {
     chain.prog_ids.assign(room, 0);
     chain.link_ids.assign(room, 0);
     std::uint32_t count = 0;
@@ -80,7 +80,9 @@ int queryChain(int ifindex, Direction direction, Chain& chain) {
       chain.link_ids.resize(count);
       return 0;
     }
-    chain.prog_ids.resize(count);
+    // Longer than the room: again with enough, and some to spare for programs that
+    // other agents attach meanwhile.
+    room = count * 2;
   }
 }
 
