@@ -3,7 +3,8 @@
 // filters before and after skouterd starts. skouter goes first in each tcx chain and
 // still enforces; the other agent's programs keep seeing the traffic skouter passes; an
 // agent that later puts itself first is reported once and left there; a restart takes
-// over skouter's own links; `skouterd --detach` removes skouter's programs only.
+// over skouter's own links, and replaces an earlier daemon's clsact filters with them;
+// `skouterd --detach` removes skouter's programs only.
 // Skipped on kernels without tcx.
 #include <csignal>
 
@@ -78,6 +79,14 @@ class CoexistenceTest : public FirewallTest {
       if (hook["mode"] != mode || hook["first"] != first) return false;
     }
     return points[0]["attachment"].size() == 2;
+  }
+
+  // A daemon taking over serves before its programs are loaded, and attaches them
+  // after: until then the previous daemon's programs run.
+  bool attached() {
+    return eventually(
+        [&] { return !daemon_->status()["startup"]["programs_loaded_after_ms"].is_null(); },
+        seconds(15));
   }
 
   bool enforces() {
@@ -158,6 +167,7 @@ TEST_F(CoexistenceTest, ARestartTakesOverSkoutersLinksAndDetachRemovesOnlyThem) 
 
   daemon_->kill(SIGTERM);
   daemon_->start();
+  ASSERT_TRUE(attached()) << daemon_->log();
   // The same links, in the same places, and no second one.
   EXPECT_EQ(chain("egress"), egress);
   EXPECT_EQ(chain("ingress"), ingress);
@@ -178,6 +188,30 @@ TEST_F(CoexistenceTest, ARestartTakesOverSkoutersLinksAndDetachRemovesOnlyThem) 
   EXPECT_TRUE(opened.ok()) << opened.describe();
   EXPECT_GT(packets("other-tcx"), other_tcx);
   EXPECT_GT(packets("other-tc"), other_tc);
+}
+
+// An upgrade from a skouter that attached clsact filters (or a change of
+// --attach-mode): the new daemon's links go in, then the old filters go.
+TEST_F(CoexistenceTest, ClsactFiltersOfAnEarlierDaemonGiveWayToItsLinks) {
+  install("other-tc", "tc egress 7 next");
+  startDaemon({"--attach-mode", "tc"});
+  const auto filters = [&](const char* direction) {
+    return node("tc filter show dev " + lab_->uplink() + " " + direction).out;
+  };
+  EXPECT_NE(filters("egress").find("uplink_egress"), std::string::npos) << filters("egress");
+  EXPECT_TRUE(chain("egress").empty());
+  EXPECT_TRUE(statusSays("tc", true)) << daemon_->status()["attach_points"].dump();
+
+  daemon_->kill(SIGTERM);
+  startDaemon();
+  ASSERT_TRUE(attached()) << daemon_->log();
+  EXPECT_TRUE(statusSays("tcx", true)) << daemon_->status()["attach_points"].dump();
+  EXPECT_EQ(filters("egress").find("uplink_egress"), std::string::npos) << filters("egress");
+  EXPECT_EQ(filters("ingress").find("uplink_ingress"), std::string::npos) << filters("ingress");
+  EXPECT_NE(filters("egress").find("foreign_agent"), std::string::npos) << filters("egress");
+  ASSERT_EQ(chain("egress").size(), 1u);
+  EXPECT_EQ(chain("egress")[0].first, "uplink_egress");
+  EXPECT_TRUE(enforces());
 }
 
 }  // namespace
