@@ -3,6 +3,7 @@
  * program (TC_ACT_UNSPEC) or ends the chain (TC_ACT_OK). */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
+
 #include <bpf/bpf_helpers.h>
 
 const volatile int verdict = TC_ACT_UNSPEC;
