@@ -353,10 +353,10 @@ void Daemon::loadProgramsAside() {
         return;
       }
       attachUplinks();
-      spdlog::info(
-          "programs loaded and attached {} ms after start",
-          std::chrono::duration_cast<std::chrono::milliseconds>(*record_.programs_loaded_after)
-              .count());
+      spdlog::info("programs loaded and attached {} ms after start",
+                   std::chrono::duration_cast<std::chrono::milliseconds>(
+                       *record_.programs_loaded_after)
+                       .count());
       // Pods whose interfaces carry the previous daemon's programs get these.
       if (kubernetes_) scheduleApply(std::chrono::milliseconds(0), "programs loaded");
     });
