@@ -151,6 +151,10 @@ TEST_F(TcxAttachmentTest, AttachUplinkPinsOneLinkPerHookFirstInTheChain) {
   EXPECT_EQ(chainLinks(Direction::kIngress),
             (std::vector<std::uint32_t>{pinnedLink(Direction::kIngress)->id, foreign}));
   expectFirstTcx();
+  // Again, with the same programs (a pod attached anew): the same links.
+  const auto ingress = pinnedLink(Direction::kIngress);
+  datapath().attachUplink(kInterface);
+  EXPECT_EQ(chainLinks(Direction::kIngress), (std::vector<std::uint32_t>{ingress->id, foreign}));
   // Nothing of skouter's on clsact.
   EXPECT_EQ(filters("ingress").find("uplink_ingress"), std::string::npos) << filters("ingress");
 }
