@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdarg>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -28,7 +29,7 @@ namespace skouter {
 namespace {
 
 constexpr long kBpfFsMagic = 0xcafe4a11;
-// skouter's filters on every interface: a fixed handle and the first priority, so
+// skouter's clsact filters (without tcx): a fixed handle and the first priority, so
 // they run before other filters (which still see every packet skouter passes) and a
 // new daemon replaces exactly the filters of the old one.
 constexpr std::uint32_t kTcHandle = 0x5c0;
@@ -111,8 +112,18 @@ int interfaceIndex(const std::string& interface) {
   return index;
 }
 
-void attachOne(int ifindex, bpf_tc_attach_point point, int prog_fd, const std::string& interface) {
-  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
+using tcx::Direction;
+
+constexpr Direction kDirections[] = {Direction::kEgress, Direction::kIngress};
+// The kernel's ENOTSUPP, which some kernels answer for attach types they do not have.
+constexpr int kEnotsupp = 524;
+
+bpf_tc_attach_point tcPoint(Direction direction) {
+  return direction == Direction::kIngress ? BPF_TC_INGRESS : BPF_TC_EGRESS;
+}
+
+void attachFilter(int ifindex, Direction direction, int prog_fd, const std::string& interface) {
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = tcPoint(direction));
   int rc = bpf_tc_hook_create(&hook);
   if (rc != 0 && rc != -EEXIST) {
     throw DatapathError("cannot create clsact qdisc on " + interface + ": " + std::strerror(-rc));
@@ -121,10 +132,78 @@ void attachOne(int ifindex, bpf_tc_attach_point point, int prog_fd, const std::s
               .priority = kTcPriority);
   rc = bpf_tc_attach(&hook, &opts);
   if (rc != 0) {
-    throw DatapathError("cannot attach to " + interface +
-                        (point == BPF_TC_INGRESS ? " ingress: " : " egress: ") +
-                        std::strerror(-rc));
+    throw DatapathError("cannot attach to " + interface + " " + tcx::directionName(direction) +
+                        ": " + std::strerror(-rc));
   }
+}
+
+// Removes skouter's clsact filter from the hook. Returns 0, or a negative errno other
+// than ENOENT (no such filter) and EINVAL (no clsact qdisc).
+int detachFilter(int ifindex, Direction direction) {
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = tcPoint(direction));
+  LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
+  const int rc = bpf_tc_detach(&hook, &opts);
+  return rc == -ENOENT || rc == -EINVAL ? 0 : rc;
+}
+
+// Whether the hook carries skouter's clsact filter.
+bool hasFilter(int ifindex, Direction direction) {
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = tcPoint(direction));
+  LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
+  const int rc = bpf_tc_query(&hook, &opts);
+  // ENOENT: no filter of ours; EINVAL: no clsact qdisc; ENODEV: no such interface.
+  if (rc == -ENOENT || rc == -EINVAL || rc == -ENODEV) return false;
+  if (rc != 0) {
+    throw DatapathError("cannot query the tc filters of interface " + std::to_string(ifindex) +
+                        ": " + std::strerror(-rc));
+  }
+  return true;
+}
+
+std::string linkPinDir(const std::string& pin_dir) { return pin_dir + "/links"; }
+
+std::string linkPin(const std::string& pin_dir, int ifindex, Direction direction) {
+  return linkPinDir(pin_dir) + "/" + std::to_string(ifindex) + "-" + tcx::directionName(direction);
+}
+
+// The tcx link pinned at `path` while it is attached to the hook (its descriptor, to
+// close, and what it is); nullopt when there is no pin, or its link is detached: the
+// interface was deleted (and perhaps its index given to another since).
+std::optional<std::pair<int, tcx::LinkInfo>> openLiveLink(const std::string& path, int ifindex,
+                                                          Direction direction) {
+  const int fd = bpf_obj_get(path.c_str());
+  if (fd < 0) return std::nullopt;
+  const auto info = tcx::linkInfo(fd);
+  if (!info || info->ifindex != ifindex || info->direction != direction) {
+    close(fd);
+    return std::nullopt;
+  }
+  return std::make_pair(fd, *info);
+}
+
+// Detaches skouter's tcx link from the hook through its pin, and unpins it. Returns 0,
+// or a negative errno; no pin is no error.
+int detachLink(const std::string& pin_dir, int ifindex, Direction direction) {
+  const std::string path = linkPin(pin_dir, ifindex, direction);
+  if (const auto link = openLiveLink(path, ifindex, direction)) {
+    const int rc = bpf_link_detach(link->first);
+    const int error = errno;
+    close(link->first);
+    if (rc != 0) return -error;
+  }
+  if (unlink(path.c_str()) != 0 && errno != ENOENT) return -errno;
+  return 0;
+}
+
+// Removes skouter's links and filters from both hooks of the interface with `ifindex`.
+// Returns 0 or the first error (a negative errno); ENODEV (the interface is gone) stops
+// it at once.
+int detachHooks(const std::string& pin_dir, int ifindex) {
+  for (const Direction direction : kDirections) {
+    if (const int rc = detachLink(pin_dir, ifindex, direction); rc != 0) return rc;
+    if (const int rc = detachFilter(ifindex, direction); rc != 0) return rc;
+  }
+  return 0;
 }
 
 // The name of the interface with `ifindex`, for messages; its index when it is gone.
@@ -152,19 +231,6 @@ void requireEthernetLink(const std::string& interface) {
     throw DatapathError("interface '" + interface +
                         "' is not an Ethernet device; skouter's programs parse Ethernet frames");
   }
-}
-
-// Removes skouter's filters from both tc hooks of the interface with `ifindex`. Returns 0,
-// or the first error (a negative errno) other than ENOENT (no such filter) and EINVAL (no
-// clsact qdisc); ENODEV (the interface is gone) stops it at once.
-int detachFilters(int ifindex) {
-  for (auto point : {BPF_TC_EGRESS, BPF_TC_INGRESS}) {
-    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
-    LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
-    const int rc = bpf_tc_detach(&hook, &opts);
-    if (rc != 0 && rc != -ENOENT && rc != -EINVAL) return rc;
-  }
-  return 0;
 }
 
 // An object pinned by a previous daemon, opened read-only; closed with this.
@@ -572,16 +638,91 @@ Datapath::~Datapath() {
   if (lock_fd_ >= 0) close(lock_fd_);
 }
 
+void Datapath::attachHook(int ifindex, Direction direction, int prog_fd,
+                          const std::string& interface) {
+  const auto key = std::make_pair(ifindex, direction);
+  if (attach_mode_ != AttachMode::kTc) {
+    if (const auto link_id = attachLink(ifindex, direction, prog_fd, interface)) {
+      links_[key] = *link_id;
+      // An older skouter's filter: the link runs first already, so no packet goes
+      // unjudged meanwhile.
+      if (const int rc = detachFilter(ifindex, direction); rc != 0) {
+        throw DatapathError("cannot remove skouter's clsact filter from " + interface + " " +
+                            tcx::directionName(direction) + ": " + std::strerror(-rc));
+      }
+      return;
+    }
+  }
+  attachFilter(ifindex, direction, prog_fd, interface);
+  // A link of a daemon that used tcx would run skouter's program twice.
+  links_.erase(key);
+  displaced_.erase(key);
+  if (const int rc = detachLink(pin_dir_, ifindex, direction); rc != 0) {
+    throw DatapathError("cannot detach skouter's tcx link from " + interface + " " +
+                        tcx::directionName(direction) + ": " + std::strerror(-rc));
+  }
+}
+
+std::optional<std::uint32_t> Datapath::attachLink(int ifindex, Direction direction, int prog_fd,
+                                                  const std::string& interface) {
+  const std::string hook = interface + " " + tcx::directionName(direction);
+  const std::string path = linkPin(pin_dir_, ifindex, direction);
+  if (const auto link = openLiveLink(path, ifindex, direction)) {
+    // A previous daemon's link: the program changes in place, at the same position, with
+    // no moment without one.
+    const int rc = bpf_link_update(link->first, prog_fd, nullptr);
+    const int error = errno;
+    close(link->first);
+    if (rc != 0) {
+      throw DatapathError("cannot replace the program of skouter's tcx link on " + hook + ": " +
+                          std::strerror(error));
+    }
+    kernel_has_tcx_ = true;
+    return link->second.id;
+  }
+  const auto noTcx = [&] {
+    if (attach_mode_ == AttachMode::kTcx) {
+      throw DatapathError("--attach-mode tcx: this kernel has no tcx (Linux 6.6 or later)");
+    }
+    return std::nullopt;
+  };
+  if (kernel_has_tcx_ == false) return noTcx();
+  const int fd = tcx::createLink(prog_fd, ifindex, direction, tcx::Placement::kFirst);
+  if (fd < 0) {
+    const bool unknown = fd == -EINVAL || fd == -EOPNOTSUPP || fd == -kEnotsupp;
+    if (!kernel_has_tcx_ && unknown) {
+      kernel_has_tcx_ = false;
+      spdlog::info("this kernel has no tcx ({}); attaching clsact filters", std::strerror(-fd));
+      return noTcx();
+    }
+    throw DatapathError("cannot attach a tcx link to " + hook + ": " + std::strerror(-fd));
+  }
+  kernel_has_tcx_ = true;
+  // A pin of a link that is gone with its interface, whose index this one has now.
+  std::error_code ignored;
+  std::filesystem::remove(path, ignored);
+  std::filesystem::create_directories(linkPinDir(pin_dir_), ignored);
+  const auto info = tcx::linkInfo(fd);
+  if (bpf_obj_pin(fd, path.c_str()) != 0 || !info) {
+    const int error = errno;
+    close(fd);  // the last reference: the link goes
+    throw DatapathError("cannot pin skouter's tcx link on " + hook + " at " + path + ": " +
+                        std::strerror(error));
+  }
+  close(fd);
+  return info->id;
+}
+
 void Datapath::attachUplink(const std::string& interface) {
   const int ifindex = interfaceIndex(interface);
   requireEthernetLink(interface);
-  attachOne(ifindex, BPF_TC_EGRESS, uplinkEgressProgramFd(), interface);
-  attachOne(ifindex, BPF_TC_INGRESS, uplinkIngressProgramFd(), interface);
+  attachHook(ifindex, Direction::kEgress, uplinkEgressProgramFd(), interface);
+  attachHook(ifindex, Direction::kIngress, uplinkIngressProgramFd(), interface);
 }
 
-void Datapath::detachUplink(const std::string& interface) {
+void Datapath::detachUplink(const std::string& pin_dir, const std::string& interface) {
   routeLibbpfLogs();
-  if (const int rc = detachFilters(interfaceIndex(interface)); rc != 0) {
+  if (const int rc = detachHooks(pin_dir, interfaceIndex(interface)); rc != 0) {
     throw DatapathError("cannot detach from " + interface + ": " + std::strerror(-rc));
   }
 }
@@ -596,48 +737,121 @@ void Datapath::attachPod(int ifindex) {
   requireEthernetLink(interface);
   // Egress first: from the moment pod_ingress records the pod's queries, their answers
   // must be held.
-  attachOne(ifindex, BPF_TC_EGRESS, podEgressProgramFd(), interface);
-  attachOne(ifindex, BPF_TC_INGRESS, podIngressProgramFd(), interface);
+  attachHook(ifindex, Direction::kEgress, podEgressProgramFd(), interface);
+  attachHook(ifindex, Direction::kIngress, podIngressProgramFd(), interface);
 }
 
-void Datapath::detachPod(int ifindex) {
+void Datapath::detachPod(const std::string& pin_dir, int ifindex) {
   routeLibbpfLogs();
-  const int rc = detachFilters(ifindex);
+  const int rc = detachHooks(pin_dir, ifindex);
   // ENODEV: the veth went away with its pod, and the filters with it.
   if (rc != 0 && rc != -ENODEV) {
     throw DatapathError("cannot detach from " + interfaceName(ifindex) + ": " + std::strerror(-rc));
   }
 }
 
-std::vector<int> Datapath::podAttachments(const std::set<int>& uplinks) {
+std::vector<int> Datapath::podAttachments(const std::string& pin_dir,
+                                          const std::set<int>& uplinks) {
   routeLibbpfLogs();
+  std::set<int> attached;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(linkPinDir(pin_dir), error)) {
+    const std::string name = entry.path().filename();
+    const std::string suffix = std::string("-") + tcx::directionName(Direction::kIngress);
+    if (name.size() <= suffix.size() || !name.ends_with(suffix)) continue;
+    const int ifindex = std::atoi(name.c_str());
+    if (ifindex <= 0 || uplinks.count(ifindex)) continue;
+    if (const auto link = openLiveLink(entry.path(), ifindex, Direction::kIngress)) {
+      close(link->first);
+      attached.insert(ifindex);
+    } else {
+      // Gone with its pod's veth; the egress link went with it.
+      std::filesystem::remove(entry.path(), error);
+      std::filesystem::remove(linkPin(pin_dir, ifindex, Direction::kEgress), error);
+    }
+  }
   const std::unique_ptr<struct if_nameindex, decltype(&if_freenameindex)> interfaces(
       if_nameindex(), if_freenameindex);
   if (!interfaces) {
     throw DatapathError(std::string("cannot list the interfaces: ") + std::strerror(errno));
   }
-  std::vector<int> attached;
   for (const struct if_nameindex* entry = interfaces.get(); entry->if_index != 0; ++entry) {
     const int ifindex = static_cast<int>(entry->if_index);
-    if (uplinks.count(ifindex)) continue;
-    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
-    LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
-    const int rc = bpf_tc_query(&hook, &opts);
-    // ENOENT: no filter of ours; EINVAL: no clsact qdisc; ENODEV: gone since listed.
-    if (rc == -ENOENT || rc == -EINVAL || rc == -ENODEV) continue;
-    if (rc != 0) {
-      throw DatapathError("cannot query the tc filters of " + std::string(entry->if_name) + ": " +
-                          std::strerror(-rc));
+    if (!uplinks.count(ifindex) && hasFilter(ifindex, Direction::kIngress)) {
+      attached.insert(ifindex);
     }
-    attached.push_back(ifindex);
   }
-  return attached;
+  return {attached.begin(), attached.end()};
+}
+
+std::vector<Datapath::HookAttachment> Datapath::attachmentsOf(const std::string& pin_dir,
+                                                              int ifindex) {
+  routeLibbpfLogs();
+  std::vector<HookAttachment> hooks;
+  for (const Direction direction : {Direction::kIngress, Direction::kEgress}) {
+    HookAttachment hook{.direction = direction};
+    int error = 0;
+    const auto first = tcx::firstLinkId(ifindex, direction, error);
+    if (const auto link = openLiveLink(linkPin(pin_dir, ifindex, direction), ifindex, direction)) {
+      close(link->first);
+      hook.mode = HookAttachment::Mode::kTcx;
+      hook.first = first == link->second.id;
+    } else if (hasFilter(ifindex, direction)) {
+      hook.mode = HookAttachment::Mode::kTc;
+      hook.first = !first;
+    }
+    hooks.push_back(hook);
+  }
+  return hooks;
+}
+
+std::vector<std::pair<int, Direction>> Datapath::checkChainOrder() {
+  std::vector<std::pair<int, Direction>> displaced;
+  for (auto it = links_.begin(); it != links_.end();) {
+    const auto& [hook, link_id] = *it;
+    const std::string name = interfaceName(hook.first) + " " + tcx::directionName(hook.second);
+    int error = 0;
+    const auto first = tcx::firstLinkId(hook.first, hook.second, error);
+    if (error == 0 && first == link_id) {
+      if (displaced_.erase(hook)) spdlog::info("skouter's program is first on {} again", name);
+      ++it;
+      continue;
+    }
+    tcx::Chain chain;
+    const bool in_chain =
+        error == 0 && tcx::queryChain(hook.first, hook.second, chain) == 0 &&
+        std::find(chain.link_ids.begin(), chain.link_ids.end(), link_id) != chain.link_ids.end();
+    if (!in_chain) {
+      // Detached (a pod that went, `skouterd --detach`) or its interface is gone.
+      displaced_.erase(hook);
+      it = links_.erase(it);
+      continue;
+    }
+    displaced.push_back(hook);
+    if (displaced_.insert(hook).second) {
+      spdlog::warn(
+          "another program (id {}) now runs before skouter's on {}: what it drops or "
+          "redirects, or passes with a final verdict, skouter never sees; skouter does not "
+          "move itself back (`skouterd --detach` and a restart would)",
+          chain.prog_ids.front(), name);
+    }
+    ++it;
+  }
+  return displaced;
 }
 
 void Datapath::removePins(const std::string& pin_dir) {
   if (!std::filesystem::exists(pin_dir)) return;
   close(lockPinDir(pin_dir));
   std::error_code error;
+  // Unpinned, a link that nothing else holds goes too; detached first, so it goes even
+  // if some process still holds it.
+  for (const auto& entry : std::filesystem::directory_iterator(linkPinDir(pin_dir), error)) {
+    const int fd = bpf_obj_get(entry.path().c_str());
+    if (fd < 0) continue;
+    bpf_link_detach(fd);
+    close(fd);
+  }
   std::filesystem::remove_all(pin_dir, error);
   if (error) throw DatapathError("cannot remove " + pin_dir + ": " + error.message());
 }

@@ -12,6 +12,14 @@
 // attached and maps pinned: enforcement continues without the daemon. Only detach()
 // removes them.
 //
+// Attachments: on kernels with tcx (Linux 6.6) each program runs from a tcx link placed
+// first in its hook's chain and pinned under <pin_dir>/links/<ifindex>-ingress|egress,
+// so that it outlives the daemon and the next daemon swaps its program in
+// (BPF_LINK_UPDATE) instead of adding a second link. Elsewhere, or with
+// AttachMode::kTc, a clsact filter of skouter's handle and priority. Either way the
+// programs pass what they allow on to the next program (TC_ACT_UNSPEC), so other
+// agents' programs on the same hooks keep seeing that traffic.
+//
 // Upgrades: open() reads the layout version of the pinned maps before it loads
 // anything. It takes over the maps of its own layout (SKOUTER_LAYOUT_VERSION) and
 // migrates those of the layout before (SKOUTER_MIGRATABLE_LAYOUT_VERSION: maps whose
@@ -23,6 +31,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -32,8 +41,10 @@
 #include <utility>
 #include <vector>
 
+#include "bpf/attach_mode.h"
 #include "bpf/bpf_map.h"
 #include "bpf/skouter_abi.h"
+#include "bpf/tcx_link.h"
 
 struct skouter_bpf;
 
@@ -121,29 +132,57 @@ class Datapath {
   bool programsLoaded() const { return programs_loaded_.load(std::memory_order_acquire); }
   const std::string& pinDir() const { return pin_dir_; }
 
-  // Attaches the uplink programs to tc ingress and egress of `interface`, creating
-  // the clsact qdisc when needed and leaving other filters on it alone. Like
-  // attachPod() and the program descriptors, only once the programs are loaded.
+  // How attachUplink() and attachPod() attach from now on; AttachMode::kAuto until set.
+  // The first tcx attachment tells whether the kernel has tcx.
+  void setAttachMode(AttachMode mode) { attach_mode_ = mode; }
+
+  // Attaches the uplink programs to the tc ingress and egress hooks of `interface`
+  // (see Attachments above), replacing skouter's earlier programs there and leaving
+  // other agents' programs alone. Like attachPod() and the program descriptors, only
+  // once the programs are loaded.
   void attachUplink(const std::string& interface);
 
-  // Removes skouter's filters from `interface` (absent ones are not an error).
-  static void detachUplink(const std::string& interface);
+  // Removes skouter's links and filters from `interface` (absent ones are not an error).
+  static void detachUplink(const std::string& pin_dir, const std::string& interface);
 
   // Puts pod_ingress on tc ingress and pod_egress on tc egress of the interface with
-  // `ifindex` in the current network namespace (a pod's host-side veth), creating the
-  // clsact qdisc when needed; replaces skouter's own earlier filters there and leaves
-  // other filters alone. Throws DatapathError naming the interface.
+  // `ifindex` in the current network namespace (a pod's host-side veth), as
+  // attachUplink() does. Throws DatapathError naming the interface.
   void attachPod(int ifindex);
-  // Removes skouter's filters from the interface with `ifindex`. An interface that is
-  // already gone is not an error: pods vanish together with their veth.
-  static void detachPod(int ifindex);
+  // Removes skouter's links and filters from the interface with `ifindex`. An interface
+  // that is already gone is not an error: pods vanish together with their veth.
+  static void detachPod(const std::string& pin_dir, int ifindex);
   // The interfaces of the current network namespace, `uplinks` excepted, whose tc
-  // ingress carries skouter's filter (its handle and priority): the pod attachments,
-  // so a restarted daemon can detach those no pod needs. (Telling pod_ingress by its
-  // name would need CAP_SYS_ADMIN, which the DaemonSet does not have.)
-  static std::vector<int> podAttachments(const std::set<int>& uplinks = {});
-  // Unpins every map under `pin_dir` and removes the directory. Refuses while a
-  // daemon holds it.
+  // ingress carries skouter's program: a live link pinned under `pin_dir`, or a filter
+  // of skouter's handle and priority. These are the pod attachments, so a restarted
+  // daemon can detach those no pod needs. Pins of links whose interface is gone are
+  // removed on the way. (Telling pod_ingress by its name would need CAP_SYS_ADMIN,
+  // which the DaemonSet does not have.)
+  static std::vector<int> podAttachments(const std::string& pin_dir,
+                                         const std::set<int>& uplinks = {});
+
+  // How skouter's program is attached at one hook of an interface.
+  struct HookAttachment {
+    enum class Mode { kNone, kTcx, kTc };
+    tcx::Direction direction = tcx::Direction::kIngress;
+    Mode mode = Mode::kNone;
+    // No program of another agent runs before skouter's at this hook: with tcx, its
+    // link heads the chain; with a clsact filter, the hook has no tcx programs (which
+    // run before every clsact filter).
+    bool first = false;
+  };
+  static std::vector<HookAttachment> attachmentsOf(const std::string& pin_dir, int ifindex);
+
+  // Whether the tcx links this Datapath attached still head their chains. Logs one
+  // warning when another program has been put before one of them (and a note when it
+  // is first again), and does not move itself back: two agents that both insist on
+  // being first would swap places forever. Forgets the links that were detached or
+  // whose interface is gone. One BPF_PROG_QUERY per link in place, two for a link that
+  // is not first; returns the hooks (ifindex, direction) where skouter is not first.
+  std::vector<std::pair<int, tcx::Direction>> checkChainOrder();
+
+  // Detaches skouter's pinned tcx links, unpins them and every map under `pin_dir`, and
+  // removes the directory. Refuses while a daemon holds it.
   static void removePins(const std::string& pin_dir);
 
   IdentityMap identities() const;
@@ -192,6 +231,13 @@ class Datapath {
   // nothing opened) otherwise.
   bool openPinnedMaps();
   void requireProgramsLoaded() const;
+  // Attaches `prog_fd` at one hook: a tcx link unless the mode or the kernel rules it
+  // out, then a clsact filter.
+  void attachHook(int ifindex, tcx::Direction direction, int prog_fd, const std::string& interface);
+  // skouter's tcx link at the hook, pinned and running `prog_fd`: its link id, or
+  // nullopt when this kernel has no tcx (an error under AttachMode::kTcx).
+  std::optional<std::uint32_t> attachLink(int ifindex, tcx::Direction direction, int prog_fd,
+                                          const std::string& interface);
 
   skouter_bpf* skeleton_ = nullptr;
   std::string pin_dir_;
@@ -205,6 +251,12 @@ class Datapath {
   std::vector<std::pair<std::string, std::uint32_t>> capacities_;
   std::uint32_t answers_ring_size_ = 0;
   std::uint32_t events_ring_size_ = 0;
+  AttachMode attach_mode_ = AttachMode::kAuto;
+  std::optional<bool> kernel_has_tcx_;  // known after the first tcx attachment
+  // The link ids of skouter's tcx links by hook, for checkChainOrder(); and the hooks
+  // where another program was found before skouter's.
+  std::map<std::pair<int, tcx::Direction>, std::uint32_t> links_;
+  std::set<std::pair<int, tcx::Direction>> displaced_;
 };
 
 }  // namespace skouter

@@ -2,6 +2,7 @@
 // daemon's read-only view.
 #include "daemon/admin_views.h"
 
+#include <net/if.h>
 #include <spdlog/fmt/fmt.h>
 
 #include <algorithm>
@@ -31,6 +32,25 @@ json verifyJson(const resolver::AnswerVerifier* verifier) {
           {"unconfirmed", stats.unconfirmed},
           {"pending", verifier->pending()},
           {"cached_addresses", verifier->cachedAddresses()}};
+}
+
+// How skouter's programs sit on the interface's two tc hooks: tcx or tc, and whether
+// another agent's program runs before them. Asked of the kernel now, not remembered.
+json hookAttachments(const std::string& pin_dir, int ifindex) {
+  json hooks = json::array();
+  try {
+    for (const auto& hook : Datapath::attachmentsOf(pin_dir, ifindex)) {
+      using Mode = Datapath::HookAttachment::Mode;
+      hooks.push_back({{"hook", tcx::directionName(hook.direction)},
+                       {"mode", hook.mode == Mode::kTcx  ? "tcx"
+                                : hook.mode == Mode::kTc ? "tc"
+                                                         : "none"},
+                       {"first", hook.first}});
+    }
+  } catch (const std::exception& error) {
+    return error.what();
+  }
+  return hooks;
 }
 
 }  // namespace
@@ -160,13 +180,18 @@ std::string statusJson(const DaemonView& view) {
   json attach_points = json::array();
   for (const auto& interface : view.options.interfaces) {
     attach_points.push_back(
-        {{"interface", interface}, {"hooks", {"uplink_egress", "uplink_ingress"}}});
+        {{"interface", interface},
+         {"hooks", {"uplink_egress", "uplink_ingress"}},
+         {"attachment", hookAttachments(view.options.bpffs,
+                                        static_cast<int>(if_nametoindex(interface.c_str())))}});
   }
   for (const auto& [identity, state] : view.pods.pods()) {
     if (!state.interface) continue;
-    attach_points.push_back({{"interface", state.interface->name},
-                             {"hooks", {"pod_ingress", "pod_egress"}},
-                             {"pod", state.pod.qualifiedName()}});
+    attach_points.push_back(
+        {{"interface", state.interface->name},
+         {"hooks", {"pod_ingress", "pod_egress"}},
+         {"attachment", hookAttachments(view.options.bpffs, state.interface->ifindex)},
+         {"pod", state.pod.qualifiedName()}});
   }
   // What the uplink programs make of traffic forwarded from each interface.
   json judged_as_host = json::array();

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstdio>
 #include <ctime>
+#include <set>
 #include <tuple>
 
 #include "common/ip_address.h"
@@ -392,6 +393,30 @@ void addState(Screen& screen, const json& status) {
   if (migrated && has(takeover, "migration")) screen.more(text(takeover, "migration"));
 }
 
+// "tcx, first", "tc, first", or what differs by hook: "tcx; another program runs first
+// at ingress". Empty from a daemon that does not report it.
+std::string attachmentText(const json& point) {
+  if (!point.contains("attachment") || !point["attachment"].is_array()) return "";
+  std::set<std::string> modes;
+  std::vector<std::string> behind;
+  for (const auto& hook : point["attachment"]) {
+    modes.insert(text(hook, "mode"));
+    if (!hook.value("first", false) && text(hook, "mode") != "none") {
+      behind.push_back(text(hook, "hook"));
+    }
+  }
+  std::string mode;
+  for (const auto& hook : point["attachment"]) {
+    if (!mode.empty()) mode += "/";
+    if (modes.size() > 1) mode += text(hook, "hook") + " ";
+    mode += text(hook, "mode");
+    if (modes.size() == 1) break;
+  }
+  return " (" + mode +
+         (behind.empty() ? ", first" : "; another program runs first at " + join(behind, ", ")) +
+         ")";
+}
+
 void addAttachPoints(Screen& screen, const json& status) {
   if (!has(status, "attach_points")) {
     const auto interfaces = strings(status, "interfaces");
@@ -407,10 +432,10 @@ void addAttachPoints(Screen& screen, const json& status) {
     const auto hooks = strings(point, "hooks");
     if (has(point, "pod")) {
       pod_lines.push_back(text(point, "interface") + " (" + text(point, "pod") +
-                          "): " + join(hooks, ", "));
+                          "): " + join(hooks, ", ") + attachmentText(point));
       pod_hooks = hooks;
     } else {
-      lines.push_back(text(point, "interface") + ": " + join(hooks, ", "));
+      lines.push_back(text(point, "interface") + ": " + join(hooks, ", ") + attachmentText(point));
     }
   }
   if (pod_lines.size() <= kListedPodInterfaces) {

@@ -75,6 +75,7 @@ Daemon::Daemon(DaemonOptions options)
   // Taking over, the previous daemon's programs go on running on the pinned maps while
   // this one's are verified (about a second): answers are served meanwhile.
   datapath_ = Datapath::open(options_.bpffs, Datapath::ProgramLoad::kAfterTakeover);
+  datapath_->setAttachMode(options_.attach_mode);
   datapath_settings_ =
       std::make_unique<maps::DatapathSettings>(datapath_->config(), datapath_->heartbeat());
   trusted_resolver_table_ =
@@ -323,6 +324,9 @@ void Daemon::collectGarbage() {
   // Port sets outlive the entries that used them only briefly; a full pass over the
   // tables is not needed every round.
   if (++gc_runs_ % 30 == 0) workload_entries_->forgetUnusedPortSets();
+  // Another agent may put its program before skouter's at any time; a look every ten
+  // seconds (one bpf() call per hook) tells the operator soon enough.
+  if (gc_runs_ % 5 == 0 && datapath_->programsLoaded()) datapath_->checkChainOrder();
   const auto sweep = flow_table_->sweep(now, options_.flow_idle_timeout_s * kNanosPerSecond,
                                         kTcpStreamIdle.count() * kNanosPerSecond);
   record_.flows_removed += sweep.flows_removed;
@@ -604,15 +608,16 @@ bool Daemon::awaitingCluster() const { return kubernetes_ && !record_.applied_on
 
 int detach(const DaemonOptions& options) {
   std::vector<std::string> interfaces = resolveInterfaces(options);
-  // Pins first: it refuses while a daemon runs, before anything is detached.
+  // Pins first: it refuses while a daemon runs, before anything is detached; it
+  // detaches skouter's tcx links, pinned there, on the way.
   Datapath::removePins(options.bpffs);
-  spdlog::info("removed pinned maps under {}", options.bpffs);
+  spdlog::info("removed skouter's tcx links and pinned maps under {}", options.bpffs);
   int status = 0;
   std::set<int> uplinks;
   for (const auto& interface : interfaces) {
     uplinks.insert(static_cast<int>(if_nametoindex(interface.c_str())));
     try {
-      Datapath::detachUplink(interface);
+      Datapath::detachUplink(options.bpffs, interface);
       spdlog::info("detached from {}", interface);
     } catch (const std::exception& error) {
       spdlog::error("{}", error.what());
@@ -620,8 +625,8 @@ int detach(const DaemonOptions& options) {
     }
   }
   try {
-    for (const int ifindex : Datapath::podAttachments(uplinks)) {
-      Datapath::detachPod(ifindex);
+    for (const int ifindex : Datapath::podAttachments(options.bpffs, uplinks)) {
+      Datapath::detachPod(options.bpffs, ifindex);
       spdlog::info("detached from pod interface {}", ifindex);
     }
   } catch (const std::exception& error) {

@@ -39,6 +39,7 @@ struct RawValues {
   std::uint32_t max_ttl_s = 0;
   std::string trusted_dns_service = "kube-system/kube-dns";
   std::string log_format = "text";
+  std::string attach_mode = "auto";
 };
 
 // The flags with each one's default in its help, and what each one takes. Defaults
@@ -132,6 +133,11 @@ void describeFlags(Flags& flags, RawValues& raw) {
   flags.value("bpffs", "PATH", po::value(&options.bpffs),
               "directory in bpffs where the maps are pinned (bpffs is mounted if needed)",
               options.bpffs, FlagKind::kValue);
+  flags.value("attach-mode", "MODE", po::value(&raw.attach_mode),
+              "how the programs go on the interfaces' tc hooks: tcx (a link first in the "
+              "hook's chain, pinned under --bpffs; Linux 6.6 or later), tc (a clsact filter of "
+              "priority 1, handle 0x5c0), or auto: tcx where the kernel has it, tc elsewhere",
+              raw.attach_mode, FlagKind::kValue);
   flags.number("min-ttl", "S", &options.min_ttl_s,
                "seconds: learned addresses live at least this long, whatever the answer's TTL",
                std::to_string(options.min_ttl_s));
@@ -478,6 +484,11 @@ ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
   } else {
     return invalid("log-format", "'" + raw.log_format + "' is not text or json");
   }
+  const auto attach_mode = parseAttachMode(raw.attach_mode);
+  if (!attach_mode) {
+    return invalid("attach-mode", "'" + raw.attach_mode + "' is not auto, tcx or tc");
+  }
+  options.attach_mode = *attach_mode;
   if (options.kubernetes && options.node_name.empty()) {
     if (const char* node_name = std::getenv("NODE_NAME")) options.node_name = node_name;
     if (options.node_name.empty()) {

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bpf/attach_mode.h"
 #include "policy/compiled_policy.h"
 #include "resolver/answer_rewriter.h"
 #include "resolver/resolver_address.h"
@@ -27,6 +28,7 @@ struct DaemonOptions {
   std::vector<resolver::ResolverAddress> trusted_dns;  // empty: /etc/resolv.conf
   std::string admin_socket = "/run/skouter/skouterd.sock";
   std::string bpffs = "/sys/fs/bpf/skouter";
+  AttachMode attach_mode = AttachMode::kAuto;
   std::uint32_t min_ttl_s = 0;
   std::uint32_t ttl_grace_s = 5;
   std::uint32_t failsafe_timeout_s = 2;

@@ -25,7 +25,7 @@ PodFirewall::PodFirewall(Datapath& datapath, WorkloadEntries& entries, maps::Flo
     next_identity_ = std::max(next_identity_, identity + 1);
   }
   try {
-    const auto inherited = Datapath::podAttachments(uplinks_);
+    const auto inherited = Datapath::podAttachments(datapath.pinDir(), uplinks_);
     attached_.insert(inherited.begin(), inherited.end());
   } catch (const std::exception& error) {
     spdlog::warn("cannot list the interfaces a previous daemon attached to: {}", error.what());
@@ -142,7 +142,7 @@ void PodFirewall::detachUnneeded() {
       continue;
     }
     try {
-      Datapath::detachPod(*it);
+      Datapath::detachPod(datapath_.pinDir(), *it);
       spdlog::info("detached from interface {}", *it);
     } catch (const std::exception& error) {
       spdlog::warn("cannot detach from interface {}: {}", *it, error.what());

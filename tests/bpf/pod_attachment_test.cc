@@ -355,7 +355,9 @@ class PodNetworkTest : public DatapathFixture {
   Fd pod_fd_;
 };
 
+// As clsact filters (`tc filter show` lists them); tcx links: tcx_attachment_test.cc.
 TEST_F(PodNetworkTest, AttachPodPutsBothProgramsOnTheInterfaceAndDetachPodRemovesThem) {
+  datapath().setAttachMode(AttachMode::kTc);
   // Someone else's filter, which skouter must leave alone.
   shell("tc -n " + node_ns_ + " qdisc add dev " + kPodInterface + " clsact");
   shell("tc -n " + node_ns_ + " filter add dev " + kPodInterface +
@@ -364,20 +366,20 @@ TEST_F(PodNetworkTest, AttachPodPutsBothProgramsOnTheInterfaceAndDetachPodRemove
   datapath().attachPod(veth_);
   EXPECT_EQ(occurrences(filters("ingress"), "name pod_ingress"), 1u) << filters("ingress");
   EXPECT_EQ(occurrences(filters("egress"), "name pod_egress"), 1u) << filters("egress");
-  EXPECT_EQ(Datapath::podAttachments(), std::vector<int>{veth_});
+  EXPECT_EQ(Datapath::podAttachments(pinDir()), std::vector<int>{veth_});
 
   // Again (a restarted daemon): skouter's filters are replaced, not doubled.
   datapath().attachPod(veth_);
   EXPECT_EQ(occurrences(filters("ingress"), "name pod_ingress"), 1u) << filters("ingress");
   EXPECT_EQ(occurrences(filters("egress"), "name pod_egress"), 1u) << filters("egress");
 
-  Datapath::detachPod(veth_);
+  Datapath::detachPod(pinDir(), veth_);
   EXPECT_EQ(occurrences(filters("ingress"), "name pod_ingress"), 0u) << filters("ingress");
   EXPECT_EQ(occurrences(filters("egress"), "name pod_egress"), 0u) << filters("egress");
-  EXPECT_TRUE(Datapath::podAttachments().empty());
+  EXPECT_TRUE(Datapath::podAttachments(pinDir()).empty());
   EXPECT_NE(filters("ingress").find("u32"), std::string::npos) << filters("ingress");
   // Detaching what is not there is no error either.
-  EXPECT_NO_THROW(Datapath::detachPod(veth_));
+  EXPECT_NO_THROW(Datapath::detachPod(pinDir(), veth_));
 }
 
 TEST_F(PodNetworkTest, TheUplinksDoNotCountAsPodAttachments) {
@@ -389,14 +391,14 @@ TEST_F(PodNetworkTest, TheUplinksDoNotCountAsPodAttachments) {
   LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = datapath().uplinkIngressProgramFd(), .handle = 0x5c0,
               .priority = 1);
   ASSERT_EQ(bpf_tc_attach(&hook, &opts), 0);
-  EXPECT_TRUE(Datapath::podAttachments({veth_}).empty());
+  EXPECT_TRUE(Datapath::podAttachments(pinDir(), {veth_}).empty());
 }
 
 TEST_F(PodNetworkTest, DetachPodToleratesAnInterfaceThatIsGone) {
   datapath().attachPod(veth_);
   shell(node() + "link del " + kPodInterface);
-  EXPECT_NO_THROW(Datapath::detachPod(veth_));
-  EXPECT_TRUE(Datapath::podAttachments().empty());
+  EXPECT_NO_THROW(Datapath::detachPod(pinDir(), veth_));
+  EXPECT_TRUE(Datapath::podAttachments(pinDir()).empty());
 }
 
 TEST_F(PodNetworkTest, AttachPodNamesWhatIsWrongWithTheInterface) {

@@ -531,7 +531,7 @@ TEST_F(PodFirewallTest, APodIsAttachedToTheInterfaceItsRouteLeadsToAndDetachedWh
 
   // The CNI adds the route after the pod has its address: the next sync attaches.
   EXPECT_FALSE(sync({{web, web_policy}}).complete);
-  EXPECT_TRUE(Datapath::podAttachments().empty());
+  EXPECT_TRUE(Datapath::podAttachments(pinDir()).empty());
   shell("ip route add 198.18.1.10/32 dev web-host");
   EXPECT_TRUE(sync({{web, web_policy}}).complete);
   const PodState* state = firewall_->byAddress(kWebV4);
@@ -541,10 +541,10 @@ TEST_F(PodFirewallTest, APodIsAttachedToTheInterfaceItsRouteLeadsToAndDetachedWh
   EXPECT_EQ(state->interface->name, "web-host");
   const int ifindex = static_cast<int>(if_nametoindex("web-host"));
   EXPECT_EQ(state->interface->ifindex, ifindex);
-  EXPECT_EQ(Datapath::podAttachments(), std::vector<int>{ifindex});
+  EXPECT_EQ(Datapath::podAttachments(pinDir()), std::vector<int>{ifindex});
 
   sync({});
-  EXPECT_TRUE(Datapath::podAttachments().empty());
+  EXPECT_TRUE(Datapath::podAttachments(pinDir()).empty());
 }
 
 // An Egress deleted while no daemon ran: the pod lives on, unselected. Left attached
@@ -560,11 +560,11 @@ TEST_F(PodFirewallTest, ARestartedDaemonDetachesInterfacesNoPolicedPodUses) {
   const PodObject web = pod("web", "u-web", {kWebV4});
   const PodObject batch = pod("batch", "u-batch", {kBatchV4});
   ASSERT_TRUE(sync({{web, web_policy}, {batch, web_policy}}).complete);
-  ASSERT_EQ(Datapath::podAttachments().size(), 2u);
+  ASSERT_EQ(Datapath::podAttachments(pinDir()).size(), 2u);
 
   restartDaemon();
   EXPECT_TRUE(sync({{web, web_policy}}).complete);
-  EXPECT_EQ(Datapath::podAttachments(),
+  EXPECT_EQ(Datapath::podAttachments(pinDir()),
             std::vector<int>{static_cast<int>(if_nametoindex("web-host"))});
 }
 
@@ -633,7 +633,7 @@ TEST_F(PodFirewallTest, ARouteThroughAnUplinkIsNoPodInterface) {
   ASSERT_NE(state, nullptr);
   EXPECT_EQ(state->interface, std::nullopt);
   EXPECT_EQ(state->problem, "the route to 198.18.1.10 leads to uplink0, not to a pod interface");
-  EXPECT_TRUE(Datapath::podAttachments().empty());
+  EXPECT_TRUE(Datapath::podAttachments(pinDir()).empty());
 }
 
 }  // namespace

@@ -203,14 +203,19 @@ sed 's/^/  skouterd: /' "$work/skouterd.log"
 timing "ExecStart= until status answers"
 
 # Read whole before matching: `tc ... | grep -q` under pipefail fails when grep quits
-# at the first match and tc, still writing, dies of SIGPIPE.
-egress_filters() { tc -n "$node_ns" filter show dev eth0 egress; }
+# at the first match and tc, still writing, dies of SIGPIPE. skouterd attaches with a
+# tcx link where the kernel has tcx (the e2e tests' foreign agent lists the chain;
+# this bpftool does not), a clsact filter elsewhere.
+egress_programs() {
+  tc -n "$node_ns" filter show dev eth0 egress
+  ip netns exec "$node_ns" "$build/bin/skouter_foreign_agent" chain eth0 egress 2>/dev/null || true
+}
 
 kill -TERM "$skouterd_pid"
 wait "$skouterd_pid" || true
 skouterd_pid=""
 [ -e "$root/sys/fs/bpf/skouter" ] || fail "stopping skouterd removed its pinned maps"
-[[ "$(egress_filters)" == *bpf* ]] || fail "stopping skouterd took its program off eth0"
+[[ "$(egress_programs)" == *uplink_egress* ]] || fail "stopping skouterd took its program off eth0"
 timing "stop"
 
 # --- apt-get remove -----------------------------------------------------------------
@@ -220,7 +225,7 @@ ip netns exec "$node_ns" chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:
   fail "apt-get remove skouter:"$'\n'"$(cat "$work/apt.log")"
 [ ! -e "$root/sys/fs/bpf/skouter" ] ||
   fail "apt-get remove left /sys/fs/bpf/skouter:"$'\n'"$(cat "$work/apt.log")"
-[[ "$(egress_filters)" != *bpf* ]] ||
+[[ "$(egress_programs)" != *uplink_egress* ]] ||
   fail "apt-get remove left skouter's program on eth0:"$'\n'"$(cat "$work/apt.log")"
 for file in "$unit" /usr/sbin/skouterd /usr/bin/skouterctl; do
   [ ! -e "$root$file" ] || fail "apt-get remove left $file"

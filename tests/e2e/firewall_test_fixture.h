@@ -80,6 +80,16 @@ class FirewallTest : public ::testing::Test {
     return daemon_->status()["counters"][group][name].get<std::uint64_t>();
   }
 
+  // What runs on the tc hooks of the node's `interface`: both tcx chains (a line
+  // "PROGRAM LINK_ID" per program, first first) and both hooks' clsact filters, as text.
+  // skouter's programs show up by name in either.
+  std::string tcPrograms(const std::string& interface) {
+    const std::string chain = std::string(SKOUTER_E2E_FOREIGN_AGENT) + " chain " + interface;
+    return node(chain + " ingress; " + chain + " egress; tc filter show dev " + interface +
+                " ingress; tc filter show dev " + interface + " egress")
+        .out;
+  }
+
   PolicyDirectory policies_;
   std::unique_ptr<Lab> lab_;
   std::unique_ptr<Skouterd> daemon_;

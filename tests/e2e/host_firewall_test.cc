@@ -247,6 +247,8 @@ TEST_F(HostFirewallTest, KilledDaemonLosesNoEntryAndDnsKeepsAnswering) {
   EXPECT_NE(summary.find("ok=40"), std::string::npos) << summary;
 }
 
+// On clsact (--attach-mode tc); on tcx, and beside other agents' tcx programs:
+// coexistence_test.cc.
 TEST_F(HostFirewallTest, AttachesBesideOtherFiltersAndDetachRemovesOnlySkouter) {
   const auto uplink = lab_->uplink();
   // Someone else's filter: a classic BPF program that matches nothing (the kernel
@@ -255,7 +257,7 @@ TEST_F(HostFirewallTest, AttachesBesideOtherFiltersAndDetachRemovesOnlySkouter) 
   const auto added = node("tc qdisc add dev " + uplink + " clsact && tc filter add dev " + uplink +
                           " egress prio 7 protocol all bpf " + other_filter);
   ASSERT_TRUE(added.ok()) << added.describe();
-  startDaemon();
+  startDaemon({"--attach-mode", "tc"});
   const auto filters = node("tc filter show dev " + uplink + " egress").out;
   EXPECT_NE(filters.find(other_filter), std::string::npos) << filters;
   EXPECT_NE(filters.find("uplink_egress"), std::string::npos) << filters;

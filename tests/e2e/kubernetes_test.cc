@@ -106,9 +106,7 @@ TEST_F(KubernetesTest, DeletingAPodRemovesItsIdentityAndEntriesAndItsInterfaceSt
   ASSERT_EQ(pod("a", httpGet("http://example.com/")).out, "hello from example.com\n");
   const auto identity = policedPod("shop/web-0")["identity"].get<std::uint32_t>();
   const auto filters = [&](const std::string& pod_name) {
-    return node("tc filter show dev " + lab_->podInterface(pod_name) +
-                " ingress; tc filter show dev " + lab_->podInterface(pod_name) + " egress")
-        .out;
+    return tcPrograms(lab_->podInterface(pod_name));
   };
   EXPECT_NE(filters("a").find("pod_ingress"), std::string::npos) << filters("a");
   EXPECT_NE(filters("a").find("pod_egress"), std::string::npos) << filters("a");

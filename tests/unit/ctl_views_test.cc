@@ -167,8 +167,12 @@ const json kStatus = json::parse(R"({
   "takeover": {"took_over": true, "previous_layout_version": 5, "migrated": false,
                "migration": null, "gap_ms": 180, "entries_taken_over": 42},
   "attach_points": [
-    {"interface": "eth0", "hooks": ["uplink_egress", "uplink_ingress"]},
-    {"interface": "lxc1a2b", "hooks": ["pod_ingress", "pod_egress"], "pod": "shop/web-0"},
+    {"interface": "eth0", "hooks": ["uplink_egress", "uplink_ingress"],
+     "attachment": [{"hook": "ingress", "mode": "tcx", "first": true},
+                    {"hook": "egress", "mode": "tcx", "first": true}]},
+    {"interface": "lxc1a2b", "hooks": ["pod_ingress", "pod_egress"], "pod": "shop/web-0",
+     "attachment": [{"hook": "ingress", "mode": "tcx", "first": false},
+                    {"hook": "egress", "mode": "tc", "first": true}]},
     {"interface": "lxc3c4d", "hooks": ["pod_ingress", "pod_egress"], "pod": "shop/web-1"}],
   "forwarded": {"judged_as_host": ["lo", "docker0"], "transit": ["eth0", "flannel.1"],
                 "pod_interfaces": 3, "pod_interfaces_guarded": true},
@@ -215,8 +219,9 @@ TEST(StatusLinesTest, OneScreenOfWhatMatters) {
       "skouterd 0.1.0 (layout 5), up 2h 3m 4s, ready",
       "state        took over the state of the previous daemon (layout 5, 42 entries, gap 180 "
       "ms)",
-      "attached     eth0: uplink_egress, uplink_ingress",
-      "             lxc1a2b (shop/web-0): pod_ingress, pod_egress",
+      "attached     eth0: uplink_egress, uplink_ingress (tcx, first)",
+      "             lxc1a2b (shop/web-0): pod_ingress, pod_egress (ingress tcx/egress tc; another "
+      "program runs first at ingress)",
       "             lxc3c4d (shop/web-1): pod_ingress, pod_egress",
       "forwarded    as the host: lo, docker0; transit: eth0, flannel.1; 3 pod interfaces (all "
       "guarded)",

@@ -153,6 +153,7 @@ TEST(OptionsTest, BadCommandLinesAreUsageErrorsThatSayWhatIsWrong) {
       {{"--policy", "/p", "--answers-ring-share", "101"}, "--answers-ring-share: must be 1 to 100"},
       {{"--policy", "/p", "--answers-ring-share", "25%"}, "--answers-ring-share: '25%' is not a"},
       {{"--policy", "/p", "--log-format", "yaml"}, "--log-format: 'yaml' is not text or json"},
+      {{"--policy", "/p", "--attach-mode", "xdp"}, "--attach-mode: 'xdp' is not auto, tcx or tc"},
       {{"--policy", "/p", "--log-level", "loud"}, "--log-level: 'loud' is not"},
       {{"--policy", "/p", "--metrics-address", "9090"}, "--metrics-address: '9090' is not"},
       {{"--policy", "/p", "--metrics-address", "metrics.example:9090"},
@@ -223,6 +224,7 @@ TEST(OptionsTest, HelpListsEveryFlagWithItsDefault) {
   EXPECT_TRUE(contains(flags.at("event-rate-limit"), "(default: 1000)"));
   EXPECT_TRUE(contains(flags.at("answers-ring-share"), "(default: 25)"));
   EXPECT_TRUE(contains(flags.at("log-format"), "(default: text)"));
+  EXPECT_TRUE(contains(flags.at("attach-mode"), "(default: auto)"));
   EXPECT_TRUE(contains(flags.at("metrics-address"), "(default: none)"));
   EXPECT_TRUE(contains(flags.at("config"), "(default: none)"));
   EXPECT_TRUE(contains(flags.at("audit"), "(default: off)"));
@@ -416,6 +418,7 @@ TEST_F(ConfigFileTest, AFileValueGetsTheSameChecksAsTheSameFlag) {
            {"max-tcp-streams", "0"},
            {"tcp-buffer-size", "65536"},
            {"answers-ring-share", "101"},
+           {"attach-mode", "clsact"},
        }) {
     const auto from_flag = parse({"--policy", "/p", "--" + key, value});
     const auto from_file = parseWith("policy: /p\n" + key + ": " + value + "\n");
@@ -446,6 +449,8 @@ TEST_F(ConfigFileTest, EveryLongFlagIsAKeyOfTheFile) {
       {"admin-socket",
        {"admin-socket: /run/s.sock", [](auto& o) { return o.admin_socket == "/run/s.sock"; }}},
       {"bpffs", {"bpffs: /sys/fs/bpf/x", [](auto& o) { return o.bpffs == "/sys/fs/bpf/x"; }}},
+      {"attach-mode",
+       {"attach-mode: tc", [](auto& o) { return o.attach_mode == AttachMode::kTc; }}},
       {"min-ttl", {"min-ttl: 9", [](auto& o) { return o.min_ttl_s == 9; }}},
       {"max-ttl", {"max-ttl: 99", [](auto& o) { return o.max_ttl_s == 99u; }}},
       {"ttl-grace", {"ttl-grace: 8", [](auto& o) { return o.ttl_grace_s == 8; }}},
