@@ -39,8 +39,7 @@ TEST_F(DatapathCapacityTest, TablesAreNamedAfterTheirMapsWithTheirMaxima) {
                                                                 {"link_prefixes", 1024},
                                                                 {"answer_bytes_punted", 1u << 17},
                                                                 {"answer_bytes_consumed", 1u << 17},
-                                                                {"learnable_names", 1u << 17},
-                                                                {"learning_budget_used", 65536}}));
+                                                                {"learnable_names", 1u << 17}}));
 }
 
 TEST_F(DatapathCapacityTest, EventsWaitingInTheRingFillItUntilRead) {
