@@ -52,8 +52,7 @@ class LearnableNameTableTest : public DatapathFixture {
   }
 
   static maps::LearningSettings settings() {
-    return {.ttl = {.min_ttl_s = 7, .grace_s = 3, .max_ttl_s = 600},
-            .budget = 50};
+    return {.ttl = {.min_ttl_s = 7, .grace_s = 3, .max_ttl_s = 600}, .budget = 50};
   }
 
   // The entries of `identity` in the map, by kind and hash.

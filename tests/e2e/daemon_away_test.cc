@@ -44,9 +44,10 @@ class DaemonAwayTest : public FirewallTest, public ::testing::WithParamInterface
     // unbound's cache of that NXDOMAIN.)
     const std::string state = "/run/skouter-lab/" + lab_->name();
     const auto added = lab_->run(
-        "world", "printf 'late.example.com. 300 IN A 203.0.113.15\nlate.example.com. 300 IN AAAA "
-                 "2001:db8:100::15\n' >> " +
-                     state + "/lab.zone && kill -HUP $(cat " + state + "/unbound.pid) && sleep 0.5");
+        "world",
+        "printf 'late.example.com. 300 IN A 203.0.113.15\nlate.example.com. 300 IN AAAA "
+        "2001:db8:100::15\n' >> " +
+            state + "/lab.zone && kill -HUP $(cat " + state + "/unbound.pid) && sleep 0.5");
     ASSERT_TRUE(added.ok()) << added.describe();
   }
 
