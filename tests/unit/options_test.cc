@@ -479,6 +479,7 @@ TEST_F(ConfigFileTest, EveryLongFlagIsAKeyOfTheFile) {
        {"observed-names-size: 13", [](auto& o) { return o.observed_names_size == 13; }}},
       {"failsafe-timeout",
        {"failsafe-timeout: 6", [](auto& o) { return o.failsafe_timeout_s == 6; }}},
+      {"learning-budget", {"learning-budget: 0", [](auto& o) { return o.learning_budget == 0; }}},
       {"audit", {"audit: true", [](auto& o) { return o.audit; }}},
       {"audit-table-size",
        {"audit-table-size: 5", [](auto& o) { return o.audit_table_size == 5; }}},
