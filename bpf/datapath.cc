@@ -882,6 +882,10 @@ LearningMap Datapath::learning() const { return LearningMap(mapFd("learning")); 
 LearningBudgetMap Datapath::learningBudgetUsed() const {
   return LearningBudgetMap(mapFd("learning_budget_used"));
 }
+
+ServerNameRuleMap Datapath::serverNameRules() const {
+  return ServerNameRuleMap(mapFd("server_name_rules"));
+}
 CounterSnapshot Datapath::readCounters() const {
   CounterSnapshot snapshot;
   const int fd = mapFd("counters");

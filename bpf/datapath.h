@@ -71,6 +71,7 @@ using AnswerBytesMap = BpfMap<std::uint32_t, skouter_answer_bytes>;
 using LearnableNameMap = BpfMap<skouter_learnable_name_key, skouter_learnable_name_value>;
 using LearningMap = BpfMap<std::uint32_t, skouter_learning_settings>;
 using LearningBudgetMap = BpfMap<std::uint32_t, std::uint32_t>;
+using ServerNameRuleMap = BpfMap<std::uint32_t, skouter_server_name_rule>;
 
 // The datapath's counters at one moment, per hook and reason, summed over CPUs.
 struct CounterSnapshot {
@@ -207,6 +208,8 @@ class Datapath {
   LearnableNameMap learnableNames() const;
   LearningMap learning() const;
   LearningBudgetMap learningBudgetUsed() const;
+  // The rules whose learned addresses have their server names checked.
+  ServerNameRuleMap serverNameRules() const;
   CounterSnapshot readCounters() const;
   // The maxima of the tables that fill up with workloads, names and flows, by map name.
   std::vector<std::pair<std::string, std::uint32_t>> tableCapacities() const;

@@ -194,6 +194,11 @@ enum skouter_flow_origin {
    * TCP SYN without ACK and no ICMP echo request leaves on it. */
   SKOUTER_FLOW_INBOUND = 2,
   SKOUTER_FLOW_AUDITED = 3, /* denied but let through by audit; ends with the audit (flows) */
+  /* To a learned address whose rule checks server names: the handshake passes, the
+   * workload's data is held for the daemon (SKOUTER_HELLO_FROM_*) until it has read
+   * the TLS or QUIC server name and settled the flow OUTBOUND, AUDITED or this. */
+  SKOUTER_FLOW_SERVER_NAME_PENDING = 4,
+  SKOUTER_FLOW_SERVER_NAME_DENIED = 5, /* its server name is not allowed: dropped */
 };
 
 struct skouter_flow_value {
@@ -285,6 +290,11 @@ struct skouter_resolver_value {
 enum skouter_answer_destination {
   SKOUTER_ANSWER_TO_HOST = 1,
   SKOUTER_ANSWER_TO_POD = 2,
+  /* Not answers: a workload's first data on a SKOUTER_FLOW_SERVER_NAME_PENDING flow (a
+   * TLS ClientHello or a QUIC Initial), released towards its destination once the
+   * daemon allows its server name. They share the ring, and the quota, of answers. */
+  SKOUTER_HELLO_FROM_HOST = 3, /* held at an uplink's egress: sent out of it again */
+  SKOUTER_HELLO_FROM_POD = 4,  /* held at a pod interface's ingress: received there again */
 };
 
 /* Header of each record in the answers ring buffer; the frame, starting at its
@@ -302,6 +312,13 @@ struct skouter_answer_header {
   SKOUTER_U8 flags;         /* TCP: the connection's (enum skouter_dns_connection_flags) */
   SKOUTER_U16 question_len; /* UDP: the recorded query's question (see dns_queries) */
   SKOUTER_U8 question[SKOUTER_MAX_QUESTION];
+};
+
+/* server_name_rules: rule id -> the ports (a port set, never 0) on which new flows to
+ * an address that rule learned have their TLS or QUIC server name checked. Rules not
+ * in it are not checked. */
+struct skouter_server_name_rule {
+  SKOUTER_U32 port_set;
 };
 
 /* The bytes a record of `size` bytes takes in a BPF ring buffer: the kernel's 8-byte
@@ -424,6 +441,10 @@ enum skouter_counter {
   SKOUTER_CNT_DNS_ANSWER_LEARNED,        /* daemon away: the program installed its addresses */
   SKOUTER_CNT_DNS_ANSWER_NOT_LEARNED,    /* daemon away: no learnable name, or unreadable */
   SKOUTER_CNT_LEARNING_BUDGET_EXHAUSTED, /* daemon away: the identity learned its budget */
+  SKOUTER_CNT_SERVER_NAME_HELD,          /* first data held for the server name check */
+  SKOUTER_CNT_SERVER_NAME_HOLD_FAILED,   /* not copied (too large, over quota): dropped */
+  SKOUTER_CNT_SERVER_NAME_DENIED,        /* of a flow whose server name is denied: dropped */
+  SKOUTER_CNT_SERVER_NAME_UNCHECKED,     /* daemon away: passed, its server name unchecked */
   SKOUTER_CNT_MAX,
 };
 
@@ -438,7 +459,8 @@ enum skouter_counter {
         "event_ringbuf_full", "pod_unknown_source", "event_rate_limited", "pod_spoofed_source", \
         "source_routed", "forwarded_unknown_interface", "inbound_no_receiver",                  \
         "dns_answer_over_quota", "dns_answer_learned", "dns_answer_not_learned",                \
-        "learning_budget_exhausted",                                                            \
+        "learning_budget_exhausted", "server_name_held", "server_name_hold_failed",             \
+        "server_name_denied", "server_name_unchecked",                                          \
   }
 
 #endif /* SKOUTER_BPF_SKOUTER_ABI_H */

@@ -21,6 +21,32 @@ using nlohmann::json;
 
 namespace {
 
+// The server name check: what the datapath held and what the daemon made of it.
+template <typename Counters>
+json serverNameStatus(const DaemonView& view, const Counters& counters) {
+  const auto& stats = view.server_names.stats();
+  json judged = json::array();
+  for (const auto& [key, count] : stats.judged) {
+    const auto& [protocol, verdict, reason] = key;
+    judged.push_back(
+        {{"protocol", protocol}, {"verdict", verdict}, {"reason", reason}, {"flows", count}});
+  }
+  return {{"verify_sni", view.options.verify_sni.has_value()},
+          {"rules_checked", view.server_name_rules.size()},
+          {"flows_held", view.server_names.flowsHeld()},
+          {"judged", judged},
+          {"packets_held", counters.total(SKOUTER_CNT_SERVER_NAME_HELD)},
+          {"packets_hold_failed", counters.total(SKOUTER_CNT_SERVER_NAME_HOLD_FAILED)},
+          {"packets_denied", counters.total(SKOUTER_CNT_SERVER_NAME_DENIED)},
+          {"packets_unchecked", counters.total(SKOUTER_CNT_SERVER_NAME_UNCHECKED)},
+          {"released", stats.released},
+          {"dropped", stats.dropped},
+          {"release_failed", stats.release_failed},
+          {"flows_forgotten", stats.flows_forgotten},
+          {"unreadable_frames", stats.unreadable_frames},
+          {"max_hold_ms", static_cast<double>(stats.max_hold_ns) / 1e6}};
+}
+
 // --verify-answers' work; null without it.
 json verifyJson(const resolver::AnswerVerifier* verifier) {
   if (!verifier) return nullptr;
@@ -115,12 +141,21 @@ std::string explainJson(const DaemonView& view, QueryParameters parameters, std:
     }
     flow.port = static_cast<std::uint16_t>(std::stoul(port));
   }
+  if (parameters.count("sni")) {
+    std::string name = parameters["sni"];
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (!name.empty() && name.back() == '.') name.pop_back();
+    if (name.empty()) return badRequest("sni: must name a server");
+    flow.server_name = name;
+  }
 
   PolicySnapshot snapshot;
   snapshot.policy = view.policyOf(identity);
   snapshot.trusted_resolvers = view.trustedResolvers();
   snapshot.now_ns = datapathNowNs();
   snapshot.learned = view.allowed_ips.entryOf(identity, flow.destination);
+  if (snapshot.learned) snapshot.server_name_check = view.server_name_rules.checkOf(snapshot.learned->rule);
   for (const auto& entry : view.static_rules.entries()) {
     if (entry.identity == identity) snapshot.static_entries.push_back(entry.entry);
   }
@@ -135,7 +170,9 @@ std::string explainJson(const DaemonView& view, QueryParameters parameters, std:
                {"port", flow.port},
                {"names", explanation.names},
                {"rule", nullptr},
-               {"expires_in_s", nullptr}};
+               {"expires_in_s", nullptr},
+               {"server_name_checked", explanation.server_name_checked},
+               {"server_name", flow.server_name ? json(*flow.server_name) : json(nullptr)}};
   if (explanation.rule) body["rule"] = view.ruleName(identity, *explanation.rule);
   if (explanation.expires_in_s) body["expires_in_s"] = *explanation.expires_in_s;
   return jsonText(body);
@@ -255,6 +292,7 @@ std::string statusJson(const DaemonView& view) {
         {"answers_learned", counters.total(SKOUTER_CNT_DNS_ANSWER_LEARNED)},
         {"answers_not_learned", counters.total(SKOUTER_CNT_DNS_ANSWER_NOT_LEARNED)},
         {"budget_exhausted", counters.total(SKOUTER_CNT_LEARNING_BUDGET_EXHAUSTED)}}},
+      {"server_names", serverNameStatus(view, counters)},
       {"attach_points", attach_points},
       {"forwarded",
        {{"judged_as_host", judged_as_host},
@@ -453,13 +491,13 @@ std::vector<AdminRoute> adminRoutes(const DaemonView& view, EventHub& events) {
          return ok(request, auditJson(view));
        }},
       {http::verb::get, "/v1/explain",
-       "?dst=ADDR&port=N&proto=tcp|udp|sctp|icmp[&src=ADDR|host]: the verdict a new "
-       "connection would get, and why",
+       "?dst=ADDR&port=N&proto=tcp|udp|sctp|icmp[&src=ADDR|host][&sni=NAME]: the verdict a "
+       "new connection would get (naming server NAME in its TLS or QUIC ClientHello), and why",
        [&view, ok](const HttpRequest& request, const QueryParameters& parameters) {
          std::string error;
          const auto body = explainJson(view, parameters, error);
          if (!error.empty()) {
-           return badRequest(request, error, "/v1/explain?dst=ADDR&port=N&proto=tcp|udp|sctp|icmp");
+           return badRequest(request, error, "/v1/explain?dst=ADDR&port=N&proto=tcp|udp|sctp|icmp[&sni=NAME]");
          }
          return ok(request, body);
        }},

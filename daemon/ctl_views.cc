@@ -237,6 +237,21 @@ std::string dnsLine(const json& event) {
          (has(event, "rule") ? " [" + text(event, "rule") + "]" : "");
 }
 
+// "SNI DENIED web/api  198.51.100.2 -> 203.0.113.5:443/tls  other.example (learned for
+// api.example: not_learned_for_address)"
+std::string serverNameLine(const json& event) {
+  const std::string name = has(event, "server_name") ? text(event, "server_name") : "(no name)";
+  const auto names = strings(event, "names");
+  const bool ech = event.is_object() && event.contains("encrypted_client_hello") &&
+                   event["encrypted_client_hello"].is_boolean() &&
+                   event["encrypted_client_hello"].get<bool>();
+  return "SNI " + uppercase(text(event, "verdict", "?")) + " " + workloadOf(event) + "  " +
+         text(event, "source", "?") + " -> " + destinationOf(event) + "  " + name +
+         (ech ? " (outer name, ECH)" : "") + " (learned for " +
+         (names.empty() ? std::string("no name") : join(names, ", ")) + ": " +
+         text(event, "reason", "?") + ")";
+}
+
 std::string policyLine(const json& event) {
   return "POLICY " + text(event, "result", "?") +
          (has(event, "reason") ? " (" + text(event, "reason") + ")" : "") +
@@ -258,6 +273,8 @@ std::string eventLine(const json& event, Clock clock) {
     line = flowLine(event);
   } else if (type == "dns") {
     line = dnsLine(event);
+  } else if (type == "server_name") {
+    line = serverNameLine(event);
   } else if (type == "policy") {
     line = policyLine(event);
   } else if (type == "lost") {

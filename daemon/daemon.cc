@@ -46,7 +46,7 @@ constexpr const char* kStaticRulesFull =
 
 Daemon::Daemon(DaemonOptions options)
     : options_(std::move(options)),
-      policies_(options_.audit, options_.node_labels),
+      policies_(options_.audit, options_.node_labels, options_.verify_sni),
       observed_names_(options_.observed_names_size),
       audit_table_(options_.audit_table_size) {
   options_.interfaces = resolveInterfaces(options_);
@@ -88,8 +88,10 @@ Daemon::Daemon(DaemonOptions options)
   learnable_names_ =
       std::make_unique<maps::LearnableNameTable>(datapath_->learnableNames(), datapath_->learning(),
                                                  datapath_->learningBudgetUsed(), *port_sets_);
-  workload_entries_ = std::make_unique<WorkloadEntries>(*static_rules_, *allowed_ips_,
-                                                        *learnable_names_, *port_sets_);
+  server_name_rules_ =
+      std::make_unique<maps::ServerNameRuleTable>(datapath_->serverNameRules(), *port_sets_);
+  workload_entries_ = std::make_unique<WorkloadEntries>(
+      *static_rules_, *allowed_ips_, *learnable_names_, *server_name_rules_, *port_sets_);
   if (datapath_->takeover().took_over) {
     record_.entries_taken_over = allowed_ips_->size() + static_rules_->size();
   }
@@ -114,6 +116,15 @@ Daemon::Daemon(DaemonOptions options)
   interface_table_ =
       std::make_unique<maps::InterfaceTable>(datapath_->interfaces(), datapath_->linkPrefixes());
   injector_ = std::make_unique<resolver::AnswerInjector>(options_.reinject_mark);
+  frame_receiver_ = std::make_unique<FrameReceiver>();
+  server_name_gate_ = std::make_unique<ServerNameGate>(
+      *flow_table_, *injector_, *frame_receiver_,
+      ServerNameGate::Sources{
+          .policy = [this](std::uint32_t identity) { return view_->policyOf(identity); },
+          .learned = [this](std::uint32_t identity,
+                            const IpAddress& ip) { return allowed_ips_->entryOf(identity, ip); },
+          .check = [this](policy::RuleId rule) { return server_name_rules_->checkOf(rule); }},
+      [this](const ServerNameDecision& decision) { reporter_->serverName(decision); });
   dns_client_ = std::make_unique<resolver::DnsClient>(io_, options_.trusted_dns);
 
   // State first, programs last: a program never runs against a half-written config.
@@ -150,6 +161,10 @@ Daemon::Daemon(DaemonOptions options)
     reporter_->answer(identity, client, decision, outcome);
   });
   answers_->countReadsIn(*answer_ring_quota_);
+  answers_->sendHellosTo(
+      [this](const skouter_answer_header& header, std::span<const std::uint8_t> frame) {
+        server_name_gate_->handle(header, frame);
+      });
   answers_->matchQueriesIn(
       {[this](const skouter_dns_query_key& key) { return flow_table_->query(key); },
        [this](const skouter_dns_query_key& key) { return flow_table_->forgetQuery(key); }});
@@ -182,7 +197,9 @@ Daemon::Daemon(DaemonOptions options)
                                                   .trusted_resolvers = *trusted_resolver_table_,
                                                   .answer_ring_quota = *answer_ring_quota_,
                                                   .learnable_names = *learnable_names_,
+                                                  .server_name_rules = *server_name_rules_,
                                                   .answers = *answers_,
+                                                  .server_names = *server_name_gate_,
                                                   .observed_names = observed_names_,
                                                   .audit_table = audit_table_,
                                                   .flow_events = *flow_events_,
@@ -320,6 +337,7 @@ void Daemon::takeInAfterAbsence(std::uint64_t silent_ns) {
 void Daemon::collectGarbage() {
   const auto now = datapathNowNs();
   answers_->forgetIdleTcpStreams(now, kTcpStreamIdle.count() * kNanosPerSecond);
+  server_name_gate_->expire();
   sweepExpired();
   // Port sets outlive the entries that used them only briefly; a full pass over the
   // tables is not needed every round.

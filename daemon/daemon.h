@@ -24,6 +24,7 @@
 #include "bpf/maps/interface_table.h"
 #include "bpf/maps/learnable_name_table.h"
 #include "bpf/maps/port_set_table.h"
+#include "bpf/maps/server_name_rule_table.h"
 #include "bpf/maps/static_rule_table.h"
 #include "bpf/maps/trusted_resolver_table.h"
 #include "common/datapath_clock.h"
@@ -43,6 +44,7 @@
 #include "daemon/policy_file_watch.h"
 #include "daemon/policy_reconciler.h"
 #include "daemon/route_lookup.h"
+#include "daemon/server_name_gate.h"
 #include "daemon/workload_entries.h"
 #include "policy/compiled_policy.h"
 #include "policy/egress.h"
@@ -121,8 +123,11 @@ class Daemon {
   std::unique_ptr<maps::AllowedIpTable> allowed_ips_;
   std::unique_ptr<maps::StaticRuleTable> static_rules_;
   std::unique_ptr<maps::LearnableNameTable> learnable_names_;
+  std::unique_ptr<maps::ServerNameRuleTable> server_name_rules_;
   std::unique_ptr<WorkloadEntries> workload_entries_;
   std::unique_ptr<resolver::AnswerInjector> injector_;
+  std::unique_ptr<FrameReceiver> frame_receiver_;
+  std::unique_ptr<ServerNameGate> server_name_gate_;
   std::unique_ptr<resolver::DnsClient> dns_client_;
   resolver::ObservedNames observed_names_;
   // Before answers_, which counts what it reads in it.

@@ -16,6 +16,7 @@
 #include "bpf/maps/flow_table.h"
 #include "bpf/maps/interface_table.h"
 #include "bpf/maps/learnable_name_table.h"
+#include "bpf/maps/server_name_rule_table.h"
 #include "bpf/maps/port_set_table.h"
 #include "bpf/maps/static_rule_table.h"
 #include "bpf/maps/trusted_resolver_table.h"
@@ -29,6 +30,7 @@
 #include "daemon/kubernetes_source.h"
 #include "daemon/options.h"
 #include "daemon/pod_firewall.h"
+#include "daemon/server_name_gate.h"
 #include "daemon/policy_reconciler.h"
 #include "resolver/answer_pipeline.h"
 #include "resolver/observed_names.h"
@@ -95,7 +97,9 @@ struct DaemonView {
   const maps::TrustedResolverTable& trusted_resolvers;
   const maps::AnswerRingQuota& answer_ring_quota;
   const maps::LearnableNameTable& learnable_names;
+  const maps::ServerNameRuleTable& server_name_rules;
   const resolver::AnswerPipeline& answers;
+  const ServerNameGate& server_names;
   const resolver::ObservedNames& observed_names;
   const AuditTable& audit_table;
   const FlowEventReader& flow_events;

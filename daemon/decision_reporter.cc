@@ -45,6 +45,40 @@ void DecisionReporter::flow(const FlowEvent& flow) {
                        ipProtocolName(flow.protocol), named);
 }
 
+void DecisionReporter::serverName(const ServerNameDecision& decision) {
+  const auto& judgement = decision.judgement;
+  if (events_.hasSubscribers()) {
+    events_.publish(serverNameEvent(
+        std::chrono::system_clock::now(),
+        {.identity = decision.identity,
+         .workload = view_.workloadName(decision.identity),
+         .verdict = toString(judgement.verdict),
+         .reason = toString(judgement.reason),
+         .protocol = decision.protocol,
+         .source = decision.source.toString(),
+         .destination = decision.destination.toString(),
+         .port = decision.port,
+         .server_name = decision.reading.server_name,
+         .encrypted_client_hello = decision.reading.encrypted_client_hello,
+         .names = decision.learned_names,
+         .explanation = judgement.explanation}));
+  }
+  if (judgement.verdict == FlowVerdict::kAllowed) return;
+  const FlowEvent flow{
+      .identity = decision.identity,
+      .source = decision.source,
+      .destination = decision.destination,
+      .protocol = static_cast<std::uint8_t>(std::string_view(decision.protocol) == "tls" ? 6 : 17),
+      .port = decision.port,
+      .verdict = judgement.verdict};
+  audit_table_.record(flow, decision.learned_names, std::chrono::system_clock::now());
+  server_name_log_.log(datapathNowNs(), spdlog::level::info,
+                       "{} {} {} -> {}:{}/{}: server name {}: {}", toString(judgement.verdict),
+                       view_.workloadName(decision.identity), decision.source.toString(),
+                       decision.destination.toString(), decision.port, decision.protocol,
+                       decision.reading.server_name.value_or("(none)"), judgement.explanation);
+}
+
 void DecisionReporter::policy(const std::string& why, const std::string& error) {
   if (!events_.hasSubscribers()) return;
   events_.publish({{"time", eventTime(std::chrono::system_clock::now())},

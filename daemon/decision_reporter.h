@@ -11,6 +11,7 @@
 #include "daemon/audit_table.h"
 #include "daemon/daemon_view.h"
 #include "daemon/event_stream.h"
+#include "daemon/server_name_gate.h"
 #include "resolver/answer_handler.h"
 #include "resolver/answer_pipeline.h"
 #include "resolver/observed_names.h"
@@ -28,6 +29,9 @@ class DecisionReporter {
   // A held answer's outcome, after its addresses were installed.
   void answer(std::uint32_t identity, const IpAddress& client,
               const resolver::AnswerDecision& decision, resolver::AnswerOutcome outcome);
+  // A new TLS or QUIC flow judged by its server name. Denied and audited ones are also
+  // logged and go into the audit table, as flows the datapath denies do.
+  void serverName(const ServerNameDecision& decision);
   // A policy applied (`error` empty) or kept out (`error` says why).
   void policy(const std::string& why, const std::string& error);
 
@@ -36,6 +40,7 @@ class DecisionReporter {
   AuditTable& audit_table_;
   const DaemonView& view_;
   RateLimitedLog denied_flow_log_;
+  RateLimitedLog server_name_log_;
 };
 
 }  // namespace skouter::daemon

@@ -46,6 +46,24 @@ nlohmann::json flowEvent(std::chrono::system_clock::time_point time, const FlowE
           {"protocol", flow.protocol},       {"names", flow.names}};
 }
 
+nlohmann::json serverNameEvent(std::chrono::system_clock::time_point time,
+                               const ServerNameEventFields& flow) {
+  return {{"time", eventTime(time)},
+          {"type", "server_name"},
+          {"verdict", flow.verdict},
+          {"reason", flow.reason},
+          {"identity", flow.identity},
+          {"workload", flow.workload},
+          {"protocol", flow.protocol},
+          {"source", flow.source},
+          {"destination", flow.destination},
+          {"port", flow.port},
+          {"server_name", flow.server_name ? nlohmann::json(*flow.server_name) : nullptr},
+          {"encrypted_client_hello", flow.encrypted_client_hello},
+          {"names", flow.names},
+          {"explanation", flow.explanation}};
+}
+
 bool EventFilter::matches(const nlohmann::json& event) const {
   if (!type.empty() && stringField(event, "type") != type) return false;
   if (!verdict.empty()) {
@@ -70,7 +88,7 @@ bool EventFilter::matches(const nlohmann::json& event) const {
 
 std::optional<EventFilter> parseEventFilter(const std::map<std::string, std::string>& parameters,
                                             std::string& error) {
-  static const std::set<std::string> kTypes = {"flow", "dns", "policy"};
+  static const std::set<std::string> kTypes = {"flow", "dns", "server_name", "policy"};
   static const std::set<std::string> kVerdicts = {"denied",         "audited", "allowed",
                                                   "malformed",      "applied", "question_mismatch",
                                                   "install_failed", "failed"};

@@ -20,7 +20,7 @@ namespace skouter::daemon {
 struct EventFilter {
   std::string identity;  // a number, or a workload name ("host", "namespace/pod")
   std::string verdict;   // flows and answers: their verdict; policy events: the result
-  std::string type;      // flow, dns or policy
+  std::string type;      // flow, dns, server_name or policy
 
   bool matches(const nlohmann::json& event) const;
 };
@@ -59,6 +59,24 @@ struct FlowEventFields {
   std::vector<std::string> names;
 };
 nlohmann::json flowEvent(std::chrono::system_clock::time_point time, const FlowEventFields& flow);
+
+// What an event says of a new TLS or QUIC flow judged by the server name it named.
+struct ServerNameEventFields {
+  std::uint32_t identity = 0;
+  std::string workload;
+  std::string verdict;   // allowed, denied, audited
+  std::string reason;    // daemon/server_name_verdict.h: allowed, name_not_allowed, ...
+  std::string protocol;  // tls, quic
+  std::string source;
+  std::string destination;
+  std::uint16_t port = 0;
+  std::optional<std::string> server_name;
+  bool encrypted_client_hello = false;
+  std::vector<std::string> names;  // the names the address was learned for
+  std::string explanation;
+};
+nlohmann::json serverNameEvent(std::chrono::system_clock::time_point time,
+                               const ServerNameEventFields& flow);
 
 class EventSubscription {
  public:

@@ -49,6 +49,34 @@ const policy::StaticEntry* longestMatch(const std::vector<policy::StaticEntry>& 
   return best;
 }
 
+// A new TLS or QUIC flow to a learned address whose rule checks server names passes
+// only if its ClientHello names an allowed server (daemon/server_name_verdict.h).
+void explainServerName(const FlowQuery& flow, const PolicySnapshot& snapshot,
+                       const maps::AllowedIpEntry& learned, Explanation& result) {
+  const auto& check = snapshot.server_name_check;
+  if (!check || (flow.protocol != kTcp && flow.protocol != kUdp) ||
+      !policy::portSetAllows(check->ports, static_cast<policy::PortProtocol>(flow.protocol),
+                             flow.port)) {
+    return;
+  }
+  result.server_name_checked = true;
+  if (!flow.server_name) {
+    result.reason += "; a new " + std::string(flow.protocol == kTcp ? "TLS" : "QUIC") +
+                     " flow also has its server name checked: it must name " +
+                     (check->match == policy::ServerNameMatch::kLearnedForAddress
+                          ? "one of " + joined(learned.names)
+                          : std::string("a name the policy allows"));
+    return;
+  }
+  HelloReading reading;
+  reading.server_name = *flow.server_name;
+  const auto judgement =
+      judgeServerName(reading, *check, snapshot.policy->names, learned.names,
+                      snapshot.policy->audit());
+  result.verdict = judgement.verdict;
+  result.reason += "; server name check: " + judgement.explanation;
+}
+
 }  // namespace
 
 std::optional<std::uint8_t> protocolNumber(std::string_view name, IpFamily family) {
@@ -99,6 +127,7 @@ Explanation explainFlow(const FlowQuery& flow, const PolicySnapshot& snapshot) {
       }
       result.reason = destination + " was learned from the answer for " + names + ", allowed by " +
                       ruleName(policy, learned->rule) + "; it " + expiry;
+      explainServerName(flow, snapshot, *learned, result);
       return result;
     } else {
       misses.push_back(destination + " was learned from the answer for " + names +

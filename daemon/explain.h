@@ -12,6 +12,7 @@
 #include "bpf/maps/allowed_ip_entry.h"
 #include "common/ip_address.h"
 #include "daemon/flow_verdict.h"
+#include "daemon/server_name_verdict.h"
 #include "policy/compiled_policy.h"
 #include "resolver/resolver_address.h"
 
@@ -21,6 +22,9 @@ struct FlowQuery {
   IpAddress destination;
   std::uint8_t protocol = 6;  // IANA number
   std::uint16_t port = 0;     // 0 for protocols without ports
+  // The server name the flow's TLS ClientHello or QUIC Initial would name; nullopt:
+  // not given (the explanation then says whether one is checked, not what of it).
+  std::optional<std::string> server_name;
 };
 
 // "tcp", "udp", "sctp", "icmp" (ICMPv6 for an IPv6 destination); nullopt otherwise.
@@ -33,6 +37,8 @@ struct PolicySnapshot {
   std::optional<maps::AllowedIpEntry> learned;      // the destination's learned entry
   std::vector<policy::StaticEntry> static_entries;  // installed for the identity
   std::vector<std::string> observed_names;          // names answers gave the destination
+  // How the learned entry's rule checks server names; nullopt when it does not.
+  std::optional<policy::ServerNameCheck> server_name_check;
   std::uint64_t now_ns = 0;
 };
 
@@ -42,6 +48,9 @@ struct Explanation {
   std::optional<policy::RuleId> rule;
   std::vector<std::string> names;  // the names behind the destination, if any
   std::optional<double> expires_in_s;
+  // The flow's server name is checked on this port (spec.tls, --verify-sni); with
+  // FlowQuery::server_name, the verdict above includes that check.
+  bool server_name_checked = false;
 };
 
 Explanation explainFlow(const FlowQuery& flow, const PolicySnapshot& snapshot);

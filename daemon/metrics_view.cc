@@ -105,6 +105,49 @@ std::string metricsText(const DaemonView& view) {
               {{{{"result", "learned"}}, total(SKOUTER_CNT_DNS_ANSWER_LEARNED)},
                {{{"result", "not_learned"}}, total(SKOUTER_CNT_DNS_ANSWER_NOT_LEARNED)},
                {{{"result", "budget_exhausted"}}, total(SKOUTER_CNT_LEARNING_BUDGET_EXHAUSTED)}});
+  {
+    // Every combination, so that the set of series never depends on what happened.
+    const auto& server_names = view.server_names.stats();
+    std::vector<std::pair<MetricLabels, double>> checks;
+    for (const char* protocol : {"tls", "quic"}) {
+      auto judged = [&](const char* verdict, ServerNameReason reason) {
+        const auto found = server_names.judged.find({protocol, verdict, toString(reason)});
+        checks.push_back({{{"protocol", protocol}, {"verdict", verdict}, {"reason", toString(reason)}},
+                          found == server_names.judged.end() ? 0.0
+                                                             : static_cast<double>(found->second)});
+      };
+      judged("allowed", ServerNameReason::kAllowed);
+      for (const char* verdict : {"denied", "audited"}) {
+        for (const auto reason :
+             {ServerNameReason::kNotAllowed, ServerNameReason::kNotLearnedForAddress,
+              ServerNameReason::kNoServerName, ServerNameReason::kNotTls,
+              ServerNameReason::kNotQuicInitial, ServerNameReason::kUnreadable}) {
+          judged(verdict, reason);
+        }
+      }
+    }
+    out.counter("skouter_server_name_checks_total",
+                "New TLS (tcp) and QUIC (udp) flows to learned addresses whose server name was "
+                "checked, by verdict and reason (spec.tls, --verify-sni)",
+                checks);
+    out.counter(
+        "skouter_server_name_packets_total",
+        "Packets of flows whose server name is checked: held by the datapath for the daemon "
+        "(held), not held for want of room and dropped (hold_failed), dropped on a denied "
+        "flow (denied), passed unchecked while the daemon was away (unchecked); released by "
+        "the daemon after the check (released), dropped by it (dropped), or not taken by the "
+        "kernel (release_failed)",
+        {{{{"result", "held"}}, total(SKOUTER_CNT_SERVER_NAME_HELD)},
+         {{{"result", "hold_failed"}}, total(SKOUTER_CNT_SERVER_NAME_HOLD_FAILED)},
+         {{{"result", "denied"}}, total(SKOUTER_CNT_SERVER_NAME_DENIED)},
+         {{{"result", "unchecked"}}, total(SKOUTER_CNT_SERVER_NAME_UNCHECKED)},
+         {{{"result", "released"}}, static_cast<double>(server_names.released)},
+         {{{"result", "dropped"}}, static_cast<double>(server_names.dropped)},
+         {{{"result", "release_failed"}}, static_cast<double>(server_names.release_failed)}});
+    out.gauge("skouter_server_name_flows_held",
+              "Flows whose first data the daemon holds, waiting for the rest of a ClientHello",
+              static_cast<double>(view.server_names.flowsHeld()));
+  }
   // Served without --verify-answers too (all zero), so the set of series never depends
   // on flags.
   const auto* verifier = view.answers.verifier();

@@ -40,6 +40,9 @@ struct RawValues {
   std::string trusted_dns_service = "kube-system/kube-dns";
   std::string log_format = "text";
   std::string attach_mode = "auto";
+  bool verify_sni = false;
+  std::vector<std::string> verify_sni_ports;
+  std::string sni_match = "learnedForAddress";
 };
 
 // The flags with each one's default in its help, and what each one takes. Defaults
@@ -214,6 +217,17 @@ void describeFlags(Flags& flags, RawValues& raw) {
                "away (past --failsafe-timeout); beyond it, answers pass uninstalled (0: the "
                "datapath learns nothing)",
                std::to_string(options.learning_budget));
+  flags.flag("verify-sni", &raw.verify_sni,
+             "check the TLS and QUIC server name of every new flow to a learned address on "
+             "--verify-sni-ports, for every rule (an Egress's spec.tls does it for its own): "
+             "the flow is dropped unless its ClientHello names a server --sni-match allows");
+  flags.list("verify-sni-ports", "PORT", &raw.verify_sni_ports,
+             "port checked by --verify-sni, over TCP (TLS) and UDP (QUIC); repeatable", "443");
+  flags.value("sni-match", "MODE", po::value(&raw.sni_match),
+              "what server name --verify-sni lets through: learnedForAddress (an allowed name "
+              "that resolved to the flow's address for the workload) or allowedByPolicy (any "
+              "allowed name)",
+              raw.sni_match, FlagKind::kValue);
   flags.flag("audit", &options.audit,
              "drop nothing: flows the policy does not allow pass and are recorded (see "
              "`skouterctl audit`), and denied names get their real answer");
@@ -413,6 +427,40 @@ ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
     options.reinject_mark = static_cast<std::uint32_t>(mark);
   } catch (const std::exception&) {
     return invalid("reinject-mark", "'" + raw.reinject_mark + "' is not a non-zero 32-bit number");
+  }
+  const auto sni_match = policy::parseServerNameMatch(raw.sni_match);
+  if (!sni_match) {
+    return invalid("sni-match",
+                   "'" + raw.sni_match + "' is not learnedForAddress or allowedByPolicy");
+  }
+  policy::PortSet sni_ports;
+  for (const auto& text : raw.verify_sni_ports) {
+    std::size_t used = 0;
+    unsigned long port = 0;
+    try {
+      port = std::stoul(text, &used, 10);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != text.size() || port == 0 || port > 65535) {
+      return invalid("verify-sni-ports", "'" + text + "' is not a port number from 1 to 65535");
+    }
+    const auto number = static_cast<std::uint16_t>(port);
+    sni_ports.push_back({policy::PortProtocol::kTcp, number, number});
+    sni_ports.push_back({policy::PortProtocol::kUdp, number, number});
+  }
+  if (sni_ports.size() > policy::kMaxPortRanges) {
+    return invalid("verify-sni-ports", "at most " + std::to_string(policy::kMaxPortRanges / 2) +
+                                           " ports can be checked");
+  }
+  if (raw.verify_sni) {
+    options.verify_sni = policy::ServerNameCheck{
+        .ports = sni_ports.empty() ? policy::defaultServerNamePorts()
+                                   : policy::normalizePorts(std::move(sni_ports)),
+        .match = *sni_match};
+  } else if (!raw.verify_sni_ports.empty() || values.count("sni-match")) {
+    return invalid(raw.verify_sni_ports.empty() ? "sni-match" : "verify-sni-ports",
+                   "needs --verify-sni");
   }
   const auto response = resolver::parseDenyResponse(raw.deny_response);
   if (!response) {

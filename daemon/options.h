@@ -62,6 +62,9 @@ struct DaemonOptions {
   std::size_t observed_names_size = 65536;
   bool fail_open = false;
   bool audit = false;
+  // --verify-sni: every rule's learned addresses have their server names checked, as
+  // spec.tls of an Egress asks for its own rules.
+  std::optional<policy::ServerNameCheck> verify_sni;
   std::size_t audit_table_size = 4096;
   policy::NodeLabels node_labels;
   // Kubernetes: Egress objects, this node's pods, namespaces and Node, and the cluster

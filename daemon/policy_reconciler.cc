@@ -30,8 +30,12 @@ std::string qualifiedName(const policy::Egress& egress) {
 
 }  // namespace
 
-PolicyReconciler::PolicyReconciler(bool audit, policy::NodeLabels node_labels)
-    : audit_(audit), flag_labels_(node_labels), node_labels_(std::move(node_labels)) {}
+PolicyReconciler::PolicyReconciler(bool audit, policy::NodeLabels node_labels,
+                                   std::optional<policy::ServerNameCheck> verify_sni)
+    : audit_(audit),
+      verify_sni_(std::move(verify_sni)),
+      flag_labels_(node_labels),
+      node_labels_(std::move(node_labels)) {}
 
 void PolicyReconciler::setFileEgresses(std::vector<policy::Egress> egresses) {
   file_egresses_ = std::move(egresses);
@@ -69,6 +73,7 @@ policy::WorkloadPolicy PolicyReconciler::compileForNode(
   auto compiled = policy::compileLeavingOut(
       egresses, [this](const policy::Egress& egress) { return selectsThisNode(egress); });
   compiled.policy.audit_everything = audit_;
+  if (verify_sni_) policy::checkServerNamesOfEveryRule(compiled.policy, *verify_sni_);
   return compiled;
 }
 
@@ -148,6 +153,7 @@ std::vector<PolicedPod> PolicyReconciler::policedPods(const std::vector<policy::
         return policy::selectsPod(egress, facts);
       });
       united.policy.audit_everything = audit_;
+      if (verify_sni_) policy::checkServerNamesOfEveryRule(united.policy, *verify_sni_);
       compiled = {std::make_shared<const policy::CompiledPolicy>(std::move(united.policy)),
                   std::move(united.left_out)};
     }

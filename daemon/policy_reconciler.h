@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <memory>
 #include <set>
 #include <string>
@@ -49,7 +50,9 @@ class PolicyReconciler {
  public:
   // `audit`: --audit (every policy audits); `node_labels`: --node-label flags, which
   // override the Node object's labels.
-  PolicyReconciler(bool audit, policy::NodeLabels node_labels);
+  // `verify_sni`: --verify-sni, the check of every rule whose Egress has none.
+  PolicyReconciler(bool audit, policy::NodeLabels node_labels,
+                   std::optional<policy::ServerNameCheck> verify_sni = std::nullopt);
 
   // The policy files' Egresses; reconcile() applies them.
   void setFileEgresses(std::vector<policy::Egress> egresses);
@@ -92,6 +95,7 @@ class PolicyReconciler {
                      std::size_t end_cluster, PolicyPlan& plan);
 
   bool audit_;
+  std::optional<policy::ServerNameCheck> verify_sni_;
   policy::NodeLabels flag_labels_;
   // The flags' labels over the Node object's.
   policy::NodeLabels node_labels_;

@@ -42,7 +42,7 @@ constexpr const char* kUsage =
     "                  --expiring-within: entries that expire within S seconds;\n"
     "                  --sort: workload then ip (default), ip, name, or expiry (soonest\n"
     "                  first, never last)\n"
-    "  monitor [--identity ID] [--verdict V] [--type flow|dns|policy]\n"
+    "  monitor [--identity ID] [--verdict V] [--type flow|dns|server_name|policy]\n"
     "                  decisions as they happen, one line each, until interrupted: denied\n"
     "                  and audited flows, DNS answers, policy reloads (-o json: the\n"
     "                  daemon's NDJSON); --verdict: denied, audited, allowed, malformed,\n"
@@ -53,7 +53,7 @@ constexpr const char* kUsage =
     "  audit suggest [--name NAME]\n"
     "                  an Egress (YAML) that would allow every flow `audit` lists, by name\n"
     "                  where an answer named the destination; review it before use\n"
-    "  explain --dst ADDR [--port N] [--proto tcp|udp|sctp|icmp] [--src ADDR]\n"
+    "  explain --dst ADDR [--port N] [--proto tcp|udp|sctp|icmp] [--src ADDR] [--sni NAME]\n"
     "                  whether a new flow would pass now, and why (--src: an address of\n"
     "                  this node, the default, or of a policed pod on it)\n"
     "  health          exits 0 while skouterd answers (a liveness probe)\n"
@@ -68,7 +68,7 @@ constexpr const char* kUsage =
 
 // The flags that take a value, by the command they apply to.
 const std::map<std::string, std::set<std::string>> kCommandFlags = {
-    {"explain", {"dst", "port", "proto", "src"}},
+    {"explain", {"dst", "port", "proto", "src", "sni"}},
     {"audit suggest", {"name"}},
     {"entries", {"name", "identity", "expiring-within", "sort"}},
     {"monitor", {"identity", "verdict", "type"}},
@@ -381,8 +381,8 @@ int main(int argc, char** argv) {
   }
   const std::string type = valueOf("type");
   if (command == "monitor" && values.count("type") && type != "flow" && type != "dns" &&
-      type != "policy") {
-    std::cerr << "skouterctl: --type must be flow, dns or policy\n";
+      type != "server_name" && type != "policy") {
+    std::cerr << "skouterctl: --type must be flow, dns, server_name or policy\n";
     return 2;
   }
   try {
@@ -390,7 +390,7 @@ int main(int argc, char** argv) {
     // The other commands' flags are the client's own.
     if (command == "explain" || command == "monitor") {
       std::vector<std::pair<std::string, std::string>> parameters;
-      for (const auto* key : {"src", "dst", "port", "proto", "identity", "verdict", "type"}) {
+      for (const auto* key : {"src", "dst", "port", "proto", "sni", "identity", "verdict", "type"}) {
         if (values.count(key)) parameters.emplace_back(key, valueOf(key));
       }
       if (!parameters.empty()) target += "?" + queryOf(parameters);

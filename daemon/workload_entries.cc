@@ -14,6 +14,7 @@ WorkloadEntries::Applied WorkloadEntries::apply(std::uint32_t identity,
         return maps::NameVerdict{*rule, policy->portsOf(*rule)};
       });
   applied.learnable_names = learnable_names_.sync(identity, policy);
+  applied.server_name_rules = server_name_rules_.sync(identity, policy);
   return applied;
 }
 
@@ -25,9 +26,11 @@ std::set<std::uint32_t> WorkloadEntries::identities() const {
 }
 
 void WorkloadEntries::forgetUnusedPortSets() {
+  server_name_rules_.forgetUnused();
   auto in_use = allowed_ips_.portSetsInUse();
   in_use.merge(static_rules_.portSetsInUse());
   in_use.merge(learnable_names_.portSetsInUse());
+  in_use.merge(server_name_rules_.portSetsInUse());
   port_sets_.retainOnly(in_use);
 }
 

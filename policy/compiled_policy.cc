@@ -234,6 +234,7 @@ void addEgress(CompiledPolicy& policy, const Egress& egress) {
       }
     }
     if (!rule.ports.empty()) policy.rule_ports.emplace(id, rule.ports);
+    if (egress.server_names) policy.server_name_checks.emplace(id, *egress.server_names);
     for (const IpPrefix& ip : rule.ips) policy.static_entries.push_back({ip, id, rule.ports});
     for (const IpPrefix& cidr : rule.cidrs) policy.static_entries.push_back({cidr, id, rule.ports});
   }
@@ -392,6 +393,12 @@ RuleId ruleIdOf(std::string_view description) {
     hash *= kFnvPrime;
   }
   return hash;
+}
+
+void checkServerNamesOfEveryRule(CompiledPolicy& policy, const ServerNameCheck& check) {
+  for (const auto& [rule, description] : policy.rule_descriptions) {
+    policy.server_name_checks.emplace(rule, check);
+  }
 }
 
 }  // namespace skouter::policy

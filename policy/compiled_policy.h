@@ -105,6 +105,9 @@ struct CompiledPolicy {
   bool audit_everything = false;
   // spec.denyResponse of the first selecting Egress (in load order) that sets one.
   std::optional<DenyResponse> deny_response;
+  // The rules whose learned addresses have their server names checked (spec.tls of
+  // their Egress, or --verify-sni for every rule).
+  std::map<RuleId, ServerNameCheck> server_name_checks;
 
   bool audit() const { return audit_everything || !audit_egresses.empty(); }
   // The ports `rule` allows (empty: every port).
@@ -156,5 +159,8 @@ WorkloadPolicy compileLeavingOut(const std::vector<Egress>& egresses,
 CompiledPolicy compileForNode(const std::vector<Egress>& egresses, const NodeLabels& labels);
 
 RuleId ruleIdOf(std::string_view description);
+
+// --verify-sni: `check` for every rule of `policy` whose Egress sets none of its own.
+void checkServerNamesOfEveryRule(CompiledPolicy& policy, const ServerNameCheck& check);
 
 }  // namespace skouter::policy

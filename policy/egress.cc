@@ -57,6 +57,26 @@ const char* toString(DenyResponse response) {
   return "unknown";
 }
 
+std::optional<ServerNameMatch> parseServerNameMatch(std::string_view text) {
+  if (text == "learnedForAddress") return ServerNameMatch::kLearnedForAddress;
+  if (text == "allowedByPolicy") return ServerNameMatch::kAllowedByPolicy;
+  return std::nullopt;
+}
+
+const char* toString(ServerNameMatch match) {
+  switch (match) {
+    case ServerNameMatch::kLearnedForAddress:
+      return "learnedForAddress";
+    case ServerNameMatch::kAllowedByPolicy:
+      return "allowedByPolicy";
+  }
+  return "unknown";
+}
+
+PortSet defaultServerNamePorts() {
+  return normalizePorts({{PortProtocol::kTcp, 443, 443}, {PortProtocol::kUdp, 443, 443}});
+}
+
 const char* toString(PortProtocol protocol) {
   switch (protocol) {
     case PortProtocol::kTcp:

@@ -77,6 +77,29 @@ PortSet widenToFit(PortSet ports, std::size_t max_ranges = kMaxPortRanges);
 // "443/TCP, 8000-8080/TCP", or "any port" for the empty set.
 std::string describePorts(const PortSet& ports);
 
+// What a new TLS or QUIC flow must name (its ClientHello's server_name) to an address a
+// rule learned, besides going to that address (spec.tls, --verify-sni).
+enum class ServerNameMatch {
+  // A name that resolved to the flow's address for the workload, which its policy
+  // still allows: an address shared by many sites opens only the allowed ones.
+  kLearnedForAddress,
+  // Any name the workload's policy allows (for clients that resolve through another
+  // path, or pin addresses).
+  kAllowedByPolicy,
+};
+// "learnedForAddress", "allowedByPolicy"; nullopt for anything else.
+std::optional<ServerNameMatch> parseServerNameMatch(std::string_view text);
+const char* toString(ServerNameMatch match);
+
+struct ServerNameCheck {
+  // The destination ports checked: TLS over TCP, QUIC over UDP.
+  PortSet ports;
+  ServerNameMatch match = ServerNameMatch::kLearnedForAddress;
+  auto operator<=>(const ServerNameCheck&) const = default;
+};
+// 443 of TCP and of UDP: HTTPS and HTTP/3.
+PortSet defaultServerNamePorts();
+
 struct EgressRule {
   // Lower case, no trailing dot. "*.example.com" stands for every name below
   // example.com (one or more labels, never the apex); "*" for every name.
@@ -107,6 +130,8 @@ struct Egress {
   EgressMode mode = EgressMode::kEnforce;
   // Overrides --deny-response for the workloads this Egress selects.
   std::optional<DenyResponse> deny_response;
+  // spec.tls with verifySNI: the server names of this Egress's rules are checked.
+  std::optional<ServerNameCheck> server_names;
   std::vector<EgressRule> rules;
 };
 

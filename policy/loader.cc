@@ -239,7 +239,7 @@ class DocumentReader {
     const Fields spec = readMap(field.value, markOf(field), "spec");
     rejectUnknownFields(
         spec, "spec",
-        {"nodeSelector", "podSelector", "namespaceSelector", "mode", "denyResponse", "rules"});
+        {"nodeSelector", "podSelector", "namespaceSelector", "mode", "denyResponse", "tls", "rules"});
     if (const auto mode = spec.find("mode"); mode != spec.end()) {
       const std::string text = readString(mode->second, "spec.mode");
       if (text == "enforce") {
@@ -257,6 +257,9 @@ class DocumentReader {
         fail(markOf(response->second), "spec.denyResponse",
              inQuotes(text) + " is not passthrough, nxdomain or refused");
       }
+    }
+    if (const auto tls = spec.find("tls"); tls != spec.end()) {
+      egress.server_names = readServerNameCheck(tls->second);
     }
     if (const auto selector = spec.find("nodeSelector"); selector != spec.end()) {
       egress.node_selector = readLabelSelector(selector->second, "spec.nodeSelector");
@@ -436,6 +439,55 @@ class DocumentReader {
         }
       }
       ports.push_back(range);
+    }
+    return normalizePorts(std::move(ports));
+  }
+
+  // spec.tls: {verifySNI: true, ports: [443], serverNames: learnedForAddress}. Without
+  // verifySNI: true nothing is checked.
+  std::optional<ServerNameCheck> readServerNameCheck(const Field& field) const {
+    const Fields tls = readMap(field.value, markOf(field), "spec.tls");
+    rejectUnknownFields(tls, "spec.tls", {"verifySNI", "ports", "serverNames"});
+    ServerNameCheck check{.ports = defaultServerNamePorts()};
+    if (const auto ports = tls.find("ports"); ports != tls.end()) {
+      check.ports = readServerNamePorts(ports->second);
+    }
+    if (const auto match = tls.find("serverNames"); match != tls.end()) {
+      const std::string text = readString(match->second, "spec.tls.serverNames");
+      const auto parsed = parseServerNameMatch(text);
+      if (!parsed) {
+        fail(markOf(match->second), "spec.tls.serverNames",
+             inQuotes(text) + " is not learnedForAddress or allowedByPolicy");
+      }
+      check.match = *parsed;
+    }
+    const auto verify = tls.find("verifySNI");
+    if (verify == tls.end()) return std::nullopt;
+    const std::string text = verify->second.value.IsScalar() ? verify->second.value.Scalar() : "";
+    if (text != "true" && text != "false") {
+      fail(markOf(verify->second), "spec.tls.verifySNI", "must be true or false");
+    }
+    if (text == "false") return std::nullopt;
+    return check;
+  }
+
+  // Port numbers, each checked over TCP (TLS) and UDP (QUIC).
+  PortSet readServerNamePorts(const Field& field) const {
+    const std::string path = "spec.tls.ports";
+    if (!field.value.IsSequence() || field.value.size() == 0) {
+      fail(markOf(field), path, "must be a non-empty list of port numbers");
+    }
+    if (field.value.size() * 2 > kMaxPortRanges) {
+      fail(markOf(field), path,
+           "lists " + std::to_string(field.value.size()) + " ports; at most " +
+               std::to_string(kMaxPortRanges / 2) + " are allowed");
+    }
+    PortSet ports;
+    std::size_t index = 0;
+    for (const YAML::Node& item : field.value) {
+      const std::uint16_t port = readPort(Field{field.key, item}, itemPath(path, index++));
+      ports.push_back({PortProtocol::kTcp, port, port});
+      ports.push_back({PortProtocol::kUdp, port, port});
     }
     return normalizePorts(std::move(ports));
   }

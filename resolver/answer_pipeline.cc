@@ -179,6 +179,11 @@ void AnswerPipeline::handleRecord(std::span<const std::uint8_t> record) {
 
 void AnswerPipeline::handle(const skouter_answer_header& header,
                             std::span<const std::uint8_t> frame) {
+  if (header.destination == SKOUTER_HELLO_FROM_HOST ||
+      header.destination == SKOUTER_HELLO_FROM_POD) {
+    if (hello_handler_) hello_handler_(header, frame);
+    return;
+  }
   if (header.protocol == IPPROTO_TCP) {
     handleTcpSegment(header, frame);
   } else {

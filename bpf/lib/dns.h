@@ -296,45 +296,92 @@ __attribute__((noinline, weak)) int answer_ring_count(__u32 identity, __u64 foot
   return 0;
 }
 
-/* Copies the frame into the answers ring buffer. Returns 0 when it is there. */
-static __always_inline int punt_frame(struct __sk_buff* skb, const struct packet* pkt,
-                                      const struct skouter_dns_query_value* query,
-                                      const struct skouter_config* cfg, enum skouter_hook hook,
-                                      __u64 now) {
+/* Why a frame did not go into the answers ring. */
+enum punt_result {
+  PUNT_OK = 0,
+  PUNT_FAILED,    /* no scratch slot, or the frame could not be read */
+  PUNT_TOO_LARGE, /* larger than SKOUTER_MAX_FRAME */
+  PUNT_OVER_QUOTA,
+  PUNT_RING_FULL,
+};
+
+/* What a held frame is, for the daemon: the answers ring's record header less what
+ * is read from the packet. */
+struct punt_label {
+  __u32 identity;
+  __u32 destination; /* enum skouter_answer_destination */
+  __u8 flags;
+  __u16 question_len;
+  const __u8* question; /* SKOUTER_MAX_QUESTION bytes; NULL: none */
+};
+
+/* Copies the frame into the answers ring buffer. */
+static __always_inline enum punt_result punt_frame(struct __sk_buff* skb, const struct packet* pkt,
+                                                   const struct punt_label* label,
+                                                   const struct skouter_config* cfg, __u64 now) {
   __u32 cpu = bpf_get_smp_processor_id();
   struct answer_record* record = bpf_map_lookup_elem(&answer_scratch, &cpu);
-  if (!record) return -1;
+  if (!record) return PUNT_FAILED;
   __u32 len = skb->len;
-  if (len > SKOUTER_MAX_FRAME) {
-    count(hook, SKOUTER_CNT_DNS_ANSWER_TOO_LARGE);
-    return -1;
-  }
-  len &= 0xffff; /* a bound the verifier can see */
-  if (len == 0 || len > SKOUTER_MAX_FRAME) return -1;
+  if (len > SKOUTER_MAX_FRAME) return PUNT_TOO_LARGE;
   __u64 footprint = SKOUTER_RINGBUF_FOOTPRINT(sizeof(record->header) + len);
-  if (!answer_ring_admits(query->identity, footprint, cfg->answer_quota_bytes)) {
-    count(hook, SKOUTER_CNT_DNS_ANSWER_OVER_QUOTA);
-    return -1;
-  }
-  if (bpf_skb_load_bytes(skb, 0, record->frame, len) < 0) return -1;
+  if (!answer_ring_admits(label->identity, footprint, cfg->answer_quota_bytes))
+    return PUNT_OVER_QUOTA;
+  /* A bound the verifier can see where it needs it: the compiler would otherwise fold
+   * these into the check above, on a copy the verifier does not connect to this one. */
+  asm volatile("" : "+r"(len));
+  len &= 0xffff;
+  if (len == 0) return PUNT_FAILED;
+  if (bpf_skb_load_bytes(skb, 0, record->frame, len) < 0) return PUNT_FAILED;
 
   record->header.received_ns = now;
   record->header.ifindex = skb->ifindex;
-  record->header.destination = answer_destination(hook);
-  record->header.identity = query->identity;
+  record->header.destination = label->destination;
+  record->header.identity = label->identity;
   record->header.frame_len = len;
   record->header.l3_offset = pkt->l3_offset;
   record->header.l4_offset = pkt->l4_offset;
   record->header.protocol = pkt->protocol;
-  record->header.flags = (__u8)query->flags;
-  record->header.question_len = query->question_len;
-  __builtin_memcpy(record->header.question, query->question, SKOUTER_MAX_QUESTION);
-  if (bpf_ringbuf_output(&answers, record, sizeof(record->header) + len, 0) < 0) {
-    count(hook, SKOUTER_CNT_DNS_ANSWER_RINGBUF_FULL);
-    return -1;
+  record->header.flags = label->flags;
+  record->header.question_len = label->question_len;
+  if (label->question)
+    __builtin_memcpy(record->header.question, label->question, SKOUTER_MAX_QUESTION);
+  else
+    __builtin_memset(record->header.question, 0, SKOUTER_MAX_QUESTION);
+  if (bpf_ringbuf_output(&answers, record, sizeof(record->header) + len, 0) < 0)
+    return PUNT_RING_FULL;
+  answer_ring_count(label->identity, footprint);
+  return PUNT_OK;
+}
+
+/* Holds a DNS answer (or a segment of one) for the daemon. Returns 0 when it is in
+ * the ring. */
+static __always_inline int punt_answer(struct __sk_buff* skb, const struct packet* pkt,
+                                       const struct skouter_dns_query_value* query,
+                                       const struct skouter_config* cfg, enum skouter_hook hook,
+                                       __u64 now) {
+  const struct punt_label label = {
+      .identity = query->identity,
+      .destination = answer_destination(hook),
+      .flags = (__u8)query->flags,
+      .question_len = query->question_len,
+      .question = query->question,
+  };
+  switch (punt_frame(skb, pkt, &label, cfg, now)) {
+    case PUNT_OK:
+      return 0;
+    case PUNT_TOO_LARGE:
+      count(hook, SKOUTER_CNT_DNS_ANSWER_TOO_LARGE);
+      return -1;
+    case PUNT_OVER_QUOTA:
+      count(hook, SKOUTER_CNT_DNS_ANSWER_OVER_QUOTA);
+      return -1;
+    case PUNT_RING_FULL:
+      count(hook, SKOUTER_CNT_DNS_ANSWER_RINGBUF_FULL);
+      return -1;
+    default:
+      return -1;
   }
-  answer_ring_count(query->identity, footprint);
-  return 0;
 }
 
 /* A UDP packet from a trusted resolver. Returns the tc verdict: an answer to a
@@ -386,7 +433,7 @@ static __always_inline int dns_intercept_udp(struct __sk_buff* skb, const struct
   }
   /* Never release an answer whose addresses are not installed: when the copy fails,
    * the client's retry finds the query still recorded. */
-  if (punt_frame(skb, pkt, query, cfg, hook, now) < 0) return VERDICT_DROP;
+  if (punt_answer(skb, pkt, query, cfg, hook, now) < 0) return VERDICT_DROP;
   count(hook, SKOUTER_CNT_DNS_ANSWER_PUNTED);
   return VERDICT_DROP;
 }
@@ -421,7 +468,7 @@ static __always_inline int dns_intercept_tcp(struct __sk_buff* skb, const struct
     return VERDICT_PASS;
   }
   /* A segment that cannot be copied is dropped: TCP retransmits it. */
-  if (punt_frame(skb, pkt, connection, cfg, hook, now) < 0) return VERDICT_DROP;
+  if (punt_answer(skb, pkt, connection, cfg, hook, now) < 0) return VERDICT_DROP;
   count(hook, SKOUTER_CNT_DNS_TCP_SEGMENT_HELD);
   return VERDICT_DROP;
 }

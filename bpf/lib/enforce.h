@@ -7,24 +7,8 @@
 #include "flows.h"
 #include "maps.h"
 #include "parse.h"
-
-/* Whether `port_set` (0: every port) opens the packet's destination port. A later
- * fragment has no ports: it passes when the protocol is open at all, since its first
- * fragment, which carries the ports, was judged in full. */
-static __always_inline int port_allowed(__u32 port_set, const struct packet* pkt) {
-  if (port_set == 0) return 1;
-  const struct skouter_port_set* set = bpf_map_lookup_elem(&port_sets, &port_set);
-  if (!set) return 0;
-  __u16 port = bpf_ntohs(pkt->dport);
-  for (__u32 i = 0; i < SKOUTER_MAX_PORT_RANGES; i++) {
-    if (i >= set->count) break;
-    const struct skouter_port_range* range = &set->ranges[i];
-    if (range->protocol != pkt->protocol) continue;
-    if (pkt->is_later_fragment) return 1;
-    if (range->first <= port && port <= range->last) return 1;
-  }
-  return 0;
-}
+#include "ports.h"
+#include "server_name.h"
 
 enum lookup_result {
   LOOKUP_NONE = 0,
@@ -32,9 +16,11 @@ enum lookup_result {
   LOOKUP_WRONG_PORT, /* the address is allowed, this port or protocol is not */
 };
 
+/* `rule`: the rule the entry was learned by, when there is one. */
 static __always_inline enum lookup_result allowed_by_learned_ip(const struct packet* pkt,
                                                                 __u32 identity, __u64 now,
-                                                                enum skouter_hook hook) {
+                                                                enum skouter_hook hook,
+                                                                __u32* rule) {
   struct skouter_allowed_ip_key key = {.identity = identity, .ip = {.family = pkt->family}};
   copy_addr(key.ip.addr, pkt->daddr);
   struct skouter_allowed_ip_value* entry = bpf_map_lookup_elem(&allowed_ips, &key);
@@ -43,6 +29,7 @@ static __always_inline enum lookup_result allowed_by_learned_ip(const struct pac
     count(hook, SKOUTER_CNT_EGRESS_EXPIRED);
     return LOOKUP_NONE;
   }
+  *rule = entry->rule_id;
   return port_allowed(entry->port_set, pkt) ? LOOKUP_ALLOWED : LOOKUP_WRONG_PORT;
 }
 
@@ -150,14 +137,18 @@ static __always_inline int enforce_outgoing(struct __sk_buff* skb, const struct 
   struct skouter_flow_key flow = {};
   if (pkt->has_ports) {
     flow_key_outgoing(pkt, identity, &flow);
-    if (flow_carries(&flow, pkt, audit, now, cfg)) {
+    __u32 origin = flow_touch(&flows, &flow, now, cfg);
+    if (origin == SKOUTER_FLOW_SERVER_NAME_PENDING || origin == SKOUTER_FLOW_SERVER_NAME_DENIED)
+      return server_name_gate(skb, pkt, &flow, identity, origin, cfg, hook, now);
+    if (flow_carries(origin, &flow, pkt, audit, now, cfg)) {
       count(hook, SKOUTER_CNT_EGRESS_ALLOWED_FLOW);
       return VERDICT_PASS;
     }
   }
 
   enum skouter_counter verdict;
-  enum lookup_result learned = allowed_by_learned_ip(pkt, identity, now, hook);
+  __u32 rule = 0;
+  enum lookup_result learned = allowed_by_learned_ip(pkt, identity, now, hook, &rule);
   enum lookup_result fixed = LOOKUP_NONE;
   if (learned == LOOKUP_ALLOWED) {
     verdict = SKOUTER_CNT_EGRESS_ALLOWED_LEARNED;
@@ -177,9 +168,17 @@ static __always_inline int enforce_outgoing(struct __sk_buff* skb, const struct 
     if (pkt->has_ports) flow_open(&flow, now, SKOUTER_FLOW_AUDITED);
     return VERDICT_PASS;
   }
+  count(hook, verdict);
+  if (learned == LOOKUP_ALLOWED && pkt->has_ports && server_name_checked(rule, pkt)) {
+    /* Also a segment with data on a connection the flow table lost (idle, evicted):
+     * what it carries is checked as a first segment, so that no flow skips the check
+     * by waiting. */
+    flow_open(&flow, now, SKOUTER_FLOW_SERVER_NAME_PENDING);
+    return server_name_gate(skb, pkt, &flow, identity, SKOUTER_FLOW_SERVER_NAME_PENDING, cfg, hook,
+                            now);
+  }
   /* Fragments after the first carry no ports; their flow is the first fragment's. */
   if (pkt->has_ports) flow_open(&flow, now, SKOUTER_FLOW_OUTBOUND);
-  count(hook, verdict);
   return VERDICT_PASS;
 }
 

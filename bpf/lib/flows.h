@@ -79,12 +79,12 @@ static __always_inline int inbound_flow_carries(const struct packet* pkt) {
   return 1;
 }
 
-/* The flow a packet leaving the workload belongs to, refreshed; 0 when none carries
- * it. `audit`: a flow only audit mode let through carries packets while it lasts. */
-static __always_inline int flow_carries(const struct skouter_flow_key* key,
+/* Whether a flow carries a packet leaving the workload; `origin`: what flow_touch()
+ * found in `flows` for it. `audit`: a flow only audit mode let through carries
+ * packets while it lasts. */
+static __always_inline int flow_carries(__u32 origin, const struct skouter_flow_key* key,
                                         const struct packet* pkt, int audit, __u64 now,
                                         const struct skouter_config* cfg) {
-  __u32 origin = flow_touch(&flows, key, now, cfg);
   if (origin == SKOUTER_FLOW_OUTBOUND || (origin == SKOUTER_FLOW_AUDITED && audit)) return 1;
   /* A new connection of the workload's own need not look. */
   return inbound_flow_carries(pkt) && flow_touch(&inbound_flows, key, now, cfg);

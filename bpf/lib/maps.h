@@ -1,7 +1,7 @@
 /* Every map of the datapath. The definitions are __weak so that each program file can
  * include this header and the BPF linker merges them into one set of maps. Each map
  * has one writer in userspace (see bpf/datapath.h); the programs only read, except for
- * the flow tables, the query table, the counters, the event budget, the two ring
+ * the flow tables (the daemon settles flows whose server name it checked), the query table, the counters, the event budget, the two ring
  * buffers and answer_bytes_punted; and, only while the daemon is away, allowed_ips,
  * learned_names and learning_budget_used (see lib/learn.h), which the daemon adopts
  * when it is back. */
@@ -76,6 +76,16 @@ struct {
   __type(key, __u32);
   __type(value, struct skouter_port_set);
 } port_sets SEC(".maps") __weak;
+
+/* rule id -> the ports on which that rule's learned addresses have their server name
+ * checked (lib/server_name.h). */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, __u32);
+  __type(value, struct skouter_server_name_rule);
+} server_name_rules SEC(".maps") __weak;
 
 /* Flows the workloads opened. */
 struct {

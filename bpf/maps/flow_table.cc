@@ -13,6 +13,12 @@ FlowTable::FlowTable(const Datapath& datapath)
       inbound_flows_(datapath.inboundFlows()),
       dns_queries_(datapath.dnsQueries()) {}
 
+bool FlowTable::settle(const skouter_flow_key& key, skouter_flow_origin origin,
+                       std::uint64_t now_ns) {
+  const skouter_flow_value value{.last_seen_ns = now_ns, .origin = origin, .pad = 0};
+  return flows_.update(key, value) == 0;
+}
+
 FlowTable::Sweep FlowTable::sweep(std::uint64_t now_ns, std::uint64_t flow_idle_ns,
                                   std::uint64_t dns_connection_idle_ns) {
   Sweep sweep;

@@ -1,8 +1,8 @@
 // The datapath's connection state as the daemon tends it: flows idle past the timeout
-// and DNS-over-TCP connections long silent are swept, and everything a workload that
-// went away left behind is forgotten, so a pod that inherits its address inherits
-// none of it. The programs write these tables; this is the one place in userspace
-// that erases from them.
+// and DNS-over-TCP connections long silent are swept, everything a workload that went
+// away left behind is forgotten, so a pod that inherits its address inherits none of
+// it, and flows whose server name was checked are settled. The programs write these
+// tables; this is the one place in userspace that writes to them.
 #pragma once
 
 #include <cstddef>
@@ -38,6 +38,12 @@ class FlowTable {
   // Forgets the query `key` once an answer to it is installed; false when it was gone
   // already (answered, or pushed out of the table).
   bool forgetQuery(const skouter_dns_query_key& key) { return dns_queries_.erase(key); }
+
+  // Settles a flow whose server name the daemon checked (SKOUTER_FLOW_SERVER_NAME_PENDING)
+  // as `origin`: OUTBOUND, AUDITED or SERVER_NAME_DENIED. False when the flow is gone
+  // (swept, evicted) and the table is full; a flow that is gone is made anew, so that
+  // the held data released next is carried.
+  bool settle(const skouter_flow_key& key, skouter_flow_origin origin, std::uint64_t now_ns);
 
   // Forgets the flows and outstanding DNS queries of `identity`; returns how many.
   std::size_t forget(std::uint32_t identity);

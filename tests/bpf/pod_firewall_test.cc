@@ -126,8 +126,10 @@ class PodFirewallTest : public DatapathFixture {
     learnable_names_ = std::make_unique<maps::LearnableNameTable>(
         datapath().learnableNames(), datapath().learning(), datapath().learningBudgetUsed(),
         *port_sets_);
-    entries_ = std::make_unique<daemon::WorkloadEntries>(*static_rules_, *allowed_ips_,
-                                                         *learnable_names_, *port_sets_);
+    server_name_rules_ =
+        std::make_unique<maps::ServerNameRuleTable>(datapath().serverNameRules(), *port_sets_);
+    entries_ = std::make_unique<daemon::WorkloadEntries>(
+        *static_rules_, *allowed_ips_, *learnable_names_, *server_name_rules_, *port_sets_);
     firewall_ = std::make_unique<PodFirewall>(datapath(), *entries_, *flow_table_,
                                               std::move(uplinks), false);
   }
@@ -233,6 +235,7 @@ class PodFirewallTest : public DatapathFixture {
   std::unique_ptr<maps::StaticRuleTable> static_rules_;
   std::unique_ptr<maps::AllowedIpTable> allowed_ips_;
   std::unique_ptr<maps::LearnableNameTable> learnable_names_;
+  std::unique_ptr<maps::ServerNameRuleTable> server_name_rules_;
   std::unique_ptr<maps::FlowTable> flow_table_;
   std::unique_ptr<daemon::WorkloadEntries> entries_;
   std::unique_ptr<PodFirewall> firewall_;

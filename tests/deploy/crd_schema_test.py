@@ -334,6 +334,14 @@ WRONG = [
           "spec.denyResponse", "enum"),
     Wrong("denyResponse is case-sensitive", egress("denyResponse: NXDOMAIN"),
           "spec.denyResponse", "enum"),
+    Wrong("tls.verifySNI is not a boolean", egress("tls: {verifySNI: yes-please}"),
+          "spec.tls.verifySNI", "type"),
+    Wrong("tls.serverNames is not a known match", egress("tls: {verifySNI: true, serverNames: any}"),
+          "spec.tls.serverNames", "enum"),
+    Wrong("tls.ports has port 0", egress("tls: {verifySNI: true, ports: [0]}"),
+          "spec.tls.ports[0]", "minimum"),
+    Wrong("tls has an unknown field", egress("tls: {verifySNI: true, sni: on}"), "spec.tls",
+          "additionalProperties"),
     Wrong("port 0", with_ports("[{port: 0}]"), "spec.rules[0].ports[0].port", "minimum"),
     Wrong("port 65536", with_ports("[{port: 65536}]"), "spec.rules[0].ports[0].port",
           "maximum"),
@@ -475,6 +483,8 @@ RIGHT = {
     """),
     "every mode and denyResponse": egress("{mode: enforce, denyResponse: passthrough}"),
     "audit and refused": egress("{mode: audit, denyResponse: refused}"),
+    "server names checked": egress(
+        "{tls: {verifySNI: true, ports: [443, 8443], serverNames: allowedByPolicy}}"),
     "names in every form": with_rule(
         "{domains: ['*', '*.Example.COM.', _dmarc.x-y.org, WWW.Example.COM., "
         + "a" * 63 + ".com, '*.a.b.example.org']}"),
