@@ -26,7 +26,7 @@ enum class HelloStatus { kComplete, kNeedMore, kNotTls, kMalformed };
 struct ClientHelloInfo {
   // The host_name of the server_name extension, lower-cased, trailing dot removed;
   // nullopt when the client sent none (as for an IP literal).
-  std::optional<std::string> server_name;
+  std::optional<std::string> server_name{};
   // An encrypted_client_hello extension (0xfe0d) is present: server_name is then the
   // outer (public) name, not the one the client is after.
   bool encrypted_client_hello = false;
@@ -53,7 +53,7 @@ HelloParse parseTlsClientHello(std::span<const std::uint8_t> stream);
 HelloParse parseClientHelloMessage(std::span<const std::uint8_t> handshake);
 
 struct ClientHelloOptions {
-  std::optional<std::string> server_name;
+  std::optional<std::string> server_name{};
   // Adds an encrypted_client_hello extension with opaque bytes.
   bool encrypted_client_hello = false;
   // Bytes in a padding extension (21), to make big hellos; at most 65535.

@@ -354,6 +354,8 @@ std::optional<InitialKeys> clientInitialKeys(std::uint32_t version,
 
 QuicInitialParse decryptQuicInitials(std::span<const std::uint8_t> datagram) {
   QuicInitialParse parse;
+  if (datagram.empty())
+    return failedParse(std::move(parse), {QuicStatus::kNotInitial, "empty datagram"});
   std::optional<InitialKeys> keys;
   std::size_t start = 0;
   while (start < datagram.size()) {

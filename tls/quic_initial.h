@@ -27,7 +27,7 @@ inline constexpr std::size_t kMinInitialDatagramBytes = 1200;
 
 struct CryptoFragment {
   std::uint64_t offset = 0;
-  std::vector<std::uint8_t> data;
+  std::vector<std::uint8_t> data{};
 };
 
 enum class QuicStatus {
@@ -46,7 +46,7 @@ enum class QuicStatus {
 struct QuicInitialParse {
   QuicStatus status = QuicStatus::kMalformed;
   std::uint32_t version = 0;
-  std::vector<std::uint8_t> dcid;
+  std::vector<std::uint8_t> dcid{};
   // The CRYPTO frames of every Initial in the datagram, in packet and frame order.
   std::vector<CryptoFragment> crypto;
   // For any status but kOk: why, in one short phrase.
@@ -94,11 +94,11 @@ class CryptoStream {
 
 struct QuicInitialOptions {
   std::uint32_t version = kQuicVersion1;
-  std::vector<std::uint8_t> dcid;
-  std::vector<std::uint8_t> scid;
+  std::vector<std::uint8_t> dcid{};
+  std::vector<std::uint8_t> scid{};
   std::uint32_t packet_number = 0;
   std::uint64_t crypto_offset = 0;
-  std::vector<std::uint8_t> crypto;
+  std::vector<std::uint8_t> crypto{};
 };
 
 // One client Initial packet carrying `crypto` at `crypto_offset` in a CRYPTO frame,
