@@ -19,7 +19,7 @@ readonly REPO=$PWD
 readonly SECONDS_PER_FUZZER=${SKOUTER_FUZZ_SECONDS:-10}
 JOBS=$(nproc)
 readonly JOBS
-readonly FUZZERS=(answer policy suggestion event)
+readonly FUZZERS=(answer policy suggestion event client_hello quic_initial)
 
 # -max_total_time=0 would mean "forever".
 if ! [[ $SECONDS_PER_FUZZER =~ ^[0-9]+$ ]] || ((SECONDS_PER_FUZZER < 1)); then

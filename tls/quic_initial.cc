@@ -6,6 +6,7 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
+#include <openssl/params.h>
 
 #include <algorithm>
 #include <memory>
@@ -69,25 +70,36 @@ struct CipherContextFree {
 };
 using CipherContext = std::unique_ptr<EVP_CIPHER_CTX, CipherContextFree>;
 
-// HKDF-Extract (salt as `salt_or_info`) or HKDF-Expand (info) with SHA-256 into `out`.
-bool hkdf(int mode, std::span<const std::uint8_t> key, std::span<const std::uint8_t> salt_or_info,
-          std::span<std::uint8_t> out) {
+// HKDF-Expand with SHA-256 of `secret` and `info` into `out`.
+bool hkdfExpand(std::span<const std::uint8_t> secret, std::span<const std::uint8_t> info,
+                std::span<std::uint8_t> out) {
   const std::unique_ptr<EVP_KDF, KdfFree> kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr));
   if (!kdf) return false;
   const std::unique_ptr<EVP_KDF_CTX, KdfContextFree> context(EVP_KDF_CTX_new(kdf.get()));
   if (!context) return false;
+  int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
   char digest[] = "SHA256";
   const OSSL_PARAM params[] = {
       OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
       OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<std::uint8_t*>(key.data()),
-                                        key.size()),
-      OSSL_PARAM_construct_octet_string(
-          mode == EVP_KDF_HKDF_MODE_EXTRACT_ONLY ? OSSL_KDF_PARAM_SALT : OSSL_KDF_PARAM_INFO,
-          const_cast<std::uint8_t*>(salt_or_info.data()), salt_or_info.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+                                        const_cast<std::uint8_t*>(secret.data()), secret.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<std::uint8_t*>(info.data()),
+                                        info.size()),
       OSSL_PARAM_construct_end(),
   };
   return EVP_KDF_derive(context.get(), out.data(), out.size(), params) == 1;
+}
+
+// HKDF-Extract with SHA-256, which is HMAC-SHA256 keyed with the salt (RFC 5869
+// section 2.2). Computed as that HMAC, not with the "HKDF" KDF: OpenSSL's HKDF refuses
+// empty input keying material, and an empty DCID is one.
+bool hkdfExtract(std::span<const std::uint8_t> salt, std::span<const std::uint8_t> input,
+                 std::array<std::uint8_t, kSecretBytes>& out) {
+  std::size_t written = 0;
+  return EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, salt.data(), salt.size(),
+                   input.data(), input.size(), out.data(), out.size(), &written) != nullptr &&
+         written == out.size();
 }
 
 // HKDF-Expand-Label of TLS 1.3 (RFC 8446 section 7.1) with an empty context.
@@ -100,7 +112,7 @@ bool expandLabel(std::span<const std::uint8_t> secret, std::string_view label,
   info.insert(info.end(), kPrefix.begin(), kPrefix.end());
   info.insert(info.end(), label.begin(), label.end());
   info.push_back(0);
-  return hkdf(EVP_KDF_HKDF_MODE_EXPAND_ONLY, secret, info, out);
+  return hkdfExpand(secret, info, out);
 }
 
 // The header protection mask: AES-128 of the sample (RFC 9001 section 5.4.3).
@@ -342,7 +354,7 @@ std::optional<InitialKeys> clientInitialKeys(std::uint32_t version,
   if (constants == nullptr) return std::nullopt;
   std::array<std::uint8_t, kSecretBytes> initial_secret{}, client_secret{};
   InitialKeys keys;
-  if (!hkdf(EVP_KDF_HKDF_MODE_EXTRACT_ONLY, dcid, constants->initial_salt, initial_secret) ||
+  if (!hkdfExtract(constants->initial_salt, dcid, initial_secret) ||
       !expandLabel(initial_secret, "client in", client_secret) ||
       !expandLabel(client_secret, constants->key_label, keys.key) ||
       !expandLabel(client_secret, constants->iv_label, keys.iv) ||
@@ -427,6 +439,7 @@ std::vector<std::uint8_t> buildQuicInitial(const QuicInitialOptions& options) {
   appendVarint(frames, options.crypto_offset, varintLength(options.crypto_offset));
   appendVarint(frames, options.crypto.size(), varintLength(options.crypto.size()));
   frames.insert(frames.end(), options.crypto.begin(), options.crypto.end());
+  frames.insert(frames.end(), options.more_frames.begin(), options.more_frames.end());
 
   constexpr std::size_t kPacketNumberBytes = 4;
   std::vector<std::uint8_t> packet{

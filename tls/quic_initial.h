@@ -99,12 +99,14 @@ struct QuicInitialOptions {
   std::uint32_t packet_number = 0;
   std::uint64_t crypto_offset = 0;
   std::vector<std::uint8_t> crypto{};
+  // Frames, encoded, to follow the CRYPTO frame: for tests of the frame parser.
+  std::vector<std::uint8_t> more_frames{};
 };
 
 // One client Initial packet carrying `crypto` at `crypto_offset` in a CRYPTO frame,
-// padded with PADDING frames to a datagram of at least kMinInitialDatagramBytes,
-// encrypted and header-protected. Throws std::invalid_argument for options that make
-// no valid packet (an unsupported version, a connection ID over 20 bytes).
+// then `more_frames`, padded with PADDING frames to a datagram of at least
+// kMinInitialDatagramBytes, encrypted and header-protected. Throws std::invalid_argument for
+// options that make no valid packet (an unsupported version, a connection ID over 20 bytes).
 std::vector<std::uint8_t> buildQuicInitial(const QuicInitialOptions& options);
 
 }  // namespace skouter::tls

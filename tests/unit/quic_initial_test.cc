@@ -111,6 +111,17 @@ TEST(QuicInitialTest, RoundTripsBothVersions) {
   }
 }
 
+TEST(QuicInitialTest, EmptyAndLongestConnectionIdsRoundTrip) {
+  for (const std::size_t dcid_length : {std::size_t{0}, kMaxConnectionIdBytes}) {
+    const QuicInitialParse parse = decryptQuicInitials(
+        buildQuicInitial({.dcid = Bytes(dcid_length, 0x42),
+                          .crypto = buildClientHello({.server_name = "c.example"})}));
+    ASSERT_EQ(parse.status, QuicStatus::kOk) << parse.error;
+    EXPECT_EQ(parse.dcid.size(), dcid_length);
+    EXPECT_EQ(serverNameIn(parse), "c.example");
+  }
+}
+
 TEST(QuicInitialTest, HelloWithoutServerName) {
   const QuicInitialParse parse = decryptQuicInitials(
       buildQuicInitial({.dcid = fromHex("0102030405060708"), .crypto = buildClientHello({})}));
@@ -172,6 +183,32 @@ TEST(QuicInitialTest, CryptoStreamStopsAtTheLimit) {
   EXPECT_EQ(stream.contiguous().size(), kMaxClientHelloBytes);
   EXPECT_FALSE(stream.add({.offset = ~std::uint64_t{0}, .data = Bytes(20, 7)}));
   EXPECT_FALSE(stream.add({.offset = kMaxClientHelloBytes + 1, .data = {}}));
+}
+
+QuicStatus statusWithFrames(const Bytes& frames) {
+  return decryptQuicInitials(buildQuicInitial({.dcid = fromHex("0102030405060708"),
+                                               .crypto = buildClientHello({}),
+                                               .more_frames = frames}))
+      .status;
+}
+
+TEST(QuicInitialTest, FramesAnInitialMayCarryAreSkipped) {
+  // PING; ACK of 0..2 with one more range; ACK_ECN with counts; CONNECTION_CLOSE with a
+  // 2-byte reason.
+  EXPECT_EQ(statusWithFrames({0x01, 0x02, 0x05, 0x00, 0x01, 0x01, 0x00, 0x00, 0x03, 0x02, 0x00,
+                              0x00, 0x00, 0x07, 0x08, 0x09, 0x1c, 0x0a, 0x06, 0x02, 'h',  'i'}),
+            QuicStatus::kOk);
+}
+
+TEST(QuicInitialTest, OtherFramesAreMalformed) {
+  EXPECT_EQ(statusWithFrames({0x08, 0x00, 0x01, 0x61}), QuicStatus::kMalformed);  // STREAM
+  EXPECT_EQ(statusWithFrames({0x1d, 0x00, 0x00, 0x00}), QuicStatus::kMalformed);  // app close
+  EXPECT_EQ(statusWithFrames({0x1e}), QuicStatus::kMalformed);                    // HANDSHAKE_DONE
+  // A CRYPTO frame whose end is past 2^62 - 1.
+  EXPECT_EQ(statusWithFrames({0x06, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x00}),
+            QuicStatus::kMalformed);
+  // A CRYPTO frame longer than the packet.
+  EXPECT_EQ(statusWithFrames({0x06, 0x00, 0x80, 0x01, 0x00, 0x00}), QuicStatus::kMalformed);
 }
 
 TEST(QuicInitialTest, CorruptedCiphertextIsUndecryptable) {
