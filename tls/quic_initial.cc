@@ -217,7 +217,7 @@ Outcome readInitialHeader(std::span<const std::uint8_t> bytes, InitialHeader& he
   if (((first >> 4) & 0b11) != header.constants->initial_type) {
     return {QuicStatus::kNotInitial, "long header packet other than Initial"};
   }
-  std::span<const std::uint8_t> scid, token;
+  std::span<const std::uint8_t> scid;
   std::uint64_t token_length = 0, length = 0;
   if (!reader.prefixed(1, header.dcid) || !reader.prefixed(1, scid) ||
       !reader.varint(token_length) || !reader.skip(token_length) || !reader.varint(length)) {
