@@ -58,6 +58,8 @@ constexpr std::size_t kSampleBytes = 16;
 constexpr std::size_t kSampleOffset = 4;
 constexpr std::uint64_t kMaxVarint = (std::uint64_t{1} << 62) - 1;
 constexpr std::uint8_t kLongHeaderBit = 0x80;
+// Bounds what one call decrypts and copies, and keeps lengths within libcrypto's int.
+constexpr std::size_t kMaxUdpPayloadBytes = 65535 - 8;
 
 struct KdfFree {
   void operator()(EVP_KDF* kdf) const { EVP_KDF_free(kdf); }
@@ -207,6 +209,7 @@ Outcome readInitialHeader(std::span<const std::uint8_t> bytes, InitialHeader& he
   ByteReader reader(bytes);
   std::uint8_t first = 0;
   std::uint32_t version = 0;
+  // The fixed bit (0x40) is not checked: a client may grease it (RFC 9287).
   if (!reader.u8(first) || (first & kLongHeaderBit) == 0) {
     return {QuicStatus::kNotInitial, "short header packet"};
   }
@@ -366,8 +369,12 @@ std::optional<InitialKeys> clientInitialKeys(std::uint32_t version,
 
 QuicInitialParse decryptQuicInitials(std::span<const std::uint8_t> datagram) {
   QuicInitialParse parse;
-  if (datagram.empty())
+  if (datagram.size() > kMaxUdpPayloadBytes) {
+    return failedParse(std::move(parse), {QuicStatus::kMalformed, "larger than a UDP datagram"});
+  }
+  if (datagram.empty()) {
     return failedParse(std::move(parse), {QuicStatus::kNotInitial, "empty datagram"});
+  }
   std::optional<InitialKeys> keys;
   std::size_t start = 0;
   while (start < datagram.size()) {

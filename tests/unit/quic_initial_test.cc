@@ -286,6 +286,12 @@ TEST(QuicInitialTest, TruncatedOrOversizeFieldsAreMalformed) {
   EXPECT_EQ(decryptQuicInitials(long_dcid).status, QuicStatus::kMalformed);
 }
 
+TEST(QuicInitialTest, MoreThanAUdpDatagramIsMalformed) {
+  Bytes datagram = initialFor(kQuicVersion1, "a.example");
+  datagram.resize(70000, 0);
+  EXPECT_EQ(decryptQuicInitials(datagram).status, QuicStatus::kMalformed);
+}
+
 TEST(QuicInitialTest, EmptyDatagramIsNotInitial) {
   EXPECT_EQ(decryptQuicInitials({}).status, QuicStatus::kNotInitial);
 }
