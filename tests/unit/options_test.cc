@@ -120,6 +120,25 @@ TEST(OptionsTest, CommandLinesBecomeOptions) {
        },
        "admin namespaces replace the default"},
       {{"--detach"}, [](const DaemonOptions& o) { return o.detach; }, "detach needs no policy"},
+      {{"--policy", "/p"}, [](const DaemonOptions& o) { return !o.verify_sni; },
+       "server names are checked only where asked"},
+      {{"--policy", "/p", "--verify-sni"},
+       [](const DaemonOptions& o) {
+         return o.verify_sni && o.verify_sni->ports == policy::defaultServerNamePorts() &&
+                o.verify_sni->match == policy::ServerNameMatch::kLearnedForAddress;
+       },
+       "--verify-sni checks 443 over TCP and UDP, names learned for the address"},
+      {{"--policy", "/p", "--verify-sni", "--verify-sni-ports", "8443", "--verify-sni-ports",
+        "443", "--sni-match", "allowedByPolicy"},
+       [](const DaemonOptions& o) {
+         return o.verify_sni &&
+                o.verify_sni->ports == policy::PortSet{{policy::PortProtocol::kTcp, 443, 443},
+                                                       {policy::PortProtocol::kTcp, 8443, 8443},
+                                                       {policy::PortProtocol::kUdp, 443, 443},
+                                                       {policy::PortProtocol::kUdp, 8443, 8443}} &&
+                o.verify_sni->match == policy::ServerNameMatch::kAllowedByPolicy;
+       },
+       "ports and match of --verify-sni"},
   };
   for (const auto& c : cases) {
     const auto parsed = parse(c.args);
@@ -161,6 +180,14 @@ TEST(OptionsTest, BadCommandLinesAreUsageErrorsThatSayWhatIsWrong) {
       {{"--policy", "/p", "--trusted-dns-service", "kube-dns"},
        "--trusted-dns-service: 'kube-dns' is not NAMESPACE/NAME"},
       {{"--policy", "/p", "--kubeconfig", "/k"}, "--kubeconfig: needs --kubernetes"},
+      {{"--policy", "/p", "--verify-sni-ports", "443"}, "--verify-sni-ports: needs --verify-sni"},
+      {{"--policy", "/p", "--sni-match", "allowedByPolicy"}, "--sni-match: needs --verify-sni"},
+      {{"--policy", "/p", "--verify-sni", "--sni-match", "any"},
+       "--sni-match: 'any' is not learnedForAddress or allowedByPolicy"},
+      {{"--policy", "/p", "--verify-sni", "--verify-sni-ports", "https"},
+       "--verify-sni-ports: 'https' is not a port number from 1 to 65535"},
+      {{"--policy", "/p", "--verify-sni", "--verify-sni-ports", "0"},
+       "--verify-sni-ports: '0' is not a port number"},
       {{"--kubernetes", "--node-name", "n", "--admin-namespaces", "Platform"},
        "--admin-namespaces: 'Platform' is not a Kubernetes namespace name (at most 63 "
        "lower-case letters, digits and '-', beginning and ending with a letter or digit)"},
@@ -480,6 +507,18 @@ TEST_F(ConfigFileTest, EveryLongFlagIsAKeyOfTheFile) {
       {"failsafe-timeout",
        {"failsafe-timeout: 6", [](auto& o) { return o.failsafe_timeout_s == 6; }}},
       {"learning-budget", {"learning-budget: 0", [](auto& o) { return o.learning_budget == 0; }}},
+      {"verify-sni", {"verify-sni: true", [](auto& o) { return o.verify_sni.has_value(); }}},
+      {"verify-sni-ports",
+       {"verify-sni: true\nverify-sni-ports: [8443]",
+        [](auto& o) {
+          return o.verify_sni && policy::portSetAllows(o.verify_sni->ports,
+                                                       policy::PortProtocol::kUdp, 8443);
+        }}},
+      {"sni-match",
+       {"verify-sni: true\nsni-match: allowedByPolicy",
+        [](auto& o) {
+          return o.verify_sni && o.verify_sni->match == policy::ServerNameMatch::kAllowedByPolicy;
+        }}},
       {"audit", {"audit: true", [](auto& o) { return o.audit; }}},
       {"audit-table-size",
        {"audit-table-size: 5", [](auto& o) { return o.audit_table_size == 5; }}},

@@ -428,6 +428,60 @@ TEST(PolicyLoaderTest, ReadsTheDenyResponse) {
             kSpecLocation + "spec.denyResponse: must be a string");
 }
 
+TEST(PolicyLoaderTest, ReadsTheServerNameCheck) {
+  const auto absent = parsePolicyDocuments(egressWithSpec("  nodeSelector: {}\n"), "i.yaml");
+  EXPECT_EQ(absent.at(0).server_names, std::nullopt);
+  const auto off = parsePolicyDocuments(egressWithSpec("  tls: {verifySNI: false}\n"), "i.yaml");
+  EXPECT_EQ(off.at(0).server_names, std::nullopt);
+  const auto defaults =
+      parsePolicyDocuments(egressWithSpec("  tls: {verifySNI: true}\n"), "i.yaml");
+  ASSERT_TRUE(defaults.at(0).server_names);
+  EXPECT_EQ(defaults.at(0).server_names->ports, defaultServerNamePorts());
+  EXPECT_EQ(defaults.at(0).server_names->match, ServerNameMatch::kLearnedForAddress);
+  const auto given = parsePolicyDocuments(
+      egressWithSpec("  tls: {verifySNI: true, ports: [8443], serverNames: allowedByPolicy}\n"),
+      "i.yaml");
+  ASSERT_TRUE(given.at(0).server_names);
+  EXPECT_EQ(given.at(0).server_names->ports,
+            (PortSet{{PortProtocol::kTcp, 8443, 8443}, {PortProtocol::kUdp, 8443, 8443}}));
+  EXPECT_EQ(given.at(0).server_names->match, ServerNameMatch::kAllowedByPolicy);
+
+  EXPECT_EQ(parseError(egressWithSpec("  tls: {verifySNI: yes}\n")),
+            kSpecLocation + "spec.tls.verifySNI: must be true or false");
+  EXPECT_EQ(parseError(egressWithSpec("  tls: {verifySNI: true, serverNames: any}\n")),
+            kSpecLocation + "spec.tls.serverNames: 'any' is not learnedForAddress or allowedByPolicy");
+  EXPECT_EQ(parseError(egressWithSpec("  tls: {verifySNI: true, ports: []}\n")),
+            kSpecLocation + "spec.tls.ports: must be a non-empty list of port numbers");
+  EXPECT_EQ(parseError(egressWithSpec("  tls: {verifySNI: true, ports: [0]}\n")),
+            kSpecLocation + "spec.tls.ports[0]: '0' is not a port number from 1 to 65535 (named "
+                            "ports are not supported)");
+  EXPECT_NE(parseError(egressWithSpec("  tls: {verifySni: true}\n")).find("spec.tls"),
+            std::string::npos);
+}
+
+TEST(PolicyLoaderTest, TheServerNameCheckReachesEveryRuleOfItsEgressOnly) {
+  const auto egresses = parsePolicyDocuments(
+      "apiVersion: egress.skouter/v1alpha1\nkind: Egress\nmetadata: {name: cdn}\nspec:\n"
+      "  nodeSelector: {}\n  tls: {verifySNI: true}\n  rules:\n"
+      "    - domains: [shop.cdn.test]\n    - domains: [api.cdn.test]\n"
+      "---\napiVersion: egress.skouter/v1alpha1\nkind: Egress\nmetadata: {name: plain}\n"
+      "spec:\n  nodeSelector: {}\n  rules:\n    - domains: [example.com]\n",
+      "i.yaml");
+  auto policy = compileForNode(egresses, {});
+  const auto checked = [&](const std::string& name) {
+    const auto rule = policy.names.match(name);
+    return rule && policy.server_name_checks.contains(*rule);
+  };
+  EXPECT_TRUE(checked("shop.cdn.test"));
+  EXPECT_TRUE(checked("api.cdn.test"));
+  EXPECT_FALSE(checked("example.com"));
+  // --verify-sni: the rules of Egresses without a check of their own get the flag's.
+  checkServerNamesOfEveryRule(policy, {.ports = {{PortProtocol::kTcp, 8443, 8443}}});
+  EXPECT_TRUE(checked("example.com"));
+  EXPECT_EQ(policy.server_name_checks.at(*policy.names.match("shop.cdn.test")).ports,
+            defaultServerNamePorts());
+}
+
 TEST(PolicyLoaderTest, SuggestsModeAndDenyResponseForTypos) {
   const std::string mode = parseError(egressWithSpec("  mod: audit\n"));
   EXPECT_TRUE(startsWith(mode, kSpecLocation + "spec.mod: unknown field 'mod'; did you mean "

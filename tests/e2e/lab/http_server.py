@@ -11,12 +11,17 @@ connection, HTTP/1.1 keep-alive (every response has a Content-Length).
                                 (a long download the tests can interrupt)
   anything else              -> 404
 
+With --tls-cert and --tls-key it speaks HTTPS instead (the TLS handshake, like the
+request, in the connection's own thread, so a client that never finishes its
+ClientHello holds up nobody else).
+
 No request logging; only start-up and unexpected errors go to stderr.
 """
 
 import argparse
 import socket
 import socketserver
+import ssl
 import sys
 import time
 import urllib.parse
@@ -96,9 +101,17 @@ class DualStackServer(ThreadingHTTPServer):
         self.server_name = host
         self.server_port = port
 
+    tls = None  # an ssl.SSLContext for HTTPS
+
+    def finish_request(self, request, client_address):
+        if self.tls is not None:
+            request.settimeout(30)
+            request = self.tls.wrap_socket(request, server_side=True)
+        super().finish_request(request, client_address)
+
     def handle_error(self, request, client_address):
         error = sys.exc_info()[1]
-        if isinstance(error, (ConnectionError, TimeoutError)):
+        if isinstance(error, (ConnectionError, TimeoutError, ssl.SSLError)):
             return  # clients going away (or being cut off by the firewall) is normal
         print(f"http_server: error with {client_address}: {error!r}", file=sys.stderr)
 
@@ -107,8 +120,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=80)
     parser.add_argument("--bind", default="::")
+    parser.add_argument("--tls-cert", help="PEM certificate: serve HTTPS")
+    parser.add_argument("--tls-key", help="PEM key of --tls-cert")
     args = parser.parse_args()
     server = DualStackServer((args.bind, args.port), Handler)
+    if args.tls_cert:
+        server.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server.tls.load_cert_chain(args.tls_cert, args.tls_key)
     print(f"http_server: listening on [{args.bind}]:{args.port}", file=sys.stderr, flush=True)
     try:
         server.serve_forever()
