@@ -9,9 +9,13 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "firewall_test_fixture.h"
+#include "kubernetes_fixture.h"
 
 namespace skouter::e2e {
 namespace {
@@ -48,30 +52,63 @@ std::string tlsGet(const std::string& name, const std::string& resolve_to = "",
   return command + "https://" + name + ":8443/";
 }
 
+// The world's side: HTTPS on 8443 (every address, both families) and the QUIC stand-in
+// on 203.0.113.70:443/UDP, which logs the server names it receives.
+class SharedAddressServers {
+ public:
+  explicit SharedAddressServers(const Lab& lab) : lab_(lab) {
+    const std::string dir = "/run/skouter-lab/" + lab.name();
+    // One certificate for both names, as a CDN's edge has.
+    const auto certificate = lab.run(
+        "world", "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=shop.cdn.test "
+                 "-addext subjectAltName=DNS:shop.cdn.test,DNS:evil.cdn.test -keyout " +
+                     dir + "/cdn.key -out " + dir + "/cdn.pem 2>&1");
+    if (!certificate.ok()) throw std::runtime_error("openssl req: " + certificate.describe());
+    tls_server_ = lab.startBackground(
+        "world", "exec python3 " + sourcePath("tests/e2e/lab/http_server.py") +
+                     " --port 8443 --tls-cert " + dir + "/cdn.pem --tls-key " + dir + "/cdn.key");
+    quic_log_ = dir + "/quic.log";
+    quic_server_ = lab.startBackground("world", std::string("exec ") + SKOUTER_E2E_QUIC_ECHO +
+                                                    " --listen " + kSharedV4 +
+                                                    " --port 443 --log " + quic_log_);
+    if (!eventually([&] {
+          return lab.run("world", "ss -Hltn 'sport = :8443' | grep -q . && ss -Hlun 'sport = "
+                                  ":443' | grep -q .")
+              .ok();
+        })) {
+      throw std::runtime_error("the world's TLS and QUIC servers did not start");
+    }
+  }
+
+  // The server names the QUIC server received, one line per Initial.
+  std::string quicLog() const { return lab_.run("world", "cat " + quic_log_ + " 2>/dev/null").out; }
+
+ private:
+  const Lab& lab_;
+  std::unique_ptr<BackgroundProcess> tls_server_;
+  std::unique_ptr<BackgroundProcess> quic_server_;
+  std::string quic_log_;
+};
+
+// Flows judged by server name with this protocol, verdict and reason, from status.
+std::uint64_t judged(const Skouterd& daemon, const std::string& protocol,
+                     const std::string& verdict, const std::string& reason) {
+  std::uint64_t flows = 0;
+  const auto status = daemon.status();
+  for (const auto& entry : status["server_names"]["judged"]) {
+    if (entry["protocol"] == protocol && entry["verdict"] == verdict && entry["reason"] == reason) {
+      flows += entry["flows"].get<std::uint64_t>();
+    }
+  }
+  return flows;
+}
+
 class ServerNameTest : public FirewallTest {
  protected:
   void SetUp() override {
     FirewallTest::SetUp();
     if (IsSkipped()) return;
-    const std::string dir = "/run/skouter-lab/" + lab_->name();
-    // One certificate for both names, as a CDN's edge has.
-    const auto certificate = lab_->run(
-        "world", "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=shop.cdn.test "
-                 "-addext subjectAltName=DNS:shop.cdn.test,DNS:evil.cdn.test -keyout " +
-                     dir + "/cdn.key -out " + dir + "/cdn.pem 2>&1");
-    ASSERT_TRUE(certificate.ok()) << certificate.describe();
-    tls_server_ = lab_->startBackground(
-        "world", "exec python3 " + sourcePath("tests/e2e/lab/http_server.py") +
-                     " --port 8443 --tls-cert " + dir + "/cdn.pem --tls-key " + dir + "/cdn.key");
-    quic_log_ = dir + "/quic.log";
-    quic_server_ = lab_->startBackground("world", std::string("exec ") + SKOUTER_E2E_QUIC_ECHO +
-                                                      " --listen " + kSharedV4 +
-                                                      " --port 443 --log " + quic_log_);
-    ASSERT_TRUE(eventually([&] {
-      return lab_->run("world", "ss -Hltn 'sport = :8443' | grep -q . && ss -Hlun 'sport = :443' "
-                                "| grep -q .")
-          .ok();
-    })) << "the world's TLS and QUIC servers did not start";
+    servers_ = std::make_unique<SharedAddressServers>(*lab_);
   }
 
   void startWith(const std::string& mode = "enforce",
@@ -79,9 +116,6 @@ class ServerNameTest : public FirewallTest {
     policies_.write("cdn.yaml", serverNamePolicy(mode, match));
     startDaemon();
   }
-
-  // The server names the world's QUIC server received, one line per Initial.
-  std::string quicServerLog() { return lab_->run("world", "cat " + quic_log_ + " 2>/dev/null").out; }
 
   CommandResult quicHello(const std::string& server_name, const std::string& extra = "") {
     return node(std::string(SKOUTER_E2E_QUIC_HELLO) + " --connect " + kSharedV4 +
@@ -91,20 +125,10 @@ class ServerNameTest : public FirewallTest {
 
   std::uint64_t judged(const std::string& protocol, const std::string& verdict,
                        const std::string& reason) {
-    std::uint64_t flows = 0;
-    const auto status = daemon_->status();
-    for (const auto& entry : status["server_names"]["judged"]) {
-      if (entry["protocol"] == protocol && entry["verdict"] == verdict &&
-          entry["reason"] == reason) {
-        flows += entry["flows"].get<std::uint64_t>();
-      }
-    }
-    return flows;
+    return e2e::judged(*daemon_, protocol, verdict, reason);
   }
 
-  std::unique_ptr<BackgroundProcess> tls_server_;
-  std::unique_ptr<BackgroundProcess> quic_server_;
-  std::string quic_log_;
+  std::unique_ptr<SharedAddressServers> servers_;
 };
 
 TEST_F(ServerNameTest, TheAllowedNamePassesAndAnotherSiteOnItsAddressIsDropped) {
@@ -195,7 +219,7 @@ TEST_F(ServerNameTest, QuicInitialsAreCheckedTheSameWay) {
   const auto split = quicHello("shop.cdn.test", "--split");
   EXPECT_TRUE(split.ok()) << split.describe();
 
-  const std::string received = quicServerLog();
+  const std::string received = servers_->quicLog();
   EXPECT_NE(received.find("sni=shop.cdn.test"), std::string::npos) << received;
   EXPECT_EQ(received.find("sni=evil.cdn.test"), std::string::npos) << received;
   EXPECT_GE(judged("quic", "allowed", "allowed"), 2u);
@@ -230,6 +254,50 @@ TEST_F(ServerNameTest, ExplainAndMonitorShowTheServerNameVerdict) {
            shown.find("evil.cdn.test") != std::string::npos &&
            shown.find("learned for shop.cdn.test") != std::string::npos;
   })) << monitor->output();
+}
+
+// A pod's held ClientHello goes on its way by being received again on the pod's
+// interface (the XDP live-frame path), through forwarding and the node's NAT.
+class PodServerNameTest : public KubernetesTest {
+ protected:
+  void SetUp() override {
+    KubernetesTest::SetUp();
+    if (IsSkipped()) return;
+    servers_ = std::make_unique<SharedAddressServers>(*lab_);
+    api_->write("web-egress.yaml",
+                "apiVersion: egress.skouter/v1alpha1\nkind: Egress\nmetadata:\n  name: web\n"
+                "  namespace: shop\nspec:\n  podSelector: {matchLabels: {app: web}}\n"
+                "  tls: {verifySNI: true, ports: [443, 8443]}\n  rules:\n"
+                "    - domains: [shop.cdn.test]\n");
+    ASSERT_TRUE(eventually(
+        [&] { return daemon_->status()["server_names"]["rules_checked"].get<int>() >= 1; },
+        std::chrono::seconds(10)))
+        << daemon_->log();
+  }
+
+  std::unique_ptr<SharedAddressServers> servers_;
+};
+
+TEST_F(PodServerNameTest, APodReachesTheAllowedSiteAndNotAnotherOnItsAddress) {
+  const auto allowed = pod("a", tlsGet("shop.cdn.test"));
+  EXPECT_TRUE(allowed.ok() && allowed.out == "200") << allowed.describe() << daemon_->log();
+  const auto allowed6 = pod("a", tlsGet("shop.cdn.test", "", "-6"));
+  EXPECT_TRUE(allowed6.ok() && allowed6.out == "200") << allowed6.describe();
+  const auto other = pod("a", tlsGet("evil.cdn.test", kSharedV4));
+  EXPECT_EQ(other.exit_code, kCurlTimedOut) << other.describe();
+  EXPECT_GE(judged(*daemon_, "tls", "allowed", "allowed"), 2u);
+  EXPECT_GE(judged(*daemon_, "tls", "denied", "name_not_allowed"), 1u);
+
+  const auto quic = pod("a", std::string(SKOUTER_E2E_QUIC_HELLO) + " --connect " + kSharedV4 +
+                                 " --port 443 --server-name shop.cdn.test --wait-ms 1500");
+  EXPECT_TRUE(quic.ok()) << quic.describe();
+  const auto quic_other = pod("a", std::string(SKOUTER_E2E_QUIC_HELLO) + " --connect " +
+                                       kSharedV4 +
+                                       " --port 443 --server-name evil.cdn.test --wait-ms 1500");
+  EXPECT_EQ(quic_other.exit_code, 1) << quic_other.describe();
+  // The pod that no Egress selects is not held at all.
+  const auto unpoliced = pod("b", tlsGet("evil.cdn.test", kSharedV4));
+  EXPECT_TRUE(unpoliced.ok() && unpoliced.out == "200") << unpoliced.describe();
 }
 
 }  // namespace
