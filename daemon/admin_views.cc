@@ -155,7 +155,8 @@ std::string explainJson(const DaemonView& view, QueryParameters parameters, std:
   snapshot.trusted_resolvers = view.trustedResolvers();
   snapshot.now_ns = datapathNowNs();
   snapshot.learned = view.allowed_ips.entryOf(identity, flow.destination);
-  if (snapshot.learned) snapshot.server_name_check = view.server_name_rules.checkOf(snapshot.learned->rule);
+  if (snapshot.learned)
+    snapshot.server_name_check = view.server_name_rules.checkOf(snapshot.learned->rule);
   for (const auto& entry : view.static_rules.entries()) {
     if (entry.identity == identity) snapshot.static_entries.push_back(entry.entry);
   }
@@ -497,7 +498,8 @@ std::vector<AdminRoute> adminRoutes(const DaemonView& view, EventHub& events) {
          std::string error;
          const auto body = explainJson(view, parameters, error);
          if (!error.empty()) {
-           return badRequest(request, error, "/v1/explain?dst=ADDR&port=N&proto=tcp|udp|sctp|icmp[&sni=NAME]");
+           return badRequest(request, error,
+                             "/v1/explain?dst=ADDR&port=N&proto=tcp|udp|sctp|icmp[&sni=NAME]");
          }
          return ok(request, body);
        }},

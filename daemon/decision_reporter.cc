@@ -48,20 +48,20 @@ void DecisionReporter::flow(const FlowEvent& flow) {
 void DecisionReporter::serverName(const ServerNameDecision& decision) {
   const auto& judgement = decision.judgement;
   if (events_.hasSubscribers()) {
-    events_.publish(serverNameEvent(
-        std::chrono::system_clock::now(),
-        {.identity = decision.identity,
-         .workload = view_.workloadName(decision.identity),
-         .verdict = toString(judgement.verdict),
-         .reason = toString(judgement.reason),
-         .protocol = decision.protocol,
-         .source = decision.source.toString(),
-         .destination = decision.destination.toString(),
-         .port = decision.port,
-         .server_name = decision.reading.server_name,
-         .encrypted_client_hello = decision.reading.encrypted_client_hello,
-         .names = decision.learned_names,
-         .explanation = judgement.explanation}));
+    events_.publish(
+        serverNameEvent(std::chrono::system_clock::now(),
+                        {.identity = decision.identity,
+                         .workload = view_.workloadName(decision.identity),
+                         .verdict = toString(judgement.verdict),
+                         .reason = toString(judgement.reason),
+                         .protocol = decision.protocol,
+                         .source = decision.source.toString(),
+                         .destination = decision.destination.toString(),
+                         .port = decision.port,
+                         .server_name = decision.reading.server_name,
+                         .encrypted_client_hello = decision.reading.encrypted_client_hello,
+                         .names = decision.learned_names,
+                         .explanation = judgement.explanation}));
   }
   if (judgement.verdict == FlowVerdict::kAllowed) return;
   const FlowEvent flow{

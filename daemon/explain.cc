@@ -70,9 +70,8 @@ void explainServerName(const FlowQuery& flow, const PolicySnapshot& snapshot,
   }
   HelloReading reading;
   reading.server_name = *flow.server_name;
-  const auto judgement =
-      judgeServerName(reading, *check, snapshot.policy->names, learned.names,
-                      snapshot.policy->audit());
+  const auto judgement = judgeServerName(reading, *check, snapshot.policy->names, learned.names,
+                                         snapshot.policy->audit());
   result.verdict = judgement.verdict;
   result.reason += "; server name check: " + judgement.explanation;
 }

@@ -112,9 +112,9 @@ std::string metricsText(const DaemonView& view) {
     for (const char* protocol : {"tls", "quic"}) {
       auto judged = [&](const char* verdict, ServerNameReason reason) {
         const auto found = server_names.judged.find({protocol, verdict, toString(reason)});
-        checks.push_back({{{"protocol", protocol}, {"verdict", verdict}, {"reason", toString(reason)}},
-                          found == server_names.judged.end() ? 0.0
-                                                             : static_cast<double>(found->second)});
+        checks.push_back(
+            {{{"protocol", protocol}, {"verdict", verdict}, {"reason", toString(reason)}},
+             found == server_names.judged.end() ? 0.0 : static_cast<double>(found->second)});
       };
       judged("allowed", ServerNameReason::kAllowed);
       for (const char* verdict : {"denied", "audited"}) {

@@ -56,9 +56,8 @@ ServerNameGate::ServerNameGate(maps::FlowTable& flows, resolver::AnswerInjector&
       limits_(limits) {}
 
 std::optional<ServerNameGate::HeldFrame> ServerNameGate::readFrame(
-    const skouter_answer_header& header, std::span<const std::uint8_t> frame,
-    skouter_flow_key& key, IpAddress& source, IpAddress& remote,
-    std::uint16_t& remote_port) const {
+    const skouter_answer_header& header, std::span<const std::uint8_t> frame, skouter_flow_key& key,
+    IpAddress& source, IpAddress& remote, std::uint16_t& remote_port) const {
   std::string error;
   HeldFrame held;
   held.link_header.assign(frame.begin(),
@@ -88,7 +87,8 @@ std::optional<ServerNameGate::HeldFrame> ServerNameGate::readFrame(
     if (!datagram) return std::nullopt;
     source = datagram->server;
     remote = datagram->client;
-    const auto udp = std::span<const std::uint8_t>(datagram->ip_packet).subspan(datagram->udp_offset);
+    const auto udp =
+        std::span<const std::uint8_t>(datagram->ip_packet).subspan(datagram->udp_offset);
     local_port = read16(udp, 0);
     remote_port = read16(udp, 2);
     const auto payload = datagram->dns();
@@ -228,10 +228,10 @@ std::optional<HelloReading> ServerNameGate::read(PendingFlow& flow) const {
     if (!flow.crypto.add(fragment)) {
       HelloReading reading;
       reading.kind = HelloReading::Kind::kUnreadable;
-      reading.detail = flow.crypto.overflowed()
-                           ? "a ClientHello larger than " +
-                                 std::to_string(tls::kMaxClientHelloBytes) + " bytes"
-                           : std::string("CRYPTO frames that contradict each other");
+      reading.detail =
+          flow.crypto.overflowed()
+              ? "a ClientHello larger than " + std::to_string(tls::kMaxClientHelloBytes) + " bytes"
+              : std::string("CRYPTO frames that contradict each other");
       return reading;
     }
   }
@@ -268,9 +268,10 @@ void ServerNameGate::judge(const FlowId& id, PendingFlow& flow, const HelloReadi
                                          decision.learned_names, policy && policy->audit());
   }
   const FlowVerdict verdict = decision.judgement.verdict;
-  const skouter_flow_origin origin = verdict == FlowVerdict::kAllowed   ? SKOUTER_FLOW_OUTBOUND
-                                     : verdict == FlowVerdict::kAudited ? SKOUTER_FLOW_AUDITED
-                                                                        : SKOUTER_FLOW_SERVER_NAME_DENIED;
+  const skouter_flow_origin origin = verdict == FlowVerdict::kAllowed ? SKOUTER_FLOW_OUTBOUND
+                                     : verdict == FlowVerdict::kAudited
+                                         ? SKOUTER_FLOW_AUDITED
+                                         : SKOUTER_FLOW_SERVER_NAME_DENIED;
   // Settled first: a frame received on a pod's interface again passes its tc ingress
   // only on a settled flow.
   if (!flows_.settle(flow.key, origin, now)) {
@@ -327,7 +328,8 @@ void ServerNameGate::release(const PendingFlow& flow, const std::vector<HeldFram
                      "server name check: cannot release held data on interface {}: {}",
                      flow.ifindex, sent.failure);
   }
-  stats_.max_hold_ns = std::max(stats_.max_hold_ns, elapsedSince(flow.first_held_ns, datapathNowNs()));
+  stats_.max_hold_ns =
+      std::max(stats_.max_hold_ns, elapsedSince(flow.first_held_ns, datapathNowNs()));
 }
 
 void ServerNameGate::forget(std::map<FlowId, PendingFlow>::iterator flow) {

@@ -65,13 +65,13 @@ class ServerNameGate {
   using Reporter = std::function<void(const ServerNameDecision&)>;
 
   struct Stats {
-    std::uint64_t held = 0;              // records read: frames held by the datapath
-    std::uint64_t released = 0;          // frames sent on their way
-    std::uint64_t dropped = 0;           // frames of denied flows, and frames forgotten
-    std::uint64_t unreadable_frames = 0; // records that are no TCP segment or UDP datagram
-    std::uint64_t flows_forgotten = 0;   // incomplete past max_hold_ns, or over the limits
-    std::uint64_t release_failed = 0;    // the kernel did not take a released frame
-    std::uint64_t max_hold_ns = 0;       // longest time from holding to releasing
+    std::uint64_t held = 0;               // records read: frames held by the datapath
+    std::uint64_t released = 0;           // frames sent on their way
+    std::uint64_t dropped = 0;            // frames of denied flows, and frames forgotten
+    std::uint64_t unreadable_frames = 0;  // records that are no TCP segment or UDP datagram
+    std::uint64_t flows_forgotten = 0;    // incomplete past max_hold_ns, or over the limits
+    std::uint64_t release_failed = 0;     // the kernel did not take a released frame
+    std::uint64_t max_hold_ns = 0;        // longest time from holding to releasing
     // Flows judged, by protocol ("tls", "quic"), verdict and reason.
     std::map<std::tuple<std::string, std::string, std::string>, std::uint64_t> judged;
   };

@@ -50,10 +50,9 @@ ServerNameJudgement judgeServerName(const HelloReading& reading,
                     "the first data is not a TLS ClientHello, so it names no server; " + learned,
                     audit);
     case HelloReading::Kind::kNotQuicInitial:
-      return refuse(ServerNameReason::kNotQuicInitial,
-                    "the first datagram is not a QUIC Initial of a version skouter reads; " +
-                        learned,
-                    audit);
+      return refuse(
+          ServerNameReason::kNotQuicInitial,
+          "the first datagram is not a QUIC Initial of a version skouter reads; " + learned, audit);
     case HelloReading::Kind::kUnreadable:
       return refuse(ServerNameReason::kUnreadable,
                     "the ClientHello cannot be read (" + reading.detail + "); " + learned, audit);
@@ -65,17 +64,18 @@ ServerNameJudgement judgeServerName(const HelloReading& reading,
                   "the ClientHello names no server (an IP literal?); " + learned, audit);
   }
   const std::string& name = *reading.server_name;
-  const std::string shown =
-      reading.encrypted_client_hello ? name + " (the outer name of an encrypted ClientHello)" : name;
+  const std::string shown = reading.encrypted_client_hello
+                                ? name + " (the outer name of an encrypted ClientHello)"
+                                : name;
   if (!names.match(name)) {
     return refuse(ServerNameReason::kNotAllowed, "no rule allows " + shown + "; " + learned, audit);
   }
   if (check.match == policy::ServerNameMatch::kLearnedForAddress &&
       std::find(learned_names.begin(), learned_names.end(), name) == learned_names.end()) {
-    return refuse(ServerNameReason::kNotLearnedForAddress,
-                  shown + " is allowed but did not resolve to this address for the workload; " +
-                      learned,
-                  audit);
+    return refuse(
+        ServerNameReason::kNotLearnedForAddress,
+        shown + " is allowed but did not resolve to this address for the workload; " + learned,
+        audit);
   }
   return {FlowVerdict::kAllowed, ServerNameReason::kAllowed,
           shown + " is allowed" +

@@ -390,7 +390,8 @@ int main(int argc, char** argv) {
     // The other commands' flags are the client's own.
     if (command == "explain" || command == "monitor") {
       std::vector<std::pair<std::string, std::string>> parameters;
-      for (const auto* key : {"src", "dst", "port", "proto", "sni", "identity", "verdict", "type"}) {
+      for (const auto* key :
+           {"src", "dst", "port", "proto", "sni", "identity", "verdict", "type"}) {
         if (values.count(key)) parameters.emplace_back(key, valueOf(key));
       }
       if (!parameters.empty()) target += "?" + queryOf(parameters);

@@ -237,9 +237,9 @@ class DocumentReader {
 
   void readSpec(const Field& field, Egress& egress) const {
     const Fields spec = readMap(field.value, markOf(field), "spec");
-    rejectUnknownFields(
-        spec, "spec",
-        {"nodeSelector", "podSelector", "namespaceSelector", "mode", "denyResponse", "tls", "rules"});
+    rejectUnknownFields(spec, "spec",
+                        {"nodeSelector", "podSelector", "namespaceSelector", "mode", "denyResponse",
+                         "tls", "rules"});
     if (const auto mode = spec.find("mode"); mode != spec.end()) {
       const std::string text = readString(mode->second, "spec.mode");
       if (text == "enforce") {

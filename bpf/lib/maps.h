@@ -1,10 +1,10 @@
 /* Every map of the datapath. The definitions are __weak so that each program file can
  * include this header and the BPF linker merges them into one set of maps. Each map
  * has one writer in userspace (see bpf/datapath.h); the programs only read, except for
- * the flow tables (the daemon settles flows whose server name it checked), the query table, the counters, the event budget, the two ring
- * buffers and answer_bytes_punted; and, only while the daemon is away, allowed_ips,
- * learned_names and learning_budget_used (see lib/learn.h), which the daemon adopts
- * when it is back. */
+ * the flow tables (the daemon settles flows whose server name it checked), the query table, the
+ * counters, the event budget, the two ring buffers and answer_bytes_punted; and, only while the
+ * daemon is away, allowed_ips, learned_names and learning_budget_used (see lib/learn.h), which the
+ * daemon adopts when it is back. */
 #ifndef SKOUTER_BPF_LIB_MAPS_H
 #define SKOUTER_BPF_LIB_MAPS_H
 

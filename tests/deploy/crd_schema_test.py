@@ -623,7 +623,9 @@ class CrdTest(unittest.TestCase):
         spec = self.schema["properties"]["spec"]
         self.assertEqual(set(spec["properties"]), {"nodeSelector", "podSelector",
                                                    "namespaceSelector", "mode",
-                                                   "denyResponse", "rules"})
+                                                   "denyResponse", "tls", "rules"})
+        self.assertEqual(set(spec["properties"]["tls"]["properties"]),
+                         {"verifySNI", "ports", "serverNames"})
         rule = spec["properties"]["rules"]["items"]
         self.assertEqual(set(rule["properties"]), {"domains", "regex", "fqdn", "ips",
                                                    "cidrs", "ports"})

@@ -30,11 +30,13 @@ metadata:
   name: cdn
 spec:
   nodeSelector: {}
-  mode: )" + mode + R"(
+  mode: )" +
+         mode + R"(
   tls:
     verifySNI: true
     ports: [443, 8443]
-    serverNames: )" + match + R"(
+    serverNames: )" +
+         match + R"(
   rules:
     - domains: [shop.cdn.test, api.cdn.test]
 )";
@@ -59,21 +61,24 @@ class SharedAddressServers {
   explicit SharedAddressServers(const Lab& lab) : lab_(lab) {
     const std::string dir = "/run/skouter-lab/" + lab.name();
     // One certificate for both names, as a CDN's edge has.
-    const auto certificate = lab.run(
-        "world", "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=shop.cdn.test "
-                 "-addext subjectAltName=DNS:shop.cdn.test,DNS:evil.cdn.test -keyout " +
-                     dir + "/cdn.key -out " + dir + "/cdn.pem 2>&1");
+    const auto certificate =
+        lab.run("world",
+                "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=shop.cdn.test "
+                "-addext subjectAltName=DNS:shop.cdn.test,DNS:evil.cdn.test -keyout " +
+                    dir + "/cdn.key -out " + dir + "/cdn.pem 2>&1");
     if (!certificate.ok()) throw std::runtime_error("openssl req: " + certificate.describe());
     tls_server_ = lab.startBackground(
         "world", "exec python3 " + sourcePath("tests/e2e/lab/http_server.py") +
                      " --port 8443 --tls-cert " + dir + "/cdn.pem --tls-key " + dir + "/cdn.key");
     quic_log_ = dir + "/quic.log";
-    quic_server_ = lab.startBackground("world", std::string("exec ") + SKOUTER_E2E_QUIC_ECHO +
-                                                    " --listen " + kSharedV4 +
-                                                    " --port 443 --log " + quic_log_);
+    quic_server_ =
+        lab.startBackground("world", std::string("exec ") + SKOUTER_E2E_QUIC_ECHO + " --listen " +
+                                         kSharedV4 + " --port 443 --log " + quic_log_);
     if (!eventually([&] {
-          return lab.run("world", "ss -Hltn 'sport = :8443' | grep -q . && ss -Hlun 'sport = "
-                                  ":443' | grep -q .")
+          return lab
+              .run("world",
+                   "ss -Hltn 'sport = :8443' | grep -q . && ss -Hlun 'sport = "
+                   ":443' | grep -q .")
               .ok();
         })) {
       throw std::runtime_error("the world's TLS and QUIC servers did not start");
@@ -180,7 +185,8 @@ TEST_F(ServerNameTest, AnAllowedNameThatResolvedElsewhereOrNoNameAtAllIsDropped)
   EXPECT_EQ(elsewhere.exit_code, kCurlTimedOut) << elsewhere.describe();
   EXPECT_GE(judged("tls", "denied", "not_learned_for_address"), 1u);
   // An IP literal sends no server name.
-  const auto literal = node(std::string("curl -sS -k --max-time 3 https://") + kSharedV4 + ":8443/");
+  const auto literal =
+      node(std::string("curl -sS -k --max-time 3 https://") + kSharedV4 + ":8443/");
   EXPECT_EQ(literal.exit_code, kCurlTimedOut) << literal.describe();
   EXPECT_GE(judged("tls", "denied", "no_server_name"), 1u);
   // Plain HTTP on the checked port is no TLS at all.
@@ -229,22 +235,22 @@ TEST_F(ServerNameTest, QuicInitialsAreCheckedTheSameWay) {
 TEST_F(ServerNameTest, ExplainAndMonitorShowTheServerNameVerdict) {
   startWith();
   ASSERT_TRUE(node(tlsGet("shop.cdn.test")).ok());
-  const auto denied = ctl({"explain", "--dst", kSharedV4, "--port", "8443", "--sni",
-                           "evil.cdn.test", "-o", "json"});
+  const auto denied = ctl(
+      {"explain", "--dst", kSharedV4, "--port", "8443", "--sni", "evil.cdn.test", "-o", "json"});
   ASSERT_TRUE(denied.ok()) << denied.describe();
   const auto explanation = nlohmann::json::parse(denied.out);
   EXPECT_EQ(explanation["verdict"], "denied") << denied.out;
   EXPECT_TRUE(explanation["server_name_checked"].get<bool>()) << denied.out;
   EXPECT_NE(explanation["reason"].get<std::string>().find("shop.cdn.test"), std::string::npos)
       << denied.out;
-  const auto allowed = ctl({"explain", "--dst", kSharedV4, "--port", "8443", "--sni",
-                            "shop.cdn.test"});
+  const auto allowed =
+      ctl({"explain", "--dst", kSharedV4, "--port", "8443", "--sni", "shop.cdn.test"});
   EXPECT_TRUE(allowed.ok() && allowed.out.starts_with("allowed")) << allowed.describe();
 
   // monitor: the event names the server name and the names the address was learned for.
-  auto monitor = lab_->startBackground(
-      "node", skouterctlPath() + " --socket " + daemon_->socketPath() +
-                  " monitor --type server_name");
+  auto monitor =
+      lab_->startBackground("node", skouterctlPath() + " --socket " + daemon_->socketPath() +
+                                        " monitor --type server_name");
   ASSERT_TRUE(eventually([&] { return daemon_->status()["events"]["subscribers"] == 1; }))
       << monitor->output();
   node(tlsGet("evil.cdn.test", kSharedV4));
@@ -291,8 +297,7 @@ TEST_F(PodServerNameTest, APodReachesTheAllowedSiteAndNotAnotherOnItsAddress) {
   const auto quic = pod("a", std::string(SKOUTER_E2E_QUIC_HELLO) + " --connect " + kSharedV4 +
                                  " --port 443 --server-name shop.cdn.test --wait-ms 1500");
   EXPECT_TRUE(quic.ok()) << quic.describe();
-  const auto quic_other = pod("a", std::string(SKOUTER_E2E_QUIC_HELLO) + " --connect " +
-                                       kSharedV4 +
+  const auto quic_other = pod("a", std::string(SKOUTER_E2E_QUIC_HELLO) + " --connect " + kSharedV4 +
                                        " --port 443 --server-name evil.cdn.test --wait-ms 1500");
   EXPECT_EQ(quic_other.exit_code, 1) << quic_other.describe();
   // The pod that no Egress selects is not held at all.

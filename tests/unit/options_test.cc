@@ -120,7 +120,8 @@ TEST(OptionsTest, CommandLinesBecomeOptions) {
        },
        "admin namespaces replace the default"},
       {{"--detach"}, [](const DaemonOptions& o) { return o.detach; }, "detach needs no policy"},
-      {{"--policy", "/p"}, [](const DaemonOptions& o) { return !o.verify_sni; },
+      {{"--policy", "/p"},
+       [](const DaemonOptions& o) { return !o.verify_sni; },
        "server names are checked only where asked"},
       {{"--policy", "/p", "--verify-sni"},
        [](const DaemonOptions& o) {
@@ -128,8 +129,8 @@ TEST(OptionsTest, CommandLinesBecomeOptions) {
                 o.verify_sni->match == policy::ServerNameMatch::kLearnedForAddress;
        },
        "--verify-sni checks 443 over TCP and UDP, names learned for the address"},
-      {{"--policy", "/p", "--verify-sni", "--verify-sni-ports", "8443", "--verify-sni-ports",
-        "443", "--sni-match", "allowedByPolicy"},
+      {{"--policy", "/p", "--verify-sni", "--verify-sni-ports", "8443", "--verify-sni-ports", "443",
+        "--sni-match", "allowedByPolicy"},
        [](const DaemonOptions& o) {
          return o.verify_sni &&
                 o.verify_sni->ports == policy::PortSet{{policy::PortProtocol::kTcp, 443, 443},
@@ -511,8 +512,8 @@ TEST_F(ConfigFileTest, EveryLongFlagIsAKeyOfTheFile) {
       {"verify-sni-ports",
        {"verify-sni: true\nverify-sni-ports: [8443]",
         [](auto& o) {
-          return o.verify_sni && policy::portSetAllows(o.verify_sni->ports,
-                                                       policy::PortProtocol::kUdp, 8443);
+          return o.verify_sni &&
+                 policy::portSetAllows(o.verify_sni->ports, policy::PortProtocol::kUdp, 8443);
         }}},
       {"sni-match",
        {"verify-sni: true\nsni-match: allowedByPolicy",

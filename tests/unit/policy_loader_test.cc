@@ -448,13 +448,15 @@ TEST(PolicyLoaderTest, ReadsTheServerNameCheck) {
 
   EXPECT_EQ(parseError(egressWithSpec("  tls: {verifySNI: yes}\n")),
             kSpecLocation + "spec.tls.verifySNI: must be true or false");
-  EXPECT_EQ(parseError(egressWithSpec("  tls: {verifySNI: true, serverNames: any}\n")),
-            kSpecLocation + "spec.tls.serverNames: 'any' is not learnedForAddress or allowedByPolicy");
+  EXPECT_EQ(
+      parseError(egressWithSpec("  tls: {verifySNI: true, serverNames: any}\n")),
+      kSpecLocation + "spec.tls.serverNames: 'any' is not learnedForAddress or allowedByPolicy");
   EXPECT_EQ(parseError(egressWithSpec("  tls: {verifySNI: true, ports: []}\n")),
             kSpecLocation + "spec.tls.ports: must be a non-empty list of port numbers");
   EXPECT_EQ(parseError(egressWithSpec("  tls: {verifySNI: true, ports: [0]}\n")),
-            kSpecLocation + "spec.tls.ports[0]: '0' is not a port number from 1 to 65535 (named "
-                            "ports are not supported)");
+            kSpecLocation +
+                "spec.tls.ports[0]: '0' is not a port number from 1 to 65535 (named "
+                "ports are not supported)");
   EXPECT_NE(parseError(egressWithSpec("  tls: {verifySni: true}\n")).find("spec.tls"),
             std::string::npos);
 }

@@ -15,9 +15,10 @@ class ServerNameVerdictTest : public ::testing::Test {
     names_.addWildcard("partner.test", 2);
   }
 
-  ServerNameJudgement judge(std::optional<std::string> server_name,
-                            policy::ServerNameMatch match = policy::ServerNameMatch::kLearnedForAddress,
-                            bool audit = false) {
+  ServerNameJudgement judge(
+      std::optional<std::string> server_name,
+      policy::ServerNameMatch match = policy::ServerNameMatch::kLearnedForAddress,
+      bool audit = false) {
     HelloReading reading;
     reading.server_name = std::move(server_name);
     return judgeServerName(reading, {.ports = policy::defaultServerNamePorts(), .match = match},
@@ -78,8 +79,8 @@ TEST_F(ServerNameVerdictTest, TheOuterNameOfAnEncryptedClientHelloIsWhatIsChecke
   HelloReading reading;
   reading.server_name = "public.cdn.test";
   reading.encrypted_client_hello = true;
-  const auto judgement =
-      judgeServerName(reading, {.ports = policy::defaultServerNamePorts()}, names_, learned_, false);
+  const auto judgement = judgeServerName(reading, {.ports = policy::defaultServerNamePorts()},
+                                         names_, learned_, false);
   EXPECT_EQ(judgement.verdict, FlowVerdict::kDenied);
   EXPECT_NE(judgement.explanation.find("outer name"), std::string::npos);
 }
