@@ -169,6 +169,21 @@ TEST_F(ServerNameTest, TheAllowedNamePassesAndAnotherSiteOnItsAddressIsDropped) 
   EXPECT_TRUE(recorded) << audit.dump();
 }
 
+TEST_F(ServerNameTest, AClientHelloSplitOverSegmentsIsReadWhole) {
+  startWith();
+  ASSERT_TRUE(node("getent ahostsv4 shop.cdn.test").ok());
+  const std::string client = "python3 " + sourcePath("tests/e2e/lab/split_hello_client.py") +
+                             " " + kSharedV4 + " 8443 ";
+  const auto allowed = node(client + "shop.cdn.test --pieces 3");
+  EXPECT_TRUE(allowed.ok() && allowed.out == "200\n") << allowed.describe();
+  const auto other = node(client + "evil.cdn.test --pieces 3");
+  EXPECT_EQ(other.exit_code, 1) << other.describe();  // timed out
+  EXPECT_GE(judged("tls", "allowed", "allowed"), 1u);
+  EXPECT_GE(judged("tls", "denied", "name_not_allowed"), 1u);
+  // Each piece was held, and the allowed ones released.
+  EXPECT_GE(counter("datapath", "server_name_held"), 6u);
+}
+
 TEST_F(ServerNameTest, OverIpv6TheSameHolds) {
   startWith();
   const auto allowed = node(tlsGet("shop.cdn.test", "", "-6"));
