@@ -127,6 +127,14 @@ Daemon::Daemon(DaemonOptions options)
       [this](const ServerNameDecision& decision) { reporter_->serverName(decision); });
   dns_client_ = std::make_unique<resolver::DnsClient>(io_, options_.trusted_dns);
 
+  try {
+    held_sink_ifindex_ = ensureHeldSink();
+  } catch (const std::exception& error) {
+    spdlog::warn(
+        "{}: the host's first data held for the server name check is dropped instead, and "
+        "its sender's TCP sends it again after its retransmission timeout",
+        error.what());
+  }
   // State first, programs last: a program never runs against a half-written config.
   beat();
   writeConfig();
@@ -264,6 +272,7 @@ void Daemon::writeConfig() {
   config.event_rate_limit = options_.event_rate_limit;
   config.failsafe_ns = options_.failsafe_timeout_s * kNanosPerSecond;
   config.flow_idle_ns = options_.flow_idle_timeout_s * kNanosPerSecond;
+  config.held_sink_ifindex = static_cast<std::uint32_t>(held_sink_ifindex_);
   config.answer_quota_bytes = static_cast<std::uint32_t>(
       datapath_->ringFill(Datapath::Ring::kAnswers).size_bytes * options_.answers_ring_share / 100);
   datapath_settings_->writeConfig(config, from_cluster);
@@ -647,6 +656,12 @@ int detach(const DaemonOptions& options) {
       Datapath::detachPod(options.bpffs, ifindex);
       spdlog::info("detached from pod interface {}", ifindex);
     }
+  } catch (const std::exception& error) {
+    spdlog::error("{}", error.what());
+    status = 1;
+  }
+  try {
+    removeHeldSink();
   } catch (const std::exception& error) {
     spdlog::error("{}", error.what());
     status = 1;

@@ -39,6 +39,34 @@ class DumpSocket {
   DumpSocket(const DumpSocket&) = delete;
   DumpSocket& operator=(const DumpSocket&) = delete;
 
+  // Sends a request that changes something and waits for its acknowledgement. Returns
+  // 0, or the error the kernel answered with.
+  int change(nlmsghdr* request, std::uint16_t flags, const char* what) {
+    request->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+    request->nlmsg_seq = 1;
+    sockaddr_nl kernel{};
+    kernel.nl_family = AF_NETLINK;
+    if (sendto(fd_, request, request->nlmsg_len, 0, reinterpret_cast<const sockaddr*>(&kernel),
+               sizeof(kernel)) < 0) {
+      throw std::system_error(errno, std::generic_category(), what);
+    }
+    std::vector<char> buffer(kReceiveBufferSize);
+    for (;;) {
+      const ssize_t received = recv(fd_, buffer.data(), buffer.size(), 0);
+      if (received < 0) {
+        if (errno == EINTR) continue;
+        throw std::system_error(errno, std::generic_category(), what);
+      }
+      int remaining = static_cast<int>(received);
+      for (auto* message = reinterpret_cast<const nlmsghdr*>(buffer.data());
+           NLMSG_OK(message, remaining); message = NLMSG_NEXT(message, remaining)) {
+        if (message->nlmsg_type == NLMSG_ERROR) {
+          return -static_cast<const nlmsgerr*>(NLMSG_DATA(message))->error;
+        }
+      }
+    }
+  }
+
   // Calls `visit` with each message of the reply to `request`. Returns 0, or the
   // error the kernel answered with.
   template <typename Visit>
@@ -80,7 +108,7 @@ template <typename Header>
 struct Request {
   nlmsghdr header;
   Header body;
-  char attributes[64];
+  char attributes[128];
 };
 
 template <typename Header>
@@ -99,14 +127,24 @@ Request<Header> request(std::uint16_t type, std::uint8_t family) {
 }
 
 template <typename Header>
-void addAttribute(Request<Header>& request, std::uint16_t type, const void* data,
-                  std::size_t size) {
+rtattr* addAttribute(Request<Header>& request, std::uint16_t type, const void* data,
+                     std::size_t size) {
   auto* attribute = reinterpret_cast<rtattr*>(reinterpret_cast<char*>(&request.header) +
                                               NLMSG_ALIGN(request.header.nlmsg_len));
   attribute->rta_type = type;
   attribute->rta_len = static_cast<unsigned short>(RTA_LENGTH(size));
-  std::memcpy(RTA_DATA(attribute), data, size);
+  if (size > 0) std::memcpy(RTA_DATA(attribute), data, size);
   request.header.nlmsg_len = NLMSG_ALIGN(request.header.nlmsg_len) + RTA_ALIGN(attribute->rta_len);
+  return attribute;
+}
+
+// Ends an attribute opened with addAttribute(request, type, nullptr, 0): it holds what
+// was added since.
+template <typename Header>
+void closeNested(Request<Header>& request, rtattr* nested) {
+  nested->rta_len =
+      static_cast<unsigned short>(reinterpret_cast<char*>(&request.header) +
+                                  request.header.nlmsg_len - reinterpret_cast<char*>(nested));
 }
 
 // The attributes after the fixed header `Header` of `message`, by type.
@@ -347,6 +385,49 @@ bool isLocalAddress(const std::string& address) {
   }
   freeifaddrs(list);
   return found;
+}
+
+int ensureHeldSink(const std::string& name) {
+  DumpSocket socket;
+  auto create = request<ifinfomsg>(RTM_NEWLINK, AF_UNSPEC);
+  create.body.ifi_flags = IFF_UP;
+  create.body.ifi_change = IFF_UP;
+  addAttribute(create, IFLA_IFNAME, name.c_str(), name.size() + 1);
+  rtattr* info = addAttribute(create, IFLA_LINKINFO, nullptr, 0);
+  addAttribute(create, IFLA_INFO_KIND, "dummy", 6);
+  closeNested(create, info);
+  // No IPv6 link-local address: nothing is ever to be sent from it.
+  rtattr* families = addAttribute(create, IFLA_AF_SPEC, nullptr, 0);
+  rtattr* inet6 = addAttribute(create, AF_INET6, nullptr, 0);
+  const std::uint8_t no_addresses = IN6_ADDR_GEN_MODE_NONE;
+  addAttribute(create, IFLA_INET6_ADDR_GEN_MODE, &no_addresses, sizeof(no_addresses));
+  closeNested(create, inet6);
+  closeNested(create, families);
+  int error = socket.change(&create.header, NLM_F_CREATE | NLM_F_EXCL, "create the held sink");
+  if (error == EEXIST) {
+    // A previous daemon's: it only needs to be up.
+    auto up = request<ifinfomsg>(RTM_NEWLINK, AF_UNSPEC);
+    up.body.ifi_flags = IFF_UP;
+    up.body.ifi_change = IFF_UP;
+    addAttribute(up, IFLA_IFNAME, name.c_str(), name.size() + 1);
+    error = socket.change(&up.header, 0, "bring the held sink up");
+  }
+  if (error != 0) {
+    throw std::system_error(error, std::generic_category(), "cannot make interface " + name);
+  }
+  const int ifindex = static_cast<int>(if_nametoindex(name.c_str()));
+  if (ifindex == 0) throw std::system_error(errno, std::generic_category(), name);
+  return ifindex;
+}
+
+void removeHeldSink(const std::string& name) {
+  DumpSocket socket;
+  auto remove = request<ifinfomsg>(RTM_DELLINK, AF_UNSPEC);
+  addAttribute(remove, IFLA_IFNAME, name.c_str(), name.size() + 1);
+  const int error = socket.change(&remove.header, 0, "remove the held sink");
+  if (error != 0 && error != ENODEV) {
+    throw std::system_error(error, std::generic_category(), "cannot remove interface " + name);
+  }
 }
 
 }  // namespace skouter::daemon

@@ -90,6 +90,8 @@ std::ostream& operator<<(std::ostream& out, Verdict verdict) {
       return out << "pass";
     case Verdict::kDrop:
       return out << "drop";
+    case Verdict::kRedirect:
+      return out << "redirect";
   }
   return out << "tc verdict " << static_cast<int>(verdict);
 }

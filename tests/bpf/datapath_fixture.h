@@ -27,6 +27,7 @@ namespace skouter::bpftest {
 enum class Verdict : int {
   kPass = TC_ACT_UNSPEC,  // on to the next filter, or through
   kDrop = TC_ACT_SHOT,
+  kRedirect = TC_ACT_REDIRECT,  // held data of the host, sent to the sink that discards it
 };
 std::ostream& operator<<(std::ostream& out, Verdict verdict);
 
