@@ -380,9 +380,10 @@ struct skouter_config {
   /* The answers ring bytes one identity may hold unread (--answers-ring-share of the
    * ring); 0 = no quota (a configuration no daemon has written yet). */
   SKOUTER_U32 answer_quota_bytes;
-  /* The interface the host's held first data (lib/server_name.h) is redirected to: a
-   * dummy that discards it, so that the sending socket takes it for sent. 0: none, it
-   * is dropped instead (TCP then sends it again after its retransmission timeout). */
+  /* The interface the host's held first data (lib/server_name.h) is redirected to: one
+   * that discards it (a veth end kept down), so that the sending socket takes it for
+   * sent. 0: none, it is dropped instead (TCP then sends it again after its
+   * retransmission timeout). */
   SKOUTER_U32 held_sink_ifindex;
 };
 

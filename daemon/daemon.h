@@ -127,7 +127,7 @@ class Daemon {
   std::unique_ptr<WorkloadEntries> workload_entries_;
   std::unique_ptr<resolver::AnswerInjector> injector_;
   std::unique_ptr<FrameReceiver> frame_receiver_;
-  // The dummy interface the host's held first data is redirected to; 0: none.
+  // The interface the host's held first data is redirected to (a veth end kept down); 0: none.
   int held_sink_ifindex_ = 0;
   std::unique_ptr<ServerNameGate> server_name_gate_;
   std::unique_ptr<resolver::DnsClient> dns_client_;

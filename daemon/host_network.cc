@@ -3,6 +3,7 @@
 #include <ifaddrs.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
+#include <linux/veth.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
@@ -388,31 +389,25 @@ bool isLocalAddress(const std::string& address) {
 }
 
 int ensureHeldSink(const std::string& name) {
+  // A veth pair, both ends down: what is redirected to it is discarded (a down
+  // interface sends nothing), and veth is in every kernel a pod network runs on (the
+  // dummy driver is not).
   DumpSocket socket;
   auto create = request<ifinfomsg>(RTM_NEWLINK, AF_UNSPEC);
-  create.body.ifi_flags = IFF_UP;
-  create.body.ifi_change = IFF_UP;
   addAttribute(create, IFLA_IFNAME, name.c_str(), name.size() + 1);
   rtattr* info = addAttribute(create, IFLA_LINKINFO, nullptr, 0);
-  addAttribute(create, IFLA_INFO_KIND, "dummy", 6);
+  addAttribute(create, IFLA_INFO_KIND, "veth", 5);
+  rtattr* data = addAttribute(create, IFLA_INFO_DATA, nullptr, 0);
+  const ifinfomsg peer_header{};
+  rtattr* peer = addAttribute(create, VETH_INFO_PEER, &peer_header, sizeof(peer_header));
+  const std::string peer_name = name + "p";
+  addAttribute(create, IFLA_IFNAME, peer_name.c_str(), peer_name.size() + 1);
+  closeNested(create, peer);
+  closeNested(create, data);
   closeNested(create, info);
-  // No IPv6 link-local address: nothing is ever to be sent from it.
-  rtattr* families = addAttribute(create, IFLA_AF_SPEC, nullptr, 0);
-  rtattr* inet6 = addAttribute(create, AF_INET6, nullptr, 0);
-  const std::uint8_t no_addresses = IN6_ADDR_GEN_MODE_NONE;
-  addAttribute(create, IFLA_INET6_ADDR_GEN_MODE, &no_addresses, sizeof(no_addresses));
-  closeNested(create, inet6);
-  closeNested(create, families);
-  int error = socket.change(&create.header, NLM_F_CREATE | NLM_F_EXCL, "create the held sink");
-  if (error == EEXIST) {
-    // A previous daemon's: it only needs to be up.
-    auto up = request<ifinfomsg>(RTM_NEWLINK, AF_UNSPEC);
-    up.body.ifi_flags = IFF_UP;
-    up.body.ifi_change = IFF_UP;
-    addAttribute(up, IFLA_IFNAME, name.c_str(), name.size() + 1);
-    error = socket.change(&up.header, 0, "bring the held sink up");
-  }
-  if (error != 0) {
+  const int error = socket.change(&create.header, NLM_F_CREATE | NLM_F_EXCL, "create the held sink");
+  // EEXIST: a previous daemon's.
+  if (error != 0 && error != EEXIST) {
     throw std::system_error(error, std::generic_category(), "cannot make interface " + name);
   }
   const int ifindex = static_cast<int>(if_nametoindex(name.c_str()));

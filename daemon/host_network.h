@@ -28,11 +28,12 @@ struct Link {
 };
 
 // The interface the host's held first data is redirected to (skouter_config's
-// held_sink_ifindex, bpf/lib/server_name.h): a dummy, which discards what it is given,
-// made when missing and brought up. Its index; throws std::system_error.
+// held_sink_ifindex, bpf/lib/server_name.h): one end of a veth pair kept down, which
+// discards what it is given, made when missing. Its index; throws std::system_error.
 inline constexpr const char* kHeldSinkName = "skouter-held";
 int ensureHeldSink(const std::string& name = kHeldSinkName);
-// Removes it (`skouterd --detach`); one that is not there is not an error.
+// Removes it, and so its peer (`skouterd --detach`); one that is not there is not an
+// error.
 void removeHeldSink(const std::string& name = kHeldSinkName);
 
 // Every interface of the daemon's network namespace. Throws std::system_error when
