@@ -67,6 +67,10 @@ std::string originName(std::uint32_t origin) {
       return "inbound";
     case SKOUTER_FLOW_AUDITED:
       return "audited";
+    case SKOUTER_FLOW_SERVER_NAME_PENDING:
+      return "server name pending";
+    case SKOUTER_FLOW_SERVER_NAME_DENIED:
+      return "server name denied";
   }
   return "origin " + std::to_string(origin);
 }
