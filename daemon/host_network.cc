@@ -3,9 +3,9 @@
 #include <ifaddrs.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
-#include <linux/veth.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <linux/veth.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -405,7 +405,8 @@ int ensureHeldSink(const std::string& name) {
   closeNested(create, peer);
   closeNested(create, data);
   closeNested(create, info);
-  const int error = socket.change(&create.header, NLM_F_CREATE | NLM_F_EXCL, "create the held sink");
+  const int error =
+      socket.change(&create.header, NLM_F_CREATE | NLM_F_EXCL, "create the held sink");
   // EEXIST: a previous daemon's.
   if (error != 0 && error != EEXIST) {
     throw std::system_error(error, std::generic_category(), "cannot make interface " + name);

@@ -29,6 +29,13 @@ static __always_inline int server_name_gate(struct __sk_buff* skb, const struct 
                                             __u32 origin, const struct skouter_config* cfg,
                                             enum skouter_hook hook, __u64 now) {
   if (origin == SKOUTER_FLOW_SERVER_NAME_DENIED) {
+    /* A new connection on the same ports (the client's retry) is checked anew: its
+     * ClientHello is held like any first data. Anything else of the denied flow goes. */
+    if (is_tcp_open(pkt)) {
+      flow_open(flow, now, SKOUTER_FLOW_SERVER_NAME_PENDING);
+      count(hook, SKOUTER_CNT_EGRESS_ALLOWED_LEARNED);
+      return VERDICT_PASS;
+    }
     count(hook, SKOUTER_CNT_SERVER_NAME_DENIED);
     return VERDICT_DROP;
   }

@@ -225,6 +225,12 @@ void DatapathFixture::setAnswerQuotaBytes(std::uint32_t bytes) {
   writeConfig(settings);
 }
 
+void DatapathFixture::setHeldSink(std::uint32_t ifindex) {
+  skouter_config settings = config();
+  settings.held_sink_ifindex = ifindex;
+  writeConfig(settings);
+}
+
 void DatapathFixture::beatAt(std::uint64_t beat_ns) {
   if (datapath_->heartbeat().update(0, {.last_beat_ns = beat_ns}) != 0) {
     throw std::runtime_error("cannot write heartbeat");

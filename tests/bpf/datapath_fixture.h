@@ -122,6 +122,8 @@ class DatapathFixture : public ::testing::Test {
   void setEventRateLimit(std::uint32_t events_per_second);
   // The answers ring bytes one identity may hold unread (0, as tests start: no quota).
   void setAnswerQuotaBytes(std::uint32_t bytes);
+  // Where the host's held first data is redirected (0, as tests start: dropped).
+  void setHeldSink(std::uint32_t ifindex);
   skouter_config config() const;
 
   // heartbeat

@@ -246,6 +246,20 @@ TEST_P(ServerNameTest, EveryDatagramOfAPendingUdpFlowIsHeld) {
   EXPECT_TRUE(allowed.held.empty());
 }
 
+// On the way out of the host, a drop is an error the sending socket sees, and TCP
+// would resend the held ClientHello a retransmission timeout later: with a sink, the
+// held data goes there instead, which the socket takes for sent. A pod's is held on
+// its way in from the pod, where a drop is seen by nobody.
+TEST_P(ServerNameTest, TheHostsHeldDataGoesToTheSinkAPodsIsDropped) {
+  setHeldSink(42);
+  ASSERT_NO_FATAL_FAILURE(connect());
+  const Packet first = hello();
+  const Outcome data = send(first);
+  EXPECT_EQ(data.verdict, workload() == Workload::kPod ? Verdict::kDrop : Verdict::kRedirect);
+  EXPECT_EQ(data.moved, at({{"server_name_held", 1}}));
+  expectHeld(data.held, first, IPPROTO_TCP);
+}
+
 TEST_P(ServerNameTest, AFlowSettledOutboundCarriesItsDataUnheld) {
   ASSERT_NO_FATAL_FAILURE(connect());
   ASSERT_EQ(send(hello()).verdict, Verdict::kDrop);
@@ -266,14 +280,24 @@ TEST_P(ServerNameTest, AFlowSettledDeniedDropsEveryPacketUnheld) {
   ASSERT_NO_FATAL_FAILURE(settle(IPPROTO_TCP, SKOUTER_FLOW_SERVER_NAME_DENIED));
 
   // The retransmitted ClientHello, and what carries no data, are dropped alike.
-  for (const Packet& packet : {hello("blocked.example.net"), tcp(kTcpAck), tcp(kTcpFin | kTcpAck),
-                               tcp(kTcpRst), tcp(kTcpSyn)}) {
+  for (const Packet& packet :
+       {hello("blocked.example.net"), tcp(kTcpAck), tcp(kTcpFin | kTcpAck), tcp(kTcpRst)}) {
     const Outcome dropped = send(packet);
     EXPECT_EQ(dropped.verdict, Verdict::kDrop);
     EXPECT_EQ(dropped.moved, at({{"server_name_denied", 1}}));
     EXPECT_TRUE(dropped.held.empty());
   }
   EXPECT_EQ(flowDescriptions(), Descriptions{tlsFlow(SKOUTER_FLOW_SERVER_NAME_DENIED)});
+
+  // A new connection from the same port is checked anew, not refused for good: its
+  // SYN passes, its ClientHello is held.
+  const Outcome syn = send(tcp(kTcpSyn));
+  EXPECT_EQ(syn.verdict, Verdict::kPass);
+  EXPECT_EQ(syn.moved, at({{"egress_allowed_learned", 1}}));
+  EXPECT_EQ(flowDescriptions(), Descriptions{tlsFlow(SKOUTER_FLOW_SERVER_NAME_PENDING)});
+  const Outcome retry = send(hello());
+  EXPECT_EQ(retry.verdict, Verdict::kDrop);
+  EXPECT_EQ(retry.moved, at({{"server_name_held", 1}}));
 }
 
 TEST_P(ServerNameTest, WhileTheDaemonIsAwayDataOnAPendingFlowPassesUnchecked) {
