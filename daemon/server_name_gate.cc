@@ -127,8 +127,13 @@ void ServerNameGate::handle(const skouter_answer_header& header,
   FlowId id;
   std::memcpy(id.data(), &key, sizeof(key));
 
-  // Held before the datapath saw the flow's verdict: it follows the verdict.
-  if (const auto settled = settled_.find(id); settled != settled_.end()) {
+  // Held before the datapath saw the flow's verdict: it follows the verdict. What was
+  // held after it belongs to a flow the datapath opened anew (a new connection on the
+  // same ports, or one it had lost), which is judged anew.
+  if (const auto settled = settled_.find(id);
+      settled != settled_.end() && header.received_ns > settled->second.settled_ns) {
+    settled_.erase(settled);
+  } else if (settled != settled_.end()) {
     if (settled->second.origin == SKOUTER_FLOW_SERVER_NAME_DENIED) {
       ++stats_.dropped;
       return;

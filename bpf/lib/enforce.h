@@ -140,6 +140,10 @@ static __always_inline int enforce_outgoing(struct __sk_buff* skb, const struct 
     __u32 origin = flow_touch(&flows, &flow, now, cfg);
     if (origin == SKOUTER_FLOW_SERVER_NAME_PENDING || origin == SKOUTER_FLOW_SERVER_NAME_DENIED)
       return server_name_gate(skb, pkt, &flow, identity, origin, cfg, hook, now);
+    /* A new connection on the ports of an earlier one is judged as new: a client that
+     * binds the port of an allowed connection must not carry another server name
+     * through its flow unchecked. */
+    if (is_tcp_open(pkt)) origin = 0;
     if (flow_carries(origin, &flow, pkt, audit, now, cfg)) {
       count(hook, SKOUTER_CNT_EGRESS_ALLOWED_FLOW);
       return VERDICT_PASS;

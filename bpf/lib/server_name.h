@@ -3,7 +3,7 @@
  * to such an address on a checked port opens SKOUTER_FLOW_SERVER_NAME_PENDING: the
  * handshake passes, the workload's data is held for the daemon, which reads the TLS
  * ClientHello or the QUIC Initial, judges the server name it names and settles the
- * flow (see daemon/server_name_check.h). The programs only hold and drop. */
+ * flow (see daemon/server_name_gate.h). The programs only hold and drop. */
 #ifndef SKOUTER_BPF_LIB_SERVER_NAME_H
 #define SKOUTER_BPF_LIB_SERVER_NAME_H
 

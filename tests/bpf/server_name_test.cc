@@ -274,6 +274,22 @@ TEST_P(ServerNameTest, AFlowSettledOutboundCarriesItsDataUnheld) {
   EXPECT_EQ(flowDescriptions(), Descriptions{tlsFlow(SKOUTER_FLOW_OUTBOUND)});
 }
 
+// The attack: a connection naming an allowed site, closed, then a new one from the
+// same local port naming another site. The old connection's flow must not carry it.
+TEST_P(ServerNameTest, ANewConnectionFromThePortsOfAnAllowedOneIsCheckedAnew) {
+  ASSERT_NO_FATAL_FAILURE(connect());
+  ASSERT_EQ(send(hello()).moved, at({{"server_name_held", 1}}));
+  ASSERT_NO_FATAL_FAILURE(settle(IPPROTO_TCP, SKOUTER_FLOW_OUTBOUND));
+  ASSERT_EQ(send(hello()).verdict, Verdict::kPass);
+
+  ASSERT_NO_FATAL_FAILURE(connect());
+  const Packet other = hello("blocked.example.net");
+  const Outcome data = send(other);
+  EXPECT_EQ(data.verdict, Verdict::kDrop);
+  EXPECT_EQ(data.moved, at({{"server_name_held", 1}}));
+  expectHeld(data.held, other, IPPROTO_TCP);
+}
+
 TEST_P(ServerNameTest, AFlowSettledDeniedDropsEveryPacketUnheld) {
   ASSERT_NO_FATAL_FAILURE(connect());
   ASSERT_EQ(send(hello("blocked.example.net")).verdict, Verdict::kDrop);
