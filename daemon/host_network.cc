@@ -25,54 +25,41 @@ namespace {
 
 constexpr std::size_t kReceiveBufferSize = 64 * 1024;
 
-// One rtnetlink socket for one dump: the request goes out, the reply's messages come
-// back in datagrams until NLMSG_DONE.
-class DumpSocket {
+// One rtnetlink socket for one request: a dump, whose reply's messages come back in
+// datagrams until NLMSG_DONE, or a change, acknowledged.
+class NetlinkSocket {
  public:
-  DumpSocket() : fd_(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)) {
+  NetlinkSocket() : fd_(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)) {
     if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "rtnetlink socket");
     // Strict checking makes the kernel honour IFA_TARGET_NETNSID in address dumps
     // (and refuse what it does not understand instead of ignoring it).
     const int on = 1;
     setsockopt(fd_, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &on, sizeof(on));
   }
-  ~DumpSocket() { close(fd_); }
-  DumpSocket(const DumpSocket&) = delete;
-  DumpSocket& operator=(const DumpSocket&) = delete;
+  ~NetlinkSocket() { close(fd_); }
+  NetlinkSocket(const NetlinkSocket&) = delete;
+  NetlinkSocket& operator=(const NetlinkSocket&) = delete;
 
   // Sends a request that changes something and waits for its acknowledgement. Returns
   // 0, or the error the kernel answered with.
   int change(nlmsghdr* request, std::uint16_t flags, const char* what) {
-    request->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
-    request->nlmsg_seq = 1;
-    sockaddr_nl kernel{};
-    kernel.nl_family = AF_NETLINK;
-    if (sendto(fd_, request, request->nlmsg_len, 0, reinterpret_cast<const sockaddr*>(&kernel),
-               sizeof(kernel)) < 0) {
-      throw std::system_error(errno, std::generic_category(), what);
-    }
-    std::vector<char> buffer(kReceiveBufferSize);
-    for (;;) {
-      const ssize_t received = recv(fd_, buffer.data(), buffer.size(), 0);
-      if (received < 0) {
-        if (errno == EINTR) continue;
-        throw std::system_error(errno, std::generic_category(), what);
-      }
-      int remaining = static_cast<int>(received);
-      for (auto* message = reinterpret_cast<const nlmsghdr*>(buffer.data());
-           NLMSG_OK(message, remaining); message = NLMSG_NEXT(message, remaining)) {
-        if (message->nlmsg_type == NLMSG_ERROR) {
-          return -static_cast<const nlmsgerr*>(NLMSG_DATA(message))->error;
-        }
-      }
-    }
+    return exchange(
+        request, NLM_F_ACK | flags, [](const nlmsghdr*) {}, what);
   }
 
   // Calls `visit` with each message of the reply to `request`. Returns 0, or the
   // error the kernel answered with.
   template <typename Visit>
   int dump(nlmsghdr* request, Visit&& visit, const char* what) {
-    request->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    return exchange(request, NLM_F_DUMP, std::forward<Visit>(visit), what);
+  }
+
+ private:
+  // Sends `request` and reads the reply until its end: NLMSG_DONE, an error, or the
+  // acknowledgement (an error message of 0) that NLM_F_ACK asks for.
+  template <typename Visit>
+  int exchange(nlmsghdr* request, std::uint16_t flags, Visit&& visit, const char* what) {
+    request->nlmsg_flags = NLM_F_REQUEST | flags;
     request->nlmsg_seq = 1;
     sockaddr_nl kernel{};
     kernel.nl_family = AF_NETLINK;
@@ -93,7 +80,7 @@ class DumpSocket {
         if (message->nlmsg_type == NLMSG_DONE) return 0;
         if (message->nlmsg_type == NLMSG_ERROR) {
           const int error = -static_cast<const nlmsgerr*>(NLMSG_DATA(message))->error;
-          if (error != 0) return error;
+          if (error != 0 || (flags & NLM_F_ACK)) return error;
           continue;
         }
         visit(message);
@@ -101,7 +88,6 @@ class DumpSocket {
     }
   }
 
- private:
   int fd_;
 };
 
@@ -236,7 +222,7 @@ bool isIpv6LinkLocal(const IpAddress& address) {
 }  // namespace
 
 std::vector<Link> listLinks() {
-  DumpSocket socket;
+  NetlinkSocket socket;
   auto dump = request<ifinfomsg>(RTM_GETLINK, AF_UNSPEC);
   std::vector<Link> links;
   const int error = socket.dump(
@@ -275,7 +261,7 @@ namespace {
 // families. Returns 0 or the error the kernel answered with.
 int dumpAddresses(std::optional<std::uint32_t> netns_id, std::vector<InterfaceAddress>& addresses) {
   for (const std::uint8_t family : {AF_INET, AF_INET6}) {
-    DumpSocket socket;
+    NetlinkSocket socket;
     auto dump = request<ifaddrmsg>(RTM_GETADDR, family);
     if (netns_id) {
       const auto target = static_cast<std::int32_t>(*netns_id);
@@ -330,7 +316,7 @@ std::vector<IpAddress> addressesInNamespace(std::uint32_t netns_id, int ifindex)
 std::vector<std::string> defaultRouteInterfaces() {
   std::vector<int> indexes;
   for (const std::uint8_t family : {AF_INET, AF_INET6}) {
-    DumpSocket socket;
+    NetlinkSocket socket;
     auto dump = request<rtmsg>(RTM_GETROUTE, family);
     const int error = socket.dump(
         &dump.header,
@@ -392,7 +378,7 @@ int ensureHeldSink(const std::string& name) {
   // A veth pair, both ends down: what is redirected to it is discarded (a down
   // interface sends nothing), and veth is in every kernel a pod network runs on (the
   // dummy driver is not).
-  DumpSocket socket;
+  NetlinkSocket socket;
   auto create = request<ifinfomsg>(RTM_NEWLINK, AF_UNSPEC);
   addAttribute(create, IFLA_IFNAME, name.c_str(), name.size() + 1);
   rtattr* info = addAttribute(create, IFLA_LINKINFO, nullptr, 0);
@@ -417,7 +403,7 @@ int ensureHeldSink(const std::string& name) {
 }
 
 void removeHeldSink(const std::string& name) {
-  DumpSocket socket;
+  NetlinkSocket socket;
   auto remove = request<ifinfomsg>(RTM_DELLINK, AF_UNSPEC);
   addAttribute(remove, IFLA_IFNAME, name.c_str(), name.size() + 1);
   const int error = socket.change(&remove.header, 0, "remove the held sink");

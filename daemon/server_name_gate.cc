@@ -138,11 +138,7 @@ void ServerNameGate::handle(const skouter_answer_header& header,
       ++stats_.dropped;
       return;
     }
-    PendingFlow flow;
-    flow.destination = header.destination;
-    flow.ifindex = header.ifindex;
-    flow.first_held_ns = header.received_ns;
-    release(flow, {std::move(*held)});
+    release(header.destination, header.ifindex, header.received_ns, std::span(&*held, 1));
     return;
   }
 
@@ -290,7 +286,7 @@ void ServerNameGate::judge(const FlowId& id, PendingFlow& flow, const HelloReadi
   rememberSettled(id, origin, now);
   auto it = pending_.find(id);
   if (origin != SKOUTER_FLOW_SERVER_NAME_DENIED) {
-    release(flow, flow.frames);
+    release(flow.destination, flow.ifindex, flow.first_held_ns, flow.frames);
   } else {
     stats_.dropped += flow.frames.size();
   }
@@ -298,17 +294,18 @@ void ServerNameGate::judge(const FlowId& id, PendingFlow& flow, const HelloReadi
   pending_.erase(it);
 }
 
-void ServerNameGate::release(const PendingFlow& flow, const std::vector<HeldFrame>& frames) {
+void ServerNameGate::release(std::uint32_t destination, std::uint32_t ifindex,
+                             std::uint64_t held_since_ns, std::span<const HeldFrame> frames) {
   std::vector<resolver::OutgoingAnswer> outgoing;
   for (const auto& frame : frames) {
     for (const auto& packet : frame.ip_packets) {
       std::vector<std::uint8_t> bytes(frame.link_header);
       bytes.insert(bytes.end(), packet.begin(), packet.end());
       std::string failure;
-      if (flow.destination == SKOUTER_HELLO_FROM_POD) {
-        failure = receiver_.receive(bytes, static_cast<int>(flow.ifindex));
-      } else if (auto sent = injector_.toInterface(std::move(bytes), static_cast<int>(flow.ifindex),
-                                                   failure)) {
+      if (destination == SKOUTER_HELLO_FROM_POD) {
+        failure = receiver_.receive(bytes, static_cast<int>(ifindex));
+      } else if (auto sent =
+                     injector_.toInterface(std::move(bytes), static_cast<int>(ifindex), failure)) {
         outgoing.push_back(std::move(*sent));
         continue;
       }
@@ -317,8 +314,8 @@ void ServerNameGate::release(const PendingFlow& flow, const std::vector<HeldFram
       } else {
         ++stats_.release_failed;
         trouble_log_.log(datapathNowNs(), spdlog::level::warn,
-                         "server name check: cannot release held data on interface {}: {}",
-                         flow.ifindex, failure);
+                         "server name check: cannot release held data on interface {}: {}", ifindex,
+                         failure);
       }
     }
   }
@@ -330,11 +327,10 @@ void ServerNameGate::release(const PendingFlow& flow, const std::vector<HeldFram
     }
     ++stats_.release_failed;
     trouble_log_.log(datapathNowNs(), spdlog::level::warn,
-                     "server name check: cannot release held data on interface {}: {}",
-                     flow.ifindex, sent.failure);
+                     "server name check: cannot release held data on interface {}: {}", ifindex,
+                     sent.failure);
   }
-  stats_.max_hold_ns =
-      std::max(stats_.max_hold_ns, elapsedSince(flow.first_held_ns, datapathNowNs()));
+  stats_.max_hold_ns = std::max(stats_.max_hold_ns, elapsedSince(held_since_ns, datapathNowNs()));
 }
 
 void ServerNameGate::forget(std::map<FlowId, PendingFlow>::iterator flow) {

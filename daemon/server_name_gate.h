@@ -127,7 +127,10 @@ class ServerNameGate {
   // What the flow's held data says so far; nullopt while the ClientHello is incomplete.
   std::optional<HelloReading> read(PendingFlow& flow) const;
   void judge(const FlowId& id, PendingFlow& flow, const HelloReading& reading);
-  void release(const PendingFlow& flow, const std::vector<HeldFrame>& frames);
+  // Sends `frames`, held since `held_since_ns` at `ifindex` for `destination` (enum
+  // skouter_answer_destination), on their way.
+  void release(std::uint32_t destination, std::uint32_t ifindex, std::uint64_t held_since_ns,
+               std::span<const HeldFrame> frames);
   void forget(std::map<FlowId, PendingFlow>::iterator flow);
   void rememberSettled(const FlowId& id, skouter_flow_origin origin, std::uint64_t now);
 
