@@ -886,6 +886,10 @@ LearningBudgetMap Datapath::learningBudgetUsed() const {
 ServerNameRuleMap Datapath::serverNameRules() const {
   return ServerNameRuleMap(mapFd("server_name_rules"));
 }
+
+ReleasedQueryMap Datapath::releasedQueries() const {
+  return ReleasedQueryMap(mapFd("released_queries"));
+}
 CounterSnapshot Datapath::readCounters() const {
   CounterSnapshot snapshot;
   const int fd = mapFd("counters");

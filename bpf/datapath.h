@@ -72,6 +72,7 @@ using LearnableNameMap = BpfMap<skouter_learnable_name_key, skouter_learnable_na
 using LearningMap = BpfMap<std::uint32_t, skouter_learning_settings>;
 using LearningBudgetMap = BpfMap<std::uint32_t, std::uint32_t>;
 using ServerNameRuleMap = BpfMap<std::uint32_t, skouter_server_name_rule>;
+using ReleasedQueryMap = BpfMap<skouter_dns_query_key, skouter_released_query>;
 
 // The datapath's counters at one moment, per hook and reason, summed over CPUs.
 struct CounterSnapshot {
@@ -210,6 +211,7 @@ class Datapath {
   LearningBudgetMap learningBudgetUsed() const;
   // The rules whose learned addresses have their server names checked.
   ServerNameRuleMap serverNameRules() const;
+  ReleasedQueryMap releasedQueries() const;
   CounterSnapshot readCounters() const;
   // The maxima of the tables that fill up with workloads, names and flows, by map name.
   std::vector<std::pair<std::string, std::uint32_t>> tableCapacities() const;

@@ -43,7 +43,8 @@ int pod_ingress(struct __sk_buff* skb) {
    * nor posed as by a policed neighbour. */
   if (pod->identity == SKOUTER_UNPOLICED_IDENTITY) return VERDICT_PASS;
   int audit = global_audit || (pod->flags & SKOUTER_IDENTITY_AUDIT);
-  return enforce_outgoing(skb, &pkt, pod->identity, audit, cfg, HOOK);
+  int queries_policed = (pod->flags & SKOUTER_IDENTITY_QUERIES_POLICED) != 0;
+  return enforce_outgoing(skb, &pkt, pod->identity, audit, queries_policed, cfg, HOOK);
 }
 
 char LICENSE[] SEC("license") = "GPL";

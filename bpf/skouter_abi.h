@@ -104,7 +104,9 @@ struct skouter_learned_name_value {
  * heartbeat older than failsafe_ns): an answer to such a name has its addresses
  * installed by the program that holds it, instead of passing with nothing installed.
  * Names only a regex or a bare `*` allows are not here: their answers pass uninstalled
- * while the daemon is away, as all answers did before. Written by the daemon only. */
+ * while the daemon is away, as all answers did before. The same entries tell the
+ * programs which queries of a workload whose queries are policed may go out without
+ * waiting on the daemon (lib/query.h). Written by the daemon only. */
 enum skouter_learnable_kind {
   SKOUTER_LEARNABLE_EXACT = 1, /* the name itself */
   SKOUTER_LEARNABLE_BELOW = 2, /* every name below it (`*.suffix`), never the name itself */
@@ -117,7 +119,9 @@ struct skouter_learnable_name_key {
 };
 
 struct skouter_learnable_name_value {
-  SKOUTER_U32 rule_id;  /* the rule allowing the name, as the daemon would install it */
+  /* The rule allowing the name, as the daemon would install it; 0: the name may only be
+   * queried (a cluster name, --allow-query-suffix), nothing is learned from it. */
+  SKOUTER_U32 rule_id;
   SKOUTER_U32 port_set; /* that rule's ports (key in port_sets); 0 = every port */
 };
 
@@ -159,6 +163,8 @@ struct skouter_cidr_value {
 enum skouter_identity_flags {
   SKOUTER_IDENTITY_AUDIT = 1 << 0,       /* an Egress in mode audit selects the pod */
   SKOUTER_IDENTITY_NETNS_KNOWN = 1 << 1, /* netns_id is valid */
+  /* Queries for names its policy does not allow never reach a resolver (lib/query.h). */
+  SKOUTER_IDENTITY_QUERIES_POLICED = 1 << 2,
 };
 
 struct skouter_identity_value {
@@ -295,6 +301,11 @@ enum skouter_answer_destination {
    * daemon allows its server name. They share the ring, and the quota, of answers. */
   SKOUTER_HELLO_FROM_HOST = 3, /* held at an uplink's egress: sent out of it again */
   SKOUTER_HELLO_FROM_POD = 4,  /* held at a pod interface's ingress: received there again */
+  /* Not answers either: a query of a workload whose queries are policed for a name the
+   * programs cannot tell allowed (lib/query.h). The daemon sends it on its way like a
+   * hello, or answers it itself and drops it. */
+  SKOUTER_QUERY_FROM_HOST = 5,
+  SKOUTER_QUERY_FROM_POD = 6,
 };
 
 /* Header of each record in the answers ring buffer; the frame, starting at its
@@ -321,6 +332,18 @@ struct skouter_server_name_rule {
   SKOUTER_U32 port_set;
 };
 
+/* released_queries: a held query of a pod that the daemon allowed, keyed like its
+ * record in dns_queries, while the daemon receives it again on the pod's interface
+ * (it passes the pod's program once, then the entry goes). The question, as sent,
+ * must be the one allowed: a query reusing its id and port for another name is held
+ * like any other. Written by the daemon; the programs delete what they use. */
+struct skouter_released_query {
+  SKOUTER_U64 released_ns; /* CLOCK_BOOTTIME */
+  SKOUTER_U16 question_len;
+  SKOUTER_U16 pad[3];
+  SKOUTER_U8 question[SKOUTER_MAX_QUESTION];
+};
+
 /* The bytes a record of `size` bytes takes in a BPF ring buffer: the kernel's 8-byte
  * record header, then the record, rounded up to 8 bytes. */
 #define SKOUTER_RINGBUF_FOOTPRINT(size) ((((SKOUTER_U64)(size)) + 8 + 7) & ~(SKOUTER_U64)7)
@@ -343,6 +366,8 @@ enum skouter_config_flags {
   /* Every pod interface carries the pod programs: traffic forwarded from an interface
    * the interfaces map does not know (a pod born while no daemon ran) is dropped. */
   SKOUTER_CFG_GUARD_UNKNOWN_INTERFACES = 1 << 4,
+  /* The node's own queries are policed (as SKOUTER_IDENTITY_QUERIES_POLICED). */
+  SKOUTER_CFG_HOST_QUERIES_POLICED = 1 << 5,
 };
 
 /* events: a new flow that policy denies, dropped or (audit) let through. One event per
@@ -449,22 +474,31 @@ enum skouter_counter {
   SKOUTER_CNT_SERVER_NAME_HOLD_FAILED,   /* not copied (too large, over quota): dropped */
   SKOUTER_CNT_SERVER_NAME_DENIED,        /* of a flow whose server name is denied: dropped */
   SKOUTER_CNT_SERVER_NAME_UNCHECKED,     /* daemon away: passed, its server name unchecked */
+  SKOUTER_CNT_DNS_QUERY_ALLOWED,         /* policed query, its name allowed by the programs */
+  SKOUTER_CNT_DNS_QUERY_HELD,            /* policed query held for the daemon to judge */
+  SKOUTER_CNT_DNS_QUERY_HOLD_FAILED,     /* not copied (over quota, ring full): dropped */
+  SKOUTER_CNT_DNS_QUERY_RELEASED,        /* a held query the daemon allowed, passing */
+  SKOUTER_CNT_DNS_QUERY_DENIED,          /* not a query one may send, or over TCP: dropped */
+  SKOUTER_CNT_DNS_QUERY_UNCHECKED,       /* daemon away: passed, its name unchecked */
+  SKOUTER_CNT_EGRESS_ENCRYPTED_DNS,      /* to port 853 that no rule names: dropped */
   SKOUTER_CNT_MAX,
 };
 
-#define SKOUTER_COUNTER_NAMES                                                                   \
-  {                                                                                             \
-    "egress_allowed_flow", "egress_allowed_learned", "egress_allowed_static",                   \
-        "egress_allowed_resolver", "egress_allowed_control", "egress_denied", "egress_audited", \
-        "egress_expired", "dns_query_recorded", "dns_answer_punted", "dns_answer_unsolicited",  \
-        "dns_answer_failsafe", "dns_answer_ringbuf_full", "dns_answer_fragment",                \
-        "dns_answer_too_large", "ingress_flow_recorded", "reinjected_seen",                     \
-        "dns_tcp_segment_held", "egress_fail_open", "parse_error", "egress_port_denied",        \
-        "event_ringbuf_full", "pod_unknown_source", "event_rate_limited", "pod_spoofed_source", \
-        "source_routed", "forwarded_unknown_interface", "inbound_no_receiver",                  \
-        "dns_answer_over_quota", "dns_answer_learned", "dns_answer_not_learned",                \
-        "learning_budget_exhausted", "server_name_held", "server_name_hold_failed",             \
-        "server_name_denied", "server_name_unchecked",                                          \
+#define SKOUTER_COUNTER_NAMES                                                                     \
+  {                                                                                               \
+    "egress_allowed_flow", "egress_allowed_learned", "egress_allowed_static",                     \
+        "egress_allowed_resolver", "egress_allowed_control", "egress_denied", "egress_audited",   \
+        "egress_expired", "dns_query_recorded", "dns_answer_punted", "dns_answer_unsolicited",    \
+        "dns_answer_failsafe", "dns_answer_ringbuf_full", "dns_answer_fragment",                  \
+        "dns_answer_too_large", "ingress_flow_recorded", "reinjected_seen",                       \
+        "dns_tcp_segment_held", "egress_fail_open", "parse_error", "egress_port_denied",          \
+        "event_ringbuf_full", "pod_unknown_source", "event_rate_limited", "pod_spoofed_source",   \
+        "source_routed", "forwarded_unknown_interface", "inbound_no_receiver",                    \
+        "dns_answer_over_quota", "dns_answer_learned", "dns_answer_not_learned",                  \
+        "learning_budget_exhausted", "server_name_held", "server_name_hold_failed",               \
+        "server_name_denied", "server_name_unchecked", "dns_query_allowed", "dns_query_held",     \
+        "dns_query_hold_failed", "dns_query_released", "dns_query_denied", "dns_query_unchecked", \
+        "egress_encrypted_dns",                                                                   \
   }
 
 #endif /* SKOUTER_BPF_SKOUTER_ABI_H */

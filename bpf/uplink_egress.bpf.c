@@ -44,7 +44,8 @@ int uplink_egress(struct __sk_buff* skb) {
     count(HOOK, SKOUTER_CNT_EGRESS_ALLOWED_CONTROL);
     return VERDICT_PASS;
   }
-  return enforce_outgoing(skb, &pkt, SKOUTER_HOST_IDENTITY, audit, cfg, HOOK);
+  int queries_policed = (cfg->flags & SKOUTER_CFG_HOST_QUERIES_POLICED) != 0;
+  return enforce_outgoing(skb, &pkt, SKOUTER_HOST_IDENTITY, audit, queries_policed, cfg, HOOK);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -47,6 +47,28 @@ json serverNameStatus(const DaemonView& view, const Counters& counters) {
           {"max_hold_ms", static_cast<double>(stats.max_hold_ns) / 1e6}};
 }
 
+// Policed queries: what the datapath decided alone, held, and what the daemon did.
+template <typename Counters>
+json queryStatus(const DaemonView& view, const Counters& counters) {
+  const auto& stats = view.queries.stats();
+  json judged = json::array();
+  for (const auto& [key, count] : stats.judged) {
+    judged.push_back({{"verdict", key.first}, {"reason", key.second}, {"queries", count}});
+  }
+  return {{"deny_queries", view.options.deny_queries},
+          {"allowed_by_datapath", counters.total(SKOUTER_CNT_DNS_QUERY_ALLOWED)},
+          {"held", counters.total(SKOUTER_CNT_DNS_QUERY_HELD)},
+          {"hold_failed", counters.total(SKOUTER_CNT_DNS_QUERY_HOLD_FAILED)},
+          {"denied_by_datapath", counters.total(SKOUTER_CNT_DNS_QUERY_DENIED)},
+          {"unchecked", counters.total(SKOUTER_CNT_DNS_QUERY_UNCHECKED)},
+          {"encrypted_dns_denied", counters.total(SKOUTER_CNT_EGRESS_ENCRYPTED_DNS)},
+          {"judged", judged},
+          {"released", stats.released},
+          {"answered", stats.answered},
+          {"send_failed", stats.send_failed},
+          {"max_hold_ms", static_cast<double>(stats.max_hold_ns) / 1e6}};
+}
+
 // --verify-answers' work; null without it.
 json verifyJson(const resolver::AnswerVerifier* verifier) {
   if (!verifier) return nullptr;
@@ -100,10 +122,23 @@ std::string auditJson(const DaemonView& view) {
                        {"first_seen", seconds(record.first_seen)},
                        {"last_seen", seconds(record.last_seen)}});
   }
+  json queries = json::array();
+  const auto now = std::chrono::system_clock::now();
+  for (const auto& denied : view.denied_queries.workloads(now)) {
+    queries.push_back({{"identity", denied.identity},
+                       {"workload", view.workloadName(denied.identity)},
+                       {"denied", denied.count},
+                       {"per_minute", denied.per_minute},
+                       {"latest_names", denied.latest_names},
+                       {"first_seen", seconds(denied.first_seen)},
+                       {"last_seen", seconds(denied.last_seen)}});
+  }
   return jsonText(json{{"audit", view.policies.hostPolicy().audit()},
                        {"capacity", view.options.audit_table_size},
                        {"forgotten", view.audit_table.forgotten()},
-                       {"records", records}});
+                       {"records", records},
+                       {"denied_queries", queries},
+                       {"denied_queries_forgotten", view.denied_queries.forgotten()}});
 }
 
 std::string explainJson(const DaemonView& view, QueryParameters parameters, std::string& error) {
@@ -294,6 +329,7 @@ std::string statusJson(const DaemonView& view) {
         {"answers_not_learned", counters.total(SKOUTER_CNT_DNS_ANSWER_NOT_LEARNED)},
         {"budget_exhausted", counters.total(SKOUTER_CNT_LEARNING_BUDGET_EXHAUSTED)}}},
       {"server_names", serverNameStatus(view, counters)},
+      {"queries", queryStatus(view, counters)},
       {"attach_points", attach_points},
       {"forwarded",
        {{"judged_as_host", judged_as_host},

@@ -252,6 +252,15 @@ std::string serverNameLine(const json& event) {
          text(event, "reason", "?") + ")";
 }
 
+// "QUERY DENIED web/api  198.51.100.2 -> 192.0.2.53  x1.evil.test TXT (name_not_allowed)"
+std::string queryLine(const json& event) {
+  return "QUERY " + uppercase(text(event, "verdict", "?")) + " " + workloadOf(event) + "  " +
+         text(event, "client", "?") + " -> " + text(event, "resolver", "?") + "  " +
+         text(event, "name", "?") + " " + text(event, "qtype", "?") + " (" +
+         text(event, "reason", "?") + ")" +
+         (has(event, "rule") ? " [" + text(event, "rule") + "]" : "");
+}
+
 std::string policyLine(const json& event) {
   return "POLICY " + text(event, "result", "?") +
          (has(event, "reason") ? " (" + text(event, "reason") + ")" : "") +
@@ -275,6 +284,8 @@ std::string eventLine(const json& event, Clock clock) {
     line = dnsLine(event);
   } else if (type == "server_name") {
     line = serverNameLine(event);
+  } else if (type == "dns_query") {
+    line = queryLine(event);
   } else if (type == "policy") {
     line = policyLine(event);
   } else if (type == "lost") {

@@ -46,9 +46,10 @@ constexpr const char* kStaticRulesFull =
 
 Daemon::Daemon(DaemonOptions options)
     : options_(std::move(options)),
-      policies_(options_.audit, options_.node_labels, options_.verify_sni),
+      policies_(options_.audit, options_.node_labels, options_.verify_sni, options_.query_policing),
       observed_names_(options_.observed_names_size),
-      audit_table_(options_.audit_table_size) {
+      audit_table_(options_.audit_table_size),
+      denied_queries_(options_.audit_table_size) {
   options_.interfaces = resolveInterfaces(options_);
   if (options_.trusted_dns.empty()) {
     std::string note;
@@ -125,6 +126,13 @@ Daemon::Daemon(DaemonOptions options)
                             const IpAddress& ip) { return allowed_ips_->entryOf(identity, ip); },
           .check = [this](policy::RuleId rule) { return server_name_rules_->checkOf(rule); }},
       [this](const ServerNameDecision& decision) { reporter_->serverName(decision); });
+  released_queries_ = std::make_unique<maps::ReleasedQueryTable>(datapath_->releasedQueries());
+  query_gate_ = std::make_unique<QueryGate>(
+      *released_queries_, *injector_, *frame_receiver_,
+      QueryGate::Sources{
+          .policy = [this](std::uint32_t identity) { return view_->policyOf(identity); }},
+      [this](const QueryDecision& decision) { reporter_->query(decision); },
+      options_.deny_response);
   dns_client_ = std::make_unique<resolver::DnsClient>(io_, options_.trusted_dns);
 
   try {
@@ -173,6 +181,10 @@ Daemon::Daemon(DaemonOptions options)
       [this](const skouter_answer_header& header, std::span<const std::uint8_t> frame) {
         server_name_gate_->handle(header, frame);
       });
+  answers_->sendQueriesTo(
+      [this](const skouter_answer_header& header, std::span<const std::uint8_t> frame) {
+        query_gate_->handle(header, frame);
+      });
   answers_->matchQueriesIn(
       {[this](const skouter_dns_query_key& key) { return flow_table_->query(key); },
        [this](const skouter_dns_query_key& key) { return flow_table_->forgetQuery(key); }});
@@ -208,15 +220,17 @@ Daemon::Daemon(DaemonOptions options)
                                                   .server_name_rules = *server_name_rules_,
                                                   .answers = *answers_,
                                                   .server_names = *server_name_gate_,
+                                                  .queries = *query_gate_,
                                                   .observed_names = observed_names_,
                                                   .audit_table = audit_table_,
+                                                  .denied_queries = denied_queries_,
                                                   .flow_events = *flow_events_,
                                                   .events = events_,
                                                   .interface_table = *interface_table_,
                                                   .interface_roles = interface_roles_,
                                                   .links = links_,
                                                   .kubernetes = kubernetes_.get()});
-  reporter_ = std::make_unique<DecisionReporter>(events_, audit_table_, *view_);
+  reporter_ = std::make_unique<DecisionReporter>(events_, audit_table_, denied_queries_, *view_);
   admin_api_ = std::make_unique<AdminApi>(adminRoutes(*view_, events_));
   admin_ = std::make_unique<AdminServer>(
       io_, options_.admin_socket,
@@ -261,13 +275,15 @@ void Daemon::writeConfig() {
                  (options_.fail_open ? SKOUTER_CFG_FAIL_OPEN : 0) |
                  (options_.audit ? SKOUTER_CFG_AUDIT : 0) |
                  (host.audit_egresses.empty() ? 0 : SKOUTER_CFG_HOST_AUDIT) |
+                 (host.queryable_suffixes ? SKOUTER_CFG_HOST_QUERIES_POLICED : 0) |
                  (pod_firewall_->guarding() ? SKOUTER_CFG_GUARD_UNKNOWN_INTERFACES : 0);
   // Whether the node and its pods are policed comes from the cluster: until it is
   // listed, they stay as the previous daemon left them.
-  const std::uint32_t from_cluster =
-      awaitingCluster()
-          ? SKOUTER_CFG_HOST_POLICED | SKOUTER_CFG_HOST_AUDIT | SKOUTER_CFG_GUARD_UNKNOWN_INTERFACES
-          : 0;
+  const std::uint32_t from_cluster = awaitingCluster()
+                                         ? SKOUTER_CFG_HOST_POLICED | SKOUTER_CFG_HOST_AUDIT |
+                                               SKOUTER_CFG_HOST_QUERIES_POLICED |
+                                               SKOUTER_CFG_GUARD_UNKNOWN_INTERFACES
+                                         : 0;
   config.reinject_mark = options_.reinject_mark;
   config.event_rate_limit = options_.event_rate_limit;
   config.failsafe_ns = options_.failsafe_timeout_s * kNanosPerSecond;

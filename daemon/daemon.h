@@ -24,6 +24,7 @@
 #include "bpf/maps/interface_table.h"
 #include "bpf/maps/learnable_name_table.h"
 #include "bpf/maps/port_set_table.h"
+#include "bpf/maps/released_query_table.h"
 #include "bpf/maps/server_name_rule_table.h"
 #include "bpf/maps/static_rule_table.h"
 #include "bpf/maps/trusted_resolver_table.h"
@@ -34,6 +35,7 @@
 #include "daemon/audit_table.h"
 #include "daemon/daemon_view.h"
 #include "daemon/decision_reporter.h"
+#include "daemon/denied_query_table.h"
 #include "daemon/event_stream.h"
 #include "daemon/flow_event_reader.h"
 #include "daemon/host_network.h"
@@ -43,6 +45,7 @@
 #include "daemon/pod_firewall.h"
 #include "daemon/policy_file_watch.h"
 #include "daemon/policy_reconciler.h"
+#include "daemon/query_gate.h"
 #include "daemon/route_lookup.h"
 #include "daemon/server_name_gate.h"
 #include "daemon/workload_entries.h"
@@ -130,12 +133,15 @@ class Daemon {
   // The interface the host's held first data is redirected to (a veth end kept down); 0: none.
   int held_sink_ifindex_ = 0;
   std::unique_ptr<ServerNameGate> server_name_gate_;
+  std::unique_ptr<maps::ReleasedQueryTable> released_queries_;
+  std::unique_ptr<QueryGate> query_gate_;
   std::unique_ptr<resolver::DnsClient> dns_client_;
   resolver::ObservedNames observed_names_;
   // Before answers_, which counts what it reads in it.
   std::unique_ptr<maps::AnswerRingQuota> answer_ring_quota_;
   std::unique_ptr<resolver::AnswerPipeline> answers_;
   AuditTable audit_table_;
+  DeniedQueryTable denied_queries_;
   std::unique_ptr<FlowEventReader> flow_events_;
   std::unique_ptr<maps::FlowTable> flow_table_;
   // What forwarded traffic from each interface is: the uplinks, transit, pods.

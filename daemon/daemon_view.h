@@ -17,12 +17,14 @@
 #include "bpf/maps/interface_table.h"
 #include "bpf/maps/learnable_name_table.h"
 #include "bpf/maps/port_set_table.h"
+#include "bpf/maps/released_query_table.h"
 #include "bpf/maps/server_name_rule_table.h"
 #include "bpf/maps/static_rule_table.h"
 #include "bpf/maps/trusted_resolver_table.h"
 #include "common/datapath_clock.h"
 #include "daemon/admin_server.h"
 #include "daemon/audit_table.h"
+#include "daemon/denied_query_table.h"
 #include "daemon/event_stream.h"
 #include "daemon/flow_event_reader.h"
 #include "daemon/host_network.h"
@@ -31,6 +33,7 @@
 #include "daemon/options.h"
 #include "daemon/pod_firewall.h"
 #include "daemon/policy_reconciler.h"
+#include "daemon/query_gate.h"
 #include "daemon/server_name_gate.h"
 #include "resolver/answer_pipeline.h"
 #include "resolver/observed_names.h"
@@ -100,8 +103,10 @@ struct DaemonView {
   const maps::ServerNameRuleTable& server_name_rules;
   const resolver::AnswerPipeline& answers;
   const ServerNameGate& server_names;
+  const QueryGate& queries;
   const resolver::ObservedNames& observed_names;
   const AuditTable& audit_table;
+  const DeniedQueryTable& denied_queries;
   const FlowEventReader& flow_events;
   const EventHub& events;
   const maps::InterfaceTable& interface_table;

@@ -79,6 +79,30 @@ void DecisionReporter::serverName(const ServerNameDecision& decision) {
                        decision.reading.server_name.value_or("(none)"), judgement.explanation);
 }
 
+void DecisionReporter::query(const QueryDecision& decision) {
+  const auto& judgement = decision.judgement;
+  if (events_.hasSubscribers()) {
+    events_.publish(queryEvent(
+        std::chrono::system_clock::now(),
+        {.identity = decision.identity,
+         .workload = view_.workloadName(decision.identity),
+         .verdict = toString(judgement.verdict),
+         .reason = toString(judgement.reason),
+         .client = decision.client.toString(),
+         .resolver = decision.resolver.toString(),
+         .name = decision.name,
+         .qtype = resolver::dnsTypeName(decision.type),
+         .rule = judgement.rule ? std::optional(view_.ruleName(decision.identity, *judgement.rule))
+                                : std::nullopt}));
+  }
+  if (judgement.verdict == FlowVerdict::kAllowed) return;
+  denied_queries_.record(decision.identity, decision.name, std::chrono::system_clock::now());
+  query_log_.log(datapathNowNs(), spdlog::level::info, "{} query {} {} for {} {}: {}",
+                 toString(judgement.verdict), view_.workloadName(decision.identity),
+                 decision.client.toString(), decision.name.empty() ? "(unreadable)" : decision.name,
+                 resolver::dnsTypeName(decision.type), toString(judgement.reason));
+}
+
 void DecisionReporter::policy(const std::string& why, const std::string& error) {
   if (!events_.hasSubscribers()) return;
   events_.publish({{"time", eventTime(std::chrono::system_clock::now())},

@@ -10,7 +10,9 @@
 #include "common/rate_limited_log.h"
 #include "daemon/audit_table.h"
 #include "daemon/daemon_view.h"
+#include "daemon/denied_query_table.h"
 #include "daemon/event_stream.h"
+#include "daemon/query_gate.h"
 #include "daemon/server_name_gate.h"
 #include "resolver/answer_handler.h"
 #include "resolver/answer_pipeline.h"
@@ -21,8 +23,9 @@ namespace skouter::daemon {
 class DecisionReporter {
  public:
   // `view` names workloads and rules.
-  DecisionReporter(EventHub& events, AuditTable& audit_table, const DaemonView& view)
-      : events_(events), audit_table_(audit_table), view_(view) {}
+  DecisionReporter(EventHub& events, AuditTable& audit_table, DeniedQueryTable& denied_queries,
+                   const DaemonView& view)
+      : events_(events), audit_table_(audit_table), denied_queries_(denied_queries), view_(view) {}
 
   // A flow the datapath denied or audited.
   void flow(const FlowEvent& flow);
@@ -32,15 +35,20 @@ class DecisionReporter {
   // A new TLS or QUIC flow judged by its server name. Denied and audited ones are also
   // logged and go into the audit table, as flows the datapath denies do.
   void serverName(const ServerNameDecision& decision);
+  // A held query judged. Denied ones are also logged and counted per workload in the
+  // denied query table.
+  void query(const QueryDecision& decision);
   // A policy applied (`error` empty) or kept out (`error` says why).
   void policy(const std::string& why, const std::string& error);
 
  private:
   EventHub& events_;
   AuditTable& audit_table_;
+  DeniedQueryTable& denied_queries_;
   const DaemonView& view_;
   RateLimitedLog denied_flow_log_;
   RateLimitedLog server_name_log_;
+  RateLimitedLog query_log_;
 };
 
 }  // namespace skouter::daemon

@@ -64,6 +64,21 @@ nlohmann::json serverNameEvent(std::chrono::system_clock::time_point time,
           {"explanation", flow.explanation}};
 }
 
+nlohmann::json queryEvent(std::chrono::system_clock::time_point time,
+                          const QueryEventFields& query) {
+  return {{"time", eventTime(time)},
+          {"type", "dns_query"},
+          {"verdict", query.verdict},
+          {"reason", query.reason},
+          {"identity", query.identity},
+          {"workload", query.workload},
+          {"client", query.client},
+          {"resolver", query.resolver},
+          {"name", query.name},
+          {"qtype", query.qtype},
+          {"rule", query.rule ? nlohmann::json(*query.rule) : nullptr}};
+}
+
 bool EventFilter::matches(const nlohmann::json& event) const {
   if (!type.empty() && stringField(event, "type") != type) return false;
   if (!verdict.empty()) {
@@ -88,7 +103,7 @@ bool EventFilter::matches(const nlohmann::json& event) const {
 
 std::optional<EventFilter> parseEventFilter(const std::map<std::string, std::string>& parameters,
                                             std::string& error) {
-  static const std::set<std::string> kTypes = {"flow", "dns", "server_name", "policy"};
+  static const std::set<std::string> kTypes = {"flow", "dns", "dns_query", "server_name", "policy"};
   static const std::set<std::string> kVerdicts = {"denied",         "audited", "allowed",
                                                   "malformed",      "applied", "question_mismatch",
                                                   "install_failed", "failed"};

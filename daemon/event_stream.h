@@ -78,6 +78,22 @@ struct ServerNameEventFields {
 nlohmann::json serverNameEvent(std::chrono::system_clock::time_point time,
                                const ServerNameEventFields& flow);
 
+// A query of a workload whose queries are policed, judged by the daemon (queries the
+// datapath allows by itself are only counted).
+struct QueryEventFields {
+  std::uint32_t identity = 0;
+  std::string workload;
+  std::string verdict;  // allowed, denied
+  std::string reason;   // daemon/query_verdict.h: allowed_name, name_not_allowed, ...
+  std::string client;
+  std::string resolver;
+  std::string name;
+  std::string qtype;
+  std::optional<std::string> rule;
+};
+nlohmann::json queryEvent(std::chrono::system_clock::time_point time,
+                          const QueryEventFields& query);
+
 class EventSubscription {
  public:
   EventSubscription(EventFilter filter, std::size_t queue_limit);

@@ -150,6 +150,37 @@ std::string metricsText(const DaemonView& view) {
               "Flows whose first data the daemon holds, waiting for the rest of a ClientHello",
               static_cast<double>(view.server_names.flowsHeld()));
   }
+  {
+    // Every combination, so that the set of series never depends on what happened.
+    const auto& queries = view.queries.stats();
+    const auto judged = [&](const char* verdict, QueryReason reason) {
+      const auto found = queries.judged.find({verdict, toString(reason)});
+      return found == queries.judged.end() ? 0.0 : static_cast<double>(found->second);
+    };
+    std::vector<std::pair<MetricLabels, double>> series = {
+        {{{"verdict", "allowed"}, {"reason", "listed_name"}}, total(SKOUTER_CNT_DNS_QUERY_ALLOWED)},
+        {{{"verdict", "allowed"}, {"reason", "unchecked"}}, total(SKOUTER_CNT_DNS_QUERY_UNCHECKED)},
+        {{{"verdict", "denied"}, {"reason", "not_a_query"}}, total(SKOUTER_CNT_DNS_QUERY_DENIED)},
+        {{{"verdict", "denied"}, {"reason", "hold_failed"}},
+         total(SKOUTER_CNT_DNS_QUERY_HOLD_FAILED)}};
+    for (const auto reason :
+         {QueryReason::kAllowedName, QueryReason::kQueryableName, QueryReason::kNotPoliced}) {
+      series.push_back(
+          {{{"verdict", "allowed"}, {"reason", toString(reason)}}, judged("allowed", reason)});
+    }
+    for (const auto reason : {QueryReason::kNameNotAllowed, QueryReason::kEncryptedDnsResolver,
+                              QueryReason::kUnreadable}) {
+      series.push_back(
+          {{{"verdict", "denied"}, {"reason", toString(reason)}}, judged("denied", reason)});
+    }
+    out.counter("skouter_dns_queries_total",
+                "Queries of workloads whose queries are policed (spec.queries: deny, "
+                "--deny-queries), by verdict and reason: allowed by the datapath alone "
+                "(listed_name), or passed while the daemon was away (unchecked); dropped by it "
+                "as no standard query or over TCP (not_a_query) or for want of room to hold "
+                "(hold_failed); the rest judged by the daemon",
+                series);
+  }
   // Served without --verify-answers too (all zero), so the set of series never depends
   // on flags.
   const auto* verifier = view.answers.verifier();

@@ -43,7 +43,60 @@ struct RawValues {
   bool verify_sni = false;
   std::vector<std::string> verify_sni_ports;
   std::string sni_match = "learnedForAddress";
+  std::vector<std::string> allow_query_suffixes;
+  std::vector<std::string> encrypted_dns_names;
 };
+
+// The public resolvers that serve DNS over HTTPS on their own names (--encrypted-dns-names):
+// through them a workload whose queries are policed could still ask for any name.
+const std::vector<std::string> kPublicEncryptedDnsNames = {"dns.google",
+                                                           "dns.google.com",
+                                                           "cloudflare-dns.com",
+                                                           "mozilla.cloudflare-dns.com",
+                                                           "one.one.one.one",
+                                                           "security.cloudflare-dns.com",
+                                                           "family.cloudflare-dns.com",
+                                                           "dns.quad9.net",
+                                                           "dns9.quad9.net",
+                                                           "dns10.quad9.net",
+                                                           "dns11.quad9.net",
+                                                           "doh.opendns.com",
+                                                           "doh.familyshield.opendns.com",
+                                                           "dns.adguard.com",
+                                                           "dns.adguard-dns.com",
+                                                           "doh.cleanbrowsing.org",
+                                                           "dns.nextdns.io",
+                                                           "doh.mullvad.net",
+                                                           "dns.mullvad.net",
+                                                           "doh.dns.sb",
+                                                           "dns.alidns.com",
+                                                           "doh.pub",
+                                                           "dns.controld.com",
+                                                           "freedns.controld.com"};
+
+// `text` as a name the policy compares: lower case, no trailing dot; nullopt when it
+// is not a DNS name (empty labels, bytes no host name has).
+std::optional<std::string> dnsName(std::string_view text) {
+  if (text.ends_with('.')) text.remove_suffix(1);
+  if (text.empty() || text.size() > 253) return std::nullopt;
+  std::string name;
+  std::size_t label = 0;
+  for (const char c : text) {
+    const char lower = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+    if (lower == '.') {
+      if (label == 0) return std::nullopt;
+      label = 0;
+    } else if ((lower >= 'a' && lower <= 'z') || (lower >= '0' && lower <= '9') || lower == '-' ||
+               lower == '_') {
+      if (++label > 63) return std::nullopt;
+    } else {
+      return std::nullopt;
+    }
+    name.push_back(lower);
+  }
+  if (label == 0) return std::nullopt;
+  return name;
+}
 
 // The flags with each one's default in its help, and what each one takes. Defaults
 // stay out of boost's own `default_value`: a value is then present only when given,
@@ -228,6 +281,20 @@ void describeFlags(Flags& flags, RawValues& raw) {
               "that resolved to the flow's address for the workload) or allowedByPolicy (any "
               "allowed name)",
               raw.sni_match, FlagKind::kValue);
+  flags.flag("deny-queries", &options.deny_queries,
+             "police the queries of every workload whose Egresses set no spec.queries: a query "
+             "for a name its policy does not allow never leaves the node (it is answered "
+             "nxdomain, or as --deny-response says), port 853 (DNS over TLS and QUIC) opens "
+             "only by a rule that lists its ports, and --encrypted-dns-names only by exact "
+             "names");
+  flags.list("allow-query-suffix", "NAME", &raw.allow_query_suffixes,
+             "with policed queries: a name that may be queried whatever the policy says, with "
+             "every name below it (the cluster's, for search-path expansions); repeatable",
+             "cluster.local with --kubernetes, none otherwise");
+  flags.list("encrypted-dns-names", "NAME", &raw.encrypted_dns_names,
+             "with policed queries: resolvers that serve DNS over HTTPS, which only a rule "
+             "naming them exactly allows (no wildcard or regex does); repeatable",
+             "dns.google, cloudflare-dns.com, dns.quad9.net and 21 other public resolvers");
   flags.flag("audit", &options.audit,
              "drop nothing: flows the policy does not allow pass and are recorded (see "
              "`skouterctl audit`), and denied names get their real answer");
@@ -462,6 +529,20 @@ ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
     return invalid(raw.verify_sni_ports.empty() ? "sni-match" : "verify-sni-ports",
                    "needs --verify-sni");
   }
+  std::vector<std::string> query_suffixes = raw.allow_query_suffixes;
+  if (query_suffixes.empty() && options.kubernetes) query_suffixes.push_back("cluster.local");
+  for (const auto& text : query_suffixes) {
+    const auto name = dnsName(text);
+    if (!name) return invalid("allow-query-suffix", "'" + text + "' is not a DNS name");
+    options.query_policing.queryable_suffixes.push_back(*name);
+  }
+  for (const auto& text :
+       raw.encrypted_dns_names.empty() ? kPublicEncryptedDnsNames : raw.encrypted_dns_names) {
+    const auto name = dnsName(text);
+    if (!name) return invalid("encrypted-dns-names", "'" + text + "' is not a DNS name");
+    options.query_policing.encrypted_dns_names.push_back(*name);
+  }
+  options.query_policing.deny_by_default = options.deny_queries;
   const auto response = resolver::parseDenyResponse(raw.deny_response);
   if (!response) {
     return invalid("deny-response",

@@ -65,6 +65,10 @@ struct DaemonOptions {
   // --verify-sni: every rule's learned addresses have their server names checked, as
   // spec.tls of an Egress asks for its own rules.
   std::optional<policy::ServerNameCheck> verify_sni;
+  // --deny-queries, and with it --allow-query-suffix and --encrypted-dns-names, as the
+  // policies take them.
+  bool deny_queries = false;
+  policy::QueryPolicingSettings query_policing;
   std::size_t audit_table_size = 4096;
   policy::NodeLabels node_labels;
   // Kubernetes: Egress objects, this node's pods, namespaces and Node, and the cluster

@@ -274,7 +274,9 @@ PodFirewall::SyncResult PodFirewall::sync(const std::vector<PolicedPod>& policed
     }
     std::string interface_problem;
     state.interface = locate(state.pod, interface_problem);
-    const std::uint32_t flags = state.policy->audit_egresses.empty() ? 0 : SKOUTER_IDENTITY_AUDIT;
+    const std::uint32_t flags =
+        (state.policy->audit_egresses.empty() ? 0 : SKOUTER_IDENTITY_AUDIT) |
+        (state.policy->queryable_suffixes ? SKOUTER_IDENTITY_QUERIES_POLICED : 0);
     if (!writeIdentity(state.pod.addresses, identity, flags, state.interface)) {
       // Its packets would be dropped as coming from an unknown source.
       state.problem = "the identities map is full: the pod's traffic is dropped";

@@ -31,9 +31,11 @@ std::string qualifiedName(const policy::Egress& egress) {
 }  // namespace
 
 PolicyReconciler::PolicyReconciler(bool audit, policy::NodeLabels node_labels,
-                                   std::optional<policy::ServerNameCheck> verify_sni)
+                                   std::optional<policy::ServerNameCheck> verify_sni,
+                                   policy::QueryPolicingSettings queries)
     : audit_(audit),
       verify_sni_(std::move(verify_sni)),
+      queries_(std::move(queries)),
       flag_labels_(node_labels),
       node_labels_(std::move(node_labels)) {}
 
@@ -74,6 +76,7 @@ policy::WorkloadPolicy PolicyReconciler::compileForNode(
       egresses, [this](const policy::Egress& egress) { return selectsThisNode(egress); });
   compiled.policy.audit_everything = audit_;
   if (verify_sni_) policy::checkServerNamesOfEveryRule(compiled.policy, *verify_sni_);
+  policy::policeQueries(compiled.policy, queries_);
   return compiled;
 }
 
@@ -154,6 +157,7 @@ std::vector<PolicedPod> PolicyReconciler::policedPods(const std::vector<policy::
       });
       united.policy.audit_everything = audit_;
       if (verify_sni_) policy::checkServerNamesOfEveryRule(united.policy, *verify_sni_);
+      policy::policeQueries(united.policy, queries_);
       compiled = {std::make_shared<const policy::CompiledPolicy>(std::move(united.policy)),
                   std::move(united.left_out)};
     }

@@ -50,9 +50,11 @@ class PolicyReconciler {
  public:
   // `audit`: --audit (every policy audits); `node_labels`: --node-label flags, which
   // override the Node object's labels.
-  // `verify_sni`: --verify-sni, the check of every rule whose Egress has none.
+  // `verify_sni`: --verify-sni, the check of every rule whose Egress has none;
+  // `queries`: how queries are policed (--deny-queries and its companions).
   PolicyReconciler(bool audit, policy::NodeLabels node_labels,
-                   std::optional<policy::ServerNameCheck> verify_sni = std::nullopt);
+                   std::optional<policy::ServerNameCheck> verify_sni = std::nullopt,
+                   policy::QueryPolicingSettings queries = {});
 
   // The policy files' Egresses; reconcile() applies them.
   void setFileEgresses(std::vector<policy::Egress> egresses);
@@ -96,6 +98,7 @@ class PolicyReconciler {
 
   bool audit_;
   std::optional<policy::ServerNameCheck> verify_sni_;
+  policy::QueryPolicingSettings queries_;
   policy::NodeLabels flag_labels_;
   // The flags' labels over the Node object's.
   policy::NodeLabels node_labels_;

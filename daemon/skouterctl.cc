@@ -247,6 +247,22 @@ void printAudit(const json& audit) {
   printTable(
       {"IDENTITY", "DESTINATION", "PORT", "NAMES", "VERDICT", "COUNT", "FIRST SEEN", "LAST SEEN"},
       rows);
+  if (!audit.contains("denied_queries") || audit["denied_queries"].empty()) return;
+  // Queries never left the node: a workload with many distinct names at a steady rate
+  // is writing data into them.
+  rows.clear();
+  for (const auto& denied : audit["denied_queries"]) {
+    std::string names;
+    for (const auto& name : denied["latest_names"])
+      names += (names.empty() ? "" : ",") + scalar(name);
+    char rate[32];
+    std::snprintf(rate, sizeof(rate), "%.1f", denied["per_minute"].get<double>());
+    rows.push_back({scalar(denied["identity"]), scalar(denied["workload"]),
+                    scalar(denied["denied"]), rate, names,
+                    isoTime(denied["last_seen"].get<std::int64_t>())});
+  }
+  std::cout << "\nDenied queries:\n";
+  printTable({"IDENTITY", "WORKLOAD", "DENIED", "PER MINUTE", "LATEST NAMES", "LAST SEEN"}, rows);
 }
 
 std::string suggestionFrom(const json& audit, const std::string& name) {

@@ -133,6 +133,10 @@ std::optional<RuleId> NameMatcher::match(std::string_view name) const {
   const std::string_view lowered(buffer.data(), name.size());
 
   if (const auto exact = exact_.find(lowered); exact != exact_.end()) return exact->second;
+  if (!withheld_.empty() &&
+      std::find(withheld_.begin(), withheld_.end(), lowered) != withheld_.end()) {
+    return std::nullopt;
+  }
   // The suffixes after each dot, longest first: a.b.example.com tries b.example.com,
   // example.com, com. The name itself is never tried, so no wildcard covers its apex.
   if (!wildcard_suffixes_.empty()) {
@@ -155,6 +159,24 @@ std::optional<RuleId> NameMatcher::match(std::string_view name) const {
     }
   }
   return any_name_;
+}
+
+void NameMatcher::withhold(std::vector<std::string> names) { withheld_ = std::move(names); }
+
+bool NameMatcher::withholds(std::string_view name) const {
+  name = withoutTrailingDot(name);
+  if (name.size() > kMaxNameLength) return false;
+  std::string lowered(name);
+  std::transform(lowered.begin(), lowered.end(), lowered.begin(), asciiLower);
+  return std::find(withheld_.begin(), withheld_.end(), lowered) != withheld_.end() &&
+         !exact_.contains(lowered);
+}
+
+bool NameMatcher::withholdsBelow(std::string_view suffix) const {
+  return std::any_of(withheld_.begin(), withheld_.end(), [suffix](const std::string& name) {
+    return name.size() > suffix.size() + 1 && name.ends_with(suffix) &&
+           name[name.size() - suffix.size() - 1] == '.';
+  });
 }
 
 bool selectsPod(const Egress& egress, const PodSelectionFacts& pod) {
@@ -211,6 +233,7 @@ void addEgress(CompiledPolicy& policy, const Egress& egress) {
   policy.polices = true;
   if (egress.mode == EgressMode::kAudit) policy.audit_egresses.push_back(qualifiedName(egress));
   if (!policy.deny_response) policy.deny_response = egress.deny_response;
+  if (egress.queries && policy.query_mode != QueryMode::kDeny) policy.query_mode = egress.queries;
   for (std::size_t index = 0; index < egress.rules.size(); ++index) {
     const EgressRule& rule = egress.rules[index];
     const std::string description = describeRule(egress, index);
@@ -399,6 +422,15 @@ void checkServerNamesOfEveryRule(CompiledPolicy& policy, const ServerNameCheck& 
   for (const auto& [rule, description] : policy.rule_descriptions) {
     policy.server_name_checks.emplace(rule, check);
   }
+}
+
+void policeQueries(CompiledPolicy& policy, const QueryPolicingSettings& settings) {
+  if (!policy.polices || policy.names.allowsAnyName()) return;
+  const bool deny =
+      policy.query_mode ? *policy.query_mode == QueryMode::kDeny : settings.deny_by_default;
+  if (!deny) return;
+  policy.queryable_suffixes = settings.queryable_suffixes;
+  policy.names.withhold(settings.encrypted_dns_names);
 }
 
 }  // namespace skouter::policy

@@ -56,6 +56,16 @@ class NameMatcher {
   std::vector<std::pair<std::string, RuleId>> exactRules() const;
   std::vector<std::pair<std::string, RuleId>> wildcardRules() const;
   bool allowsAnyName() const { return any_name_.has_value(); }
+
+  // Names only an exact rule allows: no wildcard, regex or "*" does (the public
+  // resolvers that serve DNS over HTTPS, to a workload whose queries are policed).
+  // Lower case, no trailing dot. May be called after compile().
+  void withhold(std::vector<std::string> names);
+  // Whether `name` is withheld and no exact rule allows it.
+  bool withholds(std::string_view name) const;
+  // Whether a withheld name lies below `suffix`: a wildcard on it allows less than
+  // every name below it.
+  bool withholdsBelow(std::string_view suffix) const;
   std::size_t regexCount() const { return regex_rules_.size(); }
 
  private:
@@ -74,6 +84,7 @@ class NameMatcher {
   NameTable exact_;
   NameTable wildcard_suffixes_;
   std::optional<RuleId> any_name_;
+  std::vector<std::string> withheld_;
   std::unique_ptr<RegexSet> regexes_;
   std::vector<RuleId> regex_rules_;
 };
@@ -108,6 +119,13 @@ struct CompiledPolicy {
   // The rules whose learned addresses have their server names checked (spec.tls of
   // their Egress, or --verify-sni for every rule).
   std::map<RuleId, ServerNameCheck> server_name_checks;
+  // spec.queries of the selecting Egresses: deny when any says deny, allow when one
+  // says allow and none deny, absent when none says.
+  std::optional<QueryMode> query_mode;
+  // Set when the workload's queries are policed (see policeQueries): names that may be
+  // queried whatever the rules say, each with every name below it (the cluster's own,
+  // which search-path expansions ask for), lower case, no trailing dot.
+  std::optional<std::vector<std::string>> queryable_suffixes;
 
   bool audit() const { return audit_everything || !audit_egresses.empty(); }
   // The ports `rule` allows (empty: every port).
@@ -162,5 +180,16 @@ RuleId ruleIdOf(std::string_view description);
 
 // --verify-sni: `check` for every rule of `policy` whose Egress sets none of its own.
 void checkServerNamesOfEveryRule(CompiledPolicy& policy, const ServerNameCheck& check);
+
+// How queries are policed (--deny-queries, --allow-query-suffix, --encrypted-dns-names).
+struct QueryPolicingSettings {
+  bool deny_by_default = false;  // for workloads no Egress of which sets spec.queries
+  std::vector<std::string> queryable_suffixes;
+  std::vector<std::string> encrypted_dns_names;
+};
+// Polices the queries of `policy` when its Egresses (or, when none says, the settings)
+// deny them: sets queryable_suffixes and withholds the encrypted DNS names. A policy
+// that allows every name, or polices nothing, is left alone.
+void policeQueries(CompiledPolicy& policy, const QueryPolicingSettings& settings);
 
 }  // namespace skouter::policy

@@ -57,6 +57,14 @@ const char* toString(DenyResponse response) {
   return "unknown";
 }
 
+std::optional<QueryMode> parseQueryMode(std::string_view text) {
+  if (text == "allow") return QueryMode::kAllow;
+  if (text == "deny") return QueryMode::kDeny;
+  return std::nullopt;
+}
+
+const char* toString(QueryMode mode) { return mode == QueryMode::kDeny ? "deny" : "allow"; }
+
 std::optional<ServerNameMatch> parseServerNameMatch(std::string_view text) {
   if (text == "learnedForAddress") return ServerNameMatch::kLearnedForAddress;
   if (text == "allowedByPolicy") return ServerNameMatch::kAllowedByPolicy;

@@ -100,6 +100,17 @@ struct ServerNameCheck {
 // 443 of TCP and of UDP: HTTPS and HTTP/3.
 PortSet defaultServerNamePorts();
 
+// spec.queries: whether the workloads may query names the rules do not allow.
+enum class QueryMode {
+  kAllow,  // any name may be queried; only the answers are judged
+  // A query for a name no rule allows never leaves the node: it is answered there,
+  // as spec.denyResponse says (nxdomain when that is passthrough).
+  kDeny,
+};
+// "allow", "deny"; nullopt for anything else.
+std::optional<QueryMode> parseQueryMode(std::string_view text);
+const char* toString(QueryMode mode);
+
 struct EgressRule {
   // Lower case, no trailing dot. "*.example.com" stands for every name below
   // example.com (one or more labels, never the apex); "*" for every name.
@@ -132,6 +143,8 @@ struct Egress {
   std::optional<DenyResponse> deny_response;
   // spec.tls with verifySNI: the server names of this Egress's rules are checked.
   std::optional<ServerNameCheck> server_names;
+  // spec.queries; absent: --deny-queries decides.
+  std::optional<QueryMode> queries;
   std::vector<EgressRule> rules;
 };
 

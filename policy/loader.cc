@@ -239,7 +239,7 @@ class DocumentReader {
     const Fields spec = readMap(field.value, markOf(field), "spec");
     rejectUnknownFields(spec, "spec",
                         {"nodeSelector", "podSelector", "namespaceSelector", "mode", "denyResponse",
-                         "tls", "rules"});
+                         "queries", "tls", "rules"});
     if (const auto mode = spec.find("mode"); mode != spec.end()) {
       const std::string text = readString(mode->second, "spec.mode");
       if (text == "enforce") {
@@ -256,6 +256,13 @@ class DocumentReader {
       if (!egress.deny_response) {
         fail(markOf(response->second), "spec.denyResponse",
              inQuotes(text) + " is not passthrough, nxdomain or refused");
+      }
+    }
+    if (const auto queries = spec.find("queries"); queries != spec.end()) {
+      const std::string text = readString(queries->second, "spec.queries");
+      egress.queries = parseQueryMode(text);
+      if (!egress.queries) {
+        fail(markOf(queries->second), "spec.queries", inQuotes(text) + " is not allow or deny");
       }
     }
     if (const auto tls = spec.find("tls"); tls != spec.end()) {

@@ -184,6 +184,11 @@ void AnswerPipeline::handle(const skouter_answer_header& header,
     if (hello_handler_) hello_handler_(header, frame);
     return;
   }
+  if (header.destination == SKOUTER_QUERY_FROM_HOST ||
+      header.destination == SKOUTER_QUERY_FROM_POD) {
+    if (query_handler_) query_handler_(header, frame);
+    return;
+  }
   if (header.protocol == IPPROTO_TCP) {
     handleTcpSegment(header, frame);
   } else {

@@ -144,11 +144,13 @@ class AnswerPipeline {
   const Histogram& holdTimes() const { return hold_times_; }
   void reportTo(AnswerReporter reporter) { reporter_ = std::move(reporter); }
   // Where the records that are not answers go: a workload's first data held for the
-  // server name check (SKOUTER_HELLO_FROM_HOST, SKOUTER_HELLO_FROM_POD). Without a
-  // handler they are dropped (the workload sends them again).
-  using HelloHandler =
+  // server name check (SKOUTER_HELLO_FROM_HOST, SKOUTER_HELLO_FROM_POD), and its
+  // queries held to be judged (SKOUTER_QUERY_FROM_HOST, SKOUTER_QUERY_FROM_POD).
+  // Without a handler they are dropped (the workload sends them again).
+  using HeldFrameHandler =
       std::function<void(const skouter_answer_header& header, std::span<const std::uint8_t> frame)>;
-  void sendHellosTo(HelloHandler handler) { hello_handler_ = std::move(handler); }
+  void sendHellosTo(HeldFrameHandler handler) { hello_handler_ = std::move(handler); }
+  void sendQueriesTo(HeldFrameHandler handler) { query_handler_ = std::move(handler); }
   // Where the queries the datapath recorded are: an answer installs only when it
   // answers one (over TCP, one sent on its connection), and then makes the datapath
   // forget it, so that no later answer to it installs anything. The datapath keeps a
@@ -254,7 +256,8 @@ class AnswerPipeline {
   AnswerStats stats_;
   Histogram hold_times_ = makeHoldTimeHistogram();
   AnswerReporter reporter_;
-  HelloHandler hello_handler_;
+  HeldFrameHandler hello_handler_;
+  HeldFrameHandler query_handler_;
   RecordedQueries queries_;
   maps::AnswerRingQuota* ring_quota_ = nullptr;
   std::unique_ptr<AnswerVerifier> verifier_;

@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "common/internet_checksum.h"
@@ -188,6 +189,29 @@ std::vector<std::uint8_t> rebuildUdpPacket(const HeldPacket& held,
   write16(udp, 4, static_cast<std::uint16_t>(udp.size()));
   writeChecksum(udp, udpPseudoHeaderSum(packet, ipv4, udp.size()), kUdpChecksumField, true);
   return packet;
+}
+
+std::vector<std::uint8_t> replyUdpPacket(const HeldPacket& held,
+                                         std::span<const std::uint8_t> dns) {
+  HeldPacket reply = held;
+  auto& packet = reply.ip_packet;
+  if (packet.empty() || held.udp_offset + kUdpHeader > packet.size()) {
+    throw std::invalid_argument("held packet offsets do not describe a UDP datagram");
+  }
+  const bool ipv4 = (packet[0] >> 4) == 4;
+  const std::size_t source = ipv4 ? 12 : 8;
+  const std::size_t address_length = ipv4 ? 4 : 16;
+  if (source + 2 * address_length > held.udp_offset) {
+    throw std::invalid_argument("held packet is neither IPv4 nor IPv6");
+  }
+  std::swap_ranges(packet.begin() + static_cast<std::ptrdiff_t>(source),
+                   packet.begin() + static_cast<std::ptrdiff_t>(source + address_length),
+                   packet.begin() + static_cast<std::ptrdiff_t>(source + address_length));
+  std::swap_ranges(packet.begin() + static_cast<std::ptrdiff_t>(held.udp_offset),
+                   packet.begin() + static_cast<std::ptrdiff_t>(held.udp_offset + 2),
+                   packet.begin() + static_cast<std::ptrdiff_t>(held.udp_offset + 2));
+  std::swap(reply.client, reply.server);
+  return rebuildUdpPacket(reply, dns);
 }
 
 std::optional<HeldSegment> extractHeldSegment(std::span<const std::uint8_t> frame,

@@ -69,6 +69,11 @@ UdpChecksum completeUdpChecksum(HeldPacket& held);
 std::vector<std::uint8_t> rebuildUdpPacket(const HeldPacket& held,
                                            std::span<const std::uint8_t> new_dns);
 
+// A UDP packet going back the way `held` came, carrying `dns`: the held packet with
+// its addresses and its ports swapped, rebuilt as rebuildUdpPacket() does (an answer
+// the daemon gives a query itself, from the server the query was for).
+std::vector<std::uint8_t> replyUdpPacket(const HeldPacket& held, std::span<const std::uint8_t> dns);
+
 // A TCP segment of a held frame, ready for re-injection.
 struct HeldSegment {
   std::vector<std::uint8_t> ip_packet;  // IP header to the end of the datagram

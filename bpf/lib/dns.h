@@ -143,17 +143,17 @@ static __always_inline struct skouter_dns_query_value* fresh_query_value(__u32 i
   return value;
 }
 
-static __always_inline void dns_record_udp_query(struct __sk_buff* skb, const struct packet* pkt,
-                                                 __u32 identity, __u64 now,
-                                                 enum skouter_hook hook) {
+/* Returns 1 when the query is recorded: then query_scratch holds it as recorded. */
+static __always_inline int dns_record_udp_query(struct __sk_buff* skb, const struct packet* pkt,
+                                                __u32 identity, __u64 now, enum skouter_hook hook) {
   struct dns_header_start dns;
-  if (load_dns_header(skb, pkt, &dns) < 0 || (dns.flags1 & DNS_FLAG_QR)) return;
+  if (load_dns_header(skb, pkt, &dns) < 0 || (dns.flags1 & DNS_FLAG_QR)) return 0;
   /* A datagram the resolver's kernel drops is no query: nothing may answer it. */
   if (!udp_checksum_acceptable(skb, pkt->l3_offset, pkt->l4_offset, pkt->l3_end, pkt->family))
-    return;
+    return 0;
 
   struct skouter_dns_query_value* value = fresh_query_value(identity, now);
-  if (!value) return;
+  if (!value) return 0;
   __u32 question_offset = pkt->l4_offset + sizeof(struct udphdr) + DNS_HEADER_LEN;
   if (pkt->l3_end > question_offset)
     value->question_len =
@@ -161,8 +161,9 @@ static __always_inline void dns_record_udp_query(struct __sk_buff* skb, const st
 
   struct skouter_dns_query_key key = {};
   dns_query_key(pkt->family, IPPROTO_UDP, pkt->sport, dns.id, pkt->saddr, &key);
-  bpf_map_update_elem(&dns_queries, &key, value, BPF_ANY);
+  if (bpf_map_update_elem(&dns_queries, &key, value, BPF_ANY) != 0) return 0;
   count(hook, SKOUTER_CNT_DNS_QUERY_RECORDED);
+  return 1;
 }
 
 #define TCP_QUERIES_PER_SEGMENT 4 /* more pipelined in one segment are not recorded */
@@ -232,16 +233,15 @@ static __always_inline void dns_record_tcp_connection(struct __sk_buff* skb,
     dns_record_tcp_queries(skb, pkt, identity, now, hook);
 }
 
-/* Traffic leaving a policed workload for a trusted resolver. A global function: the
+/* Traffic leaving a policed workload for a trusted resolver. Returns 1 when it is a
+ * UDP query, recorded (query_scratch holds it as recorded). A global function: the
  * verifier walks it once, not along every path of the programs that reach it. */
 __attribute__((noinline, weak)) int dns_record_query(struct __sk_buff* skb,
                                                      const struct packet* pkt, __u32 identity,
                                                      __u64 now, __u32 hook) {
   if (!pkt || pkt->is_later_fragment) return 0;
-  if (pkt->protocol == IPPROTO_UDP)
-    dns_record_udp_query(skb, pkt, identity, now, hook);
-  else if (pkt->protocol == IPPROTO_TCP)
-    dns_record_tcp_connection(skb, pkt, identity, now, hook);
+  if (pkt->protocol == IPPROTO_UDP) return dns_record_udp_query(skb, pkt, identity, now, hook);
+  if (pkt->protocol == IPPROTO_TCP) dns_record_tcp_connection(skb, pkt, identity, now, hook);
   return 0;
 }
 
@@ -352,6 +352,21 @@ static __always_inline enum punt_result punt_frame(struct __sk_buff* skb, const 
     return PUNT_RING_FULL;
   answer_ring_count(label->identity, footprint);
   return PUNT_OK;
+}
+
+/* The verdict on a frame now in the answers ring, held for the daemon, which sends it
+ * on its way (or not) itself. On the way out of the host a drop is an error the
+ * sending socket sees: TCP would take held data for unsent and ignore the server's
+ * acknowledgement of the copy the daemon releases until it has sent the data again,
+ * a retransmission timeout later (200 ms or more). Redirected to a sink that discards
+ * it, it counts as sent. (TC_ACT_STOLEN would do under clsact, but tcx takes it for
+ * "next program".) A pod's packet is held on its way in from the pod, where nobody
+ * sees the drop. */
+static __always_inline int held_frame_verdict(enum skouter_hook hook,
+                                              const struct skouter_config* cfg) {
+  if (hook == SKOUTER_HOOK_UPLINK_EGRESS && cfg->held_sink_ifindex != 0)
+    return bpf_redirect(cfg->held_sink_ifindex, 0);
+  return VERDICT_DROP;
 }
 
 /* Holds a DNS answer (or a segment of one) for the daemon. Returns 0 when it is in

@@ -8,6 +8,7 @@
 #include "maps.h"
 #include "parse.h"
 #include "ports.h"
+#include "query.h"
 #include "server_name.h"
 
 enum lookup_result {
@@ -16,11 +17,27 @@ enum lookup_result {
   LOOKUP_WRONG_PORT, /* the address is allowed, this port or protocol is not */
 };
 
+#define ENCRYPTED_DNS_PORT 853 /* DNS over TLS (TCP) and over QUIC (UDP) */
+
+/* Whether `port_set` opens the packet's destination port; to a workload whose queries
+ * are policed, port 853 opens only by a rule that lists its ports: an address allowed
+ * on every port would otherwise carry DNS over TLS or QUIC past the query check. */
+static __always_inline int to_encrypted_dns_port(const struct packet* pkt) {
+  return pkt->has_ports && pkt->dport == bpf_htons(ENCRYPTED_DNS_PORT) &&
+         (pkt->protocol == IPPROTO_TCP || pkt->protocol == IPPROTO_UDP);
+}
+
+static __always_inline int port_opened(__u32 port_set, const struct packet* pkt,
+                                       int queries_policed) {
+  if (queries_policed && port_set == 0 && to_encrypted_dns_port(pkt)) return 0;
+  return port_allowed(port_set, pkt);
+}
+
 /* `rule`: the rule the entry was learned by, when there is one. */
 static __always_inline enum lookup_result allowed_by_learned_ip(const struct packet* pkt,
                                                                 __u32 identity, __u64 now,
                                                                 enum skouter_hook hook,
-                                                                __u32* rule) {
+                                                                int queries_policed, __u32* rule) {
   struct skouter_allowed_ip_key key = {.identity = identity, .ip = {.family = pkt->family}};
   copy_addr(key.ip.addr, pkt->daddr);
   struct skouter_allowed_ip_value* entry = bpf_map_lookup_elem(&allowed_ips, &key);
@@ -30,11 +47,12 @@ static __always_inline enum lookup_result allowed_by_learned_ip(const struct pac
     return LOOKUP_NONE;
   }
   *rule = entry->rule_id;
-  return port_allowed(entry->port_set, pkt) ? LOOKUP_ALLOWED : LOOKUP_WRONG_PORT;
+  return port_opened(entry->port_set, pkt, queries_policed) ? LOOKUP_ALLOWED : LOOKUP_WRONG_PORT;
 }
 
 static __always_inline enum lookup_result allowed_by_static_rule(const struct packet* pkt,
-                                                                 __u32 identity) {
+                                                                 __u32 identity,
+                                                                 int queries_policed) {
   struct skouter_cidr_key key = {
       .prefixlen = SKOUTER_CIDR_FIXED_BITS + (pkt->family == SKOUTER_FAMILY_IPV4 ? 32 : 128),
       .identity = identity,
@@ -43,7 +61,7 @@ static __always_inline enum lookup_result allowed_by_static_rule(const struct pa
   copy_addr(key.addr, pkt->daddr);
   const struct skouter_cidr_value* entry = bpf_map_lookup_elem(&allowed_cidrs, &key);
   if (!entry) return LOOKUP_NONE;
-  return port_allowed(entry->port_set, pkt) ? LOOKUP_ALLOWED : LOOKUP_WRONG_PORT;
+  return port_opened(entry->port_set, pkt, queries_policed) ? LOOKUP_ALLOWED : LOOKUP_WRONG_PORT;
 }
 
 #define NANOS_PER_SECOND 1000000000ULL
@@ -110,9 +128,10 @@ static __always_inline int refuse_unparsed(int rc, int audit, enum skouter_hook 
 
 /* The verdict on a packet of the workload `identity` (link control traffic was let
  * through before: it may come from no workload's address). `audit`: the workload is
- * in audit mode (globally, or an Egress selecting it is). */
+ * in audit mode (globally, or an Egress selecting it is); `queries_policed`: its
+ * queries are (lib/query.h). */
 static __always_inline int enforce_outgoing(struct __sk_buff* skb, const struct packet* pkt,
-                                            __u32 identity, int audit,
+                                            __u32 identity, int audit, int queries_policed,
                                             const struct skouter_config* cfg,
                                             enum skouter_hook hook) {
   __u64 now = now_ns();
@@ -123,8 +142,10 @@ static __always_inline int enforce_outgoing(struct __sk_buff* skb, const struct 
   }
   if ((pkt->protocol == IPPROTO_UDP || pkt->protocol == IPPROTO_TCP) && pkt->has_ports &&
       trusted_resolver(pkt->family, pkt->dport, pkt->daddr)) {
-    dns_record_query(skb, pkt, identity, now, hook);
+    int recorded = dns_record_query(skb, pkt, identity, now, hook);
     count(hook, SKOUTER_CNT_EGRESS_ALLOWED_RESOLVER);
+    /* Audit drops nothing, queries included. */
+    if (queries_policed && !audit) return dns_police_query(skb, pkt, identity, recorded, hook);
     return VERDICT_PASS;
   }
   /* After the query is noted: the ingress program drops answers to no noted query,
@@ -152,15 +173,17 @@ static __always_inline int enforce_outgoing(struct __sk_buff* skb, const struct 
 
   enum skouter_counter verdict;
   __u32 rule = 0;
-  enum lookup_result learned = allowed_by_learned_ip(pkt, identity, now, hook, &rule);
+  enum lookup_result learned =
+      allowed_by_learned_ip(pkt, identity, now, hook, queries_policed, &rule);
   enum lookup_result fixed = LOOKUP_NONE;
   if (learned == LOOKUP_ALLOWED) {
     verdict = SKOUTER_CNT_EGRESS_ALLOWED_LEARNED;
-  } else if ((fixed = allowed_by_static_rule(pkt, identity)) == LOOKUP_ALLOWED) {
+  } else if ((fixed = allowed_by_static_rule(pkt, identity, queries_policed)) == LOOKUP_ALLOWED) {
     verdict = SKOUTER_CNT_EGRESS_ALLOWED_STATIC;
   } else {
     if (learned == LOOKUP_WRONG_PORT || fixed == LOOKUP_WRONG_PORT)
-      count(hook, SKOUTER_CNT_EGRESS_PORT_DENIED);
+      count(hook, queries_policed && to_encrypted_dns_port(pkt) ? SKOUTER_CNT_EGRESS_ENCRYPTED_DNS
+                                                                : SKOUTER_CNT_EGRESS_PORT_DENIED);
     if (!audit) {
       count(hook, SKOUTER_CNT_EGRESS_DENIED);
       report_denied(pkt, identity, now, SKOUTER_EVENT_DENIED, cfg, hook);

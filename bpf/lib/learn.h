@@ -95,19 +95,20 @@ static __always_inline __u8 lower_case(__u8 byte) {
   return byte >= 'A' && byte <= 'Z' ? byte | 0x20 : byte;
 }
 
-/* Reads the question of the answer whose message is from `message` to `end`: one name of
- * uncompressed labels, all learnable, asked as the recorded query asked it (names
- * compare without case), of class IN and type A or AAAA. Puts each label's hash and
- * where the label starts in scratch at the offset of the length byte that follows the
- * label, and the dotted name in scratch->name. Returns the offset of the answer
- * section, or 0 when the question is not one to learn from.
+/* Reads the question of the message from `message` to `end`: one name of uncompressed
+ * labels, all learnable, asked as `asked_question` (the recorded query's, of
+ * `asked_len` bytes) asked it (names compare without case), of class IN and type A or
+ * AAAA unless `any_type` (a query's own question, checked against itself). Puts each label's hash
+ * and where the label starts in scratch at the offset of the length byte that follows the label,
+ * and the dotted name in scratch->name. Returns the offset of the answer section, or 0 when the
+ * question is not one to learn from.
  *
  * Only the offset in the name is a loop counter the verifier must tell apart: the
  * labels are not counted here (learnable_rule() walks them back from the last), so
  * the walks of names of as many bytes in different labels are one to the verifier. */
 static __always_inline __u32 learn_question(struct __sk_buff* skb, __u32 message, __u32 end,
-                                            const struct skouter_dns_query_value* query, __u64 seed,
-                                            struct learn_scratch* scratch,
+                                            const __u8* asked_question, __u32 asked_len,
+                                            int any_type, __u64 seed, struct learn_scratch* scratch,
                                             struct learn_question* question) {
   __u32 offset = message + DNS_HEADER_LEN;
   if (end <= offset) return 0;
@@ -126,7 +127,7 @@ static __always_inline __u32 learn_question(struct __sk_buff* skb, __u32 message
    * wraps at 2^32, which the verifier refuses on a map value pointer. */
   for (__u64 i = 0; i < LEARN_MAX_WIRE_NAME; i++) {
     __u8 byte = scratch->question[i];
-    __u8 asked = query->question[i];
+    __u8 asked = asked_question[i];
     if (i != OPAQUE(scratch->next_length)) {
       if (!learnable_byte(byte)) return 0;
       byte = lower_case(byte);
@@ -159,15 +160,16 @@ static __always_inline __u32 learn_question(struct __sk_buff* skb, __u32 message
   if (wire_len < 2) return 0;
 
   /* Type and class, as asked: the recorded query holds them after the name. */
-  if (wire_len + 4 > OPAQUE(scratch->loaded) || wire_len + 4 > query->question_len) return 0;
+  if (wire_len + 4 > OPAQUE(scratch->loaded) || wire_len + 4 > asked_len) return 0;
   const __u8* type_class = &scratch->question[wire_len];
-  const __u8* asked = &query->question[wire_len];
+  const __u8* asked = &asked_question[wire_len];
   if (type_class[0] != asked[0] || type_class[1] != asked[1] || type_class[2] != asked[2] ||
       type_class[3] != asked[3])
     return 0;
   __u16 type = (__u16)type_class[0] << 8 | type_class[1];
   __u16 class = (__u16)type_class[2] << 8 | type_class[3];
-  if (class != DNS_CLASS_IN || (type != DNS_TYPE_A && type != DNS_TYPE_AAAA)) return 0;
+  if (!any_type && (class != DNS_CLASS_IN || (type != DNS_TYPE_A && type != DNS_TYPE_AAAA)))
+    return 0;
 
   question->wire_len = wire_len;
   question->name_hash = name_hash;
@@ -176,12 +178,14 @@ static __always_inline __u32 learn_question(struct __sk_buff* skb, __u32 message
 
 /* The entry of learnable_names that allows the question's name to `identity`, as the
  * daemon's policy would: the exact name first, then the longest `*.` suffix above it.
+ * Entries of rule 0 only make names queryable (lib/query.h): they count when
+ * `queryable`, and are passed over otherwise.
  * The hash of each suffix is its first label's pushed onto its parent's, so one pass
  * over the labels from the last to the first yields them all. A name of more than
  * LEARN_MAX_LABELS labels is not learned. */
 static __always_inline const struct skouter_learnable_name_value* learnable_rule(
     __u32 identity, __u64 seed, const struct learn_scratch* scratch,
-    const struct learn_question* question) {
+    const struct learn_question* question, int queryable) {
   const struct skouter_learnable_name_value* rule = NULL;
   struct skouter_learnable_name_key key = {.identity = identity};
   __u64 hash = skouter_suffix_root(seed);
@@ -195,11 +199,12 @@ static __always_inline const struct skouter_learnable_name_value* learnable_rule
       key.kind = SKOUTER_LEARNABLE_EXACT;
       const struct skouter_learnable_name_value* exact =
           bpf_map_lookup_elem(&learnable_names, &key);
-      return exact ? exact : rule;
+      return exact && (exact->rule_id != 0 || queryable) ? exact : rule;
     }
     key.kind = SKOUTER_LEARNABLE_BELOW;
     const struct skouter_learnable_name_value* below = bpf_map_lookup_elem(&learnable_names, &key);
-    if (below) rule = below; /* a longer suffix than any before */
+    /* A longer suffix than any before. */
+    if (below && (below->rule_id != 0 || queryable)) rule = below;
   }
   return NULL;
 }
@@ -412,10 +417,11 @@ static __always_inline enum skouter_counter learn_answer(
     return SKOUTER_CNT_DNS_ANSWER_NOT_LEARNED;
 
   struct learn_question question = {};
-  __u32 records = learn_question(skb, message, end, query, settings->seed, scratch, &question);
+  __u32 records = learn_question(skb, message, end, query->question, query->question_len, 0,
+                                 settings->seed, scratch, &question);
   if (!records) return SKOUTER_CNT_DNS_ANSWER_NOT_LEARNED;
   const struct skouter_learnable_name_value* rule =
-      learnable_rule(query->identity, settings->seed, scratch, &question);
+      learnable_rule(query->identity, settings->seed, scratch, &question, 0);
   if (!rule) return SKOUTER_CNT_DNS_ANSWER_NOT_LEARNED;
   __u32 rule_id = rule->rule_id;
   __u32 port_set = rule->port_set;

@@ -87,6 +87,14 @@ struct {
   __type(value, struct skouter_server_name_rule);
 } server_name_rules SEC(".maps") __weak;
 
+/* Held queries the daemon allowed, while it receives them again (lib/query.h). */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 4096);
+  __type(key, struct skouter_dns_query_key);
+  __type(value, struct skouter_released_query);
+} released_queries SEC(".maps") __weak;
+
 /* Flows the workloads opened. */
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -61,15 +61,7 @@ static __always_inline int server_name_gate(struct __sk_buff* skb, const struct 
     return VERDICT_DROP;
   }
   count(hook, SKOUTER_CNT_SERVER_NAME_HELD);
-  /* On the way out of the host a drop is an error the sending socket sees: TCP would
-   * take the held data for unsent and ignore the server's acknowledgement of the copy
-   * the daemon releases until it has sent the data again, a retransmission timeout
-   * later (200 ms or more). Redirected to a sink that discards it, it counts as sent.
-   * (TC_ACT_STOLEN would do under clsact, but tcx takes it for "next program".) A pod's
-   * packet is held on its way in from the pod, where nobody sees the drop. */
-  if (hook == SKOUTER_HOOK_UPLINK_EGRESS && cfg->held_sink_ifindex != 0)
-    return bpf_redirect(cfg->held_sink_ifindex, 0);
-  return VERDICT_DROP;
+  return held_frame_verdict(hook, cfg);
 }
 
 #endif /* SKOUTER_BPF_LIB_SERVER_NAME_H */

@@ -84,7 +84,19 @@ SyncResult LearnableNameTable::sync(std::uint32_t identity, const policy::Compil
       add(SKOUTER_LEARNABLE_EXACT, name, rule);
     }
     for (const auto& [suffix, rule] : policy->names.wildcardRules()) {
+      // The programs cannot leave out the withheld names below it: the daemon judges
+      // the names under such a wildcard.
+      if (policy->names.withholdsBelow(suffix)) continue;
       add(SKOUTER_LEARNABLE_BELOW, suffix, rule);
+    }
+    // Names that may only be queried: rule 0, learned from by nobody. A rule's own
+    // entry for the same name stays (it makes the name queryable too).
+    for (const std::string& suffix :
+         policy->queryable_suffixes.value_or(std::vector<std::string>{})) {
+      for (const auto kind : {SKOUTER_LEARNABLE_EXACT, SKOUTER_LEARNABLE_BELOW}) {
+        wanted.emplace(Key{kind, learnableNameHash(seed_, suffix)},
+                       skouter_learnable_name_value{.rule_id = 0, .port_set = 0});
+      }
     }
   }
 

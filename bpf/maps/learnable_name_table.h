@@ -42,7 +42,8 @@ class LearnableNameTable {
   bool configure(const LearningSettings& settings);
   // Makes the learnable names of `identity` the exact names and wildcard suffixes of
   // `policy` (none for null, or when it allows every name: then nothing is worth
-  // learning by name). Names beyond the map's room are counted in `failed`.
+  // learning by name), and, when its queries are policed, its queryable suffixes
+  // (rule 0). Names beyond the map's room are counted in `failed`.
   SyncResult sync(std::uint32_t identity, const policy::CompiledPolicy* policy);
   // The daemon is back: what the identities learned is its own again, and counts
   // against its own limits (--max-ips-per-workload), not this budget.
