@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <set>
 
+#include "daemon/event_types.h"
+
 namespace skouter::daemon {
 
 namespace {
@@ -103,7 +105,6 @@ bool EventFilter::matches(const nlohmann::json& event) const {
 
 std::optional<EventFilter> parseEventFilter(const std::map<std::string, std::string>& parameters,
                                             std::string& error) {
-  static const std::set<std::string> kTypes = {"flow", "dns", "dns_query", "server_name", "policy"};
   static const std::set<std::string> kVerdicts = {"denied",         "audited", "allowed",
                                                   "malformed",      "applied", "question_mismatch",
                                                   "install_failed", "failed"};
@@ -120,8 +121,8 @@ std::optional<EventFilter> parseEventFilter(const std::map<std::string, std::str
       }
       filter.verdict = value;
     } else if (key == "type") {
-      if (!kTypes.count(value)) {
-        error = "type: '" + value + "' is not flow, dns or policy";
+      if (!isEventType(value)) {
+        error = "type: '" + value + "' is not " + std::string(kEventTypeList);
         return std::nullopt;
       }
       filter.type = value;

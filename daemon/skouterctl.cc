@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "daemon/ctl_views.h"
+#include "daemon/event_types.h"
 #include "daemon/version.h"
 #include "policy/audit_suggestion.h"
 
@@ -42,7 +43,7 @@ constexpr const char* kUsage =
     "                  --expiring-within: entries that expire within S seconds;\n"
     "                  --sort: workload then ip (default), ip, name, or expiry (soonest\n"
     "                  first, never last)\n"
-    "  monitor [--identity ID] [--verdict V] [--type flow|dns|server_name|policy]\n"
+    "  monitor [--identity ID] [--verdict V] [--type flow|dns|dns_query|server_name|policy]\n"
     "                  decisions as they happen, one line each, until interrupted: denied\n"
     "                  and audited flows, DNS answers, policy reloads (-o json: the\n"
     "                  daemon's NDJSON); --verdict: denied, audited, allowed, malformed,\n"
@@ -396,9 +397,8 @@ int main(int argc, char** argv) {
     }
   }
   const std::string type = valueOf("type");
-  if (command == "monitor" && values.count("type") && type != "flow" && type != "dns" &&
-      type != "server_name" && type != "policy") {
-    std::cerr << "skouterctl: --type must be flow, dns, server_name or policy\n";
+  if (command == "monitor" && values.count("type") && !skouter::daemon::isEventType(type)) {
+    std::cerr << "skouterctl: --type must be " << skouter::daemon::kEventTypeList << "\n";
     return 2;
   }
   try {
