@@ -334,6 +334,7 @@ WRONG = [
           "spec.denyResponse", "enum"),
     Wrong("denyResponse is case-sensitive", egress("denyResponse: NXDOMAIN"),
           "spec.denyResponse", "enum"),
+    Wrong("queries is allow or deny", egress("queries: block"), "spec.queries", "enum"),
     Wrong("tls.verifySNI is not a boolean", egress("tls: {verifySNI: yes-please}"),
           "spec.tls.verifySNI", "type"),
     Wrong("tls.serverNames is not a known match", egress("tls: {verifySNI: true, serverNames: any}"),
@@ -483,6 +484,8 @@ RIGHT = {
     """),
     "every mode and denyResponse": egress("{mode: enforce, denyResponse: passthrough}"),
     "audit and refused": egress("{mode: audit, denyResponse: refused}"),
+    "queries denied": egress("{queries: deny, denyResponse: refused}"),
+    "queries allowed": egress("{queries: allow}"),
     "server names checked": egress(
         "{tls: {verifySNI: true, ports: [443, 8443], serverNames: allowedByPolicy}}"),
     "names in every form": with_rule(
@@ -623,7 +626,7 @@ class CrdTest(unittest.TestCase):
         spec = self.schema["properties"]["spec"]
         self.assertEqual(set(spec["properties"]), {"nodeSelector", "podSelector",
                                                    "namespaceSelector", "mode",
-                                                   "denyResponse", "tls", "rules"})
+                                                   "denyResponse", "queries", "tls", "rules"})
         self.assertEqual(set(spec["properties"]["tls"]["properties"]),
                          {"verifySNI", "ports", "serverNames"})
         rule = spec["properties"]["rules"]["items"]
