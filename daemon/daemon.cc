@@ -130,7 +130,9 @@ Daemon::Daemon(DaemonOptions options)
   query_gate_ = std::make_unique<QueryGate>(
       *released_queries_, *injector_, *frame_receiver_,
       QueryGate::Sources{
-          .policy = [this](std::uint32_t identity) { return view_->policyOf(identity); }},
+          .policy = [this](std::uint32_t identity) { return view_->policyOf(identity); },
+          .forget_query =
+              [this](const skouter_dns_query_key& key) { flow_table_->forgetQuery(key); }},
       [this](const QueryDecision& decision) { reporter_->query(decision); },
       options_.deny_response);
   dns_client_ = std::make_unique<resolver::DnsClient>(io_, options_.trusted_dns);

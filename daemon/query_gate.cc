@@ -34,7 +34,8 @@ void QueryGate::handle(const skouter_answer_header& header, std::span<const std:
   const std::uint64_t now = datapathNowNs();
   std::string error;
   auto held = resolver::extractHeldPacket(frame, header.l3_offset, header.l4_offset, error);
-  if (!held || resolver::completeUdpChecksum(*held) == resolver::UdpChecksum::kCorrupt) {
+  if (!held || resolver::completeUdpChecksum(*held) == resolver::UdpChecksum::kCorrupt ||
+      held->dns().size() < kDnsHeader) {
     // The datapath holds only recorded queries, whose checksums it checked.
     ++stats_.judged[{toString(FlowVerdict::kDenied), toString(QueryReason::kUnreadable)}];
     trouble_log_.log(now, spdlog::level::warn, "dropped a held query that is not a UDP query: {}",
@@ -46,9 +47,7 @@ void QueryGate::handle(const skouter_answer_header& header, std::span<const std:
   QueryDecision decision{
       .identity = header.identity, .client = held->server, .resolver = held->client};
   const auto dns = held->dns();
-  const auto question = dns.size() > kDnsHeader
-                            ? resolver::parseQuestionSection(dns.subspan(kDnsHeader))
-                            : std::nullopt;
+  const auto question = resolver::parseQuestionSection(dns.subspan(kDnsHeader));
   const auto* policy = sources_.policy(header.identity);
   auto refusal =
       refusalOf(dns, policy && policy->deny_response ? *policy->deny_response : deny_response_);
@@ -61,15 +60,16 @@ void QueryGate::handle(const skouter_answer_header& header, std::span<const std:
 
   std::vector<std::uint8_t> out(
       frame.begin(), frame.begin() + std::min<std::size_t>(header.l3_offset, frame.size()));
+  // As the datapath recorded it: the client's port and the id as on the wire.
+  const auto udp = std::span<const std::uint8_t>(held->ip_packet).subspan(held->udp_offset);
+  const auto key =
+      maps::udpQueryKey(decision.client, static_cast<std::uint16_t>(udp[0] | udp[1] << 8),
+                        static_cast<std::uint16_t>(dns[0] | dns[1] << 8));
   std::string failure;
   if (decision.judgement.verdict == FlowVerdict::kAllowed) {
     const auto packet = resolver::rebuildUdpPacket(*held, dns);
     out.insert(out.end(), packet.begin(), packet.end());
     if (header.destination == SKOUTER_QUERY_FROM_POD) {
-      const auto udp = std::span<const std::uint8_t>(held->ip_packet).subspan(held->udp_offset);
-      const auto key =
-          maps::udpQueryKey(decision.client, static_cast<std::uint16_t>(udp[0] | udp[1] << 8),
-                            static_cast<std::uint16_t>(dns[0] | dns[1] << 8));
       if (!released_.release(
               key, std::span<const std::uint8_t>(header.question, header.question_len), now)) {
         failure = "released_queries cannot be written";
@@ -96,6 +96,7 @@ void QueryGate::handle(const skouter_answer_header& header, std::span<const std:
       failure = sent.failure;
     }
     if (failure.empty()) ++stats_.answered;
+    if (sources_.forget_query) sources_.forget_query(key);
   }
   if (!failure.empty()) {
     ++stats_.send_failed;

@@ -44,6 +44,8 @@ class QueryGate {
   struct Sources {
     // The policy of an identity; nullptr when nothing polices it.
     std::function<const policy::CompiledPolicy*(std::uint32_t identity)> policy;
+    // Forgets a recorded query (dns_queries): one answered here gets no other answer.
+    std::function<void(const skouter_dns_query_key& key)> forget_query;
   };
   using Reporter = std::function<void(const QueryDecision&)>;
 
