@@ -48,7 +48,8 @@ Daemon::Daemon(DaemonOptions options)
     : options_(std::move(options)),
       policies_(options_.audit, options_.node_labels, options_.verify_sni),
       observed_names_(options_.observed_names_size),
-      audit_table_(options_.audit_table_size) {
+      audit_table_(options_.audit_table_size),
+      expired_addresses_(options_.expired_addresses_size, options_.late_connection_window_s) {
   options_.interfaces = resolveInterfaces(options_);
   if (options_.trusted_dns.empty()) {
     std::string note;
@@ -210,13 +211,14 @@ Daemon::Daemon(DaemonOptions options)
                                                   .server_names = *server_name_gate_,
                                                   .observed_names = observed_names_,
                                                   .audit_table = audit_table_,
+                                                  .expired_addresses = expired_addresses_,
                                                   .flow_events = *flow_events_,
                                                   .events = events_,
                                                   .interface_table = *interface_table_,
                                                   .interface_roles = interface_roles_,
                                                   .links = links_,
                                                   .kubernetes = kubernetes_.get()});
-  reporter_ = std::make_unique<DecisionReporter>(events_, audit_table_, *view_);
+  reporter_ = std::make_unique<DecisionReporter>(events_, audit_table_, expired_addresses_, *view_);
   admin_api_ = std::make_unique<AdminApi>(adminRoutes(*view_, events_));
   admin_ = std::make_unique<AdminServer>(
       io_, options_.admin_socket,
@@ -350,7 +352,13 @@ void Daemon::collectGarbage() {
   sweepExpired();
   // Port sets outlive the entries that used them only briefly; a full pass over the
   // tables is not needed every round.
-  if (++gc_runs_ % 30 == 0) workload_entries_->forgetUnusedPortSets();
+  if (++gc_runs_ % 30 == 0) {
+    workload_entries_->forgetUnusedPortSets();
+    // Pods deleted since leave the late connections metric.
+    std::set<std::uint32_t> workloads{SKOUTER_HOST_IDENTITY};
+    for (const auto& [identity, pod] : pod_firewall_->pods()) workloads.insert(identity);
+    expired_addresses_.keepCountsOf(workloads);
+  }
   // Another agent may put its program before skouter's at any time; a look every ten
   // seconds (one bpf() call per hook) tells the operator soon enough.
   if (gc_runs_ % 5 == 0 && datapath_->programsLoaded()) datapath_->checkChainOrder();
@@ -616,7 +624,9 @@ void Daemon::scheduleHeartbeat() {
 }
 
 void Daemon::sweepExpired() {
-  const std::size_t removed = allowed_ips_->removeExpired(datapathNowNs(), kExpiredPerTurn);
+  const std::size_t removed = allowed_ips_->removeExpired(
+      datapathNowNs(), kExpiredPerTurn,
+      [this](const maps::AllowedIpEntry& entry) { expired_addresses_.remember(entry); });
   record_.expired_removed += removed;
   // More came due at once (a burst of answers a TTL ago): the rest in later turns, with
   // the answers waiting meanwhile in between.

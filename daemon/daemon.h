@@ -35,6 +35,7 @@
 #include "daemon/daemon_view.h"
 #include "daemon/decision_reporter.h"
 #include "daemon/event_stream.h"
+#include "daemon/expired_addresses.h"
 #include "daemon/flow_event_reader.h"
 #include "daemon/host_network.h"
 #include "daemon/interface_kind.h"
@@ -136,6 +137,8 @@ class Daemon {
   std::unique_ptr<maps::AnswerRingQuota> answer_ring_quota_;
   std::unique_ptr<resolver::AnswerPipeline> answers_;
   AuditTable audit_table_;
+  // Learned addresses removed on expiry, to tell late connections.
+  ExpiredAddresses expired_addresses_;
   std::unique_ptr<FlowEventReader> flow_events_;
   std::unique_ptr<maps::FlowTable> flow_table_;
   // What forwarded traffic from each interface is: the uplinks, transit, pods.

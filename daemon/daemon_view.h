@@ -24,6 +24,7 @@
 #include "daemon/admin_server.h"
 #include "daemon/audit_table.h"
 #include "daemon/event_stream.h"
+#include "daemon/expired_addresses.h"
 #include "daemon/flow_event_reader.h"
 #include "daemon/host_network.h"
 #include "daemon/interface_kind.h"
@@ -102,6 +103,7 @@ struct DaemonView {
   const ServerNameGate& server_names;
   const resolver::ObservedNames& observed_names;
   const AuditTable& audit_table;
+  const ExpiredAddresses& expired_addresses;
   const FlowEventReader& flow_events;
   const EventHub& events;
   const maps::InterfaceTable& interface_table;

@@ -11,6 +11,7 @@
 #include "daemon/audit_table.h"
 #include "daemon/daemon_view.h"
 #include "daemon/event_stream.h"
+#include "daemon/expired_addresses.h"
 #include "daemon/server_name_gate.h"
 #include "resolver/answer_handler.h"
 #include "resolver/answer_pipeline.h"
@@ -20,11 +21,17 @@ namespace skouter::daemon {
 
 class DecisionReporter {
  public:
-  // `view` names workloads and rules.
-  DecisionReporter(EventHub& events, AuditTable& audit_table, const DaemonView& view)
-      : events_(events), audit_table_(audit_table), view_(view) {}
+  // `view` names workloads and rules; `expired_addresses` tells late connections and
+  // counts them.
+  DecisionReporter(EventHub& events, AuditTable& audit_table, ExpiredAddresses& expired_addresses,
+                   const DaemonView& view)
+      : events_(events),
+        audit_table_(audit_table),
+        expired_addresses_(expired_addresses),
+        view_(view) {}
 
-  // A flow the datapath denied or audited.
+  // A flow the datapath denied or audited; to an address learned for the workload whose
+  // expiry passed, a late connection.
   void flow(const FlowEvent& flow);
   // A held answer's outcome, after its addresses were installed.
   void answer(std::uint32_t identity, const IpAddress& client,
@@ -38,6 +45,7 @@ class DecisionReporter {
  private:
   EventHub& events_;
   AuditTable& audit_table_;
+  ExpiredAddresses& expired_addresses_;
   const DaemonView& view_;
   RateLimitedLog denied_flow_log_;
   RateLimitedLog server_name_log_;

@@ -231,6 +231,13 @@ std::string isoTime(std::int64_t seconds_since_epoch) {
   return text.str();
 }
 
+// "3 late: learned for api.example.com, expired 12 s ago" (the latest), or "-".
+std::string late(const json& record) {
+  const std::string latest = skouter::ctl::lateConnectionText(record);
+  if (latest.empty()) return "-";
+  return scalar(record["late_count"]) + " late: " + latest;
+}
+
 void printAudit(const json& audit) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& record : audit["records"]) {
@@ -242,11 +249,11 @@ void printAudit(const json& audit) {
                         skouter::ipProtocolName(record["protocol"].get<std::uint8_t>()),
                     names.empty() ? "-" : names, scalar(record["verdict"]), scalar(record["count"]),
                     isoTime(record["first_seen"].get<std::int64_t>()),
-                    isoTime(record["last_seen"].get<std::int64_t>())});
+                    isoTime(record["last_seen"].get<std::int64_t>()), late(record)});
   }
-  printTable(
-      {"IDENTITY", "DESTINATION", "PORT", "NAMES", "VERDICT", "COUNT", "FIRST SEEN", "LAST SEEN"},
-      rows);
+  printTable({"IDENTITY", "DESTINATION", "PORT", "NAMES", "VERDICT", "COUNT", "FIRST SEEN",
+              "LAST SEEN", "LATE"},
+             rows);
 }
 
 std::string suggestionFrom(const json& audit, const std::string& name) {
@@ -259,6 +266,14 @@ std::string suggestionFrom(const json& audit, const std::string& name) {
     flow.protocol = record["protocol"].get<std::uint8_t>();
     flow.port = record["port"].get<std::uint16_t>();
     flow.names = record["names"].get<std::vector<std::string>>();
+    // A daemon before late connections sends neither.
+    if (record.contains("late") && record["late"].is_object()) {
+      const json& late = record["late"];
+      flow.late_count = record.value("late_count", std::uint64_t{0});
+      flow.late_expired_ago_s = late.value("max_expired_ago_s", std::uint64_t{0});
+      flow.late_open_for_s = late.value("max_open_for_s", std::uint64_t{0});
+      if (flow.names.empty()) flow.names = late["names"].get<std::vector<std::string>>();
+    }
     flows.push_back(std::move(flow));
   }
   skouter::policy::SuggestionOptions options;
