@@ -47,29 +47,22 @@ void ExpiredAddresses::forgetExpiredBefore(std::uint64_t cutoff_ns) {
 std::optional<LateConnection> ExpiredAddresses::lateConnection(
     std::uint32_t identity, const IpAddress& destination,
     const std::optional<maps::AllowedIpEntry>& installed, std::uint64_t now_ns) const {
-  const auto late = [now_ns](std::uint64_t expiry_ns) {
-    return LateConnection{.names = {},
-                          .rule = 0,
+  const auto late = [now_ns](const std::vector<std::string>& names, policy::RuleId rule,
+                             std::uint64_t expiry_ns, std::uint32_t open_for_s) {
+    return LateConnection{.names = names,
+                          .rule = rule,
                           .expired_ago_s = (now_ns - expiry_ns) / kNanosPerSecond,
-                          .open_for_s = 0};
+                          .open_for_s = open_for_s};
   };
   if (installed) {
     if (installed->expiry_ns == 0 || installed->expiry_ns > now_ns) return std::nullopt;
-    LateConnection result = late(installed->expiry_ns);
-    result.names = installed->names;
-    result.rule = installed->rule;
-    result.open_for_s = installed->open_for_s;
-    return result;
+    return late(installed->names, installed->rule, installed->expiry_ns, installed->open_for_s);
   }
   const auto found = index_.find(Key{identity, destination});
   if (found == index_.end()) return std::nullopt;
   const Record& record = *found->second;
   if (record.expiry_ns > now_ns || now_ns - record.expiry_ns > window_ns_) return std::nullopt;
-  LateConnection result = late(record.expiry_ns);
-  result.names = record.names;
-  result.rule = record.rule;
-  result.open_for_s = record.open_for_s;
-  return result;
+  return late(record.names, record.rule, record.expiry_ns, record.open_for_s);
 }
 
 void ExpiredAddresses::keepCountsOf(const std::set<std::uint32_t>& identities) {

@@ -228,7 +228,8 @@ std::string metricsText(const DaemonView& view) {
   }
   out.counter("skouter_late_connections_total",
               "Denied or audited new flows to an address learned for the workload after its "
-              "expiry (a client that kept it past the TTL), by workload",
+              "expiry (a client that kept it past the TTL), by workload; a retransmitted SYN "
+              "counts again",
               late);
   const auto heartbeat = view.datapath.heartbeat().lookup(0);
   const auto now = datapathNowNs();
