@@ -333,7 +333,22 @@ void Daemon::beat() {
 }
 
 void Daemon::takeInAfterAbsence(std::uint64_t silent_ns) {
-  const std::size_t adopted = allowed_ips_->adoptDatapathLearned();
+  // The datapath gave what it learned --min-ttl only. A rule's minTTL counts from the
+  // answer, which came once the heartbeat was --failsafe-timeout old at the earliest:
+  // counted from then, no address stays open longer than its rule asks.
+  const std::uint64_t answered_from =
+      datapathNowNs() - silent_ns + options_.failsafe_timeout_s * kNanosPerSecond;
+  const auto rule_floor = [&](std::uint32_t identity, const std::string& name) -> std::uint64_t {
+    const auto* policy = view_->policyOf(identity);
+    const auto rule = policy ? policy->names.match(name) : std::nullopt;
+    if (!rule) return 0;
+    const auto min_ttl = policy->rule_min_ttls.find(*rule);
+    if (min_ttl == policy->rule_min_ttls.end()) return 0;
+    return resolver::expiryFor(
+        answered_from, 0,
+        {std::max(options_.min_ttl_s, min_ttl->second), options_.ttl_grace_s, options_.max_ttl_s});
+  };
+  const std::size_t adopted = allowed_ips_->adoptDatapathLearned(rule_floor);
   learnable_names_->resetBudgets();
   ++record_.absences;
   record_.pairs_adopted += adopted;

@@ -115,7 +115,7 @@ AllowedIpTable::AllowedIpTable(AllowedIpMap addresses, LearnedNameMap names,
   for (const std::uint32_t identity : identities) trimWorkload(identity);
 }
 
-std::size_t AllowedIpTable::adoptDatapathLearned() {
+std::size_t AllowedIpTable::adoptDatapathLearned(const EarliestExpiry& earliest_expiry) {
   struct Found {
     skouter_allowed_ip_value entry;
     std::uint32_t identity;
@@ -146,6 +146,16 @@ std::size_t AllowedIpTable::adoptDatapathLearned() {
     if (!ip) file(linked);
     link(linked, known ? *known : addName(pair.identity, pair.name));
     identities.insert(pair.identity);
+    // Read back below with the rest; a sweep that finds the entry under its earlier
+    // second files it again under the later one.
+    const std::uint64_t earliest = earliest_expiry ? earliest_expiry(pair.identity, pair.name) : 0;
+    const auto key = keyOf(pair.identity, pair.address);
+    if (const auto current = addresses_.lookup(key);
+        current && current->expiry_ns != 0 && current->expiry_ns < earliest) {
+      skouter_allowed_ip_value raised = *current;
+      raised.expiry_ns = earliest;
+      addresses_.replace(key, raised);
+    }
   }
   // Expiries the datapath extended.
   std::size_t entries = 0;

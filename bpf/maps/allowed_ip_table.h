@@ -87,8 +87,13 @@ class AllowedIpTable {
   // recorded, and the later expiries it gave entries known here. Their names open
   // every port until applyPolicy() gives them their verdicts, as names read back at
   // start do; the identity's limit applies. Walks both maps: for after an absence,
-  // never per answer. Returns the pairs of a name and an address taken in.
-  std::size_t adoptDatapathLearned();
+  // never per answer. `earliest_expiry` (identity, name) gives the expiry before which
+  // an address taken in for that name must not expire (0: none): the datapath knows
+  // --min-ttl only, not a rule's minTTL, so the caller raises such expiries to what the
+  // rule asks for. Returns the pairs of a name and an address taken in.
+  using EarliestExpiry =
+      std::function<std::uint64_t(std::uint32_t identity, const std::string& name)>;
+  std::size_t adoptDatapathLearned(const EarliestExpiry& earliest_expiry = {});
 
   // The port_sets ids the entries refer to.
   std::set<std::uint32_t> portSetsInUse() const;

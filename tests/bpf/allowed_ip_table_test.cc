@@ -856,6 +856,32 @@ TEST_F(AllowedIpTableTest, WhatWasInstalledWhileTheTableDidNotLookIsAdopted) {
   EXPECT_TRUE(learnedNames().empty());
 }
 
+// The datapath learns with --min-ttl only; the daemon, taking in what it learned,
+// raises the expiry of the names whose rule sets a minTTL, whichever name comes first.
+TEST_F(AllowedIpTableTest, AnAdoptedAddressGetsTheExpiryItsRuleAsksFor) {
+  AllowedIpTable allowed = table();
+  {
+    AllowedIpTable away = table();
+    away.install(kHost, {in(kA, 10)}, "floored.example", kRule);
+    away.install(kHost, {in(kA, 10)}, "other.example", kOtherRule);
+    away.install(kHost, {in(kB, 10)}, "plain.example", kOtherRule);
+  }
+  const auto floor = [&](std::uint32_t identity, const std::string& name) -> std::uint64_t {
+    return identity == kHost && name == "floored.example" ? at(60) : 0;
+  };
+  EXPECT_EQ(allowed.adoptDatapathLearned(floor), 3u);
+  const auto entries = entriesOf(allowed);
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[0].expiry_ns, at(60)) << entries[0].ip;
+  EXPECT_EQ(entries[1].expiry_ns, at(10)) << entries[1].ip;
+
+  EXPECT_EQ(allowed.removeExpired(at(30)), 1u);
+  EXPECT_EQ(synTo(kA), Verdict::kPass);
+  EXPECT_EQ(synTo(kB), Verdict::kDrop);
+  EXPECT_EQ(allowed.removeExpired(at(60)), 1u);
+  EXPECT_EQ(synTo(kA), Verdict::kDrop);
+}
+
 TEST_F(AllowedIpTableTest, NamesOfAddressesThatAreGoneAreRemovedAtStart) {
   {
     AllowedIpTable first = table();

@@ -4,6 +4,7 @@
 // minTTL keeps its names' addresses open longer without raising --min-ttl for all.
 // cached.example.net has a TTL of 2 s (tests/e2e/lab/lab.zone.in), in both families.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <chrono>
 #include <regex>
@@ -171,6 +172,41 @@ TEST_F(LateConnectionTest, ARulesMinTtlKeepsItsAddressesOpenPastTheirTtl) {
            std::string::npos;
   })) << daemon_->status()["last_policy_error"].dump();
   EXPECT_TRUE(connectTo(kAddressV4).ok());
+}
+
+// While skouterd is stopped the datapath learns with --min-ttl only; the daemon, back,
+// gives what it takes in the floor of the rule that allowed it. A wildcard, so that no
+// pre-warming lookup at start installed the name before.
+TEST_F(LateConnectionTest, ARulesMinTtlReachesWhatTheDatapathLearnedWhileTheDaemonWasAway) {
+  startWith(R"(apiVersion: egress.skouter/v1alpha1
+kind: Egress
+metadata:
+  name: late
+spec:
+  nodeSelector: {}
+  rules:
+    - domains: ['*.example.net']
+      minTTL: 30
+)");
+  daemon_->kill(SIGSTOP);  // waits 5 s, past the 2 s --failsafe-timeout
+  ASSERT_TRUE(node(httpGet("http://cached.example.net/", "-4")).ok());
+  ASSERT_TRUE(node(httpGet("http://cached.example.net/", "-6")).ok());
+  daemon_->kill(SIGCONT);
+
+  EXPECT_TRUE(eventually([&] {
+    std::size_t floored = 0;
+    for (const auto& entry : daemon_->entries()) {
+      if (entry["names"] == nlohmann::json::array({"cached.example.net"}) &&
+          entry["expires_in_s"].is_number() && entry["expires_in_s"].get<double>() > 15.0) {
+        ++floored;
+      }
+    }
+    return floored == 2;
+  })) << daemon_->entries().dump();
+  EXPECT_GE(daemon_->status()["absences"]["pairs_adopted"].get<int>(), 2);
+  std::this_thread::sleep_for(seconds(3));  // past the DNS TTL
+  EXPECT_TRUE(connectTo(kAddressV4).ok());
+  EXPECT_TRUE(connectTo(kAddressV6).ok());
 }
 
 }  // namespace
