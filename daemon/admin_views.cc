@@ -101,6 +101,30 @@ json hookAttachments(const std::string& pin_dir, int ifindex) {
   return hooks;
 }
 
+// The "late" object of /v1/explain and /v1/audit, as events have it.
+json lateJson(const DaemonView& view, std::uint32_t identity, const LateConnection& late) {
+  return lateConnectionJson({.names = late.names,
+                             .rule = view.ruleName(identity, late.rule),
+                             .expired_ago_s = late.expired_ago_s,
+                             .open_for_s = late.open_for_s});
+}
+
+// Late connections by workload, and the memory of expired addresses that tells them.
+json lateConnectionsStatus(const DaemonView& view) {
+  json by_workload = json::object();
+  std::uint64_t total = 0;
+  for (const auto& [identity, count] : view.expired_addresses.counts()) {
+    by_workload[view.workloadName(identity)] = count;
+    total += count;
+  }
+  return {{"total", total},
+          {"by_workload", by_workload},
+          {"remembered", view.expired_addresses.size()},
+          {"capacity", view.expired_addresses.capacity()},
+          {"evicted", view.expired_addresses.evicted()},
+          {"window_s", view.options.late_connection_window_s}};
+}
+
 }  // namespace
 
 std::string auditJson(const DaemonView& view) {
@@ -120,7 +144,14 @@ std::string auditJson(const DaemonView& view) {
                        {"names", record.names},
                        {"count", record.count},
                        {"first_seen", seconds(record.first_seen)},
-                       {"last_seen", seconds(record.last_seen)}});
+                       {"last_seen", seconds(record.last_seen)},
+                       {"late_count", record.late_count}});
+    if (record.late) {
+      json& late = records.back()["late"];
+      late = lateJson(view, flow.identity, *record.late);
+      late["max_expired_ago_s"] = record.max_expired_ago_s;
+      late["max_open_for_s"] = record.max_open_for_s;
+    }
   }
   json queries = json::array();
   const auto now = std::chrono::system_clock::now();
@@ -196,6 +227,8 @@ std::string explainJson(const DaemonView& view, QueryParameters parameters, std:
     if (entry.identity == identity) snapshot.static_entries.push_back(entry.entry);
   }
   snapshot.observed_names = view.observed_names.namesOf(identity, flow.destination);
+  snapshot.late = view.expired_addresses.lateConnection(identity, flow.destination,
+                                                        snapshot.learned, snapshot.now_ns);
   const auto explanation = explainFlow(flow, snapshot);
   json body = {{"verdict", toString(explanation.verdict)},
                {"passes", explanation.verdict != FlowVerdict::kDenied},
@@ -211,6 +244,7 @@ std::string explainJson(const DaemonView& view, QueryParameters parameters, std:
                {"server_name", flow.server_name ? json(*flow.server_name) : json(nullptr)}};
   if (explanation.rule) body["rule"] = view.ruleName(identity, *explanation.rule);
   if (explanation.expires_in_s) body["expires_in_s"] = *explanation.expires_in_s;
+  body["late"] = explanation.late ? lateJson(view, identity, *explanation.late) : json(nullptr);
   return jsonText(body);
 }
 
@@ -356,6 +390,7 @@ std::string statusJson(const DaemonView& view) {
         {"egresses", view.policies.hostPolicy().audit_egresses},
         {"records", view.audit_table.size()},
         {"forgotten", view.audit_table.forgotten()}}},
+      {"late_connections", lateConnectionsStatus(view)},
       {"policies", policies},
       {"policy_reloads",
        {{"applied", view.record.reloads_applied}, {"failed", view.record.reloads_failed}}},
@@ -425,7 +460,8 @@ std::string policiesJson(const DaemonView& view) {
                        {"domains", rule.domains},
                        {"regex", rule.regexes},
                        {"addresses", cidrs},
-                       {"ports", policy::describePorts(rule.ports)}});
+                       {"ports", policy::describePorts(rule.ports)},
+                       {"min_ttl_s", rule.min_ttl_s ? json(*rule.min_ttl_s) : json(nullptr)}});
     }
     json identities = json::array();
     if (view.policies.selectsThisNode(egress)) identities.push_back("host");

@@ -5,7 +5,8 @@
 namespace skouter::daemon {
 
 bool AuditTable::record(const FlowEvent& flow, std::vector<std::string> names,
-                        std::chrono::system_clock::time_point now) {
+                        std::chrono::system_clock::time_point now,
+                        const std::optional<LateConnection>& late) {
   if (capacity_ == 0) return false;
   const Key key{flow.identity, flow.destination, flow.protocol, flow.port};
   auto found = records_.find(key);
@@ -31,6 +32,12 @@ bool AuditTable::record(const FlowEvent& flow, std::vector<std::string> names,
   if (!names.empty()) record.names = std::move(names);
   ++record.count;
   record.last_seen = now;
+  if (late) {
+    ++record.late_count;
+    record.late = late;
+    record.max_expired_ago_s = std::max(record.max_expired_ago_s, late->expired_ago_s);
+    record.max_open_for_s = std::max(record.max_open_for_s, late->open_for_s);
+  }
   return fresh;
 }
 

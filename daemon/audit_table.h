@@ -9,11 +9,13 @@
 #include <cstdint>
 #include <list>
 #include <map>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "common/ip_address.h"
+#include "daemon/expired_addresses.h"
 #include "daemon/flow_verdict.h"
 
 namespace skouter::daemon {
@@ -35,6 +37,13 @@ struct AuditRecord {
   std::uint64_t count = 0;
   std::chrono::system_clock::time_point first_seen;
   std::chrono::system_clock::time_point last_seen;
+  // Sightings that were late connections (the address was learned for the workload and
+  // had expired), the latest of them, and the longest time past the expiry: what
+  // `audit suggest` proposes a rule's minTTL from.
+  std::uint64_t late_count = 0;
+  std::optional<LateConnection> late;
+  std::uint64_t max_expired_ago_s = 0;
+  std::uint32_t max_open_for_s = 0;
 };
 
 class AuditTable {
@@ -42,8 +51,10 @@ class AuditTable {
   explicit AuditTable(std::size_t capacity) : capacity_(capacity) {}
 
   // True when the flow's destination, port and protocol are new to the table.
+  // `late`: the flow is a late connection.
   bool record(const FlowEvent& flow, std::vector<std::string> names,
-              std::chrono::system_clock::time_point now);
+              std::chrono::system_clock::time_point now,
+              const std::optional<LateConnection>& late = std::nullopt);
   // Most recently seen first.
   std::vector<AuditRecord> records() const;
   std::size_t size() const { return records_.size(); }

@@ -225,8 +225,10 @@ std::string flowLine(const json& event) {
   std::string verdict = uppercase(text(event, "verdict", "?"));
   verdict.resize(std::max<std::size_t>(verdict.size(), 8), ' ');
   const auto names = strings(event, "names");
+  const std::string late = lateConnectionText(event);
   return verdict + " " + workloadOf(event) + "  " + text(event, "source", "?") + " -> " +
-         destinationOf(event) + (names.empty() ? "" : "  (" + join(names, ", ") + ")");
+         destinationOf(event) + (names.empty() ? "" : "  (" + join(names, ", ") + ")") +
+         (late.empty() ? "" : "  late connection: " + late);
 }
 
 std::string dnsLine(const json& event) {
@@ -274,6 +276,14 @@ std::string lostLine(const json& event) {
 }
 
 }  // namespace
+
+std::string lateConnectionText(const json& record) {
+  if (!has(record, "late") || !record["late"].is_object()) return "";
+  const json& late = record["late"];
+  const auto names = strings(late, "names");
+  return "learned for " + (names.empty() ? text(record, "destination", "?") : join(names, ", ")) +
+         ", expired " + std::to_string(count(late, "expired_ago_s")) + " s ago";
+}
 
 std::string eventLine(const json& event, Clock clock) {
   const std::string type = text(event, "type", "?");
@@ -621,6 +631,18 @@ void addPolicy(Screen& screen, const json& status) {
     const auto egresses = strings(audit, "egresses");
     screen.add("audit", audit.value("flag", false) ? "on: nothing is dropped (--audit)"
                                                    : "on for Egress " + join(egresses, ", "));
+  }
+  // Clients that kept an address past its expiry; shown once there were any.
+  if (has(status, "late_connections") && count(status["late_connections"], "total") > 0) {
+    const json& late = status["late_connections"];
+    std::vector<std::string> workloads;
+    if (late.contains("by_workload") && late["by_workload"].is_object()) {
+      for (const auto& [workload, n] : late["by_workload"].items()) {
+        workloads.push_back(workload + " " + (n.is_number() ? n.dump() : "?"));
+      }
+    }
+    screen.add("late", std::to_string(count(late, "total")) + " late connections (" +
+                           join(workloads, ", ") + "); see skouterctl audit");
   }
 }
 

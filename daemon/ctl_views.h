@@ -36,10 +36,16 @@ enum class Clock { kUtc, kLocal };
 
 // One line for one event of `GET /v1/events`, without a newline:
 //   22:31:05.123 DENIED   host  192.0.2.10 -> 198.51.100.7:443/tcp  (github.com)
+//   22:31:05.123 DENIED   host  192.0.2.10 -> 198.51.100.7:443/tcp  (github.com)  late
+//                connection: learned for github.com, expired 12 s ago   (one line)
 //   22:31:05.120 DNS ALLOWED host github.com A -> 198.51.100.7 [ns/name/rules[0]]
 //   22:31:06.001 POLICY applied (SIGHUP)
 //   22:31:07.000 LOST 12 events (monitor fell behind)
 std::string eventLine(const nlohmann::json& event, Clock clock);
+
+// "learned for api.example.com, expired 12 s ago" of an event's or an audit record's
+// "late" object (a late connection); empty when it has none.
+std::string lateConnectionText(const nlohmann::json& record);
 
 // `skouterctl status` of `GET /v1/status`: one screen, a label column and its values.
 std::vector<std::string> statusLines(const nlohmann::json& status);

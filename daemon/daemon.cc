@@ -49,7 +49,8 @@ Daemon::Daemon(DaemonOptions options)
       policies_(options_.audit, options_.node_labels, options_.verify_sni, options_.query_policing),
       observed_names_(options_.observed_names_size),
       audit_table_(options_.audit_table_size),
-      denied_queries_(options_.audit_table_size) {
+      denied_queries_(options_.audit_table_size),
+      expired_addresses_(options_.expired_addresses_size, options_.late_connection_window_s) {
   options_.interfaces = resolveInterfaces(options_);
   if (options_.trusted_dns.empty()) {
     std::string note;
@@ -226,13 +227,15 @@ Daemon::Daemon(DaemonOptions options)
                                                   .observed_names = observed_names_,
                                                   .audit_table = audit_table_,
                                                   .denied_queries = denied_queries_,
+                                                  .expired_addresses = expired_addresses_,
                                                   .flow_events = *flow_events_,
                                                   .events = events_,
                                                   .interface_table = *interface_table_,
                                                   .interface_roles = interface_roles_,
                                                   .links = links_,
                                                   .kubernetes = kubernetes_.get()});
-  reporter_ = std::make_unique<DecisionReporter>(events_, audit_table_, denied_queries_, *view_);
+  reporter_ = std::make_unique<DecisionReporter>(events_, audit_table_, denied_queries_,
+                                                 expired_addresses_, *view_);
   admin_api_ = std::make_unique<AdminApi>(adminRoutes(*view_, events_));
   admin_ = std::make_unique<AdminServer>(
       io_, options_.admin_socket,
@@ -349,7 +352,22 @@ void Daemon::beat() {
 }
 
 void Daemon::takeInAfterAbsence(std::uint64_t silent_ns) {
-  const std::size_t adopted = allowed_ips_->adoptDatapathLearned();
+  // The datapath gave what it learned --min-ttl only. A rule's minTTL counts from the
+  // answer, which came once the heartbeat was --failsafe-timeout old at the earliest:
+  // counted from then, no address stays open longer than its rule asks.
+  const std::uint64_t answered_from =
+      datapathNowNs() - silent_ns + options_.failsafe_timeout_s * kNanosPerSecond;
+  const auto rule_floor = [&](std::uint32_t identity, const std::string& name) -> std::uint64_t {
+    const auto* policy = view_->policyOf(identity);
+    const auto rule = policy ? policy->names.match(name) : std::nullopt;
+    if (!rule) return 0;
+    const auto min_ttl = policy->rule_min_ttls.find(*rule);
+    if (min_ttl == policy->rule_min_ttls.end()) return 0;
+    return resolver::expiryFor(
+        answered_from, 0,
+        {std::max(options_.min_ttl_s, min_ttl->second), options_.ttl_grace_s, options_.max_ttl_s});
+  };
+  const std::size_t adopted = allowed_ips_->adoptDatapathLearned(rule_floor);
   learnable_names_->resetBudgets();
   ++record_.absences;
   record_.pairs_adopted += adopted;
@@ -368,7 +386,13 @@ void Daemon::collectGarbage() {
   sweepExpired();
   // Port sets outlive the entries that used them only briefly; a full pass over the
   // tables is not needed every round.
-  if (++gc_runs_ % 30 == 0) workload_entries_->forgetUnusedPortSets();
+  if (++gc_runs_ % 30 == 0) {
+    workload_entries_->forgetUnusedPortSets();
+    // Pods deleted since leave the late connections metric.
+    std::set<std::uint32_t> workloads{SKOUTER_HOST_IDENTITY};
+    for (const auto& [identity, pod] : pod_firewall_->pods()) workloads.insert(identity);
+    expired_addresses_.keepCountsOf(workloads);
+  }
   // Another agent may put its program before skouter's at any time; a look every ten
   // seconds (one bpf() call per hook) tells the operator soon enough.
   if (gc_runs_ % 5 == 0 && datapath_->programsLoaded()) datapath_->checkChainOrder();
@@ -634,7 +658,9 @@ void Daemon::scheduleHeartbeat() {
 }
 
 void Daemon::sweepExpired() {
-  const std::size_t removed = allowed_ips_->removeExpired(datapathNowNs(), kExpiredPerTurn);
+  const std::size_t removed = allowed_ips_->removeExpired(
+      datapathNowNs(), kExpiredPerTurn,
+      [this](const maps::AllowedIpEntry& entry) { expired_addresses_.remember(entry); });
   record_.expired_removed += removed;
   // More came due at once (a burst of answers a TTL ago): the rest in later turns, with
   // the answers waiting meanwhile in between.

@@ -37,6 +37,7 @@
 #include "daemon/decision_reporter.h"
 #include "daemon/denied_query_table.h"
 #include "daemon/event_stream.h"
+#include "daemon/expired_addresses.h"
 #include "daemon/flow_event_reader.h"
 #include "daemon/host_network.h"
 #include "daemon/interface_kind.h"
@@ -142,6 +143,8 @@ class Daemon {
   std::unique_ptr<resolver::AnswerPipeline> answers_;
   AuditTable audit_table_;
   DeniedQueryTable denied_queries_;
+  // Learned addresses removed on expiry, to tell late connections.
+  ExpiredAddresses expired_addresses_;
   std::unique_ptr<FlowEventReader> flow_events_;
   std::unique_ptr<maps::FlowTable> flow_table_;
   // What forwarded traffic from each interface is: the uplinks, transit, pods.

@@ -26,6 +26,7 @@
 #include "daemon/audit_table.h"
 #include "daemon/denied_query_table.h"
 #include "daemon/event_stream.h"
+#include "daemon/expired_addresses.h"
 #include "daemon/flow_event_reader.h"
 #include "daemon/host_network.h"
 #include "daemon/interface_kind.h"
@@ -107,6 +108,7 @@ struct DaemonView {
   const resolver::ObservedNames& observed_names;
   const AuditTable& audit_table;
   const DeniedQueryTable& denied_queries;
+  const ExpiredAddresses& expired_addresses;
   const FlowEventReader& flow_events;
   const EventHub& events;
   const maps::InterfaceTable& interface_table;

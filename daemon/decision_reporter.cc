@@ -25,24 +25,38 @@ std::string lowerCase(std::string text) {
 
 void DecisionReporter::flow(const FlowEvent& flow) {
   auto names = view_.observed_names.namesOf(flow.identity, flow.destination);
+  const auto late = expired_addresses_.lateConnection(
+      flow.identity, flow.destination, view_.allowed_ips.entryOf(flow.identity, flow.destination),
+      datapathNowNs());
+  if (late) expired_addresses_.count(flow.identity);
   if (events_.hasSubscribers()) {
-    events_.publish(flowEvent(std::chrono::system_clock::now(),
-                              {.identity = flow.identity,
-                               .workload = view_.workloadName(flow.identity),
-                               .verdict = toString(flow.verdict),
-                               .source = flow.source.toString(),
-                               .destination = flow.destination.toString(),
-                               .port = flow.port,
-                               .protocol = lowerCase(ipProtocolName(flow.protocol)),
-                               .names = names}));
+    FlowEventFields fields{.identity = flow.identity,
+                           .workload = view_.workloadName(flow.identity),
+                           .verdict = toString(flow.verdict),
+                           .source = flow.source.toString(),
+                           .destination = flow.destination.toString(),
+                           .port = flow.port,
+                           .protocol = lowerCase(ipProtocolName(flow.protocol)),
+                           .names = names,
+                           .late = std::nullopt};
+    if (late) {
+      fields.late = LateConnectionFields{.names = late->names,
+                                         .rule = view_.ruleName(flow.identity, late->rule),
+                                         .expired_ago_s = late->expired_ago_s,
+                                         .open_for_s = late->open_for_s};
+    }
+    events_.publish(flowEvent(std::chrono::system_clock::now(), fields));
   }
   const std::string named = names.empty() ? "" : fmt::format(" ({})", fmt::join(names, ", "));
+  const std::string lateness =
+      late ? "; late connection: " + describeLateConnection(*late, flow.destination.toString())
+           : "";
   // One line per destination, not per retransmitted SYN; `skouterctl audit` counts them.
-  if (!audit_table_.record(flow, std::move(names), std::chrono::system_clock::now())) return;
-  denied_flow_log_.log(datapathNowNs(), spdlog::level::info, "{} {} -> {} {}{}{}",
+  if (!audit_table_.record(flow, std::move(names), std::chrono::system_clock::now(), late)) return;
+  denied_flow_log_.log(datapathNowNs(), spdlog::level::info, "{} {} -> {} {}{}{}{}",
                        toString(flow.verdict), flow.source.toString(), flow.destination.toString(),
                        flow.port ? std::to_string(flow.port) + "/" : "",
-                       ipProtocolName(flow.protocol), named);
+                       ipProtocolName(flow.protocol), named, lateness);
 }
 
 void DecisionReporter::serverName(const ServerNameDecision& decision) {

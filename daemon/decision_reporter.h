@@ -13,6 +13,7 @@
 #include "daemon/denied_query_table.h"
 #include "daemon/event_stream.h"
 #include "daemon/query_gate.h"
+#include "daemon/expired_addresses.h"
 #include "daemon/server_name_gate.h"
 #include "resolver/answer_handler.h"
 #include "resolver/answer_pipeline.h"
@@ -22,12 +23,18 @@ namespace skouter::daemon {
 
 class DecisionReporter {
  public:
-  // `view` names workloads and rules.
+  // `view` names workloads and rules; `expired_addresses` tells late connections and
+  // counts them.
   DecisionReporter(EventHub& events, AuditTable& audit_table, DeniedQueryTable& denied_queries,
-                   const DaemonView& view)
-      : events_(events), audit_table_(audit_table), denied_queries_(denied_queries), view_(view) {}
+                   ExpiredAddresses& expired_addresses, const DaemonView& view)
+      : events_(events),
+        audit_table_(audit_table),
+        denied_queries_(denied_queries),
+        expired_addresses_(expired_addresses),
+        view_(view) {}
 
-  // A flow the datapath denied or audited.
+  // A flow the datapath denied or audited; to an address learned for the workload whose
+  // expiry passed, a late connection.
   void flow(const FlowEvent& flow);
   // A held answer's outcome, after its addresses were installed.
   void answer(std::uint32_t identity, const IpAddress& client,
@@ -45,6 +52,7 @@ class DecisionReporter {
   EventHub& events_;
   AuditTable& audit_table_;
   DeniedQueryTable& denied_queries_;
+  ExpiredAddresses& expired_addresses_;
   const DaemonView& view_;
   RateLimitedLog denied_flow_log_;
   RateLimitedLog server_name_log_;

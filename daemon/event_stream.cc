@@ -40,12 +40,21 @@ nlohmann::json dnsAnswerEvent(std::chrono::system_clock::time_point time,
           {"rule", answer.rule ? nlohmann::json(*answer.rule) : nlohmann::json(nullptr)}};
 }
 
+nlohmann::json lateConnectionJson(const LateConnectionFields& late) {
+  return {{"names", late.names},
+          {"rule", late.rule},
+          {"expired_ago_s", late.expired_ago_s},
+          {"open_for_s", late.open_for_s ? nlohmann::json(late.open_for_s) : nullptr}};
+}
+
 nlohmann::json flowEvent(std::chrono::system_clock::time_point time, const FlowEventFields& flow) {
-  return {{"time", eventTime(time)},         {"type", "flow"},
-          {"verdict", flow.verdict},         {"identity", flow.identity},
-          {"workload", flow.workload},       {"source", flow.source},
-          {"destination", flow.destination}, {"port", flow.port},
-          {"protocol", flow.protocol},       {"names", flow.names}};
+  nlohmann::json event = {{"time", eventTime(time)},         {"type", "flow"},
+                          {"verdict", flow.verdict},         {"identity", flow.identity},
+                          {"workload", flow.workload},       {"source", flow.source},
+                          {"destination", flow.destination}, {"port", flow.port},
+                          {"protocol", flow.protocol},       {"names", flow.names}};
+  if (flow.late) event["late"] = lateConnectionJson(*flow.late);
+  return event;
 }
 
 nlohmann::json serverNameEvent(std::chrono::system_clock::time_point time,

@@ -47,6 +47,15 @@ struct DnsAnswerEventFields {
 nlohmann::json dnsAnswerEvent(std::chrono::system_clock::time_point time,
                               const DnsAnswerEventFields& answer);
 
+// A late connection (daemon/expired_addresses.h) as events and the audit table show it.
+struct LateConnectionFields {
+  std::vector<std::string> names;
+  std::string rule;
+  std::uint64_t expired_ago_s = 0;
+  std::uint32_t open_for_s = 0;  // 0: not known
+};
+nlohmann::json lateConnectionJson(const LateConnectionFields& late);
+
 // What an event says of a new flow the policy denied (dropped or audited).
 struct FlowEventFields {
   std::uint32_t identity = 0;
@@ -57,6 +66,9 @@ struct FlowEventFields {
   std::uint16_t port = 0;
   std::string protocol;  // tcp, udp, ...
   std::vector<std::string> names;
+  // Set when the destination was learned for the workload and expired; the event then
+  // has a "late" object.
+  std::optional<LateConnectionFields> late;
 };
 nlohmann::json flowEvent(std::chrono::system_clock::time_point time, const FlowEventFields& flow);
 

@@ -108,8 +108,16 @@ Explanation explainFlow(const FlowQuery& flow, const PolicySnapshot& snapshot) {
 
   // Why each way in failed, in the order the datapath tries them.
   std::vector<std::string> misses;
-  if (const auto& learned = snapshot.learned) {
-    const bool expired = learned->expiry_ns != 0 && learned->expiry_ns <= snapshot.now_ns;
+  const auto& learned = snapshot.learned;
+  const bool expired = learned && learned->expiry_ns != 0 && learned->expiry_ns <= snapshot.now_ns;
+  if (snapshot.late && (!learned || expired)) {
+    // A client that kept the address past its expiry (the JVM and .NET cache answers).
+    result.late = snapshot.late;
+    misses.push_back(destination + " was " + describeLateConnection(*result.late, destination) +
+                     " (" + ruleName(policy, result.late->rule) +
+                     "): a late connection; the client must look the name up again, or a "
+                     "minTTL on the rule keeps such addresses open longer");
+  } else if (learned) {
     const std::string names = learned->names.empty() ? destination : joined(learned->names);
     if (expired) {
       misses.push_back(destination + " was learned from the answer for " + names +
@@ -138,6 +146,7 @@ Explanation explainFlow(const FlowQuery& flow, const PolicySnapshot& snapshot) {
     const std::string prefix = entry->prefix.toString();
     if (portsAllow(entry->ports, flow)) {
       result.verdict = FlowVerdict::kAllowed;
+      result.late.reset();
       result.rule = entry->rule;
       result.reason = destination + " is in " + prefix + ", allowed by " +
                       ruleName(policy, entry->rule) + " (static, never expires)";

@@ -11,6 +11,7 @@
 
 #include "bpf/maps/allowed_ip_entry.h"
 #include "common/ip_address.h"
+#include "daemon/expired_addresses.h"
 #include "daemon/flow_verdict.h"
 #include "daemon/server_name_verdict.h"
 #include "policy/compiled_policy.h"
@@ -37,6 +38,9 @@ struct PolicySnapshot {
   std::optional<maps::AllowedIpEntry> learned;      // the destination's learned entry
   std::vector<policy::StaticEntry> static_entries;  // installed for the identity
   std::vector<std::string> observed_names;          // names answers gave the destination
+  // Set when the destination was learned for the identity and its expiry passed
+  // (ExpiredAddresses::lateConnection): a new flow to it now is a late connection.
+  std::optional<LateConnection> late;
   // How the learned entry's rule checks server names; nullopt when it does not.
   std::optional<policy::ServerNameCheck> server_name_check;
   std::uint64_t now_ns = 0;
@@ -48,6 +52,8 @@ struct Explanation {
   std::optional<policy::RuleId> rule;
   std::vector<std::string> names;  // the names behind the destination, if any
   std::optional<double> expires_in_s;
+  // A new flow now would be a late connection (denied or audited).
+  std::optional<LateConnection> late;
   // The flow's server name is checked on this port (spec.tls, --verify-sni); with
   // FlowQuery::server_name, the verdict above includes that check.
   bool server_name_checked = false;

@@ -2,6 +2,7 @@
 #include <spdlog/fmt/fmt.h>
 
 #include <algorithm>
+#include <map>
 
 #include "bpf/counter_names.h"
 #include "common/datapath_clock.h"
@@ -246,6 +247,21 @@ std::string metricsText(const DaemonView& view) {
               {{{{"reason", "rate_limited"}}, total(SKOUTER_CNT_EVENT_RATE_LIMITED)},
                {{{"reason", "ring_full"}}, total(SKOUTER_CNT_EVENT_RINGBUF_FULL)},
                {{{"reason", "slow_subscriber"}}, static_cast<double>(view.events.droppedSlow())}});
+  // The host always has a sample, so the metric is there before the first late
+  // connection; pods appear with theirs and leave when deleted.
+  std::map<std::uint32_t, std::uint64_t> late_counts{{SKOUTER_HOST_IDENTITY, 0}};
+  for (const auto& [identity, count] : view.expired_addresses.counts()) {
+    late_counts[identity] = count;
+  }
+  std::vector<std::pair<MetricLabels, double>> late;
+  for (const auto& [identity, count] : late_counts) {
+    late.push_back({{{"workload", view.workloadName(identity)}}, static_cast<double>(count)});
+  }
+  out.counter("skouter_late_connections_total",
+              "Denied or audited new flows to an address learned for the workload after its "
+              "expiry (a client that kept it past the TTL), by workload; a retransmitted SYN "
+              "counts again",
+              late);
   const auto heartbeat = view.datapath.heartbeat().lookup(0);
   const auto now = datapathNowNs();
   out.gauge(

@@ -259,6 +259,15 @@ void describeFlags(Flags& flags, RawValues& raw) {
                "destinations in `audit`, `monitor` and `explain`; the least recently answered "
                "goes first (0: keep none)",
                std::to_string(options.observed_names_size));
+  flags.number("expired-addresses-size", "N", &options.expired_addresses_size,
+               "expired learned addresses remembered (with their names and rule) so that a "
+               "new flow denied to one is reported as a late connection; the least recently "
+               "expired goes first (0: remember none)",
+               std::to_string(options.expired_addresses_size));
+  flags.number("late-connection-window", "S", &options.late_connection_window_s,
+               "seconds after its expiry during which a denied new flow to a learned address "
+               "is reported as a late connection",
+               std::to_string(options.late_connection_window_s));
   flags.number("failsafe-timeout", "S", &options.failsafe_timeout_s,
                "seconds without a daemon heartbeat after which DNS answers pass without "
                "waiting for it: the datapath installs the addresses of names the policy "

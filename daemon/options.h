@@ -60,6 +60,10 @@ struct DaemonOptions {
   std::size_t max_pending_lookups = 256;
   // Addresses whose names from answers are kept to name denied destinations.
   std::size_t observed_names_size = 65536;
+  // Expired learned addresses remembered to tell late connections, and for how long
+  // after their expiry (seconds).
+  std::size_t expired_addresses_size = 65536;
+  std::uint64_t late_connection_window_s = 3600;
   bool fail_open = false;
   bool audit = false;
   // --verify-sni: every rule's learned addresses have their server names checked, as

@@ -50,10 +50,12 @@ constexpr const char* kUsage =
     "                  question_mismatch, install_failed, applied or failed\n"
     "  policies        the loaded Egress documents, their source, mode and what they select\n"
     "  audit           flows the policy denied (dropped, or passed by audit mode), with the\n"
-    "                  names behind each destination, count, first and last seen\n"
+    "                  names behind each destination, count, first and last seen, and\n"
+    "                  late connections (to an address learned for the workload, expired)\n"
     "  audit suggest [--name NAME]\n"
     "                  an Egress (YAML) that would allow every flow `audit` lists, by name\n"
-    "                  where an answer named the destination; review it before use\n"
+    "                  where an answer named the destination, with a minTTL for names with\n"
+    "                  late connections; review it before use\n"
     "  explain --dst ADDR [--port N] [--proto tcp|udp|sctp|icmp] [--src ADDR] [--sni NAME]\n"
     "                  whether a new flow would pass now, and why (--src: an address of\n"
     "                  this node, the default, or of a policed pod on it)\n"
@@ -232,6 +234,13 @@ std::string isoTime(std::int64_t seconds_since_epoch) {
   return text.str();
 }
 
+// "3 late: learned for api.example.com, expired 12 s ago" (the latest), or "-".
+std::string late(const json& record) {
+  const std::string latest = skouter::ctl::lateConnectionText(record);
+  if (latest.empty()) return "-";
+  return scalar(record["late_count"]) + " late: " + latest;
+}
+
 void printAudit(const json& audit) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& record : audit["records"]) {
@@ -243,11 +252,11 @@ void printAudit(const json& audit) {
                         skouter::ipProtocolName(record["protocol"].get<std::uint8_t>()),
                     names.empty() ? "-" : names, scalar(record["verdict"]), scalar(record["count"]),
                     isoTime(record["first_seen"].get<std::int64_t>()),
-                    isoTime(record["last_seen"].get<std::int64_t>())});
+                    isoTime(record["last_seen"].get<std::int64_t>()), late(record)});
   }
-  printTable(
-      {"IDENTITY", "DESTINATION", "PORT", "NAMES", "VERDICT", "COUNT", "FIRST SEEN", "LAST SEEN"},
-      rows);
+  printTable({"IDENTITY", "DESTINATION", "PORT", "NAMES", "VERDICT", "COUNT", "FIRST SEEN",
+              "LAST SEEN", "LATE"},
+             rows);
   if (!audit.contains("denied_queries") || audit["denied_queries"].empty()) return;
   // Queries never left the node: a workload with many distinct names at a steady rate
   // is writing data into them.
@@ -276,6 +285,14 @@ std::string suggestionFrom(const json& audit, const std::string& name) {
     flow.protocol = record["protocol"].get<std::uint8_t>();
     flow.port = record["port"].get<std::uint16_t>();
     flow.names = record["names"].get<std::vector<std::string>>();
+    // A daemon before late connections sends neither.
+    if (record.contains("late") && record["late"].is_object()) {
+      const json& late = record["late"];
+      flow.late_count = record.value("late_count", std::uint64_t{0});
+      flow.late_expired_ago_s = late.value("max_expired_ago_s", std::uint64_t{0});
+      flow.late_open_for_s = late.value("max_open_for_s", std::uint64_t{0});
+      if (flow.names.empty()) flow.names = late["names"].get<std::vector<std::string>>();
+    }
     flows.push_back(std::move(flow));
   }
   skouter::policy::SuggestionOptions options;

@@ -121,10 +121,24 @@ std::string suggestedDomain(const std::string& name, const WildcardParents& pare
   return broadest ? "*." + std::string(*broadest) : name;
 }
 
+// The late connections seen to the addresses of one name (or of a wildcard's names).
+struct Lateness {
+  std::uint64_t count = 0;
+  std::uint64_t max_expired_ago_s = 0;
+  std::uint32_t min_ttl_s = 0;  // the largest any of them needed
+
+  void add(const Lateness& other) {
+    count += other.count;
+    max_expired_ago_s = std::max(max_expired_ago_s, other.max_expired_ago_s);
+    min_ttl_s = std::max(min_ttl_s, other.min_ttl_s);
+  }
+};
+
 struct SuggestedRule {
   PortSet ports;
   std::vector<std::string> domains;
   std::vector<IpAddress> ips;
+  Lateness late;  // of its domains; a minTTL is proposed when count > 0
 };
 
 // True when every YAML reader takes `text`, written plain, for that very string: a name
@@ -192,6 +206,12 @@ std::string renderRule(const SuggestedRule& rule) {
   append_list("domains", domains);
   append_list("ips", ips);
   append_list("ports", ports);
+  if (rule.late.count > 0) {
+    text += "      minTTL: " + std::to_string(rule.late.min_ttl_s) + "  # " +
+            std::to_string(rule.late.count) + " late connection" +
+            (rule.late.count == 1 ? "" : "s") + ", up to " +
+            std::to_string(rule.late.max_expired_ago_s) + " s after the address expired\n";
+  }
   return text;
 }
 
@@ -214,15 +234,28 @@ std::string render(const std::map<std::string, SuggestedRule>& rules, std::size_
 
 }  // namespace
 
+std::uint32_t suggestedMinTtl(std::uint64_t open_for_s, std::uint64_t expired_ago_s) {
+  const std::uint64_t needed = std::max<std::uint64_t>(open_for_s + expired_ago_s, 1);
+  const std::uint64_t step = needed <= 600 ? 30 : 300;
+  const std::uint64_t rounded = (needed + step - 1) / step * step;
+  return static_cast<std::uint32_t>(std::min<std::uint64_t>(rounded, kMaxRuleMinTtl));
+}
+
 std::string suggestEgress(const std::vector<ObservedFlow>& flows,
                           const SuggestionOptions& options) {
   std::map<std::string, SeenPorts> names;
+  std::map<std::string, Lateness> late_names;
   std::map<IpAddress, SeenPorts> addresses;
   for (const ObservedFlow& flow : flows) {
     bool allowed_by_name = false;
+    const Lateness late{
+        .count = flow.late_count,
+        .max_expired_ago_s = flow.late_expired_ago_s,
+        .min_ttl_s = suggestedMinTtl(flow.late_open_for_s, flow.late_expired_ago_s)};
     for (const std::string& written : flow.names) {
       if (const auto name = loadableDomain(written)) {
         names[*name].add(flow.protocol, flow.port);
+        if (late.count > 0) late_names[*name].add(late);
         allowed_by_name = true;
       }
     }
@@ -231,19 +264,38 @@ std::string suggestEgress(const std::vector<ObservedFlow>& flows,
 
   const WildcardParents parents = wildcardParents(names, options.wildcard_siblings);
   std::map<std::string, SeenPorts> domains;
-  for (const auto& [name, ports] : names) domains[suggestedDomain(name, parents)].add(ports);
+  std::map<std::string, Lateness> late_domains;
+  for (const auto& [name, ports] : names) {
+    const std::string domain = suggestedDomain(name, parents);
+    domains[domain].add(ports);
+    if (const auto late = late_names.find(name); late != late_names.end()) {
+      late_domains[domain].add(late->second);
+    }
+  }
 
-  // Keyed by the ports' description, which orders the rules and merges destinations
-  // with the same ports into one rule.
+  // Keyed by the ports' description (and the minTTL wanted), which orders the rules
+  // and merges destinations with the same ports into one rule: a name with late
+  // connections does not raise the minTTL of names without.
   std::map<std::string, SuggestedRule> rules;
-  const auto ruleFor = [&rules](const SeenPorts& seen) -> SuggestedRule& {
+  const auto ruleFor = [&rules](const SeenPorts& seen, std::uint32_t min_ttl_s) -> SuggestedRule& {
     PortSet ports = seen.toPortSet();
-    SuggestedRule& rule = rules[describePorts(ports)];
+    std::string key = describePorts(ports);
+    if (min_ttl_s > 0) key += ", minTTL " + std::to_string(min_ttl_s);
+    SuggestedRule& rule = rules[key];
     rule.ports = std::move(ports);
     return rule;
   };
-  for (const auto& [domain, ports] : domains) ruleFor(ports).domains.push_back(domain);
-  for (const auto& [address, ports] : addresses) ruleFor(ports).ips.push_back(address);
+  for (const auto& [domain, ports] : domains) {
+    const auto late = late_domains.find(domain);
+    if (late == late_domains.end()) {
+      ruleFor(ports, 0).domains.push_back(domain);
+      continue;
+    }
+    SuggestedRule& rule = ruleFor(ports, late->second.min_ttl_s);
+    rule.domains.push_back(domain);
+    rule.late.add(late->second);
+  }
+  for (const auto& [address, ports] : addresses) ruleFor(ports, 0).ips.push_back(address);
   return render(rules, flows.size(), options.name);
 }
 

@@ -19,7 +19,19 @@ struct ObservedFlow {
   std::uint16_t port = 0;     // destination port; 0 for protocols without ports
   // Names that resolved to destination (lower case, no trailing dot); may be empty.
   std::vector<std::string> names;
+  // Late connections among its sightings: new flows to the destination after the
+  // address learned for its names had expired (a client that caches past the TTL).
+  std::uint64_t late_count = 0;
+  // The longest any of them came after that expiry, and the longest an answer had kept
+  // the address open before it (0: not known), in seconds.
+  std::uint64_t late_expired_ago_s = 0;
+  std::uint64_t late_open_for_s = 0;
 };
+
+// The minTTL that would have kept the address of a late connection open: how long
+// after the answer the client connected (`open_for_s` + `expired_ago_s`), rounded up
+// to a multiple of 30 s (of 300 s beyond 10 minutes), at most a week.
+std::uint32_t suggestedMinTtl(std::uint64_t open_for_s, std::uint64_t expired_ago_s);
 
 struct SuggestionOptions {
   std::string name = "suggested";  // metadata.name
@@ -33,6 +45,8 @@ struct SuggestionOptions {
 // when it has any the loader accepts, otherwise by its address. Each destination is
 // restricted to the TCP/UDP/SCTP ports it was seen on, unless it was also seen with
 // another protocol or without a port; destinations with the same ports share a rule.
+// Names with late connections go in a rule of their own with the minTTL they need
+// (suggestedMinTtl of their latest), and a comment giving the evidence.
 // The same flows, in any order, give the same text.
 std::string suggestEgress(const std::vector<ObservedFlow>& flows,
                           const SuggestionOptions& options = {});

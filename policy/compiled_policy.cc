@@ -257,6 +257,7 @@ void addEgress(CompiledPolicy& policy, const Egress& egress) {
       }
     }
     if (!rule.ports.empty()) policy.rule_ports.emplace(id, rule.ports);
+    if (rule.min_ttl_s) policy.rule_min_ttls.emplace(id, *rule.min_ttl_s);
     if (egress.server_names) policy.server_name_checks.emplace(id, *egress.server_names);
     for (const IpPrefix& ip : rule.ips) policy.static_entries.push_back({ip, id, rule.ports});
     for (const IpPrefix& cidr : rule.cidrs) policy.static_entries.push_back({cidr, id, rule.ports});

@@ -110,6 +110,8 @@ struct CompiledPolicy {
   std::map<RuleId, std::string> rule_descriptions;
   // The ports of each rule that restricts them; a rule not listed allows every port.
   std::map<RuleId, PortSet> rule_ports;
+  // The minTTL of each rule that sets one (seconds).
+  std::map<RuleId, std::uint32_t> rule_min_ttls;
   // Egresses in mode audit that select the workload: if any does, nothing is dropped.
   std::vector<std::string> audit_egresses;
   // --audit: nothing is dropped, whatever the Egresses say.

@@ -119,7 +119,13 @@ struct EgressRule {
   std::vector<IpPrefix> ips;         // full-length prefixes
   std::vector<IpPrefix> cidrs;       // normalized: host bits cleared
   PortSet ports;                     // normalized; empty: every port
+  // minTTL: the addresses this rule's names resolve to stay open at least this many
+  // seconds after each answer, over --min-ttl (for clients that cache past the TTL).
+  std::optional<std::uint32_t> min_ttl_s;
 };
+
+// The longest minTTL a rule may set: a week, as long as any resolver keeps a record.
+inline constexpr std::uint32_t kMaxRuleMinTtl = 604800;
 
 enum class EgressMode {
   kEnforce,  // what no rule allows is dropped

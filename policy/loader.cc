@@ -363,7 +363,8 @@ class DocumentReader {
 
   EgressRule readRule(const YAML::Node& node, const std::string& path) const {
     const Fields fields = readMap(node, node.Mark(), path);
-    rejectUnknownFields(fields, path, {"domains", "ips", "cidrs", "regex", "fqdn", "ports"});
+    rejectUnknownFields(fields, path,
+                        {"domains", "ips", "cidrs", "regex", "fqdn", "ports", "minTTL"});
 
     EgressRule rule;
     const auto each = [&](std::string_view key, const auto& visit) {
@@ -394,7 +395,25 @@ class DocumentReader {
     if (const auto ports = fields.find("ports"); ports != fields.end()) {
       rule.ports = readPorts(ports->second, childPath(path, "ports"));
     }
+    if (const auto min_ttl = fields.find("minTTL"); min_ttl != fields.end()) {
+      rule.min_ttl_s = readMinTtl(min_ttl->second, childPath(path, "minTTL"));
+    }
     return rule;
+  }
+
+  // Whole seconds, 0 to a week; a duration written "30s" is refused rather than guessed.
+  std::uint32_t readMinTtl(const Field& field, const std::string& path) const {
+    const std::string text = field.value.IsScalar() ? field.value.Scalar() : "";
+    const bool digits =
+        !text.empty() && text.size() <= 7 &&
+        std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+    const unsigned long seconds = digits ? std::stoul(text) : kMaxRuleMinTtl + 1ul;
+    if (seconds > kMaxRuleMinTtl) {
+      fail(markOf(field), path,
+           (field.value.IsScalar() ? inQuotes(text) + " is not" : std::string("must be")) +
+               " a whole number of seconds from 0 to " + std::to_string(kMaxRuleMinTtl));
+    }
+    return static_cast<std::uint32_t>(seconds);
   }
 
   // [{port, endPort?, protocol?}], as in a Kubernetes NetworkPolicy: protocol defaults

@@ -50,6 +50,16 @@ const char* describe(DnsMessageFault fault) {
   return "unparseable DNS message";
 }
 
+// `settings` for addresses learned by `rule`: min_ttl_s raised to the rule's minTTL.
+TtlSettings ttlSettingsForRule(const TtlSettings& settings, const RuleMinTtls& rule_min_ttls,
+                               policy::RuleId rule) {
+  TtlSettings for_rule = settings;
+  if (const auto found = rule_min_ttls.find(rule); found != rule_min_ttls.end()) {
+    for_rule.min_ttl_s = std::max(settings.min_ttl_s, found->second);
+  }
+  return for_rule;
+}
+
 }  // namespace
 
 std::uint64_t expiryFor(std::uint64_t now_ns, std::uint32_t ttl_s, const TtlSettings& settings) {
@@ -78,7 +88,8 @@ const char* toString(AnswerVerdict verdict) {
 }
 
 AnswerDecision decideAnswer(const DnsMessage& message, const policy::NameMatcher& names,
-                            std::uint64_t now_ns, const TtlSettings& settings) {
+                            std::uint64_t now_ns, const TtlSettings& settings,
+                            const RuleMinTtls& rule_min_ttls) {
   AnswerDecision decision;
   if (!message.valid()) {
     decision.error = describe(message.fault());
@@ -103,6 +114,8 @@ AnswerDecision decideAnswer(const DnsMessage& message, const policy::NameMatcher
   decision.question_type = question.type;
   decision.rule = names.match(decision.question);
   decision.verdict = decision.rule ? AnswerVerdict::kAllowed : AnswerVerdict::kDenied;
+  const TtlSettings rule_settings =
+      decision.rule ? ttlSettingsForRule(settings, rule_min_ttls, *decision.rule) : settings;
 
   const auto chain = chainFrom(message);
   for (const DnsRecord& record : message.records()) {
@@ -119,15 +132,17 @@ AnswerDecision decideAnswer(const DnsMessage& message, const policy::NameMatcher
     // RFC 2181 section 8: a TTL with the most significant bit set is read as zero.
     const std::uint32_t ttl = read32(message.bytes(), record.ttl_offset);
     LearnedAddress learned{.ip = *ip, .ttl_s = ttl > kMaxTtl ? 0 : ttl};
-    learned.expiry_ns = expiryFor(now_ns, learned.ttl_s, settings);
+    learned.expiry_ns = expiryFor(now_ns, learned.ttl_s, rule_settings);
+    learned.open_for_s = static_cast<std::uint32_t>((learned.expiry_ns - now_ns) / kNanosPerSecond);
     decision.addresses.push_back(learned);
   }
   return decision;
 }
 
 AnswerDecision decideAnswer(std::span<const std::uint8_t> dns, const policy::NameMatcher& names,
-                            std::uint64_t now_ns, const TtlSettings& settings) {
-  return decideAnswer(DnsMessage::read(dns), names, now_ns, settings);
+                            std::uint64_t now_ns, const TtlSettings& settings,
+                            const RuleMinTtls& rule_min_ttls) {
+  return decideAnswer(DnsMessage::read(dns), names, now_ns, settings, rule_min_ttls);
 }
 
 }  // namespace skouter::resolver

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -34,6 +35,9 @@ struct LearnedAddress {
   IpAddress ip;
   std::uint32_t ttl_s = 0;  // as received (0 for a TTL with the high bit set)
   std::uint64_t expiry_ns = 0;
+  // Seconds from the answer to expiry_ns (the TTL after --min-ttl, --max-ttl, the rule's
+  // minTTL and --ttl-grace): how long a client may hold the address after its lookup.
+  std::uint32_t open_for_s = 0;
 };
 
 enum class AnswerVerdict {
@@ -58,13 +62,19 @@ struct AnswerDecision {
   std::string error;  // why the answer is kMalformed
 };
 
+// The minTTL of each rule that sets one (CompiledPolicy::rule_min_ttls): the floor of
+// the addresses a name of that rule learns is the larger of it and --min-ttl.
+using RuleMinTtls = std::map<policy::RuleId, std::uint32_t>;
+
 // The decision on `message` (the UDP payload, or a message reassembled from TCP, as
 // DnsMessage::read made it): an unreadable message, a query, another opcode or other
 // than one question is kMalformed.
 AnswerDecision decideAnswer(const DnsMessage& message, const policy::NameMatcher& names,
-                            std::uint64_t now_ns, const TtlSettings& settings);
+                            std::uint64_t now_ns, const TtlSettings& settings,
+                            const RuleMinTtls& rule_min_ttls = {});
 // The same, for a message read for this decision alone.
 AnswerDecision decideAnswer(std::span<const std::uint8_t> dns, const policy::NameMatcher& names,
-                            std::uint64_t now_ns, const TtlSettings& settings);
+                            std::uint64_t now_ns, const TtlSettings& settings,
+                            const RuleMinTtls& rule_min_ttls = {});
 
 }  // namespace skouter::resolver

@@ -199,7 +199,8 @@ void AnswerPipeline::handle(const skouter_answer_header& header,
 AnswerDecision AnswerPipeline::decide(std::uint32_t identity, const DnsMessage& dns) const {
   static const policy::NameMatcher kNothingAllowed;
   const auto* policy = policy_(identity);
-  return decideAnswer(dns, policy ? policy->names : kNothingAllowed, datapathNowNs(), ttl_);
+  if (!policy) return decideAnswer(dns, kNothingAllowed, datapathNowNs(), ttl_);
+  return decideAnswer(dns, policy->names, datapathNowNs(), ttl_, policy->rule_min_ttls);
 }
 
 RewriteSettings AnswerPipeline::rewriteSettingsFor(const policy::CompiledPolicy* policy) const {

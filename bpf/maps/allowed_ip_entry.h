@@ -18,6 +18,9 @@ struct AllowedIpEntry {
   policy::RuleId rule = 0;
   policy::PortSet ports;  // empty: every port
   std::vector<std::string> names;
+  // Seconds the answer that set expiry_ns kept it open (resolver::LearnedAddress); 0
+  // when not known (learned by the datapath, or read back from the pins).
+  std::uint32_t open_for_s = 0;
 };
 
 }  // namespace skouter::maps

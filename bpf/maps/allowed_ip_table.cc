@@ -115,7 +115,7 @@ AllowedIpTable::AllowedIpTable(AllowedIpMap addresses, LearnedNameMap names,
   for (const std::uint32_t identity : identities) trimWorkload(identity);
 }
 
-std::size_t AllowedIpTable::adoptDatapathLearned() {
+std::size_t AllowedIpTable::adoptDatapathLearned(const EarliestExpiry& earliest_expiry) {
   struct Found {
     skouter_allowed_ip_value entry;
     std::uint32_t identity;
@@ -146,13 +146,26 @@ std::size_t AllowedIpTable::adoptDatapathLearned() {
     if (!ip) file(linked);
     link(linked, known ? *known : addName(pair.identity, pair.name));
     identities.insert(pair.identity);
+    // Read back below with the rest; a sweep that finds the entry under its earlier
+    // second files it again under the later one.
+    const std::uint64_t earliest = earliest_expiry ? earliest_expiry(pair.identity, pair.name) : 0;
+    const auto key = keyOf(pair.identity, pair.address);
+    if (const auto current = addresses_.lookup(key);
+        current && current->expiry_ns != 0 && current->expiry_ns < earliest) {
+      skouter_allowed_ip_value raised = *current;
+      raised.expiry_ns = earliest;
+      addresses_.replace(key, raised);
+    }
   }
   // Expiries the datapath extended.
   std::size_t entries = 0;
   addresses_.forEach([&](const skouter_allowed_ip_key& key, const skouter_allowed_ip_value& value) {
     ++entries;
     if (const auto ip = findIp(key.identity, fromBpfAddr(key.ip))) {
-      learned_ips_[*ip].installed = value;
+      LearnedIp& learned = learned_ips_[*ip];
+      // The datapath's answer is not known here.
+      if (learned.installed.expiry_ns != value.expiry_ns) learned.open_for_s = 0;
+      learned.installed = value;
     }
   });
   addresses_.recounted(entries);
@@ -414,6 +427,7 @@ InstallResult AllowedIpTable::install(std::uint32_t identity,
     }
     const Handle linked = ip ? *ip : addIp(identity, address.ip);
     learned_ips_[linked].installed = value;
+    if (value.expiry_ns == address.expiry_ns) learned_ips_[linked].open_for_s = address.open_for_s;
     if (!ip) file(linked);
     link(linked, learned);
     if (const std::size_t trimmed = trimNames(linked); trimmed > 0) {
@@ -498,7 +512,8 @@ void AllowedIpTable::remove(Handle ip) {
   releaseIp(ip);
 }
 
-std::size_t AllowedIpTable::removeExpired(std::uint64_t now_ns, std::size_t limit) {
+std::size_t AllowedIpTable::removeExpired(std::uint64_t now_ns, std::size_t limit,
+                                          const ExpiredEntryHandler& expired) {
   std::size_t removed = 0;
   // Within the limit too: after an upgrade there may be many.
   for (auto it = unnamed_.begin(); removed < limit && it != unnamed_.end();) {
@@ -529,6 +544,7 @@ std::size_t AllowedIpTable::removeExpired(std::uint64_t now_ns, std::size_t limi
         }
         continue;
       }
+      if (expired) expired(entryAt(ip));
       remove(ip);
       ++removed;
     }
@@ -548,7 +564,8 @@ AllowedIpEntry AllowedIpTable::entryAt(Handle ip) const {
                        learned.installed.expiry_ns,
                        learned.installed.rule_id,
                        port_sets_.lookup(learned.installed.port_set),
-                       {}};
+                       {},
+                       learned.open_for_s};
   for (const Handle name : learned.names) entry.names.push_back(learned_names_[name].name);
   std::sort(entry.names.begin(), entry.names.end());
   return entry;
@@ -591,6 +608,7 @@ std::optional<AllowedIpEntry> AllowedIpTable::entryOf(std::uint32_t identity,
       identity, ip, value->expiry_ns, value->rule_id, port_sets_.lookup(value->port_set), {}};
   // The names as the table knows them: the same ones learned_names holds.
   if (const auto learned = findIp(identity, ip)) {
+    entry.open_for_s = learned_ips_[*learned].open_for_s;
     for (const Handle name : learned_ips_[*learned].names) {
       entry.names.push_back(learned_names_[name].name);
     }

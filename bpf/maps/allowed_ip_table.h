@@ -87,8 +87,13 @@ class AllowedIpTable {
   // recorded, and the later expiries it gave entries known here. Their names open
   // every port until applyPolicy() gives them their verdicts, as names read back at
   // start do; the identity's limit applies. Walks both maps: for after an absence,
-  // never per answer. Returns the pairs of a name and an address taken in.
-  std::size_t adoptDatapathLearned();
+  // never per answer. `earliest_expiry` (identity, name) gives the expiry before which
+  // an address taken in for that name must not expire (0: none): the datapath knows
+  // --min-ttl only, not a rule's minTTL, so the caller raises such expiries to what the
+  // rule asks for. Returns the pairs of a name and an address taken in.
+  using EarliestExpiry =
+      std::function<std::uint64_t(std::uint32_t identity, const std::string& name)>;
+  std::size_t adoptDatapathLearned(const EarliestExpiry& earliest_expiry = {});
 
   // The port_sets ids the entries refer to.
   std::set<std::uint32_t> portSetsInUse() const;
@@ -96,9 +101,13 @@ class AllowedIpTable {
   // Removes entries whose expiry is at or before `now_ns`, with their names, `limit`
   // of them at most (so that a caller on the event loop can let answers through in
   // between); a name left without an address is forgotten. The work is in proportion
-  // to the entries whose expiry came, never a walk of the map. Returns how many went.
+  // to the entries whose expiry came, never a walk of the map. Each learned entry that
+  // goes is shown to `expired` first, as entries() lists it (so that a connection
+  // attempted later can be told what the address was). Returns how many went.
+  using ExpiredEntryHandler = std::function<void(const AllowedIpEntry&)>;
   std::size_t removeExpired(std::uint64_t now_ns,
-                            std::size_t limit = std::numeric_limits<std::size_t>::max());
+                            std::size_t limit = std::numeric_limits<std::size_t>::max(),
+                            const ExpiredEntryHandler& expired = {});
 
   std::vector<AllowedIpEntry> entries() const;
   // Where a listing in pieces goes on from.
@@ -146,6 +155,8 @@ class AllowedIpTable {
     // What allowed_ips holds for it, as this table last wrote or read it back (nothing
     // else writes the map): an answer that changes nothing then costs no syscall.
     skouter_allowed_ip_value installed{};
+    // resolver::LearnedAddress::open_for_s of the answer that set installed.expiry_ns.
+    std::uint32_t open_for_s = 0;
     // The second of the boot clock under which expiring_ files it.
     std::uint64_t filed_at = 0;
     // Neighbours in the identity's addresses, by when last seen in an answer.

@@ -337,6 +337,27 @@ TEST_F(AllowedIpTableTest, RemoveExpiredTakesTheAddressesAndTheirNames) {
   EXPECT_EQ(learnedNames().size(), 0u);
 }
 
+// What goes is shown to the caller first (daemon/expired_addresses.h remembers it, to
+// tell late connections), with how long its last answer kept it open.
+TEST_F(AllowedIpTableTest, RemoveExpiredShowsEachEntryItRemoves) {
+  AllowedIpTable allowed = table();
+  LearnedAddress a = in(kA, 10);
+  a.open_for_s = 10;
+  allowed.install(kHost, {a, in(kB, 20)}, "one.example", kRule);
+  allowed.install(kHost, {in(kA, 5)}, "two.example", kRule);  // an earlier expiry: kept
+
+  std::vector<AllowedIpEntry> removed;
+  EXPECT_EQ(allowed.removeExpired(at(10), 16,
+                                  [&](const AllowedIpEntry& entry) { removed.push_back(entry); }),
+            1u);
+  ASSERT_EQ(removed.size(), 1u);
+  EXPECT_EQ(removed[0].ip, kA);
+  EXPECT_EQ(removed[0].expiry_ns, at(10));
+  EXPECT_EQ(removed[0].rule, kRule);
+  EXPECT_EQ(removed[0].names, (std::vector<std::string>{"one.example", "two.example"}));
+  EXPECT_EQ(removed[0].open_for_s, 10u);
+}
+
 // The sweep goes by the expiry the entry has now, not the one it had when first
 // installed; an address removed and learned again is swept once, at its own expiry.
 TEST_F(AllowedIpTableTest, RemoveExpiredFollowsExtendedAndReusedEntries) {
@@ -833,6 +854,32 @@ TEST_F(AllowedIpTableTest, WhatWasInstalledWhileTheTableDidNotLookIsAdopted) {
   EXPECT_EQ(synTo(kA), Verdict::kDrop);
   EXPECT_EQ(walkedSize(), 0u);
   EXPECT_TRUE(learnedNames().empty());
+}
+
+// The datapath learns with --min-ttl only; the daemon, taking in what it learned,
+// raises the expiry of the names whose rule sets a minTTL, whichever name comes first.
+TEST_F(AllowedIpTableTest, AnAdoptedAddressGetsTheExpiryItsRuleAsksFor) {
+  AllowedIpTable allowed = table();
+  {
+    AllowedIpTable away = table();
+    away.install(kHost, {in(kA, 10)}, "floored.example", kRule);
+    away.install(kHost, {in(kA, 10)}, "other.example", kOtherRule);
+    away.install(kHost, {in(kB, 10)}, "plain.example", kOtherRule);
+  }
+  const auto floor = [&](std::uint32_t identity, const std::string& name) -> std::uint64_t {
+    return identity == kHost && name == "floored.example" ? at(60) : 0;
+  };
+  EXPECT_EQ(allowed.adoptDatapathLearned(floor), 3u);
+  const auto entries = entriesOf(allowed);
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[0].expiry_ns, at(60)) << entries[0].ip;
+  EXPECT_EQ(entries[1].expiry_ns, at(10)) << entries[1].ip;
+
+  EXPECT_EQ(allowed.removeExpired(at(30)), 1u);
+  EXPECT_EQ(synTo(kA), Verdict::kPass);
+  EXPECT_EQ(synTo(kB), Verdict::kDrop);
+  EXPECT_EQ(allowed.removeExpired(at(60)), 1u);
+  EXPECT_EQ(synTo(kA), Verdict::kDrop);
 }
 
 TEST_F(AllowedIpTableTest, NamesOfAddressesThatAreGoneAreRemovedAtStart) {

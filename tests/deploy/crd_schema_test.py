@@ -454,6 +454,14 @@ WRONG = [
           "additionalProperties", mentions="app",
           loader="accepts it as matchLabels in policy files; the CRD takes the Kubernetes "
                  "LabelSelector form only (see crd.yaml)"),
+    Wrong("minTTL below 0", with_rule("{domains: [example.com], minTTL: -1}"),
+          "spec.rules[0].minTTL", "minimum"),
+    Wrong("minTTL above a week", with_rule("{domains: [example.com], minTTL: 604801}"),
+          "spec.rules[0].minTTL", "maximum"),
+    Wrong("minTTL as a duration", with_rule("{domains: [example.com], minTTL: 30s}"),
+          "spec.rules[0].minTTL", "type"),
+    Wrong("minTTL with a fraction", with_rule("{domains: [example.com], minTTL: 1.5}"),
+          "spec.rules[0].minTTL", "type"),
     Wrong("a port written as a string", with_ports("[{port: '443'}]"),
           "spec.rules[0].ports[0].port", "type",
           loader="reads YAML scalars as text; in the API a port is a number, as in a "
@@ -501,6 +509,9 @@ RIGHT = {
         "[{port: 443}, {port: 8000, endPort: 8080}, {port: 53, protocol: UDP}, "
         "{port: 1, endPort: 1, protocol: SCTP}, {protocol: TCP}, {}]"),
     "the extreme ports": with_ports("[{port: 1}, {port: 65535, endPort: 65535}]"),
+    "minTTL at its extremes": egress({"podSelector": {}, "rules": [
+        {"domains": ["example.com"], "minTTL": 0},
+        {"domains": ["*.example.org"], "minTTL": 604800, "ports": [{"port": 443}]}]}),
     "32 ports": with_ports("[" + ", ".join(f"{{port: {2 * n}}}" for n in range(1, 33)) + "]"),
     "1024 rules": egress({"podSelector": {}, "rules": [{"ips": ["192.0.2.1"]}] * 1024}),
     "Kubernetes metadata": egress("podSelector: {}", metadata={
@@ -631,7 +642,7 @@ class CrdTest(unittest.TestCase):
                          {"verifySNI", "ports", "serverNames"})
         rule = spec["properties"]["rules"]["items"]
         self.assertEqual(set(rule["properties"]), {"domains", "regex", "fqdn", "ips",
-                                                   "cidrs", "ports"})
+                                                   "cidrs", "ports", "minTTL"})
         self.assertEqual(set(rule["properties"]["ports"]["items"]["properties"]),
                          {"port", "endPort", "protocol"})
 

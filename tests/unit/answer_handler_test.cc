@@ -247,6 +247,30 @@ TEST_F(CapturedAnswerTest, ShortTtlIsKeptOrRaisedToMinTtl) {
       (Strings{"203.0.113.30 ttl 2 expires +35s"}));
 }
 
+// A rule's minTTL raises the floor of the addresses its names learn only, over
+// --min-ttl, and is still the floor above --max-ttl (as --min-ttl is).
+TEST_F(CapturedAnswerTest, ARulesMinTtlRaisesTheFloorOfItsOwnNamesOnly) {
+  const RuleMinTtls floors{{kWikipediaRule, 30}, {kGithubRule, 600}};
+  const auto decideWith = [&](const std::string& file, const TtlSettings& settings) {
+    return decideAnswer(readAnswer(file), names_, kNow, settings, floors);
+  };
+  const auto learned = decideWith("short.wikipedia.org-A.bin", {.min_ttl_s = 0, .grace_s = 5});
+  EXPECT_EQ(describe(learned.addresses), (Strings{"203.0.113.30 ttl 2 expires +35s"}));
+  EXPECT_EQ(learned.addresses.at(0).open_for_s, 35u);
+  // --min-ttl above the rule's: the higher floor stands.
+  EXPECT_EQ(
+      describe(decideWith("short.wikipedia.org-A.bin", {.min_ttl_s = 60, .grace_s = 5}).addresses),
+      (Strings{"203.0.113.30 ttl 2 expires +65s"}));
+  // Above --max-ttl too.
+  EXPECT_EQ(describe(decideWith("short.wikipedia.org-A.bin",
+                                {.min_ttl_s = 0, .grace_s = 5, .max_ttl_s = 10})
+                         .addresses),
+            (Strings{"203.0.113.30 ttl 2 expires +35s"}));
+  // example.com's rule sets none.
+  EXPECT_EQ(describe(decideWith("example.com-A.bin", {.min_ttl_s = 0, .grace_s = 5}).addresses),
+            (Strings{"203.0.113.10 ttl 300 expires +305s"}));
+}
+
 TEST_F(CapturedAnswerTest, NxdomainForAnAllowedNameIsAllowedWithoutAddresses) {
   const AnswerDecision decision = decide("missing.wikipedia.org-A.bin", names_);
   EXPECT_EQ(decision.verdict, AnswerVerdict::kAllowed);

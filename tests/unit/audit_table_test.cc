@@ -162,3 +162,31 @@ TEST(AuditTableTest, CapacityZeroKeepsNothing) {
 
 }  // namespace
 }  // namespace skouter::daemon
+
+namespace skouter::daemon {
+namespace {
+
+TEST(AuditTableTest, KeepsTheLatestLateConnectionAndTheLongestLateness) {
+  AuditTable table(8);
+  const auto late = [](std::uint64_t ago, std::uint32_t open_for) {
+    return LateConnection{
+        .names = {"short.example"}, .rule = 3, .expired_ago_s = ago, .open_for_s = open_for};
+  };
+  table.record(flowTo("203.0.113.30"), {"short.example"}, kStart, late(40, 7));
+  table.record(flowTo("203.0.113.30"), {"short.example"}, kStart + seconds(1));
+  table.record(flowTo("203.0.113.30"), {"short.example"}, kStart + seconds(2), late(12, 35));
+  const AuditRecord record = table.records().at(0);
+  EXPECT_EQ(record.count, 3u);
+  EXPECT_EQ(record.late_count, 2u);
+  ASSERT_TRUE(record.late.has_value());
+  EXPECT_EQ(record.late->expired_ago_s, 12u);
+  EXPECT_EQ(record.max_expired_ago_s, 40u);
+  EXPECT_EQ(record.max_open_for_s, 35u);
+
+  table.record(flowTo("203.0.113.31"), {}, kStart);
+  EXPECT_EQ(table.records().at(0).late_count, 0u);
+  EXPECT_FALSE(table.records().at(0).late.has_value());
+}
+
+}  // namespace
+}  // namespace skouter::daemon

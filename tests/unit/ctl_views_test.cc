@@ -130,6 +130,14 @@ TEST(EventLineTest, OneReadableLinePerEvent) {
       {R"({"time":"2026-11-26T22:31:05.126Z","type":"flow","verdict":"denied","identity":42,
            "source":"192.0.2.10","destination":"198.51.100.8","port":80,"protocol":"TCP"})",
        "22:31:05.126 DENIED   identity 42  192.0.2.10 -> 198.51.100.8:80/tcp"},
+      // A late connection: the address was learned for the workload and expired.
+      {R"({"time":"2026-11-26T22:31:05.127Z","type":"flow","verdict":"denied","identity":1,
+           "workload":"host","source":"192.0.2.10","destination":"203.0.113.30","port":80,
+           "protocol":"tcp","names":["short.example"],
+           "late":{"names":["short.example"],"rule":"lab/rules[0]","expired_ago_s":12,
+                   "open_for_s":3}})",
+       "22:31:05.127 DENIED   host  192.0.2.10 -> 203.0.113.30:80/tcp  (short.example)  late "
+       "connection: learned for short.example, expired 12 s ago"},
       {R"({"time":"2026-11-26T22:31:05.120Z","type":"dns","verdict":"allowed","identity":1,
            "workload":"host","client":"192.0.2.10","name":"github.com","qtype":"A",
            "addresses":["198.51.100.7"],"rule":"ns/name/rules[0]"})",
@@ -338,6 +346,14 @@ TEST(StatusLinesTest, AuditModeIsShownWhenActive) {
   EXPECT_EQ(statusLines(status).back(), "audit        on: nothing is dropped (--audit)");
   status["audit"] = {{"active", true}, {"flag", false}, {"egresses", {"web", "db"}}};
   EXPECT_EQ(statusLines(status).back(), "audit        on for Egress web, db");
+}
+
+TEST(StatusLinesTest, LateConnectionsAreShownOnceThereAreAny) {
+  json status = {{"late_connections", {{"total", 0}, {"by_workload", json::object()}}}};
+  for (const auto& line : statusLines(status)) EXPECT_FALSE(line.starts_with("late")) << line;
+  status["late_connections"] = {{"total", 5}, {"by_workload", {{"host", 3}, {"shop/web-0", 2}}}};
+  EXPECT_EQ(statusLines(status).back(),
+            "late         5 late connections (host 3, shop/web-0 2); see skouterctl audit");
 }
 
 }  // namespace

@@ -102,6 +102,25 @@ TEST(EventHubTest, ASlowSubscriberLosesItsOwnEventsAndIsToldHowMany) {
   EXPECT_EQ(slow->take(), kPolicyApplied.dump() + "\n");
 }
 
+TEST(FlowEventTest, ALateConnectionCarriesALateObjectAndOthersNone) {
+  FlowEventFields flow{.identity = 1,
+                       .workload = "host",
+                       .verdict = "denied",
+                       .source = "192.0.2.10",
+                       .destination = "203.0.113.30",
+                       .port = 80,
+                       .protocol = "tcp",
+                       .names = {"short.example"},
+                       .late = std::nullopt};
+  const auto time = std::chrono::system_clock::time_point{};
+  EXPECT_FALSE(flowEvent(time, flow).contains("late"));
+  flow.late = LateConnectionFields{
+      .names = {"short.example"}, .rule = "lab/rules[0]", .expired_ago_s = 12, .open_for_s = 0};
+  EXPECT_EQ(flowEvent(time, flow)["late"],
+            json::parse(R"({"names":["short.example"],"rule":"lab/rules[0]","expired_ago_s":12,
+                            "open_for_s":null})"));
+}
+
 TEST(EventTimeTest, IsUtcWithMilliseconds) {
   const auto time = std::chrono::system_clock::time_point(std::chrono::milliseconds(1795732265123));
   EXPECT_EQ(eventTime(time), "2026-11-26T22:31:05.123Z");

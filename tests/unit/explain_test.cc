@@ -175,6 +175,33 @@ TEST_F(ExplainFlowTest, AnExpiredLearnedAddressIsDenied) {
   EXPECT_EQ(static_allowed.rule, kNetworkRule);
 }
 
+// Removed on expiry, the address is remembered: explain says it was learned for the
+// workload and how long ago it expired, not that no answer named it.
+TEST_F(ExplainFlowTest, AnAddressExpiredAndRemovedIsALateConnection) {
+  snapshot_.observed_names = {"api.example.com"};
+  snapshot_.late = LateConnection{
+      .names = {"api.example.com"}, .rule = kNamesRule, .expired_ago_s = 42, .open_for_s = 7};
+  const Explanation denied = explain(flowTo("2001:db8::7"));
+  EXPECT_EQ(denied.verdict, FlowVerdict::kDenied);
+  ASSERT_TRUE(denied.late.has_value());
+  EXPECT_EQ(denied.late->expired_ago_s, 42u);
+  EXPECT_EQ(denied.reason,
+            "2001:db8::7 was learned for api.example.com, expired 42 s ago (web/rules[0]): a "
+            "late connection; the client must look the name up again, or a minTTL on the rule "
+            "keeps such addresses open longer");
+
+  // Learned again since, still open: allowed, and not late.
+  snapshot_.learned = learned("2001:db8::7", kNow + 30 * kSecond);
+  const Explanation allowed = explain(flowTo("2001:db8::7"));
+  EXPECT_EQ(allowed.verdict, FlowVerdict::kAllowed);
+  EXPECT_FALSE(allowed.late.has_value());
+
+  // A static entry lets it through: not late either.
+  snapshot_.learned.reset();
+  snapshot_.static_entries = {{prefix("2001:db8::/64"), kNetworkRule, {}}};
+  EXPECT_FALSE(explain(flowTo("2001:db8::7")).late.has_value());
+}
+
 TEST_F(ExplainFlowTest, ALearnedAddressOpensOnlyItsPorts) {
   snapshot_.learned = learned("198.51.100.7", kNow + 30 * kSecond, {tcp(443), tcp(8443)});
   EXPECT_EQ(explain(flowTo("198.51.100.7", 443)).verdict, FlowVerdict::kAllowed);

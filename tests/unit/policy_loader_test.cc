@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -340,6 +341,44 @@ TEST(PolicyLoaderTest, RejectsPortsOutsideOneTo65535AndNamedPorts) {
             kFirstPortLocation +
                 "spec.rules[0].ports[0].port: must be a port number from 1 to 65535 (named "
                 "ports are not supported)");
+}
+
+TEST(PolicyLoaderTest, ReadsARulesMinTtlAndCompilesItForItsRule) {
+  const auto egresses = parsePolicyDocuments(egressWithRules("    - domains: [slow.example]\n"
+                                                             "      minTTL: 300\n"
+                                                             "    - domains: [fast.example]\n"
+                                                             "    - domains: [zero.example]\n"
+                                                             "      minTTL: 0\n"
+                                                             "    - ips: [192.0.2.1]\n"
+                                                             "      minTTL: 604800\n"),
+                                             "inline.yaml");
+  const auto& rules = egresses.at(0).rules;
+  EXPECT_EQ(rules.at(0).min_ttl_s, 300u);
+  EXPECT_EQ(rules.at(1).min_ttl_s, std::nullopt);
+  EXPECT_EQ(rules.at(2).min_ttl_s, 0u);
+  EXPECT_EQ(rules.at(3).min_ttl_s, kMaxRuleMinTtl);
+
+  const auto policy = compileForNode(egresses, {});
+  EXPECT_EQ(policy.rule_min_ttls,
+            (std::map<RuleId, std::uint32_t>{{ruleIdOf("web/rules[0]"), 300},
+                                             {ruleIdOf("web/rules[2]"), 0},
+                                             {ruleIdOf("web/rules[3]"), kMaxRuleMinTtl}}));
+}
+
+TEST(PolicyLoaderTest, RejectsAMinTtlThatIsNotWholeSecondsUpToAWeek) {
+  for (const std::string written : {"-1", "604801", "1000000000", "30s", "1.5", "1e3", "''"}) {
+    SCOPED_TRACE(written);
+    std::string shown = written == "''" ? "" : written;
+    EXPECT_EQ(parseError(egressWithRules("    - domains: [example.com]\n"
+                                         "      minTTL: " +
+                                         written + "\n")),
+              "inline.yaml: document 1 (metadata.name=web), line 9: spec.rules[0].minTTL: '" +
+                  shown + "' is not a whole number of seconds from 0 to 604800");
+  }
+  EXPECT_EQ(parseError(egressWithRules("    - domains: [example.com]\n"
+                                       "      minTTL: [30]\n")),
+            "inline.yaml: document 1 (metadata.name=web), line 9: spec.rules[0].minTTL: must be "
+            "a whole number of seconds from 0 to 604800");
 }
 
 TEST(PolicyLoaderTest, RejectsAnEndPortBelowItsPortOrWithoutOne) {
