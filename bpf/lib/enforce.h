@@ -143,9 +143,9 @@ static __always_inline int enforce_outgoing(struct __sk_buff* skb, const struct 
   if ((pkt->protocol == IPPROTO_UDP || pkt->protocol == IPPROTO_TCP) && pkt->has_ports &&
       trusted_resolver(pkt->family, pkt->dport, pkt->daddr)) {
     int recorded = dns_record_query(skb, pkt, identity, now, hook);
-    count(hook, SKOUTER_CNT_EGRESS_ALLOWED_RESOLVER);
     /* Audit drops nothing, queries included. */
     if (queries_policed && !audit) return dns_police_query(skb, pkt, identity, recorded, hook);
+    count(hook, SKOUTER_CNT_EGRESS_ALLOWED_RESOLVER);
     return VERDICT_PASS;
   }
   /* After the query is noted: the ingress program drops answers to no noted query,

@@ -80,17 +80,17 @@ static __always_inline int police_udp_query(struct __sk_buff* skb, const struct 
     count(hook, SKOUTER_CNT_DNS_QUERY_DENIED);
     return VERDICT_DROP;
   }
-  if (query_name_listed(skb, message, end, identity) == QUERY_NAME_LISTED) {
-    count(hook, SKOUTER_CNT_DNS_QUERY_ALLOWED);
-    return VERDICT_PASS;
-  }
-  if (query_released(pkt, header.start.id, query)) {
-    count(hook, SKOUTER_CNT_DNS_QUERY_RELEASED);
-    return VERDICT_PASS;
-  }
-  if (!daemon_alive(cfg, now)) {
+  enum skouter_counter passed = SKOUTER_CNT_MAX;
+  if (query_name_listed(skb, message, end, identity) == QUERY_NAME_LISTED)
+    passed = SKOUTER_CNT_DNS_QUERY_ALLOWED;
+  else if (query_released(pkt, header.start.id, query))
+    passed = SKOUTER_CNT_DNS_QUERY_RELEASED;
+  else if (!daemon_alive(cfg, now))
     /* Nobody would judge it: DNS must not go dark while the daemon is away. */
-    count(hook, SKOUTER_CNT_DNS_QUERY_UNCHECKED);
+    passed = SKOUTER_CNT_DNS_QUERY_UNCHECKED;
+  if (passed != SKOUTER_CNT_MAX) {
+    count(hook, passed);
+    count(hook, SKOUTER_CNT_EGRESS_ALLOWED_RESOLVER);
     return VERDICT_PASS;
   }
   const struct punt_label label = {
@@ -136,6 +136,7 @@ static __always_inline int police_tcp_queries(struct __sk_buff* skb, const struc
     return VERDICT_DROP;
   }
   if (end > pkt->l4_offset + pkt->tcp_header_len) count(hook, SKOUTER_CNT_DNS_QUERY_ALLOWED);
+  count(hook, SKOUTER_CNT_EGRESS_ALLOWED_RESOLVER);
   return VERDICT_PASS;
 }
 
