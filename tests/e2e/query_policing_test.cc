@@ -153,14 +153,16 @@ TEST_F(QueryPolicingTest, DnsOverTlsOpensOnlyByARuleThatListsItsPort) {
   EXPECT_TRUE(named.ok()) << named.describe();
 }
 
-TEST_F(QueryPolicingTest, MonitorShowsDeniedQueries) {
-  startWith();
+TEST_F(QueryPolicingTest, MonitorShowsDeniedQueriesAnsweredAsConfigured) {
+  // A denied query gets the configured answer: REFUSED here.
+  startWith({"--deny-response", "refused"});
   auto monitor =
       lab_->startBackground("node", skouterctlPath() + " --socket " + daemon_->socketPath() +
                                         " monitor --type dns_query");
   ASSERT_TRUE(eventually([&] { return daemon_->status()["events"]["subscribers"] == 1; }))
       << monitor->output();
-  node(dig("x1.tunnel.blocked.test", "TXT"));
+  const auto refused = node(dig("x1.tunnel.blocked.test", "TXT"));
+  EXPECT_EQ(digStatus(refused), "REFUSED") << refused.describe();
   EXPECT_TRUE(eventually([&] {
     const auto shown = monitor->output();
     return shown.find("QUERY DENIED") != std::string::npos &&
