@@ -50,7 +50,8 @@ IpAddress address(const char* text) { return IpAddress::parse(text).value(); }
 // set up as every test starts (the host policed, the daemon alive), removed at exit.
 class BenchDatapath : public DatapathFixture {
  public:
-  BenchDatapath() { SetUp(); }
+  // Of its own: no test suite ends to unload a shared one.
+  BenchDatapath() : DatapathFixture(DatapathLoad::kPerTest) { SetUp(); }
   ~BenchDatapath() override { TearDown(); }
   void TestBody() override {}
 };

@@ -43,7 +43,8 @@ constexpr skouter::policy::RuleId kRule = 1;
 // at exit.
 class BenchDatapath : public DatapathFixture {
  public:
-  BenchDatapath() { SetUp(); }
+  // Of its own: no test suite ends to unload a shared one.
+  BenchDatapath() : DatapathFixture(DatapathLoad::kPerTest) { SetUp(); }
   ~BenchDatapath() override { TearDown(); }
   void TestBody() override {}
 };

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -17,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
 #include <system_error>
 
@@ -86,7 +88,197 @@ std::string hex16(std::uint16_t value) {
   return text;
 }
 
+// The bytes of one element of `map` as the syscalls read and write it: per CPU, each
+// CPU's value in 8-byte slots.
+std::size_t valueBytes(const bpf_map_info& map) {
+  if (map.type != BPF_MAP_TYPE_PERCPU_ARRAY && map.type != BPF_MAP_TYPE_PERCPU_HASH &&
+      map.type != BPF_MAP_TYPE_LRU_PERCPU_HASH) {
+    return map.value_size;
+  }
+  return (map.value_size + 7u) / 8u * 8u * static_cast<std::size_t>(libbpf_num_possible_cpus());
+}
+
+bool isHash(const bpf_map_info& map) {
+  return map.type == BPF_MAP_TYPE_HASH || map.type == BPF_MAP_TYPE_LRU_HASH ||
+         map.type == BPF_MAP_TYPE_PERCPU_HASH || map.type == BPF_MAP_TYPE_LRU_PERCPU_HASH ||
+         map.type == BPF_MAP_TYPE_LPM_TRIE;
+}
+
+bool isArray(const bpf_map_info& map) {
+  return map.type == BPF_MAP_TYPE_ARRAY || map.type == BPF_MAP_TYPE_PERCPU_ARRAY;
+}
+
+std::vector<Bytes> keysOf(const DatapathMaps::Map& map) {
+  std::vector<Bytes> keys;
+  Bytes key(map.info.key_size);
+  while (bpf_map_get_next_key(map.fd, keys.empty() ? nullptr : keys.back().data(), key.data()) ==
+         0) {
+    keys.push_back(key);
+  }
+  return keys;
+}
+
+int discardRecord(void*, void*, std::size_t) { return 0; }
+
+// What the map holds after a fresh load: nothing, all zero bytes, nothing unread.
+void resetMap(const DatapathMaps::Map& map) {
+  const std::string name = map.info.name;
+  // libbpf names the maps of global variables after their section. Those start from
+  // the values in the object, and .rodata cannot be written at all.
+  if (name.find('.') != std::string::npos) {
+    throw std::logic_error("map " + name +
+                           " holds global variables, which the reset cannot bring back to their "
+                           "initial values: load the datapath per test");
+  }
+  if (isHash(map.info)) {
+    // Keys first, then deletions: a deletion would restart the walk.
+    for (const Bytes& key : keysOf(map)) {
+      if (bpf_map_delete_elem(map.fd, key.data()) != 0 && errno != ENOENT) {
+        throw std::system_error(errno, std::generic_category(), "empty map " + name);
+      }
+    }
+  } else if (isArray(map.info)) {
+    const Bytes zero(valueBytes(map.info), 0);
+    for (std::uint32_t index = 0; index < map.info.max_entries; ++index) {
+      if (bpf_map_update_elem(map.fd, &index, zero.data(), BPF_ANY) != 0) {
+        throw std::system_error(errno, std::generic_category(), "zero map " + name);
+      }
+    }
+  } else if (map.info.type == BPF_MAP_TYPE_RINGBUF) {
+    ring_buffer* ring = ring_buffer__new(map.fd, discardRecord, nullptr, nullptr);
+    if (!ring) throw std::runtime_error("cannot open ring buffer " + name);
+    const int consumed = ring_buffer__consume(ring);
+    ring_buffer__free(ring);
+    if (consumed < 0) throw std::runtime_error("cannot read ring buffer " + name);
+  } else {
+    throw std::logic_error("map " + name + " is of a type the reset does not know (" +
+                           std::to_string(map.info.type) + "): teach it, or load per test");
+  }
+}
+
+void resetToFreshLoad(const Datapath& datapath) {
+  const DatapathMaps maps(datapath);
+  for (const DatapathMaps::Map& map : maps.maps()) resetMap(map);
+}
+
+// The producer's position less the consumer's, read from the ring's first two pages
+// without consuming anything.
+std::uint64_t ringUnreadBytes(const DatapathMaps::Map& map) {
+  const long page = sysconf(_SC_PAGESIZE);
+  void* pages = mmap(nullptr, 2 * page, PROT_READ, MAP_SHARED, map.fd, 0);
+  if (pages == MAP_FAILED) {
+    throw std::system_error(errno, std::generic_category(),
+                            "map ring buffer " + std::string(map.info.name));
+  }
+  const auto* consumer = static_cast<const unsigned long*>(pages);
+  const auto* producer =
+      reinterpret_cast<const unsigned long*>(static_cast<const char*>(pages) + page);
+  const unsigned long unread =
+      __atomic_load_n(producer, __ATOMIC_ACQUIRE) - __atomic_load_n(consumer, __ATOMIC_ACQUIRE);
+  munmap(pages, 2 * page);
+  return unread;
+}
+
+std::string hex(const std::uint8_t* bytes, std::size_t size) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string text;
+  for (std::size_t i = 0; i < size; ++i) {
+    text += kDigits[bytes[i] >> 4];
+    text += kDigits[bytes[i] & 0xf];
+  }
+  return text;
+}
+
+void addMapInfo(int fd, std::vector<DatapathMaps::Map>& maps) {
+  bpf_map_info info{};
+  std::uint32_t size = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd, &info, &size) != 0) {
+    const int error = errno;
+    close(fd);
+    throw std::system_error(error, std::generic_category(), "BPF_OBJ_GET_INFO_BY_FD");
+  }
+  const bool known = std::any_of(maps.begin(), maps.end(), [&](const DatapathMaps::Map& map) {
+    return map.info.id == info.id;
+  });
+  if (known) {
+    close(fd);
+    return;
+  }
+  maps.push_back({info, fd});
+}
+
 }  // namespace
+
+DatapathMaps::DatapathMaps(const Datapath& datapath) {
+  try {
+    for (const int program : {datapath.uplinkEgressProgramFd(), datapath.uplinkIngressProgramFd(),
+                              datapath.podIngressProgramFd(), datapath.podEgressProgramFd()}) {
+      bpf_prog_info info{};
+      std::uint32_t size = sizeof(info);
+      if (bpf_obj_get_info_by_fd(program, &info, &size) != 0) {
+        throw std::system_error(errno, std::generic_category(), "BPF_OBJ_GET_INFO_BY_FD");
+      }
+      std::vector<std::uint32_t> ids(info.nr_map_ids);
+      info = {};
+      info.nr_map_ids = static_cast<std::uint32_t>(ids.size());
+      info.map_ids = reinterpret_cast<std::uintptr_t>(ids.data());
+      size = sizeof(info);
+      if (bpf_obj_get_info_by_fd(program, &info, &size) != 0) {
+        throw std::system_error(errno, std::generic_category(), "BPF_OBJ_GET_INFO_BY_FD");
+      }
+      for (const std::uint32_t id : ids) {
+        const int fd = bpf_map_get_fd_by_id(id);
+        if (fd < 0) throw std::system_error(errno, std::generic_category(), "bpf_map_get_fd_by_id");
+        addMapInfo(fd, maps_);
+      }
+    }
+    // Maps only the daemon writes and no program reads are pinned, not in that list.
+    for (const auto& entry : std::filesystem::directory_iterator(datapath.pinDir())) {
+      if (!entry.is_regular_file()) continue;  // links/
+      const int fd = bpf_obj_get(entry.path().c_str());
+      if (fd < 0) throw std::system_error(errno, std::generic_category(), entry.path().string());
+      addMapInfo(fd, maps_);
+    }
+  } catch (...) {
+    for (const Map& map : maps_) close(map.fd);
+    throw;
+  }
+}
+
+DatapathMaps::~DatapathMaps() {
+  for (const Map& map : maps_) close(map.fd);
+}
+
+std::vector<std::string> mapContents(const DatapathMaps::Map& map) {
+  std::vector<std::string> contents;
+  if (isHash(map.info)) {
+    Bytes value(valueBytes(map.info));
+    for (const Bytes& key : keysOf(map)) {
+      if (bpf_map_lookup_elem(map.fd, key.data(), value.data()) != 0) continue;
+      contents.push_back(hex(key.data(), key.size()) + ": " + hex(value.data(), value.size()));
+    }
+    std::sort(contents.begin(), contents.end());
+  } else if (isArray(map.info)) {
+    Bytes value(valueBytes(map.info));
+    for (std::uint32_t index = 0; index < map.info.max_entries; ++index) {
+      if (bpf_map_lookup_elem(map.fd, &index, value.data()) != 0) {
+        throw std::system_error(errno, std::generic_category(),
+                                "read map " + std::string(map.info.name));
+      }
+      if (std::all_of(value.begin(), value.end(), [](std::uint8_t byte) { return byte == 0; })) {
+        continue;
+      }
+      contents.push_back(std::to_string(index) + ": " + hex(value.data(), value.size()));
+    }
+  } else if (map.info.type == BPF_MAP_TYPE_RINGBUF) {
+    if (const std::uint64_t unread = ringUnreadBytes(map); unread != 0) {
+      contents.push_back(std::to_string(unread) + " bytes unread");
+    }
+  } else {
+    contents.push_back("a map of type " + std::to_string(map.info.type));
+  }
+  return contents;
+}
 
 std::ostream& operator<<(std::ostream& out, Verdict verdict) {
   switch (verdict) {
@@ -153,15 +345,40 @@ PrivateNetworkNamespace::~PrivateNetworkNamespace() {
   close(original_);
 }
 
+DatapathFixture::LoadedDatapath DatapathFixture::suite_datapath_;
+
+void DatapathFixture::load(LoadedDatapath& loaded) {
+  if (loaded.bpffs_dir.empty()) {
+    char bpffs[] = "/tmp/skouter-bpftest-XXXXXX";
+    if (!mkdtemp(bpffs)) throw std::system_error(errno, std::generic_category(), "mkdtemp");
+    loaded.bpffs_dir = bpffs;
+    loaded.pin_dir = loaded.bpffs_dir + "/skouter";
+  }
+  // Datapath::open mounts the bpffs on the empty directory.
+  loaded.datapath = Datapath::open(loaded.pin_dir);
+}
+
+void DatapathFixture::unload(LoadedDatapath& loaded) {
+  loaded.datapath.reset();
+  if (loaded.bpffs_dir.empty()) return;
+  Datapath::removePins(loaded.pin_dir);
+  umount(loaded.bpffs_dir.c_str());
+  rmdir(loaded.bpffs_dir.c_str());
+  loaded.bpffs_dir.clear();
+  loaded.pin_dir.clear();
+}
+
 void DatapathFixture::SetUp() {
-  // A bpffs of the test's own (Datapath::open mounts it on the empty directory), so
-  // tests never share maps and leave nothing in the host's /sys/fs/bpf.
-  char bpffs[] = "/tmp/skouter-bpftest-XXXXXX";
-  ASSERT_NE(mkdtemp(bpffs), nullptr);
-  bpffs_dir_ = bpffs;
-  pin_dir_ = bpffs_dir_ + "/skouter";
   started_ns_ = datapathNowNs();
-  datapath_ = Datapath::open(pin_dir_);
+  if (load_ == DatapathLoad::kPerTest) {
+    load(own_datapath_);
+  } else {
+    loaded_ = &suite_datapath_;
+    // Loaded for the suite's first test, or again over the pins when a test closed it
+    // (closeDatapath()); reset either way, since those pins hold what that test left.
+    if (!suite_datapath_.datapath) load(suite_datapath_);
+    resetToFreshLoad(*suite_datapath_.datapath);
+  }
   skouter_config settings{};
   settings.layout_version = SKOUTER_LAYOUT_VERSION;
   settings.flags = SKOUTER_CFG_HOST_POLICED;
@@ -176,17 +393,15 @@ void DatapathFixture::TearDown() {
   for (const int fd : sockets_) close(fd);
   sockets_.clear();
   network_namespace_.reset();
-  datapath_.reset();
-  if (bpffs_dir_.empty()) return;
-  Datapath::removePins(pin_dir_);
-  umount(bpffs_dir_.c_str());
-  rmdir(bpffs_dir_.c_str());
+  unload(own_datapath_);
 }
 
-skouter_config DatapathFixture::config() const { return datapath_->config().lookup(0).value(); }
+void DatapathFixture::TearDownTestSuite() { unload(suite_datapath_); }
+
+skouter_config DatapathFixture::config() const { return datapath().config().lookup(0).value(); }
 
 void DatapathFixture::writeConfig(const skouter_config& settings) {
-  if (datapath_->config().update(0, settings) != 0) throw std::runtime_error("cannot write config");
+  if (datapath().config().update(0, settings) != 0) throw std::runtime_error("cannot write config");
 }
 
 void DatapathFixture::setFlags(std::uint32_t flags) {
@@ -232,13 +447,13 @@ void DatapathFixture::setHeldSink(std::uint32_t ifindex) {
 }
 
 void DatapathFixture::beatAt(std::uint64_t beat_ns) {
-  if (datapath_->heartbeat().update(0, {.last_beat_ns = beat_ns}) != 0) {
+  if (datapath().heartbeat().update(0, {.last_beat_ns = beat_ns}) != 0) {
     throw std::runtime_error("cannot write heartbeat");
   }
 }
 
 void DatapathFixture::trustResolver(const IpAddress& address, std::uint16_t port) {
-  if (datapath_->trustedResolvers().update(maps::resolverKey({address, port}), {}) != 0) {
+  if (datapath().trustedResolvers().update(maps::resolverKey({address, port}), {}) != 0) {
     throw std::runtime_error("cannot trust resolver " + address.toString());
   }
 }
@@ -248,7 +463,7 @@ void DatapathFixture::addIdentity(const IpAddress& address, std::uint32_t identi
                                   std::uint32_t netns_id) {
   const skouter_identity_value value{
       .identity = identity, .flags = flags, .ifindex = ifindex, .netns_id = netns_id};
-  if (datapath_->identities().update(maps::toBpfAddr(address), value) != 0) {
+  if (datapath().identities().update(maps::toBpfAddr(address), value) != 0) {
     throw std::runtime_error("cannot add identity of " + address.toString());
   }
 }
@@ -258,7 +473,7 @@ void DatapathFixture::allowIpFor(std::uint32_t identity, const IpAddress& addres
   const skouter_allowed_ip_key key{.identity = identity, .ip = maps::toBpfAddr(address)};
   skouter_allowed_ip_value value{};
   value.expiry_ns = expiry_ns;
-  if (datapath_->allowedIps().update(key, value) != 0) {
+  if (datapath().allowedIps().update(key, value) != 0) {
     throw std::runtime_error("cannot allow " + address.toString());
   }
 }
@@ -270,7 +485,7 @@ void DatapathFixture::allowIp(const IpAddress& address, std::uint64_t expiry_ns,
   skouter_allowed_ip_value value{};
   value.expiry_ns = expiry_ns;
   value.port_set = port_set;
-  if (datapath_->allowedIps().update(key, value) != 0) {
+  if (datapath().allowedIps().update(key, value) != 0) {
     throw std::runtime_error("cannot allow " + address.toString());
   }
 }
@@ -283,7 +498,7 @@ void DatapathFixture::allowPrefix(const std::string& text, std::uint32_t port_se
   key.family = maps::toBpfFamily(prefix.address.family);
   copyAddress(key.addr, prefix.address);
   const skouter_cidr_value value{.rule_id = 0, .port_set = port_set};
-  if (datapath_->allowedCidrs().update(key, value) != 0) {
+  if (datapath().allowedCidrs().update(key, value) != 0) {
     throw std::runtime_error("cannot allow " + text);
   }
 }
@@ -293,7 +508,7 @@ void DatapathFixture::putPortSet(std::uint32_t id, const std::vector<skouter_por
   if (ranges.size() > SKOUTER_MAX_PORT_RANGES) throw std::invalid_argument("too many ranges");
   value.count = static_cast<std::uint32_t>(ranges.size());
   std::copy(ranges.begin(), ranges.end(), value.ranges);
-  if (datapath_->portSets().update(id, value) != 0) {
+  if (datapath().portSets().update(id, value) != 0) {
     throw std::runtime_error("cannot put port set " + std::to_string(id));
   }
 }
@@ -309,7 +524,7 @@ void DatapathFixture::installPolicy(const TestNetwork& network) {
 
 void DatapathFixture::setInterfaceKind(std::uint32_t ifindex, skouter_interface_kind kind) {
   const skouter_interface_value value{.kind = static_cast<std::uint32_t>(kind), .pad = 0};
-  if (datapath_->interfaces().update(ifindex, value) != 0) {
+  if (datapath().interfaces().update(ifindex, value) != 0) {
     throw std::runtime_error("cannot set the kind of interface " + std::to_string(ifindex));
   }
 }
@@ -372,13 +587,13 @@ void DatapathFixture::putFlow(const skouter_flow_key& key, skouter_flow_origin o
                               std::uint64_t last_seen_ns) {
   const skouter_flow_value value{
       .last_seen_ns = last_seen_ns, .origin = static_cast<std::uint32_t>(origin), .pad = 0};
-  auto table = origin == SKOUTER_FLOW_INBOUND ? datapath_->inboundFlows() : datapath_->flows();
+  auto table = origin == SKOUTER_FLOW_INBOUND ? datapath().inboundFlows() : datapath().flows();
   if (table.update(key, value) != 0) throw std::runtime_error("cannot put flow");
 }
 
 std::vector<std::pair<skouter_flow_key, skouter_flow_value>> DatapathFixture::flows() const {
   std::vector<std::pair<skouter_flow_key, skouter_flow_value>> result;
-  for (const FlowMap& table : {datapath_->flows(), datapath_->inboundFlows()}) {
+  for (const FlowMap& table : {datapath().flows(), datapath().inboundFlows()}) {
     table.forEach([&](const skouter_flow_key& key, const skouter_flow_value& value) {
       result.emplace_back(key, value);
     });
@@ -419,13 +634,13 @@ void DatapathFixture::putQuery(const skouter_dns_query_key& key, std::uint64_t s
   if (question.size() > sizeof(value.question)) throw std::invalid_argument("question too long");
   std::copy(question.begin(), question.end(), value.question);
   value.question_len = static_cast<std::uint16_t>(question.size());
-  if (datapath_->dnsQueries().update(key, value) != 0) throw std::runtime_error("cannot put query");
+  if (datapath().dnsQueries().update(key, value) != 0) throw std::runtime_error("cannot put query");
 }
 
 std::vector<std::pair<skouter_dns_query_key, skouter_dns_query_value>> DatapathFixture::queries()
     const {
   std::vector<std::pair<skouter_dns_query_key, skouter_dns_query_value>> result;
-  datapath_->dnsQueries().forEach(
+  datapath().dnsQueries().forEach(
       [&](const skouter_dns_query_key& key, const skouter_dns_query_value& value) {
         result.emplace_back(key, value);
       });
@@ -440,7 +655,7 @@ Descriptions DatapathFixture::queryDescriptions() const {
 }
 
 HookCounters DatapathFixture::counters() const {
-  const CounterSnapshot snapshot = datapath_->readCounters();
+  const CounterSnapshot snapshot = datapath().readCounters();
   HookCounters result;
   for (std::uint32_t hook = 0; hook < SKOUTER_HOOKS; ++hook) {
     for (std::uint32_t counter = 0; counter < SKOUTER_CNT_MAX; ++counter) {
@@ -467,7 +682,7 @@ void DatapathFixture::expectStampedDuringTest(std::uint64_t time_ns) const {
 std::vector<PuntedAnswer> DatapathFixture::drainAnswers() {
   std::vector<PuntedAnswer> answers;
   ring_buffer* ring =
-      ring_buffer__new(datapath_->answersRingFd(), collectAnswer, &answers, nullptr);
+      ring_buffer__new(datapath().answersRingFd(), collectAnswer, &answers, nullptr);
   if (!ring) throw std::runtime_error("cannot open the answers ring buffer");
   const int consumed = ring_buffer__consume(ring);
   ring_buffer__free(ring);
@@ -477,7 +692,7 @@ std::vector<PuntedAnswer> DatapathFixture::drainAnswers() {
 
 std::vector<skouter_flow_event> DatapathFixture::drainEvents() {
   std::vector<skouter_flow_event> events;
-  ring_buffer* ring = ring_buffer__new(datapath_->eventsRingFd(), collectEvent, &events, nullptr);
+  ring_buffer* ring = ring_buffer__new(datapath().eventsRingFd(), collectEvent, &events, nullptr);
   if (!ring) throw std::runtime_error("cannot open the events ring buffer");
   const int consumed = ring_buffer__consume(ring);
   ring_buffer__free(ring);
@@ -493,7 +708,7 @@ std::size_t DatapathFixture::largestTestRunFrame() {
     frame[12] = 0x88;
     frame[13] = 0xb5;
     try {
-      run(datapath_->uplinkIngressProgramFd(), frame, {});
+      run(datapath().uplinkIngressProgramFd(), frame, {});
       return true;
     } catch (const std::runtime_error&) {
       return false;
@@ -511,19 +726,19 @@ std::size_t DatapathFixture::largestTestRunFrame() {
 }
 
 Verdict DatapathFixture::runUplinkEgress(const Packet& packet, const SkbContext& context) {
-  return run(datapath_->uplinkEgressProgramFd(), packet.frame, context);
+  return run(datapath().uplinkEgressProgramFd(), packet.frame, context);
 }
 
 Verdict DatapathFixture::runUplinkIngress(const Packet& packet, const SkbContext& context) {
-  return run(datapath_->uplinkIngressProgramFd(), packet.frame, context);
+  return run(datapath().uplinkIngressProgramFd(), packet.frame, context);
 }
 
 Verdict DatapathFixture::runPodIngress(const Packet& packet, const SkbContext& context) {
-  return run(datapath_->podIngressProgramFd(), packet.frame, context);
+  return run(datapath().podIngressProgramFd(), packet.frame, context);
 }
 
 Verdict DatapathFixture::runPodEgress(const Packet& packet, const SkbContext& context) {
-  return run(datapath_->podEgressProgramFd(), packet.frame, context);
+  return run(datapath().podEgressProgramFd(), packet.frame, context);
 }
 
 Verdict DatapathFixture::run(int program_fd, const Bytes& frame, const SkbContext& context,

@@ -1,4 +1,4 @@
-// A freshly loaded datapath per test, its maps pinned under a directory of the test's
+// A datapath as freshly loaded for every test, its maps pinned under a bpffs of its
 // own, and the means to run its programs on crafted packets with BPF_PROG_TEST_RUN.
 #pragma once
 
@@ -104,6 +104,31 @@ const TestNetwork& ipv6Network();
 
 inline constexpr std::uint16_t kDnsPort = 53;
 
+// Every map of a loaded datapath: those its programs use (the unpinned ones too) and
+// those pinned under its directory, opened by id. The kernel's list rather than one of
+// names, so that a map added to the programs is never missed.
+class DatapathMaps {
+ public:
+  struct Map {
+    bpf_map_info info;
+    int fd;
+  };
+  explicit DatapathMaps(const Datapath& datapath);
+  ~DatapathMaps();
+  DatapathMaps(const DatapathMaps&) = delete;
+  DatapathMaps& operator=(const DatapathMaps&) = delete;
+
+  const std::vector<Map>& maps() const { return maps_; }
+
+ private:
+  std::vector<Map> maps_;
+};
+
+// What `map` holds, as text to compare and print: the entries of a hash map or prefix
+// tree, the elements of an array that are not all zero bytes, the unread bytes of a
+// ring buffer.
+std::vector<std::string> mapContents(const DatapathMaps::Map& map);
+
 class DatapathFixture : public ::testing::Test {
  public:
   // Defaults every test starts from: the host is policed, the daemon is alive.
@@ -113,6 +138,8 @@ class DatapathFixture : public ::testing::Test {
 
   void SetUp() override;
   void TearDown() override;
+  // Unloads the datapath the suite's tests shared.
+  static void TearDownTestSuite();
 
   // config
   void setFlags(std::uint32_t flags);
@@ -206,20 +233,43 @@ class DatapathFixture : public ::testing::Test {
   Verdict run(int program_fd, const Bytes& frame, const SkbContext& context,
               __sk_buff* context_out = nullptr);
 
-  Datapath& datapath() { return *datapath_; }
-  const std::string& pinDir() const { return pin_dir_; }
+  Datapath& datapath() { return *loaded_->datapath; }
+  const Datapath& datapath() const { return *loaded_->datapath; }
+  const std::string& pinDir() const { return loaded_->pin_dir; }
   // Closes the datapath as a stopping daemon does (maps stay pinned), and opens it
   // again over the same pins, as the next daemon does.
-  void closeDatapath() { datapath_.reset(); }
-  void openDatapath() { datapath_ = Datapath::open(pin_dir_); }
+  void closeDatapath() { loaded_->datapath.reset(); }
+  void openDatapath() { loaded_->datapath = Datapath::open(loaded_->pin_dir); }
+
+ protected:
+  // Loading the datapath verifies its four programs, which takes over a second: most of
+  // what a test costs. kPerSuite: the tests of a suite share one load, which SetUp
+  // brings back to the state of a fresh one (every map emptied or zeroed, every ring
+  // buffer read, then the configuration and heartbeat every test starts from).
+  // kPerTest: a load of the test's own, for tests of the load itself (takeover,
+  // migration), of pins, or of attachments, whose state is not all in the maps.
+  enum class DatapathLoad { kPerSuite, kPerTest };
+  DatapathFixture() = default;
+  explicit DatapathFixture(DatapathLoad load) : load_(load) {}
 
  private:
+  // A bpffs mounted on a directory of its own (so that tests never share pins with
+  // anything else, nor leave any in the host's /sys/fs/bpf), and the datapath on it.
+  struct LoadedDatapath {
+    std::string bpffs_dir;
+    std::string pin_dir;
+    std::unique_ptr<Datapath> datapath;
+  };
+  static void load(LoadedDatapath& loaded);
+  static void unload(LoadedDatapath& loaded);
+  static LoadedDatapath suite_datapath_;
+
   void writeConfig(const skouter_config& config);
 
-  std::string bpffs_dir_;
-  std::string pin_dir_;
+  DatapathLoad load_ = DatapathLoad::kPerSuite;
+  LoadedDatapath own_datapath_;  // kPerTest
+  LoadedDatapath* loaded_ = &own_datapath_;
   std::uint64_t started_ns_ = 0;
-  std::unique_ptr<Datapath> datapath_;
   std::vector<int> sockets_;
   std::unique_ptr<PrivateNetworkNamespace> network_namespace_;
 };

@@ -106,6 +106,9 @@ skouter_resolver_key resolverKeyOf(const IpAddress& address) {
 
 class LayoutTest : public DatapathFixture {
  protected:
+  // Each test opens the datapath over pins it made or changed: a load of its own.
+  LayoutTest() : DatapathFixture(DatapathLoad::kPerTest) {}
+
   std::string pinPath(const char* map) const { return pinDir() + "/" + map; }
 
   skouter_allowed_ip_key learnedKey() const {

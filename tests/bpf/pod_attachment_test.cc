@@ -260,6 +260,10 @@ policy::CompiledPolicy allowingExampleCom() {
 
 class PodNetworkTest : public DatapathFixture {
  protected:
+  // Attachments leave link pins and what the Datapath learned of tcx behind: a load of
+  // its own.
+  PodNetworkTest() : DatapathFixture(DatapathLoad::kPerTest) {}
+
   void SetUp() override {
     DatapathFixture::SetUp();
     if (HasFatalFailure()) return;

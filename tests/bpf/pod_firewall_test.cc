@@ -93,6 +93,10 @@ void shell(const std::string& command) { ASSERT_EQ(std::system(command.c_str()),
 
 class PodFirewallTest : public DatapathFixture {
  protected:
+  // The firewall attaches pods: link pins and what the Datapath learned of tcx outlive a
+  // test, so a load of its own.
+  PodFirewallTest() : DatapathFixture(DatapathLoad::kPerTest) {}
+
   void SetUp() override {
     DatapathFixture::SetUp();
     usePrivateNetworkNamespace();

@@ -62,6 +62,10 @@ std::uint32_t programId(int prog_fd) {
 
 class TcxAttachmentTest : public DatapathFixture {
  protected:
+  // Links pinned under the datapath's directory, and what the Datapath learned of them
+  // and of the kernel's tcx, outlive a test: a load of its own.
+  TcxAttachmentTest() : DatapathFixture(DatapathLoad::kPerTest) {}
+
   void SetUp() override {
     DatapathFixture::SetUp();
     usePrivateNetworkNamespace();
