@@ -622,7 +622,7 @@ TEST(PodSelectorLoaderTest, ATypoOfASelectorIsCaughtWithASuggestion) {
             kLocation +
                 "line 5: spec.podSelecter: unknown field 'podSelecter'; did you mean "
                 "'podSelector'? (expected one of: nodeSelector, podSelector, namespaceSelector, "
-                "mode, denyResponse, tls, rules)");
+                "mode, denyResponse, queries, tls, rules)");
 }
 
 }  // namespace
