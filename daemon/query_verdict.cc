@@ -14,9 +14,18 @@ constexpr std::uint8_t kFlagRecursionAvailable = 0x80;
 constexpr std::uint8_t kRcodeNxdomain = 3;
 constexpr std::uint8_t kRcodeRefused = 5;
 
+// `name` and `suffix` as resolver/dns_question.h writes names: a dot inside a label is
+// escaped (data\.cluster.local is two labels, the first "data.cluster", and lies
+// below local, not below cluster.local).
 bool atOrBelow(std::string_view name, std::string_view suffix) {
-  return name == suffix || (name.size() > suffix.size() && name.ends_with(suffix) &&
-                            name[name.size() - suffix.size() - 1] == '.');
+  if (name == suffix) return true;
+  if (name.size() <= suffix.size() || !name.ends_with(suffix)) return false;
+  const std::size_t dot = name.size() - suffix.size() - 1;
+  if (name[dot] != '.') return false;
+  // An odd number of backslashes before the dot escapes it.
+  std::size_t backslashes = 0;
+  while (backslashes < dot && name[dot - 1 - backslashes] == '\\') ++backslashes;
+  return backslashes % 2 == 0;
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "bpf/name_hash.h"
 #include "tests/bpf/datapath_fixture.h"
@@ -151,6 +152,64 @@ TEST_F(LearnableNameTableTest, ConfigureWritesTheSettingsAndClearsWhatWasLearned
   ASSERT_EQ(datapath().learningBudgetUsed().update(kOtherPod, 3), 0);
   table_->resetBudgets();
   EXPECT_FALSE(datapath().learningBudgetUsed().lookup(kOtherPod).has_value());
+}
+
+// A workload whose queries are policed may query its queryable suffixes (the
+// cluster's names) whatever its rules say: each at and below the suffix, under rule 0,
+// which the programs learn nothing from.
+TEST_F(LearnableNameTableTest, APolicedWorkloadsQueryableSuffixesGoInUnderRuleZero) {
+  auto policy = policyOf({"api.example.com"}, {"example.org"});
+  policy.queryable_suffixes = std::vector<std::string>{"cluster.local", "corp.internal"};
+  const auto result = table_->sync(kPod, &policy);
+  EXPECT_EQ(result.added, 6u);
+  EXPECT_EQ(result.failed, 0u);
+
+  const auto entries = entriesOf(kPod);
+  ASSERT_EQ(entries.size(), 6u);
+  for (const std::string suffix : {"cluster.local", "corp.internal"}) {
+    for (const auto kind : {SKOUTER_LEARNABLE_EXACT, SKOUTER_LEARNABLE_BELOW}) {
+      SCOPED_TRACE(suffix + " kind " + std::to_string(kind));
+      const auto entry = entries.find({kind, hashOf(suffix)});
+      ASSERT_NE(entry, entries.end());
+      EXPECT_EQ(entry->second.rule_id, 0u);
+      EXPECT_EQ(entry->second.port_set, 0u);
+    }
+  }
+  EXPECT_EQ(entries.at({SKOUTER_LEARNABLE_EXACT, hashOf("api.example.com")}).rule_id, kExactRule);
+
+  // Its queries no longer policed, the suffixes go; its rules' names stay.
+  policy.queryable_suffixes.reset();
+  const auto unpoliced = table_->sync(kPod, &policy);
+  EXPECT_EQ(unpoliced.removed, 4u);
+  EXPECT_EQ(entriesOf(kPod).size(), 2u);
+}
+
+// A rule's own entry for a queryable name makes it queryable too, and keeps its rule:
+// answers to it are still learned.
+TEST_F(LearnableNameTableTest, ARulesOwnEntryForAQueryableNameKeepsItsRule) {
+  auto policy = policyOf({"cluster.local"}, {"cluster.local"});
+  policy.queryable_suffixes = std::vector<std::string>{"cluster.local"};
+  table_->sync(kPod, &policy);
+  const auto entries = entriesOf(kPod);
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries.at({SKOUTER_LEARNABLE_EXACT, hashOf("cluster.local")}).rule_id, kExactRule);
+  EXPECT_EQ(entries.at({SKOUTER_LEARNABLE_BELOW, hashOf("cluster.local")}).rule_id, kWildcardRule);
+}
+
+// A wildcard over a withheld name (a public DNS-over-HTTPS resolver) allows less than
+// every name below it: the programs cannot leave the withheld one out, so the daemon
+// judges the names below it.
+TEST_F(LearnableNameTableTest, AWildcardCoveringAWithheldNameIsLeftToTheDaemon) {
+  auto policy = policyOf({"api.example.com"}, {"google", "example.net", "dns.google"});
+  policy.names.withhold({"dns.google"});
+  table_->sync(kPod, &policy);
+  const auto entries = entriesOf(kPod);
+  EXPECT_FALSE(entries.contains({SKOUTER_LEARNABLE_BELOW, hashOf("google")}));
+  // Below dns.google lies no withheld name: *.dns.google stays.
+  EXPECT_TRUE(entries.contains({SKOUTER_LEARNABLE_BELOW, hashOf("dns.google")}));
+  EXPECT_TRUE(entries.contains({SKOUTER_LEARNABLE_BELOW, hashOf("example.net")}));
+  EXPECT_TRUE(entries.contains({SKOUTER_LEARNABLE_EXACT, hashOf("api.example.com")}));
+  EXPECT_EQ(entries.size(), 3u);
 }
 
 TEST(LearnableNameHashTest, IgnoresCaseAndTheTrailingDotAndBuildsOnItsParent) {

@@ -213,5 +213,59 @@ TEST(IpFrameTest, SplitSegmentPiecesAreEachAValidPacket) {
   }
 }
 
+// The answer the daemon gives a denied query itself: from the resolver the query was
+// for, back to the workload's port, every length and checksum as a receiver checks
+// them.
+TEST(IpFrameTest, AReplyGoesBackTheWayTheHeldQueryCame) {
+  struct Case {
+    const char* workload;
+    const char* resolver;
+    std::size_t ipv4_option_words;
+  };
+  const Case cases[] = {
+      {"10.0.0.7", "10.96.0.10", 0},
+      {"10.0.0.7", "10.96.0.10", 2},  // the UDP header further in
+      {"fd00::7", "fd00:96::a", 0},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.workload);
+    SCOPED_TRACE(c.ipv4_option_words);
+    const Bytes query(41, 0x3c);
+    const auto frame = testing::buildFrame({.source = ip(c.workload),
+                                            .client = ip(c.resolver),
+                                            .dns = query,
+                                            .source_port = 41000,
+                                            .client_port = 53,
+                                            .ipv4_option_words = c.ipv4_option_words});
+    std::string error;
+    const auto held = extractHeldPacket(frame.bytes, frame.l3_offset, frame.l4_offset, error);
+    ASSERT_TRUE(held.has_value()) << error;
+    // Shorter than the query, as a refusal without the query's OPT record is.
+    const Bytes answer(29, 0xa7);
+    const Bytes reply = replyUdpPacket(*held, answer);
+
+    const auto header = readIpHeader(reply);
+    ASSERT_TRUE(header.has_value());
+    EXPECT_EQ(header->source, ip(c.resolver));
+    EXPECT_EQ(header->destination, ip(c.workload));
+    EXPECT_EQ(header->total_length, reply.size());
+    const std::size_t udp = held->udp_offset;
+    ASSERT_EQ(reply.size(), udp + 8 + answer.size());
+    if (header->family == IpFamily::kV4) {
+      EXPECT_EQ(header->header_length, 20 + 4 * c.ipv4_option_words);
+      EXPECT_EQ(onesComplementSum(Bytes(reply.begin(), reply.begin() + header->header_length)),
+                0xffff);
+    }
+    EXPECT_EQ(get16(reply, udp), 53);
+    EXPECT_EQ(get16(reply, udp + 2), 41000);
+    EXPECT_EQ(get16(reply, udp + 4), 8 + answer.size());
+    EXPECT_TRUE(testing::udpChecksumVerifies(reply, udp));
+    EXPECT_EQ(Bytes(reply.begin() + static_cast<long>(udp + 8), reply.end()), answer);
+    // The held query is left as it was.
+    EXPECT_EQ(held->client, ip(c.resolver));
+    EXPECT_EQ(held->server, ip(c.workload));
+  }
+}
+
 }  // namespace
 }  // namespace skouter::resolver

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -208,6 +209,58 @@ TEST(OptionsTest, BadCommandLinesAreUsageErrorsThatSayWhatIsWrong) {
     EXPECT_EQ(parsed.exit_code, 2) << joined(c.args);
     EXPECT_TRUE(contains(parsed.message, c.error)) << joined(c.args);
     EXPECT_TRUE(contains(parsed.message, "Try 'skouterd --help'.")) << joined(c.args);
+  }
+}
+
+// --deny-queries and its companions, as the policies take them (policy::QueryPolicingSettings).
+TEST(OptionsTest, QueryPolicingFlagsBecomeItsSettings) {
+  const auto defaults = parse({"--policy", "/p"});
+  ASSERT_TRUE(defaults.options) << defaults.message;
+  const auto& off = defaults.options->query_policing;
+  EXPECT_FALSE(defaults.options->deny_queries);
+  EXPECT_FALSE(off.deny_by_default);
+  EXPECT_TRUE(off.queryable_suffixes.empty());
+  // The public DNS-over-HTTPS resolvers, withheld unless a rule names them.
+  for (const char* name : {"dns.google", "cloudflare-dns.com", "dns.quad9.net"}) {
+    EXPECT_NE(std::find(off.encrypted_dns_names.begin(), off.encrypted_dns_names.end(), name),
+              off.encrypted_dns_names.end())
+        << name;
+  }
+
+  const auto deny = parse({"--policy", "/p", "--deny-queries"});
+  ASSERT_TRUE(deny.options) << deny.message;
+  EXPECT_TRUE(deny.options->deny_queries);
+  EXPECT_TRUE(deny.options->query_policing.deny_by_default);
+  EXPECT_EQ(deny.options->query_policing.encrypted_dns_names, off.encrypted_dns_names);
+
+  // In a cluster its own names may be queried, for search-path expansions.
+  const auto kubernetes = parse({"--kubernetes", "--node-name", "n", "--deny-queries"});
+  ASSERT_TRUE(kubernetes.options) << kubernetes.message;
+  EXPECT_EQ(kubernetes.options->query_policing.queryable_suffixes, Args{"cluster.local"});
+
+  // Given, the suffixes replace that default; names are compared in lower case
+  // without the trailing dot.
+  const auto given =
+      parse({"--kubernetes", "--node-name", "n", "--allow-query-suffix", "Cluster.Example.",
+             "--allow-query-suffix", "corp.internal", "--encrypted-dns-names", "DoH.Example.NET"});
+  ASSERT_TRUE(given.options) << given.message;
+  EXPECT_EQ(given.options->query_policing.queryable_suffixes,
+            (Args{"cluster.example", "corp.internal"}));
+  EXPECT_EQ(given.options->query_policing.encrypted_dns_names, Args{"doh.example.net"});
+  EXPECT_FALSE(given.options->query_policing.deny_by_default);
+}
+
+TEST(OptionsTest, QueryPolicingNamesMustBeDnsNames) {
+  for (const std::string flag : {"--allow-query-suffix", "--encrypted-dns-names"}) {
+    for (const std::string& bad : Args{"*.cluster.local", "a..b", ".", "", "with space.example",
+                                       "slash/example", std::string(64, 'a') + ".example"}) {
+      const Args args{"--policy", "/p", flag, bad};
+      const auto parsed = parse(args);
+      EXPECT_FALSE(parsed.options) << joined(args);
+      EXPECT_EQ(parsed.exit_code, 2) << joined(args);
+      EXPECT_TRUE(contains(parsed.message, flag + ": '" + bad + "' is not a DNS name"))
+          << joined(args);
+    }
   }
 }
 
@@ -566,6 +619,17 @@ TEST_F(ConfigFileTest, EveryLongFlagIsAKeyOfTheFile) {
       {"log-format",
        {"log-format: json", [](auto& o) { return o.log_format == LogFormat::kJson; }}},
       {"detach", {"detach: true", [](auto& o) { return o.detach; }}},
+      {"deny-queries",
+       {"deny-queries: true",
+        [](auto& o) { return o.deny_queries && o.query_policing.deny_by_default; }}},
+      {"allow-query-suffix",
+       {"allow-query-suffix: [corp.internal, Cluster.Local.]",
+        [](auto& o) {
+          return o.query_policing.queryable_suffixes == Args{"corp.internal", "cluster.local"};
+        }}},
+      {"encrypted-dns-names",
+       {"encrypted-dns-names: [doh.example.net]",
+        [](auto& o) { return o.query_policing.encrypted_dns_names == Args{"doh.example.net"}; }}},
   };
   for (const auto& name : longFlagNames()) {
     if (name == "help" || name == "version" || name == "config") continue;

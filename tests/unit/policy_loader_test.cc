@@ -467,6 +467,50 @@ TEST(PolicyLoaderTest, ReadsTheDenyResponse) {
             kSpecLocation + "spec.denyResponse: must be a string");
 }
 
+TEST(PolicyLoaderTest, ReadsWhetherQueriesArePoliced) {
+  const auto absent = parsePolicyDocuments(egressWithSpec("  nodeSelector: {}\n"), "i.yaml");
+  EXPECT_EQ(absent.at(0).queries, std::nullopt);
+  const auto allow = parsePolicyDocuments(egressWithSpec("  queries: allow\n"), "i.yaml");
+  EXPECT_EQ(allow.at(0).queries, QueryMode::kAllow);
+  const auto deny = parsePolicyDocuments(egressWithSpec("  queries: deny\n"), "i.yaml");
+  EXPECT_EQ(deny.at(0).queries, QueryMode::kDeny);
+
+  EXPECT_EQ(parseError(egressWithSpec("  queries: Deny\n")),
+            kSpecLocation + "spec.queries: 'Deny' is not allow or deny");
+  EXPECT_EQ(parseError(egressWithSpec("  queries: [deny]\n")),
+            kSpecLocation + "spec.queries: must be a string");
+  // The line of the value, wherever it is in the spec.
+  EXPECT_EQ(parseError(egressWithSpec("  mode: enforce\n  denyResponse: refused\n"
+                                      "  queries: block\n")),
+            "inline.yaml: document 1 (metadata.name=web), line 7: spec.queries: 'block' is not "
+            "allow or deny");
+}
+
+// The Egresses of one workload say together: deny when any says deny.
+TEST(PolicyLoaderTest, AnyEgressThatDeniesQueriesDeniesThemForTheWorkload) {
+  const auto egress = [](const std::string& name, const std::string& queries) {
+    return "apiVersion: egress.skouter/v1alpha1\nkind: Egress\nmetadata: {name: " + name +
+           "}\nspec:\n  nodeSelector: {}\n" +
+           (queries.empty() ? "" : "  queries: " + queries + "\n") + "  rules:\n    - domains: [" +
+           name + ".example.com]\n";
+  };
+  const auto mode = [&](const std::vector<std::string>& modes) {
+    std::string yaml;
+    for (std::size_t i = 0; i < modes.size(); ++i) {
+      yaml += (i ? "---\n" : "") + egress("e" + std::to_string(i), modes[i]);
+    }
+    return compileForNode(parsePolicyDocuments(yaml, "i.yaml"), {}).query_mode;
+  };
+  EXPECT_EQ(mode({""}), std::nullopt);
+  EXPECT_EQ(mode({"", ""}), std::nullopt);
+  EXPECT_EQ(mode({"allow"}), QueryMode::kAllow);
+  EXPECT_EQ(mode({"", "allow"}), QueryMode::kAllow);
+  EXPECT_EQ(mode({"deny"}), QueryMode::kDeny);
+  EXPECT_EQ(mode({"allow", "deny"}), QueryMode::kDeny);
+  EXPECT_EQ(mode({"deny", "allow"}), QueryMode::kDeny);
+  EXPECT_EQ(mode({"deny", "", "allow"}), QueryMode::kDeny);
+}
+
 TEST(PolicyLoaderTest, ReadsTheServerNameCheck) {
   const auto absent = parsePolicyDocuments(egressWithSpec("  nodeSelector: {}\n"), "i.yaml");
   EXPECT_EQ(absent.at(0).server_names, std::nullopt);

@@ -521,6 +521,118 @@ TEST(CompileForNodeTest, DenyResponseIsTheFirstSelectingEgressesThatSetsOne) {
   EXPECT_EQ(compileForNode({egresses[0]}, {{"role", "db"}}).deny_response, DenyResponse::kRefused);
 }
 
+Egress withQueries(Egress egress, std::optional<QueryMode> queries) {
+  egress.queries = queries;
+  return egress;
+}
+
+const QueryPolicingSettings kAllowByDefault = {.deny_by_default = false,
+                                               .queryable_suffixes = {"cluster.local"},
+                                               .encrypted_dns_names = {"dns.google"}};
+const QueryPolicingSettings kDenyByDefault = {.deny_by_default = true,
+                                              .queryable_suffixes = {"cluster.local"},
+                                              .encrypted_dns_names = {"dns.google"}};
+
+// Whether the node's queries are policed under `settings`: its queryable suffixes
+// are set, and the encrypted DNS names withheld, then.
+bool policed(const std::vector<Egress>& egresses, const QueryPolicingSettings& settings) {
+  CompiledPolicy policy = compileForNode(egresses, {});
+  policeQueries(policy, settings);
+  const bool withheld = policy.names.withholds("dns.google");
+  EXPECT_EQ(policy.queryable_suffixes.has_value(), withheld);
+  if (policy.queryable_suffixes) {
+    EXPECT_EQ(*policy.queryable_suffixes, std::vector<std::string>{"cluster.local"});
+  }
+  return policy.queryable_suffixes.has_value();
+}
+
+TEST(PoliceQueriesTest, AnEgressOrTheDefaultFlagDecides) {
+  const std::vector<EgressRule> rules = {domainRule("*.google"), domainRule("api.example.com")};
+  const Egress plain = egressNamed("plain", LabelSelector{}, rules);
+  const Egress deny = withQueries(egressNamed("deny", LabelSelector{}, rules), QueryMode::kDeny);
+  const Egress allow = withQueries(egressNamed("allow", LabelSelector{}, rules), QueryMode::kAllow);
+
+  EXPECT_FALSE(policed({plain}, kAllowByDefault));
+  EXPECT_TRUE(policed({deny}, kAllowByDefault));
+  EXPECT_TRUE(policed({plain}, kDenyByDefault));
+  // spec.queries: allow overrides --deny-queries.
+  EXPECT_FALSE(policed({allow}, kDenyByDefault));
+  // Deny wins over allow, in either order.
+  EXPECT_TRUE(policed({allow, deny}, kAllowByDefault));
+  EXPECT_TRUE(policed({deny, allow}, kDenyByDefault));
+  // An Egress of another node says nothing for this one.
+  const Egress elsewhere = withQueries(
+      egressNamed("elsewhere", LabelSelector{{{"role", "db"}}, {}}, rules), QueryMode::kDeny);
+  EXPECT_FALSE(policed({plain, elsewhere}, kAllowByDefault));
+}
+
+// A policy that allows every name has no name to deny a query for; one that polices
+// nothing has no workload to police.
+TEST(PoliceQueriesTest, APolicyAllowingEveryNameOrPolicingNothingIsLeftAlone) {
+  const Egress star =
+      withQueries(egressNamed("star", LabelSelector{}, {domainRule("*")}), QueryMode::kDeny);
+  CompiledPolicy any = compileForNode({star}, {});
+  policeQueries(any, kDenyByDefault);
+  EXPECT_FALSE(any.queryable_suffixes.has_value());
+  EXPECT_TRUE(any.names.match("dns.google").has_value());
+
+  CompiledPolicy nothing = compileForNode({}, {});
+  ASSERT_FALSE(nothing.polices);
+  policeQueries(nothing, kDenyByDefault);
+  EXPECT_FALSE(nothing.queryable_suffixes.has_value());
+}
+
+// Withheld names (the public DNS-over-HTTPS resolvers) are allowed by an exact rule
+// only: no wildcard, regex or bare "*" covers them.
+TEST(NameMatcherTest, AWithheldNameIsMatchedByAnExactRuleOnly) {
+  NameMatcher wide;
+  wide.addWildcard("google", 1);
+  wide.addRegex(R"(^dns\..*$)", 2);
+  wide.addAnyName(3);
+  wide.compile();
+  wide.withhold({"dns.google", "cloudflare-dns.com"});
+  EXPECT_EQ(wide.match("dns.google"), std::nullopt);
+  EXPECT_EQ(wide.match("DNS.Google."), std::nullopt);
+  EXPECT_EQ(wide.match("cloudflare-dns.com"), std::nullopt);
+  EXPECT_TRUE(wide.withholds("dns.google"));
+  EXPECT_TRUE(wide.withholds("DNS.GOOGLE."));
+  // What is near them is not withheld.
+  EXPECT_EQ(wide.match("www.google"), 1u);
+  EXPECT_EQ(wide.match("x.dns.google"), 1u);
+  EXPECT_EQ(wide.match("dns.example"), 2u);
+  EXPECT_EQ(wide.match("mozilla.cloudflare-dns.com"), 3u);
+  EXPECT_FALSE(wide.withholds("x.dns.google"));
+  EXPECT_FALSE(wide.withholds("www.google"));
+
+  NameMatcher exact;
+  exact.addExact("dns.google", 4);
+  exact.addWildcard("google", 1);
+  exact.compile();
+  exact.withhold({"dns.google"});
+  EXPECT_EQ(exact.match("dns.google"), 4u);
+  EXPECT_FALSE(exact.withholds("dns.google"));
+}
+
+TEST(NameMatcherTest, WithholdsBelowASuffixOnlyWhatLiesBelowIt) {
+  NameMatcher matcher;
+  matcher.compile();
+  matcher.withhold({"dns.google", "doh.opendns.com"});
+  EXPECT_TRUE(matcher.withholdsBelow("google"));
+  EXPECT_TRUE(matcher.withholdsBelow("opendns.com"));
+  EXPECT_TRUE(matcher.withholdsBelow("com"));
+  // Not the name itself (a wildcard never covers its apex), nor a suffix of its text
+  // that is no whole label.
+  EXPECT_FALSE(matcher.withholdsBelow("dns.google"));
+  EXPECT_FALSE(matcher.withholdsBelow("oogle"));
+  EXPECT_FALSE(matcher.withholdsBelow("s.google"));
+  EXPECT_FALSE(matcher.withholdsBelow("example.com"));
+
+  NameMatcher none;
+  none.compile();
+  EXPECT_FALSE(none.withholdsBelow("google"));
+  EXPECT_FALSE(none.withholds("dns.google"));
+}
+
 TEST(RuleIdTest, IsFnv1aOfTheDescription) {
   // Published FNV-1a 32-bit test vectors: ids must never change between releases.
   EXPECT_EQ(ruleIdOf(""), 0x811c9dc5u);
