@@ -480,7 +480,7 @@ enum skouter_counter {
   SKOUTER_CNT_DNS_QUERY_RELEASED,        /* a held query the daemon allowed, passing */
   SKOUTER_CNT_DNS_QUERY_DENIED,          /* not a query one may send, or over TCP: dropped */
   SKOUTER_CNT_DNS_QUERY_UNCHECKED,       /* daemon away: passed, its name unchecked */
-  SKOUTER_CNT_EGRESS_ENCRYPTED_DNS,      /* to port 853 that no rule names: dropped */
+  SKOUTER_CNT_EGRESS_DNS_PORT,           /* policed queries: to port 53 or 853 no rule names */
   SKOUTER_CNT_MAX,
 };
 
@@ -498,7 +498,7 @@ enum skouter_counter {
         "learning_budget_exhausted", "server_name_held", "server_name_hold_failed",               \
         "server_name_denied", "server_name_unchecked", "dns_query_allowed", "dns_query_held",     \
         "dns_query_hold_failed", "dns_query_released", "dns_query_denied", "dns_query_unchecked", \
-        "egress_encrypted_dns",                                                                   \
+        "egress_dns_port",                                                                        \
   }
 
 #endif /* SKOUTER_BPF_SKOUTER_ABI_H */

@@ -61,7 +61,7 @@ json queryStatus(const DaemonView& view, const Counters& counters) {
           {"hold_failed", counters.total(SKOUTER_CNT_DNS_QUERY_HOLD_FAILED)},
           {"denied_by_datapath", counters.total(SKOUTER_CNT_DNS_QUERY_DENIED)},
           {"unchecked", counters.total(SKOUTER_CNT_DNS_QUERY_UNCHECKED)},
-          {"encrypted_dns_denied", counters.total(SKOUTER_CNT_EGRESS_ENCRYPTED_DNS)},
+          {"dns_port_denied", counters.total(SKOUTER_CNT_EGRESS_DNS_PORT)},
           {"judged", judged},
           {"released", stats.released},
           {"answered", stats.answered},

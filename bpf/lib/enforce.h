@@ -17,19 +17,24 @@ enum lookup_result {
   LOOKUP_WRONG_PORT, /* the address is allowed, this port or protocol is not */
 };
 
+#define DNS_PORT 53
 #define ENCRYPTED_DNS_PORT 853 /* DNS over TLS (TCP) and over QUIC (UDP) */
 
-/* Whether `port_set` opens the packet's destination port; to a workload whose queries
- * are policed, port 853 opens only by a rule that lists its ports: an address allowed
- * on every port would otherwise carry DNS over TLS or QUIC past the query check. */
-static __always_inline int to_encrypted_dns_port(const struct packet* pkt) {
-  return pkt->has_ports && pkt->dport == bpf_htons(ENCRYPTED_DNS_PORT) &&
+/* DNS to a resolver that is not a trusted one (traffic to those never gets here):
+ * plain, or over TLS or QUIC. */
+static __always_inline int to_dns_port(const struct packet* pkt) {
+  return pkt->has_ports &&
+         (pkt->dport == bpf_htons(DNS_PORT) || pkt->dport == bpf_htons(ENCRYPTED_DNS_PORT)) &&
          (pkt->protocol == IPPROTO_TCP || pkt->protocol == IPPROTO_UDP);
 }
 
+/* Whether `port_set` opens the packet's destination port; to a workload whose queries
+ * are policed, ports 53 and 853 open only by a rule that lists its ports: an address
+ * allowed on every port (a public resolver's, under a wildcard) would otherwise carry
+ * queries past the query check. */
 static __always_inline int port_opened(__u32 port_set, const struct packet* pkt,
                                        int queries_policed) {
-  if (queries_policed && port_set == 0 && to_encrypted_dns_port(pkt)) return 0;
+  if (queries_policed && port_set == 0 && to_dns_port(pkt)) return 0;
   return port_allowed(port_set, pkt);
 }
 
@@ -182,8 +187,8 @@ static __always_inline int enforce_outgoing(struct __sk_buff* skb, const struct 
     verdict = SKOUTER_CNT_EGRESS_ALLOWED_STATIC;
   } else {
     if (learned == LOOKUP_WRONG_PORT || fixed == LOOKUP_WRONG_PORT)
-      count(hook, queries_policed && to_encrypted_dns_port(pkt) ? SKOUTER_CNT_EGRESS_ENCRYPTED_DNS
-                                                                : SKOUTER_CNT_EGRESS_PORT_DENIED);
+      count(hook, queries_policed && to_dns_port(pkt) ? SKOUTER_CNT_EGRESS_DNS_PORT
+                                                      : SKOUTER_CNT_EGRESS_PORT_DENIED);
     if (!audit) {
       count(hook, SKOUTER_CNT_EGRESS_DENIED);
       report_denied(pkt, identity, now, SKOUTER_EVENT_DENIED, cfg, hook);

@@ -144,7 +144,7 @@ TEST_F(QueryPolicingTest, DnsOverTlsOpensOnlyByARuleThatListsItsPort) {
   // Allowed on every port, but not on 853: no DNS over TLS past the query check.
   const auto any_port = node(httpGet("http://203.0.113.80:853/"));
   EXPECT_EQ(any_port.exit_code, kCurlTimedOut) << any_port.describe();
-  EXPECT_GE(counter("datapath", "egress_encrypted_dns"), 1u);
+  EXPECT_GE(counter("datapath", "egress_dns_port"), 1u);
   // The other ports of that address stay open.
   const auto other_port = node(httpGet("http://203.0.113.80:80/"));
   EXPECT_TRUE(other_port.ok()) << other_port.describe();

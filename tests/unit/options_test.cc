@@ -578,16 +578,6 @@ TEST_F(ConfigFileTest, EveryLongFlagIsAKeyOfTheFile) {
           return o.verify_sni && o.verify_sni->match == policy::ServerNameMatch::kAllowedByPolicy;
         }}},
       {"audit", {"audit: true", [](auto& o) { return o.audit; }}},
-      {"deny-queries",
-       {"deny-queries: true", [](auto& o) { return o.query_policing.deny_by_default; }}},
-      {"allow-query-suffix",
-       {"allow-query-suffix: [Cluster.Local., lab]",
-        [](auto& o) {
-          return o.query_policing.queryable_suffixes == Args{"cluster.local", "lab"};
-        }}},
-      {"encrypted-dns-names",
-       {"encrypted-dns-names: [doh.example]",
-        [](auto& o) { return o.query_policing.encrypted_dns_names == Args{"doh.example"}; }}},
       {"audit-table-size",
        {"audit-table-size: 5", [](auto& o) { return o.audit_table_size == 5; }}},
       {"fail-open", {"fail-open: true", [](auto& o) { return o.fail_open; }}},
