@@ -30,7 +30,6 @@ QueryGate::QueryGate(maps::ReleasedQueryTable& released, resolver::AnswerInjecto
       deny_response_(deny_response) {}
 
 void QueryGate::handle(const skouter_answer_header& header, std::span<const std::uint8_t> frame) {
-  ++stats_.held;
   const std::uint64_t now = datapathNowNs();
   std::string error;
   auto held = resolver::extractHeldPacket(frame, header.l3_offset, header.l4_offset, error);

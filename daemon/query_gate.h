@@ -50,7 +50,6 @@ class QueryGate {
   using Reporter = std::function<void(const QueryDecision&)>;
 
   struct Stats {
-    std::uint64_t held = 0;         // records read: queries held by the datapath
     std::uint64_t released = 0;     // allowed, sent on their way
     std::uint64_t answered = 0;     // denied, answered here
     std::uint64_t send_failed = 0;  // the kernel did not take a query or an answer

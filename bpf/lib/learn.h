@@ -98,10 +98,10 @@ static __always_inline __u8 lower_case(__u8 byte) {
 /* Reads the question of the message from `message` to `end`: one name of uncompressed
  * labels, all learnable, asked as `asked_question` (the recorded query's, of
  * `asked_len` bytes) asked it (names compare without case), of class IN and type A or
- * AAAA unless `any_type` (a query's own question, checked against itself). Puts each label's hash
- * and where the label starts in scratch at the offset of the length byte that follows the label,
- * and the dotted name in scratch->name. Returns the offset of the answer section, or 0 when the
- * question is not one to learn from.
+ * AAAA unless `any_type` (a query's own question, checked against itself). Puts each
+ * label's hash and where the label starts in scratch at the offset of the length byte
+ * that follows the label, and the dotted name in scratch->name. Returns the offset of
+ * the answer section, or 0 when the question is not one to learn from.
  *
  * Only the offset in the name is a loop counter the verifier must tell apart: the
  * labels are not counted here (learnable_rule() walks them back from the last), so
