@@ -50,38 +50,11 @@ OUT="${OUT:-$(mktemp -d /tmp/query-bench.XXXXXX)}"
 mkdir -p "$OUT"
 echo "query_bench: output in $OUT" >&2
 
-DAEMON_PID=""
-start_daemon() { # POLICY_DIR
-  rm -rf "$PINS"
-  ip netns exec "$LAB-node" "$SKOUTERD" --policy "$1" --interface "$LAB-up" \
-    --trusted-dns 198.51.100.53 --bpffs "$PINS" --admin-socket "$SOCK" \
-    >>"$OUT/skouterd.log" 2>&1 &
-  DAEMON_PID=$!
-  local i status
-  for ((i = 0; i < 1000; i++)); do
-    status="$(curl -sf --unix-socket "$SOCK" http://skouterd/v1/status 2>/dev/null || true)"
-    if [[ -n "$status" ]] && python3 -c 'import json,sys; sys.exit(0 if json.loads(sys.argv[1])["startup"]["programs_loaded"] else 1)' "$status" 2>/dev/null; then
-      return 0
-    fi
-    kill -0 "$DAEMON_PID" 2>/dev/null || die "skouterd exited, see $OUT/skouterd.log"
-    sleep 0.01
-  done
-  die "skouterd did not load its programs, see $OUT/skouterd.log"
-}
-stop_daemon() {
-  [[ -n "$DAEMON_PID" ]] || return 0
-  kill -TERM "$DAEMON_PID" 2>/dev/null || true
-  wait "$DAEMON_PID" 2>/dev/null || true
-  DAEMON_PID=""
-}
+# shellcheck source=bench/lab_daemon.sh
+source "$HERE/bench/lab_daemon.sh"
 cleanup() {
   local rc=$?
-  stop_daemon
-  if ip netns list | grep -qw "$LAB-node"; then
-    ip netns exec "$LAB-node" "$SKOUTERD" --detach --interface "$LAB-up" --bpffs "$PINS" \
-      >>"$OUT/skouterd.log" 2>&1 || true
-  fi
-  "$LAB_SH" down "$LAB" >/dev/null 2>&1 || true
+  stop_daemon_and_lab
   exit "$rc"
 }
 trap cleanup EXIT

@@ -74,30 +74,6 @@ const std::vector<std::string> kPublicEncryptedDnsNames = {"dns.google",
                                                            "dns.controld.com",
                                                            "freedns.controld.com"};
 
-// `text` as a name the policy compares: lower case, no trailing dot; nullopt when it
-// is not a DNS name (empty labels, bytes no host name has).
-std::optional<std::string> dnsName(std::string_view text) {
-  if (text.ends_with('.')) text.remove_suffix(1);
-  if (text.empty() || text.size() > 253) return std::nullopt;
-  std::string name;
-  std::size_t label = 0;
-  for (const char c : text) {
-    const char lower = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-    if (lower == '.') {
-      if (label == 0) return std::nullopt;
-      label = 0;
-    } else if ((lower >= 'a' && lower <= 'z') || (lower >= '0' && lower <= '9') || lower == '-' ||
-               lower == '_') {
-      if (++label > 63) return std::nullopt;
-    } else {
-      return std::nullopt;
-    }
-    name.push_back(lower);
-  }
-  if (label == 0) return std::nullopt;
-  return name;
-}
-
 // The flags with each one's default in its help, and what each one takes. Defaults
 // stay out of boost's own `default_value`: a value is then present only when given,
 // which is how the command line wins over the configuration file.
@@ -541,13 +517,13 @@ ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
   std::vector<std::string> query_suffixes = raw.allow_query_suffixes;
   if (query_suffixes.empty() && options.kubernetes) query_suffixes.push_back("cluster.local");
   for (const auto& text : query_suffixes) {
-    const auto name = dnsName(text);
+    const auto name = policy::canonicalDomain(text);
     if (!name) return invalid("allow-query-suffix", "'" + text + "' is not a DNS name");
     options.query_policing.queryable_suffixes.push_back(*name);
   }
   for (const auto& text :
        raw.encrypted_dns_names.empty() ? kPublicEncryptedDnsNames : raw.encrypted_dns_names) {
-    const auto name = dnsName(text);
+    const auto name = policy::canonicalDomain(text);
     if (!name) return invalid("encrypted-dns-names", "'" + text + "' is not a DNS name");
     options.query_policing.encrypted_dns_names.push_back(*name);
   }

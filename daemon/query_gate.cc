@@ -84,11 +84,7 @@ void QueryGate::handle(const skouter_answer_header& header, std::span<const std:
     const auto packet = resolver::replyUdpPacket(*held, *refusal);
     if (header.destination == SKOUTER_QUERY_FROM_POD) {
       out.insert(out.end(), packet.begin(), packet.end());
-      auto sent = injector_.toInterface(std::move(out), static_cast<int>(header.ifindex), failure);
-      if (sent) {
-        injector_.send(std::span(&*sent, 1));
-        failure = sent->failure;
-      }
+      failure = sendOutOf(static_cast<int>(header.ifindex), std::move(out));
     } else {
       auto sent = injector_.toHost(packet, decision.client);
       injector_.send(std::span(&sent, 1));
@@ -111,8 +107,12 @@ std::string QueryGate::send(const skouter_answer_header& header, std::vector<std
   if (header.destination == SKOUTER_QUERY_FROM_POD) {
     return receiver_.receive(frame, static_cast<int>(header.ifindex));
   }
+  return sendOutOf(static_cast<int>(header.ifindex), std::move(frame));
+}
+
+std::string QueryGate::sendOutOf(int ifindex, std::vector<std::uint8_t> frame) {
   std::string failure;
-  auto sent = injector_.toInterface(std::move(frame), static_cast<int>(header.ifindex), failure);
+  auto sent = injector_.toInterface(std::move(frame), ifindex, failure);
   if (!sent) return failure;
   injector_.send(std::span(&*sent, 1));
   return sent->failure;

@@ -73,6 +73,8 @@ class QueryGate {
   // Sends `frame` out of (host) or into (pod, received again) the interface it was
   // held at; the reason when it could not be sent.
   std::string send(const skouter_answer_header& header, std::vector<std::uint8_t> frame);
+  // Sends `frame` out of the interface `ifindex`, past its tc egress hook.
+  std::string sendOutOf(int ifindex, std::vector<std::uint8_t> frame);
 
   maps::ReleasedQueryTable& released_;
   resolver::AnswerInjector& injector_;

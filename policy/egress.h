@@ -109,6 +109,11 @@ enum class QueryMode {
 };
 // "allow", "deny"; nullopt for anything else.
 std::optional<QueryMode> parseQueryMode(std::string_view text);
+
+// `text` as the policy compares domain names: lower case, no trailing dot; nullopt
+// when it is no valid domain name (dot-separated labels of 1 to 63 characters from
+// a-z, 0-9, '-' and '_', at most 253 in all).
+std::optional<std::string> canonicalDomain(std::string_view text);
 const char* toString(QueryMode mode);
 
 struct EgressRule {

@@ -544,22 +544,20 @@ class DocumentReader {
                "use regex for other patterns, e.g. " +
                inQuotes(".*\\.example\\.com"));
     }
-    std::string name = wildcard ? written.substr(2) : written;
-    std::transform(name.begin(), name.end(), name.begin(), asciiLower);
-    if (!name.empty() && name.back() == '.') name.pop_back();
+    const auto name = canonicalDomain(wildcard ? written.substr(2) : written);
     if (wildcard) {
-      if (!isValidDomain(name)) {
+      if (!name) {
         fail(mark, path, inQuotes(written) + " is not '*.' followed by a valid domain name");
       }
-      return "*." + name;
+      return "*." + *name;
     }
-    if (!isValidDomain(name)) {
+    if (!name) {
       fail(mark, path,
            inQuotes(written) +
                " is not a valid domain name (dot-separated labels of 1 to 63 characters "
                "from a-z, 0-9, '-' and '_', at most 253 characters in all)");
     }
-    return name;
+    return *name;
   }
 
   IpPrefix readIp(const std::string& written, const YAML::Mark& mark,
@@ -741,6 +739,14 @@ std::vector<Egress> loadPolicyPath(const std::string& path) {
   }
   rejectDuplicateNames(egresses);
   return egresses;
+}
+
+std::optional<std::string> canonicalDomain(std::string_view text) {
+  std::string name(text);
+  std::transform(name.begin(), name.end(), name.begin(), asciiLower);
+  if (!name.empty() && name.back() == '.') name.pop_back();
+  if (!isValidDomain(name)) return std::nullopt;
+  return name;
 }
 
 }  // namespace skouter::policy
